@@ -1,0 +1,279 @@
+//! Authentication: who is calling, from the request's credentials.
+
+use crate::error::{Action, DomainError};
+use crate::ids::ClientId;
+use crate::model::{PLATFORM_ACTOR, TokenHash};
+use crate::ports::ClientStore;
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The credentials a request carried, as raw header values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// `IM-API-KEY`.
+    pub api_key: Option<String>,
+    /// `IM-CLIENT-KEY`.
+    pub client_key: Option<String>,
+    /// `IM-Authorization`.
+    pub token: Option<String>,
+}
+
+/// The deployment's two keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeploymentKeys {
+    /// Platform-admin key (`IM-API-KEY`).
+    pub api_key: String,
+    /// Application client key (`IM-CLIENT-KEY`).
+    pub client_key: String,
+}
+
+impl std::fmt::Debug for DeploymentKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeploymentKeys { .. }")
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The backend, with the API key.
+    Platform,
+    /// A user, with a token.
+    Client {
+        /// The user's ID.
+        id: ClientId,
+        /// Whether the user is flagged as a platform administrator.
+        is_platform_admin: bool,
+    },
+}
+
+impl Actor {
+    /// Platform administrators: the API key, or a client flagged `isPlatformAdmin`.
+    #[must_use]
+    pub fn is_platform_admin(&self) -> bool {
+        match self {
+            Self::Platform => true,
+            Self::Client {
+                is_platform_admin, ..
+            } => *is_platform_admin,
+        }
+    }
+
+    /// The caller's client ID, if it is a user.
+    #[must_use]
+    pub fn client_id(&self) -> Option<&ClientId> {
+        match self {
+            Self::Platform => None,
+            Self::Client { id, .. } => Some(id),
+        }
+    }
+
+    /// The caller's client ID, or `PermissionDenied(ActAsClient)` for the API key.
+    ///
+    /// # Errors
+    /// [`DomainError::PermissionDenied`] when called with the API key.
+    pub fn require_client(&self) -> Result<&ClientId, DomainError> {
+        self.client_id()
+            .ok_or(DomainError::PermissionDenied(Action::ActAsClient))
+    }
+
+    /// The `deletedBy` value: the client ID, or `_platform`.
+    #[must_use]
+    pub fn audit_name(&self) -> String {
+        self.client_id()
+            .map_or_else(|| PLATFORM_ACTOR.to_owned(), |id| id.as_str().to_owned())
+    }
+}
+
+/// Compares two secrets in constant time (for equal lengths).
+#[must_use]
+pub fn secrets_match(given: &str, expected: &str) -> bool {
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// Hashes a token for storage and lookup.
+#[must_use]
+pub fn hash_token(token: &str) -> TokenHash {
+    TokenHash(hex::encode(Sha256::digest(token.as_bytes())))
+}
+
+/// A fresh opaque token: 32 random bytes, hex encoded.
+#[must_use]
+pub fn generate_secret() -> String {
+    let mut bytes = [0_u8; 32];
+    crate::random::fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Resolves the caller (api.md §2): a present `IM-API-KEY` decides alone; otherwise the
+/// client key, then the token.
+///
+/// # Errors
+/// `InvalidApiKey`, `InvalidClientKey` or `InvalidToken` as the contract orders them; a
+/// storage failure while looking the token up.
+pub fn authenticate(
+    credentials: &Credentials,
+    keys: &DeploymentKeys,
+    clients: &dyn ClientStore,
+    now: DateTime<Utc>,
+) -> Result<Actor, DomainError> {
+    if let Some(api_key) = &credentials.api_key {
+        return if secrets_match(api_key, &keys.api_key) {
+            Ok(Actor::Platform)
+        } else {
+            Err(DomainError::InvalidApiKey)
+        };
+    }
+    match &credentials.client_key {
+        Some(key) if secrets_match(key, &keys.client_key) => {}
+        _ => return Err(DomainError::InvalidClientKey),
+    }
+    let token = credentials
+        .token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or(DomainError::InvalidToken)?;
+    let record = clients
+        .find_token(&hash_token(token))?
+        .ok_or(DomainError::InvalidToken)?;
+    if record.revoked || record.expires_at <= now {
+        return Err(DomainError::InvalidToken);
+    }
+    Ok(Actor::Client {
+        id: record.client_id,
+        is_platform_admin: record.is_platform_admin,
+    })
+}
+
+/// For `/admin/*`, `POST /rooms` and `POST /messages`: only the API key is accepted.
+///
+/// # Errors
+/// [`DomainError::InvalidApiKey`] when `IM-API-KEY` is missing or wrong.
+pub fn require_api_key(
+    credentials: &Credentials,
+    keys: &DeploymentKeys,
+) -> Result<Actor, DomainError> {
+    match &credentials.api_key {
+        Some(key) if secrets_match(key, &keys.api_key) => Ok(Actor::Platform),
+        _ => Err(DomainError::InvalidApiKey),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TokenRecord;
+    use crate::ports::MockClientStore;
+    use chrono::Duration;
+
+    fn keys() -> DeploymentKeys {
+        DeploymentKeys {
+            api_key: "api".to_owned(),
+            client_key: "ck".to_owned(),
+        }
+    }
+
+    fn creds(api: Option<&str>, ck: Option<&str>, token: Option<&str>) -> Credentials {
+        Credentials {
+            api_key: api.map(str::to_owned),
+            client_key: ck.map(str::to_owned),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    fn store(record: Option<TokenRecord>) -> MockClientStore {
+        let mut store = MockClientStore::new();
+        store
+            .expect_find_token()
+            .withf(|hash| *hash == hash_token("tok"))
+            .returning(move |_| Ok(record.clone()));
+        store
+    }
+
+    fn record(expires_in: Duration, revoked: bool) -> TokenRecord {
+        TokenRecord {
+            client_id: ClientId::from_trusted("alice".to_owned()),
+            is_platform_admin: false,
+            expires_at: Utc::now() + expires_in,
+            revoked,
+        }
+    }
+
+    #[test]
+    fn a_present_api_key_decides_alone() {
+        let none = MockClientStore::new();
+        let now = Utc::now();
+        assert_eq!(
+            authenticate(&creds(Some("api"), None, None), &keys(), &none, now).ok(),
+            Some(Actor::Platform)
+        );
+        assert!(matches!(
+            authenticate(
+                &creds(Some("bad"), Some("ck"), Some("tok")),
+                &keys(),
+                &none,
+                now
+            ),
+            Err(DomainError::InvalidApiKey)
+        ));
+    }
+
+    #[test]
+    fn client_key_is_checked_before_the_token() {
+        let none = MockClientStore::new();
+        for ck in [None, Some("wrong")] {
+            assert!(matches!(
+                authenticate(&creds(None, ck, Some("tok")), &keys(), &none, Utc::now()),
+                Err(DomainError::InvalidClientKey)
+            ));
+        }
+        assert!(matches!(
+            authenticate(&creds(None, Some("ck"), None), &keys(), &none, Utc::now()),
+            Err(DomainError::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn unknown_expired_and_revoked_tokens_are_invalid() {
+        let c = creds(None, Some("ck"), Some("tok"));
+        for rec in [
+            None,
+            Some(record(Duration::seconds(-1), false)),
+            Some(record(Duration::days(1), true)),
+        ] {
+            assert!(matches!(
+                authenticate(&c, &keys(), &store(rec), Utc::now()),
+                Err(DomainError::InvalidToken)
+            ));
+        }
+        let actor = authenticate(
+            &c,
+            &keys(),
+            &store(Some(record(Duration::days(1), false))),
+            Utc::now(),
+        );
+        assert_eq!(
+            actor.ok().and_then(|a| a.client_id().cloned()),
+            Some(ClientId::from_trusted("alice".to_owned()))
+        );
+    }
+
+    #[test]
+    fn admin_only_endpoints_ignore_user_credentials() {
+        assert!(matches!(
+            require_api_key(&creds(None, Some("ck"), Some("tok")), &keys()),
+            Err(DomainError::InvalidApiKey)
+        ));
+        assert!(require_api_key(&creds(Some("api"), None, None), &keys()).is_ok());
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(secrets_match("abc", "abc"));
+        assert!(!secrets_match("abc", "abd"));
+        assert!(!secrets_match("ab", "abc"));
+        assert_eq!(hash_token("x").0.len(), 64);
+        assert_ne!(generate_secret(), generate_secret());
+    }
+}

@@ -1,0 +1,354 @@
+//! Entities and value types.
+
+use crate::error::DomainError;
+use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
+use chrono::{DateTime, Utc};
+
+/// Largest serialized `message` field accepted, in bytes (api.md §1).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Longest audit reason, in characters after percent-decoding.
+pub const MAX_REASON_CHARS: usize = 512;
+/// Longest free-text field (nickname, room name, message type), in characters.
+pub const MAX_TEXT_CHARS: usize = 255;
+/// Longest URL field (avatar, webhook), in characters.
+pub const MAX_URL_CHARS: usize = 2048;
+
+/// Truncates a time to whole milliseconds, the precision of every stored and shown time.
+#[must_use]
+pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// Checks a free-text field's length; `field` names it in the error.
+///
+/// # Errors
+/// [`DomainError::InvalidBody`] when `value` has more than `max` characters.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), DomainError> {
+    if value.chars().count() > max {
+        return Err(DomainError::InvalidBody(format!(
+            "{field} must be at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A user of the chat platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// Its ID.
+    pub id: ClientId,
+    /// Display name.
+    pub nickname: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Whether this client acts as a platform administrator (ext).
+    pub is_platform_admin: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An upsert of a client: `None` fields are left as they are (or empty for a new client).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientChanges {
+    /// The client to create or update.
+    pub id: ClientId,
+    /// New display name.
+    pub nickname: Option<String>,
+    /// New avatar URL.
+    pub avatar_url: Option<String>,
+    /// New platform-admin flag.
+    pub is_platform_admin: Option<bool>,
+}
+
+/// The SHA-256 of a token, hex encoded: the only form in which tokens are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub String);
+
+/// A token to store for a client, replacing all of its earlier tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    /// Hash of the token.
+    pub hash: TokenHash,
+    /// When it stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What storage knows about a presented token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The client it belongs to.
+    pub client_id: ClientId,
+    /// Whether that client is a platform administrator.
+    pub is_platform_admin: bool,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it was revoked (explicitly or by a newer token).
+    pub revoked: bool,
+}
+
+/// `group` (default) or `direct`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoomType {
+    /// A group room.
+    #[default]
+    Group,
+    /// A one-to-one room.
+    Direct,
+}
+
+impl RoomType {
+    /// Parses `group` or `direct`.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidBody`] for anything else.
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        match raw {
+            "group" => Ok(Self::Group),
+            "direct" => Ok(Self::Direct),
+            _ => Err(DomainError::InvalidBody(
+                "roomType must be \"group\" or \"direct\"".to_owned(),
+            )),
+        }
+    }
+
+    /// The wire and storage form.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Group => "group",
+            Self::Direct => "direct",
+        }
+    }
+}
+
+/// A room with its owner, managers and members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    /// Its ID.
+    pub id: RoomId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Group or direct.
+    pub room_type: RoomType,
+    /// The owner, if any; always a member.
+    pub owner: Option<ClientId>,
+    /// Managers; always members.
+    pub managers: Vec<ClientId>,
+    /// Every member, owner and managers included, sorted.
+    pub members: Vec<ClientId>,
+    /// Webhook URL for this room's events.
+    pub webhook: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change of the room record.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A room as returned by the API: the record plus its newest remaining message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    /// The room.
+    pub room: Room,
+    /// Newest visible message, if any.
+    pub last_message: Option<Message>,
+}
+
+/// A new room to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoom {
+    /// Its ID.
+    pub id: RoomId,
+    /// Display name.
+    pub name: Option<String>,
+    /// Group or direct.
+    pub room_type: RoomType,
+    /// Owner.
+    pub owner: Option<ClientId>,
+    /// Managers (also stored as members).
+    pub managers: Vec<ClientId>,
+    /// Plain members (owner and managers need not be repeated).
+    pub members: Vec<ClientId>,
+    /// Webhook URL.
+    pub webhook: Option<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Changes to a room; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New owner (added to members).
+    pub owner: Option<ClientId>,
+    /// New set of managers (added to members; dropped managers stay plain members).
+    pub managers: Option<Vec<ClientId>>,
+    /// New webhook; `Some(None)` removes it.
+    pub webhook: Option<Option<String>>,
+}
+
+/// A message's content: one serialized JSON value, at most [`MAX_MESSAGE_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageContent(String);
+
+impl MessageContent {
+    /// Wraps serialized JSON produced by the caller's parser, checking its size.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidBody`] when it is larger than 64 KiB.
+    pub fn from_json(json: String) -> Result<Self, DomainError> {
+        if json.len() > MAX_MESSAGE_BYTES {
+            return Err(DomainError::InvalidBody(
+                "message must be at most 64 KiB when serialized".to_owned(),
+            ));
+        }
+        Ok(Self(json))
+    }
+
+    /// Wraps content read back from trusted storage.
+    #[must_use]
+    pub fn from_trusted(json: String) -> Self {
+        Self(json)
+    }
+
+    /// The empty string, the content of a recalled message.
+    #[must_use]
+    pub fn recalled() -> Self {
+        Self("\"\"".to_owned())
+    }
+
+    /// The serialized JSON value.
+    #[must_use]
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The message type given to recalled messages.
+pub const RECALL_TYPE: &str = "recall";
+
+/// A chat message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its ID.
+    pub id: MessageId,
+    /// The room it is in.
+    pub room: RoomId,
+    /// Who sent it.
+    pub sender: ClientId,
+    /// Its content.
+    pub content: MessageContent,
+    /// `text` by default; `recall` once recalled.
+    pub message_type: String,
+    /// When it was sent.
+    pub sent_at: DateTime<Utc>,
+}
+
+/// One page of a room's messages, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePage {
+    /// How many messages the room currently holds.
+    pub total_count: u64,
+    /// The page.
+    pub messages: Vec<Message>,
+}
+
+/// Who performed a deletion: a client ID, or `_platform` for the API key.
+pub const PLATFORM_ACTOR: &str = "_platform";
+
+/// An optional audit reason (ext): at most [`MAX_REASON_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReason(String);
+
+impl AuditReason {
+    /// Validates an already percent-decoded reason.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidParameter`] when it is longer than 512 characters.
+    pub fn parse(decoded: String) -> Result<Self, DomainError> {
+        if decoded.chars().count() > MAX_REASON_CHARS {
+            return Err(DomainError::InvalidParameter(format!(
+                "X-Audit-Log-Reason must be at most {MAX_REASON_CHARS} characters"
+            )));
+        }
+        Ok(Self(decoded))
+    }
+
+    /// Wraps a reason read back from trusted storage.
+    #[must_use]
+    pub fn from_trusted(reason: String) -> Self {
+        Self(reason)
+    }
+
+    /// The reason.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A deletion about to be committed: everything the audit record holds but the count,
+/// which storage determines inside the deletion's transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletionRequest {
+    /// ID of the audit record (and of the event announcing it).
+    pub id: DeletionId,
+    /// The room.
+    pub room: RoomId,
+    /// One message or `_all`.
+    pub target: DeleteTarget,
+    /// Client ID of the executor, or `_platform`.
+    pub deleted_by: String,
+    /// Time of the deletion.
+    pub deleted_at: DateTime<Utc>,
+    /// Why, if given.
+    pub reason: Option<AuditReason>,
+}
+
+/// A committed deletion: the audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deletion {
+    /// Audit record ID.
+    pub id: DeletionId,
+    /// The room.
+    pub room: RoomId,
+    /// `_all` or the message ID.
+    pub message_id: String,
+    /// How many messages were removed.
+    pub deleted_count: u64,
+    /// Client ID of the executor, or `_platform`.
+    pub deleted_by: String,
+    /// Time of the deletion.
+    pub deleted_at: DateTime<Utc>,
+    /// Why, if given.
+    pub reason: Option<AuditReason>,
+}
+
+impl Deletion {
+    /// The audit record of `request` once storage has counted `deleted_count` messages.
+    #[must_use]
+    pub fn committed(request: &DeletionRequest, deleted_count: u64) -> Self {
+        Self {
+            id: request.id.clone(),
+            room: request.room.clone(),
+            message_id: request.target.as_str().to_owned(),
+            deleted_count,
+            deleted_by: request.deleted_by.clone(),
+            deleted_at: request.deleted_at,
+            reason: request.reason.clone(),
+        }
+    }
+}
+
+/// How a deletion ended in storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// Committed, with its audit record.
+    Deleted(Deletion),
+    /// The single message named is not (or no longer) in the room.
+    MessageNotFound,
+    /// The room vanished before the deletion could start.
+    RoomNotFound,
+}

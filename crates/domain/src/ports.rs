@@ -1,0 +1,135 @@
+//! Storage ports: what the use cases need from storage, shaped around what must be atomic.
+//!
+//! Ports are synchronous; an async caller runs use cases on a blocking pool. Every method
+//! answers [`StoreError::Unavailable`] when storage cannot be reached and
+//! [`StoreError::Internal`] for any other failure. "Visible" messages are those that no
+//! deletion has removed, even when their rows are still being purged in the background.
+
+use crate::error::StoreError;
+use crate::ids::{ClientId, DeletionId, MessageId, RoomId};
+use crate::model::{
+    Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessagePage, NewRoom,
+    NewToken, Room, RoomChanges, TokenHash, TokenRecord,
+};
+use chrono::{DateTime, Utc};
+
+/// Result of a port call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Clients and their tokens.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait ClientStore: Send + Sync {
+    /// The token with this hash and its owner, or `None` when no such token was ever stored.
+    fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>>;
+
+    /// The client, or `None`.
+    fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+
+    /// Creates the client or updates the fields given in `changes`, and when `token` is
+    /// given stores it and revokes every other token of the client, all in one transaction.
+    /// MUST return the client as stored afterwards.
+    fn save_client<'a>(
+        &self,
+        changes: &ClientChanges,
+        token: Option<&'a NewToken>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Client>;
+
+    /// Revokes the client's token with this hash, or all its tokens when `only` is `None`.
+    /// MUST return `None` when the client does not exist, else how many tokens it revoked
+    /// (already revoked ones do not count).
+    fn revoke_tokens<'a>(
+        &self,
+        client: &ClientId,
+        only: Option<&'a TokenHash>,
+    ) -> StoreResult<Option<u64>>;
+
+    /// The IDs among `ids` that name no client.
+    fn missing_clients(&self, ids: &[ClientId]) -> StoreResult<Vec<ClientId>>;
+}
+
+/// Rooms, their owner, managers and members.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait RoomStore: Send + Sync {
+    /// Stores a new room with its members (owner and managers included).
+    /// MUST return `false`, changing nothing, when the ID is taken.
+    fn insert_room(&self, room: &NewRoom) -> StoreResult<bool>;
+
+    /// The room, or `None`.
+    fn get_room(&self, id: &RoomId) -> StoreResult<Option<Room>>;
+
+    /// Applies `changes` in one transaction. MUST return `None` when the room does not exist.
+    fn update_room(
+        &self,
+        id: &RoomId,
+        changes: &RoomChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Room>>;
+
+    /// Adds members (existing ones are kept as they are). `None` when the room does not exist.
+    fn add_members(
+        &self,
+        id: &RoomId,
+        members: &[ClientId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Room>>;
+
+    /// Removes members (and their manager role); IDs that are not members are ignored.
+    /// `None` when the room does not exist.
+    fn remove_members(
+        &self,
+        id: &RoomId,
+        members: &[ClientId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Room>>;
+}
+
+/// Messages, and their deletion.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait MessageStore: Send + Sync {
+    /// Stores a new message. MUST return `false`, changing nothing, when its ID is taken in
+    /// any room.
+    fn insert_message(&self, message: &Message) -> StoreResult<bool>;
+
+    /// The visible message with this ID in this room, or `None` (also when it is in another room).
+    fn find_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>>;
+
+    /// Replaces the message's content with `""` and its type with `recall`; returns it
+    /// afterwards, or `None` when it is not visible in the room.
+    fn recall_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>>;
+
+    /// Up to `limit` visible messages, newest first, older than `before` when given, with
+    /// the room's visible total. MUST return `None` when `before` names no visible message
+    /// of this room.
+    fn list_messages<'a>(
+        &self,
+        room: &RoomId,
+        before: Option<&'a MessageId>,
+        limit: u32,
+    ) -> StoreResult<Option<MessagePage>>;
+
+    /// The newest visible message of the room.
+    fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>>;
+
+    /// Removes the messages `request` names and writes its audit record, in one
+    /// transaction. For one message, MUST answer `MessageNotFound` unless that message is
+    /// visible in this room, and of two concurrent requests for it exactly one succeeds.
+    /// For `_all`, MUST remove every message visible when the transaction takes effect
+    /// (no fewer, none sent after) and report that number; it may finish the physical
+    /// removal in the background, but the messages are invisible when this returns and the
+    /// removal survives a restart.
+    fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome>;
+}
+
+/// The append-only audit log of deletions.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait AuditStore: Send + Sync {
+    /// Up to `limit` audit records, newest first, of one room or all rooms, older than
+    /// `before` when given. MUST return `None` when `before` names no audit record.
+    fn list_deletions<'a, 'b>(
+        &self,
+        room: Option<&'a RoomId>,
+        before: Option<&'b DeletionId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Deletion>>>;
+}

@@ -1,0 +1,124 @@
+//! Roles in a room and what each may do (api.md §2).
+
+use crate::auth::Actor;
+use crate::ids::ClientId;
+use crate::model::Room;
+
+/// The strongest role an actor holds in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Not a member.
+    Outsider,
+    /// A plain member.
+    Member,
+    /// A room manager.
+    Manager,
+    /// The room owner.
+    Owner,
+    /// A platform administrator (API key or flagged client).
+    PlatformAdmin,
+}
+
+impl Room {
+    /// Whether `id` is among the members.
+    #[must_use]
+    pub fn has_member(&self, id: &ClientId) -> bool {
+        self.members.binary_search(id).is_ok()
+    }
+
+    /// The actor's strongest role here.
+    #[must_use]
+    pub fn role_of(&self, actor: &Actor) -> Role {
+        if actor.is_platform_admin() {
+            return Role::PlatformAdmin;
+        }
+        let Some(id) = actor.client_id() else {
+            return Role::Outsider;
+        };
+        if self.owner.as_ref() == Some(id) {
+            Role::Owner
+        } else if self.managers.contains(id) {
+            Role::Manager
+        } else if self.has_member(id) {
+            Role::Member
+        } else {
+            Role::Outsider
+        }
+    }
+
+    /// Platform administrators, the owner and managers: may delete messages, update the
+    /// room, manage members and read the audit log.
+    #[must_use]
+    pub fn can_moderate(&self, actor: &Actor) -> bool {
+        self.role_of(actor) >= Role::Manager
+    }
+
+    /// Platform administrators and the owner: may hand the room to a new owner.
+    #[must_use]
+    pub fn can_change_owner(&self, actor: &Actor) -> bool {
+        self.role_of(actor) >= Role::Owner
+    }
+
+    /// Platform administrators and members: may read the room and its messages.
+    #[must_use]
+    pub fn can_read(&self, actor: &Actor) -> bool {
+        self.role_of(actor) >= Role::Member
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RoomType;
+
+    fn id(s: &str) -> ClientId {
+        ClientId::from_trusted(s.to_owned())
+    }
+
+    fn client(s: &str, admin: bool) -> Actor {
+        Actor::Client {
+            id: id(s),
+            is_platform_admin: admin,
+        }
+    }
+
+    fn room() -> Room {
+        let mut members = vec![id("owner"), id("manager"), id("member")];
+        members.sort();
+        Room {
+            id: crate::ids::RoomId::from_trusted("r".to_owned()),
+            name: None,
+            room_type: RoomType::Group,
+            owner: Some(id("owner")),
+            managers: vec![id("manager")],
+            members,
+            webhook: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn roles_are_resolved_strongest_first() {
+        let r = room();
+        assert_eq!(r.role_of(&Actor::Platform), Role::PlatformAdmin);
+        assert_eq!(r.role_of(&client("stranger", true)), Role::PlatformAdmin);
+        assert_eq!(r.role_of(&client("owner", false)), Role::Owner);
+        assert_eq!(r.role_of(&client("manager", false)), Role::Manager);
+        assert_eq!(r.role_of(&client("member", false)), Role::Member);
+        assert_eq!(r.role_of(&client("stranger", false)), Role::Outsider);
+    }
+
+    #[test]
+    fn moderation_needs_manager_or_above() {
+        let r = room();
+        assert!(r.can_moderate(&client("manager", false)));
+        assert!(r.can_moderate(&client("owner", false)));
+        assert!(!r.can_moderate(&client("member", false)));
+        assert!(!r.can_moderate(&client("stranger", false)));
+        assert!(r.can_change_owner(&client("owner", false)));
+        assert!(!r.can_change_owner(&client("manager", false)));
+        assert!(r.can_read(&client("member", false)));
+        assert!(!r.can_read(&client("stranger", false)));
+    }
+}

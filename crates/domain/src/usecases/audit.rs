@@ -1,0 +1,115 @@
+//! Reading the audit log of deletions.
+
+use crate::auth::Actor;
+use crate::error::{Action, DomainError};
+use crate::ids::{DeletionId, RoomId};
+use crate::model::Deletion;
+use crate::ports::{AuditStore, RoomStore};
+use crate::usecases::Limit;
+
+/// `GET /rooms/{roomID}/deletions`: platform admins, the owner and managers.
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, `InvalidParameter` for an unknown
+/// cursor, or a storage failure.
+pub fn room_deletions(
+    rooms: &dyn RoomStore,
+    audit: &dyn AuditStore,
+    actor: &Actor,
+    room: &RoomId,
+    before: Option<&DeletionId>,
+    limit: Limit,
+) -> Result<Vec<Deletion>, DomainError> {
+    let found = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
+    if !found.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::ReadAuditLog));
+    }
+    all_deletions(audit, Some(room), before, limit)
+}
+
+/// `GET /admin/deletions`: every room's records (or one room's, which need not exist any more).
+///
+/// # Errors
+/// `InvalidParameter` for an unknown cursor, or a storage failure.
+pub fn all_deletions(
+    audit: &dyn AuditStore,
+    room: Option<&RoomId>,
+    before: Option<&DeletionId>,
+    limit: Limit,
+) -> Result<Vec<Deletion>, DomainError> {
+    audit
+        .list_deletions(room, before, limit.get())?
+        .ok_or_else(|| DomainError::InvalidParameter("before names no audit record".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ClientId;
+    use crate::model::{Room, RoomType};
+    use crate::ports::{MockAuditStore, MockRoomStore};
+
+    fn room() -> Room {
+        let id = |s: &str| ClientId::from_trusted(s.to_owned());
+        Room {
+            id: RoomId::from_trusted("r".to_owned()),
+            name: None,
+            room_type: RoomType::Group,
+            owner: Some(id("owner")),
+            managers: vec![],
+            members: vec![id("member"), id("owner")],
+            webhook: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn members_cannot_read_the_audit_log() {
+        let mut rooms = MockRoomStore::new();
+        rooms.expect_get_room().returning(|_| Ok(Some(room())));
+        let member = Actor::Client {
+            id: ClientId::from_trusted("member".to_owned()),
+            is_platform_admin: false,
+        };
+        let err = room_deletions(
+            &rooms,
+            &MockAuditStore::new(),
+            &member,
+            &room().id,
+            None,
+            Limit(20),
+        );
+        assert!(matches!(
+            err,
+            Err(DomainError::PermissionDenied(Action::ReadAuditLog))
+        ));
+    }
+
+    #[test]
+    fn unknown_cursor_is_an_invalid_parameter() {
+        let mut audit = MockAuditStore::new();
+        audit.expect_list_deletions().returning(|_, _, _| Ok(None));
+        let cursor = DeletionId::from_trusted("nope".to_owned());
+        let err = all_deletions(&audit, None, Some(&cursor), Limit(20));
+        assert!(matches!(err, Err(DomainError::InvalidParameter(_))));
+    }
+
+    #[test]
+    fn owner_reads_its_room_only() {
+        let mut rooms = MockRoomStore::new();
+        rooms.expect_get_room().returning(|_| Ok(Some(room())));
+        let mut audit = MockAuditStore::new();
+        audit
+            .expect_list_deletions()
+            .withf(|room, before, limit| {
+                room.map(RoomId::as_str) == Some("r") && before.is_none() && *limit == 5
+            })
+            .returning(|_, _, _| Ok(Some(vec![])));
+        let owner = Actor::Client {
+            id: ClientId::from_trusted("owner".to_owned()),
+            is_platform_admin: false,
+        };
+        assert!(room_deletions(&rooms, &audit, &owner, &room().id, None, Limit(5)).is_ok());
+    }
+}

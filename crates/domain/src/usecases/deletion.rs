@@ -1,0 +1,254 @@
+//! The seed feature: delete one message, or clear a room with `_all`.
+
+use crate::auth::Actor;
+use crate::error::{Action, DomainError};
+use crate::ids::{DeleteTarget, DeletionId, RoomId};
+use crate::model::{AuditReason, DeleteOutcome, Deletion, DeletionRequest};
+use crate::ports::{MessageStore, RoomStore};
+use chrono::{DateTime, Utc};
+
+/// A validated deletion request. Building it is the syntax check (400) that the contract
+/// places after authentication and before every lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteMessages {
+    /// The room.
+    pub room: RoomId,
+    /// One message or `_all`.
+    pub target: DeleteTarget,
+    /// Optional audit reason.
+    pub reason: Option<AuditReason>,
+}
+
+/// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the
+/// caller moderates it (403, so an outsider learns nothing about its messages), then the
+/// message is visible in this room (404 `MessageNotFound`). The deletion and its audit
+/// record are committed together by [`MessageStore::delete`].
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound`, or a storage failure.
+pub fn delete_messages(
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    command: DeleteMessages,
+    now: DateTime<Utc>,
+) -> Result<Deletion, DomainError> {
+    let room = rooms
+        .get_room(&command.room)?
+        .ok_or(DomainError::RoomNotFound)?;
+    if !room.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::DeleteMessages));
+    }
+    let request = DeletionRequest {
+        id: DeletionId::generate(now),
+        room: command.room,
+        target: command.target,
+        deleted_by: actor.audit_name(),
+        deleted_at: crate::model::to_millis(now),
+        reason: command.reason,
+    };
+    match messages.delete(&request)? {
+        DeleteOutcome::Deleted(deletion) => Ok(deletion),
+        DeleteOutcome::MessageNotFound => Err(DomainError::MessageNotFound),
+        DeleteOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::StoreError;
+    use crate::ids::{ClientId, MessageId};
+    use crate::model::{Room, RoomType};
+    use crate::ports::{MockMessageStore, MockRoomStore};
+
+    fn cid(s: &str) -> ClientId {
+        ClientId::from_trusted(s.to_owned())
+    }
+
+    fn user(s: &str) -> Actor {
+        Actor::Client {
+            id: cid(s),
+            is_platform_admin: false,
+        }
+    }
+
+    fn room() -> Room {
+        Room {
+            id: RoomId::from_trusted("room-1".to_owned()),
+            name: None,
+            room_type: RoomType::Group,
+            owner: Some(cid("owner")),
+            managers: vec![cid("manager")],
+            members: vec![cid("manager"), cid("member"), cid("owner")],
+            webhook: None,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn rooms_with(room: Option<Room>) -> MockRoomStore {
+        let mut rooms = MockRoomStore::new();
+        rooms
+            .expect_get_room()
+            .times(1)
+            .return_once(move |_| Ok(room));
+        rooms
+    }
+
+    fn one(id: &str) -> DeleteMessages {
+        DeleteMessages {
+            room: RoomId::from_trusted("room-1".to_owned()),
+            target: DeleteTarget::One(MessageId::from_trusted(id.to_owned())),
+            reason: Some(AuditReason::from_trusted("spam".to_owned())),
+        }
+    }
+
+    fn deleting(count: u64) -> MockMessageStore {
+        let mut messages = MockMessageStore::new();
+        messages
+            .expect_delete()
+            .times(1)
+            .returning(move |req| Ok(DeleteOutcome::Deleted(Deletion::committed(req, count))));
+        messages
+    }
+
+    #[test]
+    fn missing_room_is_reported_before_permission() {
+        let messages = MockMessageStore::new(); // no call expected
+        let err = delete_messages(
+            &rooms_with(None),
+            &messages,
+            &user("stranger"),
+            one("m1"),
+            Utc::now(),
+        );
+        assert!(matches!(err, Err(DomainError::RoomNotFound)));
+    }
+
+    #[test]
+    fn members_and_outsiders_are_refused_without_touching_messages() {
+        for who in ["member", "stranger"] {
+            let messages = MockMessageStore::new(); // any call would panic
+            let err = delete_messages(
+                &rooms_with(Some(room())),
+                &messages,
+                &user(who),
+                one("m1"),
+                Utc::now(),
+            );
+            assert!(
+                matches!(
+                    err,
+                    Err(DomainError::PermissionDenied(Action::DeleteMessages))
+                ),
+                "{who}"
+            );
+        }
+    }
+
+    #[test]
+    fn owner_manager_flagged_admin_and_api_key_may_delete() {
+        let flagged = Actor::Client {
+            id: cid("stranger"),
+            is_platform_admin: true,
+        };
+        for (actor, by) in [
+            (user("owner"), "owner"),
+            (user("manager"), "manager"),
+            (flagged, "stranger"),
+            (Actor::Platform, "_platform"),
+        ] {
+            let done = delete_messages(
+                &rooms_with(Some(room())),
+                &deleting(1),
+                &actor,
+                one("m1"),
+                Utc::now(),
+            )
+            .expect("allowed");
+            assert_eq!(done.deleted_by, by);
+            assert_eq!(done.deleted_count, 1);
+            assert_eq!(done.message_id, "m1");
+            assert_eq!(done.reason.as_ref().map(AuditReason::as_str), Some("spam"));
+        }
+    }
+
+    #[test]
+    fn request_carries_target_time_and_executor() {
+        let now = Utc::now();
+        let mut messages = MockMessageStore::new();
+        messages
+            .expect_delete()
+            .withf(move |req| {
+                req.target == DeleteTarget::All
+                    && req.deleted_by == "owner"
+                    && req.deleted_at == crate::model::to_millis(now)
+                    && req.id.as_str().len() == 24
+            })
+            .times(1)
+            .returning(|req| Ok(DeleteOutcome::Deleted(Deletion::committed(req, 145))));
+        let cmd = DeleteMessages {
+            target: DeleteTarget::All,
+            reason: None,
+            ..one("x")
+        };
+        let done = delete_messages(
+            &rooms_with(Some(room())),
+            &messages,
+            &user("owner"),
+            cmd,
+            now,
+        )
+        .expect("ok");
+        assert_eq!(done.deleted_count, 145);
+        assert_eq!(done.message_id, "_all");
+    }
+
+    #[test]
+    fn message_absent_from_room_is_not_found() {
+        let mut messages = MockMessageStore::new();
+        messages
+            .expect_delete()
+            .times(1)
+            .returning(|_| Ok(DeleteOutcome::MessageNotFound));
+        let err = delete_messages(
+            &rooms_with(Some(room())),
+            &messages,
+            &user("owner"),
+            one("m1"),
+            Utc::now(),
+        );
+        assert!(matches!(err, Err(DomainError::MessageNotFound)));
+    }
+
+    #[test]
+    fn storage_failures_keep_their_kind() {
+        let mut messages = MockMessageStore::new();
+        messages
+            .expect_delete()
+            .times(1)
+            .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
+        let err = delete_messages(
+            &rooms_with(Some(room())),
+            &messages,
+            &user("owner"),
+            one("m1"),
+            Utc::now(),
+        );
+        assert!(matches!(err, Err(DomainError::Unavailable(_))));
+
+        let mut rooms = MockRoomStore::new();
+        rooms
+            .expect_get_room()
+            .returning(|_| Err(StoreError::Internal(anyhow::anyhow!("bug"))));
+        let err = delete_messages(
+            &rooms,
+            &MockMessageStore::new(),
+            &user("owner"),
+            one("m1"),
+            Utc::now(),
+        );
+        assert!(matches!(err, Err(DomainError::Internal(_))));
+    }
+}

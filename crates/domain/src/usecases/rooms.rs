@@ -1,0 +1,477 @@
+//! Rooms: create, read, update, and membership.
+
+use crate::auth::Actor;
+use crate::error::{Action, DomainError};
+use crate::ids::{ClientId, RoomId};
+use crate::model::{
+    MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, Room, RoomChanges, RoomType, RoomView, check_text,
+};
+use crate::ports::{ClientStore, MessageStore, RoomStore};
+use chrono::{DateTime, Utc};
+
+/// `POST /rooms` (API key).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateRoom {
+    /// Requested ID; generated when absent.
+    pub id: Option<RoomId>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Group (default) or direct.
+    pub room_type: RoomType,
+    /// Owner.
+    pub owner: Option<ClientId>,
+    /// Plain members.
+    pub members: Vec<ClientId>,
+    /// Managers.
+    pub managers: Vec<ClientId>,
+    /// Webhook URL.
+    pub webhook: Option<String>,
+}
+
+/// Checks a webhook URL: `http://` or `https://`, at most 2048 characters.
+///
+/// # Errors
+/// [`DomainError::InvalidBody`] otherwise.
+pub fn check_webhook(url: &str) -> Result<(), DomainError> {
+    check_text("webhook", url, MAX_URL_CHARS)?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or_default();
+    if rest.is_empty() || url.chars().any(char::is_whitespace) {
+        return Err(DomainError::InvalidBody(
+            "webhook must be an http:// or https:// URL".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn require_clients(clients: &dyn ClientStore, ids: &[ClientId]) -> Result<(), DomainError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if clients.missing_clients(ids)?.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::ClientNotFound)
+    }
+}
+
+fn view(messages: &dyn MessageStore, room: Room) -> Result<RoomView, DomainError> {
+    let last_message = messages.last_message(&room.id)?;
+    Ok(RoomView { room, last_message })
+}
+
+/// Creates a room; the owner and managers become members.
+///
+/// # Errors
+/// `InvalidBody`, `ClientNotFound`, `RoomAlreadyExists`, or a storage failure.
+pub fn create_room(
+    clients: &dyn ClientStore,
+    rooms: &dyn RoomStore,
+    command: CreateRoom,
+    now: DateTime<Utc>,
+) -> Result<RoomView, DomainError> {
+    if let Some(name) = &command.name {
+        check_text("name", name, MAX_TEXT_CHARS)?;
+    }
+    if let Some(url) = &command.webhook {
+        check_webhook(url)?;
+    }
+    let mut referenced: Vec<ClientId> = command.owner.iter().cloned().collect();
+    referenced.extend(command.members.iter().cloned());
+    referenced.extend(command.managers.iter().cloned());
+    referenced.sort();
+    referenced.dedup();
+    require_clients(clients, &referenced)?;
+    let now = crate::model::to_millis(now);
+    let room = NewRoom {
+        id: command.id.unwrap_or_else(|| RoomId::generate(now)),
+        name: command.name,
+        room_type: command.room_type,
+        owner: command.owner,
+        managers: command.managers,
+        members: command.members,
+        webhook: command.webhook,
+        created_at: now,
+    };
+    if !rooms.insert_room(&room)? {
+        return Err(DomainError::RoomAlreadyExists);
+    }
+    let stored = rooms.get_room(&room.id)?.ok_or_else(|| {
+        DomainError::Internal(anyhow::anyhow!("room {} vanished after insert", room.id))
+    })?;
+    Ok(RoomView {
+        room: stored,
+        last_message: None,
+    })
+}
+
+/// `GET /rooms/{roomID}`: members and platform admins.
+///
+/// # Errors
+/// `RoomNotFound`, `NotRoomMember`, or a storage failure.
+pub fn get_room(
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    id: &RoomId,
+) -> Result<RoomView, DomainError> {
+    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    if !room.can_read(actor) {
+        return Err(DomainError::NotRoomMember);
+    }
+    view(messages, room)
+}
+
+/// `PUT /rooms/{roomID}`: admins, owner, managers; a new owner only by admins and the owner.
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(UpdateRoom | ChangeOwner)`, `InvalidBody`,
+/// `ClientNotFound`, or a storage failure.
+pub fn update_room(
+    clients: &dyn ClientStore,
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    id: &RoomId,
+    changes: RoomChanges,
+    now: DateTime<Utc>,
+) -> Result<RoomView, DomainError> {
+    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    if !room.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::UpdateRoom));
+    }
+    if changes
+        .owner
+        .as_ref()
+        .is_some_and(|o| room.owner.as_ref() != Some(o))
+        && !room.can_change_owner(actor)
+    {
+        return Err(DomainError::PermissionDenied(Action::ChangeOwner));
+    }
+    if let Some(name) = &changes.name {
+        check_text("name", name, MAX_TEXT_CHARS)?;
+    }
+    if let Some(Some(url)) = &changes.webhook {
+        check_webhook(url)?;
+    }
+    let mut referenced: Vec<ClientId> = changes.owner.iter().cloned().collect();
+    referenced.extend(changes.managers.iter().flatten().cloned());
+    require_clients(clients, &referenced)?;
+    let updated = rooms
+        .update_room(id, &changes, crate::model::to_millis(now))?
+        .ok_or(DomainError::RoomNotFound)?;
+    view(messages, updated)
+}
+
+/// `POST /rooms/{roomID}/members`: admins, owner, managers.
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(ManageMembers)`, `ClientNotFound`, or a storage failure.
+pub fn add_members(
+    clients: &dyn ClientStore,
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    id: &RoomId,
+    invitees: &[ClientId],
+    now: DateTime<Utc>,
+) -> Result<RoomView, DomainError> {
+    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    if !room.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::ManageMembers));
+    }
+    require_clients(clients, invitees)?;
+    let updated = rooms
+        .add_members(id, invitees, crate::model::to_millis(now))?
+        .ok_or(DomainError::RoomNotFound)?;
+    view(messages, updated)
+}
+
+/// `POST /rooms/{roomID}/delete/members`: admins, owner, managers; any member may remove
+/// only itself. The owner cannot be removed.
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(ManageMembers | RemoveOwner)`, or a storage failure.
+pub fn remove_members(
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    id: &RoomId,
+    members: &[ClientId],
+    now: DateTime<Utc>,
+) -> Result<RoomView, DomainError> {
+    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    let leaving_alone = actor
+        .client_id()
+        .is_some_and(|me| room.has_member(me) && members.iter().all(|m| m == me));
+    if !room.can_moderate(actor) && !leaving_alone {
+        return Err(DomainError::PermissionDenied(Action::ManageMembers));
+    }
+    if room
+        .owner
+        .as_ref()
+        .is_some_and(|owner| members.contains(owner))
+    {
+        return Err(DomainError::PermissionDenied(Action::RemoveOwner));
+    }
+    let updated = rooms
+        .remove_members(id, members, crate::model::to_millis(now))?
+        .ok_or(DomainError::RoomNotFound)?;
+    view(messages, updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
+
+    fn cid(s: &str) -> ClientId {
+        ClientId::from_trusted(s.to_owned())
+    }
+
+    fn user(s: &str) -> Actor {
+        Actor::Client {
+            id: cid(s),
+            is_platform_admin: false,
+        }
+    }
+
+    fn room() -> Room {
+        Room {
+            id: RoomId::from_trusted("r".to_owned()),
+            name: Some("R".to_owned()),
+            room_type: RoomType::Group,
+            owner: Some(cid("owner")),
+            managers: vec![cid("manager")],
+            members: vec![cid("manager"), cid("member"), cid("owner")],
+            webhook: None,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn rooms() -> MockRoomStore {
+        let mut rooms = MockRoomStore::new();
+        rooms.expect_get_room().returning(|_| Ok(Some(room())));
+        rooms
+            .expect_update_room()
+            .returning(|_, _, _| Ok(Some(room())));
+        rooms
+            .expect_add_members()
+            .returning(|_, _, _| Ok(Some(room())));
+        rooms
+            .expect_remove_members()
+            .returning(|_, _, _| Ok(Some(room())));
+        rooms
+    }
+
+    fn messages() -> MockMessageStore {
+        let mut messages = MockMessageStore::new();
+        messages.expect_last_message().returning(|_| Ok(None));
+        messages
+    }
+
+    fn clients_all_exist() -> MockClientStore {
+        let mut clients = MockClientStore::new();
+        clients.expect_missing_clients().returning(|_| Ok(vec![]));
+        clients
+    }
+
+    #[test]
+    fn create_refuses_unknown_clients_and_taken_ids() {
+        let mut clients = MockClientStore::new();
+        clients
+            .expect_missing_clients()
+            .returning(|ids| Ok(ids.to_vec()));
+        let cmd = CreateRoom {
+            owner: Some(cid("ghost")),
+            ..CreateRoom::default()
+        };
+        assert!(matches!(
+            create_room(&clients, &MockRoomStore::new(), cmd, Utc::now()),
+            Err(DomainError::ClientNotFound)
+        ));
+
+        let mut taken = MockRoomStore::new();
+        taken.expect_insert_room().returning(|_| Ok(false));
+        let cmd = CreateRoom {
+            id: Some(room().id),
+            ..CreateRoom::default()
+        };
+        assert!(matches!(
+            create_room(&clients_all_exist(), &taken, cmd, Utc::now()),
+            Err(DomainError::RoomAlreadyExists)
+        ));
+    }
+
+    #[test]
+    fn create_generates_an_id_and_checks_the_webhook() {
+        let mut rooms = MockRoomStore::new();
+        rooms
+            .expect_insert_room()
+            .withf(|r| r.id.as_str().len() == 24)
+            .returning(|_| Ok(true));
+        rooms.expect_get_room().returning(|_| Ok(Some(room())));
+        assert!(
+            create_room(
+                &clients_all_exist(),
+                &rooms,
+                CreateRoom::default(),
+                Utc::now()
+            )
+            .is_ok()
+        );
+
+        let cmd = CreateRoom {
+            webhook: Some("ftp://x".to_owned()),
+            ..CreateRoom::default()
+        };
+        assert!(matches!(
+            create_room(&clients_all_exist(), &MockRoomStore::new(), cmd, Utc::now()),
+            Err(DomainError::InvalidBody(_))
+        ));
+    }
+
+    #[test]
+    fn only_members_and_admins_read_a_room() {
+        assert!(get_room(&rooms(), &messages(), &user("member"), &room().id).is_ok());
+        assert!(get_room(&rooms(), &messages(), &Actor::Platform, &room().id).is_ok());
+        let err = get_room(&rooms(), &messages(), &user("stranger"), &room().id);
+        assert!(matches!(err, Err(DomainError::NotRoomMember)));
+        let mut none = MockRoomStore::new();
+        none.expect_get_room().returning(|_| Ok(None));
+        assert!(matches!(
+            get_room(&none, &messages(), &user("member"), &room().id),
+            Err(DomainError::RoomNotFound)
+        ));
+    }
+
+    #[test]
+    fn update_rules() {
+        let rename = RoomChanges {
+            name: Some("new".to_owned()),
+            ..RoomChanges::default()
+        };
+        let new_owner = RoomChanges {
+            owner: Some(cid("member")),
+            ..RoomChanges::default()
+        };
+        let c = clients_all_exist();
+        let now = Utc::now();
+        assert!(
+            update_room(
+                &c,
+                &rooms(),
+                &messages(),
+                &user("manager"),
+                &room().id,
+                rename.clone(),
+                now
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            update_room(
+                &c,
+                &rooms(),
+                &messages(),
+                &user("member"),
+                &room().id,
+                rename,
+                now
+            ),
+            Err(DomainError::PermissionDenied(Action::UpdateRoom))
+        ));
+        assert!(matches!(
+            update_room(
+                &c,
+                &rooms(),
+                &messages(),
+                &user("manager"),
+                &room().id,
+                new_owner.clone(),
+                now
+            ),
+            Err(DomainError::PermissionDenied(Action::ChangeOwner))
+        ));
+        assert!(
+            update_room(
+                &c,
+                &rooms(),
+                &messages(),
+                &user("owner"),
+                &room().id,
+                new_owner,
+                now
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn membership_rules() {
+        let now = Utc::now();
+        let c = clients_all_exist();
+        assert!(
+            add_members(
+                &c,
+                &rooms(),
+                &messages(),
+                &user("manager"),
+                &room().id,
+                &[cid("x")],
+                now
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            add_members(
+                &c,
+                &rooms(),
+                &messages(),
+                &user("member"),
+                &room().id,
+                &[cid("x")],
+                now
+            ),
+            Err(DomainError::PermissionDenied(Action::ManageMembers))
+        ));
+        // A member may leave, but not remove someone else.
+        assert!(
+            remove_members(
+                &rooms(),
+                &messages(),
+                &user("member"),
+                &room().id,
+                &[cid("member")],
+                now
+            )
+            .is_ok()
+        );
+        assert!(matches!(
+            remove_members(
+                &rooms(),
+                &messages(),
+                &user("member"),
+                &room().id,
+                &[cid("manager")],
+                now
+            ),
+            Err(DomainError::PermissionDenied(Action::ManageMembers))
+        ));
+        // Nobody removes the owner, not even an admin.
+        assert!(matches!(
+            remove_members(
+                &rooms(),
+                &messages(),
+                &Actor::Platform,
+                &room().id,
+                &[cid("owner")],
+                now
+            ),
+            Err(DomainError::PermissionDenied(Action::RemoveOwner))
+        ));
+    }
+}
