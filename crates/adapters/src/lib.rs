@@ -1,1 +1,19 @@
-//! placeholder
+//! # roomwarden-adapters
+//!
+//! Storage for Roomwarden: [`DieselStore`] implements every port of `roomwarden-domain`
+//! over diesel, on embedded SQLite (always built, `sqlite://<path>`) or MySQL/MariaDB
+//! (cargo feature `mysql`, `mysql://...`), through one `MultiConnection` and an r2d2 pool.
+//! Migrations are embedded per backend and run by [`Database::connect`]. The
+//! [`Purger`] finishes large room clears in the background. No diesel type appears in
+//! this crate's public API: failures reach callers as the domain's `StoreError`.
+
+mod db;
+mod error;
+pub mod purge;
+mod rows;
+mod schema;
+mod store;
+
+pub use db::{Backend, Database, PoolOptions};
+pub use purge::{PURGE_BATCH, Purger};
+pub use store::DieselStore;

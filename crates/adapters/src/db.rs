@@ -1,0 +1,286 @@
+//! Connections, the pool, per-connection settings and embedded migrations.
+
+use anyhow::{Context, bail};
+use diesel::ConnectionError;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use r2d2::{Pool, PooledConnection};
+use std::time::Duration;
+
+/// One connection to either backend; the variant is chosen from the URL scheme.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// Embedded SQLite (always available).
+    Sqlite(diesel::SqliteConnection),
+    /// MySQL or MariaDB (cargo feature `mysql`).
+    #[cfg(feature = "mysql")]
+    Mysql(diesel::MysqlConnection),
+}
+
+/// The pool type.
+pub type DbPool = Pool<Manager>;
+/// A connection checked out of the pool.
+pub type PooledConn = PooledConnection<Manager>;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+#[cfg(feature = "mysql")]
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/mysql");
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://<path>`.
+    Sqlite,
+    /// `mysql://user:pass@host:port/db`.
+    Mysql,
+}
+
+impl Backend {
+    /// Reads the backend from the URL scheme.
+    ///
+    /// # Errors
+    /// For an unknown scheme, or `mysql://` in a build without the `mysql` feature.
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite://") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("mysql://") {
+            if cfg!(feature = "mysql") {
+                Ok(Self::Mysql)
+            } else {
+                bail!("this build has no MySQL support: rebuild with `--features mysql`")
+            }
+        } else {
+            bail!("database URL must start with sqlite:// or mysql://")
+        }
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most connections open at once.
+    pub max_size: u32,
+    /// How long a request waits for a free connection before the store reports
+    /// itself unavailable.
+    pub checkout_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            checkout_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Milliseconds SQLite waits on a locked database before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+/// Opens connections of one backend for the pool, each with its session settings.
+///
+/// `MultiConnection::establish` would try every backend in turn and hide the real error,
+/// so connections are opened for the backend the URL names.
+#[derive(Debug)]
+pub struct Manager {
+    target: String,
+    backend: Backend,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        let mut conn = open(&self.target, self.backend)?;
+        setup_session(&mut conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Opens one connection of `backend`.
+fn open(target: &str, backend: Backend) -> Result<DbConnection, ConnectionError> {
+    match backend {
+        Backend::Sqlite => diesel::SqliteConnection::establish(target).map(DbConnection::Sqlite),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => diesel::MysqlConnection::establish(target).map(DbConnection::Mysql),
+        #[cfg(not(feature = "mysql"))]
+        Backend::Mysql => Err(ConnectionError::InvalidConnectionUrl(
+            "this build has no MySQL support".to_owned(),
+        )),
+    }
+}
+
+/// SQLite: WAL, a busy timeout, foreign keys, and `secure_delete` so that freed content is
+/// overwritten with zeros. MySQL: READ COMMITTED, so each statement of a transaction sees
+/// what committed before it (the room-row lock then makes clears exact).
+fn setup_session(conn: &mut DbConnection) -> QueryResult<()> {
+    match conn {
+        DbConnection::Sqlite(c) => c.batch_execute(&format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+        )),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => c.batch_execute(
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET SESSION sql_mode = 'STRICT_ALL_TABLES';",
+        ),
+    }
+}
+
+/// Turns `sqlite://<path>` into what SQLite opens, creating the parent folder.
+fn sqlite_path(url: &str) -> anyhow::Result<String> {
+    let path = url.trim_start_matches("sqlite://");
+    if path.is_empty() {
+        bail!("sqlite:// URL has no path");
+    }
+    if let Some(parent) = std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    Ok(path.to_owned())
+}
+
+/// The connection string diesel expects for `url`.
+fn diesel_url(url: &str) -> anyhow::Result<String> {
+    match Backend::of_url(url)? {
+        Backend::Sqlite => sqlite_path(url),
+        Backend::Mysql => Ok(url.to_owned()),
+    }
+}
+
+/// A database: its pool and backend, migrated and ready.
+#[derive(Clone)]
+pub struct Database {
+    pool: DbPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Connects (creating a MySQL database that does not exist yet), runs pending
+    /// migrations, and builds the pool.
+    ///
+    /// # Errors
+    /// A bad URL, an unreachable database, or a failed migration, each with a one-line cause.
+    pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
+        let backend = Backend::of_url(url)?;
+        let target = diesel_url(url)?;
+        let mut conn = establish(&target, backend)?;
+        setup_session(&mut conn).context("cannot configure the database session")?;
+        run_migrations(&mut conn)?;
+        drop(conn);
+        let pool = Pool::builder()
+            .max_size(options.max_size)
+            .min_idle(Some(0))
+            .connection_timeout(options.checkout_timeout)
+            .build_unchecked(Manager { target, backend });
+        Ok(Self { pool, backend })
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection from the pool.
+    pub(crate) fn conn(&self) -> Result<PooledConn, roomwarden_domain::error::StoreError> {
+        self.pool.get().map_err(crate::error::pool)
+    }
+
+    /// Whether the database answers a trivial query now.
+    ///
+    /// # Errors
+    /// [`roomwarden_domain::error::StoreError::Unavailable`] when it does not.
+    pub fn ping(&self) -> Result<(), roomwarden_domain::error::StoreError> {
+        let mut conn = self.conn()?;
+        conn.batch_execute("SELECT 1").map_err(crate::error::query)
+    }
+
+    /// SQLite only: copies the WAL into the main file and truncates the WAL, so content that
+    /// `secure_delete` zeroed is not left in older WAL frames. A no-op on MySQL.
+    pub(crate) fn scrub_wal(&self, conn: &mut DbConnection) {
+        match conn {
+            DbConnection::Sqlite(c) => {
+                if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
+                    tracing::warn!(error = %e, "WAL checkpoint after deletion failed; the next one retries");
+                }
+            }
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql(_) => {}
+        }
+    }
+}
+
+/// Connects; a MySQL database that does not exist yet is created first.
+fn establish(target: &str, backend: Backend) -> anyhow::Result<DbConnection> {
+    match open(target, backend) {
+        Ok(conn) => Ok(conn),
+        Err(e) if backend == Backend::Mysql && e.to_string().contains("Unknown database") => {
+            create_mysql_database(target)?;
+            open(target, backend)
+                .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot connect to the database: {e}")),
+    }
+}
+
+/// `CREATE DATABASE IF NOT EXISTS` for the database a `mysql://` URL names.
+fn create_mysql_database(url: &str) -> anyhow::Result<()> {
+    let (base, rest) = url
+        .rsplit_once('/')
+        .filter(|(base, _)| base.len() > "mysql://".len())
+        .ok_or_else(|| anyhow::anyhow!("mysql:// URL names no database"))?;
+    let (name, query) = rest.split_once('?').map_or((rest, ""), |(n, q)| (n, q));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!(
+            "MySQL database name must be letters, digits and underscores to be created automatically"
+        );
+    }
+    let server = if query.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}/?{query}")
+    };
+    let mut conn = open(&server, Backend::Mysql)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database server: {e}"))?;
+    conn.batch_execute(&format!(
+        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .with_context(|| format!("cannot create database {name}"))?;
+    tracing::info!(database = name, "created MySQL database");
+    Ok(())
+}
+
+fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Durable background removal of the rows of large room clears.
+//!
+//! A clear moves the room's `cleared_through_seq` watermark in one short transaction; rows
+//! under it are invisible at once. When there are more than [`PURGE_BATCH`] of them, the
+//! [`Purger`] deletes them in batches of that size, each its own statement, and then
+//! records `purged_through_seq`. The state lives in the `rooms` table, so a restart resumes
+//! where the previous process stopped.
+
+use crate::db::DbConnection;
+use crate::schema::{messages, rooms};
+use crate::store::DieselStore;
+use diesel::prelude::*;
+use roomwarden_domain::ports::StoreResult;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Default rows removed per batch, and the largest clear whose rows are removed inside its
+/// own transaction (see [`DieselStore::with_purge_batch`]).
+pub const PURGE_BATCH: usize = 5_000;
+
+/// How often the purger looks for pending work without being woken.
+const POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Wakes the purger when a clear leaves rows behind.
+#[derive(Clone, Debug, Default)]
+pub struct PurgeSignal(Arc<(Mutex<bool>, Condvar)>);
+
+impl PurgeSignal {
+    /// Marks work as pending and wakes the purger.
+    pub fn wake(&self) {
+        let (flag, cvar) = &*self.0;
+        *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        cvar.notify_all();
+    }
+
+    /// Waits until woken or `timeout` passes, and clears the flag.
+    fn wait(&self, timeout: Duration) {
+        let (flag, cvar) = &*self.0;
+        let guard = flag.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut guard, _) = cvar
+            .wait_timeout_while(guard, timeout, |pending| !*pending)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard = false;
+    }
+}
+
+/// Removes up to `batch` of `room`'s rows at or below `cleared`; how many it removed.
+fn purge_batch(
+    conn: &mut DbConnection,
+    room: &str,
+    cleared: i64,
+    batch: usize,
+) -> QueryResult<usize> {
+    let bound: Option<i64> = messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::seq.le(cleared))
+        .order(messages::seq.asc())
+        .offset(i64::try_from(batch - 1).unwrap_or(0))
+        .select(messages::seq)
+        .first(conn)
+        .optional()?;
+    diesel::delete(
+        messages::table
+            .filter(messages::room_id.eq(room))
+            .filter(messages::seq.le(bound.unwrap_or(cleared))),
+    )
+    .execute(conn)
+}
+
+impl DieselStore {
+    /// Finishes every pending clear; returns how many rows it removed. Safe to run from
+    /// several processes at once (a batch deletes whatever is still there).
+    ///
+    /// # Errors
+    /// A storage failure; work done so far stays done and the rest is resumed next time.
+    pub fn purge_pending(&self, stop: &AtomicBool) -> StoreResult<u64> {
+        let mut conn = self.database().conn()?;
+        let pending: Vec<(String, i64)> = rooms::table
+            .filter(rooms::purged_through_seq.lt(rooms::cleared_through_seq))
+            .select((rooms::id, rooms::cleared_through_seq))
+            .load(&mut *conn)
+            .map_err(crate::error::query)?;
+        let mut removed_total = 0_u64;
+        for (room, cleared) in pending {
+            let todo = messages::table
+                .filter(messages::room_id.eq(&room))
+                .filter(messages::seq.le(cleared))
+                .count()
+                .get_result::<i64>(&mut *conn)
+                .map_err(crate::error::query)?;
+            tracing::info!(room = %room, rows = todo, "purging cleared messages");
+            let mut removed = 0_u64;
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(removed_total + removed);
+                }
+                let n = purge_batch(&mut *conn, &room, cleared, self.purge_batch())
+                    .map_err(crate::error::query)?;
+                removed += crate::store::unsigned(n);
+                if n > 0 {
+                    tracing::info!(room = %room, removed, of = todo, "purge progress");
+                }
+                if n < self.purge_batch() {
+                    break;
+                }
+            }
+            diesel::update(
+                rooms::table
+                    .find(&room)
+                    .filter(rooms::purged_through_seq.lt(cleared)),
+            )
+            .set(rooms::purged_through_seq.eq(cleared))
+            .execute(&mut *conn)
+            .map_err(crate::error::query)?;
+            self.database().scrub_wal(&mut *conn);
+            tracing::info!(room = %room, removed, "purge finished");
+            removed_total += removed;
+        }
+        Ok(removed_total)
+    }
+}
+
+/// The background thread that runs [`DieselStore::purge_pending`] when woken, every
+/// 30 seconds, and once at start-up (to resume work a previous process left).
+#[derive(Debug)]
+pub struct Purger {
+    stop: Arc<AtomicBool>,
+    signal: PurgeSignal,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Purger {
+    /// Starts the thread.
+    ///
+    /// # Errors
+    /// When the thread cannot be spawned.
+    pub fn spawn(store: DieselStore) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let signal = store.purge_signal();
+        let handle = std::thread::Builder::new()
+            .name("purger".to_owned())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                let signal = signal.clone();
+                move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if let Err(e) = store.purge_pending(&stop) {
+                            tracing::warn!(error = %e, "purge interrupted; will retry");
+                        }
+                        signal.wait(POLL_INTERVAL);
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            signal,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops after the current batch and waits for the thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.signal.wake();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Diesel row structs and their conversion to domain types at the seam.
+
+use crate::schema::{clients, deletions, messages, room_members, rooms, tokens};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomId};
+use roomwarden_domain::model::{
+    AuditReason, Client, Deletion, Message, MessageContent, Room, RoomType,
+};
+
+/// Milliseconds since the epoch, the stored form of every time.
+pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// Stored milliseconds back to a time (out-of-range values, never written by us, become the epoch).
+pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Stored counts are non-negative BIGINTs.
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = clients)]
+pub(crate) struct ClientRow {
+    pub id: String,
+    pub nickname: Option<String>,
+    pub avatar_url: Option<String>,
+    pub is_platform_admin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<ClientRow> for Client {
+    fn from(row: ClientRow) -> Self {
+        Self {
+            id: ClientId::from_trusted(row.id),
+            nickname: row.nickname,
+            avatar_url: row.avatar_url,
+            is_platform_admin: row.is_platform_admin,
+            created_at: from_ms(row.created_at),
+            updated_at: from_ms(row.updated_at),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = clients)]
+pub(crate) struct NewClientRow<'a> {
+    pub id: &'a str,
+    pub nickname: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    pub is_platform_admin: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = clients)]
+pub(crate) struct ClientUpdate<'a> {
+    pub nickname: Option<&'a str>,
+    pub avatar_url: Option<&'a str>,
+    pub is_platform_admin: Option<bool>,
+    pub updated_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tokens)]
+pub(crate) struct NewTokenRow<'a> {
+    pub token_hash: &'a str,
+    pub client_id: &'a str,
+    pub expires_at: i64,
+    pub revoked: bool,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+pub(crate) struct RoomRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub room_type: String,
+    pub owner: Option<String>,
+    pub webhook: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl RoomRow {
+    /// The domain room, given its member rows (any order).
+    pub(crate) fn into_room(self, mut members: Vec<MemberRow>) -> Room {
+        members.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        let managers = members
+            .iter()
+            .filter(|m| m.is_manager)
+            .map(|m| ClientId::from_trusted(m.client_id.clone()))
+            .collect();
+        Room {
+            id: RoomId::from_trusted(self.id),
+            name: self.name,
+            room_type: if self.room_type == "direct" {
+                RoomType::Direct
+            } else {
+                RoomType::Group
+            },
+            owner: self.owner.map(ClientId::from_trusted),
+            managers,
+            members: members
+                .into_iter()
+                .map(|m| ClientId::from_trusted(m.client_id))
+                .collect(),
+            webhook: self.webhook,
+            created_at: from_ms(self.created_at),
+            updated_at: from_ms(self.updated_at),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = rooms)]
+pub(crate) struct NewRoomRow<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+    pub room_type: &'a str,
+    pub owner: Option<&'a str>,
+    pub webhook: Option<&'a str>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = rooms)]
+pub(crate) struct RoomUpdate<'a> {
+    pub name: Option<&'a str>,
+    pub owner: Option<&'a str>,
+    pub webhook: Option<Option<&'a str>>,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = room_members)]
+pub(crate) struct MemberRow {
+    pub room_id: String,
+    pub client_id: String,
+    pub is_manager: bool,
+    pub joined_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub(crate) struct MessageRow {
+    pub id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub message_type: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+impl From<MessageRow> for Message {
+    fn from(row: MessageRow) -> Self {
+        Self {
+            id: MessageId::from_trusted(row.id),
+            room: RoomId::from_trusted(row.room_id),
+            sender: ClientId::from_trusted(row.sender),
+            content: MessageContent::from_trusted(row.body),
+            message_type: row.message_type,
+            sent_at: from_ms(row.created_at),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub(crate) struct NewMessageRow<'a> {
+    pub id: &'a str,
+    pub room_id: &'a str,
+    pub sender: &'a str,
+    pub message_type: &'a str,
+    pub body: &'a str,
+    pub created_at: i64,
+}
+
+impl<'a> From<&'a Message> for NewMessageRow<'a> {
+    fn from(m: &'a Message) -> Self {
+        Self {
+            id: m.id.as_str(),
+            room_id: m.room.as_str(),
+            sender: m.sender.as_str(),
+            message_type: &m.message_type,
+            body: m.content.as_json(),
+            created_at: to_ms(m.sent_at),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deletions)]
+pub(crate) struct DeletionRow {
+    pub id: String,
+    pub room_id: String,
+    pub message_id: String,
+    pub deleted_count: i64,
+    pub deleted_by: String,
+    pub deleted_at: i64,
+    pub reason: Option<String>,
+}
+
+impl From<DeletionRow> for Deletion {
+    fn from(row: DeletionRow) -> Self {
+        Self {
+            id: DeletionId::from_trusted(row.id),
+            room: RoomId::from_trusted(row.room_id),
+            message_id: row.message_id,
+            deleted_count: count(row.deleted_count),
+            deleted_by: row.deleted_by,
+            deleted_at: from_ms(row.deleted_at),
+            reason: row.reason.map(AuditReason::from_trusted),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = deletions)]
+pub(crate) struct NewDeletionRow<'a> {
+    pub id: &'a str,
+    pub room_id: &'a str,
+    pub message_id: &'a str,
+    pub deleted_count: i64,
+    pub deleted_by: &'a str,
+    pub deleted_at: i64,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
+    fn from(d: &'a Deletion) -> Self {
+        Self {
+            id: d.id.as_str(),
+            room_id: d.room.as_str(),
+            message_id: &d.message_id,
+            deleted_count: i64::try_from(d.deleted_count).unwrap_or(i64::MAX),
+            deleted_by: &d.deleted_by,
+            deleted_at: to_ms(d.deleted_at),
+            reason: d.reason.as_ref().map(AuditReason::as_str),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The diesel schema, shared by both backends (the SQL of each lives in `migrations/`).
+
+diesel::table! {
+    settings (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        nickname -> Nullable<Text>,
+        avatar_url -> Nullable<Text>,
+        is_platform_admin -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        client_id -> Text,
+        expires_at -> BigInt,
+        revoked -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        room_type -> Text,
+        owner -> Nullable<Text>,
+        webhook -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        cleared_through_seq -> BigInt,
+        purged_through_seq -> BigInt,
+        write_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, client_id) {
+        room_id -> Text,
+        client_id -> Text,
+        is_manager -> Bool,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (seq) {
+        seq -> BigInt,
+        id -> Text,
+        room_id -> Text,
+        sender -> Text,
+        message_type -> Text,
+        body -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    deletions (seq) {
+        seq -> BigInt,
+        id -> Text,
+        room_id -> Text,
+        message_id -> Text,
+        deleted_count -> BigInt,
+        deleted_by -> Text,
+        deleted_at -> BigInt,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(tokens -> clients (client_id));
+diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(room_members -> rooms (room_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    settings,
+    clients,
+    tokens,
+    rooms,
+    room_members,
+    messages,
+    deletions,
+);

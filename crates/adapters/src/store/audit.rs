@@ -1,0 +1,47 @@
+//! [`AuditStore`] over the `deletions` table.
+
+use super::DieselStore;
+use crate::rows::DeletionRow;
+use crate::schema::deletions;
+use diesel::prelude::*;
+use roomwarden_domain::ids::{DeletionId, RoomId};
+use roomwarden_domain::model::Deletion;
+use roomwarden_domain::ports::{AuditStore, StoreResult};
+
+impl AuditStore for DieselStore {
+    fn list_deletions<'a, 'b>(
+        &self,
+        room: Option<&'a RoomId>,
+        before: Option<&'b DeletionId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Deletion>>> {
+        self.with_conn(|conn| {
+            let before_seq = match before {
+                None => None,
+                Some(id) => match deletions::table
+                    .filter(deletions::id.eq(id.as_str()))
+                    .select(deletions::seq)
+                    .first::<i64>(conn)
+                    .optional()?
+                {
+                    None => return Ok(None),
+                    some => some,
+                },
+            };
+            let mut query = deletions::table
+                .select(DeletionRow::as_select())
+                .into_boxed();
+            if let Some(room) = room {
+                query = query.filter(deletions::room_id.eq(room.as_str()));
+            }
+            if let Some(seq) = before_seq {
+                query = query.filter(deletions::seq.lt(seq));
+            }
+            let rows = query
+                .order(deletions::seq.desc())
+                .limit(i64::from(limit))
+                .load::<DeletionRow>(conn)?;
+            Ok(Some(rows.into_iter().map(Deletion::from).collect()))
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! [`MessageStore`] over the `messages` table, with deletion and its audit record.
+//!
+//! A message is visible while its `seq` is above its room's `cleared_through_seq`. Every
+//! write to a room's messages (send, delete, clear) first bumps the room row's
+//! `write_version`, which takes that row's write lock, so these writes serialize per room:
+//! a clear counts exactly the messages committed before it and none sent after it, and
+//! of two deletes of one message exactly one finds it.
+
+use super::{DieselStore, internal, unsigned};
+use crate::db::DbConnection;
+use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count};
+use crate::schema::{deletions, messages, rooms};
+use diesel::dsl::max;
+use diesel::prelude::*;
+use roomwarden_domain::ids::{DeleteTarget, MessageId, RoomId};
+use roomwarden_domain::model::{
+    DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent, MessagePage, RECALL_TYPE,
+};
+use roomwarden_domain::ports::{MessageStore, StoreResult};
+
+/// Takes the room row's write lock; `false` when the room does not exist.
+fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
+    let n = diesel::update(rooms::table.find(room))
+        .set(rooms::write_version.eq(rooms::write_version + 1))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// The visible message `id` of `room`, with its `seq`.
+fn find_visible(
+    conn: &mut DbConnection,
+    room: &str,
+    id: &str,
+) -> QueryResult<Option<(i64, MessageRow)>> {
+    messages::table
+        .inner_join(rooms::table)
+        .filter(messages::room_id.eq(room))
+        .filter(messages::id.eq(id))
+        .filter(messages::seq.gt(rooms::cleared_through_seq))
+        .select((messages::seq, MessageRow::as_select()))
+        .first(conn)
+        .optional()
+}
+
+/// What a committed deletion leaves to do after its transaction.
+struct Committed {
+    outcome: DeleteOutcome,
+    needs_purge: bool,
+}
+
+fn delete_one(
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    id: &MessageId,
+    cleared: i64,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    let removed = diesel::delete(
+        messages::table
+            .filter(messages::room_id.eq(room))
+            .filter(messages::id.eq(id.as_str()))
+            .filter(messages::seq.gt(cleared)),
+    )
+    .execute(conn)?;
+    if removed == 0 {
+        return Ok(Committed {
+            outcome: DeleteOutcome::MessageNotFound,
+            needs_purge: false,
+        });
+    }
+    let deletion = Deletion::committed(request, unsigned(removed));
+    diesel::insert_into(deletions::table)
+        .values(NewDeletionRow::from(&deletion))
+        .execute(conn)?;
+    Ok(Committed {
+        outcome: DeleteOutcome::Deleted(deletion),
+        needs_purge: false,
+    })
+}
+
+/// Moves the room's watermark to its newest message, so everything up to it is invisible
+/// at once; removes the rows in the same transaction when there are at most `batch` of them,
+/// else leaves them to the purger, which removes `batch` rows at a time (durably: `purged_through_seq` stays behind).
+fn clear_all(
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    (cleared, purged): (i64, i64),
+    batch: usize,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    let newest: Option<i64> = messages::table
+        .filter(messages::room_id.eq(room))
+        .select(max(messages::seq))
+        .first(conn)?;
+    let watermark = newest.unwrap_or(0).max(cleared);
+    let cleared_now = if watermark > cleared {
+        messages::table
+            .filter(messages::room_id.eq(room))
+            .filter(messages::seq.gt(cleared))
+            .filter(messages::seq.le(watermark))
+            .count()
+            .get_result::<i64>(conn)?
+    } else {
+        0
+    };
+    let small = usize::try_from(cleared_now).is_ok_and(|n| n <= batch);
+    if small && cleared_now > 0 {
+        diesel::delete(
+            messages::table
+                .filter(messages::room_id.eq(room))
+                .filter(messages::seq.gt(cleared))
+                .filter(messages::seq.le(watermark)),
+        )
+        .execute(conn)?;
+    }
+    // Rows at or below `purged` are gone; if nothing older is pending, a small clear
+    // leaves nothing behind.
+    let purged_now = if small && purged >= cleared {
+        watermark
+    } else {
+        purged
+    };
+    diesel::update(rooms::table.find(room))
+        .set((
+            rooms::cleared_through_seq.eq(watermark),
+            rooms::purged_through_seq.eq(purged_now),
+        ))
+        .execute(conn)?;
+    let deletion = Deletion::committed(request, count(cleared_now));
+    diesel::insert_into(deletions::table)
+        .values(NewDeletionRow::from(&deletion))
+        .execute(conn)?;
+    Ok(Committed {
+        outcome: DeleteOutcome::Deleted(deletion),
+        needs_purge: purged_now < watermark,
+    })
+}
+
+impl MessageStore for DieselStore {
+    fn insert_message(&self, message: &Message) -> StoreResult<bool> {
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                if !lock_room(conn, message.room.as_str())? {
+                    return Err(diesel::result::Error::NotFound);
+                }
+                match diesel::insert_into(messages::table)
+                    .values(NewMessageRow::from(message))
+                    .execute(conn)
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+        })
+    }
+
+    fn find_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.with_conn(|conn| {
+            Ok(find_visible(conn, room.as_str(), id.as_str())?.map(|(_, row)| row.into()))
+        })
+    }
+
+    fn recall_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.with_conn(|conn| {
+            let Some((seq, _)) = find_visible(conn, room.as_str(), id.as_str())? else {
+                return Ok(None);
+            };
+            diesel::update(messages::table.find(seq))
+                .set((
+                    messages::body.eq(MessageContent::recalled().as_json()),
+                    messages::message_type.eq(RECALL_TYPE),
+                ))
+                .execute(conn)?;
+            Ok(find_visible(conn, room.as_str(), id.as_str())?.map(|(_, row)| row.into()))
+        })
+    }
+
+    fn list_messages<'a>(
+        &self,
+        room: &RoomId,
+        before: Option<&'a MessageId>,
+        limit: u32,
+    ) -> StoreResult<Option<MessagePage>> {
+        let room = room.as_str();
+        self.with_conn(|conn| {
+            let before_seq = match before {
+                None => None,
+                Some(id) => match find_visible(conn, room, id.as_str())? {
+                    None => return Ok(None),
+                    Some((seq, _)) => Some(seq),
+                },
+            };
+            let visible = messages::table
+                .inner_join(rooms::table)
+                .filter(messages::room_id.eq(room))
+                .filter(messages::seq.gt(rooms::cleared_through_seq));
+            let total_count = visible.count().get_result::<i64>(conn)?;
+            let rows: Vec<MessageRow> = visible
+                .filter(messages::seq.lt(before_seq.unwrap_or(i64::MAX)))
+                .order(messages::seq.desc())
+                .limit(i64::from(limit))
+                .select(MessageRow::as_select())
+                .load(conn)?;
+            Ok(Some(MessagePage {
+                total_count: count(total_count),
+                messages: rows.into_iter().map(Message::from).collect(),
+            }))
+        })
+    }
+
+    fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>> {
+        self.with_conn(|conn| {
+            let row = messages::table
+                .inner_join(rooms::table)
+                .filter(messages::room_id.eq(room.as_str()))
+                .filter(messages::seq.gt(rooms::cleared_through_seq))
+                .order(messages::seq.desc())
+                .select(MessageRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(row.map(Message::from))
+        })
+    }
+
+    fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
+        let mut conn = self.db.conn()?;
+        let committed = conn
+            .transaction(|conn| {
+                let room = request.room.as_str();
+                if !lock_room(conn, room)? {
+                    return Ok(Committed {
+                        outcome: DeleteOutcome::RoomNotFound,
+                        needs_purge: false,
+                    });
+                }
+                let (cleared, purged): (i64, i64) = rooms::table
+                    .find(room)
+                    .select((rooms::cleared_through_seq, rooms::purged_through_seq))
+                    .first(conn)?;
+                match &request.target {
+                    DeleteTarget::One(id) => delete_one(conn, request, id, cleared),
+                    DeleteTarget::All => {
+                        clear_all(conn, request, (cleared, purged), self.purge_batch)
+                    }
+                }
+            })
+            .map_err(crate::error::query)?;
+        if matches!(committed.outcome, DeleteOutcome::Deleted(_)) {
+            self.db.scrub_wal(&mut conn);
+        }
+        if committed.needs_purge {
+            self.purge.wake();
+        }
+        match committed.outcome {
+            DeleteOutcome::Deleted(d) if d.room != request.room => {
+                Err(internal("deletion recorded for the wrong room"))
+            }
+            outcome => Ok(outcome),
+        }
+    }
+}

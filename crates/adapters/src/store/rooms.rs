@@ -1,0 +1,197 @@
+//! [`RoomStore`] over the `rooms` and `room_members` tables.
+
+use super::DieselStore;
+use crate::db::DbConnection;
+use crate::rows::{MemberRow, NewRoomRow, RoomRow, RoomUpdate, to_ms};
+use crate::schema::{room_members, rooms};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use roomwarden_domain::ids::{ClientId, RoomId};
+use roomwarden_domain::model::{NewRoom, Room, RoomChanges};
+use roomwarden_domain::ports::{RoomStore, StoreResult};
+use std::collections::BTreeMap;
+
+/// Reads a room with its members.
+pub(crate) fn load_room(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Room>> {
+    let Some(row) = rooms::table
+        .find(id)
+        .select(RoomRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let members = room_members::table
+        .filter(room_members::room_id.eq(id))
+        .select(MemberRow::as_select())
+        .load(conn)?;
+    Ok(Some(row.into_room(members)))
+}
+
+/// Makes `client` a member (a manager when `manager`); an existing member keeps its row
+/// except that `manager == Some(..)` sets its manager flag.
+fn ensure_member(
+    conn: &mut DbConnection,
+    room: &str,
+    client: &str,
+    manager: Option<bool>,
+    now: i64,
+) -> QueryResult<()> {
+    let target = room_members::table.find((room, client));
+    let exists = target.count().get_result::<i64>(conn)? > 0;
+    if exists {
+        if let Some(flag) = manager {
+            diesel::update(target)
+                .set(room_members::is_manager.eq(flag))
+                .execute(conn)?;
+        }
+        return Ok(());
+    }
+    diesel::insert_into(room_members::table)
+        .values(MemberRow {
+            room_id: room.to_owned(),
+            client_id: client.to_owned(),
+            is_manager: manager.unwrap_or(false),
+            joined_at: now,
+        })
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Sets `updated_at`, which also takes the room row's write lock first; `false` when the
+/// room does not exist.
+fn touch(conn: &mut DbConnection, room: &str, now: i64) -> QueryResult<bool> {
+    let n = diesel::update(rooms::table.find(room))
+        .set(rooms::updated_at.eq(now))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
+/// Runs `f` in a transaction that starts by touching the room; `None` when it does not exist.
+fn change_room(
+    store: &DieselStore,
+    id: &RoomId,
+    now: DateTime<Utc>,
+    f: impl FnOnce(&mut DbConnection, i64) -> QueryResult<()>,
+) -> StoreResult<Option<Room>> {
+    let now = to_ms(now);
+    store.with_conn(|conn| {
+        conn.transaction(|conn| {
+            if !touch(conn, id.as_str(), now)? {
+                return Ok(None);
+            }
+            f(conn, now)?;
+            load_room(conn, id.as_str())
+        })
+    })
+}
+
+impl RoomStore for DieselStore {
+    fn insert_room(&self, room: &NewRoom) -> StoreResult<bool> {
+        let now = to_ms(room.created_at);
+        // Managers win over plain membership; the owner is a plain member unless also a manager.
+        let mut members: BTreeMap<&str, bool> = BTreeMap::new();
+        for id in room.owner.iter().chain(&room.members) {
+            members.entry(id.as_str()).or_insert(false);
+        }
+        for id in &room.managers {
+            members.insert(id.as_str(), true);
+        }
+        self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                let row = NewRoomRow {
+                    id: room.id.as_str(),
+                    name: room.name.as_deref(),
+                    room_type: room.room_type.as_str(),
+                    owner: room.owner.as_ref().map(ClientId::as_str),
+                    webhook: room.webhook.as_deref(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                match diesel::insert_into(rooms::table).values(&row).execute(conn) {
+                    Ok(_) => {}
+                    Err(e) if crate::error::is_unique_violation(&e) => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+                for (client, is_manager) in &members {
+                    diesel::insert_into(room_members::table)
+                        .values(MemberRow {
+                            room_id: room.id.as_str().to_owned(),
+                            client_id: (*client).to_owned(),
+                            is_manager: *is_manager,
+                            joined_at: now,
+                        })
+                        .execute(conn)?;
+                }
+                Ok(true)
+            })
+        })
+    }
+
+    fn get_room(&self, id: &RoomId) -> StoreResult<Option<Room>> {
+        self.with_conn(|conn| load_room(conn, id.as_str()))
+    }
+
+    fn update_room(
+        &self,
+        id: &RoomId,
+        changes: &RoomChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Room>> {
+        change_room(self, id, now, |conn, now| {
+            let update = RoomUpdate {
+                name: changes.name.as_deref(),
+                owner: changes.owner.as_ref().map(ClientId::as_str),
+                webhook: changes.webhook.as_ref().map(Option::as_deref),
+                updated_at: now,
+            };
+            diesel::update(rooms::table.find(id.as_str()))
+                .set(&update)
+                .execute(conn)?;
+            if let Some(owner) = &changes.owner {
+                ensure_member(conn, id.as_str(), owner.as_str(), None, now)?;
+            }
+            if let Some(managers) = &changes.managers {
+                diesel::update(room_members::table.filter(room_members::room_id.eq(id.as_str())))
+                    .set(room_members::is_manager.eq(false))
+                    .execute(conn)?;
+                for manager in managers {
+                    ensure_member(conn, id.as_str(), manager.as_str(), Some(true), now)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn add_members(
+        &self,
+        id: &RoomId,
+        members: &[ClientId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Room>> {
+        change_room(self, id, now, |conn, now| {
+            for member in members {
+                ensure_member(conn, id.as_str(), member.as_str(), None, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_members(
+        &self,
+        id: &RoomId,
+        members: &[ClientId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Room>> {
+        change_room(self, id, now, |conn, _| {
+            let ids: Vec<&str> = members.iter().map(ClientId::as_str).collect();
+            diesel::delete(
+                room_members::table
+                    .filter(room_members::room_id.eq(id.as_str()))
+                    .filter(room_members::client_id.eq_any(&ids)),
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,121 @@
+use crate::support::*;
+use roomwarden_domain::auth::hash_token;
+use roomwarden_domain::model::{ClientChanges, NewToken};
+use roomwarden_domain::ports::ClientStore;
+
+fn token(raw: &str) -> NewToken {
+    NewToken {
+        hash: hash_token(raw),
+        expires_at: expires_in(7),
+    }
+}
+
+#[test]
+fn upsert_creates_then_updates_only_given_fields() {
+    let s = store();
+    let mut changes = ClientChanges {
+        id: cid("alice"),
+        nickname: Some("Alice".to_owned()),
+        avatar_url: Some("http://a/x.png".to_owned()),
+        is_platform_admin: None,
+    };
+    let created = s.save_client(&changes, None, now()).expect("created");
+    assert_eq!(created.nickname.as_deref(), Some("Alice"));
+    assert!(!created.is_platform_admin);
+
+    changes.nickname = None;
+    changes.avatar_url = None;
+    changes.is_platform_admin = Some(true);
+    let updated = s.save_client(&changes, None, now()).expect("updated");
+    assert_eq!(
+        updated.nickname.as_deref(),
+        Some("Alice"),
+        "absent fields are kept"
+    );
+    assert!(updated.is_platform_admin);
+    assert_eq!(updated.created_at, created.created_at);
+    assert_eq!(s.get_client(&cid("alice")).expect("read"), Some(updated));
+    assert_eq!(s.get_client(&cid("nobody")).expect("read"), None);
+}
+
+#[test]
+fn a_new_token_revokes_the_previous_ones() {
+    let s = store();
+    let changes = ClientChanges {
+        id: cid("bob"),
+        nickname: None,
+        avatar_url: None,
+        is_platform_admin: Some(true),
+    };
+    s.save_client(&changes, Some(&token("first")), now())
+        .expect("saved");
+    let first = s
+        .find_token(&hash_token("first"))
+        .expect("read")
+        .expect("stored");
+    assert!(!first.revoked);
+    assert!(first.is_platform_admin);
+    assert_eq!(first.client_id, cid("bob"));
+
+    s.save_client(&changes, Some(&token("second")), now())
+        .expect("saved");
+    assert!(
+        s.find_token(&hash_token("first"))
+            .expect("read")
+            .expect("kept")
+            .revoked
+    );
+    assert!(
+        !s.find_token(&hash_token("second"))
+            .expect("read")
+            .expect("stored")
+            .revoked
+    );
+    assert_eq!(s.find_token(&hash_token("never")).expect("read"), None);
+}
+
+#[test]
+fn revoke_counts_only_live_tokens_and_knows_unknown_clients() {
+    let s = store();
+    let changes = ClientChanges {
+        id: cid("carol"),
+        nickname: None,
+        avatar_url: None,
+        is_platform_admin: None,
+    };
+    s.save_client(&changes, Some(&token("t1")), now())
+        .expect("saved");
+    assert_eq!(
+        s.revoke_tokens(&cid("carol"), Some(&hash_token("other")))
+            .expect("ran"),
+        Some(0)
+    );
+    assert_eq!(
+        s.revoke_tokens(&cid("carol"), Some(&hash_token("t1")))
+            .expect("ran"),
+        Some(1)
+    );
+    assert_eq!(s.revoke_tokens(&cid("carol"), None).expect("ran"), Some(0));
+    assert_eq!(s.revoke_tokens(&cid("ghost"), None).expect("ran"), None);
+}
+
+#[test]
+fn missing_clients_lists_exactly_the_unknown_ids() {
+    let s = store();
+    add_client(&s, "a");
+    add_client(&s, "b");
+    let missing = s
+        .missing_clients(&[cid("a"), cid("x"), cid("b"), cid("y")])
+        .expect("ran");
+    assert_eq!(missing, vec![cid("x"), cid("y")]);
+}
+
+#[test]
+fn ids_are_case_sensitive() {
+    let s = store();
+    add_client(&s, "Dave");
+    assert_eq!(
+        s.missing_clients(&[cid("dave")]).expect("ran"),
+        vec![cid("dave")]
+    );
+}

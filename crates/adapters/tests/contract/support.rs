@@ -1,0 +1,187 @@
+//! Fresh stores and fixtures for the contract tests.
+
+use chrono::{DateTime, Duration, Utc};
+use roomwarden_adapters::{Backend, Database, DieselStore, PoolOptions};
+use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
+use roomwarden_domain::model::{
+    ClientChanges, DeletionRequest, Message, MessageContent, NewRoom, RoomType,
+};
+use roomwarden_domain::ports::{ClientStore, MessageStore, RoomStore};
+use std::path::PathBuf;
+
+/// A store over a fresh database; the SQLite file (if any) is removed on drop.
+pub struct TestStore {
+    pub store: DieselStore,
+    pub sqlite_file: Option<PathBuf>,
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = DieselStore;
+    fn deref(&self) -> &DieselStore {
+        &self.store
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(path) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
+fn unique_name() -> String {
+    let mut bytes = [0_u8; 6];
+    getrandom::fill(&mut bytes).expect("randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The MySQL server URL to test against, if this run uses MySQL.
+pub fn mysql_server() -> Option<String> {
+    let url = std::env::var("ROOMWARDEN_TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("ROOMWARDEN_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
+        panic!("ROOMWARDEN_REQUIRE_MYSQL=1 but ROOMWARDEN_TEST_MYSQL_URL is not set");
+    }
+    if url.is_some() && cfg!(not(feature = "mysql")) {
+        panic!("ROOMWARDEN_TEST_MYSQL_URL is set but this build lacks --features mysql");
+    }
+    url
+}
+
+/// A database URL for a fresh, empty database of the backend this run tests.
+pub fn fresh_url() -> (String, Option<PathBuf>) {
+    match mysql_server() {
+        Some(server) => (
+            format!("{}/rw_test_{}", server.trim_end_matches('/'), unique_name()),
+            None,
+        ),
+        None => {
+            let path =
+                std::env::temp_dir().join(format!("roomwarden-contract-{}.db", unique_name()));
+            (format!("sqlite://{}", path.display()), Some(path))
+        }
+    }
+}
+
+pub fn store() -> TestStore {
+    store_with_batch(roomwarden_adapters::PURGE_BATCH)
+}
+
+pub fn store_with_batch(batch: usize) -> TestStore {
+    let (url, sqlite_file) = fresh_url();
+    let db =
+        Database::connect(&url, &PoolOptions::default()).expect("test database must be reachable");
+    TestStore {
+        store: DieselStore::new(db).with_purge_batch(batch),
+        sqlite_file,
+    }
+}
+
+pub fn is_sqlite(store: &TestStore) -> bool {
+    store.database().backend() == Backend::Sqlite
+}
+
+pub fn cid(s: &str) -> ClientId {
+    ClientId::parse(s).expect("valid client id")
+}
+
+pub fn rid(s: &str) -> RoomId {
+    RoomId::parse(s).expect("valid room id")
+}
+
+pub fn mid(s: &str) -> MessageId {
+    MessageId::parse(s).expect("valid message id")
+}
+
+pub fn now() -> DateTime<Utc> {
+    roomwarden_domain::model::to_millis(Utc::now())
+}
+
+pub fn add_client(store: &DieselStore, id: &str) {
+    let changes = ClientChanges {
+        id: cid(id),
+        nickname: None,
+        avatar_url: None,
+        is_platform_admin: None,
+    };
+    store
+        .save_client(&changes, None, now())
+        .expect("client saved");
+}
+
+/// A room `id` owned by `owner`, with `managers` and `members` (all created as clients).
+pub fn add_room(store: &DieselStore, id: &str, owner: &str, managers: &[&str], members: &[&str]) {
+    for c in std::iter::once(&owner).chain(managers).chain(members) {
+        add_client(store, c);
+    }
+    let room = NewRoom {
+        id: rid(id),
+        name: Some(format!("Room {id}")),
+        room_type: RoomType::Group,
+        owner: Some(cid(owner)),
+        managers: managers.iter().map(|m| cid(m)).collect(),
+        members: members.iter().map(|m| cid(m)).collect(),
+        webhook: None,
+        created_at: now(),
+    };
+    assert!(store.insert_room(&room).expect("room inserted"));
+}
+
+pub fn message(room: &str, sender: &str, id: &str, body: &str) -> Message {
+    Message {
+        id: mid(id),
+        room: rid(room),
+        sender: cid(sender),
+        content: MessageContent::from_json(format!("{body:?}")).expect("small"),
+        message_type: "text".to_owned(),
+        sent_at: now(),
+    }
+}
+
+/// Sends `n` messages `"<prefix>-<i>"` and returns their IDs in sending order.
+pub fn send_many(
+    store: &DieselStore,
+    room: &str,
+    sender: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{prefix}-{i}");
+            assert!(
+                store
+                    .insert_message(&message(room, sender, &id, &id))
+                    .expect("inserted")
+            );
+            id
+        })
+        .collect()
+}
+
+pub fn request(room: &str, target: DeleteTarget, by: &str) -> DeletionRequest {
+    DeletionRequest {
+        id: DeletionId::generate(now()),
+        room: rid(room),
+        target,
+        deleted_by: by.to_owned(),
+        deleted_at: now(),
+        reason: None,
+    }
+}
+
+pub fn visible_count(store: &DieselStore, room: &str) -> u64 {
+    store
+        .list_messages(&rid(room), None, 1)
+        .expect("listed")
+        .expect("page")
+        .total_count
+}
+
+pub fn expires_in(days: i64) -> DateTime<Utc> {
+    now() + Duration::days(days)
+}

@@ -1,0 +1,7 @@
+DROP TABLE deletions;
+DROP TABLE messages;
+DROP TABLE room_members;
+DROP TABLE rooms;
+DROP TABLE tokens;
+DROP TABLE clients;
+DROP TABLE settings;
