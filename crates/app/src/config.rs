@@ -1,0 +1,169 @@
+//! Configuration from the environment (api.md §5).
+
+use anyhow::{Context, bail};
+use std::net::ToSocketAddrs;
+
+/// Default database: an SQLite file under `./data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/roomwarden.db";
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// Server settings. Secrets are redacted from `Debug`.
+#[derive(Clone)]
+pub struct Config {
+    /// `ROOMWARDEN_BIND`.
+    pub bind: String,
+    /// `ROOMWARDEN_DATABASE_URL`.
+    pub database_url: String,
+    /// `ROOMWARDEN_API_KEY`; generated and stored when absent.
+    pub api_key: Option<String>,
+    /// `ROOMWARDEN_CLIENT_KEY`; generated and stored when absent.
+    pub client_key: Option<String>,
+    /// `ROOMWARDEN_WEBHOOK_URL`.
+    pub webhook_url: Option<String>,
+    /// `ROOMWARDEN_WEBHOOK_SECRET`; generated and stored when absent.
+    pub webhook_secret: Option<String>,
+    /// `ROOMWARDEN_TOKEN_TTL_DAYS`.
+    pub token_ttl_days: i64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("webhook_url", &self.webhook_url)
+            .field("token_ttl_days", &self.token_ttl_days)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn secret(name: &str, value: Option<String>) -> anyhow::Result<Option<String>> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            bail!("{name} must be non-empty and contain no whitespace")
+        }
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// A one-line description of the first bad value.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    ///
+    /// # Errors
+    /// A one-line description of the first bad value.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let bind = get("ROOMWARDEN_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        bind.to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .with_context(|| format!("ROOMWARDEN_BIND must be host:port, got {bind:?}"))?;
+        let database_url =
+            get("ROOMWARDEN_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        roomwarden_adapters::Backend::of_url(&database_url).context("ROOMWARDEN_DATABASE_URL")?;
+        let webhook_url = get("ROOMWARDEN_WEBHOOK_URL");
+        if let Some(url) = &webhook_url {
+            roomwarden_domain::usecases::rooms::check_webhook(url).map_err(|_| {
+                anyhow::anyhow!("ROOMWARDEN_WEBHOOK_URL must be an http:// or https:// URL")
+            })?;
+        }
+        let token_ttl_days = match get("ROOMWARDEN_TOKEN_TTL_DAYS") {
+            None => 7,
+            Some(v) => match v.parse::<i64>() {
+                Ok(days) if (1..=3650).contains(&days) => days,
+                _ => bail!(
+                    "ROOMWARDEN_TOKEN_TTL_DAYS must be a whole number of days from 1 to 3650, got {v:?}"
+                ),
+            },
+        };
+        Ok(Self {
+            bind,
+            database_url,
+            api_key: secret("ROOMWARDEN_API_KEY", get("ROOMWARDEN_API_KEY"))?,
+            client_key: secret("ROOMWARDEN_CLIENT_KEY", get("ROOMWARDEN_CLIENT_KEY"))?,
+            webhook_url,
+            webhook_secret: secret(
+                "ROOMWARDEN_WEBHOOK_SECRET",
+                get("ROOMWARDEN_WEBHOOK_SECRET"),
+            )?,
+            token_ttl_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.bind, DEFAULT_BIND);
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.token_ttl_days, 7);
+        assert!(c.api_key.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_one_line_errors() {
+        for (k, v) in [
+            ("ROOMWARDEN_BIND", "nonsense"),
+            ("ROOMWARDEN_DATABASE_URL", "postgres://x"),
+            ("ROOMWARDEN_TOKEN_TTL_DAYS", "0"),
+            ("ROOMWARDEN_TOKEN_TTL_DAYS", "seven"),
+            ("ROOMWARDEN_WEBHOOK_URL", "ftp://x"),
+            ("ROOMWARDEN_API_KEY", "has space"),
+        ] {
+            let err = config(&[(k, v)]).expect_err(k);
+            assert!(!format!("{err:#}").contains('\n'), "{k}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("mysql://u:secret@h:3306/db"),
+            "mysql://u:***@h:3306/db"
+        );
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        let c = config(&[
+            ("ROOMWARDEN_DATABASE_URL", "sqlite://x.db"),
+            ("ROOMWARDEN_API_KEY", "topsecret"),
+        ])
+        .expect("ok");
+        assert!(!format!("{c:?}").contains("topsecret"));
+    }
+}

@@ -1,0 +1,316 @@
+//! The RC/RM envelope and the one mapping from domain outcomes to HTTP statuses.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use roomwarden_domain::error::{Action, DomainError};
+use serde::Serialize;
+
+/// `Content-Type` of every response.
+pub const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// A success envelope: `{"RC": 0, "RM": "...", "result": ...}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Success<T> {
+    /// Always 0.
+    #[serde(rename = "RC")]
+    pub rc: u16,
+    /// Short text.
+    #[serde(rename = "RM")]
+    pub rm: &'static str,
+    /// The result.
+    pub result: T,
+}
+
+/// `200` with the success envelope around `result`.
+pub fn ok<T: Serialize>(rm: &'static str, result: T) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(JSON_UTF8)
+        .json(Success { rc: 0, rm, result })
+}
+
+/// The `error` member of an error envelope.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `MESSAGE_NOT_FOUND`.
+    pub code: &'static str,
+    /// One sentence for people.
+    pub message: String,
+}
+
+/// An error envelope: `{"RC": <status>, "RM": "...", "error": {"code", "message"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Failure {
+    /// The HTTP status.
+    #[serde(rename = "RC")]
+    pub rc: u16,
+    /// Short text.
+    #[serde(rename = "RM")]
+    pub rm: &'static str,
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// Every error the API answers with. Built from a [`DomainError`] or by the HTTP layer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    rm: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with explicit parts.
+    pub fn new(
+        status: StatusCode,
+        rm: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            rm,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `400 INVALID_PARAMETER`.
+    pub fn invalid_parameter(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid parameter",
+            "INVALID_PARAMETER",
+            message,
+        )
+    }
+
+    /// `400 INVALID_BODY`.
+    pub fn invalid_body(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid body",
+            "INVALID_BODY",
+            message,
+        )
+    }
+
+    /// `404 NOT_FOUND`: no such route.
+    pub fn no_route() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "NOT_FOUND",
+            "No such endpoint",
+        )
+    }
+
+    /// `405 METHOD_NOT_ALLOWED`.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed",
+            "METHOD_NOT_ALLOWED",
+            "This endpoint does not accept this method",
+        )
+    }
+
+    /// `413 PAYLOAD_TOO_LARGE`.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload too large",
+            "PAYLOAD_TOO_LARGE",
+            "Request bodies are limited to 1 MiB",
+        )
+    }
+
+    /// `415 UNSUPPORTED_MEDIA_TYPE`.
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Request bodies must be JSON (Content-Type: application/json)",
+        )
+    }
+
+    /// `500 INTERNAL_ERROR`; the cause goes to the server log only.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "INTERNAL_ERROR",
+            "Something went wrong on our side; it has been logged",
+        )
+    }
+
+    /// `503 SERVICE_UNAVAILABLE`.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "SERVICE_UNAVAILABLE",
+            "The database is unavailable; try again shortly",
+        )
+    }
+
+    /// The envelope for a status the framework produced on its own.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            404 => Self::no_route(),
+            405 => Self::method_not_allowed(),
+            413 => Self::payload_too_large(),
+            415 => Self::unsupported_media_type(),
+            400..=499 => Self::new(
+                status,
+                "Bad request",
+                "INVALID_PARAMETER",
+                "The request could not be understood",
+            ),
+            503 => Self::unavailable(),
+            _ => Self::internal(),
+        }
+    }
+
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = Failure {
+            rc: self.status.as_u16(),
+            rm: self.rm,
+            error: ErrorBody {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        };
+        let mut res = HttpResponse::build(self.status).json(body);
+        res.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+        res
+    }
+}
+
+fn permission_message(action: Action) -> &'static str {
+    match action {
+        Action::DeleteMessages => {
+            "Only platform admin, room owner or room manager can delete messages"
+        }
+        Action::UpdateRoom => {
+            "Only platform admin, room owner or room manager can update this room"
+        }
+        Action::ChangeOwner => "Only platform admin or the room owner can change the owner",
+        Action::ManageMembers => {
+            "Only platform admin, room owner or room manager can manage members; members may only remove themselves"
+        }
+        Action::RemoveOwner => "The room owner cannot be removed from the room",
+        Action::ReadAuditLog => {
+            "Only platform admin, room owner or room manager can read the audit log"
+        }
+        Action::RecallOthersMessage => "Only the sender can recall a message",
+        Action::ActAsClient => {
+            "This operation needs a user token; the API key has no client identity"
+        }
+    }
+}
+
+/// The one place where domain outcomes become statuses, codes and messages.
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> Self {
+        use StatusCode as S;
+        match err {
+            DomainError::InvalidApiKey => Self::new(
+                S::UNAUTHORIZED,
+                "Unauthorized",
+                "INVALID_API_KEY",
+                "Invalid or missing API key",
+            ),
+            DomainError::InvalidClientKey => Self::new(
+                S::UNAUTHORIZED,
+                "Unauthorized",
+                "INVALID_CLIENT_KEY",
+                "Invalid or missing client key",
+            ),
+            DomainError::InvalidToken => Self::new(
+                S::UNAUTHORIZED,
+                "Unauthorized",
+                "INVALID_TOKEN",
+                "Invalid or expired token",
+            ),
+            DomainError::InvalidParameter(message) => Self::invalid_parameter(message),
+            DomainError::InvalidBody(message) => Self::invalid_body(message),
+            DomainError::PermissionDenied(action) => Self::new(
+                S::FORBIDDEN,
+                "Permission denied",
+                "INSUFFICIENT_PERMISSION",
+                permission_message(action),
+            ),
+            DomainError::NotRoomMember => Self::new(
+                S::FORBIDDEN,
+                "Permission denied",
+                "NOT_ROOM_MEMBER",
+                "Only members of this room can read it",
+            ),
+            DomainError::RoomNotFound => Self::new(
+                S::NOT_FOUND,
+                "Room not found",
+                "ROOM_NOT_FOUND",
+                "The specified room does not exist",
+            ),
+            DomainError::MessageNotFound => Self::new(
+                S::NOT_FOUND,
+                "Message not found",
+                "MESSAGE_NOT_FOUND",
+                "The specified message does not exist in this room",
+            ),
+            DomainError::ClientNotFound => Self::new(
+                S::NOT_FOUND,
+                "Client not found",
+                "CLIENT_NOT_FOUND",
+                "The specified client does not exist",
+            ),
+            DomainError::RoomAlreadyExists => Self::new(
+                S::CONFLICT,
+                "Room already exists",
+                "ROOM_ALREADY_EXISTS",
+                "A room with this ID already exists",
+            ),
+            DomainError::MessageAlreadyExists => Self::new(
+                S::CONFLICT,
+                "Message already exists",
+                "MESSAGE_ALREADY_EXISTS",
+                "A message with this ID already exists",
+            ),
+            DomainError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
+                Self::unavailable()
+            }
+            DomainError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                Self::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Cross-cutting HTTP behaviour: the envelope safety net, panic capture, and access logs.
+
+use crate::envelope::{ApiError, JSON_UTF8};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
+use actix_web::{Error, ResponseError};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+/// Envelopes any error response that the framework produced itself (unknown path
+/// encodings, extractor failures, ...): ours already carry the JSON content type.
+pub fn envelope_safety_net<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let ours = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes() == JSON_UTF8.as_bytes());
+        if ours {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let replacement = ApiError::for_status(res.status()).error_response();
+        let (req, _) = res.into_parts();
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, replacement).map_into_right_body(),
+        ))
+    })
+}
+
+/// Turns a panic in a handler into an enveloped `500` instead of a dropped connection.
+/// Wrap resources with it, not the app (see `routes::configure`).
+pub async fn catch_panic(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let http_req = req.request().clone();
+    match AssertUnwindSafe(next.call(req)).catch_unwind().await {
+        Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
+        Err(_) => {
+            tracing::error!(method = %http_req.method(), path = %http_req.path(), "handler panicked");
+            Ok(ServiceResponse::new(
+                http_req,
+                ApiError::internal().error_response(),
+            ))
+        }
+    }
+}
+
+/// One line per request: method, path (no query, no headers: no secret reaches the log),
+/// status and duration.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let res = next.call(req).await?;
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "request"
+    );
+    Ok(res.map_into_boxed_body())
+}

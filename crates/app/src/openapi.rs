@@ -1,0 +1,49 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the DTOs.
+
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+
+use crate::routes::{audit, clients, deletion, messages, ops, rooms};
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, header) in [
+            ("api_key", "IM-API-KEY"),
+            ("client_key", "IM-CLIENT-KEY"),
+            ("token", "IM-Authorization"),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))),
+            );
+        }
+    }
+}
+
+/// The API's OpenAPI description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Roomwarden", description = "Chat server core with admin message deletion. Every response is an RC/RM envelope."),
+    paths(
+        ops::health, ops::ready, ops::openapi,
+        clients::save_client, clients::revoke_tokens, clients::me,
+        rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
+        messages::send_message, messages::send_as, messages::list_messages,
+        deletion::delete_messages,
+        audit::room_deletions, audit::all_deletions,
+    ),
+    components(schemas(crate::envelope::Failure, crate::envelope::ErrorBody)),
+    modifiers(&SecuritySchemes),
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "OpenAPI document failed to serialize");
+        "{}".to_owned()
+    })
+}

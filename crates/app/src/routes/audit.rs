@@ -1,0 +1,85 @@
+//! The audit log of deletions (ext).
+
+use crate::auth::{caller, platform};
+use crate::dto::{AuditPageDto, AuditRecordDto};
+use crate::envelope::{ApiError, ok};
+use crate::run::blocking;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use roomwarden_domain::ids::{DeletionId, RoomId};
+use roomwarden_domain::model::Deletion;
+use roomwarden_domain::usecases::{Limit, audit};
+use serde::Deserialize;
+
+/// Query of the audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AuditQuery {
+    /// Only this room (`/admin/deletions` only).
+    #[serde(rename = "roomID")]
+    pub room_id: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// Only records older than this audit record ID.
+    pub before: Option<String>,
+}
+
+fn page(records: Vec<Deletion>) -> HttpResponse {
+    ok(
+        "OK",
+        AuditPageDto {
+            data: records.into_iter().map(AuditRecordDto::from).collect(),
+        },
+    )
+}
+
+/// A room's deletions (platform admins, owner, managers).
+#[utoipa::path(get, path = "/rooms/{roomID}/deletions", tag = "Audit",
+    params(("roomID" = String, Path, description = "Room ID"), AuditQuery),
+    responses((status = 200, description = "Newest first", body = AuditPageDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = crate::envelope::Failure)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn room_deletions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let room = RoomId::parse(&path.into_inner())?;
+    let limit = Limit::parse(query.limit.as_deref())?;
+    let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
+    let ports = state.ports.clone();
+    let records = blocking(move || {
+        audit::room_deletions(
+            ports.rooms.as_ref(),
+            ports.audit.as_ref(),
+            &actor,
+            &room,
+            before.as_ref(),
+            limit,
+        )
+    })
+    .await?;
+    Ok(page(records))
+}
+
+/// Every room's deletions (API key).
+#[utoipa::path(get, path = "/admin/deletions", tag = "Audit", params(AuditQuery),
+    responses((status = 200, description = "Newest first", body = AuditPageDto)),
+    security(("api_key" = [])))]
+pub async fn all_deletions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    platform(&req, &state)?;
+    let room = query.room_id.as_deref().map(RoomId::parse).transpose()?;
+    let limit = Limit::parse(query.limit.as_deref())?;
+    let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
+    let audit_store = state.ports.audit.clone();
+    let records = blocking(move || {
+        audit::all_deletions(audit_store.as_ref(), room.as_ref(), before.as_ref(), limit)
+    })
+    .await?;
+    Ok(page(records))
+}

@@ -1,0 +1,113 @@
+//! Clients and tokens.
+
+use crate::auth::{caller, platform};
+use crate::body::JsonBody;
+use crate::dto::{ClientDto, RevokeBody, RevokedDto, SaveClientBody, iso};
+use crate::envelope::{ApiError, ok};
+use crate::run::blocking;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use roomwarden_domain::ids::ClientId;
+use roomwarden_domain::model::ClientChanges;
+use roomwarden_domain::usecases::clients::{self, SaveClient, TokenRequest};
+
+/// `expirationDate`: an ISO 8601 string or Unix milliseconds.
+fn expiration(value: Option<serde_json::Value>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let bad =
+        || ApiError::invalid_body("expirationDate must be an ISO 8601 time or Unix milliseconds");
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Some(t.to_utc()))
+            .map_err(|_| bad()),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .and_then(DateTime::from_timestamp_millis)
+            .map(Some)
+            .ok_or_else(bad),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Creates or updates a client; optionally issues or assigns a token.
+#[utoipa::path(post, path = "/admin/clients", tag = "Clients", request_body = SaveClientBody,
+    responses((status = 200, description = "Saved", body = ClientDto), (status = 400, body = crate::envelope::Failure),
+        (status = 401, description = "INVALID_API_KEY", body = crate::envelope::Failure)),
+    security(("api_key" = [])))]
+pub async fn save_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    platform(&req, &state)?;
+    let body: SaveClientBody = body.parse()?;
+    let token = match (body.token, body.issue_access_token) {
+        (Some(token), _) => TokenRequest::Assign {
+            token,
+            expires_at: expiration(body.expiration_date)?,
+        },
+        (None, true) => TokenRequest::Issue,
+        (None, false) => TokenRequest::Keep,
+    };
+    let command = SaveClient {
+        changes: ClientChanges {
+            id: ClientId::parse(&body.id)?,
+            nickname: body.nickname,
+            avatar_url: body.avatar_url,
+            is_platform_admin: body.is_platform_admin,
+        },
+        token,
+    };
+    let (clients, ttl) = (state.ports.clients.clone(), state.token_ttl);
+    let saved =
+        blocking(move || clients::save_client(clients.as_ref(), command, ttl, Utc::now())).await?;
+    let mut dto = ClientDto::from(saved.client);
+    if let Some((token, expires_at)) = saved.token {
+        dto.token = Some(token);
+        dto.expiration_date = Some(iso(expires_at));
+    }
+    Ok(ok("OK", dto))
+}
+
+/// Revokes one token (body `{"token"}`) or every token of the client.
+#[utoipa::path(delete, path = "/admin/clients/{clientID}/token", tag = "Clients", request_body(content = Option<RevokeBody>),
+    params(("clientID" = String, Path, description = "Client ID")),
+    responses((status = 200, description = "Revoked", body = RevokedDto),
+        (status = 404, description = "CLIENT_NOT_FOUND", body = crate::envelope::Failure)),
+    security(("api_key" = [])))]
+pub async fn revoke_tokens(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    platform(&req, &state)?;
+    let client = ClientId::parse(&path.into_inner())?;
+    let token = if body.is_empty() {
+        None
+    } else {
+        body.parse::<RevokeBody>()?.token
+    };
+    let clients = state.ports.clients.clone();
+    let revoked =
+        blocking(move || clients::revoke_tokens(clients.as_ref(), &client, token.as_deref()))
+            .await?;
+    Ok(ok(
+        "OK",
+        RevokedDto {
+            revoked_tokens: revoked,
+        },
+    ))
+}
+
+/// The caller's own client record.
+#[utoipa::path(get, path = "/me", tag = "Clients",
+    responses((status = 200, description = "The caller", body = ClientDto), (status = 401, body = crate::envelope::Failure)),
+    security(("client_key" = [], "token" = [])))]
+pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let clients = state.ports.clients.clone();
+    let client = blocking(move || clients::me(clients.as_ref(), &actor)).await?;
+    Ok(ok("OK", ClientDto::from(client)))
+}

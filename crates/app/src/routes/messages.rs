@@ -1,0 +1,145 @@
+//! Sending and reading messages.
+
+use crate::auth::{caller, platform};
+use crate::body::JsonBody;
+use crate::dto::{MessageDto, MessagePageDto, SendAsBody, SendMessageBody};
+use crate::envelope::{ApiError, ok};
+use crate::run::blocking;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use roomwarden_domain::error::DomainError;
+use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
+use roomwarden_domain::model::MessageContent;
+use roomwarden_domain::usecases::Limit;
+use roomwarden_domain::usecases::messages::{self, SendMessage};
+use serde::Deserialize;
+
+fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
+    MessageContent::from_json(value.to_string())
+}
+
+/// Sends a message as the caller (a member), or recalls the caller's own message.
+#[utoipa::path(post, path = "/rooms/{roomID}/message", tag = "Messages", request_body = SendMessageBody,
+    params(("roomID" = String, Path, description = "Room ID")),
+    responses((status = 200, description = "Sent", body = MessageDto),
+        (status = 403, description = "NOT_ROOM_MEMBER", body = crate::envelope::Failure),
+        (status = 409, description = "MESSAGE_ALREADY_EXISTS", body = crate::envelope::Failure)),
+    security(("client_key" = [], "token" = [])))]
+pub async fn send_message(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let room = RoomId::parse(&path.into_inner())?;
+    let body: SendMessageBody = body.parse()?;
+    let command = SendMessage {
+        id: body.id.as_deref().map(MessageId::parse).transpose()?,
+        content: body.message.as_ref().map(content).transpose()?,
+        message_type: body.message_type.unwrap_or_else(|| "text".to_owned()),
+    };
+    let ports = state.ports.clone();
+    let message = blocking(move || {
+        messages::send_message(
+            ports.rooms.as_ref(),
+            ports.messages.as_ref(),
+            &actor,
+            &room,
+            command,
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok(ok("OK", MessageDto::from(message)))
+}
+
+/// Sends a message on behalf of `sender` (API key).
+#[utoipa::path(post, path = "/messages", tag = "Messages", request_body = SendAsBody,
+    responses((status = 200, description = "Sent", body = MessageDto),
+        (status = 404, description = "ROOM_NOT_FOUND or CLIENT_NOT_FOUND", body = crate::envelope::Failure)),
+    security(("api_key" = [])))]
+pub async fn send_as(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    platform(&req, &state)?;
+    let body: SendAsBody = body.parse()?;
+    let room = RoomId::parse(&body.room)?;
+    let sender = ClientId::parse(&body.sender)?;
+    let message_content = content(&body.message)?;
+    let ports = state.ports.clone();
+    let message = blocking(move || {
+        messages::send_as(
+            ports.clients.as_ref(),
+            ports.rooms.as_ref(),
+            ports.messages.as_ref(),
+            &room,
+            sender,
+            message_content,
+            body.message_type,
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok(ok("OK", MessageDto::from(message)))
+}
+
+/// Query of the message list.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// Only messages older than this message ID.
+    #[serde(rename = "beforeMessage")]
+    pub before_message: Option<String>,
+}
+
+/// A room's messages, newest first (members and platform admins).
+#[utoipa::path(get, path = "/rooms/{roomID}/messages/v3", tag = "Messages",
+    params(("roomID" = String, Path, description = "Room ID"), ListQuery),
+    responses((status = 200, description = "A page", body = MessagePageDto),
+        (status = 403, description = "NOT_ROOM_MEMBER", body = crate::envelope::Failure),
+        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND for an unknown cursor", body = crate::envelope::Failure)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn list_messages(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (room, version) = path.into_inner();
+    if version != "v3" {
+        return Err(ApiError::no_route());
+    }
+    let actor = caller(&req, &state).await?;
+    let room = RoomId::parse(&room)?;
+    let query = query.into_inner();
+    let limit = Limit::parse(query.limit.as_deref())?;
+    let before = query
+        .before_message
+        .as_deref()
+        .map(MessageId::parse)
+        .transpose()?;
+    let ports = state.ports.clone();
+    let page = blocking(move || {
+        messages::list_messages(
+            ports.rooms.as_ref(),
+            ports.messages.as_ref(),
+            &actor,
+            &room,
+            before.as_ref(),
+            limit,
+        )
+    })
+    .await?;
+    Ok(ok(
+        "OK",
+        MessagePageDto {
+            total_count: page.total_count,
+            data: page.messages.into_iter().map(MessageDto::from).collect(),
+        },
+    ))
+}

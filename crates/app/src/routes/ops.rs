@@ -1,0 +1,38 @@
+//! Operations: liveness, readiness, and the OpenAPI document.
+
+use crate::envelope::{ApiError, ok};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+/// `{"status": "..."}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusDto {
+    /// `up` or `ready`.
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health", tag = "Operations", responses((status = 200, description = "Up", body = StatusDto)))]
+pub async fn health() -> HttpResponse {
+    ok("OK", StatusDto { status: "up" })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/ready", tag = "Operations", responses(
+    (status = 200, description = "Ready", body = StatusDto),
+    (status = 503, description = "Database unavailable", body = crate::envelope::Failure),
+))]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let readiness = state.ports.readiness.clone();
+    crate::run::blocking(move || readiness().map_err(Into::into)).await?;
+    Ok(ok("OK", StatusDto { status: "ready" }))
+}
+
+/// The OpenAPI 3 document of this API, generated from the code (served as is, not enveloped).
+#[utoipa::path(get, path = "/openapi.json", tag = "Operations", responses((status = 200, description = "OpenAPI 3 document")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(crate::envelope::JSON_UTF8)
+        .body(crate::openapi::document_json())
+}

@@ -1,0 +1,180 @@
+//! Rooms and membership.
+
+use crate::auth::{caller, platform};
+use crate::body::JsonBody;
+use crate::dto::{CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, UpdateRoomBody};
+use crate::envelope::{ApiError, ok};
+use crate::run::blocking;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use roomwarden_domain::error::DomainError;
+use roomwarden_domain::ids::{ClientId, RoomId};
+use roomwarden_domain::model::{RoomChanges, RoomType};
+use roomwarden_domain::usecases::rooms::{self, CreateRoom};
+
+/// Parses a list of client IDs from a body.
+pub(crate) fn client_ids(raw: &[String]) -> Result<Vec<ClientId>, DomainError> {
+    raw.iter().map(|id| ClientId::parse(id)).collect()
+}
+
+fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
+    raw.map(ClientId::parse).transpose()
+}
+
+/// Creates a room (API key).
+#[utoipa::path(post, path = "/rooms", tag = "Rooms", request_body = CreateRoomBody,
+    responses((status = 200, description = "Created", body = RoomDto),
+        (status = 404, description = "CLIENT_NOT_FOUND", body = crate::envelope::Failure),
+        (status = 409, description = "ROOM_ALREADY_EXISTS", body = crate::envelope::Failure)),
+    security(("api_key" = [])))]
+pub async fn create_room(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    platform(&req, &state)?;
+    let body: CreateRoomBody = body.parse()?;
+    let command = CreateRoom {
+        id: body.id.as_deref().map(RoomId::parse).transpose()?,
+        name: body.name,
+        room_type: body
+            .room_type
+            .as_deref()
+            .map(RoomType::parse)
+            .transpose()?
+            .unwrap_or_default(),
+        owner: optional_client(body.owner.as_deref())?,
+        members: client_ids(&body.members)?,
+        managers: client_ids(&body.managers)?,
+        webhook: body.webhook,
+    };
+    let ports = state.ports.clone();
+    let view = blocking(move || {
+        rooms::create_room(
+            ports.clients.as_ref(),
+            ports.rooms.as_ref(),
+            command,
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok(ok("OK", RoomDto::from(view)))
+}
+
+/// A room with its last message (members and platform admins).
+#[utoipa::path(get, path = "/rooms/{roomID}", tag = "Rooms", params(("roomID" = String, Path, description = "Room ID")),
+    responses((status = 200, description = "The room", body = RoomDto),
+        (status = 403, description = "NOT_ROOM_MEMBER", body = crate::envelope::Failure),
+        (status = 404, description = "ROOM_NOT_FOUND", body = crate::envelope::Failure)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn get_room(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let id = RoomId::parse(&path.into_inner())?;
+    let ports = state.ports.clone();
+    let view = blocking(move || {
+        rooms::get_room(ports.rooms.as_ref(), ports.messages.as_ref(), &actor, &id)
+    })
+    .await?;
+    Ok(ok("OK", RoomDto::from(view)))
+}
+
+/// Updates name, owner, managers or webhook.
+#[utoipa::path(put, path = "/rooms/{roomID}", tag = "Rooms", request_body = UpdateRoomBody,
+    params(("roomID" = String, Path, description = "Room ID")),
+    responses((status = 200, description = "Updated", body = RoomDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = crate::envelope::Failure)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn update_room(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let id = RoomId::parse(&path.into_inner())?;
+    let body: UpdateRoomBody = body.parse()?;
+    let changes = RoomChanges {
+        name: body.name,
+        owner: optional_client(body.owner.as_deref())?,
+        managers: body.managers.as_deref().map(client_ids).transpose()?,
+        webhook: body.webhook,
+    };
+    let ports = state.ports.clone();
+    let view = blocking(move || {
+        rooms::update_room(
+            ports.clients.as_ref(),
+            ports.rooms.as_ref(),
+            ports.messages.as_ref(),
+            &actor,
+            &id,
+            changes,
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok(ok("OK", RoomDto::from(view)))
+}
+
+/// Invites members.
+#[utoipa::path(post, path = "/rooms/{roomID}/members", tag = "Rooms", request_body = InviteBody,
+    params(("roomID" = String, Path, description = "Room ID")),
+    responses((status = 200, description = "Updated room", body = RoomDto)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn add_members(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let id = RoomId::parse(&path.into_inner())?;
+    let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
+    let ports = state.ports.clone();
+    let view = blocking(move || {
+        rooms::add_members(
+            ports.clients.as_ref(),
+            ports.rooms.as_ref(),
+            ports.messages.as_ref(),
+            &actor,
+            &id,
+            &invitees,
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok(ok("OK", RoomDto::from(view)))
+}
+
+/// Removes members (or leaves).
+#[utoipa::path(post, path = "/rooms/{roomID}/delete/members", tag = "Rooms", request_body = RemoveMembersBody,
+    params(("roomID" = String, Path, description = "Room ID")),
+    responses((status = 200, description = "Updated room", body = RoomDto)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn remove_members(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let actor = caller(&req, &state).await?;
+    let id = RoomId::parse(&path.into_inner())?;
+    let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
+    let ports = state.ports.clone();
+    let view = blocking(move || {
+        rooms::remove_members(
+            ports.rooms.as_ref(),
+            ports.messages.as_ref(),
+            &actor,
+            &id,
+            &members,
+            Utc::now(),
+        )
+    })
+    .await?;
+    Ok(ok("OK", RoomDto::from(view)))
+}

@@ -1,0 +1,117 @@
+//! Building and running the server.
+
+use crate::config::{Config, redact_url};
+use crate::envelope::ApiError;
+use crate::keys::{self, Keys};
+use crate::middleware;
+use crate::routes;
+use crate::state::{AppState, Ports};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use roomwarden_adapters::{Database, DieselStore, PoolOptions, Purger};
+use std::net::{SocketAddr, TcpListener};
+
+/// Seconds in-flight requests get to finish after SIGTERM.
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+
+/// Opens the database (running migrations) and resolves the keys.
+///
+/// # Errors
+/// A bad URL, an unreachable database, a failed migration or key storage failure.
+pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
+    let db = Database::connect(&config.database_url, &PoolOptions::default())
+        .with_context(|| format!("database {}", redact_url(&config.database_url)))?;
+    let store = DieselStore::new(db);
+    let keys = keys::resolve(&store, config)?;
+    Ok((store, keys))
+}
+
+/// The HTTP server over `state`, on an already bound listener.
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
+            )
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
+            )
+            .wrap(middleware::envelope_safety_net())
+            .wrap(actix_web::middleware::from_fn(middleware::access_log))
+            .configure(routes::configure)
+            .default_service(web::to(routes::no_route))
+    })
+    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// A built application: bound, with its background workers started.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    purger: Purger,
+    banner: Option<String>,
+}
+
+impl Application {
+    /// Opens storage, binds `config.bind`, and prepares the server and the purger.
+    ///
+    /// # Errors
+    /// Any start-up failure, as a one-line cause.
+    pub fn build(config: &Config) -> anyhow::Result<Self> {
+        let (store, keys) = open_store(config)?;
+        let banner = keys::banner(&keys, true);
+        let listener = TcpListener::bind(&config.bind)
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            ports: Ports::from_store(&store),
+            keys: keys.deployment,
+            token_ttl: chrono::Duration::days(config.token_ttl_days),
+        };
+        let purger = Purger::spawn(store).context("cannot start the purger")?;
+        let server = serve(listener, state)?;
+        Ok(Self {
+            server,
+            addr,
+            purger,
+            banner,
+        })
+    }
+
+    /// The bound address (the real port when `ROOMWARDEN_BIND` asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first-start banner with the generated keys, if this start generated any.
+    pub fn banner(&self) -> Option<&str> {
+        self.banner.as_deref()
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or a stop through the handle), then stops the purger.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let purger = self.purger;
+        // Joining waits for the current purge batch; keep it off the async runtime.
+        let _ = web::block(move || purger.stop()).await;
+        result
+    }
+}

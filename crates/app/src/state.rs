@@ -1,0 +1,52 @@
+//! What every handler can reach: the ports, the keys and the settings.
+
+use chrono::Duration;
+use roomwarden_adapters::DieselStore;
+use roomwarden_domain::auth::DeploymentKeys;
+use roomwarden_domain::error::StoreError;
+use roomwarden_domain::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
+use std::sync::Arc;
+
+/// Checks that storage answers, for `GET /ready`.
+pub type Readiness = Arc<dyn Fn() -> Result<(), StoreError> + Send + Sync>;
+
+/// The domain's ports as trait objects, so tests can put mocks behind the real routes.
+#[derive(Clone)]
+pub struct Ports {
+    /// Clients and tokens.
+    pub clients: Arc<dyn ClientStore>,
+    /// Rooms and members.
+    pub rooms: Arc<dyn RoomStore>,
+    /// Messages and deletion.
+    pub messages: Arc<dyn MessageStore>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditStore>,
+    /// Readiness probe.
+    pub readiness: Readiness,
+}
+
+impl Ports {
+    /// Every port served by one diesel store.
+    pub fn from_store(store: &DieselStore) -> Self {
+        let shared = Arc::new(store.clone());
+        let db = store.database().clone();
+        Self {
+            clients: shared.clone(),
+            rooms: shared.clone(),
+            messages: shared.clone(),
+            audit: shared,
+            readiness: Arc::new(move || db.ping()),
+        }
+    }
+}
+
+/// Shared, read-only application state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub ports: Ports,
+    /// The deployment's API key and client key.
+    pub keys: DeploymentKeys,
+    /// Lifetime of issued tokens.
+    pub token_ttl: Duration,
+}
