@@ -76,11 +76,12 @@ impl DieselStore {
     /// # Errors
     /// A storage failure; work done so far stays done and the rest is resumed next time.
     pub fn purge_pending(&self, stop: &AtomicBool) -> StoreResult<u64> {
-        let mut conn = self.database().conn()?;
+        let mut pooled = self.database().conn()?;
+        let conn: &mut DbConnection = &mut pooled;
         let pending: Vec<(String, i64)> = rooms::table
             .filter(rooms::purged_through_seq.lt(rooms::cleared_through_seq))
             .select((rooms::id, rooms::cleared_through_seq))
-            .load(&mut *conn)
+            .load(conn)
             .map_err(crate::error::query)?;
         let mut removed_total = 0_u64;
         for (room, cleared) in pending {
@@ -88,7 +89,7 @@ impl DieselStore {
                 .filter(messages::room_id.eq(&room))
                 .filter(messages::seq.le(cleared))
                 .count()
-                .get_result::<i64>(&mut *conn)
+                .get_result::<i64>(conn)
                 .map_err(crate::error::query)?;
             tracing::info!(room = %room, rows = todo, "purging cleared messages");
             let mut removed = 0_u64;
@@ -96,7 +97,7 @@ impl DieselStore {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(removed_total + removed);
                 }
-                let n = purge_batch(&mut *conn, &room, cleared, self.purge_batch())
+                let n = purge_batch(conn, &room, cleared, self.purge_batch())
                     .map_err(crate::error::query)?;
                 removed += crate::store::unsigned(n);
                 if n > 0 {
@@ -112,9 +113,9 @@ impl DieselStore {
                     .filter(rooms::purged_through_seq.lt(cleared)),
             )
             .set(rooms::purged_through_seq.eq(cleared))
-            .execute(&mut *conn)
+            .execute(conn)
             .map_err(crate::error::query)?;
-            self.database().scrub_wal(&mut *conn);
+            self.database().scrub_wal(conn);
             tracing::info!(room = %room, removed, "purge finished");
             removed_total += removed;
         }

@@ -18,6 +18,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Clients and their tokens.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[expect(
+    clippy::needless_lifetimes,
+    reason = "mockall needs named lifetimes for Option<&T> arguments"
+)]
 pub trait ClientStore: Send + Sync {
     /// The token with this hash and its owner, or `None` when no such token was ever stored.
     fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>>;
@@ -86,6 +90,10 @@ pub trait RoomStore: Send + Sync {
 
 /// Messages, and their deletion.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[expect(
+    clippy::needless_lifetimes,
+    reason = "mockall needs named lifetimes for Option<&T> arguments"
+)]
 pub trait MessageStore: Send + Sync {
     /// Stores a new message. MUST return `false`, changing nothing, when its ID is taken in
     /// any room.
@@ -123,6 +131,10 @@ pub trait MessageStore: Send + Sync {
 
 /// The append-only audit log of deletions.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[expect(
+    clippy::needless_lifetimes,
+    reason = "mockall needs named lifetimes for Option<&T> arguments"
+)]
 pub trait AuditStore: Send + Sync {
     /// Up to `limit` audit records, newest first, of one room or all rooms, older than
     /// `before` when given. MUST return `None` when `before` names no audit record.

@@ -9,10 +9,10 @@ use roomwarden_domain::model::Deletion;
 use roomwarden_domain::ports::{AuditStore, StoreResult};
 
 impl AuditStore for DieselStore {
-    fn list_deletions<'a, 'b>(
+    fn list_deletions(
         &self,
-        room: Option<&'a RoomId>,
-        before: Option<&'b DeletionId>,
+        room: Option<&RoomId>,
+        before: Option<&DeletionId>,
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>> {
         self.with_conn(|conn| {

@@ -85,10 +85,10 @@ impl ClientStore for DieselStore {
         })
     }
 
-    fn save_client<'a>(
+    fn save_client(
         &self,
         changes: &ClientChanges,
-        token: Option<&'a NewToken>,
+        token: Option<&NewToken>,
         now: DateTime<Utc>,
     ) -> StoreResult<Client> {
         let now = to_ms(now);
@@ -118,10 +118,10 @@ impl ClientStore for DieselStore {
         })
     }
 
-    fn revoke_tokens<'a>(
+    fn revoke_tokens(
         &self,
         client: &ClientId,
-        only: Option<&'a TokenHash>,
+        only: Option<&TokenHash>,
     ) -> StoreResult<Option<u64>> {
         self.with_conn(|conn| {
             let mut target = tokens::table

@@ -176,10 +176,10 @@ impl MessageStore for DieselStore {
         })
     }
 
-    fn list_messages<'a>(
+    fn list_messages(
         &self,
         room: &RoomId,
-        before: Option<&'a MessageId>,
+        before: Option<&MessageId>,
         limit: u32,
     ) -> StoreResult<Option<MessagePage>> {
         let room = room.as_str();

@@ -12,7 +12,7 @@ use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
 use roomwarden_domain::model::MessageContent;
 use roomwarden_domain::usecases::Limit;
-use roomwarden_domain::usecases::messages::{self, SendMessage};
+use roomwarden_domain::usecases::messages::{self, SendAs, SendMessage};
 use serde::Deserialize;
 
 fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
@@ -67,19 +67,19 @@ pub async fn send_as(
 ) -> Result<HttpResponse, ApiError> {
     platform(&req, &state)?;
     let body: SendAsBody = body.parse()?;
-    let room = RoomId::parse(&body.room)?;
-    let sender = ClientId::parse(&body.sender)?;
-    let message_content = content(&body.message)?;
+    let command = SendAs {
+        room: RoomId::parse(&body.room)?,
+        sender: ClientId::parse(&body.sender)?,
+        content: content(&body.message)?,
+        message_type: body.message_type,
+    };
     let ports = state.ports.clone();
     let message = blocking(move || {
         messages::send_as(
             ports.clients.as_ref(),
             ports.rooms.as_ref(),
             ports.messages.as_ref(),
-            &room,
-            sender,
-            message_content,
-            body.message_type,
+            command,
             Utc::now(),
         )
     })

@@ -1,1 +1,14 @@
+//! Black-box HTTP tests: the real application on a free port (port 0), driven over HTTP.
+//!
+//! SQLite by default; with `ROOMWARDEN_TEST_MYSQL_URL` (and `--features mysql`) every test
+//! gets a fresh MySQL database instead. `ROOMWARDEN_REQUIRE_MYSQL=1` makes a missing URL fail.
 
+mod support;
+
+mod auth;
+mod clients;
+mod deletion;
+mod envelope;
+mod failures;
+mod messages;
+mod rooms;

@@ -105,7 +105,20 @@ pub fn send_message(
     )
 }
 
-/// `POST /messages` (API key): send on behalf of `sender`, who need not be a member.
+/// `POST /messages` (API key): a message on behalf of `sender`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAs {
+    /// The room.
+    pub room: RoomId,
+    /// The sender, who need not be a member.
+    pub sender: ClientId,
+    /// Content.
+    pub content: MessageContent,
+    /// Message type.
+    pub message_type: String,
+}
+
+/// Sends on behalf of `command.sender`, who need not be a member.
 ///
 /// # Errors
 /// `InvalidBody`, `RoomNotFound`, `ClientNotFound`, or a storage failure.
@@ -113,12 +126,16 @@ pub fn send_as(
     clients: &dyn ClientStore,
     rooms: &dyn RoomStore,
     messages: &dyn MessageStore,
-    room_id: &RoomId,
-    sender: ClientId,
-    content: MessageContent,
-    message_type: String,
+    command: SendAs,
     now: DateTime<Utc>,
 ) -> Result<Message, DomainError> {
+    let SendAs {
+        room: room_id,
+        sender,
+        content,
+        message_type,
+    } = command;
+    let room_id = &room_id;
     check_type(&message_type)?;
     if message_type == RECALL_TYPE {
         return Err(DomainError::InvalidBody(
@@ -304,14 +321,17 @@ mod tests {
         let mut clients = MockClientStore::new();
         clients.expect_get_client().returning(|_| Ok(None));
         let content = MessageContent::from_trusted("1".to_owned());
+        let cmd = SendAs {
+            room: rid(),
+            sender: cid("ghost"),
+            content,
+            message_type: "text".to_owned(),
+        };
         let err = send_as(
             &clients,
             &rooms(),
             &MockMessageStore::new(),
-            &rid(),
-            cid("ghost"),
-            content,
-            "text".to_owned(),
+            cmd,
             Utc::now(),
         );
         assert!(matches!(err, Err(DomainError::ClientNotFound)));

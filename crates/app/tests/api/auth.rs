@@ -1,0 +1,114 @@
+//! Section 2: keys, tokens and roles.
+
+use crate::support::*;
+use serde_json::json;
+
+#[test]
+fn credentials_are_checked_in_the_contract_order() {
+    let app = TestApp::spawn();
+    let token = app.user("alice");
+    app.get("/me").send().err(401, "INVALID_CLIENT_KEY");
+    app.get("/me")
+        .header("IM-CLIENT-KEY", "wrong")
+        .header("IM-Authorization", &token)
+        .send()
+        .err(401, "INVALID_CLIENT_KEY");
+    app.get("/me")
+        .header("IM-CLIENT-KEY", CLIENT_KEY)
+        .send()
+        .err(401, "INVALID_TOKEN");
+    app.get("/me")
+        .user("unknown-token")
+        .send()
+        .err(401, "INVALID_TOKEN");
+    // A present API key decides alone, even next to valid user credentials.
+    app.get("/me")
+        .user(&token)
+        .header("IM-API-KEY", "wrong")
+        .send()
+        .err(401, "INVALID_API_KEY");
+    assert_eq!(app.get("/me").user(&token).send().ok()["_id"], "alice");
+}
+
+#[test]
+fn admin_endpoints_need_the_api_key_even_for_flagged_admins() {
+    let app = TestApp::spawn();
+    let res = app
+        .post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "boss", "issueAccessToken": true, "isPlatformAdmin": true}))
+        .send();
+    let token = res.ok()["token"].as_str().expect("token").to_owned();
+    for (method, path) in [
+        ("POST", "/admin/clients"),
+        ("POST", "/rooms"),
+        ("POST", "/messages"),
+        ("GET", "/admin/deletions"),
+    ] {
+        app.req(method, path)
+            .user(&token)
+            .json(json!({}))
+            .send()
+            .err(401, "INVALID_API_KEY");
+    }
+    app.delete("/admin/clients/boss/token")
+        .user(&token)
+        .send()
+        .err(401, "INVALID_API_KEY");
+}
+
+#[test]
+fn a_new_token_invalidates_the_previous_one_and_revocation_works() {
+    let app = TestApp::spawn();
+    let first = app.user("alice");
+    let second = app.user("alice");
+    app.get("/me").user(&first).send().err(401, "INVALID_TOKEN");
+    app.get("/me").user(&second).send().ok();
+
+    let assigned = app
+        .post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "alice", "token": "my-own-token", "expirationDate": "2099-01-01T00:00:00.000Z"}))
+        .send();
+    assert_eq!(assigned.ok()["expirationDate"], "2099-01-01T00:00:00.000Z");
+    app.get("/me")
+        .user(&second)
+        .send()
+        .err(401, "INVALID_TOKEN");
+    app.get("/me").user("my-own-token").send().ok();
+
+    let revoked = app
+        .delete("/admin/clients/alice/token")
+        .api_key()
+        .json(json!({"token": "my-own-token"}))
+        .send();
+    assert_eq!(revoked.ok()["revokedTokens"], 1);
+    app.get("/me")
+        .user("my-own-token")
+        .send()
+        .err(401, "INVALID_TOKEN");
+    let third = app.user("alice");
+    assert_eq!(
+        app.delete("/admin/clients/alice/token")
+            .api_key()
+            .send()
+            .ok()["revokedTokens"],
+        1
+    );
+    app.get("/me").user(&third).send().err(401, "INVALID_TOKEN");
+    app.delete("/admin/clients/ghost/token")
+        .api_key()
+        .send()
+        .err(404, "CLIENT_NOT_FOUND");
+}
+
+#[test]
+fn a_past_expiration_date_is_refused() {
+    let app = TestApp::spawn();
+    let res = app
+        .post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "alice", "token": "t", "expirationDate": "2001-01-01T00:00:00Z"}))
+        .send();
+    res.err(400, "INVALID_BODY");
+}

@@ -1,0 +1,243 @@
+//! What a real database cannot easily produce: storage failures through mocked ports, panics,
+//! and the process-level behaviour of the real binary.
+
+use crate::support::*;
+use actix_web::dev::ServerHandle;
+use roomwarden::state::{AppState, Ports};
+use roomwarden_domain::auth::DeploymentKeys;
+use roomwarden_domain::error::StoreError;
+use roomwarden_domain::ports::{MockAuditStore, MockClientStore, MockMessageStore, MockRoomStore};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// The real routes over mocked ports.
+struct MockApp {
+    base: String,
+    handle: ServerHandle,
+    agent: ureq::Agent,
+}
+
+impl MockApp {
+    fn spawn(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Self {
+        let ports = Ports {
+            clients: Arc::new(MockClientStore::new()),
+            rooms: Arc::new(rooms),
+            messages: Arc::new(MockMessageStore::new()),
+            audit: Arc::new(MockAuditStore::new()),
+            readiness: Arc::new(move || {
+                readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
+            }),
+        };
+        let state = AppState {
+            ports,
+            keys: DeploymentKeys {
+                api_key: API_KEY.to_owned(),
+                client_key: CLIENT_KEY.to_owned(),
+            },
+            token_ttl: chrono::Duration::days(7),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = roomwarden::startup::serve(listener, state).expect("server");
+        let handle = server.handle();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+        Self {
+            base,
+            handle,
+            agent: agent(),
+        }
+    }
+
+    fn delete_as_admin(&self, path: &str) -> Resp {
+        send_with(
+            &self.agent,
+            &self.base,
+            "DELETE",
+            path,
+            &[("IM-API-KEY".to_owned(), API_KEY.to_owned())],
+            None,
+        )
+    }
+}
+
+impl Drop for MockApp {
+    fn drop(&mut self) {
+        actix_web::rt::System::new().block_on(self.handle.clone().stop(false));
+    }
+}
+
+fn rooms_failing(err: fn() -> StoreError) -> MockRoomStore {
+    let mut rooms = MockRoomStore::new();
+    rooms.expect_get_room().returning(move |_| Err(err()));
+    rooms
+}
+
+#[test]
+fn an_unreachable_store_is_a_503_envelope() {
+    let app = MockApp::spawn(
+        rooms_failing(|| StoreError::Unavailable(anyhow::anyhow!("connection refused"))),
+        Ok(()),
+    );
+    let res = app.delete_as_admin("/rooms/r/messages/m");
+    res.err(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(res.body["RM"], "Service unavailable");
+}
+
+#[test]
+fn any_other_store_failure_is_a_500_envelope_without_details() {
+    let app = MockApp::spawn(
+        rooms_failing(|| StoreError::Internal(anyhow::anyhow!("syntax error near SELECT"))),
+        Ok(()),
+    );
+    let res = app.delete_as_admin("/rooms/r/messages/_all");
+    res.err(500, "INTERNAL_ERROR");
+    assert!(
+        !res.body.to_string().contains("SELECT"),
+        "no internals leak: {}",
+        res.body
+    );
+}
+
+#[test]
+fn a_panicking_use_case_is_a_500_envelope_and_the_server_survives() {
+    let mut rooms = MockRoomStore::new();
+    rooms
+        .expect_get_room()
+        .returning(|_| panic!("bug in storage"));
+    let app = MockApp::spawn(rooms, Ok(()));
+    app.delete_as_admin("/rooms/r/messages/m")
+        .err(500, "INTERNAL_ERROR");
+    app.delete_as_admin("/rooms/r/messages/m")
+        .err(500, "INTERNAL_ERROR");
+    let health = send_with(&app.agent, &app.base, "GET", "/health", &[], None);
+    assert_eq!(health.status, 200);
+}
+
+#[test]
+fn readiness_reports_the_store() {
+    let app = MockApp::spawn(MockRoomStore::new(), Err("down"));
+    send_with(&app.agent, &app.base, "GET", "/ready", &[], None).err(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        send_with(&app.agent, &app.base, "GET", "/health", &[], None).status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn a_panic_in_a_handler_becomes_an_enveloped_500() {
+    use actix_web::{App, test, web};
+    async fn boom() -> &'static str {
+        panic!("handler bug")
+    }
+    let app = test::init_service(
+        App::new().service(
+            web::resource("/boom")
+                .wrap(actix_web::middleware::from_fn(
+                    roomwarden::middleware::catch_panic,
+                ))
+                .to(boom),
+        ),
+    )
+    .await;
+    let res = test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+    assert_eq!(res.status().as_u16(), 500);
+    let body: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(body["error"]["code"], "INTERNAL_ERROR");
+}
+
+fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_roomwarden"))
+}
+
+#[test]
+fn bad_configuration_fails_start_up_with_one_line() {
+    for (var, value) in [
+        ("ROOMWARDEN_BIND", "nowhere"),
+        ("ROOMWARDEN_DATABASE_URL", "oracle://x"),
+        ("ROOMWARDEN_TOKEN_TTL_DAYS", "-1"),
+    ] {
+        let out = binary()
+            .env(var, value)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("ran");
+        assert!(!out.status.success(), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{var}: {stderr}");
+        assert!(
+            stderr.starts_with("roomwarden: ") && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_unreachable_database_fails_start_up_with_one_line() {
+    if !cfg!(feature = "mysql") {
+        return; // only a network database can be unreachable
+    }
+    let out = binary()
+        .env("ROOMWARDEN_DATABASE_URL", "mysql://root@127.0.0.1:1/none")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("ran");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn first_start_prints_generated_keys_once_and_keys_prints_them_again() {
+    let (url, sqlite_file) = fresh_database();
+    let run = |args: &[&str]| {
+        let mut cmd = binary();
+        cmd.args(args)
+            .env("ROOMWARDEN_DATABASE_URL", &url)
+            .env("ROOMWARDEN_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "off");
+        cmd
+    };
+    let first = run(&["keys"]).output().expect("ran");
+    assert!(first.status.success());
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    let key = text
+        .lines()
+        .find(|l| l.contains("IM-API-KEY"))
+        .and_then(|l| l.split_whitespace().last())
+        .expect("api key shown");
+    assert_eq!(key.len(), 64);
+    let again = String::from_utf8_lossy(&run(&["keys"]).output().expect("ran").stdout).into_owned();
+    assert_eq!(text, again, "stored keys are reused");
+
+    // The server itself, started on a database whose keys exist already, prints no banner;
+    // it stops gracefully on SIGTERM.
+    let server = run(&[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = server.wait_with_output().expect("exited");
+    assert!(
+        out.status.success(),
+        "graceful exit on SIGTERM: {:?}",
+        out.status
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(key),
+        "keys are printed only on the start that generates them"
+    );
+    if let Some(path) = sqlite_file {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}

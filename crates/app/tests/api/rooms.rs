@@ -1,0 +1,158 @@
+//! Rooms and membership.
+
+use crate::support::*;
+use serde_json::json;
+
+#[test]
+fn create_adds_owner_and_managers_to_members() {
+    let app = TestApp::spawn();
+    for id in ["o", "m", "x"] {
+        app.user(id);
+    }
+    let room = app.room("r", "o", &["m"], &["x"]);
+    assert_eq!(room["owner"], "o");
+    assert_eq!(room["managers"], json!(["m"]));
+    assert_eq!(room["members"], json!(["m", "o", "x"]));
+    assert_eq!(room["roomType"], "group");
+    assert!(room["lastMessage"].is_null());
+
+    app.post("/rooms")
+        .api_key()
+        .json(json!({"_id": "r", "owner": "o"}))
+        .send()
+        .err(409, "ROOM_ALREADY_EXISTS");
+    app.post("/rooms")
+        .api_key()
+        .json(json!({"_id": "r2", "owner": "ghost"}))
+        .send()
+        .err(404, "CLIENT_NOT_FOUND");
+    app.post("/rooms")
+        .api_key()
+        .json(json!({"_id": "r3", "roomType": "circle"}))
+        .send()
+        .err(400, "INVALID_BODY");
+    let generated = app
+        .post("/rooms/")
+        .api_key()
+        .json(json!({"owner": "o", "roomType": "direct"}))
+        .send();
+    assert_eq!(generated.ok()["_id"].as_str().map(str::len), Some(24));
+    assert_eq!(generated.ok()["roomType"], "direct");
+}
+
+#[test]
+fn only_members_and_admins_read_a_room() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    app.get("/rooms/r").user(&cast.member).send().ok();
+    app.get("/rooms/r").api_key().send().ok();
+    app.get("/rooms/r")
+        .user(&cast.outsider)
+        .send()
+        .err(403, "NOT_ROOM_MEMBER");
+    app.get("/rooms/nope")
+        .user(&cast.member)
+        .send()
+        .err(404, "ROOM_NOT_FOUND");
+    app.get("/rooms/r/messages/v3")
+        .user(&cast.outsider)
+        .send()
+        .err(403, "NOT_ROOM_MEMBER");
+}
+
+#[test]
+fn update_follows_the_role_rules() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let renamed = app
+        .put("/rooms/r")
+        .user(&cast.manager)
+        .json(json!({"name": "Renamed", "webhook": "https://hooks.test/r"}))
+        .send();
+    assert_eq!(renamed.ok()["name"], "Renamed");
+    assert_eq!(renamed.ok()["webhook"], "https://hooks.test/r");
+    app.put("/rooms/r")
+        .user(&cast.member)
+        .json(json!({"name": "x"}))
+        .send()
+        .err(403, "INSUFFICIENT_PERMISSION");
+    app.put("/rooms/r")
+        .user(&cast.manager)
+        .json(json!({"owner": "member"}))
+        .send()
+        .err(403, "INSUFFICIENT_PERMISSION");
+    let handed = app
+        .put("/rooms/r")
+        .user(&cast.owner)
+        .json(json!({"owner": "member", "managers": ["owner"]}))
+        .send();
+    assert_eq!(handed.ok()["owner"], "member");
+    assert_eq!(handed.ok()["managers"], json!(["owner"]));
+    let cleared = app
+        .put("/rooms/r")
+        .api_key()
+        .json(json!({"webhook": null}))
+        .send();
+    assert!(cleared.ok()["webhook"].is_null());
+    assert_eq!(cleared.ok()["name"], "Renamed");
+    app.put("/rooms/r")
+        .api_key()
+        .json(json!({"webhook": "not a url"}))
+        .send()
+        .err(400, "INVALID_BODY");
+}
+
+#[test]
+fn membership_changes_follow_the_role_rules() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    app.user("newbie");
+    let added = app
+        .post("/rooms/r/members")
+        .user(&cast.manager)
+        .json(json!({"invitees": ["newbie", "outsider"]}))
+        .send();
+    assert_eq!(
+        added.ok()["members"],
+        json!(["manager", "member", "newbie", "outsider", "owner"])
+    );
+    app.post("/rooms/r/members")
+        .user(&cast.member)
+        .json(json!({"invitees": ["newbie"]}))
+        .send()
+        .err(403, "INSUFFICIENT_PERMISSION");
+    app.post("/rooms/r/members")
+        .api_key()
+        .json(json!({"invitees": ["ghost"]}))
+        .send()
+        .err(404, "CLIENT_NOT_FOUND");
+
+    // A member may leave, but not remove others; nobody removes the owner.
+    app.post("/rooms/r/delete/members")
+        .user(&cast.member)
+        .json(json!({"members": ["newbie"]}))
+        .send()
+        .err(403, "INSUFFICIENT_PERMISSION");
+    let left = app
+        .post("/rooms/r/delete/members")
+        .user(&cast.member)
+        .json(json!({"members": ["member"]}))
+        .send();
+    assert!(
+        !left.ok()["members"]
+            .as_array()
+            .expect("list")
+            .contains(&json!("member"))
+    );
+    app.post("/rooms/r/delete/members")
+        .api_key()
+        .json(json!({"members": ["owner"]}))
+        .send()
+        .err(403, "INSUFFICIENT_PERMISSION");
+
+    // A removed member loses access.
+    app.get("/rooms/r")
+        .user(&cast.member)
+        .send()
+        .err(403, "NOT_ROOM_MEMBER");
+}

@@ -1,0 +1,297 @@
+//! Spawning the app and talking to it.
+
+use roomwarden::config::Config;
+use roomwarden::startup::Application;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+pub const API_KEY: &str = "test-api-key";
+pub const CLIENT_KEY: &str = "test-client-key";
+
+fn unique_name() -> String {
+    let mut bytes = [0_u8; 6];
+    getrandom::fill(&mut bytes).expect("randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A database URL for a fresh database of the backend this run tests, and the SQLite file.
+pub fn fresh_database() -> (String, Option<PathBuf>) {
+    let mysql = std::env::var("ROOMWARDEN_TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if mysql.is_none() && std::env::var("ROOMWARDEN_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
+        panic!("ROOMWARDEN_REQUIRE_MYSQL=1 but ROOMWARDEN_TEST_MYSQL_URL is not set");
+    }
+    match mysql {
+        Some(server) => {
+            if cfg!(not(feature = "mysql")) {
+                panic!("ROOMWARDEN_TEST_MYSQL_URL needs --features mysql");
+            }
+            (
+                format!("{}/rw_test_{}", server.trim_end_matches('/'), unique_name()),
+                None,
+            )
+        }
+        None => {
+            let path = std::env::temp_dir().join(format!("roomwarden-api-{}.db", unique_name()));
+            (format!("sqlite://{}", path.display()), Some(path))
+        }
+    }
+}
+
+pub fn test_config(database_url: String) -> Config {
+    Config {
+        bind: "127.0.0.1:0".to_owned(),
+        database_url,
+        api_key: Some(API_KEY.to_owned()),
+        client_key: Some(CLIENT_KEY.to_owned()),
+        webhook_url: None,
+        webhook_secret: Some("test-webhook-secret".to_owned()),
+        token_ttl_days: 7,
+    }
+}
+
+/// A running application; stopped (and its SQLite file removed) on drop.
+pub struct TestApp {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    sqlite_file: Option<PathBuf>,
+    agent: ureq::Agent,
+}
+
+impl TestApp {
+    pub fn spawn() -> Self {
+        let (url, sqlite_file) = fresh_database();
+        Self::spawn_with(test_config(url), sqlite_file)
+    }
+
+    pub fn spawn_with(config: Config, sqlite_file: Option<PathBuf>) -> Self {
+        let app = Application::build(&config).expect("application builds");
+        let base = format!("http://{}", app.addr());
+        let handle = app.handle();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(app.run())
+                .expect("server ran");
+        });
+        Self {
+            base,
+            handle,
+            thread: Some(thread),
+            sqlite_file,
+            agent: agent(),
+        }
+    }
+
+    pub fn req(&self, method: &str, path: &str) -> Req<'_> {
+        Req {
+            app: self,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Req<'_> {
+        self.req("GET", path)
+    }
+    pub fn post(&self, path: &str) -> Req<'_> {
+        self.req("POST", path)
+    }
+    pub fn put(&self, path: &str) -> Req<'_> {
+        self.req("PUT", path)
+    }
+    pub fn delete(&self, path: &str) -> Req<'_> {
+        self.req("DELETE", path)
+    }
+
+    /// Creates a client with a fresh token; returns the token.
+    pub fn user(&self, id: &str) -> String {
+        let res = self
+            .post("/admin/clients")
+            .api_key()
+            .json(json!({"_id": id, "issueAccessToken": true}))
+            .send();
+        res.ok();
+        res.body["result"]["token"]
+            .as_str()
+            .expect("token issued")
+            .to_owned()
+    }
+
+    /// Creates a room (clients must exist).
+    pub fn room(&self, id: &str, owner: &str, managers: &[&str], members: &[&str]) -> Value {
+        let res = self
+            .post("/rooms")
+            .api_key()
+            .json(json!({"_id": id, "name": id, "owner": owner, "managers": managers, "members": members}))
+            .send();
+        res.ok();
+        res.body["result"].clone()
+    }
+
+    /// Sends a message as `token`'s user; returns its ID.
+    pub fn say(&self, token: &str, room: &str, text: &str) -> String {
+        let res = self
+            .post(&format!("/rooms/{room}/message"))
+            .user(token)
+            .json(json!({"message": text}))
+            .send();
+        res.ok();
+        res.body["result"]["_id"]
+            .as_str()
+            .expect("message id")
+            .to_owned()
+    }
+
+    /// A standard cast: owner, manager, member, outsider (tokens) in room `room`.
+    pub fn cast(&self, room: &str) -> Cast {
+        let cast = Cast {
+            owner: self.user("owner"),
+            manager: self.user("manager"),
+            member: self.user("member"),
+            outsider: self.user("outsider"),
+        };
+        self.room(room, "owner", &["manager"], &["member"]);
+        cast
+    }
+}
+
+pub struct Cast {
+    pub owner: String,
+    pub manager: String,
+    pub member: String,
+    pub outsider: String,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        actix_web::rt::System::new().block_on(handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(path) = &self.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+pub struct Req<'a> {
+    app: &'a TestApp,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<String>,
+}
+
+impl Req<'_> {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    pub fn api_key(self) -> Self {
+        self.header("IM-API-KEY", API_KEY)
+    }
+    pub fn user(self, token: &str) -> Self {
+        self.header("IM-CLIENT-KEY", CLIENT_KEY)
+            .header("IM-Authorization", token)
+    }
+    pub fn json(self, value: Value) -> Self {
+        self.raw("application/json; charset=utf-8", &value.to_string())
+    }
+    pub fn raw(mut self, content_type: &str, body: &str) -> Self {
+        self.headers
+            .push(("Content-Type".to_owned(), content_type.to_owned()));
+        self.body = Some(body.to_owned());
+        self
+    }
+
+    pub fn send(self) -> Resp {
+        send_with(
+            &self.app.agent,
+            &self.app.base,
+            &self.method,
+            &self.path,
+            &self.headers,
+            self.body.as_deref(),
+        )
+    }
+}
+
+/// Sends one request; works from any thread.
+pub fn send_with(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: Option<&str>,
+) -> Resp {
+    let uri = format!("{base}{path}");
+    let mut builder = ureq::http::Request::builder().method(method).uri(&uri);
+    for (k, v) in headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder
+        .body(body.unwrap_or_default().to_owned())
+        .expect("request");
+    let mut res = agent
+        .run(request)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = res.body_mut().read_to_string().expect("body");
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("{method} {path}: not JSON ({status}): {text}"));
+    Resp {
+        status,
+        content_type,
+        body,
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl Resp {
+    /// Asserts `200` with `RC` 0 and returns `result`.
+    pub fn ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "{:#}", self.body);
+        assert_eq!(self.body["RC"], 0);
+        &self.body["result"]
+    }
+
+    /// Asserts an enveloped error with this status and code.
+    pub fn err(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{:#}",
+            self.body
+        );
+        assert_eq!(self.body["RC"], status);
+        assert!(self.body["RM"].is_string() && self.body["error"]["message"].is_string());
+        assert!(self.body.get("result").is_none());
+    }
+}
