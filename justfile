@@ -1,0 +1,40 @@
+# Roomwarden tasks. `just --list` shows them all.
+
+mysql_url := env_var_or_default("ROOMWARDEN_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306")
+
+# Run the server on embedded SQLite (./data/roomwarden.db); keys are printed on first start.
+run:
+    cargo run --release
+
+# Run the server on MySQL/MariaDB (the database is created if missing).
+run-mysql url="mysql://root@127.0.0.1:3306/roomwarden":
+    ROOMWARDEN_DATABASE_URL={{url}} cargo run --release --features mysql
+
+# Print the keys (generating them on a fresh database).
+keys:
+    cargo run --release -- keys
+
+# Every test on embedded SQLite.
+test:
+    cargo test --workspace
+
+# Every test against MySQL/MariaDB, one fresh database per test.
+test-mysql:
+    ROOMWARDEN_TEST_MYSQL_URL={{mysql_url}} ROOMWARDEN_REQUIRE_MYSQL=1 cargo test --workspace --features mysql
+
+# Format check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Write the OpenAPI document to docs/openapi.json.
+openapi:
+    cargo run --quiet -- openapi > docs/openapi.json
+
+# Everything CI runs.
+ci:
+    bash .ci/run
