@@ -9,11 +9,17 @@
 
 mod db;
 mod error;
+pub mod outbox;
 pub mod purge;
+pub mod realtime;
 mod rows;
 mod schema;
 mod store;
+pub mod webhook;
 
 pub use db::{Backend, Database, PoolOptions};
+pub use outbox::{DispatchOptions, Dispatcher, OutboxCounts};
 pub use purge::{PURGE_BATCH, Purger};
+pub use realtime::{FeedEvent, RealtimeFeed};
 pub use store::DieselStore;
+pub use webhook::WebhookNotifier;

@@ -90,3 +90,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     deletions,
 );
+
+diesel::table! {
+    outbox (seq) {
+        seq -> BigInt,
+        event_id -> Text,
+        room_id -> Text,
+        message_id -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+        state -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(outbox -> rooms (room_id));
+diesel::allow_tables_to_appear_in_same_query!(outbox, rooms);

@@ -1,10 +1,13 @@
 //! Configuration from the environment (api.md §5).
 
 use anyhow::{Context, bail};
+use roomwarden_domain::events::RetryPolicy;
 use std::net::ToSocketAddrs;
 
 /// Default database: an SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/roomwarden.db";
+/// How long a new socket has to send its authentication frame.
+pub const SOCKET_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
@@ -25,6 +28,10 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// `ROOMWARDEN_TOKEN_TTL_DAYS`.
     pub token_ttl_days: i64,
+    /// Webhook retry schedule (not an environment variable; tests shorten it).
+    pub webhook_retry: RetryPolicy,
+    /// How long a socket has to authenticate (not an environment variable; 10 s).
+    pub socket_auth_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -111,6 +118,8 @@ impl Config {
                 get("ROOMWARDEN_WEBHOOK_SECRET"),
             )?,
             token_ttl_days,
+            webhook_retry: RetryPolicy::default(),
+            socket_auth_timeout: SOCKET_AUTH_TIMEOUT,
         })
     }
 }

@@ -1,16 +1,12 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
-use chrono::{DateTime, Utc};
 use roomwarden_domain::ids::ClientId;
 use roomwarden_domain::model::{Client, Deletion, Message, Room, RoomView};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-/// ISO 8601 UTC with milliseconds and `Z`.
-pub fn iso(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
+pub use roomwarden_domain::model::iso8601 as iso;
 
 fn ids(list: &[ClientId]) -> Vec<String> {
     list.iter().map(|c| c.as_str().to_owned()).collect()

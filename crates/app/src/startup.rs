@@ -4,13 +4,19 @@ use crate::config::{Config, redact_url};
 use crate::envelope::ApiError;
 use crate::keys::{self, Keys};
 use crate::middleware;
+use crate::realtime::fanout::Fanout;
+use crate::realtime::hub::Hub;
 use crate::routes;
 use crate::state::{AppState, Ports};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use roomwarden_adapters::{Database, DieselStore, PoolOptions, Purger};
+use roomwarden_adapters::{
+    Database, DieselStore, DispatchOptions, Dispatcher, PoolOptions, Purger, RealtimeFeed,
+    WebhookNotifier,
+};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 
 /// Seconds in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -58,8 +64,23 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
 pub struct Application {
     server: Server,
     addr: SocketAddr,
-    purger: Purger,
+    workers: Workers,
     banner: Option<String>,
+}
+
+/// The background threads: purge, webhook dispatch, socket fan-out.
+struct Workers {
+    purger: Purger,
+    dispatcher: Dispatcher,
+    fanout: Fanout,
+}
+
+impl Workers {
+    fn stop(self) {
+        self.fanout.stop();
+        self.dispatcher.stop();
+        self.purger.stop();
+    }
 }
 
 impl Application {
@@ -73,17 +94,35 @@ impl Application {
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
+        let ports = Ports::from_store(&store);
+        let hub = Arc::new(Hub::default());
+        let feed = RealtimeFeed::starting_now(store.clone())
+            .context("cannot read the real-time feed position")?;
+        let dispatch = DispatchOptions {
+            global_webhook: config.webhook_url.clone(),
+            retry: config.webhook_retry,
+            ..DispatchOptions::default()
+        };
+        let notifier = Arc::new(WebhookNotifier::new(keys.webhook_secret.clone()));
+        let workers = Workers {
+            fanout: Fanout::spawn(feed, ports.rooms.clone(), hub.clone())
+                .context("cannot start the socket fan-out")?,
+            dispatcher: Dispatcher::spawn(store.clone(), notifier, dispatch)
+                .context("cannot start the webhook dispatcher")?,
+            purger: Purger::spawn(store).context("cannot start the purger")?,
+        };
         let state = AppState {
-            ports: Ports::from_store(&store),
+            ports,
             keys: keys.deployment,
             token_ttl: chrono::Duration::days(config.token_ttl_days),
+            hub,
+            socket_auth_timeout: config.socket_auth_timeout,
         };
-        let purger = Purger::spawn(store).context("cannot start the purger")?;
         let server = serve(listener, state)?;
         Ok(Self {
             server,
             addr,
-            purger,
+            workers,
             banner,
         })
     }
@@ -103,15 +142,15 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (or a stop through the handle), then stops the purger.
+    /// Serves until SIGTERM/SIGINT (or a stop through the handle), then stops the workers.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
-        let purger = self.purger;
-        // Joining waits for the current purge batch; keep it off the async runtime.
-        let _ = web::block(move || purger.stop()).await;
+        let workers = self.workers;
+        // Joining waits for the current batches; keep it off the async runtime.
+        let _ = web::block(move || workers.stop()).await;
         result
     }
 }

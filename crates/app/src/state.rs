@@ -49,4 +49,8 @@ pub struct AppState {
     pub keys: DeploymentKeys,
     /// Lifetime of issued tokens.
     pub token_ttl: Duration,
+    /// Sockets connected to this process.
+    pub hub: Arc<crate::realtime::hub::Hub>,
+    /// How long a new socket has to send its authentication frame.
+    pub socket_auth_timeout: std::time::Duration,
 }

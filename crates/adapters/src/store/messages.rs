@@ -72,6 +72,7 @@ fn delete_one(
     diesel::insert_into(deletions::table)
         .values(NewDeletionRow::from(&deletion))
         .execute(conn)?;
+    crate::outbox::record(conn, &deletion)?;
     Ok(Committed {
         outcome: DeleteOutcome::Deleted(deletion),
         needs_purge: false,
@@ -130,6 +131,7 @@ fn clear_all(
     diesel::insert_into(deletions::table)
         .values(NewDeletionRow::from(&deletion))
         .execute(conn)?;
+    crate::outbox::record(conn, &deletion)?;
     Ok(Committed {
         outcome: DeleteOutcome::Deleted(deletion),
         needs_purge: purged_now < watermark,

@@ -60,7 +60,10 @@ impl DieselStore {
     }
 
     /// Runs `f` on a pooled connection, classifying failures.
-    fn with_conn<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> StoreResult<T> {
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> StoreResult<T> {
         let mut conn = self.db.conn()?;
         f(&mut conn).map_err(crate::error::query)
     }

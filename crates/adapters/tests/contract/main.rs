@@ -10,6 +10,7 @@ mod support;
 mod audit;
 mod clients;
 mod deletion;
+mod events;
 mod messages;
 mod rooms;
 mod settings;

@@ -37,6 +37,7 @@ fn guarded(resource: Resource) -> impl HttpServiceFactory {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(guarded(resource("/health").get(ops::health)))
         .service(guarded(resource("/ready").get(ops::ready)))
+        .service(resource("/socket").get(crate::realtime::socket::socket))
         .service(guarded(resource("/openapi.json").get(ops::openapi)))
         .service(guarded(
             resource("/admin/clients").post(clients::save_client),

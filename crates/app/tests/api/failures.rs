@@ -35,6 +35,8 @@ impl MockApp {
                 client_key: CLIENT_KEY.to_owned(),
             },
             token_ttl: chrono::Duration::days(7),
+            hub: Arc::new(roomwarden::realtime::hub::Hub::default()),
+            socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
         };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

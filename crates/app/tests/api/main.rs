@@ -3,12 +3,15 @@
 //! SQLite by default; with `ROOMWARDEN_TEST_MYSQL_URL` (and `--features mysql`) every test
 //! gets a fresh MySQL database instead. `ROOMWARDEN_REQUIRE_MYSQL=1` makes a missing URL fail.
 
+mod receiver;
 mod support;
 
 mod auth;
 mod clients;
 mod deletion;
 mod envelope;
+mod events;
 mod failures;
 mod messages;
 mod rooms;
+mod socket;

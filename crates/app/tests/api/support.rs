@@ -48,12 +48,15 @@ pub fn test_config(database_url: String) -> Config {
         webhook_url: None,
         webhook_secret: Some("test-webhook-secret".to_owned()),
         token_ttl_days: 7,
+        webhook_retry: roomwarden_domain::events::RetryPolicy::default(),
+        socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
     }
 }
 
 /// A running application; stopped (and its SQLite file removed) on drop.
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     sqlite_file: Option<PathBuf>,
@@ -77,6 +80,7 @@ impl TestApp {
         });
         Self {
             base,
+            database_url: config.database_url,
             handle,
             thread: Some(thread),
             sqlite_file,

@@ -1,0 +1,257 @@
+//! The real-time feed: new messages and deletions, read from the shared database so that
+//! every server process sees every event, whichever process wrote it.
+//!
+//! Each poll reads rows past a per-table cursor of `seq` values. On MySQL, auto-increment
+//! values are handed out before commit, so a row with a lower `seq` can become visible after
+//! a higher one. The cursor therefore keeps a short grace window ([`GRACE`]) in which it
+//! looks back for such late rows, and remembers which `seq`s it already delivered.
+
+use crate::rows::MessageRow;
+use crate::schema::{messages, outbox, rooms};
+use crate::store::DieselStore;
+use diesel::dsl::max;
+use diesel::prelude::*;
+use roomwarden_domain::ids::RoomId;
+use roomwarden_domain::model::Message;
+use roomwarden_domain::ports::StoreResult;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How long the feed keeps looking for rows that commit out of `seq` order.
+pub const GRACE: Duration = Duration::from_secs(3);
+
+/// Most rows read per table per poll.
+const PAGE: i64 = 500;
+
+/// One event for sockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// A new message.
+    Message(Message),
+    /// A deletion: one message, or `_all`.
+    Deleted {
+        /// The room.
+        room: RoomId,
+        /// The message ID or `_all`.
+        message_id: String,
+    },
+}
+
+/// Which `seq` values of one table were delivered.
+#[derive(Debug)]
+struct SeqCursor {
+    /// Everything at or below is settled (delivered or given up).
+    floor: i64,
+    /// Highest `seq` delivered.
+    max_seen: i64,
+    /// Delivered `seq`s above `floor`.
+    seen: BTreeSet<i64>,
+    /// `(when, max_seen then)`: `floor` catches up with a mark once it is `GRACE` old.
+    marks: VecDeque<(Instant, i64)>,
+}
+
+impl SeqCursor {
+    fn new(start: i64) -> Self {
+        Self {
+            floor: start,
+            max_seen: start,
+            seen: BTreeSet::new(),
+            marks: VecDeque::new(),
+        }
+    }
+
+    /// Whether some `seq` between `floor` and `max_seen` was not delivered yet.
+    fn has_gaps(&self) -> bool {
+        usize::try_from(self.max_seen - self.floor).is_ok_and(|span| span != self.seen.len())
+    }
+
+    /// Records `seq`; `true` when it was not delivered before.
+    fn accept(&mut self, seq: i64) -> bool {
+        if seq <= self.floor || !self.seen.insert(seq) {
+            return false;
+        }
+        self.max_seen = self.max_seen.max(seq);
+        true
+    }
+
+    /// Moves `floor` up to what was seen at least `GRACE` ago.
+    fn settle(&mut self, now: Instant) {
+        self.marks.push_back((now, self.max_seen));
+        while let Some(&(at, mark)) = self.marks.front() {
+            if now.duration_since(at) < GRACE {
+                break;
+            }
+            self.floor = self.floor.max(mark);
+            self.marks.pop_front();
+        }
+        let floor = self.floor;
+        self.seen.retain(|s| *s > floor);
+    }
+}
+
+/// Polls the database for events; one per server process.
+#[derive(Debug)]
+pub struct RealtimeFeed {
+    store: DieselStore,
+    messages: SeqCursor,
+    deletions: SeqCursor,
+}
+
+impl RealtimeFeed {
+    /// A feed that starts after everything already in the database.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn starting_now(store: DieselStore) -> StoreResult<Self> {
+        let (last_message, last_deletion) = store.with_conn(|conn| {
+            let m: Option<i64> = messages::table.select(max(messages::seq)).first(conn)?;
+            let d: Option<i64> = outbox::table.select(max(outbox::seq)).first(conn)?;
+            Ok((m.unwrap_or(0), d.unwrap_or(0)))
+        })?;
+        Ok(Self {
+            store,
+            messages: SeqCursor::new(last_message),
+            deletions: SeqCursor::new(last_deletion),
+        })
+    }
+
+    /// Events that became visible since the last poll: deletions first (oldest first),
+    /// then new messages (oldest first). A message deleted before it was polled is never
+    /// announced.
+    ///
+    /// # Errors
+    /// A storage failure; the cursors are unchanged and the next poll retries.
+    pub fn poll(&mut self) -> StoreResult<Vec<FeedEvent>> {
+        let (deletions, new_messages) = self.store.with_conn(|conn| {
+            let deletions = poll_deletions(conn, &self.deletions)?;
+            let new_messages = poll_messages(conn, &self.messages)?;
+            Ok((deletions, new_messages))
+        })?;
+        let mut events = Vec::new();
+        for (seq, room, message_id) in deletions {
+            if self.deletions.accept(seq) {
+                events.push(FeedEvent::Deleted {
+                    room: RoomId::from_trusted(room),
+                    message_id,
+                });
+            }
+        }
+        for (seq, row) in new_messages {
+            if self.messages.accept(seq) {
+                events.push(FeedEvent::Message(row.into()));
+            }
+        }
+        let now = Instant::now();
+        self.deletions.settle(now);
+        self.messages.settle(now);
+        Ok(events)
+    }
+}
+
+type Conn = crate::db::DbConnection;
+
+/// `seq`s of `range` rows of a table, for finding late rows inside the grace window.
+fn late_seqs(found: Vec<i64>, cursor: &SeqCursor) -> Vec<i64> {
+    found
+        .into_iter()
+        .filter(|s| !cursor.seen.contains(s))
+        .collect()
+}
+
+fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, String, String)>> {
+    let mut rows: Vec<(i64, String, String)> = Vec::new();
+    if cursor.has_gaps() {
+        let in_window: Vec<i64> = outbox::table
+            .filter(outbox::seq.gt(cursor.floor))
+            .filter(outbox::seq.lt(cursor.max_seen))
+            .select(outbox::seq)
+            .load(conn)?;
+        let late = late_seqs(in_window, cursor);
+        if !late.is_empty() {
+            rows.extend(
+                outbox::table
+                    .filter(outbox::seq.eq_any(&late))
+                    .order(outbox::seq.asc())
+                    .select((outbox::seq, outbox::room_id, outbox::message_id))
+                    .load::<(i64, String, String)>(conn)?,
+            );
+        }
+    }
+    rows.extend(
+        outbox::table
+            .filter(outbox::seq.gt(cursor.max_seen))
+            .order(outbox::seq.asc())
+            .limit(PAGE)
+            .select((outbox::seq, outbox::room_id, outbox::message_id))
+            .load::<(i64, String, String)>(conn)?,
+    );
+    Ok(rows)
+}
+
+fn poll_messages(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, MessageRow)>> {
+    let mut rows: Vec<(i64, MessageRow)> = Vec::new();
+    if cursor.has_gaps() {
+        let in_window: Vec<i64> = messages::table
+            .filter(messages::seq.gt(cursor.floor))
+            .filter(messages::seq.lt(cursor.max_seen))
+            .select(messages::seq)
+            .load(conn)?;
+        let late = late_seqs(in_window, cursor);
+        if !late.is_empty() {
+            rows.extend(
+                messages::table
+                    .inner_join(rooms::table)
+                    .filter(messages::seq.eq_any(&late))
+                    .filter(messages::seq.gt(rooms::cleared_through_seq))
+                    .order(messages::seq.asc())
+                    .select((messages::seq, MessageRow::as_select()))
+                    .load::<(i64, MessageRow)>(conn)?,
+            );
+        }
+    }
+    rows.extend(
+        messages::table
+            .inner_join(rooms::table)
+            .filter(messages::seq.gt(cursor.max_seen))
+            .filter(messages::seq.gt(rooms::cleared_through_seq))
+            .order(messages::seq.asc())
+            .limit(PAGE)
+            .select((messages::seq, MessageRow::as_select()))
+            .load::<(i64, MessageRow)>(conn)?,
+    );
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_lower_seq_is_still_delivered_once() {
+        let mut c = SeqCursor::new(10);
+        let t0 = Instant::now();
+        assert!(c.accept(12));
+        c.settle(t0);
+        assert!(c.has_gaps(), "11 is missing");
+        assert!(
+            c.accept(11),
+            "a late row inside the grace window is delivered"
+        );
+        assert!(!c.accept(11) && !c.accept(12), "never twice");
+        c.settle(t0 + GRACE);
+        assert_eq!(c.floor, 12);
+        assert!(!c.has_gaps());
+        assert!(c.seen.is_empty());
+    }
+
+    #[test]
+    fn gaps_are_given_up_after_the_grace_window() {
+        let mut c = SeqCursor::new(0);
+        let t0 = Instant::now();
+        assert!(c.accept(5));
+        c.settle(t0);
+        c.settle(t0 + GRACE);
+        assert_eq!(c.floor, 5);
+        assert!(!c.accept(3), "too late: rolled back or never committed");
+    }
+}

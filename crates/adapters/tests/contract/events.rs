@@ -1,0 +1,172 @@
+use crate::support::*;
+use roomwarden_adapters::outbox::{DispatchOptions, dispatch_due};
+use roomwarden_adapters::{FeedEvent, OutboxCounts, RealtimeFeed};
+use roomwarden_domain::events::{MockNotifier, NotifyError, RetryPolicy};
+use roomwarden_domain::ids::DeleteTarget;
+use roomwarden_domain::model::DeleteOutcome;
+use roomwarden_domain::ports::MessageStore;
+
+fn pending(n: u64) -> OutboxCounts {
+    OutboxCounts {
+        pending: n,
+        ..OutboxCounts::default()
+    }
+}
+
+#[test]
+fn every_committed_deletion_writes_exactly_one_event_and_a_failed_one_none() {
+    let s = store();
+    add_room(&s, "r1", "alice", &[], &[]);
+    send_many(&s, "r1", "alice", "m", 2);
+    s.delete(&request("r1", DeleteTarget::One(mid("m-0")), "alice"))
+        .expect("ran");
+    assert_eq!(s.outbox_counts().expect("counts"), pending(1));
+    let missing = s
+        .delete(&request("r1", DeleteTarget::One(mid("m-0")), "alice"))
+        .expect("ran");
+    assert_eq!(missing, DeleteOutcome::MessageNotFound);
+    assert_eq!(
+        s.outbox_counts().expect("counts"),
+        pending(1),
+        "no event without a deletion"
+    );
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    assert_eq!(
+        s.outbox_counts().expect("counts"),
+        pending(3),
+        "clears, even of an empty room, are events"
+    );
+}
+
+#[test]
+fn a_claimed_event_is_not_claimed_again_until_its_lease_ends() {
+    let s = store();
+    add_room(&s, "r1", "alice", &[], &[]);
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    let lease = chrono::Duration::seconds(30);
+    let first = s.claim_due_events("a", lease, 10).expect("claimed");
+    assert_eq!(first.len(), 1);
+    assert!(
+        s.claim_due_events("b", lease, 10).expect("ran").is_empty(),
+        "held by a"
+    );
+    let expired = chrono::Duration::milliseconds(-1);
+    let s2 = store();
+    add_room(&s2, "r1", "alice", &[], &[]);
+    s2.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    assert_eq!(s2.claim_due_events("a", expired, 10).expect("ran").len(), 1);
+    assert_eq!(
+        s2.claim_due_events("b", lease, 10).expect("ran").len(),
+        1,
+        "an expired lease can be taken over"
+    );
+}
+
+#[test]
+fn dispatch_records_delivery_retry_and_skip() {
+    let s = store();
+    add_room(&s, "r1", "alice", &[], &[]);
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    let options = |global: Option<&str>| DispatchOptions {
+        global_webhook: global.map(str::to_owned),
+        retry: RetryPolicy::default(),
+        ..DispatchOptions::default()
+    };
+
+    let mut failing = MockNotifier::new();
+    failing
+        .expect_notify()
+        .times(1)
+        .returning(|_, _| Err(NotifyError::Status(500)));
+    assert_eq!(
+        dispatch_due(&s, &failing, &options(Some("http://hook")), "w").expect("ran"),
+        1
+    );
+    assert_eq!(s.outbox_counts().expect("counts"), pending(1));
+    assert_eq!(
+        dispatch_due(&s, &failing, &options(Some("http://hook")), "w").expect("ran"),
+        0,
+        "not due before its retry time"
+    );
+
+    let s = store();
+    add_room(&s, "r1", "alice", &[], &[]);
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    let mut ok = MockNotifier::new();
+    ok.expect_notify()
+        .withf(|dest, event| {
+            dest == "http://hook"
+                && event.room == "r1"
+                && event.body.contains("\"MESSAGE_DELETED\"")
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    dispatch_due(&s, &ok, &options(Some("http://hook")), "w").expect("ran");
+    assert_eq!(
+        s.outbox_counts().expect("counts"),
+        OutboxCounts {
+            delivered: 1,
+            ..OutboxCounts::default()
+        }
+    );
+
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    let never = MockNotifier::new();
+    dispatch_due(&s, &never, &options(None), "w").expect("ran");
+    assert_eq!(
+        s.outbox_counts().expect("counts"),
+        OutboxCounts {
+            delivered: 1,
+            skipped: 1,
+            ..OutboxCounts::default()
+        }
+    );
+}
+
+#[test]
+fn the_feed_announces_new_messages_and_deletions_but_not_history() {
+    let s = store();
+    add_room(&s, "r1", "alice", &[], &[]);
+    send_many(&s, "r1", "alice", "old", 2);
+    let mut feed = RealtimeFeed::starting_now(s.store.clone()).expect("feed");
+    assert!(
+        feed.poll().expect("polled").is_empty(),
+        "history is not replayed"
+    );
+    send_many(&s, "r1", "alice", "new", 2);
+    s.delete(&request("r1", DeleteTarget::One(mid("old-0")), "alice"))
+        .expect("ran");
+    let events = feed.poll().expect("polled");
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        events[0],
+        FeedEvent::Deleted {
+            room: rid("r1"),
+            message_id: "old-0".to_owned()
+        }
+    );
+    assert!(matches!(&events[1], FeedEvent::Message(m) if m.id.as_str() == "new-0"));
+    assert!(matches!(&events[2], FeedEvent::Message(m) if m.id.as_str() == "new-1"));
+    assert!(feed.poll().expect("polled").is_empty(), "nothing twice");
+
+    send_many(&s, "r1", "alice", "gone", 1);
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    let events = feed.poll().expect("polled");
+    assert_eq!(
+        events,
+        vec![FeedEvent::Deleted {
+            room: rid("r1"),
+            message_id: "_all".to_owned()
+        }],
+        "a message deleted before it was polled is never announced"
+    );
+}

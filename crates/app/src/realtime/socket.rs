@@ -1,0 +1,134 @@
+//! `GET /socket`: authenticate with the first frame, then receive room events.
+
+use crate::realtime::hub::Hub;
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures_util::StreamExt;
+use roomwarden_domain::auth::{self, Actor, Credentials};
+use roomwarden_domain::ids::ClientId;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Largest frame a client may send.
+const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// How often the server pings.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A peer silent for this long (no pong, no frame) is dropped.
+const PEER_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// The first frame a client sends.
+#[derive(Deserialize)]
+struct Hello {
+    #[serde(rename = "clientKey")]
+    client_key: String,
+    token: String,
+}
+
+fn policy(reason: &str) -> Option<CloseReason> {
+    Some(CloseReason {
+        code: CloseCode::Policy,
+        description: Some(reason.to_owned()),
+    })
+}
+
+/// Upgrades to a WebSocket and serves it on the current worker.
+///
+/// # Errors
+/// When the request is not a valid WebSocket upgrade (answered `400` by actix).
+pub async fn socket(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    actix_web::rt::spawn(serve(session, stream, state.into_inner()));
+    Ok(response)
+}
+
+/// Checks the first frame; the client on success.
+async fn authenticate(frame: Option<AggregatedMessage>, state: &AppState) -> Option<ClientId> {
+    let Some(AggregatedMessage::Text(text)) = frame else {
+        return None;
+    };
+    let hello: Hello = serde_json::from_str(&text).ok()?;
+    let credentials = Credentials {
+        api_key: None,
+        client_key: Some(hello.client_key),
+        token: Some(hello.token),
+    };
+    let (keys, clients) = (state.keys.clone(), state.ports.clients.clone());
+    let actor = web::block(move || {
+        auth::authenticate(&credentials, &keys, clients.as_ref(), chrono::Utc::now())
+    })
+    .await
+    .ok()?
+    .ok()?;
+    match actor {
+        Actor::Client { id, .. } => Some(id),
+        Actor::Platform => None,
+    }
+}
+
+async fn serve(
+    mut session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    state: std::sync::Arc<AppState>,
+) {
+    let first = match tokio::time::timeout(state.socket_auth_timeout, stream.next()).await {
+        Ok(Some(Ok(frame))) => Some(frame),
+        _ => None,
+    };
+    let Some(client) = authenticate(first, &state).await else {
+        let _ = session
+            .close(policy("authenticate with {\"clientKey\", \"token\"} first"))
+            .await;
+        return;
+    };
+    let hub: &Hub = &state.hub;
+    let mut registration = hub.register(client.clone());
+    let ack = json!({"event": "authenticated", "data": {"client": client.as_str()}}).to_string();
+    let mut close = None;
+    if session.text(ack).await.is_ok() {
+        close = pump(&mut session, &mut stream, &mut registration.frames).await;
+    }
+    hub.unregister(&client, registration.id);
+    let _ = session.close(close).await;
+}
+
+/// Forwards frames and answers the peer until either side ends; the close reason to send.
+async fn pump(
+    session: &mut Session,
+    stream: &mut actix_ws::AggregatedMessageStream,
+    frames: &mut tokio::sync::mpsc::Receiver<crate::realtime::hub::Frame>,
+) -> Option<CloseReason> {
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Some(text) => if session.text(&*text).await.is_err() { return None },
+                None => return Some(CloseReason { code: CloseCode::Again, description: Some("too slow".to_owned()) }),
+            },
+            message = stream.next() => match message {
+                Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                    last_heard = Instant::now();
+                    if session.pong(&bytes).await.is_err() { return None }
+                }
+                Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => last_heard = Instant::now(),
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > PEER_TIMEOUT {
+                    return Some(CloseReason { code: CloseCode::Away, description: Some("no answer to pings".to_owned()) });
+                }
+                if session.ping(b"").await.is_err() { return None }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The real-time socket, with a real WebSocket client.
+
+use crate::support::*;
+use serde_json::{Value, json};
+use std::net::TcpStream;
+use std::time::Duration;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+const READ_LIMIT: Duration = Duration::from_secs(15);
+
+struct Socket {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+}
+
+impl Socket {
+    fn open(base: &str) -> Self {
+        let url = format!("{}/socket", base.replacen("http://", "ws://", 1));
+        let (ws, _) = tungstenite::connect(url).expect("WebSocket handshake");
+        if let MaybeTlsStream::Plain(stream) = ws.get_ref() {
+            stream.set_read_timeout(Some(READ_LIMIT)).expect("timeout");
+        }
+        Self { ws }
+    }
+
+    /// Opens a socket and authenticates as the token's user.
+    fn connect(base: &str, token: &str) -> Self {
+        let mut socket = Self::open(base);
+        socket.send(&json!({"clientKey": CLIENT_KEY, "token": token}).to_string());
+        let ack = socket.next_event();
+        assert_eq!(ack["event"], "authenticated", "{ack}");
+        socket
+    }
+
+    fn send(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).expect("send");
+    }
+
+    /// The next event frame (pings are answered by the client library).
+    fn next_event(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("a frame within the read limit") {
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("JSON frame");
+                }
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The close code the server ends the socket with.
+    fn close_code(&mut self) -> u16 {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Close(Some(frame))) => return u16::from(frame.code),
+                Ok(Message::Close(None)) => return 1005,
+                Ok(_) => {}
+                Err(e) => panic!("no close frame: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn members_receive_messages_and_deletions_and_outsiders_do_not() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    // The outsider has a room of its own, used as a marker: the first event it sees must be that.
+    app.room("elsewhere", "outsider", &[], &[]);
+    let mut member = Socket::connect(&app.base, &cast.member);
+    let mut outsider = Socket::connect(&app.base, &cast.outsider);
+
+    let id = app.say(&cast.owner, "r", "hello sockets");
+    let sent = member.next_event();
+    assert_eq!(sent["event"], "chat message");
+    assert_eq!(sent["data"]["_id"], id.as_str());
+    assert_eq!(sent["data"]["message"], "hello sockets");
+    assert_eq!(sent["data"]["room"], "r");
+
+    app.delete(&format!("/rooms/r/messages/{id}"))
+        .user(&cast.manager)
+        .send()
+        .ok();
+    assert_eq!(
+        member.next_event(),
+        json!({"event": "messageDeleted", "data": {"room": "r", "messageID": id}})
+    );
+    app.delete("/rooms/r/messages/_all")
+        .user(&cast.owner)
+        .send()
+        .ok();
+    assert_eq!(
+        member.next_event(),
+        json!({"event": "messageDeleted", "data": {"room": "r", "messageID": "_all"}})
+    );
+
+    let marker = app.say(&cast.outsider, "elsewhere", "marker");
+    let first = outsider.next_event();
+    assert_eq!(
+        first["data"]["_id"],
+        marker.as_str(),
+        "the outsider got nothing of room r before: {first}"
+    );
+}
+
+#[test]
+fn a_removed_member_stops_receiving() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    app.room("elsewhere", "member", &[], &[]);
+    let mut member = Socket::connect(&app.base, &cast.member);
+    app.post("/rooms/r/delete/members")
+        .user(&cast.member)
+        .json(json!({"members": ["member"]}))
+        .send()
+        .ok();
+    app.say(&cast.owner, "r", "after leaving");
+    let marker = app.say(&cast.member, "elsewhere", "marker");
+    assert_eq!(member.next_event()["data"]["_id"], marker.as_str());
+}
+
+#[test]
+fn bad_or_missing_authentication_closes_with_1008() {
+    let app = TestApp::spawn();
+    app.user("alice");
+    for hello in [
+        json!({"clientKey": CLIENT_KEY, "token": "wrong"}).to_string(),
+        json!({"clientKey": "wrong", "token": "x"}).to_string(),
+        "not json".to_owned(),
+    ] {
+        let mut socket = Socket::open(&app.base);
+        socket.send(&hello);
+        assert_eq!(socket.close_code(), 1008, "{hello}");
+    }
+}
+
+#[test]
+fn silence_after_connecting_closes_with_1008() {
+    let (url, file) = fresh_database();
+    let mut config = test_config(url);
+    config.socket_auth_timeout = Duration::from_millis(300);
+    let app = TestApp::spawn_with(config, file);
+    let mut socket = Socket::open(&app.base);
+    assert_eq!(socket.close_code(), 1008);
+}
+
+#[test]
+fn events_reach_sockets_on_another_server_sharing_the_database() {
+    let (url, file) = fresh_database();
+    let config = test_config(url);
+    let writer = TestApp::spawn_with(config.clone(), file);
+    let reader = TestApp::spawn_with(config, None);
+    let cast = writer.cast("r");
+    let mut member = Socket::connect(&reader.base, &cast.member);
+    let id = writer.say(&cast.owner, "r", "cross-process");
+    assert_eq!(member.next_event()["data"]["_id"], id.as_str());
+    writer
+        .delete(&format!("/rooms/r/messages/{id}"))
+        .user(&cast.owner)
+        .send()
+        .ok();
+    assert_eq!(
+        member.next_event(),
+        json!({"event": "messageDeleted", "data": {"room": "r", "messageID": id}})
+    );
+    drop(reader);
+}
