@@ -34,6 +34,7 @@ impl utoipa::Modify for SecuritySchemes {
         messages::send_message, messages::send_as, messages::list_messages,
         deletion::delete_messages,
         audit::room_deletions, audit::all_deletions,
+        crate::realtime::socket::socket,
     ),
     components(schemas(crate::envelope::Failure, crate::envelope::ErrorBody)),
     modifiers(&SecuritySchemes),

@@ -33,7 +33,12 @@ fn policy(reason: &str) -> Option<CloseReason> {
     })
 }
 
-/// Upgrades to a WebSocket and serves it on the current worker.
+/// Upgrades to a WebSocket and serves it on the current worker. Protocol: docs/events.md.
+#[utoipa::path(get, path = "/socket", tag = "Events",
+    description = "WebSocket. First text frame `{\"clientKey\", \"token\"}`; then `authenticated`, \
+        `chat message` and `messageDeleted` events for the client's rooms. Bad or missing \
+        authentication closes with 1008.",
+    responses((status = 101, description = "Switching Protocols"), (status = 400, description = "Not a WebSocket upgrade")))]
 ///
 /// # Errors
 /// When the request is not a valid WebSocket upgrade (answered `400` by actix).

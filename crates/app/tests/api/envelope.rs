@@ -124,6 +124,7 @@ fn operations_endpoints_answer() {
         "/admin/deletions",
         "/health",
         "/ready",
+        "/socket",
     ] {
         assert!(
             paths.contains_key(path),
