@@ -38,3 +38,7 @@ openapi:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Deletion benchmark on embedded SQLite: a room of N messages (default 1,000,000).
+bench n="1000000":
+    cargo run --release -p roomwarden-adapters --example bench_clear -- {{n}}
