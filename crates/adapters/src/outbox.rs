@@ -1,7 +1,7 @@
 //! The transactional outbox of deletion events and its dispatcher.
 //!
 //! [`record`] is called inside the deletion's transaction, so an event exists exactly when
-//! its deletion committed. The [`Dispatcher`] thread claims due events (a lease, so that
+//! its deletion committed. The dispatcher thread ([`spawn_dispatcher`]) claims due events (a lease, so that
 //! several processes on one database do not send the same event at the same time), hands
 //! each to the [`Notifier`] for the room's webhook (else the global one), and records the
 //! outcome: delivered, retry later per [`RetryPolicy`], failed, or skipped (no webhook).
@@ -10,6 +10,7 @@ use crate::db::DbConnection;
 use crate::rows::{from_ms, to_ms};
 use crate::schema::{outbox, rooms};
 use crate::store::DieselStore;
+use crate::worker::Worker;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::events::{
@@ -19,8 +20,6 @@ use roomwarden_domain::model::{Deletion, iso8601};
 use roomwarden_domain::ports::StoreResult;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 
 const PENDING: &str = "pending";
 const DELIVERED: &str = "delivered";
@@ -351,59 +350,33 @@ pub fn dispatch_due(
     Ok(claimed.len())
 }
 
-/// The background thread that drains the outbox.
-#[derive(Debug)]
-pub struct Dispatcher {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Dispatcher {
-    /// Starts the thread; it runs until [`Dispatcher::stop`].
-    ///
-    /// # Errors
-    /// When the thread cannot be spawned.
-    pub fn spawn(
-        store: DieselStore,
-        notifier: Arc<dyn Notifier>,
-        options: DispatchOptions,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worker = format!(
-            "dispatcher-{}",
-            roomwarden_domain::auth::generate_secret()
-                .get(..12)
-                .unwrap_or("0")
-        );
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name("dispatcher".to_owned())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match dispatch_due(&store, notifier.as_ref(), &options, &worker) {
-                        Ok(n) if n > 0 => continue,
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "outbox unavailable; will retry"),
-                    }
-                    let mut waited = std::time::Duration::ZERO;
-                    while waited < options.poll && !flag.load(Ordering::Relaxed) {
-                        let step = std::time::Duration::from_millis(50);
-                        std::thread::sleep(step);
-                        waited += step;
-                    }
-                }
-            })?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
-    }
-
-    /// Stops after the current batch and waits for the thread.
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
-        }
-    }
+/// Starts the thread that drains the outbox: woken by every committed deletion, and every
+/// `options.poll` for retries that fall due.
+///
+/// # Errors
+/// When the thread cannot be spawned.
+pub fn spawn_dispatcher(
+    store: DieselStore,
+    notifier: Arc<dyn Notifier>,
+    options: DispatchOptions,
+) -> std::io::Result<Worker> {
+    let worker = format!(
+        "dispatcher-{}",
+        roomwarden_domain::auth::generate_secret()
+            .get(..12)
+            .unwrap_or("0")
+    );
+    let wakeup = store.outbox_wakeup();
+    Worker::spawn(
+        "dispatcher",
+        options.poll,
+        wakeup,
+        move |_| match dispatch_due(&store, notifier.as_ref(), &options, &worker) {
+            Ok(claimed) => claimed > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox unavailable; will retry");
+                false
+            }
+        },
+    )
 }

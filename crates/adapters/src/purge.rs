@@ -2,18 +2,17 @@
 //!
 //! A clear moves the room's `cleared_through_seq` watermark in one short transaction; rows
 //! under it are invisible at once. When there are more than [`PURGE_BATCH`] of them, the
-//! [`Purger`] deletes them in batches of that size, each its own statement, and then
+//! purger ([`spawn_purger`]) deletes them in batches of that size, each its own statement, and then
 //! records `purged_through_seq`. The state lives in the `rooms` table, so a restart resumes
 //! where the previous process stopped.
 
 use crate::db::DbConnection;
 use crate::schema::{messages, rooms};
 use crate::store::DieselStore;
+use crate::worker::Worker;
 use diesel::prelude::*;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Default rows removed per batch, and the largest clear whose rows are removed inside its
@@ -22,29 +21,6 @@ pub const PURGE_BATCH: usize = 5_000;
 
 /// How often the purger looks for pending work without being woken.
 const POLL_INTERVAL: Duration = Duration::from_secs(30);
-
-/// Wakes the purger when a clear leaves rows behind.
-#[derive(Clone, Debug, Default)]
-pub struct PurgeSignal(Arc<(Mutex<bool>, Condvar)>);
-
-impl PurgeSignal {
-    /// Marks work as pending and wakes the purger.
-    pub fn wake(&self) {
-        let (flag, cvar) = &*self.0;
-        *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        cvar.notify_all();
-    }
-
-    /// Waits until woken or `timeout` passes, and clears the flag.
-    fn wait(&self, timeout: Duration) {
-        let (flag, cvar) = &*self.0;
-        let guard = flag.lock().unwrap_or_else(PoisonError::into_inner);
-        let (mut guard, _) = cvar
-            .wait_timeout_while(guard, timeout, |pending| !*pending)
-            .unwrap_or_else(PoisonError::into_inner);
-        *guard = false;
-    }
-}
 
 /// Removes up to `batch` of `room`'s rows at or below `cleared`; how many it removed.
 fn purge_batch(
@@ -123,50 +99,16 @@ impl DieselStore {
     }
 }
 
-/// The background thread that runs [`DieselStore::purge_pending`] when woken, every
+/// Starts the thread that runs [`DieselStore::purge_pending`] when a clear wakes it, every
 /// 30 seconds, and once at start-up (to resume work a previous process left).
-#[derive(Debug)]
-pub struct Purger {
-    stop: Arc<AtomicBool>,
-    signal: PurgeSignal,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Purger {
-    /// Starts the thread.
-    ///
-    /// # Errors
-    /// When the thread cannot be spawned.
-    pub fn spawn(store: DieselStore) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let signal = store.purge_signal();
-        let handle = std::thread::Builder::new()
-            .name("purger".to_owned())
-            .spawn({
-                let stop = Arc::clone(&stop);
-                let signal = signal.clone();
-                move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        if let Err(e) = store.purge_pending(&stop) {
-                            tracing::warn!(error = %e, "purge interrupted; will retry");
-                        }
-                        signal.wait(POLL_INTERVAL);
-                    }
-                }
-            })?;
-        Ok(Self {
-            stop,
-            signal,
-            handle: Some(handle),
-        })
-    }
-
-    /// Stops after the current batch and waits for the thread.
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.signal.wake();
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
+///
+/// # Errors
+/// When the thread cannot be spawned.
+pub fn spawn_purger(store: DieselStore) -> std::io::Result<Worker> {
+    Worker::spawn("purger", POLL_INTERVAL, store.purge_wakeup(), move |stop| {
+        if let Err(e) = store.purge_pending(stop) {
+            tracing::warn!(error = %e, "purge interrupted; will retry");
         }
-    }
+        false
+    })
 }

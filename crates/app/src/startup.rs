@@ -4,7 +4,7 @@ use crate::config::{Config, redact_url};
 use crate::envelope::ApiError;
 use crate::keys::{self, Keys};
 use crate::middleware;
-use crate::realtime::fanout::Fanout;
+use crate::realtime::fanout;
 use crate::realtime::hub::Hub;
 use crate::routes;
 use crate::state::{AppState, Ports};
@@ -12,8 +12,8 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use roomwarden_adapters::{
-    Database, DieselStore, DispatchOptions, Dispatcher, PoolOptions, Purger, RealtimeFeed,
-    WebhookNotifier,
+    Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed, WebhookNotifier, Worker,
+    spawn_dispatcher, spawn_purger,
 };
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -70,9 +70,9 @@ pub struct Application {
 
 /// The background threads: purge, webhook dispatch, socket fan-out.
 struct Workers {
-    purger: Purger,
-    dispatcher: Dispatcher,
-    fanout: Fanout,
+    purger: Worker,
+    dispatcher: Worker,
+    fanout: Worker,
 }
 
 impl Workers {
@@ -105,11 +105,11 @@ impl Application {
         };
         let notifier = Arc::new(WebhookNotifier::new(keys.webhook_secret.clone()));
         let workers = Workers {
-            fanout: Fanout::spawn(feed, ports.rooms.clone(), hub.clone())
+            fanout: fanout::spawn(feed, ports.rooms.clone(), hub.clone())
                 .context("cannot start the socket fan-out")?,
-            dispatcher: Dispatcher::spawn(store.clone(), notifier, dispatch)
+            dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch)
                 .context("cannot start the webhook dispatcher")?,
-            purger: Purger::spawn(store).context("cannot start the purger")?,
+            purger: spawn_purger(store).context("cannot start the purger")?,
         };
         let state = AppState {
             ports,

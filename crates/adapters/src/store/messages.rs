@@ -42,6 +42,14 @@ fn find_visible(
         .optional()
 }
 
+/// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
+fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResult<()> {
+    diesel::insert_into(deletions::table)
+        .values(NewDeletionRow::from(deletion))
+        .execute(conn)?;
+    crate::outbox::record(conn, deletion)
+}
+
 /// What a committed deletion leaves to do after its transaction.
 struct Committed {
     outcome: DeleteOutcome,
@@ -69,10 +77,7 @@ fn delete_one(
         });
     }
     let deletion = Deletion::committed(request, unsigned(removed));
-    diesel::insert_into(deletions::table)
-        .values(NewDeletionRow::from(&deletion))
-        .execute(conn)?;
-    crate::outbox::record(conn, &deletion)?;
+    record(conn, &deletion)?;
     Ok(Committed {
         outcome: DeleteOutcome::Deleted(deletion),
         needs_purge: false,
@@ -128,10 +133,7 @@ fn clear_all(
         ))
         .execute(conn)?;
     let deletion = Deletion::committed(request, count(cleared_now));
-    diesel::insert_into(deletions::table)
-        .values(NewDeletionRow::from(&deletion))
-        .execute(conn)?;
-    crate::outbox::record(conn, &deletion)?;
+    record(conn, &deletion)?;
     Ok(Committed {
         outcome: DeleteOutcome::Deleted(deletion),
         needs_purge: purged_now < watermark,
@@ -250,6 +252,7 @@ impl MessageStore for DieselStore {
             .map_err(crate::error::query)?;
         if matches!(committed.outcome, DeleteOutcome::Deleted(_)) {
             self.db.scrub_wal(&mut conn);
+            self.outbox.wake();
         }
         if committed.needs_purge {
             self.purge.wake();

@@ -7,7 +7,7 @@ mod rooms;
 mod settings;
 
 use crate::db::{Database, DbConnection};
-use crate::purge::PurgeSignal;
+use crate::worker::Wakeup;
 use diesel::QueryResult;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::ports::StoreResult;
@@ -16,18 +16,21 @@ use roomwarden_domain::ports::StoreResult;
 #[derive(Clone, Debug)]
 pub struct DieselStore {
     db: Database,
-    purge: PurgeSignal,
+    purge: Wakeup,
+    outbox: Wakeup,
     purge_batch: usize,
 }
 
 impl DieselStore {
-    /// A store over `db`. Large room clears are finished by a [`crate::purge::Purger`]
-    /// started with [`DieselStore::purge_signal`].
+    /// A store over `db`. Large room clears are finished by the purger
+    /// ([`crate::purge::spawn_purger`]), events sent by the dispatcher
+    /// ([`crate::outbox::spawn_dispatcher`]).
     #[must_use]
     pub fn new(db: Database) -> Self {
         Self {
             db,
-            purge: PurgeSignal::default(),
+            purge: Wakeup::default(),
+            outbox: Wakeup::default(),
             purge_batch: crate::purge::PURGE_BATCH,
         }
     }
@@ -53,10 +56,16 @@ impl DieselStore {
         &self.db
     }
 
-    /// The signal that wakes the purger after a large clear.
+    /// Woken after a clear that left rows for the purger.
     #[must_use]
-    pub fn purge_signal(&self) -> PurgeSignal {
+    pub fn purge_wakeup(&self) -> Wakeup {
         self.purge.clone()
+    }
+
+    /// Woken after every committed deletion (its event is in the outbox).
+    #[must_use]
+    pub fn outbox_wakeup(&self) -> Wakeup {
+        self.outbox.clone()
     }
 
     /// Runs `f` on a pooled connection, classifying failures.

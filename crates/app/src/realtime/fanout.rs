@@ -2,14 +2,12 @@
 
 use crate::dto::MessageDto;
 use crate::realtime::hub::{Frame, Hub};
-use roomwarden_adapters::{FeedEvent, RealtimeFeed};
+use roomwarden_adapters::{FeedEvent, RealtimeFeed, Wakeup, Worker};
 use roomwarden_domain::ids::{ClientId, RoomId};
 use roomwarden_domain::ports::RoomStore;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the feed is polled.
@@ -53,52 +51,23 @@ fn deliver(hub: &Hub, rooms: &dyn RoomStore, events: Vec<FeedEvent>) {
     }
 }
 
-/// Polls the feed every [`POLL_INTERVAL`] and delivers to the hub, until stopped.
-#[derive(Debug)]
-pub struct Fanout {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Fanout {
-    /// Starts the thread.
-    ///
-    /// # Errors
-    /// When the thread cannot be spawned.
-    pub fn spawn(
-        mut feed: RealtimeFeed,
-        rooms: Arc<dyn RoomStore>,
-        hub: Arc<Hub>,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name("fanout".to_owned())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match feed.poll() {
-                        Ok(events) if !events.is_empty() && !hub.is_empty() => {
-                            deliver(&hub, rooms.as_ref(), events)
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "real-time feed unavailable; will retry")
-                        }
-                    }
-                    std::thread::sleep(POLL_INTERVAL);
-                }
-            })?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
-    }
-
-    /// Stops and waits for the thread.
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
+/// Starts the thread that polls the feed every [`POLL_INTERVAL`] and delivers to the hub.
+///
+/// # Errors
+/// When the thread cannot be spawned.
+pub fn spawn(
+    mut feed: RealtimeFeed,
+    rooms: Arc<dyn RoomStore>,
+    hub: Arc<Hub>,
+) -> std::io::Result<Worker> {
+    Worker::spawn("fanout", POLL_INTERVAL, Wakeup::default(), move |_| {
+        match feed.poll() {
+            Ok(events) if !events.is_empty() && !hub.is_empty() => {
+                deliver(&hub, rooms.as_ref(), events)
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "real-time feed unavailable; will retry"),
         }
-    }
+        false
+    })
 }
