@@ -243,3 +243,131 @@ fn first_start_prints_generated_keys_once_and_keys_prints_them_again() {
         }
     }
 }
+
+/// A TCP forwarder to MySQL that can be cut and restored, to simulate a database outage.
+struct Outage {
+    port: u16,
+    target: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Outage {
+    fn forward(port: u16, target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (flag, open) = (Arc::clone(&stop), Arc::clone(&streams));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (Ok(client), Ok(server)) = (client, std::net::TcpStream::connect(target))
+                else {
+                    continue;
+                };
+                let pairs = [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ];
+                open.lock().expect("lock").extend([client, server]);
+                for (from, to) in pairs {
+                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            }
+        });
+        Self {
+            port,
+            target,
+            stop,
+            streams,
+        }
+    }
+
+    /// Cuts every connection and stops accepting.
+    fn cut(self) -> (u16, std::net::SocketAddr) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port)); // unblock accept
+        for stream in self.streams.lock().expect("lock").drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        (self.port, self.target)
+    }
+}
+
+#[test]
+fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
+    let Ok(server) = std::env::var("ROOMWARDEN_TEST_MYSQL_URL") else {
+        return; // needs a network database; runs in the MySQL suite
+    };
+    use std::net::ToSocketAddrs;
+    let hostport = server
+        .trim_start_matches("mysql://")
+        .rsplit('@')
+        .next()
+        .expect("host")
+        .trim_end_matches('/')
+        .to_owned();
+    let target = hostport
+        .to_socket_addrs()
+        .expect("resolves")
+        .next()
+        .expect("address");
+    let proxy = Outage::forward(0, target);
+    let (_, file) = fresh_database();
+    let user = server
+        .trim_start_matches("mysql://")
+        .split('@')
+        .next()
+        .expect("user")
+        .to_owned();
+    let url = format!(
+        "mysql://{user}@127.0.0.1:{}/rw_test_outage_{}",
+        proxy.port,
+        std::process::id()
+    );
+    let app = TestApp::spawn_with(test_config(url), file);
+    app.user("alice");
+    assert_eq!(app.get("/ready").send().status, 200);
+
+    let (port, target) = proxy.cut();
+    app.post("/admin/clients")
+        .api_key()
+        .json(serde_json::json!({"_id": "bob"}))
+        .send()
+        .err(503, "SERVICE_UNAVAILABLE");
+    app.get("/ready").send().err(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        app.get("/health").send().status,
+        200,
+        "the process itself is up"
+    );
+
+    let _restored = Outage::forward(port, target);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = app.get("/ready").send();
+        if ready.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not recover: {:#}",
+            ready.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    app.post("/admin/clients")
+        .api_key()
+        .json(serde_json::json!({"_id": "bob"}))
+        .send()
+        .ok();
+}
