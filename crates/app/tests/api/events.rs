@@ -379,9 +379,5 @@ fn an_event_survives_kill_9_and_is_delivered_after_restart() {
         (Some("r"), Some("_all"))
     );
     let _ = base;
-    if let Some(path) = file {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
+    remove_sqlite(file.as_deref());
 }

@@ -237,11 +237,7 @@ fn first_start_prints_generated_keys_once_and_keys_prints_them_again() {
         !String::from_utf8_lossy(&out.stdout).contains(key),
         "keys are printed only on the start that generates them"
     );
-    if let Some(path) = sqlite_file {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
+    remove_sqlite(sqlite_file.as_deref());
 }
 
 /// A TCP forwarder to MySQL that can be cut and restored, to simulate a database outage.
@@ -370,4 +366,90 @@ fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
         .json(serde_json::json!({"_id": "bob"}))
         .send()
         .ok();
+}
+
+#[test]
+fn no_key_or_token_reaches_the_log() {
+    use std::io::Read;
+    let (url, file) = fresh_database();
+    let mut server = binary()
+        .env("ROOMWARDEN_DATABASE_URL", &url)
+        .env("ROOMWARDEN_BIND", "127.0.0.1:0")
+        .env("ROOMWARDEN_API_KEY", API_KEY)
+        .env("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY)
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    let mut stderr = server.stderr.take().expect("stderr");
+    // Read until the address is logged, keeping everything for the final check.
+    let mut log = Vec::new();
+    let mut buf = [0_u8; 4096];
+    let base = loop {
+        let n = stderr.read(&mut buf).expect("log");
+        assert!(n > 0, "server exited: {}", String::from_utf8_lossy(&log));
+        log.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&log);
+        if let Some(addr) = text
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            break addr.to_owned();
+        }
+    };
+    let agent = agent();
+    let api = [
+        ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
+    let created = send_with(
+        &agent,
+        &base,
+        "POST",
+        "/admin/clients",
+        &api,
+        Some(r#"{"_id":"alice","token":"alice-secret-token-123"}"#),
+    );
+    created.ok();
+    let user = [
+        ("IM-CLIENT-KEY".to_owned(), CLIENT_KEY.to_owned()),
+        (
+            "IM-Authorization".to_owned(),
+            "alice-secret-token-123".to_owned(),
+        ),
+    ];
+    send_with(&agent, &base, "GET", "/me", &user, None).ok();
+    let wrong = [
+        ("IM-CLIENT-KEY".to_owned(), CLIENT_KEY.to_owned()),
+        ("IM-Authorization".to_owned(), "wrong-token-456".to_owned()),
+    ];
+    send_with(&agent, &base, "GET", "/me", &wrong, None).err(401, "INVALID_TOKEN");
+    send_with(
+        &agent,
+        &base,
+        "DELETE",
+        "/admin/clients/alice/token",
+        &api,
+        Some(r#"{"token":"alice-secret-token-123"}"#),
+    )
+    .ok();
+    std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    stderr.read_to_end(&mut log).expect("rest of the log");
+    server.wait().expect("exited");
+    let text = String::from_utf8_lossy(&log);
+    assert!(text.contains("request"), "the access log is on: {text}");
+    for secret in [
+        API_KEY,
+        CLIENT_KEY,
+        "alice-secret-token-123",
+        "wrong-token-456",
+    ] {
+        assert!(!text.contains(secret), "{secret} appears in the log");
+    }
+    remove_sqlite(file.as_deref());
 }

@@ -177,10 +177,15 @@ impl Drop for TestApp {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        if let Some(path) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
+        remove_sqlite(self.sqlite_file.as_deref());
+    }
+}
+
+/// Removes an SQLite database file with its WAL and shared-memory files.
+pub fn remove_sqlite(path: Option<&std::path::Path>) {
+    if let Some(path) = path {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
 }
