@@ -1,7 +1,6 @@
 //! Credentials from the request headers, and authentication on the blocking pool.
 
 use crate::envelope::ApiError;
-use crate::run::blocking;
 use crate::state::AppState;
 use actix_web::HttpRequest;
 use roomwarden_domain::auth::{self, Actor, Credentials};
@@ -35,8 +34,15 @@ pub fn credentials(req: &HttpRequest) -> Credentials {
 pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
     let credentials = credentials(req);
     let keys = state.keys.clone();
-    let clients = state.ports.clients.clone();
-    blocking(move || auth::authenticate(&credentials, &keys, clients.as_ref(), chrono::Utc::now()))
+    state
+        .run(move |ports| {
+            auth::authenticate(
+                &credentials,
+                &keys,
+                ports.clients.as_ref(),
+                chrono::Utc::now(),
+            )
+        })
         .await
 }
 

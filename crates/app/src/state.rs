@@ -40,6 +40,21 @@ impl Ports {
     }
 }
 
+impl AppState {
+    /// Runs a use case over the ports on the blocking pool (see [`crate::run::blocking`]).
+    ///
+    /// # Errors
+    /// The use case's error, mapped to the API's.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, crate::envelope::ApiError>
+    where
+        F: FnOnce(&Ports) -> Result<T, roomwarden_domain::error::DomainError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let ports = self.ports.clone();
+        crate::run::blocking(move || f(&ports)).await
+    }
+}
+
 /// Shared, read-only application state.
 #[derive(Clone)]
 pub struct AppState {

@@ -3,7 +3,6 @@
 use crate::auth::{caller, platform};
 use crate::dto::{AuditPageDto, AuditRecordDto};
 use crate::envelope::{ApiError, ok};
-use crate::run::blocking;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use roomwarden_domain::ids::{DeletionId, RoomId};
@@ -48,18 +47,18 @@ pub async fn room_deletions(
     let room = RoomId::parse(&path.into_inner())?;
     let limit = Limit::parse(query.limit.as_deref())?;
     let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
-    let ports = state.ports.clone();
-    let records = blocking(move || {
-        audit::room_deletions(
-            ports.rooms.as_ref(),
-            ports.audit.as_ref(),
-            &actor,
-            &room,
-            before.as_ref(),
-            limit,
-        )
-    })
-    .await?;
+    let records = state
+        .run(move |ports| {
+            audit::room_deletions(
+                ports.rooms.as_ref(),
+                ports.audit.as_ref(),
+                &actor,
+                &room,
+                before.as_ref(),
+                limit,
+            )
+        })
+        .await?;
     Ok(page(records))
 }
 
@@ -76,10 +75,10 @@ pub async fn all_deletions(
     let room = query.room_id.as_deref().map(RoomId::parse).transpose()?;
     let limit = Limit::parse(query.limit.as_deref())?;
     let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
-    let audit_store = state.ports.audit.clone();
-    let records = blocking(move || {
-        audit::all_deletions(audit_store.as_ref(), room.as_ref(), before.as_ref(), limit)
-    })
-    .await?;
+    let records = state
+        .run(move |ports| {
+            audit::all_deletions(ports.audit.as_ref(), room.as_ref(), before.as_ref(), limit)
+        })
+        .await?;
     Ok(page(records))
 }

@@ -4,7 +4,6 @@ use crate::auth::{caller, platform};
 use crate::body::JsonBody;
 use crate::dto::{ClientDto, RevokeBody, RevokedDto, SaveClientBody, iso};
 use crate::envelope::{ApiError, ok};
-use crate::run::blocking;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -59,9 +58,10 @@ pub async fn save_client(
         },
         token,
     };
-    let (clients, ttl) = (state.ports.clients.clone(), state.token_ttl);
-    let saved =
-        blocking(move || clients::save_client(clients.as_ref(), command, ttl, Utc::now())).await?;
+    let ttl = state.token_ttl;
+    let saved = state
+        .run(move |ports| clients::save_client(ports.clients.as_ref(), command, ttl, Utc::now()))
+        .await?;
     let mut dto = ClientDto::from(saved.client);
     if let Some((token, expires_at)) = saved.token {
         dto.token = Some(token);
@@ -89,10 +89,9 @@ pub async fn revoke_tokens(
     } else {
         body.parse::<RevokeBody>()?.token
     };
-    let clients = state.ports.clients.clone();
-    let revoked =
-        blocking(move || clients::revoke_tokens(clients.as_ref(), &client, token.as_deref()))
-            .await?;
+    let revoked = state
+        .run(move |ports| clients::revoke_tokens(ports.clients.as_ref(), &client, token.as_deref()))
+        .await?;
     Ok(ok(
         "OK",
         RevokedDto {
@@ -107,7 +106,8 @@ pub async fn revoke_tokens(
     security(("client_key" = [], "token" = [])))]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let actor = caller(&req, &state).await?;
-    let clients = state.ports.clients.clone();
-    let client = blocking(move || clients::me(clients.as_ref(), &actor)).await?;
+    let client = state
+        .run(move |ports| clients::me(ports.clients.as_ref(), &actor))
+        .await?;
     Ok(ok("OK", ClientDto::from(client)))
 }

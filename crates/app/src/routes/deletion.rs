@@ -3,7 +3,6 @@
 use crate::auth::caller;
 use crate::dto::DeletionResultDto;
 use crate::envelope::{ApiError, ok};
-use crate::run::blocking;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::percent_decode;
@@ -61,17 +60,17 @@ pub async fn delete_messages(
         reason: reason(&req)?,
     };
     let all = command.target == DeleteTarget::All;
-    let ports = state.ports.clone();
-    let deletion = blocking(move || {
-        delete(
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            &actor,
-            command,
-            chrono::Utc::now(),
-        )
-    })
-    .await?;
+    let deletion = state
+        .run(move |ports| {
+            delete(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                &actor,
+                command,
+                chrono::Utc::now(),
+            )
+        })
+        .await?;
     tracing::info!(
         executor = %deletion.deleted_by,
         room = %deletion.room,

@@ -4,7 +4,6 @@ use crate::auth::{caller, platform};
 use crate::body::JsonBody;
 use crate::dto::{MessageDto, MessagePageDto, SendAsBody, SendMessageBody};
 use crate::envelope::{ApiError, ok};
-use crate::run::blocking;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -40,18 +39,18 @@ pub async fn send_message(
         content: body.message.as_ref().map(content).transpose()?,
         message_type: body.message_type.unwrap_or_else(|| "text".to_owned()),
     };
-    let ports = state.ports.clone();
-    let message = blocking(move || {
-        messages::send_message(
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            &actor,
-            &room,
-            command,
-            Utc::now(),
-        )
-    })
-    .await?;
+    let message = state
+        .run(move |ports| {
+            messages::send_message(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                &actor,
+                &room,
+                command,
+                Utc::now(),
+            )
+        })
+        .await?;
     Ok(ok("OK", MessageDto::from(message)))
 }
 
@@ -73,17 +72,17 @@ pub async fn send_as(
         content: content(&body.message)?,
         message_type: body.message_type,
     };
-    let ports = state.ports.clone();
-    let message = blocking(move || {
-        messages::send_as(
-            ports.clients.as_ref(),
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            command,
-            Utc::now(),
-        )
-    })
-    .await?;
+    let message = state
+        .run(move |ports| {
+            messages::send_as(
+                ports.clients.as_ref(),
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                command,
+                Utc::now(),
+            )
+        })
+        .await?;
     Ok(ok("OK", MessageDto::from(message)))
 }
 
@@ -123,18 +122,18 @@ pub async fn list_messages(
         .as_deref()
         .map(MessageId::parse)
         .transpose()?;
-    let ports = state.ports.clone();
-    let page = blocking(move || {
-        messages::list_messages(
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            &actor,
-            &room,
-            before.as_ref(),
-            limit,
-        )
-    })
-    .await?;
+    let page = state
+        .run(move |ports| {
+            messages::list_messages(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                &actor,
+                &room,
+                before.as_ref(),
+                limit,
+            )
+        })
+        .await?;
     Ok(ok(
         "OK",
         MessagePageDto {

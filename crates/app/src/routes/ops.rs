@@ -24,8 +24,9 @@ pub async fn health() -> HttpResponse {
     (status = 503, description = "Database unavailable", body = crate::envelope::Failure),
 ))]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let readiness = state.ports.readiness.clone();
-    crate::run::blocking(move || readiness().map_err(Into::into)).await?;
+    state
+        .run(|ports| (ports.readiness)().map_err(Into::into))
+        .await?;
     Ok(ok("OK", StatusDto { status: "ready" }))
 }
 

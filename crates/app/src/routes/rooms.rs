@@ -4,7 +4,6 @@ use crate::auth::{caller, platform};
 use crate::body::JsonBody;
 use crate::dto::{CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, UpdateRoomBody};
 use crate::envelope::{ApiError, ok};
-use crate::run::blocking;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -49,16 +48,16 @@ pub async fn create_room(
         managers: client_ids(&body.managers)?,
         webhook: body.webhook,
     };
-    let ports = state.ports.clone();
-    let view = blocking(move || {
-        rooms::create_room(
-            ports.clients.as_ref(),
-            ports.rooms.as_ref(),
-            command,
-            Utc::now(),
-        )
-    })
-    .await?;
+    let view = state
+        .run(move |ports| {
+            rooms::create_room(
+                ports.clients.as_ref(),
+                ports.rooms.as_ref(),
+                command,
+                Utc::now(),
+            )
+        })
+        .await?;
     Ok(ok("OK", RoomDto::from(view)))
 }
 
@@ -75,11 +74,11 @@ pub async fn get_room(
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
-    let ports = state.ports.clone();
-    let view = blocking(move || {
-        rooms::get_room(ports.rooms.as_ref(), ports.messages.as_ref(), &actor, &id)
-    })
-    .await?;
+    let view = state
+        .run(move |ports| {
+            rooms::get_room(ports.rooms.as_ref(), ports.messages.as_ref(), &actor, &id)
+        })
+        .await?;
     Ok(ok("OK", RoomDto::from(view)))
 }
 
@@ -104,19 +103,19 @@ pub async fn update_room(
         managers: body.managers.as_deref().map(client_ids).transpose()?,
         webhook: body.webhook,
     };
-    let ports = state.ports.clone();
-    let view = blocking(move || {
-        rooms::update_room(
-            ports.clients.as_ref(),
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            &actor,
-            &id,
-            changes,
-            Utc::now(),
-        )
-    })
-    .await?;
+    let view = state
+        .run(move |ports| {
+            rooms::update_room(
+                ports.clients.as_ref(),
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                &actor,
+                &id,
+                changes,
+                Utc::now(),
+            )
+        })
+        .await?;
     Ok(ok("OK", RoomDto::from(view)))
 }
 
@@ -134,19 +133,19 @@ pub async fn add_members(
     let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
     let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
-    let ports = state.ports.clone();
-    let view = blocking(move || {
-        rooms::add_members(
-            ports.clients.as_ref(),
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            &actor,
-            &id,
-            &invitees,
-            Utc::now(),
-        )
-    })
-    .await?;
+    let view = state
+        .run(move |ports| {
+            rooms::add_members(
+                ports.clients.as_ref(),
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                &actor,
+                &id,
+                &invitees,
+                Utc::now(),
+            )
+        })
+        .await?;
     Ok(ok("OK", RoomDto::from(view)))
 }
 
@@ -164,17 +163,17 @@ pub async fn remove_members(
     let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
     let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
-    let ports = state.ports.clone();
-    let view = blocking(move || {
-        rooms::remove_members(
-            ports.rooms.as_ref(),
-            ports.messages.as_ref(),
-            &actor,
-            &id,
-            &members,
-            Utc::now(),
-        )
-    })
-    .await?;
+    let view = state
+        .run(move |ports| {
+            rooms::remove_members(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                &actor,
+                &id,
+                &members,
+                Utc::now(),
+            )
+        })
+        .await?;
     Ok(ok("OK", RoomDto::from(view)))
 }
