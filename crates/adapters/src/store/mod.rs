@@ -9,7 +9,6 @@ mod settings;
 use crate::db::{Database, DbConnection};
 use crate::worker::Wakeup;
 use diesel::QueryResult;
-use roomwarden_domain::error::StoreError;
 use roomwarden_domain::ports::StoreResult;
 
 /// Implements every storage port of the domain over one database.
@@ -81,9 +80,4 @@ impl DieselStore {
 /// Converts a stored count to the domain's `u64` result.
 pub(crate) fn unsigned(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-/// An error for an invariant the store itself broke.
-pub(crate) fn internal(msg: &str) -> StoreError {
-    StoreError::Internal(anyhow::anyhow!(msg.to_owned()))
 }
