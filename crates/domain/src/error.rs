@@ -40,6 +40,9 @@ pub enum DomainError {
     /// A message with this ID exists already.
     #[error("message already exists")]
     MessageAlreadyExists,
+    /// An assigned token is already another client's token.
+    #[error("token already in use")]
+    TokenInUse,
     /// The store could not be reached (connection refused, pool exhausted past its timeout).
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),

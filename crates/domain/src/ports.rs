@@ -31,13 +31,15 @@ pub trait ClientStore: Send + Sync {
 
     /// Creates the client or updates the fields given in `changes`, and when `token` is
     /// given stores it and revokes every other token of the client, all in one transaction.
-    /// MUST return the client as stored afterwards.
+    /// A token the client already has (live or revoked) is made live again with the new
+    /// expiry, so retrying the same assignment succeeds. MUST return `None`, changing
+    /// nothing, when the token belongs to another client; else the client as stored afterwards.
     fn save_client<'a>(
         &self,
         changes: &ClientChanges,
         token: Option<&'a NewToken>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Client>;
+    ) -> StoreResult<Option<Client>>;
 
     /// Revokes the client's token with this hash, or all its tokens when `only` is `None`.
     /// MUST return `None` when the client does not exist, else how many tokens it revoked
@@ -137,7 +139,8 @@ pub trait MessageStore: Send + Sync {
 )]
 pub trait AuditStore: Send + Sync {
     /// Up to `limit` audit records, newest first, of one room or all rooms, older than
-    /// `before` when given. MUST return `None` when `before` names no audit record.
+    /// `before` when given. MUST return `None` when `before` names no audit record (of
+    /// `room`, when one is given: another room's record is treated as unknown).
     fn list_deletions<'a, 'b>(
         &self,
         room: Option<&'a RoomId>,

@@ -18,15 +18,21 @@ impl AuditStore for DieselStore {
         self.with_conn(|conn| {
             let before_seq = match before {
                 None => None,
-                Some(id) => match deletions::table
-                    .filter(deletions::id.eq(id.as_str()))
-                    .select(deletions::seq)
-                    .first::<i64>(conn)
-                    .optional()?
-                {
-                    None => return Ok(None),
-                    some => some,
-                },
+                Some(id) => {
+                    let mut cursor = deletions::table
+                        .filter(deletions::id.eq(id.as_str()))
+                        .select(deletions::seq)
+                        .into_boxed();
+                    // Another room's record is no cursor here: answering as for an unknown
+                    // ID reveals nothing about which records exist elsewhere.
+                    if let Some(room) = room {
+                        cursor = cursor.filter(deletions::room_id.eq(room.as_str()));
+                    }
+                    match cursor.first::<i64>(conn).optional()? {
+                        None => return Ok(None),
+                        some => some,
+                    }
+                }
             };
             let mut query = deletions::table
                 .select(DeletionRow::as_select())

@@ -49,6 +49,64 @@ fn upsert_client(conn: &mut DbConnection, changes: &ClientChanges, now: i64) -> 
     }
 }
 
+/// Who holds a token hash today, if anyone.
+fn token_owner(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<String>> {
+    tokens::table
+        .find(hash)
+        .select(tokens::client_id)
+        .first(conn)
+        .optional()
+}
+
+/// One attempt of [`ClientStore::save_client`]: `None` (nothing written) when the token is
+/// another client's.
+fn save_client_tx(
+    conn: &mut DbConnection,
+    changes: &ClientChanges,
+    token: Option<&NewToken>,
+    now: i64,
+) -> QueryResult<Option<Client>> {
+    conn.transaction(|conn| {
+        let owner = match token {
+            Some(token) => token_owner(conn, &token.hash.0)?,
+            None => None,
+        };
+        if owner.as_deref().is_some_and(|o| o != changes.id.as_str()) {
+            return Ok(None);
+        }
+        upsert_client(conn, changes, now)?;
+        if let Some(token) = token {
+            diesel::update(tokens::table.filter(tokens::client_id.eq(changes.id.as_str())))
+                .set(tokens::revoked.eq(true))
+                .execute(conn)?;
+            if owner.is_some() {
+                diesel::update(tokens::table.find(&token.hash.0))
+                    .set((
+                        tokens::revoked.eq(false),
+                        tokens::expires_at.eq(to_ms(token.expires_at)),
+                    ))
+                    .execute(conn)?;
+            } else {
+                diesel::insert_into(tokens::table)
+                    .values(NewTokenRow {
+                        token_hash: &token.hash.0,
+                        client_id: changes.id.as_str(),
+                        expires_at: to_ms(token.expires_at),
+                        revoked: false,
+                        created_at: now,
+                    })
+                    .execute(conn)?;
+            }
+        }
+        clients::table
+            .find(changes.id.as_str())
+            .select(ClientRow::as_select())
+            .first(conn)
+            .map(Client::from)
+            .map(Some)
+    })
+}
+
 impl ClientStore for DieselStore {
     fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
         self.with_conn(|conn| {
@@ -90,31 +148,17 @@ impl ClientStore for DieselStore {
         changes: &ClientChanges,
         token: Option<&NewToken>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Client> {
+    ) -> StoreResult<Option<Client>> {
         let now = to_ms(now);
         self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                upsert_client(conn, changes, now)?;
-                if let Some(token) = token {
-                    diesel::update(tokens::table.filter(tokens::client_id.eq(changes.id.as_str())))
-                        .set(tokens::revoked.eq(true))
-                        .execute(conn)?;
-                    diesel::insert_into(tokens::table)
-                        .values(NewTokenRow {
-                            token_hash: &token.hash.0,
-                            client_id: changes.id.as_str(),
-                            expires_at: to_ms(token.expires_at),
-                            revoked: false,
-                            created_at: now,
-                        })
-                        .execute(conn)?;
+            // Two identical assignments racing may both find the token absent; the loser's
+            // insert fails on the key, and its second attempt sees the winner's row.
+            match save_client_tx(conn, changes, token, now) {
+                Err(e) if crate::error::is_unique_violation(&e) => {
+                    save_client_tx(conn, changes, token, now)
                 }
-                clients::table
-                    .find(changes.id.as_str())
-                    .select(ClientRow::as_select())
-                    .first(conn)
-                    .map(Client::from)
-            })
+                other => other,
+            }
         })
     }
 

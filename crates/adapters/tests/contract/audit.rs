@@ -51,6 +51,12 @@ fn audit_records_are_newest_first_filterable_and_paged() {
         older.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
         vec![ids[1].clone()]
     );
+    assert_eq!(
+        s.list_deletions(Some(&rid("r1")), Some(&ids[1]), 10)
+            .expect("ran"),
+        None,
+        "r2's record is no cursor for r1"
+    );
     let unknown = DeletionId::parse("nope").expect("valid");
     assert_eq!(
         s.list_deletions(None, Some(&unknown), 10).expect("ran"),

@@ -19,14 +19,20 @@ fn upsert_creates_then_updates_only_given_fields() {
         avatar_url: Some("http://a/x.png".to_owned()),
         is_platform_admin: None,
     };
-    let created = s.save_client(&changes, None, now()).expect("created");
+    let created = s
+        .save_client(&changes, None, now())
+        .expect("created")
+        .expect("saved");
     assert_eq!(created.nickname.as_deref(), Some("Alice"));
     assert!(!created.is_platform_admin);
 
     changes.nickname = None;
     changes.avatar_url = None;
     changes.is_platform_admin = Some(true);
-    let updated = s.save_client(&changes, None, now()).expect("updated");
+    let updated = s
+        .save_client(&changes, None, now())
+        .expect("updated")
+        .expect("saved");
     assert_eq!(
         updated.nickname.as_deref(),
         Some("Alice"),
@@ -72,6 +78,61 @@ fn a_new_token_revokes_the_previous_ones() {
             .revoked
     );
     assert_eq!(s.find_token(&hash_token("never")).expect("read"), None);
+}
+
+#[test]
+fn a_token_is_one_clients_and_reassigning_it_revives_it() {
+    let s = store();
+    let changes = |id: &str| ClientChanges {
+        id: cid(id),
+        nickname: None,
+        avatar_url: None,
+        is_platform_admin: None,
+    };
+    let saved = |id: &str, raw: &str| {
+        s.save_client(&changes(id), Some(&token(raw)), now())
+            .expect("ran")
+    };
+    assert!(saved("alice", "mine").is_some());
+    assert!(
+        saved("alice", "mine").is_some(),
+        "the same assignment again"
+    );
+    assert!(saved("bob", "mine").is_none(), "another client's token");
+    assert_eq!(
+        s.get_client(&cid("bob")).expect("read"),
+        None,
+        "nothing written"
+    );
+    let record = s
+        .find_token(&hash_token("mine"))
+        .expect("read")
+        .expect("kept");
+    assert_eq!((record.client_id, record.revoked), (cid("alice"), false));
+
+    assert!(saved("alice", "newer").is_some());
+    assert!(
+        s.find_token(&hash_token("mine"))
+            .expect("read")
+            .expect("kept")
+            .revoked
+    );
+    assert!(
+        saved("alice", "mine").is_some(),
+        "a revoked token of hers comes back"
+    );
+    assert!(
+        !s.find_token(&hash_token("mine"))
+            .expect("read")
+            .expect("kept")
+            .revoked
+    );
+    assert!(
+        s.find_token(&hash_token("newer"))
+            .expect("read")
+            .expect("kept")
+            .revoked
+    );
 }
 
 #[test]

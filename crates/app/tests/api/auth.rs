@@ -112,3 +112,29 @@ fn a_past_expiration_date_is_refused() {
         .send();
     res.err(400, "INVALID_BODY");
 }
+
+#[test]
+fn assigning_a_token_again_is_idempotent_and_another_clients_token_is_a_conflict() {
+    let app = TestApp::spawn();
+    app.user("bob");
+    let assign = |client: &str, token: &str| {
+        app.post("/admin/clients")
+            .api_key()
+            .json(json!({"_id": client, "token": token, "expirationDate": "2099-01-01T00:00:00.000Z"}))
+            .send()
+    };
+    assign("alice", "shared-secret-token").ok();
+    let retried = assign("alice", "shared-secret-token");
+    assert_eq!(retried.ok()["token"], "shared-secret-token");
+    app.get("/me").user("shared-secret-token").send().ok();
+
+    let stolen = assign("bob", "shared-secret-token");
+    stolen.err(409, "TOKEN_ALREADY_IN_USE");
+    let me = app.get("/me").user("shared-secret-token").send();
+    assert_eq!(me.ok()["_id"], "alice", "the token still belongs to alice");
+
+    // A token the client used before (revoked by a newer one) can be assigned again.
+    app.user("alice");
+    assign("alice", "shared-secret-token").ok();
+    app.get("/me").user("shared-secret-token").send().ok();
+}

@@ -47,8 +47,8 @@ pub struct SavedClient {
 /// Creates or updates a client; a new token replaces all earlier ones.
 ///
 /// # Errors
-/// `InvalidBody` for an over-long field, a malformed assigned token or a past expiry; a
-/// storage failure.
+/// `InvalidBody` for an over-long field, a malformed assigned token or a past expiry;
+/// `TokenInUse` when the assigned token is another client's; a storage failure.
 pub fn save_client(
     clients: &dyn ClientStore,
     command: SaveClient,
@@ -80,7 +80,9 @@ pub fn save_client(
         hash: hash_token(raw),
         expires_at: *expires_at,
     });
-    let client = clients.save_client(&command.changes, new_token.as_ref(), now)?;
+    let client = clients
+        .save_client(&command.changes, new_token.as_ref(), now)?
+        .ok_or(DomainError::TokenInUse)?;
     Ok(SavedClient { client, token })
 }
 
@@ -138,14 +140,14 @@ mod tests {
     fn echoing_store() -> MockClientStore {
         let mut store = MockClientStore::new();
         store.expect_save_client().returning(|c, _, now| {
-            Ok(Client {
+            Ok(Some(Client {
                 id: c.id.clone(),
                 nickname: c.nickname.clone(),
                 avatar_url: c.avatar_url.clone(),
                 is_platform_admin: c.is_platform_admin.unwrap_or(false),
                 created_at: now,
                 updated_at: now,
-            })
+            }))
         });
         store
     }
@@ -159,14 +161,14 @@ mod tests {
             .withf(|_, token, _| token.is_some_and(|t| t.hash.0.len() == 64))
             .times(1)
             .returning(|c, _, now| {
-                Ok(Client {
+                Ok(Some(Client {
                     id: c.id.clone(),
                     nickname: None,
                     avatar_url: None,
                     is_platform_admin: false,
                     created_at: now,
                     updated_at: now,
-                })
+                }))
             });
         let saved = save_client(
             &store,
@@ -220,6 +222,23 @@ mod tests {
         };
         let saved = save_client(&store, good, Duration::days(7), now).expect("ok");
         assert_eq!(saved.token.map(|t| t.0), Some("tok".to_owned()));
+    }
+
+    #[test]
+    fn another_clients_token_is_in_use() {
+        let mut store = MockClientStore::new();
+        store.expect_save_client().returning(|_, _, _| Ok(None));
+        let cmd = SaveClient {
+            changes: changes(),
+            token: TokenRequest::Assign {
+                token: "tok".to_owned(),
+                expires_at: None,
+            },
+        };
+        assert!(matches!(
+            save_client(&store, cmd, Duration::days(7), Utc::now()),
+            Err(DomainError::TokenInUse)
+        ));
     }
 
     #[test]
