@@ -9,9 +9,14 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How long a client may take to send its whole body (after the headers) before the
+/// request is answered `408` and the connection closed.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The raw request body (at most 1 MiB, else `413`) and whether it was declared as JSON.
 /// Parsing waits for [`JsonBody::parse`] so that handlers authenticate first.
@@ -21,17 +26,43 @@ pub struct JsonBody {
 }
 
 impl JsonBody {
-    /// Whether the request had no body at all.
+    /// Whether the request had no body at all (only whitespace, or nothing).
     pub fn is_empty(&self) -> bool {
         self.bytes.iter().all(u8::is_ascii_whitespace)
     }
 
-    /// Parses the body as `T`: `415` for a declared non-JSON type, `400 INVALID_BODY`
-    /// naming the field for malformed JSON, a missing field or a wrong type.
+    /// Whether the body is absent or the JSON `null`, which an optional body treats alike.
+    fn is_absent(&self) -> bool {
+        self.is_empty() || self.bytes.trim_ascii() == b"null"
+    }
+
+    /// Parses the body as the JSON object `T`: `415` for a declared non-JSON type,
+    /// `400 INVALID_BODY` naming the field for malformed JSON, a missing field, a wrong
+    /// type, a value that is not an object, or anything after the object.
     ///
     /// # Errors
     /// As above.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        self.check_content_type()?;
+        if self.is_absent() {
+            return Err(ApiError::invalid_body("a JSON body is required"));
+        }
+        self.parse_object()
+    }
+
+    /// Like [`JsonBody::parse`] for a body that may be left out: no body, or `null`, is `None`.
+    ///
+    /// # Errors
+    /// As for [`JsonBody::parse`].
+    pub fn parse_optional<T: DeserializeOwned>(&self) -> Result<Option<T>, ApiError> {
+        if self.is_absent() {
+            return Ok(None);
+        }
+        self.check_content_type()?;
+        self.parse_object().map(Some)
+    }
+
+    fn check_content_type(&self) -> Result<(), ApiError> {
         if let Some(ct) = &self.content_type {
             let essence = ct
                 .split(';')
@@ -43,11 +74,16 @@ impl JsonBody {
                 return Err(ApiError::unsupported_media_type());
             }
         }
-        if self.is_empty() {
-            return Err(ApiError::invalid_body("a JSON body is required"));
+        Ok(())
+    }
+
+    fn parse_object<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        // serde's derived structs also accept arrays (fields by position): refuse them here.
+        if self.bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::invalid_body("the body must be a JSON object"));
         }
         let de = &mut serde_json::Deserializer::from_slice(&self.bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if path == "." || inner.is_syntax() || inner.is_eof() {
@@ -55,7 +91,13 @@ impl JsonBody {
             } else {
                 ApiError::invalid_body(format!("{path}: {inner}"))
             }
-        })
+        })?;
+        de.end().map_err(|e| {
+            ApiError::invalid_body(format!(
+                "body is not valid JSON: data after the object ({e})"
+            ))
+        })?;
+        Ok(value)
     }
 }
 
@@ -79,17 +121,24 @@ impl FromRequest for JsonBody {
             if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
                 return Err(ApiError::payload_too_large());
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|_| ApiError::invalid_body("the request body could not be read"))?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::payload_too_large());
+            let read = async {
+                let mut body = BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|_| {
+                        ApiError::invalid_body("the request body could not be read")
+                    })?;
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(ApiError::payload_too_large());
+                    }
+                    body.extend_from_slice(&chunk);
                 }
-                body.extend_from_slice(&chunk);
-            }
+                Ok(body.freeze())
+            };
+            let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read)
+                .await
+                .map_err(|_| ApiError::request_timeout())??;
             Ok(Self {
-                bytes: body.freeze(),
+                bytes,
                 content_type,
             })
         })

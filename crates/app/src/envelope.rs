@@ -126,6 +126,16 @@ impl ApiError {
         )
     }
 
+    /// `408 REQUEST_TIMEOUT`: the client did not send its request in time.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request timeout",
+            "REQUEST_TIMEOUT",
+            "The request was not received in time",
+        )
+    }
+
     /// `415 UNSUPPORTED_MEDIA_TYPE`.
     pub fn unsupported_media_type() -> Self {
         Self::new(
@@ -302,6 +312,12 @@ impl From<DomainError> for ApiError {
                 "Message already exists",
                 "MESSAGE_ALREADY_EXISTS",
                 "A message with this ID already exists",
+            ),
+            DomainError::TokenInUse => Self::new(
+                S::CONFLICT,
+                "Token already in use",
+                "TOKEN_ALREADY_IN_USE",
+                "This token belongs to another client; assign a different one",
             ),
             DomainError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "storage unavailable");

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod keys;
 pub mod middleware;
 pub mod openapi;
+pub mod protocol;
 pub mod realtime;
 pub mod routes;
 pub mod run;

@@ -1,4 +1,5 @@
-//! Cross-cutting HTTP behaviour: the envelope safety net, panic capture, and access logs.
+//! Cross-cutting HTTP behaviour: the envelope safety net, percent-encoding checks, panic
+//! capture, and access logs.
 
 use crate::envelope::{ApiError, JSON_UTF8};
 use actix_web::body::{BoxBody, MessageBody};
@@ -46,6 +47,43 @@ pub async fn catch_panic(
             ))
         }
     }
+}
+
+/// Whether `raw` is well-formed percent-encoding of UTF-8: every `%` starts two hex
+/// digits, and the decoded bytes are UTF-8.
+pub fn is_valid_percent_encoding(raw: &[u8]) -> bool {
+    let well_formed = raw.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || raw
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    well_formed && percent_encoding::percent_decode(raw).decode_utf8().is_ok()
+}
+
+/// `400 INVALID_PARAMETER` for a path or query string whose percent-encoding does not
+/// decode (`%ZZ`, a lone `%`, `%FF` that is not UTF-8), before routing: actix would keep
+/// such sequences literally, so `a%ZZ` would be looked up as an ID.
+pub async fn reject_bad_percent_encoding(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let uri = req.uri();
+    let bad = if !is_valid_percent_encoding(uri.path().as_bytes()) {
+        Some("the path")
+    } else if !is_valid_percent_encoding(uri.query().unwrap_or_default().as_bytes()) {
+        Some("the query string")
+    } else {
+        None
+    };
+    if let Some(part) = bad {
+        let (http_req, _) = req.into_parts();
+        let err = ApiError::invalid_parameter(format!("{part} is not valid percent-encoded UTF-8"));
+        return Ok(ServiceResponse::new(http_req, err.error_response()));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }
 
 /// One line per request: method, path (no query, no headers: no secret reaches the log),

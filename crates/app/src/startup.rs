@@ -4,12 +4,21 @@ use crate::config::{Config, redact_url};
 use crate::envelope::ApiError;
 use crate::keys::{self, Keys};
 use crate::middleware;
+use crate::protocol::EnvelopingIo;
 use crate::realtime::fanout;
 use crate::realtime::hub::Hub;
 use crate::routes;
 use crate::state::{AppState, Ports};
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_server::ServerBuilder;
+use actix_service::{
+    IntoServiceFactory, ServiceFactory, ServiceFactoryExt, fn_service, map_config,
+};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Server, ServiceRequest, ServiceResponse};
+use actix_web::rt::net::TcpStream;
+use actix_web::{App, web};
 use anyhow::Context;
 use roomwarden_adapters::{
     Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed, WebhookNotifier, Worker,
@@ -17,6 +26,7 @@ use roomwarden_adapters::{
 };
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Seconds in-flight requests get to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -33,30 +43,80 @@ pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
     Ok((store, keys))
 }
 
+/// How long a client has to send a request head (then `408`).
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The application: every route, the envelope for framework errors, the access log.
+fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
+        )
+        .wrap(middleware::envelope_safety_net())
+        .wrap(actix_web::middleware::from_fn(
+            middleware::reject_bad_percent_encoding,
+        ))
+        .wrap(actix_web::middleware::from_fn(middleware::access_log))
+        .configure(routes::configure)
+        .default_service(web::to(routes::no_route))
+}
+
 /// The HTTP server over `state`, on an already bound listener.
+///
+/// This is what `HttpServer::listen` sets up, with one difference: each connection's socket
+/// is wrapped in [`EnvelopingIo`], so that even the errors actix-http answers before the
+/// application sees a request (malformed request, too large a head, too slow a client) are
+/// enveloped.
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(web::Data::new(state.clone()))
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
-            )
-            .wrap(middleware::envelope_safety_net())
-            .wrap(actix_web::middleware::from_fn(middleware::access_log))
-            .configure(routes::configure)
-            .default_service(web::to(routes::no_route))
-    })
-    .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-    .listen(listener)?
-    .run();
+    let addr = listener.local_addr()?;
+    let builder = ServerBuilder::default().shutdown_timeout(SHUTDOWN_GRACE_SECS);
+    let shutdown = builder.graceful_shutdown_signal();
+    let server = builder
+        .listen("roomwarden", listener, move || {
+            let shutdown = shutdown.clone();
+            let http = HttpService::build()
+                .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+                // As `HttpServer` does: linger a second after an early answer (a 413, say)
+                // so that the client reads it instead of a reset.
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .h1(map_config(
+                    app(state.clone())
+                        .into_factory()
+                        .map_err(|err| err.error_response()),
+                    move |()| AppConfig::default(),
+                ));
+            fn_service(|io: TcpStream| async move {
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((EnvelopingIo::new(io), peer))
+            })
+            .and_then(http)
+        })?
+        .run();
     Ok(server)
 }
 

@@ -84,11 +84,7 @@ pub async fn revoke_tokens(
 ) -> Result<HttpResponse, ApiError> {
     platform(&req, &state)?;
     let client = ClientId::parse(&path.into_inner())?;
-    let token = if body.is_empty() {
-        None
-    } else {
-        body.parse::<RevokeBody>()?.token
-    };
+    let token = body.parse_optional::<RevokeBody>()?.and_then(|b| b.token);
     let revoked = state
         .run(move |ports| clients::revoke_tokens(ports.clients.as_ref(), &client, token.as_deref()))
         .await?;

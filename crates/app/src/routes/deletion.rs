@@ -3,6 +3,7 @@
 use crate::auth::caller;
 use crate::dto::DeletionResultDto;
 use crate::envelope::{ApiError, ok};
+use crate::middleware::is_valid_percent_encoding;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::percent_decode;
@@ -18,9 +19,14 @@ fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
     let Some(raw) = req.headers().get(REASON_HEADER) else {
         return Ok(None);
     };
-    let decoded = percent_decode(raw.as_bytes()).decode_utf8().map_err(|_| {
-        ApiError::invalid_parameter("X-Audit-Log-Reason must be percent-encoded UTF-8")
-    })?;
+    let invalid =
+        || ApiError::invalid_parameter("X-Audit-Log-Reason must be percent-encoded UTF-8");
+    if !is_valid_percent_encoding(raw.as_bytes()) {
+        return Err(invalid());
+    }
+    let decoded = percent_decode(raw.as_bytes())
+        .decode_utf8()
+        .map_err(|_| invalid())?;
     if decoded.is_empty() {
         return Ok(None);
     }

@@ -9,70 +9,153 @@ pub mod rooms;
 
 use crate::envelope::ApiError;
 use actix_web::dev::HttpServiceFactory;
-use actix_web::{HttpResponse, Resource, web};
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed())
-}
+use actix_web::http::header::ALLOW;
+use actix_web::{
+    FromRequest, Handler, HttpResponse, Resource, Responder, ResponseError, Route, web,
+};
 
 /// Unknown routes: `404 NOT_FOUND`.
 pub async fn no_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::no_route())
 }
 
-/// A resource that answers `405 METHOD_NOT_ALLOWED` (enveloped) for methods it lacks.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// One path and the methods it answers. `GET` also answers `HEAD` (the same response
+/// without its body); any other method gets an enveloped `405` with `Allow`.
+struct Endpoint {
+    resource: Resource,
+    allow: Vec<&'static str>,
 }
 
-/// Adds panic capture to a resource. It sits on the resource, not the app, because it
-/// must hold a copy of the request, which only works once routing is done.
-fn guarded(resource: Resource) -> impl HttpServiceFactory {
-    resource.wrap(actix_web::middleware::from_fn(
-        crate::middleware::catch_panic,
-    ))
+/// Starts an [`Endpoint`] at `path`.
+fn at(path: &str) -> Endpoint {
+    Endpoint {
+        resource: web::resource(path),
+        allow: Vec::new(),
+    }
+}
+
+impl Endpoint {
+    fn route<F, Args>(mut self, method: &'static str, route: Route, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.allow.push(method);
+        self.resource = self.resource.route(route.to(handler));
+        self
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args> + Clone,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route("GET", web::get(), handler.clone())
+            .route("HEAD", web::head(), handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route("POST", web::post(), handler)
+    }
+
+    fn put<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route("PUT", web::put(), handler)
+    }
+
+    fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route("DELETE", web::delete(), handler)
+    }
+
+    /// The resource, answering `405` with `Allow` for other methods.
+    fn into_resource(self) -> Resource {
+        let allow = self.allow.join(", ");
+        self.resource.default_service(web::to(move || {
+            let mut res = ApiError::method_not_allowed().error_response();
+            if let Ok(value) = allow.parse() {
+                res.headers_mut().insert(ALLOW, value);
+            }
+            async move { res }
+        }))
+    }
+
+    /// The resource with panic capture. It sits on the resource, not the app, because it
+    /// must hold a copy of the request, which only works once routing is done.
+    fn guarded(self) -> impl HttpServiceFactory {
+        self.into_resource().wrap(actix_web::middleware::from_fn(
+            crate::middleware::catch_panic,
+        ))
+    }
 }
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(guarded(resource("/health").get(ops::health)))
-        .service(guarded(resource("/ready").get(ops::ready)))
-        .service(resource("/socket").get(crate::realtime::socket::socket))
-        .service(guarded(resource("/openapi.json").get(ops::openapi)))
-        .service(guarded(
-            resource("/admin/clients").post(clients::save_client),
-        ))
-        .service(guarded(
-            resource("/admin/clients/{clientID}/token").delete(clients::revoke_tokens),
-        ))
-        .service(guarded(
-            resource("/admin/deletions").get(audit::all_deletions),
-        ))
-        .service(guarded(resource("/me").get(clients::me)))
-        .service(guarded(resource("/rooms").post(rooms::create_room)))
-        .service(guarded(resource("/rooms/").post(rooms::create_room)))
-        .service(guarded(resource("/messages").post(messages::send_as)))
-        .service(guarded(
-            resource("/rooms/{roomID}")
+    cfg.service(at("/health").get(ops::health).guarded())
+        .service(at("/ready").get(ops::ready).guarded())
+        .service(
+            at("/socket")
+                .get(crate::realtime::socket::socket)
+                .into_resource(),
+        )
+        .service(at("/openapi.json").get(ops::openapi).guarded())
+        .service(at("/admin/clients").post(clients::save_client).guarded())
+        .service(
+            at("/admin/clients/{clientID}/token")
+                .delete(clients::revoke_tokens)
+                .guarded(),
+        )
+        .service(at("/admin/deletions").get(audit::all_deletions).guarded())
+        .service(at("/me").get(clients::me).guarded())
+        .service(at("/rooms").post(rooms::create_room).guarded())
+        .service(at("/rooms/").post(rooms::create_room).guarded())
+        .service(at("/messages").post(messages::send_as).guarded())
+        .service(
+            at("/rooms/{roomID}")
                 .get(rooms::get_room)
-                .put(rooms::update_room),
-        ))
-        .service(guarded(
-            resource("/rooms/{roomID}/members").post(rooms::add_members),
-        ))
-        .service(guarded(
-            resource("/rooms/{roomID}/delete/members").post(rooms::remove_members),
-        ))
-        .service(guarded(
-            resource("/rooms/{roomID}/message").post(messages::send_message),
-        ))
-        .service(guarded(
-            resource("/rooms/{roomID}/deletions").get(audit::room_deletions),
-        ))
+                .put(rooms::update_room)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/members")
+                .post(rooms::add_members)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/delete/members")
+                .post(rooms::remove_members)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/message")
+                .post(messages::send_message)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/deletions")
+                .get(audit::room_deletions)
+                .guarded(),
+        )
         // One resource for both: `v3` is also a valid message ID that DELETE must reach.
-        .service(guarded(
-            resource("/rooms/{roomID}/messages/{messageID}")
+        .service(
+            at("/rooms/{roomID}/messages/{messageID}")
                 .get(messages::list_messages)
-                .delete(deletion::delete_messages),
-        ));
+                .delete(deletion::delete_messages)
+                .guarded(),
+        );
 }

@@ -365,3 +365,86 @@ fn clear_racing_with_new_messages_accounts_for_every_message() {
         u64::try_from(senders * per_sender).expect("small")
     );
 }
+
+#[test]
+fn percent_encoding_that_does_not_decode_is_an_invalid_parameter() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let msg = app.say(&cast.member, "r", "spam");
+    for bad in ["abc%ZZ%2", "%", "50%", "%E2%9C"] {
+        app.delete(&format!("/rooms/r/messages/{msg}"))
+            .user(&cast.owner)
+            .header("X-Audit-Log-Reason", bad)
+            .send()
+            .err(400, "INVALID_PARAMETER");
+    }
+    for path in [
+        "/rooms/r/messages/a%FFb",
+        "/rooms/r/messages/a%ZZ",
+        "/rooms/r%ZZ/messages/x",
+        "/rooms/r/messages/v3?limit=1%Z",
+    ] {
+        let method = if path.contains('?') { "GET" } else { "DELETE" };
+        app.req(method, path)
+            .user(&cast.owner)
+            .send()
+            .err(400, "INVALID_PARAMETER");
+    }
+    let audit = app.get("/rooms/r/deletions").user(&cast.owner).send();
+    assert_eq!(audit.ok()["data"], json!([]), "nothing was deleted");
+}
+
+#[test]
+fn a_message_whose_id_has_a_percent_sign_is_deleted_by_its_encoded_path() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    for id in ["50%off", "a%2Fb", "a+b"] {
+        app.post("/rooms/r/message")
+            .user(&cast.member)
+            .json(json!({"_id": id, "message": "x"}))
+            .send()
+            .ok();
+    }
+    for (id, encoded) in [("50%off", "50%25off"), ("a%2Fb", "a%252Fb"), ("a+b", "a+b")] {
+        let res = app
+            .delete(&format!("/rooms/r/messages/{encoded}"))
+            .user(&cast.owner)
+            .send();
+        assert_eq!(res.ok()["messageID"], id);
+    }
+}
+
+#[test]
+fn another_rooms_audit_record_is_no_cursor() {
+    let app = TestApp::spawn();
+    let cast = app.cast("a");
+    app.room("b", "owner", &[], &[]);
+    app.delete("/rooms/b/messages/_all")
+        .user(&cast.owner)
+        .send()
+        .ok();
+    let b_record = app.get("/rooms/b/deletions").user(&cast.owner).send().ok()["data"][0]["_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for before in [b_record.as_str(), "no-such-record"] {
+        app.get(&format!("/rooms/a/deletions?before={before}"))
+            .user(&cast.owner)
+            .send()
+            .err(400, "INVALID_PARAMETER");
+    }
+    let admin = app
+        .get(&format!("/admin/deletions?roomID=a&before={b_record}"))
+        .api_key()
+        .send();
+    admin.err(400, "INVALID_PARAMETER");
+    let all = app
+        .get(&format!("/admin/deletions?before={b_record}"))
+        .api_key()
+        .send();
+    assert_eq!(
+        all.ok()["data"],
+        json!([]),
+        "unfiltered, any record is a cursor"
+    );
+}

@@ -132,3 +132,52 @@ fn operations_endpoints_answer() {
         );
     }
 }
+
+#[test]
+fn bodies_must_be_exactly_one_json_object() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    for body in [
+        r#"{"message":"x"} {"message":"y"}"#,
+        r#"{"message":"x"}garbage"#,
+        r#"["x"]"#,
+        r#""x""#,
+        "null",
+    ] {
+        app.post("/rooms/r/message")
+            .user(&cast.member)
+            .raw("application/json", body)
+            .send()
+            .err(400, "INVALID_BODY");
+    }
+    let list = app.get("/rooms/r/messages/v3").user(&cast.member).send();
+    assert_eq!(list.ok()["totalCount"], 0, "nothing was sent");
+    app.post("/rooms/r/message")
+        .user(&cast.member)
+        .raw("application/json", "  {\"message\":\"x\"}\n ")
+        .send()
+        .ok();
+    app.post("/admin/clients")
+        .api_key()
+        .raw("application/json", r#"["alice"]"#)
+        .send()
+        .err(400, "INVALID_BODY");
+}
+
+#[test]
+fn null_as_an_optional_body_means_no_body() {
+    let app = TestApp::spawn();
+    let token = app.user("alice");
+    let revoked = app
+        .delete("/admin/clients/alice/token")
+        .api_key()
+        .raw("application/json", "null")
+        .send();
+    assert_eq!(revoked.ok()["revokedTokens"], 1, "null revokes every token");
+    app.get("/me").user(&token).send().err(401, "INVALID_TOKEN");
+    app.delete("/admin/clients/alice/token")
+        .api_key()
+        .raw("application/json", "[]")
+        .send()
+        .err(400, "INVALID_BODY");
+}

@@ -13,5 +13,6 @@ mod envelope;
 mod events;
 mod failures;
 mod messages;
+mod protocol;
 mod rooms;
 mod socket;

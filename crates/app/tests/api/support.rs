@@ -304,3 +304,23 @@ impl Resp {
         assert!(self.body.get("result").is_none());
     }
 }
+
+impl Req<'_> {
+    /// Sends a request whose answer has no body (`HEAD`); returns the status.
+    pub fn send_head(self) -> u16 {
+        let uri = format!("{}{}", self.app.base, self.path);
+        let mut builder = ureq::http::Request::builder()
+            .method(self.method.as_str())
+            .uri(&uri);
+        for (k, v) in &self.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = builder.body(()).expect("request");
+        self.app
+            .agent
+            .run(request)
+            .expect("response")
+            .status()
+            .as_u16()
+    }
+}
