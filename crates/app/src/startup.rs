@@ -165,7 +165,7 @@ impl Application {
         };
         let notifier = Arc::new(WebhookNotifier::new(keys.webhook_secret.clone()));
         let workers = Workers {
-            fanout: fanout::spawn(feed, ports.rooms.clone(), hub.clone())
+            fanout: fanout::spawn(feed, ports.clone(), hub.clone())
                 .context("cannot start the socket fan-out")?,
             dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch)
                 .context("cannot start the webhook dispatcher")?,

@@ -137,13 +137,36 @@ pub fn authenticate(
     let record = clients
         .find_token(&hash_token(token))?
         .ok_or(DomainError::InvalidToken)?;
-    if record.revoked || record.expires_at <= now {
+    if !record.is_valid_at(now) {
         return Err(DomainError::InvalidToken);
     }
     Ok(Actor::Client {
         id: record.client_id,
         is_platform_admin: record.is_platform_admin,
     })
+}
+
+/// Of the tokens that open sessions (sockets) authenticated with, those that no longer
+/// authenticate at `now`: revoked, superseded by a newer token, expired, or gone. Such
+/// sessions must end.
+///
+/// # Errors
+/// A storage failure.
+pub fn lapsed_tokens(
+    clients: &dyn ClientStore,
+    hashes: &[TokenHash],
+    now: DateTime<Utc>,
+) -> Result<Vec<TokenHash>, DomainError> {
+    let found = clients.find_tokens(hashes)?;
+    Ok(hashes
+        .iter()
+        .filter(|hash| {
+            !found
+                .iter()
+                .any(|(h, record)| h == *hash && record.is_valid_at(now))
+        })
+        .cloned()
+        .collect())
 }
 
 /// For `/admin/*`, `POST /rooms` and `POST /messages`: only the API key is accepted.
@@ -275,5 +298,24 @@ mod tests {
         assert!(!secrets_match("ab", "abc"));
         assert_eq!(hash_token("x").0.len(), 64);
         assert_ne!(generate_secret(), generate_secret());
+    }
+
+    #[test]
+    fn lapsed_tokens_are_the_unknown_revoked_and_expired_ones() {
+        let now = Utc::now();
+        let hashes: Vec<TokenHash> = ["live", "revoked", "expired", "gone"]
+            .into_iter()
+            .map(hash_token)
+            .collect();
+        let mut store = MockClientStore::new();
+        store.expect_find_tokens().times(1).returning(|_| {
+            Ok(vec![
+                (hash_token("expired"), record(Duration::seconds(-1), false)),
+                (hash_token("live"), record(Duration::days(1), false)),
+                (hash_token("revoked"), record(Duration::days(1), true)),
+            ])
+        });
+        let lapsed = lapsed_tokens(&store, &hashes, now).expect("checked");
+        assert_eq!(lapsed, hashes[1..].to_vec());
     }
 }

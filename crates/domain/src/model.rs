@@ -95,6 +95,14 @@ pub struct TokenRecord {
     pub revoked: bool,
 }
 
+impl TokenRecord {
+    /// Whether the token authenticates at `now`: not revoked and not expired.
+    #[must_use]
+    pub fn is_valid_at(&self, now: DateTime<Utc>) -> bool {
+        !self.revoked && self.expires_at > now
+    }
+}
+
 /// `group` (default) or `direct`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RoomType {

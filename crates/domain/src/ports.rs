@@ -26,6 +26,10 @@ pub trait ClientStore: Send + Sync {
     /// The token with this hash and its owner, or `None` when no such token was ever stored.
     fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>>;
 
+    /// The tokens among `hashes` that were ever stored, with their records (in any order;
+    /// unknown hashes are left out). Called with many hashes at once, so one query, not one each.
+    fn find_tokens(&self, hashes: &[TokenHash]) -> StoreResult<Vec<(TokenHash, TokenRecord)>>;
+
     /// The client, or `None`.
     fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
 

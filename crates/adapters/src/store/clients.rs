@@ -132,6 +132,42 @@ impl ClientStore for DieselStore {
         })
     }
 
+    fn find_tokens(&self, hashes: &[TokenHash]) -> StoreResult<Vec<(TokenHash, TokenRecord)>> {
+        /// Hashes per query: well under every backend's limit on bound parameters.
+        const CHUNK: usize = 500;
+        self.with_conn(|conn| {
+            let mut found = Vec::new();
+            for chunk in hashes.chunks(CHUNK) {
+                let wanted: Vec<&str> = chunk.iter().map(|h| h.0.as_str()).collect();
+                let rows = tokens::table
+                    .inner_join(clients::table)
+                    .filter(tokens::token_hash.eq_any(&wanted))
+                    .select((
+                        tokens::token_hash,
+                        tokens::client_id,
+                        clients::is_platform_admin,
+                        tokens::expires_at,
+                        tokens::revoked,
+                    ))
+                    .load::<(String, String, bool, i64, bool)>(conn)?;
+                found.extend(rows.into_iter().map(
+                    |(hash, client_id, is_platform_admin, expires_at, revoked)| {
+                        (
+                            TokenHash(hash),
+                            TokenRecord {
+                                client_id: ClientId::from_trusted(client_id),
+                                is_platform_admin,
+                                expires_at: from_ms(expires_at),
+                                revoked,
+                            },
+                        )
+                    },
+                ));
+            }
+            Ok(found)
+        })
+    }
+
     fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
         self.with_conn(|conn| {
             let row = clients::table

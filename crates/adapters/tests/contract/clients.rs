@@ -136,6 +136,42 @@ fn a_token_is_one_clients_and_reassigning_it_revives_it() {
 }
 
 #[test]
+fn find_tokens_answers_for_many_hashes_at_once() {
+    let s = store();
+    let changes = |id: &str| ClientChanges {
+        id: cid(id),
+        nickname: None,
+        avatar_url: None,
+        is_platform_admin: None,
+    };
+    s.save_client(&changes("a"), Some(&token("a1")), now())
+        .expect("saved");
+    s.save_client(&changes("a"), Some(&token("a2")), now())
+        .expect("saved");
+    s.save_client(&changes("b"), Some(&token("b1")), now())
+        .expect("saved");
+    let mut wanted: Vec<_> = (0..1200)
+        .map(|i| hash_token(&format!("none-{i}")))
+        .collect();
+    wanted.extend(["a1", "a2", "b1"].map(hash_token));
+    let mut found = s.find_tokens(&wanted).expect("ran");
+    found.sort_by(|x, y| x.0.0.cmp(&y.0.0));
+    let mut expected = vec![
+        (hash_token("a1"), cid("a"), true),
+        (hash_token("a2"), cid("a"), false),
+        (hash_token("b1"), cid("b"), false),
+    ];
+    expected.sort_by(|x, y| x.0.0.cmp(&y.0.0));
+    assert_eq!(
+        found
+            .into_iter()
+            .map(|(h, r)| (h, r.client_id, r.revoked))
+            .collect::<Vec<_>>(),
+        expected
+    );
+}
+
+#[test]
 fn revoke_counts_only_live_tokens_and_knows_unknown_clients() {
     let s = store();
     let changes = ClientChanges {

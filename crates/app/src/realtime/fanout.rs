@@ -2,16 +2,21 @@
 
 use crate::dto::MessageDto;
 use crate::realtime::hub::{Frame, Hub};
+use crate::state::Ports;
 use roomwarden_adapters::{FeedEvent, RealtimeFeed, Wakeup, Worker};
+use roomwarden_domain::auth;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::ports::RoomStore;
+use roomwarden_domain::ports::{ClientStore, RoomStore};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the feed is polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Longest time between two checks of the connected sockets' tokens.
+pub const TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The frame a socket receives for `event`.
 pub fn frame(event: FeedEvent) -> (RoomId, Frame) {
@@ -51,19 +56,43 @@ fn deliver(hub: &Hub, rooms: &dyn RoomStore, events: Vec<FeedEvent>) {
     }
 }
 
+/// Ends the sockets whose token no longer authenticates (revoked, superseded, expired), on
+/// whichever server process the token changed.
+fn end_lapsed_sessions(hub: &Hub, clients: &dyn ClientStore) {
+    let tokens = hub.tokens();
+    if tokens.is_empty() {
+        return;
+    }
+    match auth::lapsed_tokens(clients, &tokens, chrono::Utc::now()) {
+        Ok(lapsed) => {
+            hub.end_sessions_with(&lapsed);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot check socket tokens; will retry"),
+    }
+}
+
 /// Starts the thread that polls the feed every [`POLL_INTERVAL`] and delivers to the hub.
+///
+/// Sockets' tokens are checked at least every [`TOKEN_CHECK_INTERVAL`], and before every
+/// delivery: events are polled first, then tokens checked, then events delivered, so an
+/// event committed after a revocation never reaches a socket of the revoked token.
 ///
 /// # Errors
 /// When the thread cannot be spawned.
-pub fn spawn(
-    mut feed: RealtimeFeed,
-    rooms: Arc<dyn RoomStore>,
-    hub: Arc<Hub>,
-) -> std::io::Result<Worker> {
+pub fn spawn(mut feed: RealtimeFeed, ports: Ports, hub: Arc<Hub>) -> std::io::Result<Worker> {
+    let mut last_check = Instant::now();
     Worker::spawn("fanout", POLL_INTERVAL, Wakeup::default(), move |_| {
-        match feed.poll() {
+        let events = feed.poll();
+        if let Ok(events) = &events
+            && !hub.is_empty()
+            && (!events.is_empty() || last_check.elapsed() >= TOKEN_CHECK_INTERVAL)
+        {
+            end_lapsed_sessions(&hub, ports.clients.as_ref());
+            last_check = Instant::now();
+        }
+        match events {
             Ok(events) if !events.is_empty() && !hub.is_empty() => {
-                deliver(&hub, rooms.as_ref(), events)
+                deliver(&hub, ports.rooms.as_ref(), events)
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "real-time feed unavailable; will retry"),

@@ -1,9 +1,10 @@
 //! Connected sockets by client, with bounded queues.
 
 use roomwarden_domain::ids::ClientId;
-use std::collections::HashMap;
+use roomwarden_domain::model::TokenHash;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use tokio::sync::mpsc;
 
 /// Frames a socket may have queued before it counts as too slow and is disconnected.
@@ -12,8 +13,33 @@ pub const QUEUE_FRAMES: usize = 256;
 /// A frame to send: shared, since one event goes to many sockets.
 pub type Frame = Arc<str>;
 
-/// Each client's sockets: `(session ID, queue)`.
-type Sessions = HashMap<ClientId, Vec<(u64, mpsc::Sender<Frame>)>>;
+/// Why the hub dropped a socket; the session closes with the matching code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Its queue overflowed (1013, try again later).
+    TooSlow,
+    /// Its token no longer authenticates: revoked, superseded or expired (1008).
+    TokenLapsed,
+}
+
+/// One authenticated socket as the hub sees it.
+#[derive(Debug)]
+struct Session {
+    id: u64,
+    token: TokenHash,
+    queue: mpsc::Sender<Frame>,
+    ended: Arc<OnceLock<Ended>>,
+}
+
+impl Session {
+    /// Drops the session for `why`: its queue closes after the frames already in it.
+    fn end(&self, why: Ended) {
+        let _ = self.ended.set(why);
+    }
+}
+
+/// Each client's sockets.
+type Sessions = HashMap<ClientId, Vec<Session>>;
 
 /// The registry of authenticated sockets in this process.
 #[derive(Debug, Default)]
@@ -26,24 +52,38 @@ pub struct Hub {
 pub struct Registration {
     /// Pass back to [`Hub::unregister`].
     pub id: u64,
-    /// Frames for this socket; `None` from `recv` means the hub dropped it (too slow).
+    /// Frames for this socket; `None` from `recv` means the hub dropped it (see [`Registration::ended`]).
     pub frames: mpsc::Receiver<Frame>,
+    ended: Arc<OnceLock<Ended>>,
+}
+
+impl Registration {
+    /// Why the hub dropped this socket, once it has.
+    pub fn ended(&self) -> Option<Ended> {
+        self.ended.get().copied()
+    }
 }
 
 impl Hub {
-    /// Adds a socket of `client`.
-    pub fn register(&self, client: ClientId) -> Registration {
+    /// Adds a socket of `client`, authenticated with the token whose hash is `token`.
+    pub fn register(&self, client: ClientId, token: TokenHash) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, frames) = mpsc::channel(QUEUE_FRAMES);
-        self.lock().entry(client).or_default().push((id, tx));
-        Registration { id, frames }
+        let (queue, frames) = mpsc::channel(QUEUE_FRAMES);
+        let ended = Arc::new(OnceLock::new());
+        self.lock().entry(client).or_default().push(Session {
+            id,
+            token,
+            queue,
+            ended: ended.clone(),
+        });
+        Registration { id, frames, ended }
     }
 
     /// Removes a socket.
     pub fn unregister(&self, client: &ClientId, id: u64) {
         let mut sessions = self.lock();
         if let Some(list) = sessions.get_mut(client) {
-            list.retain(|(sid, _)| *sid != id);
+            list.retain(|s| s.id != id);
             if list.is_empty() {
                 sessions.remove(client);
             }
@@ -60,13 +100,14 @@ impl Hub {
             let Some(list) = sessions.get_mut(member) else {
                 continue;
             };
-            list.retain(|(id, tx)| match tx.try_send(Arc::clone(frame)) {
+            list.retain(|s| match s.queue.try_send(Arc::clone(frame)) {
                 Ok(()) => {
                     delivered += 1;
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(client = %member, session = id, "socket too slow; disconnecting");
+                    tracing::warn!(client = %member, session = s.id, "socket too slow; disconnecting");
+                    s.end(Ended::TooSlow);
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -76,6 +117,43 @@ impl Hub {
             }
         }
         delivered
+    }
+
+    /// The distinct tokens the connected sockets authenticated with.
+    pub fn tokens(&self) -> Vec<TokenHash> {
+        let sessions = self.lock();
+        let distinct: BTreeSet<&str> = sessions
+            .values()
+            .flatten()
+            .map(|s| s.token.0.as_str())
+            .collect();
+        distinct
+            .into_iter()
+            .map(|t| TokenHash(t.to_owned()))
+            .collect()
+    }
+
+    /// Drops every socket authenticated with one of `lapsed`: nothing more is queued for
+    /// them, and their sessions close with 1008. Returns how many were dropped.
+    pub fn end_sessions_with(&self, lapsed: &[TokenHash]) -> usize {
+        if lapsed.is_empty() {
+            return 0;
+        }
+        let mut ended = 0;
+        let mut sessions = self.lock();
+        sessions.retain(|client, list| {
+            list.retain(|s| {
+                let keep = !lapsed.contains(&s.token);
+                if !keep {
+                    tracing::info!(client = %client, session = s.id, "token no longer valid; closing socket");
+                    s.end(Ended::TokenLapsed);
+                    ended += 1;
+                }
+                keep
+            });
+            !list.is_empty()
+        });
+        ended
     }
 
     /// Whether any socket is connected (the fan-out skips member lookups when none is).
@@ -96,11 +174,15 @@ mod tests {
         ClientId::from_trusted(s.to_owned())
     }
 
+    fn token(s: &str) -> TokenHash {
+        TokenHash(s.to_owned())
+    }
+
     #[test]
     fn frames_reach_only_the_listed_members() {
         let hub = Hub::default();
-        let mut alice = hub.register(id("alice"));
-        let mut bob = hub.register(id("bob"));
+        let mut alice = hub.register(id("alice"), token("t-alice"));
+        let mut bob = hub.register(id("bob"), token("t-bob"));
         let frame: Frame = Arc::from("x");
         assert_eq!(hub.deliver(&[id("alice"), id("carol")], &frame), 1);
         assert_eq!(alice.frames.try_recv().ok().as_deref(), Some("x"));
@@ -110,7 +192,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_the_socket_instead_of_growing() {
         let hub = Hub::default();
-        let mut slow = hub.register(id("slow"));
+        let mut slow = hub.register(id("slow"), token("t-slow"));
         let frame: Frame = Arc::from("x");
         for _ in 0..QUEUE_FRAMES {
             assert_eq!(hub.deliver(&[id("slow")], &frame), 1);
@@ -121,6 +203,7 @@ mod tests {
             "the overflowing socket is dropped"
         );
         assert!(hub.is_empty());
+        assert_eq!(slow.ended(), Some(Ended::TooSlow));
         let mut drained = 0;
         while slow.frames.try_recv().is_ok() {
             drained += 1;
@@ -133,9 +216,27 @@ mod tests {
     }
 
     #[test]
+    fn sessions_of_lapsed_tokens_end_and_get_nothing_more() {
+        let hub = Hub::default();
+        let mut old = hub.register(id("a"), token("old"));
+        let mut new = hub.register(id("a"), token("new"));
+        let frame: Frame = Arc::from("x");
+        assert_eq!(hub.tokens(), vec![token("new"), token("old")]);
+        assert_eq!(hub.end_sessions_with(&[token("old")]), 1);
+        assert_eq!(hub.deliver(&[id("a")], &frame), 1);
+        assert!(matches!(
+            old.frames.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert_eq!(old.ended(), Some(Ended::TokenLapsed));
+        assert_eq!(new.frames.try_recv().ok().as_deref(), Some("x"));
+        assert_eq!(new.ended(), None);
+    }
+
+    #[test]
     fn unregistered_sockets_get_nothing() {
         let hub = Hub::default();
-        let reg = hub.register(id("a"));
+        let reg = hub.register(id("a"), token("t-a"));
         hub.unregister(&id("a"), reg.id);
         assert_eq!(hub.deliver(&[id("a")], &Arc::from("x")), 0);
     }

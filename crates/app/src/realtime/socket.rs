@@ -1,12 +1,13 @@
 //! `GET /socket`: authenticate with the first frame, then receive room events.
 
-use crate::realtime::hub::Hub;
+use crate::realtime::hub::{Ended, Hub, Registration};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use roomwarden_domain::auth::{self, Actor, Credentials};
 use roomwarden_domain::ids::ClientId;
+use roomwarden_domain::model::TokenHash;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -33,6 +34,14 @@ fn policy(reason: &str) -> Option<CloseReason> {
     })
 }
 
+/// The close for a frame over [`MAX_FRAME_BYTES`]: 1009, message too big.
+fn too_big() -> Option<CloseReason> {
+    Some(CloseReason {
+        code: CloseCode::Size,
+        description: Some(format!("frames are limited to {MAX_FRAME_BYTES} bytes")),
+    })
+}
+
 /// Upgrades to a WebSocket and serves it on the current worker. Protocol: docs/events.md.
 #[utoipa::path(get, path = "/socket", tag = "Events",
     description = "WebSocket. First text frame `{\"clientKey\", \"token\"}`; then `authenticated`, \
@@ -56,12 +65,16 @@ pub async fn socket(
     Ok(response)
 }
 
-/// Checks the first frame; the client on success.
-async fn authenticate(frame: Option<AggregatedMessage>, state: &AppState) -> Option<ClientId> {
+/// Checks the first frame; the client and its token's hash on success.
+async fn authenticate(
+    frame: Option<AggregatedMessage>,
+    state: &AppState,
+) -> Option<(ClientId, TokenHash)> {
     let Some(AggregatedMessage::Text(text)) = frame else {
         return None;
     };
     let hello: Hello = serde_json::from_str(&text).ok()?;
+    let token = auth::hash_token(&hello.token);
     let credentials = Credentials {
         api_key: None,
         client_key: Some(hello.client_key),
@@ -75,7 +88,7 @@ async fn authenticate(frame: Option<AggregatedMessage>, state: &AppState) -> Opt
     .ok()?
     .ok()?;
     match actor {
-        Actor::Client { id, .. } => Some(id),
+        Actor::Client { id, .. } => Some((id, token)),
         Actor::Platform => None,
     }
 }
@@ -87,20 +100,24 @@ async fn serve(
 ) {
     let first = match tokio::time::timeout(state.socket_auth_timeout, stream.next()).await {
         Ok(Some(Ok(frame))) => Some(frame),
+        Ok(Some(Err(ProtocolError::Overflow))) => {
+            let _ = session.close(too_big()).await;
+            return;
+        }
         _ => None,
     };
-    let Some(client) = authenticate(first, &state).await else {
+    let Some((client, token)) = authenticate(first, &state).await else {
         let _ = session
             .close(policy("authenticate with {\"clientKey\", \"token\"} first"))
             .await;
         return;
     };
     let hub: &Hub = &state.hub;
-    let mut registration = hub.register(client.clone());
+    let mut registration = hub.register(client.clone(), token);
     let ack = json!({"event": "authenticated", "data": {"client": client.as_str()}}).to_string();
     let mut close = None;
     if session.text(ack).await.is_ok() {
-        close = pump(&mut session, &mut stream, &mut registration.frames).await;
+        close = pump(&mut session, &mut stream, &mut registration).await;
     }
     hub.unregister(&client, registration.id);
     let _ = session.close(close).await;
@@ -110,21 +127,25 @@ async fn serve(
 async fn pump(
     session: &mut Session,
     stream: &mut actix_ws::AggregatedMessageStream,
-    frames: &mut tokio::sync::mpsc::Receiver<crate::realtime::hub::Frame>,
+    registration: &mut Registration,
 ) -> Option<CloseReason> {
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
-            frame = frames.recv() => match frame {
+            frame = registration.frames.recv() => match frame {
                 Some(text) => if session.text(&*text).await.is_err() { return None },
-                None => return Some(CloseReason { code: CloseCode::Again, description: Some("too slow".to_owned()) }),
+                None => return Some(match registration.ended() {
+                    Some(Ended::TokenLapsed) => CloseReason { code: CloseCode::Policy, description: Some("token revoked or expired".to_owned()) },
+                    Some(Ended::TooSlow) | None => CloseReason { code: CloseCode::Again, description: Some("too slow".to_owned()) },
+                }),
             },
             message = stream.next() => match message {
                 Some(Ok(AggregatedMessage::Ping(bytes))) => {
                     last_heard = Instant::now();
                     if session.pong(&bytes).await.is_err() { return None }
                 }
+                Some(Err(ProtocolError::Overflow)) => return too_big(),
                 Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => return None,
                 Some(Ok(_)) => last_heard = Instant::now(),
             },

@@ -8,6 +8,8 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 const READ_LIMIT: Duration = Duration::from_secs(15);
+/// How long a test waits for the server to close a socket.
+const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
 struct Socket {
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
@@ -49,9 +51,15 @@ impl Socket {
         }
     }
 
-    /// The close code the server ends the socket with.
+    /// The close code the server ends the socket with (pings keep a socket alive, so the
+    /// wait is bounded by a deadline, not only by the read limit).
     fn close_code(&mut self) -> u16 {
+        let deadline = std::time::Instant::now() + CLOSE_LIMIT;
         loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not closed within {CLOSE_LIMIT:?}"
+            );
             match self.ws.read() {
                 Ok(Message::Close(Some(frame))) => return u16::from(frame.code),
                 Ok(Message::Close(None)) => return 1005,
@@ -165,4 +173,79 @@ fn events_reach_sockets_on_another_server_sharing_the_database() {
         json!({"event": "messageDeleted", "data": {"room": "r", "messageID": id}})
     );
     drop(reader);
+}
+
+/// Reads until the server closes: the close code, and whether any chat frame came first.
+fn close_code_after_frames(socket: &mut Socket) -> (u16, Vec<Value>) {
+    let mut frames = Vec::new();
+    let deadline = std::time::Instant::now() + CLOSE_LIMIT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not closed within {CLOSE_LIMIT:?}"
+        );
+        match socket.ws.read() {
+            Ok(Message::Text(text)) => {
+                frames.push(serde_json::from_str(text.as_str()).expect("JSON frame"));
+            }
+            Ok(Message::Close(Some(frame))) => return (u16::from(frame.code), frames),
+            Ok(Message::Close(None)) => return (1005, frames),
+            Ok(_) => {}
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_socket_ends_with_its_token_revoked_superseded_or_expired_on_every_server() {
+    let (url, file) = fresh_database();
+    let config = test_config(url);
+    let writer = TestApp::spawn_with(config.clone(), file);
+    let reader = TestApp::spawn_with(config, None);
+    let cast = writer.cast("r");
+
+    // Revoked through one server, the socket on the other one closes.
+    let mut revoked = Socket::connect(&reader.base, &cast.member);
+    writer
+        .delete("/admin/clients/member/token")
+        .api_key()
+        .send()
+        .ok();
+    writer.say(&cast.owner, "r", "after revocation");
+    let (code, frames) = close_code_after_frames(&mut revoked);
+    assert_eq!(code, 1008);
+    assert!(
+        frames.is_empty(),
+        "nothing is delivered once the revocation is seen: {frames:?}"
+    );
+
+    // Superseded by a newer token.
+    let mut superseded = Socket::connect(&reader.base, &cast.manager);
+    writer.user("manager");
+    assert_eq!(superseded.close_code(), 1008);
+
+    // Expired: a token that lives three seconds.
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(3);
+    writer
+        .post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "owner", "token": "short-lived", "expirationDate": expires.timestamp_millis()}))
+        .send()
+        .ok();
+    let mut expiring = Socket::connect(&reader.base, "short-lived");
+    assert_eq!(expiring.close_code(), 1008);
+    drop(reader);
+}
+
+#[test]
+fn a_frame_over_the_limit_closes_with_1009() {
+    let app = TestApp::spawn();
+    let token = app.user("alice");
+    let big = "x".repeat(64 * 1024);
+    let mut before_auth = Socket::open(&app.base);
+    before_auth.send(&big);
+    assert_eq!(before_auth.close_code(), 1009);
+    let mut after_auth = Socket::connect(&app.base, &token);
+    after_auth.send(&big);
+    assert_eq!(after_auth.close_code(), 1009);
 }
