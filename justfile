@@ -39,6 +39,11 @@ openapi:
 ci:
     bash .ci/run
 
+# Memory soak of the release server (Python 3 standard library): RSS and threads under load and idle.
+soak requests="100000" clients="64":
+    cargo build --release
+    python3 tools/soak.py --requests {{requests}} --clients {{clients}}
+
 # Deletion benchmark on embedded SQLite: a room of N messages (default 1,000,000).
 bench n="1000000":
     cargo run --release -p roomwarden-adapters --example bench_clear -- {{n}}

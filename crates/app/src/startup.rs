@@ -88,7 +88,13 @@ fn app(
 /// When the listener cannot be used.
 pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
-    let builder = ServerBuilder::default().shutdown_timeout(SHUTDOWN_GRACE_SECS);
+    // Use cases run on each worker's blocking pool and each holds a pooled connection, so
+    // more blocking threads than connections would only wait for one, while each extra
+    // thread can keep an allocator arena alive (that made RSS grow under load).
+    let blocking_threads = usize::try_from(PoolOptions::default().max_size).unwrap_or(10);
+    let builder = ServerBuilder::default()
+        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
+        .worker_max_blocking_threads(blocking_threads);
     let shutdown = builder.graceful_shutdown_signal();
     let server = builder
         .listen("roomwarden", listener, move || {
