@@ -453,3 +453,123 @@ fn no_key_or_token_reaches_the_log() {
     }
     remove_sqlite(file.as_deref());
 }
+
+/// Threads of a process, from `/proc`.
+fn thread_count(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn threads_stay_bounded_under_many_concurrent_requests() {
+    use std::io::Read;
+    let (url, file) = fresh_database();
+    let mut server = binary()
+        .env("ROOMWARDEN_DATABASE_URL", &url)
+        .env("ROOMWARDEN_BIND", "127.0.0.1:0")
+        .env("ROOMWARDEN_API_KEY", API_KEY)
+        .env("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawned");
+    let mut stderr = server.stderr.take().expect("stderr");
+    let mut log = Vec::new();
+    let mut buf = [0_u8; 4096];
+    let base = loop {
+        let n = stderr.read(&mut buf).expect("log");
+        assert!(n > 0, "server exited: {}", String::from_utf8_lossy(&log));
+        log.extend_from_slice(&buf[..n]);
+        if let Some(addr) = String::from_utf8_lossy(&log)
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            break addr.to_owned();
+        }
+    };
+    // Keep the pipe drained so that logging never blocks the server.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let admin = agent();
+    let api = [
+        ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
+    send_with(
+        &admin,
+        &base,
+        "POST",
+        "/admin/clients",
+        &api,
+        Some(r#"{"_id":"alice","token":"alice-token"}"#),
+    )
+    .ok();
+    send_with(
+        &admin,
+        &base,
+        "POST",
+        "/rooms",
+        &api,
+        Some(r#"{"_id":"r","owner":"alice"}"#),
+    )
+    .ok();
+    let pid = server.id();
+    let idle = thread_count(pid);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(thread_count(pid));
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            most
+        })
+    };
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let agent = agent();
+                let user = [
+                    ("IM-CLIENT-KEY".to_owned(), CLIENT_KEY.to_owned()),
+                    ("IM-Authorization".to_owned(), "alice-token".to_owned()),
+                    ("Content-Type".to_owned(), "application/json".to_owned()),
+                ];
+                for _ in 0..25 {
+                    let res = send_with(
+                        &agent,
+                        &base,
+                        "POST",
+                        "/rooms/r/message",
+                        &user,
+                        Some(r#"{"message":"x"}"#),
+                    );
+                    assert!(matches!(res.status, 200 | 503), "{:#}", res.body);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client");
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().expect("sampler");
+    let _ = server.kill();
+    let _ = server.wait();
+    remove_sqlite(file.as_deref());
+    // Two workers, each with at most 10 blocking threads (one per pooled connection), on
+    // top of what the idle server runs. Without the cap, 64 waiting requests made ~64 threads.
+    assert!(
+        most <= idle + 2 * 10,
+        "{most} threads under load, {idle} idle"
+    );
+}
