@@ -60,22 +60,24 @@ fn token_owner(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<String
 
 /// One attempt of [`ClientStore::save_client`]: `None` (nothing written) when the token is
 /// another client's.
+///
+/// The first statement writes (the client upsert), as in every write transaction of this
+/// store: on SQLite a transaction that reads first and writes later fails at once with
+/// `SQLITE_BUSY` when another connection committed in between, while one that writes first
+/// waits for the lock.
 fn save_client_tx(
     conn: &mut DbConnection,
     changes: &ClientChanges,
     token: Option<&NewToken>,
     now: i64,
 ) -> QueryResult<Option<Client>> {
-    conn.transaction(|conn| {
-        let owner = match token {
-            Some(token) => token_owner(conn, &token.hash.0)?,
-            None => None,
-        };
-        if owner.as_deref().is_some_and(|o| o != changes.id.as_str()) {
-            return Ok(None);
-        }
+    let saved = conn.transaction(|conn| {
         upsert_client(conn, changes, now)?;
         if let Some(token) = token {
+            let owner = token_owner(conn, &token.hash.0)?;
+            if owner.as_deref().is_some_and(|o| o != changes.id.as_str()) {
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             diesel::update(tokens::table.filter(tokens::client_id.eq(changes.id.as_str())))
                 .set(tokens::revoked.eq(true))
                 .execute(conn)?;
@@ -103,8 +105,13 @@ fn save_client_tx(
             .select(ClientRow::as_select())
             .first(conn)
             .map(Client::from)
-            .map(Some)
-    })
+    });
+    match saved {
+        Ok(client) => Ok(Some(client)),
+        // Another client's token: rolled back, so the upsert is undone too.
+        Err(diesel::result::Error::RollbackTransaction) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl ClientStore for DieselStore {
