@@ -93,9 +93,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        let mut conn = open(&self.target, self.backend)?;
-        setup_session(&mut conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
-        Ok(conn)
+        open(&self.target, self.backend)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
@@ -103,8 +101,21 @@ impl r2d2::ManageConnection for Manager {
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection returned while its thread panics, or with a transaction still open or
+    /// failed, is discarded instead of pooled: reused, its open transaction would turn the
+    /// next caller's transaction into a savepoint that never commits.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
+    }
+}
+
+/// Applies the session settings ([`setup_session`]) to every new pooled connection.
+#[derive(Debug)]
+struct SessionSetup;
+
+impl r2d2::CustomizeConnection<DbConnection, ConnectionError> for SessionSetup {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        setup_session(conn).map_err(ConnectionError::CouldntSetupConfiguration)
     }
 }
 
@@ -193,6 +204,7 @@ impl Database {
             .max_size(options.max_size)
             .min_idle(Some(0))
             .connection_timeout(options.checkout_timeout)
+            .connection_customizer(Box::new(SessionSetup))
             .build_unchecked(Manager { target, backend });
         Ok(Self { pool, backend })
     }
@@ -283,4 +295,82 @@ fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
         tracing::info!(applied, "database migrations applied");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::sql_types::BigInt;
+
+    /// A fresh database of the backend under test (MySQL when `ROOMWARDEN_TEST_MYSQL_URL` is
+    /// set), with a pool of one connection so that the same connection is reused.
+    fn single_connection_database() -> (Database, String) {
+        let mut bytes = [0_u8; 6];
+        getrandom::fill(&mut bytes).expect("randomness");
+        let name = hex::encode(bytes);
+        let url = match std::env::var("ROOMWARDEN_TEST_MYSQL_URL") {
+            Ok(server) if !server.is_empty() => {
+                format!("{}/rw_test_{name}", server.trim_end_matches('/'))
+            }
+            _ => format!(
+                "sqlite://{}",
+                std::env::temp_dir()
+                    .join(format!("roomwarden-db-{name}.db"))
+                    .display()
+            ),
+        };
+        let options = PoolOptions {
+            max_size: 1,
+            checkout_timeout: Duration::from_secs(5),
+        };
+        (Database::connect(&url, &options).expect("connects"), url)
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn settings_rows(conn: &mut DbConnection) -> i64 {
+        diesel::sql_query("SELECT COUNT(*) AS n FROM settings")
+            .get_result::<Count>(conn)
+            .expect("counted")
+            .n
+    }
+
+    #[test]
+    fn a_connection_left_in_a_transaction_by_a_panic_is_not_reused() {
+        let (db, url) = single_connection_database();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut conn = db.conn().expect("checked out");
+            let _ = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+                conn.batch_execute("INSERT INTO settings (name, value) VALUES ('lost', 'x')")?;
+                panic!("a bug inside a transaction");
+            });
+        }));
+        assert!(panicked.is_err());
+
+        let mut conn = db.conn().expect("a connection after the panic");
+        conn.transaction::<(), diesel::result::Error, _>(|conn| {
+            conn.batch_execute("INSERT INTO settings (name, value) VALUES ('kept', 'y')")
+        })
+        .expect("committed");
+        drop(conn);
+
+        // Seen from another connection: the second write committed, the first did not.
+        let other = Database::connect(&url, &PoolOptions::default()).expect("connects");
+        let mut fresh = other.conn().expect("fresh connection");
+        assert_eq!(settings_rows(&mut fresh), 1);
+        let kept: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM settings WHERE name = 'kept'")
+            .get_result::<Count>(&mut fresh)
+            .expect("counted")
+            .n;
+        assert_eq!(kept, 1);
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+    }
 }

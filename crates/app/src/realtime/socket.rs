@@ -80,13 +80,18 @@ async fn authenticate(
         client_key: Some(hello.client_key),
         token: Some(hello.token),
     };
-    let (keys, clients) = (state.keys.clone(), state.ports.clients.clone());
-    let actor = web::block(move || {
-        auth::authenticate(&credentials, &keys, clients.as_ref(), chrono::Utc::now())
-    })
-    .await
-    .ok()?
-    .ok()?;
+    let keys = state.keys.clone();
+    let actor = state
+        .run(move |ports| {
+            auth::authenticate(
+                &credentials,
+                &keys,
+                ports.clients.as_ref(),
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .ok()?;
     match actor {
         Actor::Client { id, .. } => Some((id, token)),
         Actor::Platform => None,

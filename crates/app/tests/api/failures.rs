@@ -240,12 +240,37 @@ fn first_start_prints_generated_keys_once_and_keys_prints_them_again() {
     remove_sqlite(sqlite_file.as_deref());
 }
 
-/// A TCP forwarder to MySQL that can be cut and restored, to simulate a database outage.
+/// A TCP forwarder to MySQL that can be cut and restored, to simulate a database outage,
+/// or paused (a black hole: connections stay open, nothing is forwarded) and resumed.
 struct Outage {
     port: u16,
     target: std::net::SocketAddr,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    paused: Arc<std::sync::atomic::AtomicBool>,
     streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+/// Copies `from` to `to`, holding back what it reads while `paused` is set.
+fn relay(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    paused: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read, Write};
+    let mut buf = [0_u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while paused.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }
 
 impl Outage {
@@ -254,8 +279,9 @@ impl Outage {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
         let streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
-        let (flag, open) = (Arc::clone(&stop), Arc::clone(&streams));
+        let (flag, open, hold) = (Arc::clone(&stop), Arc::clone(&streams), Arc::clone(&paused));
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if flag.load(Ordering::Relaxed) {
@@ -271,11 +297,9 @@ impl Outage {
                 ];
                 open.lock().expect("lock").extend([client, server]);
                 for (from, to) in pairs {
-                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(std::net::Shutdown::Both);
-                        });
+                    if let (Ok(from), Ok(to)) = (from, to) {
+                        let hold = Arc::clone(&hold);
+                        std::thread::spawn(move || relay(from, to, &hold));
                     }
                 }
             }
@@ -284,8 +308,21 @@ impl Outage {
             port,
             target,
             stop,
+            paused,
             streams,
         }
+    }
+
+    /// Stops forwarding in both directions while keeping every connection open.
+    fn pause(&self) {
+        self.paused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Forwards again, including what was held back.
+    fn resume(&self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Cuts every connection and stops accepting.
@@ -299,11 +336,12 @@ impl Outage {
     }
 }
 
-#[test]
-fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
-    let Ok(server) = std::env::var("ROOMWARDEN_TEST_MYSQL_URL") else {
-        return; // needs a network database; runs in the MySQL suite
-    };
+/// The app on a fresh MySQL database reached through an [`Outage`] proxy; `None` without
+/// MySQL (these tests need a network database and run in the MySQL suite).
+fn app_behind_proxy(name: &str) -> Option<(TestApp, Outage)> {
+    let server = std::env::var("ROOMWARDEN_TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
     use std::net::ToSocketAddrs;
     let hostport = server
         .trim_start_matches("mysql://")
@@ -326,11 +364,18 @@ fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
         .expect("user")
         .to_owned();
     let url = format!(
-        "mysql://{user}@127.0.0.1:{}/rw_test_outage_{}",
+        "mysql://{user}@127.0.0.1:{}/rw_test_{name}_{}",
         proxy.port,
         std::process::id()
     );
-    let app = TestApp::spawn_with(test_config(url), file);
+    Some((TestApp::spawn_with(test_config(url), file), proxy))
+}
+
+#[test]
+fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
+    let Some((app, proxy)) = app_behind_proxy("outage") else {
+        return;
+    };
     app.user("alice");
     assert_eq!(app.get("/ready").send().status, 200);
 
@@ -366,6 +411,76 @@ fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
         .json(serde_json::json!({"_id": "bob"}))
         .send()
         .ok();
+}
+
+#[test]
+fn a_database_that_stops_answering_gives_timely_503s_and_the_server_recovers() {
+    let Some((app, proxy)) = app_behind_proxy("blackhole") else {
+        return;
+    };
+    let token = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    assert_eq!(app.get("/ready").send().status, 200);
+
+    proxy.pause();
+    // More requests than pooled connections, all at once: those holding a connection and
+    // those waiting for one must each answer, with the envelope, instead of hanging for
+    // the whole outage (which lasts until every one has answered). The client gives up
+    // after 30 s, so a hang fails the test.
+    let base = app.base.clone();
+    let requests: Vec<_> = (0..14)
+        .map(|i| {
+            let (base, token) = (base.clone(), token.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(std::time::Duration::from_secs(30)))
+                    .build()
+                    .into();
+                let user = [
+                    ("IM-CLIENT-KEY".to_owned(), CLIENT_KEY.to_owned()),
+                    ("IM-Authorization".to_owned(), token),
+                    ("Content-Type".to_owned(), "application/json".to_owned()),
+                ];
+                match i % 3 {
+                    0 => send_with(&agent, &base, "GET", "/ready", &[], None),
+                    1 => send_with(&agent, &base, "GET", "/rooms/r/messages/v3", &user, None),
+                    _ => send_with(
+                        &agent,
+                        &base,
+                        "POST",
+                        "/rooms/r/message",
+                        &user,
+                        Some(r#"{"message":"x"}"#),
+                    ),
+                }
+            })
+        })
+        .collect();
+    for request in requests {
+        request
+            .join()
+            .expect("answered")
+            .err(503, "SERVICE_UNAVAILABLE");
+    }
+    app.get("/ready").send().err(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(app.get("/health").send().status, 200);
+
+    proxy.resume();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = app.get("/ready").send();
+        if ready.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not recover: {:#}",
+            ready.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    app.say(&token, "r", "after the outage");
 }
 
 #[test]
