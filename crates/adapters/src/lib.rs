@@ -24,5 +24,5 @@ pub use outbox::{DispatchOptions, OutboxCounts, spawn_dispatcher};
 pub use purge::{PURGE_BATCH, spawn_purger};
 pub use realtime::{FeedEvent, RealtimeFeed};
 pub use store::DieselStore;
-pub use webhook::WebhookNotifier;
+pub use webhook::{AddressPolicy, WebhookNotifier};
 pub use worker::{Wakeup, Worker};

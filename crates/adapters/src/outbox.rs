@@ -14,7 +14,7 @@ use crate::worker::Worker;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::events::{
-    AfterFailure, DeletionEvent, MESSAGE_DELETED, Notifier, OutgoingEvent, RetryPolicy,
+    AfterFailure, DeletionEvent, MESSAGE_DELETED, Notifier, NotifyError, OutgoingEvent, RetryPolicy,
 };
 use roomwarden_domain::model::{Deletion, iso8601};
 use roomwarden_domain::ports::StoreResult;
@@ -306,6 +306,11 @@ fn dispatch_one(
         Ok(()) => {
             tracing::info!(event = %claimed.event.id, room = %claimed.event.room, attempts, "event delivered");
             store.finish_event(claimed.seq, DELIVERED, None, attempts)
+        }
+        Err(e @ NotifyError::Refused(_)) => {
+            let error = e.to_string();
+            tracing::error!(event = %claimed.event.id, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
+            store.finish_event(claimed.seq, FAILED, Some(&error), attempts)
         }
         Err(e) => {
             let error = e.to_string();

@@ -1,6 +1,7 @@
 //! Configuration from the environment (api.md §5).
 
 use anyhow::{Context, bail};
+use roomwarden_adapters::AddressPolicy;
 use roomwarden_domain::events::RetryPolicy;
 use std::net::ToSocketAddrs;
 
@@ -26,6 +27,12 @@ pub struct Config {
     pub webhook_url: Option<String>,
     /// `ROOMWARDEN_WEBHOOK_SECRET`; generated and stored when absent.
     pub webhook_secret: Option<String>,
+    /// `ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE`: webhooks may point at loopback, private,
+    /// link-local or unspecified addresses (refused by default).
+    pub webhook_allow_private: bool,
+    /// `ROOMWARDEN_WEBHOOK_CA_FILE`: PEM certificates that `https://` webhook receivers must
+    /// chain to, instead of the public (webpki) roots.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// `ROOMWARDEN_TOKEN_TTL_DAYS`.
     pub token_ttl_days: i64,
     /// Webhook retry schedule (not an environment variable; tests shorten it).
@@ -92,12 +99,26 @@ impl Config {
         let database_url =
             get("ROOMWARDEN_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         roomwarden_adapters::Backend::of_url(&database_url).context("ROOMWARDEN_DATABASE_URL")?;
+        let webhook_allow_private = match get("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                bail!("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE must be true or false, got {other:?}")
+            }
+        };
         let webhook_url = get("ROOMWARDEN_WEBHOOK_URL");
         if let Some(url) = &webhook_url {
-            roomwarden_domain::usecases::rooms::check_webhook(url).map_err(|_| {
-                anyhow::anyhow!("ROOMWARDEN_WEBHOOK_URL must be an http:// or https:// URL")
+            let policy = AddressPolicy {
+                allow_private: webhook_allow_private,
+            };
+            roomwarden_domain::usecases::rooms::check_webhook(url, &policy).map_err(|e| {
+                anyhow::anyhow!(
+                    "ROOMWARDEN_WEBHOOK_URL must be an http:// or https:// URL of a public host \
+                     (or set ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE=true): {e}"
+                )
             })?;
         }
+        let webhook_ca_file = get("ROOMWARDEN_WEBHOOK_CA_FILE").map(std::path::PathBuf::from);
         let token_ttl_days = match get("ROOMWARDEN_TOKEN_TTL_DAYS") {
             None => 7,
             Some(v) => match v.parse::<i64>() {
@@ -117,6 +138,8 @@ impl Config {
                 "ROOMWARDEN_WEBHOOK_SECRET",
                 get("ROOMWARDEN_WEBHOOK_SECRET"),
             )?,
+            webhook_allow_private,
+            webhook_ca_file,
             token_ttl_days,
             webhook_retry: RetryPolicy::default(),
             socket_auth_timeout: SOCKET_AUTH_TIMEOUT,
@@ -154,11 +177,21 @@ mod tests {
             ("ROOMWARDEN_TOKEN_TTL_DAYS", "0"),
             ("ROOMWARDEN_TOKEN_TTL_DAYS", "seven"),
             ("ROOMWARDEN_WEBHOOK_URL", "ftp://x"),
+            ("ROOMWARDEN_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
+            ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "yes"),
             ("ROOMWARDEN_API_KEY", "has space"),
         ] {
             let err = config(&[(k, v)]).expect_err(k);
             assert!(!format!("{err:#}").contains('\n'), "{k}: {err:#}");
         }
+    }
+
+    #[test]
+    fn a_private_global_webhook_needs_the_opt_in() {
+        let url = ("ROOMWARDEN_WEBHOOK_URL", "http://127.0.0.1:9/hook");
+        assert!(config(&[url]).is_err());
+        let c = config(&[url, ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "true")]).expect("allowed");
+        assert!(c.webhook_allow_private);
     }
 
     #[test]

@@ -21,8 +21,8 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use anyhow::Context;
 use roomwarden_adapters::{
-    Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed, WebhookNotifier, Worker,
-    spawn_dispatcher, spawn_purger,
+    AddressPolicy, Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed,
+    WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
 };
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -160,7 +160,10 @@ impl Application {
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let ports = Ports::from_store(&store);
+        let policy = AddressPolicy {
+            allow_private: config.webhook_allow_private,
+        };
+        let ports = Ports::from_store(&store, policy);
         let hub = Arc::new(Hub::default());
         let feed = RealtimeFeed::starting_now(store.clone())
             .context("cannot read the real-time feed position")?;
@@ -169,7 +172,20 @@ impl Application {
             retry: config.webhook_retry,
             ..DispatchOptions::default()
         };
-        let notifier = Arc::new(WebhookNotifier::new(keys.webhook_secret.clone()));
+        let ca_pem = config
+            .webhook_ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).with_context(|| {
+                    format!("ROOMWARDEN_WEBHOOK_CA_FILE: cannot read {}", path.display())
+                })
+            })
+            .transpose()?;
+        let notifier = Arc::new(WebhookNotifier::new(
+            keys.webhook_secret.clone(),
+            policy,
+            ca_pem.as_deref(),
+        )?);
         let workers = Workers {
             fanout: fanout::spawn(feed, ports.clone(), hub.clone())
                 .context("cannot start the socket fan-out")?,

@@ -1,10 +1,11 @@
 //! What every handler can reach: the ports, the keys and the settings.
 
 use chrono::Duration;
-use roomwarden_adapters::DieselStore;
+use roomwarden_adapters::{AddressPolicy, DieselStore};
 use roomwarden_domain::auth::DeploymentKeys;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
+use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
 
 /// Checks that storage answers, for `GET /ready`.
@@ -23,11 +24,13 @@ pub struct Ports {
     pub audit: Arc<dyn AuditStore>,
     /// Readiness probe.
     pub readiness: Readiness,
+    /// Where webhooks may point.
+    pub webhooks: Arc<dyn WebhookGuard>,
 }
 
 impl Ports {
-    /// Every port served by one diesel store.
-    pub fn from_store(store: &DieselStore) -> Self {
+    /// Every port served by one diesel store; webhooks checked against `webhooks`.
+    pub fn from_store(store: &DieselStore, webhooks: AddressPolicy) -> Self {
         let shared = Arc::new(store.clone());
         let db = store.database().clone();
         Self {
@@ -36,6 +39,7 @@ impl Ports {
             messages: shared.clone(),
             audit: shared,
             readiness: Arc::new(move || db.ping()),
+            webhooks: Arc::new(webhooks),
         }
     }
 }

@@ -54,6 +54,9 @@ pub enum NotifyError {
     /// No answer: connection refused, timeout, DNS, TLS, ...
     #[error("receiver unreachable: {0}")]
     Transport(String),
+    /// The destination is not allowed (the webhook address policy); retrying cannot help.
+    #[error("destination refused: {0}")]
+    Refused(String),
 }
 
 /// Sends one event to one destination.

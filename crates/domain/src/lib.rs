@@ -42,3 +42,4 @@ pub mod ports;
 mod random;
 pub mod roles;
 pub mod usecases;
+pub mod webhook;

@@ -132,6 +132,31 @@ fn dispatch_records_delivery_retry_and_skip() {
 }
 
 #[test]
+fn a_refused_destination_fails_at_once_without_retries() {
+    let s = store();
+    add_room(&s, "r1", "alice", &[], &[]);
+    s.delete(&request("r1", DeleteTarget::All, "alice"))
+        .expect("ran");
+    let mut refusing = MockNotifier::new();
+    refusing
+        .expect_notify()
+        .times(1)
+        .returning(|_, _| Err(NotifyError::Refused("host 127.0.0.1 is private".to_owned())));
+    let options = DispatchOptions {
+        global_webhook: Some("http://127.0.0.1:9/hook".to_owned()),
+        ..DispatchOptions::default()
+    };
+    dispatch_due(&s, &refusing, &options, "w").expect("ran");
+    assert_eq!(
+        s.outbox_counts().expect("counts"),
+        OutboxCounts {
+            failed: 1,
+            ..OutboxCounts::default()
+        }
+    );
+}
+
+#[test]
 fn the_feed_announces_new_messages_and_deletions_but_not_history() {
     let s = store();
     add_room(&s, "r1", "alice", &[], &[]);

@@ -14,3 +14,4 @@ mod events;
 mod messages;
 mod rooms;
 mod settings;
+mod webhook;

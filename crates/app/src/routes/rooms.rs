@@ -53,6 +53,7 @@ pub async fn create_room(
             rooms::create_room(
                 ports.clients.as_ref(),
                 ports.rooms.as_ref(),
+                ports.webhooks.as_ref(),
                 command,
                 Utc::now(),
             )
@@ -109,6 +110,7 @@ pub async fn update_room(
                 ports.clients.as_ref(),
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
+                ports.webhooks.as_ref(),
                 &actor,
                 &id,
                 changes,

@@ -275,6 +275,7 @@ fn start_binary(database_url: &str, webhook: &str) -> (std::process::Child, Stri
         .env("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY)
         .env("ROOMWARDEN_WEBHOOK_SECRET", SECRET)
         .env("ROOMWARDEN_WEBHOOK_URL", webhook)
+        .env("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -27,6 +27,7 @@ impl MockApp {
             readiness: Arc::new(move || {
                 readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
             }),
+            webhooks: Arc::new(roomwarden_adapters::AddressPolicy::default()),
         };
         let state = AppState {
             ports,

@@ -156,3 +156,49 @@ fn membership_changes_follow_the_role_rules() {
         .send()
         .err(403, "NOT_ROOM_MEMBER");
 }
+
+#[test]
+fn webhooks_inside_the_network_are_refused_without_the_operators_opt_in() {
+    let (url, file) = fresh_database();
+    let mut config = test_config(url);
+    config.webhook_allow_private = false;
+    let app = TestApp::spawn_with(config, file);
+    let owner = app.user("owner");
+    app.room("r", "owner", &[], &[]);
+    for hook in [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://10.0.0.1/hook",
+        "http://[::ffff:192.168.1.1]/hook",
+        "https://0.0.0.0/hook",
+    ] {
+        let created = app
+            .post("/rooms")
+            .api_key()
+            .json(json!({"_id": "new", "owner": "owner", "webhook": hook}))
+            .send();
+        created.err(400, "INVALID_BODY");
+        assert!(
+            created.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("webhook: ")),
+            "{hook}: {:#}",
+            created.body
+        );
+        app.put("/rooms/r")
+            .user(&owner)
+            .json(json!({"webhook": hook}))
+            .send()
+            .err(400, "INVALID_BODY");
+    }
+    app.get("/rooms/new")
+        .api_key()
+        .send()
+        .err(404, "ROOM_NOT_FOUND");
+    assert_eq!(
+        app.get("/rooms/r").api_key().send().ok()["webhook"],
+        json!(null)
+    );
+}

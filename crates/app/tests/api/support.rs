@@ -47,6 +47,9 @@ pub fn test_config(database_url: String) -> Config {
         client_key: Some(CLIENT_KEY.to_owned()),
         webhook_url: None,
         webhook_secret: Some("test-webhook-secret".to_owned()),
+        // The suite's webhook receivers listen on loopback.
+        webhook_allow_private: true,
+        webhook_ca_file: None,
         token_ttl_days: 7,
         webhook_retry: roomwarden_domain::events::RetryPolicy::default(),
         socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,

@@ -7,6 +7,7 @@ use crate::model::{
     MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, Room, RoomChanges, RoomType, RoomView, check_text,
 };
 use crate::ports::{ClientStore, MessageStore, RoomStore};
+use crate::webhook::WebhookGuard;
 use chrono::{DateTime, Utc};
 
 /// `POST /rooms` (API key).
@@ -28,11 +29,12 @@ pub struct CreateRoom {
     pub webhook: Option<String>,
 }
 
-/// Checks a webhook URL: `http://` or `https://`, at most 2048 characters.
+/// Checks a webhook URL: `http://` or `https://`, at most 2048 characters, and a
+/// destination the deployment's address policy allows ([`WebhookGuard`]).
 ///
 /// # Errors
 /// [`DomainError::InvalidBody`] otherwise.
-pub fn check_webhook(url: &str) -> Result<(), DomainError> {
+pub fn check_webhook(url: &str, webhooks: &dyn WebhookGuard) -> Result<(), DomainError> {
     check_text("webhook", url, MAX_URL_CHARS)?;
     let rest = url
         .strip_prefix("https://")
@@ -43,7 +45,9 @@ pub fn check_webhook(url: &str) -> Result<(), DomainError> {
             "webhook must be an http:// or https:// URL".to_owned(),
         ));
     }
-    Ok(())
+    webhooks
+        .check(url)
+        .map_err(|refused| DomainError::InvalidBody(format!("webhook: {refused}")))
 }
 
 fn require_clients(clients: &dyn ClientStore, ids: &[ClientId]) -> Result<(), DomainError> {
@@ -69,6 +73,7 @@ fn view(messages: &dyn MessageStore, room: Room) -> Result<RoomView, DomainError
 pub fn create_room(
     clients: &dyn ClientStore,
     rooms: &dyn RoomStore,
+    webhooks: &dyn WebhookGuard,
     command: CreateRoom,
     now: DateTime<Utc>,
 ) -> Result<RoomView, DomainError> {
@@ -76,7 +81,7 @@ pub fn create_room(
         check_text("name", name, MAX_TEXT_CHARS)?;
     }
     if let Some(url) = &command.webhook {
-        check_webhook(url)?;
+        check_webhook(url, webhooks)?;
     }
     let mut referenced: Vec<ClientId> = command.owner.iter().cloned().collect();
     referenced.extend(command.members.iter().cloned());
@@ -129,10 +134,15 @@ pub fn get_room(
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(UpdateRoom | ChangeOwner)`, `InvalidBody`,
 /// `ClientNotFound`, or a storage failure.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one port per concern, as every use case takes them"
+)]
 pub fn update_room(
     clients: &dyn ClientStore,
     rooms: &dyn RoomStore,
     messages: &dyn MessageStore,
+    webhooks: &dyn WebhookGuard,
     actor: &Actor,
     id: &RoomId,
     changes: RoomChanges,
@@ -154,7 +164,7 @@ pub fn update_room(
         check_text("name", name, MAX_TEXT_CHARS)?;
     }
     if let Some(Some(url)) = &changes.webhook {
-        check_webhook(url)?;
+        check_webhook(url, webhooks)?;
     }
     let mut referenced: Vec<ClientId> = changes.owner.iter().cloned().collect();
     referenced.extend(changes.managers.iter().flatten().cloned());
@@ -226,6 +236,14 @@ pub fn remove_members(
 mod tests {
     use super::*;
     use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
+    use crate::webhook::{DestinationRefused, MockWebhookGuard};
+
+    /// A guard that allows every destination.
+    fn open() -> MockWebhookGuard {
+        let mut guard = MockWebhookGuard::new();
+        guard.expect_check().returning(|_| Ok(()));
+        guard
+    }
 
     fn cid(s: &str) -> ClientId {
         ClientId::from_trusted(s.to_owned())
@@ -290,7 +308,7 @@ mod tests {
             ..CreateRoom::default()
         };
         assert!(matches!(
-            create_room(&clients, &MockRoomStore::new(), cmd, Utc::now()),
+            create_room(&clients, &MockRoomStore::new(), &open(), cmd, Utc::now()),
             Err(DomainError::ClientNotFound)
         ));
 
@@ -301,7 +319,7 @@ mod tests {
             ..CreateRoom::default()
         };
         assert!(matches!(
-            create_room(&clients_all_exist(), &taken, cmd, Utc::now()),
+            create_room(&clients_all_exist(), &taken, &open(), cmd, Utc::now()),
             Err(DomainError::RoomAlreadyExists)
         ));
     }
@@ -318,6 +336,7 @@ mod tests {
             create_room(
                 &clients_all_exist(),
                 &rooms,
+                &open(),
                 CreateRoom::default(),
                 Utc::now()
             )
@@ -329,9 +348,39 @@ mod tests {
             ..CreateRoom::default()
         };
         assert!(matches!(
-            create_room(&clients_all_exist(), &MockRoomStore::new(), cmd, Utc::now()),
+            create_room(
+                &clients_all_exist(),
+                &MockRoomStore::new(),
+                &open(),
+                cmd,
+                Utc::now()
+            ),
             Err(DomainError::InvalidBody(_))
         ));
+    }
+
+    #[test]
+    fn a_destination_the_guard_refuses_is_an_invalid_body() {
+        let mut guard = MockWebhookGuard::new();
+        guard
+            .expect_check()
+            .withf(|url| url == "http://169.254.169.254/")
+            .returning(|_| Err(DestinationRefused("resolves to 169.254.169.254".to_owned())));
+        let cmd = CreateRoom {
+            webhook: Some("http://169.254.169.254/".to_owned()),
+            ..CreateRoom::default()
+        };
+        let err = create_room(
+            &clients_all_exist(),
+            &MockRoomStore::new(),
+            &guard,
+            cmd,
+            Utc::now(),
+        );
+        assert!(
+            matches!(&err, Err(DomainError::InvalidBody(m)) if m == "webhook: resolves to 169.254.169.254"),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -365,6 +414,7 @@ mod tests {
                 &c,
                 &rooms(),
                 &messages(),
+                &open(),
                 &user("manager"),
                 &room().id,
                 rename.clone(),
@@ -377,6 +427,7 @@ mod tests {
                 &c,
                 &rooms(),
                 &messages(),
+                &open(),
                 &user("member"),
                 &room().id,
                 rename,
@@ -389,6 +440,7 @@ mod tests {
                 &c,
                 &rooms(),
                 &messages(),
+                &open(),
                 &user("manager"),
                 &room().id,
                 new_owner.clone(),
@@ -401,6 +453,7 @@ mod tests {
                 &c,
                 &rooms(),
                 &messages(),
+                &open(),
                 &user("owner"),
                 &room().id,
                 new_owner,
