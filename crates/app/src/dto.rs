@@ -75,7 +75,7 @@ pub struct MessageDto {
     /// Sender's client ID.
     pub sender: String,
     /// Content: any JSON value (`""` once recalled).
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub message: Box<RawValue>,
     /// `text` by default; `recall` once recalled.
     #[serde(rename = "messageType")]
@@ -347,7 +347,7 @@ pub struct RemoveMembersBody {
 #[derive(Deserialize, ToSchema)]
 pub struct SendMessageBody {
     /// Content: any JSON value (required unless recalling).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = serde_json::Value)]
     pub message: Option<serde_json::Value>,
     /// `text` by default; `recall` with `_id` recalls your own message.
     #[serde(rename = "messageType")]
@@ -365,7 +365,7 @@ pub struct SendAsBody {
     /// Sender's client ID.
     pub sender: String,
     /// Content: any JSON value.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub message: serde_json::Value,
     /// Message type.
     #[serde(rename = "messageType")]

@@ -10,8 +10,19 @@ use roomwarden_domain::model::Deletion;
 use roomwarden_domain::usecases::{Limit, audit};
 use serde::Deserialize;
 
-/// Query of the audit log.
+/// Query of a room's audit log.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomAuditQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// Only records older than this audit record ID (of this room).
+    pub before: Option<String>,
+}
+
+/// Query of the whole audit log.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this room (`/admin/deletions` only).
     #[serde(rename = "roomID")]
@@ -33,15 +44,14 @@ fn page(records: Vec<Deletion>) -> HttpResponse {
 
 /// A room's deletions (platform admins, owner, managers).
 #[utoipa::path(get, path = "/rooms/{roomID}/deletions", tag = "Audit",
-    params(("roomID" = String, Path, description = "Room ID"), AuditQuery),
-    responses((status = 200, description = "Newest first", body = AuditPageDto),
-        (status = 403, description = "INSUFFICIENT_PERMISSION", body = crate::envelope::Failure)),
+    params(("roomID" = String, Path, description = "Room ID"), RoomAuditQuery),
+    responses((status = 200, description = "Newest first", body = AuditPageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn room_deletions(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<AuditQuery>,
+    query: web::Query<RoomAuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = caller(&req, &state).await?;
     let room = RoomId::parse(&path.into_inner())?;

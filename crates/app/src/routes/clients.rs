@@ -31,8 +31,7 @@ fn expiration(value: Option<serde_json::Value>) -> Result<Option<DateTime<Utc>>,
 
 /// Creates or updates a client; optionally issues or assigns a token.
 #[utoipa::path(post, path = "/admin/clients", tag = "Clients", request_body = SaveClientBody,
-    responses((status = 200, description = "Saved", body = ClientDto), (status = 400, body = crate::envelope::Failure),
-        (status = 401, description = "INVALID_API_KEY", body = crate::envelope::Failure)),
+    responses((status = 200, description = "Saved", body = ClientDto)),
     security(("api_key" = [])))]
 pub async fn save_client(
     req: HttpRequest,
@@ -73,8 +72,7 @@ pub async fn save_client(
 /// Revokes one token (body `{"token"}`) or every token of the client.
 #[utoipa::path(delete, path = "/admin/clients/{clientID}/token", tag = "Clients", request_body(content = Option<RevokeBody>),
     params(("clientID" = String, Path, description = "Client ID")),
-    responses((status = 200, description = "Revoked", body = RevokedDto),
-        (status = 404, description = "CLIENT_NOT_FOUND", body = crate::envelope::Failure)),
+    responses((status = 200, description = "Revoked", body = RevokedDto)),
     security(("api_key" = [])))]
 pub async fn revoke_tokens(
     req: HttpRequest,
@@ -98,7 +96,7 @@ pub async fn revoke_tokens(
 
 /// The caller's own client record.
 #[utoipa::path(get, path = "/me", tag = "Clients",
-    responses((status = 200, description = "The caller", body = ClientDto), (status = 401, body = crate::envelope::Failure)),
+    responses((status = 200, description = "The caller", body = ClientDto)),
     security(("client_key" = [], "token" = [])))]
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let actor = caller(&req, &state).await?;

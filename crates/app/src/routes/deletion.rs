@@ -45,11 +45,6 @@ fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
     ),
     responses(
         (status = 200, description = "Message deleted successfully / All messages deleted successfully", body = DeletionResultDto),
-        (status = 400, description = "INVALID_PARAMETER", body = crate::envelope::Failure),
-        (status = 401, description = "INVALID_TOKEN, INVALID_CLIENT_KEY or INVALID_API_KEY", body = crate::envelope::Failure),
-        (status = 403, description = "INSUFFICIENT_PERMISSION", body = crate::envelope::Failure),
-        (status = 404, description = "ROOM_NOT_FOUND or MESSAGE_NOT_FOUND", body = crate::envelope::Failure),
-        (status = 503, description = "SERVICE_UNAVAILABLE", body = crate::envelope::Failure),
     ),
     security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]

@@ -21,9 +21,7 @@ fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
 /// Sends a message as the caller (a member), or recalls the caller's own message.
 #[utoipa::path(post, path = "/rooms/{roomID}/message", tag = "Messages", request_body = SendMessageBody,
     params(("roomID" = String, Path, description = "Room ID")),
-    responses((status = 200, description = "Sent", body = MessageDto),
-        (status = 403, description = "NOT_ROOM_MEMBER", body = crate::envelope::Failure),
-        (status = 409, description = "MESSAGE_ALREADY_EXISTS", body = crate::envelope::Failure)),
+    responses((status = 200, description = "Sent", body = MessageDto)),
     security(("client_key" = [], "token" = [])))]
 pub async fn send_message(
     req: HttpRequest,
@@ -56,8 +54,7 @@ pub async fn send_message(
 
 /// Sends a message on behalf of `sender` (API key).
 #[utoipa::path(post, path = "/messages", tag = "Messages", request_body = SendAsBody,
-    responses((status = 200, description = "Sent", body = MessageDto),
-        (status = 404, description = "ROOM_NOT_FOUND or CLIENT_NOT_FOUND", body = crate::envelope::Failure)),
+    responses((status = 200, description = "Sent", body = MessageDto)),
     security(("api_key" = [])))]
 pub async fn send_as(
     req: HttpRequest,
@@ -88,6 +85,7 @@ pub async fn send_as(
 
 /// Query of the message list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 100, default 20.
     pub limit: Option<String>,
@@ -99,9 +97,7 @@ pub struct ListQuery {
 /// A room's messages, newest first (members and platform admins).
 #[utoipa::path(get, path = "/rooms/{roomID}/messages/v3", tag = "Messages",
     params(("roomID" = String, Path, description = "Room ID"), ListQuery),
-    responses((status = 200, description = "A page", body = MessagePageDto),
-        (status = 403, description = "NOT_ROOM_MEMBER", body = crate::envelope::Failure),
-        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND for an unknown cursor", body = crate::envelope::Failure)),
+    responses((status = 200, description = "A page", body = MessagePageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn list_messages(
     req: HttpRequest,

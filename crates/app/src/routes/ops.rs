@@ -5,6 +5,9 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+/// The served document, built once.
+static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// `{"status": "..."}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusDto {
@@ -21,7 +24,6 @@ pub async fn health() -> HttpResponse {
 /// The database answers.
 #[utoipa::path(get, path = "/ready", tag = "Operations", responses(
     (status = 200, description = "Ready", body = StatusDto),
-    (status = 503, description = "Database unavailable", body = crate::envelope::Failure),
 ))]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state
@@ -35,5 +37,5 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(crate::envelope::JSON_UTF8)
-        .body(crate::openapi::document_json())
+        .body(DOCUMENT.get_or_init(crate::openapi::document_json).as_str())
 }

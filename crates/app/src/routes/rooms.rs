@@ -23,9 +23,7 @@ fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
 
 /// Creates a room (API key).
 #[utoipa::path(post, path = "/rooms", tag = "Rooms", request_body = CreateRoomBody,
-    responses((status = 200, description = "Created", body = RoomDto),
-        (status = 404, description = "CLIENT_NOT_FOUND", body = crate::envelope::Failure),
-        (status = 409, description = "ROOM_ALREADY_EXISTS", body = crate::envelope::Failure)),
+    responses((status = 200, description = "Created", body = RoomDto)),
     security(("api_key" = [])))]
 pub async fn create_room(
     req: HttpRequest,
@@ -64,9 +62,7 @@ pub async fn create_room(
 
 /// A room with its last message (members and platform admins).
 #[utoipa::path(get, path = "/rooms/{roomID}", tag = "Rooms", params(("roomID" = String, Path, description = "Room ID")),
-    responses((status = 200, description = "The room", body = RoomDto),
-        (status = 403, description = "NOT_ROOM_MEMBER", body = crate::envelope::Failure),
-        (status = 404, description = "ROOM_NOT_FOUND", body = crate::envelope::Failure)),
+    responses((status = 200, description = "The room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn get_room(
     req: HttpRequest,
@@ -86,8 +82,7 @@ pub async fn get_room(
 /// Updates name, owner, managers or webhook.
 #[utoipa::path(put, path = "/rooms/{roomID}", tag = "Rooms", request_body = UpdateRoomBody,
     params(("roomID" = String, Path, description = "Room ID")),
-    responses((status = 200, description = "Updated", body = RoomDto),
-        (status = 403, description = "INSUFFICIENT_PERMISSION", body = crate::envelope::Failure)),
+    responses((status = 200, description = "Updated", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn update_room(
     req: HttpRequest,

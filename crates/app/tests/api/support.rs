@@ -272,6 +272,7 @@ pub fn send_with(
     let text = res.body_mut().read_to_string().expect("body");
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("{method} {path}: not JSON ({status}): {text}"));
+    crate::document::check(method, path, status, &body);
     Resp {
         status,
         content_type,

@@ -5,6 +5,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
 use crate::routes::{audit, clients, deletion, messages, ops, rooms};
 
+pub mod envelope;
+
 struct SecuritySchemes;
 
 impl utoipa::Modify for SecuritySchemes {
@@ -41,10 +43,18 @@ impl utoipa::Modify for SecuritySchemes {
 )]
 pub struct ApiDoc;
 
-/// The document as JSON.
-pub fn document_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| {
+/// The document served at `/openapi.json` and printed by `roomwarden openapi`: utoipa's
+/// output with [`envelope::apply`] applied.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
         tracing::error!(error = %e, "OpenAPI document failed to serialize");
-        "{}".to_owned()
-    })
+        serde_json::Value::Null
+    });
+    envelope::apply(&mut doc);
+    doc
+}
+
+/// The document as pretty JSON.
+pub fn document_json() -> String {
+    serde_json::to_string_pretty(&document()).unwrap_or_else(|_| "{}".to_owned())
 }

@@ -1,0 +1,237 @@
+//! Makes the generated document say what the server really answers: every response in its
+//! RC/RM envelope, every status each operation can return, and the parameters' rules.
+//!
+//! The handlers' annotations describe the success result and the request; what is the same
+//! for many operations (the envelope, the errors of authentication, the body reader, the
+//! protocol layer and storage) is applied here in one place, so it cannot drift per handler.
+
+use serde_json::{Value, json};
+
+/// Statuses specific to an operation (by `operationId`), with the codes it answers them with.
+const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
+    ("save_client", &[(409, "TOKEN_ALREADY_IN_USE")]),
+    ("revoke_tokens", &[(404, "CLIENT_NOT_FOUND")]),
+    (
+        "me",
+        &[
+            (
+                403,
+                "INSUFFICIENT_PERMISSION (the API key has no client identity)",
+            ),
+            (404, "CLIENT_NOT_FOUND"),
+        ],
+    ),
+    (
+        "create_room",
+        &[(404, "CLIENT_NOT_FOUND"), (409, "ROOM_ALREADY_EXISTS")],
+    ),
+    (
+        "get_room",
+        &[(403, "NOT_ROOM_MEMBER"), (404, "ROOM_NOT_FOUND")],
+    ),
+    (
+        "update_room",
+        &[
+            (403, "INSUFFICIENT_PERMISSION"),
+            (404, "ROOM_NOT_FOUND or CLIENT_NOT_FOUND"),
+        ],
+    ),
+    (
+        "add_members",
+        &[
+            (403, "INSUFFICIENT_PERMISSION"),
+            (404, "ROOM_NOT_FOUND or CLIENT_NOT_FOUND"),
+        ],
+    ),
+    (
+        "remove_members",
+        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
+    ),
+    (
+        "send_message",
+        &[
+            (
+                403,
+                "NOT_ROOM_MEMBER, or INSUFFICIENT_PERMISSION (API key; recall of another's message)",
+            ),
+            (404, "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (recall)"),
+            (409, "MESSAGE_ALREADY_EXISTS"),
+        ],
+    ),
+    (
+        "send_as",
+        &[
+            (404, "ROOM_NOT_FOUND or CLIENT_NOT_FOUND"),
+            (409, "MESSAGE_ALREADY_EXISTS"),
+        ],
+    ),
+    (
+        "list_messages",
+        &[
+            (403, "NOT_ROOM_MEMBER"),
+            (
+                404,
+                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND for an unknown cursor",
+            ),
+        ],
+    ),
+    (
+        "delete_messages",
+        &[
+            (403, "INSUFFICIENT_PERMISSION"),
+            (404, "ROOM_NOT_FOUND or MESSAGE_NOT_FOUND"),
+        ],
+    ),
+    (
+        "room_deletions",
+        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
+    ),
+];
+
+/// Operations that never touch the database (no 503) or are not enveloped.
+const NO_STORAGE: &[&str] = &["health", "openapi"];
+const RAW: &[&str] = &["openapi", "socket"];
+
+/// Rule of client, room and message IDs (api.md §1): 1 to 128 characters, no whitespace,
+/// no control characters, no `/`.
+pub fn id_schema() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 128,
+        "pattern": "^[^\\s/\\u0000-\\u001f\\u007f-\\u009f]+$"
+    })
+}
+
+const ID_PARAMETERS: &[&str] = &["roomID", "messageID", "clientID", "before", "beforeMessage"];
+
+fn failure(description: String) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Failure"}}}
+    })
+}
+
+/// Adds `status` with `codes` to `responses`, or appends the codes to an existing entry.
+fn add(responses: &mut serde_json::Map<String, Value>, status: u16, codes: &str) {
+    let key = status.to_string();
+    match responses.get_mut(&key) {
+        Some(existing) => {
+            if let Some(Value::String(d)) = existing.get_mut("description")
+                && !d.contains(codes)
+            {
+                d.push_str("; ");
+                d.push_str(codes);
+            }
+        }
+        None => {
+            responses.insert(key, failure(codes.to_owned()));
+        }
+    }
+}
+
+/// Wraps a success body schema in `{RC: 0, RM, result}`.
+fn envelope(result: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": ["RC", "RM", "result"],
+        "properties": {
+            "RC": {"type": "integer", "const": 0},
+            "RM": {"type": "string"},
+            "result": result
+        }
+    })
+}
+
+fn apply_to_operation(id: &str, op: &mut Value) {
+    let authenticated = op.get("security").is_some();
+    let has_body = op.get("requestBody").is_some();
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        for param in params {
+            let name = param["name"].as_str().unwrap_or_default().to_owned();
+            let location = param["in"].as_str().unwrap_or_default().to_owned();
+            if ID_PARAMETERS.contains(&name.as_str()) || (name == "roomID" && location == "query") {
+                param["schema"] = id_schema();
+            } else if name == "limit" {
+                param["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 100});
+            }
+        }
+    }
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if !RAW.contains(&id) {
+        for (status, response) in responses.iter_mut() {
+            if status.starts_with('2')
+                && let Some(schema) = response.pointer_mut("/content/application~1json/schema")
+            {
+                *schema = envelope(schema.take());
+            }
+        }
+    }
+    if id == "openapi" {
+        return;
+    }
+    add(
+        responses,
+        400,
+        "INVALID_REQUEST (not valid HTTP/1.1), INVALID_PARAMETER (a path, query or header value breaks its rule)",
+    );
+    if has_body {
+        add(responses, 400, "INVALID_BODY");
+        add(responses, 413, "PAYLOAD_TOO_LARGE");
+        add(responses, 415, "UNSUPPORTED_MEDIA_TYPE");
+    }
+    if authenticated {
+        add(
+            responses,
+            401,
+            "INVALID_API_KEY, INVALID_CLIENT_KEY or INVALID_TOKEN",
+        );
+    }
+    let base = id.strip_suffix("_alias").unwrap_or(id);
+    if let Some((_, specific)) = SPECIFIC.iter().find(|(op_id, _)| *op_id == base) {
+        for (status, codes) in *specific {
+            add(responses, *status, codes);
+        }
+    }
+    add(responses, 408, "REQUEST_TIMEOUT");
+    add(responses, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE");
+    add(responses, 500, "INTERNAL_ERROR");
+    if !NO_STORAGE.contains(&id) {
+        add(responses, 503, "SERVICE_UNAVAILABLE");
+    }
+}
+
+/// Paths served by the same handler as another documented path (`POST /rooms/` is in the
+/// contract beside `POST /rooms`): `(alias, documented path)`.
+const ALIASES: &[(&str, &str)] = &[("/rooms/", "/rooms")];
+
+/// Applies the envelope, the statuses and the parameter rules to every operation of `doc`,
+/// and documents the aliases.
+pub fn apply(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (alias, path) in ALIASES {
+        if let Some(mut item) = paths.get(*path).cloned() {
+            if let Some(ops) = item.as_object_mut() {
+                for op in ops.values_mut() {
+                    if let Some(Value::String(id)) = op.get_mut("operationId") {
+                        id.push_str("_alias");
+                    }
+                }
+            }
+            paths.insert((*alias).to_owned(), item);
+        }
+    }
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            apply_to_operation(&id, op);
+        }
+    }
+}
