@@ -44,7 +44,7 @@ fn request(room: &RoomId, target: DeleteTarget) -> DeletionRequest {
         id: DeletionId::generate(Utc::now()),
         room: room.clone(),
         target,
-        deleted_by: "bench".to_owned(),
+        actor: roomwarden_domain::auth::Actor::Platform,
         deleted_at: Utc::now(),
         reason: None,
     }

@@ -1,5 +1,6 @@
 //! Entities and value types.
 
+use crate::auth::Actor;
 use crate::error::DomainError;
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use chrono::{DateTime, Utc};
@@ -314,8 +315,9 @@ pub struct DeletionRequest {
     pub room: RoomId,
     /// One message or `_all`.
     pub target: DeleteTarget,
-    /// Client ID of the executor, or `_platform`.
-    pub deleted_by: String,
+    /// Who deletes: storage checks again, inside the deletion's transaction, that they may
+    /// moderate the room, and records them ([`Actor::audit_name`]) as the executor.
+    pub actor: Actor,
     /// Time of the deletion.
     pub deleted_at: DateTime<Utc>,
     /// Why, if given.
@@ -350,7 +352,7 @@ impl Deletion {
             room: request.room.clone(),
             message_id: request.target.as_str().to_owned(),
             deleted_count,
-            deleted_by: request.deleted_by.clone(),
+            deleted_by: request.actor.audit_name(),
             deleted_at: request.deleted_at,
             reason: request.reason.clone(),
         }
@@ -366,4 +368,6 @@ pub enum DeleteOutcome {
     MessageNotFound,
     /// The room vanished before the deletion could start.
     RoomNotFound,
+    /// The actor may not (or no longer) moderate the room: nothing was deleted.
+    PermissionDenied,
 }

@@ -131,7 +131,10 @@ pub trait MessageStore: Send + Sync {
     /// For `_all`, MUST remove every message visible when the transaction takes effect
     /// (no fewer, none sent after) and report that number; it may finish the physical
     /// removal in the background, but the messages are invisible when this returns and the
-    /// removal survives a restart.
+    /// removal survives a restart. MUST answer `PermissionDenied`, changing nothing, unless
+    /// `request.actor` may moderate the room ([`crate::roles::Role::of`] over the actor's
+    /// [`crate::roles::Membership`]) as the room is when the deletion takes effect, so that a
+    /// manager demoted concurrently cannot delete.
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome>;
 }
 

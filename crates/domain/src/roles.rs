@@ -19,6 +19,46 @@ pub enum Role {
     PlatformAdmin,
 }
 
+/// What a room records about one client: the facts its role is decided from. Storage can
+/// read these for one client cheaply, inside the transaction that acts on the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Membership {
+    /// The client owns the room.
+    pub is_owner: bool,
+    /// The client is one of its managers.
+    pub is_manager: bool,
+    /// The client is one of its members.
+    pub is_member: bool,
+}
+
+impl Role {
+    /// The strongest role of `actor` in a room that records `membership` about it (a
+    /// platform administrator's membership does not matter).
+    #[must_use]
+    pub fn of(actor: &Actor, membership: Membership) -> Self {
+        if actor.is_platform_admin() {
+            Self::PlatformAdmin
+        } else if actor.client_id().is_none() {
+            Self::Outsider
+        } else if membership.is_owner {
+            Self::Owner
+        } else if membership.is_manager {
+            Self::Manager
+        } else if membership.is_member {
+            Self::Member
+        } else {
+            Self::Outsider
+        }
+    }
+
+    /// Platform administrators, the owner and managers: may delete messages, update the
+    /// room, manage members and read the audit log.
+    #[must_use]
+    pub fn can_moderate(self) -> bool {
+        self >= Self::Manager
+    }
+}
+
 impl Room {
     /// Whether `id` is among the members.
     #[must_use]
@@ -26,31 +66,31 @@ impl Room {
         self.members.binary_search(id).is_ok()
     }
 
+    /// What this room records about `id`.
+    #[must_use]
+    pub fn membership(&self, id: &ClientId) -> Membership {
+        Membership {
+            is_owner: self.owner.as_ref() == Some(id),
+            is_manager: self.managers.contains(id),
+            is_member: self.has_member(id),
+        }
+    }
+
     /// The actor's strongest role here.
     #[must_use]
     pub fn role_of(&self, actor: &Actor) -> Role {
-        if actor.is_platform_admin() {
-            return Role::PlatformAdmin;
-        }
-        let Some(id) = actor.client_id() else {
-            return Role::Outsider;
-        };
-        if self.owner.as_ref() == Some(id) {
-            Role::Owner
-        } else if self.managers.contains(id) {
-            Role::Manager
-        } else if self.has_member(id) {
-            Role::Member
-        } else {
-            Role::Outsider
-        }
+        let membership = actor
+            .client_id()
+            .map(|id| self.membership(id))
+            .unwrap_or_default();
+        Role::of(actor, membership)
     }
 
     /// Platform administrators, the owner and managers: may delete messages, update the
     /// room, manage members and read the audit log.
     #[must_use]
     pub fn can_moderate(&self, actor: &Actor) -> bool {
-        self.role_of(actor) >= Role::Manager
+        self.role_of(actor).can_moderate()
     }
 
     /// Platform administrators and the owner: may hand the room to a new owner.

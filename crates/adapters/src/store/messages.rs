@@ -9,14 +9,16 @@
 use super::{DieselStore, unsigned};
 use crate::db::DbConnection;
 use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count};
-use crate::schema::{deletions, messages, rooms};
+use crate::schema::{deletions, messages, room_members, rooms};
 use diesel::dsl::max;
 use diesel::prelude::*;
+use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::{DeleteTarget, MessageId, RoomId};
 use roomwarden_domain::model::{
     DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent, MessagePage, RECALL_TYPE,
 };
 use roomwarden_domain::ports::{MessageStore, StoreResult};
+use roomwarden_domain::roles::{Membership, Role};
 
 /// Takes the room row's write lock; `false` when the room does not exist.
 fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
@@ -24,6 +26,24 @@ fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
         .set(rooms::write_version.eq(rooms::write_version + 1))
         .execute(conn)?;
     Ok(n > 0)
+}
+
+/// What `room` records about the actor (nothing for the API key): two primary-key reads.
+fn membership(conn: &mut DbConnection, room: &str, actor: &Actor) -> QueryResult<Membership> {
+    let Some(id) = actor.client_id().filter(|_| !actor.is_platform_admin()) else {
+        return Ok(Membership::default());
+    };
+    let owner: Option<String> = rooms::table.find(room).select(rooms::owner).first(conn)?;
+    let manager: Option<bool> = room_members::table
+        .find((room, id.as_str()))
+        .select(room_members::is_manager)
+        .first(conn)
+        .optional()?;
+    Ok(Membership {
+        is_owner: owner.as_deref() == Some(id.as_str()),
+        is_manager: manager == Some(true),
+        is_member: manager.is_some(),
+    })
 }
 
 /// The visible message `id` of `room`, with its `seq`.
@@ -235,6 +255,15 @@ impl MessageStore for DieselStore {
                 if !lock_room(conn, room)? {
                     return Ok(Committed {
                         outcome: DeleteOutcome::RoomNotFound,
+                        needs_purge: false,
+                    });
+                }
+                // Holding the room's write lock, which role changes also take: the role
+                // read here is the one in force when the deletion commits.
+                if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate()
+                {
+                    return Ok(Committed {
+                        outcome: DeleteOutcome::PermissionDenied,
                         needs_purge: false,
                     });
                 }

@@ -1,7 +1,8 @@
 use crate::support::*;
+use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::DeleteTarget;
-use roomwarden_domain::model::DeleteOutcome;
-use roomwarden_domain::ports::{AuditStore, MessageStore};
+use roomwarden_domain::model::{DeleteOutcome, RoomChanges};
+use roomwarden_domain::ports::{AuditStore, MessageStore, RoomStore};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier};
 
@@ -33,6 +34,68 @@ fn one_message_is_removed_once_and_audited() {
         .expect("page");
     assert_eq!(audit.len(), 1, "a failed delete writes no audit record");
     assert_eq!(audit[0].deleted_by, "alice");
+}
+
+fn user(id: &str) -> Actor {
+    Actor::Client {
+        id: cid(id),
+        is_platform_admin: false,
+    }
+}
+
+#[test]
+fn storage_checks_the_role_in_force_when_the_deletion_takes_effect() {
+    let s = store();
+    add_room(&s, "r1", "owner", &["mod"], &["member"]);
+    send_many(&s, "r1", "member", "m", 4);
+    // The use case read the room while `mod` was a manager; then `mod` was demoted. The
+    // deletion, checking again under the room's write lock, is refused and changes nothing.
+    let demote = RoomChanges {
+        managers: Some(vec![]),
+        ..RoomChanges::default()
+    };
+    s.update_room(&rid("r1"), &demote, now())
+        .expect("ran")
+        .expect("room");
+    for (actor, target) in [
+        (user("mod"), DeleteTarget::One(mid("m-0"))),
+        (user("mod"), DeleteTarget::All),
+        (user("member"), DeleteTarget::One(mid("m-0"))),
+        (user("stranger"), DeleteTarget::All),
+    ] {
+        let outcome = s
+            .delete(&request_as("r1", target, actor.clone()))
+            .expect("ran");
+        assert_eq!(outcome, DeleteOutcome::PermissionDenied, "{actor:?}");
+    }
+    assert_eq!(visible_count(&s, "r1"), 4);
+    assert!(
+        s.list_deletions(Some(&rid("r1")), None, 10)
+            .expect("ran")
+            .expect("page")
+            .is_empty(),
+        "no audit record"
+    );
+    assert_eq!(s.outbox_counts().expect("counts").pending, 0, "no event");
+
+    // Those who may: the owner, a manager, and platform administrators.
+    let promote = RoomChanges {
+        managers: Some(vec![cid("mod")]),
+        ..RoomChanges::default()
+    };
+    s.update_room(&rid("r1"), &promote, now())
+        .expect("ran")
+        .expect("room");
+    for (actor, id) in [
+        (user("mod"), "m-0"),
+        (user("owner"), "m-1"),
+        (Actor::Platform, "m-2"),
+    ] {
+        let outcome = s
+            .delete(&request_as("r1", DeleteTarget::One(mid(id)), actor))
+            .expect("ran");
+        assert_eq!(deleted_count(outcome), 1);
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use roomwarden_adapters::{Backend, Database, DieselStore, PoolOptions};
+use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use roomwarden_domain::model::{
     ClientChanges, DeletionRequest, Message, MessageContent, NewRoom, RoomType,
@@ -163,12 +164,26 @@ pub fn send_many(
         .collect()
 }
 
+/// A deletion by `by`, a client flagged as platform administrator (so it may delete in any
+/// room; the permission tests build their own actors).
 pub fn request(room: &str, target: DeleteTarget, by: &str) -> DeletionRequest {
+    request_as(
+        room,
+        target,
+        Actor::Client {
+            id: cid(by),
+            is_platform_admin: true,
+        },
+    )
+}
+
+/// A deletion by `actor`.
+pub fn request_as(room: &str, target: DeleteTarget, actor: Actor) -> DeletionRequest {
     DeletionRequest {
         id: DeletionId::generate(now()),
         room: rid(room),
         target,
-        deleted_by: by.to_owned(),
+        actor,
         deleted_at: now(),
         reason: None,
     }

@@ -22,7 +22,9 @@ pub struct DeleteMessages {
 /// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the
 /// caller moderates it (403, so an outsider learns nothing about its messages), then the
 /// message is visible in this room (404 `MessageNotFound`). The deletion and its audit
-/// record are committed together by [`MessageStore::delete`].
+/// record are committed together by [`MessageStore::delete`], which checks the permission
+/// again inside that transaction: the check here answers in the contract's order, the one
+/// there is the one that holds when roles change concurrently.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound`, or a storage failure.
@@ -43,7 +45,7 @@ pub fn delete_messages(
         id: DeletionId::generate(now),
         room: command.room,
         target: command.target,
-        deleted_by: actor.audit_name(),
+        actor: actor.clone(),
         deleted_at: crate::model::to_millis(now),
         reason: command.reason,
     };
@@ -51,6 +53,10 @@ pub fn delete_messages(
         DeleteOutcome::Deleted(deletion) => Ok(deletion),
         DeleteOutcome::MessageNotFound => Err(DomainError::MessageNotFound),
         DeleteOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
+        // Demoted (or removed) between the check above and the deletion taking effect.
+        DeleteOutcome::PermissionDenied => {
+            Err(DomainError::PermissionDenied(Action::DeleteMessages))
+        }
     }
 }
 
@@ -175,6 +181,28 @@ mod tests {
     }
 
     #[test]
+    fn a_manager_demoted_before_the_deletion_takes_effect_is_refused() {
+        // The room read first still lists the manager; storage, holding the room's write
+        // lock, finds the demotion and refuses.
+        let mut messages = MockMessageStore::new();
+        messages
+            .expect_delete()
+            .times(1)
+            .returning(|_| Ok(DeleteOutcome::PermissionDenied));
+        let err = delete_messages(
+            &rooms_with(Some(room())),
+            &messages,
+            &user("manager"),
+            one("m1"),
+            Utc::now(),
+        );
+        assert!(matches!(
+            err,
+            Err(DomainError::PermissionDenied(Action::DeleteMessages))
+        ));
+    }
+
+    #[test]
     fn request_carries_target_time_and_executor() {
         let now = Utc::now();
         let mut messages = MockMessageStore::new();
@@ -182,7 +210,7 @@ mod tests {
             .expect_delete()
             .withf(move |req| {
                 req.target == DeleteTarget::All
-                    && req.deleted_by == "owner"
+                    && req.actor.audit_name() == "owner"
                     && req.deleted_at == crate::model::to_millis(now)
                     && req.id.as_str().len() == 24
             })
