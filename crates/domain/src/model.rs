@@ -359,6 +359,17 @@ impl Deletion {
     }
 }
 
+/// How a room update ended in storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomUpdateOutcome {
+    /// Applied: the room afterwards.
+    Updated(Room),
+    /// No such room.
+    RoomNotFound,
+    /// The actor may not (or no longer) make these changes: nothing was changed.
+    PermissionDenied(crate::error::Action),
+}
+
 /// How a deletion ended in storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeleteOutcome {

@@ -5,11 +5,12 @@
 //! [`StoreError::Internal`] for any other failure. "Visible" messages are those that no
 //! deletion has removed, even when their rows are still being purged in the background.
 
+use crate::auth::Actor;
 use crate::error::StoreError;
 use crate::ids::{ClientId, DeletionId, MessageId, RoomId};
 use crate::model::{
     Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessagePage, NewRoom,
-    NewToken, Room, RoomChanges, TokenHash, TokenRecord,
+    NewToken, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use chrono::{DateTime, Utc};
 
@@ -68,13 +69,17 @@ pub trait RoomStore: Send + Sync {
     /// The room, or `None`.
     fn get_room(&self, id: &RoomId) -> StoreResult<Option<Room>>;
 
-    /// Applies `changes` in one transaction. MUST return `None` when the room does not exist.
+    /// Applies `changes` in one transaction, as `actor`. MUST answer `RoomNotFound` when the
+    /// room does not exist, and `PermissionDenied`, changing nothing, unless
+    /// [`Room::may_apply`] allows the actor these changes as the room is when they take
+    /// effect (so that an owner or manager demoted concurrently cannot apply them).
     fn update_room(
         &self,
         id: &RoomId,
+        actor: &Actor,
         changes: &RoomChanges,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Room>>;
+    ) -> StoreResult<RoomUpdateOutcome>;
 
     /// Adds members (existing ones are kept as they are). `None` when the room does not exist.
     fn add_members(

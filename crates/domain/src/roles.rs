@@ -1,8 +1,9 @@
 //! Roles in a room and what each may do (api.md §2).
 
 use crate::auth::Actor;
+use crate::error::Action;
 use crate::ids::ClientId;
-use crate::model::Room;
+use crate::model::{Room, RoomChanges};
 
 /// The strongest role an actor holds in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,6 +98,26 @@ impl Room {
     #[must_use]
     pub fn can_change_owner(&self, actor: &Actor) -> bool {
         self.role_of(actor) >= Role::Owner
+    }
+
+    /// Whether `actor` may apply `changes`: platform administrators, the owner and
+    /// managers may update the room; handing it to a new owner needs an administrator or
+    /// the owner.
+    ///
+    /// # Errors
+    /// The [`Action`] refused: `UpdateRoom` or `ChangeOwner`.
+    pub fn may_apply(&self, actor: &Actor, changes: &RoomChanges) -> Result<(), Action> {
+        if !self.can_moderate(actor) {
+            return Err(Action::UpdateRoom);
+        }
+        let new_owner = changes
+            .owner
+            .as_ref()
+            .is_some_and(|o| self.owner.as_ref() != Some(o));
+        if new_owner && !self.can_change_owner(actor) {
+            return Err(Action::ChangeOwner);
+        }
+        Ok(())
     }
 
     /// Platform administrators and members: may read the room and its messages.

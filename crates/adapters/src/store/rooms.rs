@@ -6,8 +6,9 @@ use crate::rows::{MemberRow, NewRoomRow, RoomRow, RoomUpdate, to_ms};
 use crate::schema::{room_members, rooms};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::model::{NewRoom, Room, RoomChanges};
+use roomwarden_domain::model::{NewRoom, Room, RoomChanges, RoomUpdateOutcome};
 use roomwarden_domain::ports::{RoomStore, StoreResult};
 use std::collections::BTreeMap;
 
@@ -86,6 +87,36 @@ fn change_room(
     })
 }
 
+/// Writes `changes` to a room whose row is locked.
+fn apply_changes(
+    conn: &mut DbConnection,
+    id: &str,
+    changes: &RoomChanges,
+    now: i64,
+) -> QueryResult<()> {
+    let update = RoomUpdate {
+        name: changes.name.as_deref(),
+        owner: changes.owner.as_ref().map(ClientId::as_str),
+        webhook: changes.webhook.as_ref().map(Option::as_deref),
+        updated_at: now,
+    };
+    diesel::update(rooms::table.find(id))
+        .set(&update)
+        .execute(conn)?;
+    if let Some(owner) = &changes.owner {
+        ensure_member(conn, id, owner.as_str(), None, now)?;
+    }
+    if let Some(managers) = &changes.managers {
+        diesel::update(room_members::table.filter(room_members::room_id.eq(id)))
+            .set(room_members::is_manager.eq(false))
+            .execute(conn)?;
+        for manager in managers {
+            ensure_member(conn, id, manager.as_str(), Some(true), now)?;
+        }
+    }
+    Ok(())
+}
+
 impl RoomStore for DieselStore {
     fn insert_room(&self, room: &NewRoom) -> StoreResult<bool> {
         let now = to_ms(room.created_at);
@@ -135,32 +166,36 @@ impl RoomStore for DieselStore {
     fn update_room(
         &self,
         id: &RoomId,
+        actor: &Actor,
         changes: &RoomChanges,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Room>> {
-        change_room(self, id, now, |conn, now| {
-            let update = RoomUpdate {
-                name: changes.name.as_deref(),
-                owner: changes.owner.as_ref().map(ClientId::as_str),
-                webhook: changes.webhook.as_ref().map(Option::as_deref),
-                updated_at: now,
-            };
-            diesel::update(rooms::table.find(id.as_str()))
-                .set(&update)
-                .execute(conn)?;
-            if let Some(owner) = &changes.owner {
-                ensure_member(conn, id.as_str(), owner.as_str(), None, now)?;
-            }
-            if let Some(managers) = &changes.managers {
-                diesel::update(room_members::table.filter(room_members::room_id.eq(id.as_str())))
-                    .set(room_members::is_manager.eq(false))
-                    .execute(conn)?;
-                for manager in managers {
-                    ensure_member(conn, id.as_str(), manager.as_str(), Some(true), now)?;
+    ) -> StoreResult<RoomUpdateOutcome> {
+        let now = to_ms(now);
+        let mut refused = None;
+        let outcome = self.with_conn(|conn| {
+            conn.transaction(|conn| {
+                // Touching first takes the room's write lock, so the roles read next are
+                // the ones in force when the changes commit.
+                if !touch(conn, id.as_str(), now)? {
+                    return Ok(RoomUpdateOutcome::RoomNotFound);
                 }
-            }
-            Ok(())
-        })
+                let Some(room) = load_room(conn, id.as_str())? else {
+                    return Ok(RoomUpdateOutcome::RoomNotFound);
+                };
+                if let Err(action) = room.may_apply(actor, changes) {
+                    refused = Some(action);
+                    // Undoes the touch too.
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+                apply_changes(conn, id.as_str(), changes, now)?;
+                Ok(load_room(conn, id.as_str())?
+                    .map_or(RoomUpdateOutcome::RoomNotFound, RoomUpdateOutcome::Updated))
+            })
+        });
+        match (outcome, refused) {
+            (Err(_), Some(action)) => Ok(RoomUpdateOutcome::PermissionDenied(action)),
+            (outcome, _) => outcome,
+        }
     }
 
     fn add_members(

@@ -2,7 +2,7 @@ use crate::support::*;
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::{DeleteOutcome, RoomChanges};
-use roomwarden_domain::ports::{AuditStore, MessageStore, RoomStore};
+use roomwarden_domain::ports::{AuditStore, MessageStore};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Barrier};
 
@@ -54,9 +54,7 @@ fn storage_checks_the_role_in_force_when_the_deletion_takes_effect() {
         managers: Some(vec![]),
         ..RoomChanges::default()
     };
-    s.update_room(&rid("r1"), &demote, now())
-        .expect("ran")
-        .expect("room");
+    update_as_platform(&s, "r1", &demote);
     for (actor, target) in [
         (user("mod"), DeleteTarget::One(mid("m-0"))),
         (user("mod"), DeleteTarget::All),
@@ -83,9 +81,7 @@ fn storage_checks_the_role_in_force_when_the_deletion_takes_effect() {
         managers: Some(vec![cid("mod")]),
         ..RoomChanges::default()
     };
-    s.update_room(&rid("r1"), &promote, now())
-        .expect("ran")
-        .expect("room");
+    update_as_platform(&s, "r1", &promote);
     for (actor, id) in [
         (user("mod"), "m-0"),
         (user("owner"), "m-1"),

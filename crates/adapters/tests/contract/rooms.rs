@@ -1,5 +1,7 @@
 use crate::support::*;
-use roomwarden_domain::model::{NewRoom, RoomChanges, RoomType};
+use roomwarden_domain::auth::Actor;
+use roomwarden_domain::error::Action;
+use roomwarden_domain::model::{NewRoom, RoomChanges, RoomType, RoomUpdateOutcome};
 use roomwarden_domain::ports::RoomStore;
 
 #[test]
@@ -50,10 +52,7 @@ fn update_changes_owner_managers_and_webhook() {
         managers: Some(vec![cid("m1")]),
         webhook: Some(Some("https://hooks.example/x".to_owned())),
     };
-    let room = s
-        .update_room(&rid("r1"), &changes, now())
-        .expect("ran")
-        .expect("exists");
+    let room = update_as_platform(&s, "r1", &changes);
     assert_eq!(room.name.as_deref(), Some("renamed"));
     assert_eq!(room.owner, Some(cid("boss")));
     assert_eq!(
@@ -72,10 +71,7 @@ fn update_changes_owner_managers_and_webhook() {
         webhook: Some(None),
         ..RoomChanges::default()
     };
-    let room = s
-        .update_room(&rid("r1"), &clear, now())
-        .expect("ran")
-        .expect("exists");
+    let room = update_as_platform(&s, "r1", &clear);
     assert_eq!(room.webhook, None);
     assert_eq!(
         room.name.as_deref(),
@@ -83,9 +79,73 @@ fn update_changes_owner_managers_and_webhook() {
         "untouched fields are kept"
     );
     assert_eq!(
-        s.update_room(&rid("nope"), &clear, now()).expect("ran"),
-        None
+        s.update_room(&rid("nope"), &Actor::Platform, &clear, now())
+            .expect("ran"),
+        RoomUpdateOutcome::RoomNotFound
     );
+}
+
+#[test]
+fn storage_checks_the_roles_in_force_when_an_update_takes_effect() {
+    let s = store();
+    add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
+    let user = |id: &str| Actor::Client {
+        id: cid(id),
+        is_platform_admin: false,
+    };
+    let before = s.get_room(&rid("r1")).expect("ran").expect("room");
+    // `mgr` is demoted after the use case read the room; its rename is then refused and
+    // changes nothing, not even `updatedAt`.
+    update_as_platform(
+        &s,
+        "r1",
+        &RoomChanges {
+            managers: Some(vec![]),
+            ..RoomChanges::default()
+        },
+    );
+    let demoted = s.get_room(&rid("r1")).expect("ran").expect("room");
+    let rename = RoomChanges {
+        name: Some("taken over".to_owned()),
+        ..RoomChanges::default()
+    };
+    assert_eq!(
+        s.update_room(&rid("r1"), &user("mgr"), &rename, now())
+            .expect("ran"),
+        RoomUpdateOutcome::PermissionDenied(Action::UpdateRoom)
+    );
+    assert_eq!(s.get_room(&rid("r1")).expect("ran"), Some(demoted.clone()));
+    assert_eq!(demoted.name, before.name);
+    // A manager may rename, but only the owner (or an administrator) hands the room over.
+    update_as_platform(
+        &s,
+        "r1",
+        &RoomChanges {
+            managers: Some(vec![cid("mgr")]),
+            ..RoomChanges::default()
+        },
+    );
+    let handover = RoomChanges {
+        owner: Some(cid("mgr")),
+        ..RoomChanges::default()
+    };
+    assert_eq!(
+        s.update_room(&rid("r1"), &user("mgr"), &handover, now())
+            .expect("ran"),
+        RoomUpdateOutcome::PermissionDenied(Action::ChangeOwner)
+    );
+    let renamed = s
+        .update_room(&rid("r1"), &user("mgr"), &rename, now())
+        .expect("ran");
+    assert!(
+        matches!(&renamed, RoomUpdateOutcome::Updated(r) if r.name.as_deref() == Some("taken over")),
+        "{renamed:?}"
+    );
+    assert!(matches!(
+        s.update_room(&rid("r1"), &user("owner"), &handover, now())
+            .expect("ran"),
+        RoomUpdateOutcome::Updated(_)
+    ));
 }
 
 #[test]

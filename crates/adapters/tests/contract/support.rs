@@ -5,7 +5,8 @@ use roomwarden_adapters::{Backend, Database, DieselStore, PoolOptions};
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use roomwarden_domain::model::{
-    ClientChanges, DeletionRequest, Message, MessageContent, NewRoom, RoomType,
+    ClientChanges, DeletionRequest, Message, MessageContent, NewRoom, Room, RoomChanges, RoomType,
+    RoomUpdateOutcome,
 };
 use roomwarden_domain::ports::{ClientStore, MessageStore, RoomStore};
 use std::path::PathBuf;
@@ -199,4 +200,15 @@ pub fn visible_count(store: &DieselStore, room: &str) -> u64 {
 
 pub fn expires_in(days: i64) -> DateTime<Utc> {
     now() + Duration::days(days)
+}
+
+/// Applies `changes` to `room` as the API key; the room afterwards.
+pub fn update_as_platform(store: &DieselStore, room: &str, changes: &RoomChanges) -> Room {
+    match store
+        .update_room(&rid(room), &Actor::Platform, changes, now())
+        .expect("ran")
+    {
+        RoomUpdateOutcome::Updated(room) => room,
+        other => panic!("expected an update, got {other:?}"),
+    }
 }

@@ -4,7 +4,8 @@ use crate::auth::Actor;
 use crate::error::{Action, DomainError};
 use crate::ids::{ClientId, RoomId};
 use crate::model::{
-    MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, Room, RoomChanges, RoomType, RoomView, check_text,
+    MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, Room, RoomChanges, RoomType, RoomUpdateOutcome,
+    RoomView, check_text,
 };
 use crate::ports::{ClientStore, MessageStore, RoomStore};
 use crate::webhook::WebhookGuard;
@@ -149,17 +150,8 @@ pub fn update_room(
     now: DateTime<Utc>,
 ) -> Result<RoomView, DomainError> {
     let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
-    if !room.can_moderate(actor) {
-        return Err(DomainError::PermissionDenied(Action::UpdateRoom));
-    }
-    if changes
-        .owner
-        .as_ref()
-        .is_some_and(|o| room.owner.as_ref() != Some(o))
-        && !room.can_change_owner(actor)
-    {
-        return Err(DomainError::PermissionDenied(Action::ChangeOwner));
-    }
+    room.may_apply(actor, &changes)
+        .map_err(DomainError::PermissionDenied)?;
     if let Some(name) = &changes.name {
         check_text("name", name, MAX_TEXT_CHARS)?;
     }
@@ -169,10 +161,12 @@ pub fn update_room(
     let mut referenced: Vec<ClientId> = changes.owner.iter().cloned().collect();
     referenced.extend(changes.managers.iter().flatten().cloned());
     require_clients(clients, &referenced)?;
-    let updated = rooms
-        .update_room(id, &changes, crate::model::to_millis(now))?
-        .ok_or(DomainError::RoomNotFound)?;
-    view(messages, updated)
+    // Checked again by storage, under the room's lock, against the roles then in force.
+    match rooms.update_room(id, actor, &changes, crate::model::to_millis(now))? {
+        RoomUpdateOutcome::Updated(updated) => view(messages, updated),
+        RoomUpdateOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
+        RoomUpdateOutcome::PermissionDenied(action) => Err(DomainError::PermissionDenied(action)),
+    }
 }
 
 /// `POST /rooms/{roomID}/members`: admins, owner, managers.
@@ -275,7 +269,7 @@ mod tests {
         rooms.expect_get_room().returning(|_| Ok(Some(room())));
         rooms
             .expect_update_room()
-            .returning(|_, _, _| Ok(Some(room())));
+            .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
             .expect_add_members()
             .returning(|_, _, _| Ok(Some(room())));
