@@ -2,13 +2,12 @@
 
 use crate::envelope::ApiError;
 use actix_web::dev::Payload;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::{Bytes, PayloadConfig};
 use actix_web::{FromRequest, HttpRequest};
-use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 /// Largest accepted request body.
@@ -103,44 +102,37 @@ impl JsonBody {
 
 impl FromRequest for JsonBody {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let declared_len = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let mut payload = payload.take();
+        // actix's own body reader, with the limit of `body_config` (a declared length over
+        // it is refused before anything is read).
+        let read = Bytes::from_request(req, payload);
         Box::pin(async move {
-            if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
-                return Err(ApiError::payload_too_large());
-            }
-            let read = async {
-                let mut body = BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|_| {
-                        ApiError::invalid_body("the request body could not be read")
-                    })?;
-                    if body.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Err(ApiError::payload_too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(body.freeze())
-            };
             let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read)
                 .await
-                .map_err(|_| ApiError::request_timeout())??;
+                .map_err(|_| ApiError::request_timeout())?
+                .map_err(|e| {
+                    if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::payload_too_large()
+                    } else {
+                        ApiError::invalid_body("the request body could not be read")
+                    }
+                })?;
             Ok(Self {
                 bytes,
                 content_type,
             })
         })
     }
+}
+
+/// The body limit for [`JsonBody`], to register as app data.
+pub fn body_config() -> PayloadConfig {
+    PayloadConfig::new(MAX_BODY_BYTES)
 }

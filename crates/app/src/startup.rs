@@ -60,6 +60,7 @@ fn app(
 > {
     App::new()
         .app_data(web::Data::new(state))
+        .app_data(crate::body::body_config())
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),

@@ -80,15 +80,19 @@ fn a_new_token_revokes_the_previous_ones() {
     assert_eq!(s.find_token(&hash_token("never")).expect("read"), None);
 }
 
-#[test]
-fn a_token_is_one_clients_and_reassigning_it_revives_it() {
-    let s = store();
-    let changes = |id: &str| ClientChanges {
+/// Changes that only name the client.
+fn changes(id: &str) -> ClientChanges {
+    ClientChanges {
         id: cid(id),
         nickname: None,
         avatar_url: None,
         is_platform_admin: None,
-    };
+    }
+}
+
+#[test]
+fn a_token_is_one_clients_and_reassigning_it_revives_it() {
+    let s = store();
     let saved = |id: &str, raw: &str| {
         s.save_client(&changes(id), Some(&token(raw)), now())
             .expect("ran")
@@ -138,12 +142,6 @@ fn a_token_is_one_clients_and_reassigning_it_revives_it() {
 #[test]
 fn find_tokens_answers_for_many_hashes_at_once() {
     let s = store();
-    let changes = |id: &str| ClientChanges {
-        id: cid(id),
-        nickname: None,
-        avatar_url: None,
-        is_platform_admin: None,
-    };
     s.save_client(&changes("a"), Some(&token("a1")), now())
         .expect("saved");
     s.save_client(&changes("a"), Some(&token("a2")), now())

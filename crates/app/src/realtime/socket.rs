@@ -80,18 +80,7 @@ async fn authenticate(
         client_key: Some(hello.client_key),
         token: Some(hello.token),
     };
-    let keys = state.keys.clone();
-    let actor = state
-        .run(move |ports| {
-            auth::authenticate(
-                &credentials,
-                &keys,
-                ports.clients.as_ref(),
-                chrono::Utc::now(),
-            )
-        })
-        .await
-        .ok()?;
+    let actor = crate::auth::authenticate(credentials, state).await.ok()?;
     match actor {
         Actor::Client { id, .. } => Some((id, token)),
         Actor::Platform => None,

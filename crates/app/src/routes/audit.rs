@@ -1,10 +1,10 @@
 //! The audit log of deletions (ext).
 
-use crate::auth::{caller, platform};
+use crate::auth::{Caller, Platform};
 use crate::dto::{AuditPageDto, AuditRecordDto};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use roomwarden_domain::ids::{DeletionId, RoomId};
 use roomwarden_domain::model::Deletion;
 use roomwarden_domain::usecases::{Limit, audit};
@@ -48,12 +48,11 @@ fn page(records: Vec<Deletion>) -> HttpResponse {
     responses((status = 200, description = "Newest first", body = AuditPageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn room_deletions(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<RoomAuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let room = RoomId::parse(&path.into_inner())?;
     let limit = Limit::parse(query.limit.as_deref())?;
     let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
@@ -77,11 +76,10 @@ pub async fn room_deletions(
     responses((status = 200, description = "Newest first", body = AuditPageDto)),
     security(("api_key" = [])))]
 pub async fn all_deletions(
-    req: HttpRequest,
+    _: Platform,
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    platform(&req, &state)?;
     let room = query.room_id.as_deref().map(RoomId::parse).transpose()?;
     let limit = Limit::parse(query.limit.as_deref())?;
     let before = query.before.as_deref().map(DeletionId::parse).transpose()?;

@@ -1,11 +1,11 @@
 //! Clients and tokens.
 
-use crate::auth::{caller, platform};
+use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{ClientDto, RevokeBody, RevokedDto, SaveClientBody, iso};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use roomwarden_domain::ids::ClientId;
 use roomwarden_domain::model::ClientChanges;
@@ -34,11 +34,10 @@ fn expiration(value: Option<serde_json::Value>) -> Result<Option<DateTime<Utc>>,
     responses((status = 200, description = "Saved", body = ClientDto)),
     security(("api_key" = [])))]
 pub async fn save_client(
-    req: HttpRequest,
+    _: Platform,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    platform(&req, &state)?;
     let body: SaveClientBody = body.parse()?;
     let token = match (body.token, body.issue_access_token) {
         (Some(token), _) => TokenRequest::Assign {
@@ -75,12 +74,11 @@ pub async fn save_client(
     responses((status = 200, description = "Revoked", body = RevokedDto)),
     security(("api_key" = [])))]
 pub async fn revoke_tokens(
-    req: HttpRequest,
+    _: Platform,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    platform(&req, &state)?;
     let client = ClientId::parse(&path.into_inner())?;
     let token = body.parse_optional::<RevokeBody>()?.and_then(|b| b.token);
     let revoked = state
@@ -98,8 +96,10 @@ pub async fn revoke_tokens(
 #[utoipa::path(get, path = "/me", tag = "Clients",
     responses((status = 200, description = "The caller", body = ClientDto)),
     security(("client_key" = [], "token" = [])))]
-pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
+pub async fn me(
+    Caller(actor): Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let client = state
         .run(move |ports| clients::me(ports.clients.as_ref(), &actor))
         .await?;

@@ -1,6 +1,6 @@
 //! `DELETE /rooms/{roomID}/messages/{messageID}`: the seed feature.
 
-use crate::auth::caller;
+use crate::auth::Caller;
 use crate::dto::DeletionResultDto;
 use crate::envelope::{ApiError, ok};
 use crate::middleware::is_valid_percent_encoding;
@@ -49,11 +49,11 @@ fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
     security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
 pub async fn delete_messages(
+    Caller(actor): Caller,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let (room, message) = path.into_inner();
     let command = DeleteMessages {
         room: RoomId::parse(&room)?,

@@ -1,11 +1,11 @@
 //! Sending and reading messages.
 
-use crate::auth::{caller, platform};
+use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{MessageDto, MessagePageDto, SendAsBody, SendMessageBody};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
@@ -24,12 +24,11 @@ fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
     responses((status = 200, description = "Sent", body = MessageDto)),
     security(("client_key" = [], "token" = [])))]
 pub async fn send_message(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let room = RoomId::parse(&path.into_inner())?;
     let body: SendMessageBody = body.parse()?;
     let command = SendMessage {
@@ -57,11 +56,10 @@ pub async fn send_message(
     responses((status = 200, description = "Sent", body = MessageDto)),
     security(("api_key" = [])))]
 pub async fn send_as(
-    req: HttpRequest,
+    _: Platform,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    platform(&req, &state)?;
     let body: SendAsBody = body.parse()?;
     let command = SendAs {
         room: RoomId::parse(&body.room)?,
@@ -100,7 +98,7 @@ pub struct ListQuery {
     responses((status = 200, description = "A page", body = MessagePageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn list_messages(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     query: web::Query<ListQuery>,
@@ -109,7 +107,6 @@ pub async fn list_messages(
     if version != "v3" {
         return Err(ApiError::no_route());
     }
-    let actor = caller(&req, &state).await?;
     let room = RoomId::parse(&room)?;
     let query = query.into_inner();
     let limit = Limit::parse(query.limit.as_deref())?;

@@ -1,11 +1,11 @@
 //! Rooms and membership.
 
-use crate::auth::{caller, platform};
+use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, UpdateRoomBody};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
@@ -26,11 +26,10 @@ fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
     responses((status = 200, description = "Created", body = RoomDto)),
     security(("api_key" = [])))]
 pub async fn create_room(
-    req: HttpRequest,
+    _: Platform,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    platform(&req, &state)?;
     let body: CreateRoomBody = body.parse()?;
     let command = CreateRoom {
         id: body.id.as_deref().map(RoomId::parse).transpose()?,
@@ -65,11 +64,10 @@ pub async fn create_room(
     responses((status = 200, description = "The room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn get_room(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
     let view = state
         .run(move |ports| {
@@ -85,12 +83,11 @@ pub async fn get_room(
     responses((status = 200, description = "Updated", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn update_room(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
     let body: UpdateRoomBody = body.parse()?;
     let changes = RoomChanges {
@@ -122,12 +119,11 @@ pub async fn update_room(
     responses((status = 200, description = "Updated room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn add_members(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
     let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
     let view = state
@@ -152,12 +148,11 @@ pub async fn add_members(
     responses((status = 200, description = "Updated room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn remove_members(
-    req: HttpRequest,
+    Caller(actor): Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = caller(&req, &state).await?;
     let id = RoomId::parse(&path.into_inner())?;
     let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
     let view = state

@@ -265,41 +265,16 @@ fn two_servers_on_one_database_deliver_each_event_once() {
     drop(second);
 }
 
-/// Starts the real binary; returns it with its address, read from its log.
-fn start_binary(database_url: &str, webhook: &str) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_roomwarden"))
-        .env("ROOMWARDEN_DATABASE_URL", database_url)
-        .env("ROOMWARDEN_BIND", "127.0.0.1:0")
-        .env("ROOMWARDEN_API_KEY", API_KEY)
-        .env("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY)
-        .env("ROOMWARDEN_WEBHOOK_SECRET", SECRET)
-        .env("ROOMWARDEN_WEBHOOK_URL", webhook)
-        .env("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "true")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                let _ = tx.send(
-                    addr.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-        }
-    });
-    let base = rx.recv_timeout(WAIT).expect("server reports its address");
-    (child, base)
+/// Starts the real binary with a global webhook on loopback.
+fn start_binary(database_url: &str, webhook: &str) -> Binary {
+    Binary::start(&[
+        ("ROOMWARDEN_DATABASE_URL", database_url),
+        ("ROOMWARDEN_API_KEY", API_KEY),
+        ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
+        ("ROOMWARDEN_WEBHOOK_SECRET", SECRET),
+        ("ROOMWARDEN_WEBHOOK_URL", webhook),
+        ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ])
 }
 
 #[test]
@@ -311,7 +286,8 @@ fn an_event_survives_kill_9_and_is_delivered_after_restart() {
     let webhook = format!("http://{addr}/hook");
     let (url, file) = fresh_database();
 
-    let (mut server, base) = start_binary(&url, &webhook);
+    let mut server = start_binary(&url, &webhook);
+    let base = server.base.clone();
     let agent = agent();
     let call =
         |method: &str, path: &str, headers: &[(&str, &str)], body: Option<serde_json::Value>| {
@@ -355,17 +331,18 @@ fn an_event_survives_kill_9_and_is_delivered_after_restart() {
     .ok();
     let deleted = call("DELETE", "/rooms/r/messages/_all", &admin, None);
     assert_eq!(deleted.ok()["deletedCount"], 1);
-    server.kill().expect("SIGKILL");
-    server.wait().expect("reaped");
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
 
     let receiver = Receiver::start_on(
         std::net::TcpListener::bind(addr).expect("rebind the reserved port"),
         &[],
     );
-    let (mut restarted, base) = start_binary(&url, &webhook);
+    let mut restarted = start_binary(&url, &webhook);
+    let base = restarted.base.clone();
     let got = receiver.wait_for(1, Duration::from_secs(40));
-    restarted.kill().expect("stop");
-    let _ = restarted.wait();
+    restarted.child.kill().expect("stop");
+    let _ = restarted.child.wait();
     assert!(
         !got.is_empty(),
         "the event committed before kill -9 was delivered after restart"

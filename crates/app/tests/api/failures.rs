@@ -337,6 +337,23 @@ impl Outage {
     }
 }
 
+/// Waits (at most a minute) until `/ready` answers 200 again.
+fn wait_until_ready(app: &TestApp) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let ready = app.get("/ready").send();
+        if ready.status == 200 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not recover: {:#}",
+            ready.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// The app on a fresh MySQL database reached through an [`Outage`] proxy; `None` without
 /// MySQL (these tests need a network database and run in the MySQL suite).
 fn app_behind_proxy(name: &str) -> Option<(TestApp, Outage)> {
@@ -394,19 +411,7 @@ fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
     );
 
     let _restored = Outage::forward(port, target);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let ready = app.get("/ready").send();
-        if ready.status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not recover: {:#}",
-            ready.body
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until_ready(&app);
     app.post("/admin/clients")
         .api_key()
         .json(serde_json::json!({"_id": "bob"}))
@@ -468,53 +473,20 @@ fn a_database_that_stops_answering_gives_timely_503s_and_the_server_recovers() {
     assert_eq!(app.get("/health").send().status, 200);
 
     proxy.resume();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let ready = app.get("/ready").send();
-        if ready.status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not recover: {:#}",
-            ready.body
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until_ready(&app);
     app.say(&token, "r", "after the outage");
 }
 
 #[test]
 fn no_key_or_token_reaches_the_log() {
-    use std::io::Read;
     let (url, file) = fresh_database();
-    let mut server = binary()
-        .env("ROOMWARDEN_DATABASE_URL", &url)
-        .env("ROOMWARDEN_BIND", "127.0.0.1:0")
-        .env("ROOMWARDEN_API_KEY", API_KEY)
-        .env("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY)
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawned");
-    let mut stderr = server.stderr.take().expect("stderr");
-    // Read until the address is logged, keeping everything for the final check.
-    let mut log = Vec::new();
-    let mut buf = [0_u8; 4096];
-    let base = loop {
-        let n = stderr.read(&mut buf).expect("log");
-        assert!(n > 0, "server exited: {}", String::from_utf8_lossy(&log));
-        log.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&log);
-        if let Some(addr) = text
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            break addr.to_owned();
-        }
-    };
+    let server = Binary::start(&[
+        ("ROOMWARDEN_DATABASE_URL", &url),
+        ("ROOMWARDEN_API_KEY", API_KEY),
+        ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
+        ("RUST_LOG", "debug"),
+    ]);
+    let base = server.base.clone();
     let agent = agent();
     let api = [
         ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
@@ -551,13 +523,7 @@ fn no_key_or_token_reaches_the_log() {
         Some(r#"{"token":"alice-secret-token-123"}"#),
     )
     .ok();
-    std::process::Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .expect("kill");
-    stderr.read_to_end(&mut log).expect("rest of the log");
-    server.wait().expect("exited");
-    let text = String::from_utf8_lossy(&log);
+    let text = server.stop();
     assert!(text.contains("request"), "the access log is on: {text}");
     for secret in [
         API_KEY,
@@ -584,35 +550,13 @@ fn thread_count(pid: u32) -> usize {
 
 #[test]
 fn threads_stay_bounded_under_many_concurrent_requests() {
-    use std::io::Read;
     let (url, file) = fresh_database();
-    let mut server = binary()
-        .env("ROOMWARDEN_DATABASE_URL", &url)
-        .env("ROOMWARDEN_BIND", "127.0.0.1:0")
-        .env("ROOMWARDEN_API_KEY", API_KEY)
-        .env("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawned");
-    let mut stderr = server.stderr.take().expect("stderr");
-    let mut log = Vec::new();
-    let mut buf = [0_u8; 4096];
-    let base = loop {
-        let n = stderr.read(&mut buf).expect("log");
-        assert!(n > 0, "server exited: {}", String::from_utf8_lossy(&log));
-        log.extend_from_slice(&buf[..n]);
-        if let Some(addr) = String::from_utf8_lossy(&log)
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            break addr.to_owned();
-        }
-    };
-    // Keep the pipe drained so that logging never blocks the server.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let mut server = Binary::start(&[
+        ("ROOMWARDEN_DATABASE_URL", &url),
+        ("ROOMWARDEN_API_KEY", API_KEY),
+        ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
+    ]);
+    let base = server.base.clone();
     let admin = agent();
     let api = [
         ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
@@ -636,7 +580,7 @@ fn threads_stay_bounded_under_many_concurrent_requests() {
         Some(r#"{"_id":"r","owner":"alice"}"#),
     )
     .ok();
-    let pid = server.id();
+    let pid = server.child.id();
     let idle = thread_count(pid);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
@@ -679,8 +623,8 @@ fn threads_stay_bounded_under_many_concurrent_requests() {
     }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let most = sampler.join().expect("sampler");
-    let _ = server.kill();
-    let _ = server.wait();
+    let _ = server.child.kill();
+    let _ = server.child.wait();
     remove_sqlite(file.as_deref());
     // Two workers, each with at most 10 blocking threads (one per pooled connection), on
     // top of what the idle server runs. Without the cap, 64 waiting requests made ~64 threads.

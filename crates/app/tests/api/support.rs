@@ -328,3 +328,82 @@ impl Req<'_> {
             .as_u16()
     }
 }
+
+/// The real `roomwarden` binary on a free loopback port. Its standard error is collected
+/// by a thread (so logging never blocks the server) and returned by [`Binary::stop`].
+pub struct Binary {
+    pub child: std::process::Child,
+    pub base: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Binary {
+    /// Starts the binary with `env` (on top of `ROOMWARDEN_BIND=127.0.0.1:0` and
+    /// `RUST_LOG=info`) and waits until it logs its address.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_roomwarden"));
+        command
+            .env("ROOMWARDEN_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("binary starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = std::sync::Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(
+                        addr.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+                let mut all = sink.lock().expect("log");
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let base = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no address logged: {}", log.lock().expect("log")));
+        Self {
+            child,
+            base,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Stops it with SIGTERM and returns everything it logged.
+    pub fn stop(mut self) -> String {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.log.lock().expect("log").clone()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
