@@ -4,6 +4,7 @@
 use hmac::{Hmac, Mac};
 use roomwarden_domain::events::{Notifier, NotifyError, OutgoingEvent};
 use roomwarden_domain::webhook::{DestinationRefused, WebhookGuard, is_internal_address};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -116,16 +117,11 @@ impl Resolver for PolicyResolver {
 /// POSTs events as JSON with an `IM-Signature` header; a 2xx answer within 10 s is success.
 /// `https://` destinations are verified against Mozilla's root certificates (webpki), or
 /// against the operator's own CA certificates when given.
+#[derive(Debug)]
 pub struct WebhookNotifier {
     agent: ureq::Agent,
-    secret: String,
+    secret: SecretString,
     policy: AddressPolicy,
-}
-
-impl std::fmt::Debug for WebhookNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookNotifier { .. }")
-    }
 }
 
 impl WebhookNotifier {
@@ -136,7 +132,7 @@ impl WebhookNotifier {
     /// # Errors
     /// When `ca_pem` holds no valid certificate.
     pub fn new(
-        secret: String,
+        secret: SecretString,
         policy: AddressPolicy,
         ca_pem: Option<&[u8]>,
     ) -> anyhow::Result<Self> {
@@ -189,7 +185,10 @@ impl Notifier for WebhookNotifier {
             .agent
             .post(destination)
             .header("Content-Type", "application/json; charset=utf-8")
-            .header(SIGNATURE_HEADER, &signature(&self.secret, now, &event.body))
+            .header(
+                SIGNATURE_HEADER,
+                &signature(self.secret.expose_secret(), now, &event.body),
+            )
             .send(event.body.as_str())
             .map_err(|e| NotifyError::Transport(e.to_string()))?;
         let status = response.status().as_u16();

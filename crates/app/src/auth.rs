@@ -6,6 +6,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::{LocalBoxFuture, Ready, ready};
 use roomwarden_domain::auth::{self, Actor, Credentials};
+use secrecy::SecretString;
 
 /// Header carrying the platform-admin API key.
 pub const API_KEY: &str = "IM-API-KEY";
@@ -14,10 +15,10 @@ pub const CLIENT_KEY: &str = "IM-CLIENT-KEY";
 /// Header carrying the user's token.
 pub const TOKEN: &str = "IM-Authorization";
 
-fn header(req: &HttpRequest, name: &str) -> Option<String> {
+fn header(req: &HttpRequest, name: &str) -> Option<SecretString> {
     req.headers()
         .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
 }
 
 /// The three credential headers, as sent.

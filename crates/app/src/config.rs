@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use roomwarden_adapters::AddressPolicy;
 use roomwarden_domain::events::RetryPolicy;
+use secrecy::SecretString;
 use std::net::ToSocketAddrs;
 
 /// Default database: an SQLite file under `./data/`.
@@ -12,21 +13,22 @@ pub const SOCKET_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
-/// Server settings. Secrets are redacted from `Debug`.
-#[derive(Clone)]
+/// Server settings. Secrets (keys, and the database URL, which may hold a password) are
+/// `secrecy` types: `Debug` shows none of them.
+#[derive(Clone, Debug)]
 pub struct Config {
     /// `ROOMWARDEN_BIND`.
     pub bind: String,
     /// `ROOMWARDEN_DATABASE_URL`.
-    pub database_url: String,
+    pub database_url: SecretString,
     /// `ROOMWARDEN_API_KEY`; generated and stored when absent.
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretString>,
     /// `ROOMWARDEN_CLIENT_KEY`; generated and stored when absent.
-    pub client_key: Option<String>,
+    pub client_key: Option<SecretString>,
     /// `ROOMWARDEN_WEBHOOK_URL`.
     pub webhook_url: Option<String>,
     /// `ROOMWARDEN_WEBHOOK_SECRET`; generated and stored when absent.
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<SecretString>,
     /// `ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE`: webhooks may point at loopback, private,
     /// link-local or unspecified addresses (refused by default).
     pub webhook_allow_private: bool,
@@ -39,17 +41,6 @@ pub struct Config {
     pub webhook_retry: RetryPolicy,
     /// How long a socket has to authenticate (not an environment variable; 10 s).
     pub socket_auth_timeout: std::time::Duration,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("bind", &self.bind)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("webhook_url", &self.webhook_url)
-            .field("token_ttl_days", &self.token_ttl_days)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The URL with any password replaced by `***`, for logs.
@@ -66,13 +57,13 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn secret(name: &str, value: Option<String>) -> anyhow::Result<Option<String>> {
+fn secret(name: &str, value: Option<String>) -> anyhow::Result<Option<SecretString>> {
     match value {
         None => Ok(None),
         Some(v) if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             bail!("{name} must be non-empty and contain no whitespace")
         }
-        Some(v) => Ok(Some(v)),
+        Some(v) => Ok(Some(v.into())),
     }
 }
 
@@ -130,7 +121,7 @@ impl Config {
         };
         Ok(Self {
             bind,
-            database_url,
+            database_url: database_url.into(),
             api_key: secret("ROOMWARDEN_API_KEY", get("ROOMWARDEN_API_KEY"))?,
             client_key: secret("ROOMWARDEN_CLIENT_KEY", get("ROOMWARDEN_CLIENT_KEY"))?,
             webhook_url,
@@ -164,7 +155,10 @@ mod tests {
     fn defaults_need_no_environment() {
         let c = config(&[]).expect("defaults");
         assert_eq!(c.bind, DEFAULT_BIND);
-        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&c.database_url),
+            DEFAULT_DATABASE_URL
+        );
         assert_eq!(c.token_ttl_days, 7);
         assert!(c.api_key.is_none());
     }

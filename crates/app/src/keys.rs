@@ -4,13 +4,14 @@ use crate::config::Config;
 use anyhow::Context;
 use roomwarden_adapters::DieselStore;
 use roomwarden_domain::auth::{DeploymentKeys, generate_secret};
+use secrecy::{ExposeSecret, SecretString};
 
 /// The effective secrets, and which of them this start generated.
 pub struct Keys {
     /// API key and client key.
     pub deployment: DeploymentKeys,
     /// HMAC secret for webhook signatures.
-    pub webhook_secret: String,
+    pub webhook_secret: SecretString,
     /// Names of the settings generated (and stored) by this start.
     pub generated: Vec<&'static str>,
 }
@@ -18,10 +19,10 @@ pub struct Keys {
 /// One secret: the configured value, else the stored one, else a new one (stored).
 fn one(
     store: &DieselStore,
-    configured: Option<&String>,
+    configured: Option<&SecretString>,
     name: &'static str,
     generated: &mut Vec<&'static str>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<SecretString> {
     if let Some(value) = configured {
         return Ok(value.clone());
     }
@@ -31,7 +32,7 @@ fn one(
     if created {
         generated.push(name);
     }
-    Ok(value)
+    Ok(value.into())
 }
 
 /// Resolves every secret.
@@ -86,7 +87,7 @@ pub fn banner(keys: &Keys, only_generated: bool) -> Option<String> {
     let shown: Vec<String> = rows
         .iter()
         .filter(|(name, _, _)| !only_generated || keys.generated.contains(name))
-        .map(|(_, label, value)| format!("  {label}  {value}"))
+        .map(|(_, label, value)| format!("  {label}  {}", value.expose_secret()))
         .collect();
     if shown.is_empty() {
         return None;

@@ -20,7 +20,9 @@ pub mod run;
 pub mod startup;
 pub mod state;
 
-/// Logs to standard error as text; `RUST_LOG` filters (default `info`).
+/// Logs to standard error as text; `RUST_LOG` filters (default `info`). A request's span
+/// closing is its access-log line (`request{method path request_id status}: close
+/// time.busy=… time.idle=…`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -29,5 +31,22 @@ pub fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .try_init();
+}
+
+/// For tests: with `TEST_LOG` set, logs like the server does (filtered by `RUST_LOG`,
+/// default `info`) through the test harness's capture; without it, nothing is logged.
+pub fn init_test_tracing() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_target(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .try_init();
 }

@@ -1,7 +1,8 @@
 //! Cross-cutting HTTP behaviour: the envelope safety net, percent-encoding checks, panic
-//! capture, and access logs.
+//! capture, and the request span (access log).
 
 use crate::envelope::{ApiError, JSON_UTF8};
+use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_TYPE;
@@ -9,7 +10,8 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
 use actix_web::{Error, ResponseError};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 /// Envelopes any error response that the framework produced itself (unknown path
 /// encodings, extractor failures, ...): ours already carry the JSON content type.
@@ -86,22 +88,34 @@ pub async fn reject_bad_percent_encoding(
         .map(ServiceResponse::map_into_boxed_body)
 }
 
-/// One line per request: method, path (no query, no headers: no secret reaches the log),
-/// status and duration.
-pub async fn access_log(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.path().to_owned();
-    let res = next.call(req).await?;
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status = res.status().as_u16(),
-        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        "request"
-    );
-    Ok(res.map_into_boxed_body())
+/// The span of one request: method, path (no query, no headers: no secret reaches the
+/// log), the request ID that tracing-actix-web generates, and the status once answered.
+/// Every log line written while serving the request, on the blocking pool too
+/// (`run::blocking` enters it), carries these fields; with span-close events on (see
+/// `init_tracing`), the span's close is the access-log line, with its duration.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %request_id,
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let status = match outcome {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        span.record("status", status.as_u16());
+    }
 }

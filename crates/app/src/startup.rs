@@ -24,6 +24,7 @@ use roomwarden_adapters::{
     AddressPolicy, Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed,
     WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
 };
+use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +37,9 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// # Errors
 /// A bad URL, an unreachable database, a failed migration or key storage failure.
 pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
-    let db = Database::connect(&config.database_url, &PoolOptions::default())
-        .with_context(|| format!("database {}", redact_url(&config.database_url)))?;
+    let url = config.database_url.expose_secret();
+    let db = Database::connect(url, &PoolOptions::default())
+        .with_context(|| format!("database {}", redact_url(url)))?;
     let store = DieselStore::new(db);
     let keys = keys::resolve(&store, config)?;
     Ok((store, keys))
@@ -73,7 +75,7 @@ fn app(
         .wrap(actix_web::middleware::from_fn(
             middleware::reject_bad_percent_encoding,
         ))
-        .wrap(actix_web::middleware::from_fn(middleware::access_log))
+        .wrap(tracing_actix_web::TracingLogger::<middleware::RequestSpan>::new())
         .configure(routes::configure)
         .default_service(web::to(routes::no_route))
 }

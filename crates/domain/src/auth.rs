@@ -5,33 +5,28 @@ use crate::ids::ClientId;
 use crate::model::{PLATFORM_ACTOR, TokenHash};
 use crate::ports::ClientStore;
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The credentials a request carried, as raw header values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The credentials a request carried, as raw header values (secrets: `Debug` shows none).
+#[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// `IM-API-KEY`.
-    pub api_key: Option<String>,
+    pub api_key: Option<SecretString>,
     /// `IM-CLIENT-KEY`.
-    pub client_key: Option<String>,
+    pub client_key: Option<SecretString>,
     /// `IM-Authorization`.
-    pub token: Option<String>,
+    pub token: Option<SecretString>,
 }
 
-/// The deployment's two keys.
-#[derive(Clone, PartialEq, Eq)]
+/// The deployment's two keys (secrets: `Debug` shows none).
+#[derive(Debug, Clone)]
 pub struct DeploymentKeys {
     /// Platform-admin key (`IM-API-KEY`).
-    pub api_key: String,
+    pub api_key: SecretString,
     /// Application client key (`IM-CLIENT-KEY`).
-    pub client_key: String,
-}
-
-impl std::fmt::Debug for DeploymentKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DeploymentKeys { .. }")
-    }
+    pub client_key: SecretString,
 }
 
 /// Who is calling.
@@ -119,19 +114,20 @@ pub fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Actor, DomainError> {
     if let Some(api_key) = &credentials.api_key {
-        return if secrets_match(api_key, &keys.api_key) {
+        return if secrets_match(api_key.expose_secret(), keys.api_key.expose_secret()) {
             Ok(Actor::Platform)
         } else {
             Err(DomainError::InvalidApiKey)
         };
     }
     match &credentials.client_key {
-        Some(key) if secrets_match(key, &keys.client_key) => {}
+        Some(key) if secrets_match(key.expose_secret(), keys.client_key.expose_secret()) => {}
         _ => return Err(DomainError::InvalidClientKey),
     }
     let token = credentials
         .token
-        .as_deref()
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
         .filter(|t| !t.is_empty())
         .ok_or(DomainError::InvalidToken)?;
     let record = clients
@@ -178,7 +174,9 @@ pub fn require_api_key(
     keys: &DeploymentKeys,
 ) -> Result<Actor, DomainError> {
     match &credentials.api_key {
-        Some(key) if secrets_match(key, &keys.api_key) => Ok(Actor::Platform),
+        Some(key) if secrets_match(key.expose_secret(), keys.api_key.expose_secret()) => {
+            Ok(Actor::Platform)
+        }
         _ => Err(DomainError::InvalidApiKey),
     }
 }
@@ -192,16 +190,16 @@ mod tests {
 
     fn keys() -> DeploymentKeys {
         DeploymentKeys {
-            api_key: "api".to_owned(),
-            client_key: "ck".to_owned(),
+            api_key: "api".into(),
+            client_key: "ck".into(),
         }
     }
 
     fn creds(api: Option<&str>, ck: Option<&str>, token: Option<&str>) -> Credentials {
         Credentials {
-            api_key: api.map(str::to_owned),
-            client_key: ck.map(str::to_owned),
-            token: token.map(str::to_owned),
+            api_key: api.map(Into::into),
+            client_key: ck.map(Into::into),
+            token: token.map(Into::into),
         }
     }
 

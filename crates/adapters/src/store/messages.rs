@@ -279,7 +279,13 @@ impl MessageStore for DieselStore {
                 }
             })
             .map_err(crate::error::query)?;
-        if matches!(committed.outcome, DeleteOutcome::Deleted(_)) {
+        if let DeleteOutcome::Deleted(deletion) = &committed.outcome {
+            tracing::debug!(
+                deletion = %deletion.id,
+                count = deletion.deleted_count,
+                purge_later = committed.needs_purge,
+                "deletion committed"
+            );
             self.db.scrub_wal(&mut conn);
             self.outbox.wake();
         }

@@ -85,7 +85,7 @@ fn loopback_allowed(ca: Option<&[u8]>) -> WebhookNotifier {
     let policy = AddressPolicy {
         allow_private: true,
     };
-    WebhookNotifier::new("secret".to_owned(), policy, ca).expect("notifier")
+    WebhookNotifier::new("secret".into(), policy, ca).expect("notifier")
 }
 
 #[test]
@@ -126,9 +126,7 @@ fn a_receiver_whose_certificate_is_not_trusted_gets_nothing() {
         assert!(matches!(err, NotifyError::Transport(_)), "{err}");
         assert!(received.recv().is_err(), "no request reached the receiver");
     }
-    assert!(
-        WebhookNotifier::new("s".to_owned(), AddressPolicy::default(), Some(b"not pem")).is_err()
-    );
+    assert!(WebhookNotifier::new("s".into(), AddressPolicy::default(), Some(b"not pem")).is_err());
 }
 
 #[test]
@@ -136,8 +134,8 @@ fn a_private_destination_is_refused_at_delivery_without_connecting() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let port = listener.local_addr().expect("addr").port();
-    let strict = WebhookNotifier::new("secret".to_owned(), AddressPolicy::default(), None)
-        .expect("notifier");
+    let strict =
+        WebhookNotifier::new("secret".into(), AddressPolicy::default(), None).expect("notifier");
     for url in [
         format!("http://127.0.0.1:{port}/hook"),
         format!("http://localhost:{port}/hook"),

@@ -77,8 +77,8 @@ async fn authenticate(
     let token = auth::hash_token(&hello.token);
     let credentials = Credentials {
         api_key: None,
-        client_key: Some(hello.client_key),
-        token: Some(hello.token),
+        client_key: Some(hello.client_key.into()),
+        token: Some(hello.token.into()),
     };
     let actor = crate::auth::authenticate(credentials, state).await.ok()?;
     match actor {

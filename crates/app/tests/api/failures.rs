@@ -32,8 +32,8 @@ impl MockApp {
         let state = AppState {
             ports,
             keys: DeploymentKeys {
-                api_key: API_KEY.to_owned(),
-                client_key: CLIENT_KEY.to_owned(),
+                api_key: API_KEY.into(),
+                client_key: CLIENT_KEY.into(),
             },
             token_ttl: chrono::Duration::days(7),
             hub: Arc::new(roomwarden::realtime::hub::Hub::default()),
@@ -534,6 +534,58 @@ fn no_key_or_token_reaches_the_log() {
         assert!(!text.contains(secret), "{secret} appears in the log");
     }
     remove_sqlite(file.as_deref());
+}
+
+#[test]
+fn every_log_line_of_a_request_carries_its_request_id() {
+    let (url, file) = fresh_database();
+    let server = Binary::start(&[
+        ("ROOMWARDEN_DATABASE_URL", &url),
+        ("ROOMWARDEN_API_KEY", API_KEY),
+        ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
+        ("RUST_LOG", "info,roomwarden_adapters=debug"),
+    ]);
+    let agent = agent();
+    let api = [
+        ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
+    let call = |method: &str, path: &str, body: Option<&str>| {
+        send_with(&agent, &server.base, method, path, &api, body)
+    };
+    call("POST", "/admin/clients", Some(r#"{"_id":"alice"}"#)).ok();
+    call("POST", "/rooms", Some(r#"{"_id":"r","owner":"alice"}"#)).ok();
+    call("DELETE", "/rooms/r/messages/_all", None).ok();
+    let log = server.stop();
+    remove_sqlite(file.as_deref());
+    // Logged in the handler, on the blocking pool inside the store, and when the request's
+    // span closes (the access line): each within the request's span.
+    for marker in [
+        "messages deleted",
+        "deletion committed",
+        "path=/rooms/r/messages/_all",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no {marker:?} line in {log}"));
+        assert!(
+            line.contains("request_id=") && line.contains("method=DELETE"),
+            "{line}"
+        );
+    }
+    let ids: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("path=/rooms/r/messages/_all"))
+        .filter_map(|l| l.split("request_id=").nth(1))
+        .filter_map(|rest| rest.split([' ', '}']).next())
+        .collect();
+    assert_eq!(ids.len(), 1, "one request, one ID: {ids:?}");
+    let close = log
+        .lines()
+        .find(|l| l.contains("path=/rooms/r/messages/_all") && l.contains("close"))
+        .expect("the access line");
+    assert!(close.contains("status=200"), "{close}");
 }
 
 /// Threads of a process, from `/proc`.

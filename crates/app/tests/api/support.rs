@@ -42,11 +42,11 @@ pub fn fresh_database() -> (String, Option<PathBuf>) {
 pub fn test_config(database_url: String) -> Config {
     Config {
         bind: "127.0.0.1:0".to_owned(),
-        database_url,
-        api_key: Some(API_KEY.to_owned()),
-        client_key: Some(CLIENT_KEY.to_owned()),
+        database_url: database_url.into(),
+        api_key: Some(API_KEY.into()),
+        client_key: Some(CLIENT_KEY.into()),
         webhook_url: None,
-        webhook_secret: Some("test-webhook-secret".to_owned()),
+        webhook_secret: Some("test-webhook-secret".into()),
         // The suite's webhook receivers listen on loopback.
         webhook_allow_private: true,
         webhook_ca_file: None,
@@ -73,6 +73,7 @@ impl TestApp {
     }
 
     pub fn spawn_with(config: Config, sqlite_file: Option<PathBuf>) -> Self {
+        roomwarden::init_test_tracing();
         let app = Application::build(&config).expect("application builds");
         let base = format!("http://{}", app.addr());
         let handle = app.handle();
@@ -83,7 +84,7 @@ impl TestApp {
         });
         Self {
             base,
-            database_url: config.database_url,
+            database_url: secrecy::ExposeSecret::expose_secret(&config.database_url).to_owned(),
             handle,
             thread: Some(thread),
             sqlite_file,
