@@ -304,26 +304,16 @@ mod tests {
 
     /// A fresh database of the backend under test (MySQL when `ROOMWARDEN_TEST_MYSQL_URL` is
     /// set), with a pool of one connection so that the same connection is reused.
-    fn single_connection_database() -> (Database, String) {
-        let mut bytes = [0_u8; 6];
-        getrandom::fill(&mut bytes).expect("randomness");
-        let name = hex::encode(bytes);
-        let url = match std::env::var("ROOMWARDEN_TEST_MYSQL_URL") {
-            Ok(server) if !server.is_empty() => {
-                format!("{}/rw_test_{name}", server.trim_end_matches('/'))
-            }
-            _ => format!(
-                "sqlite://{}",
-                std::env::temp_dir()
-                    .join(format!("roomwarden-db-{name}.db"))
-                    .display()
-            ),
-        };
+    fn single_connection_database() -> (Database, crate::testing::FreshDatabase) {
+        let fresh = crate::testing::FreshDatabase::new();
         let options = PoolOptions {
             max_size: 1,
             checkout_timeout: Duration::from_secs(5),
         };
-        (Database::connect(&url, &options).expect("connects"), url)
+        (
+            Database::connect(&fresh.url, &options).expect("connects"),
+            fresh,
+        )
     }
 
     #[derive(QueryableByName)]
@@ -341,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_connection_left_in_a_transaction_by_a_panic_is_not_reused() {
-        let (db, url) = single_connection_database();
+        let (db, fresh) = single_connection_database();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut conn = db.conn().expect("checked out");
             let _ = conn.transaction::<(), diesel::result::Error, _>(|conn| {
@@ -359,7 +349,7 @@ mod tests {
         drop(conn);
 
         // Seen from another connection: the second write committed, the first did not.
-        let other = Database::connect(&url, &PoolOptions::default()).expect("connects");
+        let other = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
         let mut fresh = other.conn().expect("fresh connection");
         assert_eq!(settings_rows(&mut fresh), 1);
         let kept: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM settings WHERE name = 'kept'")
@@ -367,10 +357,5 @@ mod tests {
             .expect("counted")
             .n;
         assert_eq!(kept, 1);
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{path}{suffix}"));
-            }
-        }
     }
 }

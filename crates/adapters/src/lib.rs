@@ -16,6 +16,8 @@ pub mod realtime;
 mod rows;
 mod schema;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod webhook;
 pub mod worker;
 

@@ -235,10 +235,10 @@ fn a_large_clear_is_invisible_at_once_and_purged_in_batches() {
 
 #[test]
 fn an_unfinished_purge_is_resumed_by_a_new_store() {
-    let (url, sqlite_file) = fresh_url();
+    let database = roomwarden_adapters::testing::FreshDatabase::new();
     let open = || {
         let db = roomwarden_adapters::Database::connect(
-            &url,
+            &database.url,
             &roomwarden_adapters::PoolOptions::default(),
         )
         .expect("db");
@@ -265,11 +265,6 @@ fn an_unfinished_purge_is_resumed_by_a_new_store() {
         9
     );
     drop(second);
-    if let Some(path) = sqlite_file {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
 }
 
 #[test]
@@ -309,7 +304,7 @@ fn clear_racing_with_sends_loses_nothing() {
 
 /// Every byte of the SQLite files of `store`: main file, WAL and rollback journal.
 fn sqlite_bytes(store: &TestStore) -> Vec<u8> {
-    let path = store.sqlite_file.as_ref().expect("sqlite");
+    let path = store.sqlite_file().expect("sqlite");
     let mut all = Vec::new();
     for suffix in ["", "-wal", "-journal"] {
         if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {

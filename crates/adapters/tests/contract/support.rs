@@ -1,6 +1,7 @@
 //! Fresh stores and fixtures for the contract tests.
 
 use chrono::{DateTime, Duration, Utc};
+use roomwarden_adapters::testing::FreshDatabase;
 use roomwarden_adapters::{Backend, Database, DieselStore, PoolOptions};
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
@@ -9,12 +10,18 @@ use roomwarden_domain::model::{
     RoomUpdateOutcome,
 };
 use roomwarden_domain::ports::{ClientStore, MessageStore, RoomStore};
-use std::path::PathBuf;
 
-/// A store over a fresh database; the SQLite file (if any) is removed on drop.
+/// A store over a fresh database (removed on drop, for SQLite).
 pub struct TestStore {
     pub store: DieselStore,
-    pub sqlite_file: Option<PathBuf>,
+    database: FreshDatabase,
+}
+
+impl TestStore {
+    /// The SQLite file, when the run uses SQLite.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.database.sqlite_file.as_deref()
+    }
 }
 
 impl std::ops::Deref for TestStore {
@@ -24,62 +31,17 @@ impl std::ops::Deref for TestStore {
     }
 }
 
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        if let Some(path) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
-    }
-}
-
-fn unique_name() -> String {
-    let mut bytes = [0_u8; 6];
-    getrandom::fill(&mut bytes).expect("randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The MySQL server URL to test against, if this run uses MySQL.
-pub fn mysql_server() -> Option<String> {
-    let url = std::env::var("ROOMWARDEN_TEST_MYSQL_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() && std::env::var("ROOMWARDEN_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
-        panic!("ROOMWARDEN_REQUIRE_MYSQL=1 but ROOMWARDEN_TEST_MYSQL_URL is not set");
-    }
-    if url.is_some() && cfg!(not(feature = "mysql")) {
-        panic!("ROOMWARDEN_TEST_MYSQL_URL is set but this build lacks --features mysql");
-    }
-    url
-}
-
-/// A database URL for a fresh, empty database of the backend this run tests.
-pub fn fresh_url() -> (String, Option<PathBuf>) {
-    match mysql_server() {
-        Some(server) => (
-            format!("{}/rw_test_{}", server.trim_end_matches('/'), unique_name()),
-            None,
-        ),
-        None => {
-            let path =
-                std::env::temp_dir().join(format!("roomwarden-contract-{}.db", unique_name()));
-            (format!("sqlite://{}", path.display()), Some(path))
-        }
-    }
-}
-
 pub fn store() -> TestStore {
     store_with_batch(roomwarden_adapters::PURGE_BATCH)
 }
 
 pub fn store_with_batch(batch: usize) -> TestStore {
-    let (url, sqlite_file) = fresh_url();
-    let db =
-        Database::connect(&url, &PoolOptions::default()).expect("test database must be reachable");
+    let database = FreshDatabase::new();
+    let db = Database::connect(&database.url, &PoolOptions::default())
+        .expect("test database must be reachable");
     TestStore {
         store: DieselStore::new(db).with_purge_batch(batch),
-        sqlite_file,
+        database,
     }
 }
 

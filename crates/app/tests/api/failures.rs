@@ -2,71 +2,24 @@
 //! and the process-level behaviour of the real binary.
 
 use crate::support::*;
-use actix_web::dev::ServerHandle;
-use roomwarden::state::{AppState, Ports};
-use roomwarden_domain::auth::DeploymentKeys;
+use roomwarden::state::Ports;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::ports::{MockAuditStore, MockClientStore, MockMessageStore, MockRoomStore};
 use std::net::TcpListener;
 use std::sync::Arc;
 
-/// The real routes over mocked ports.
-struct MockApp {
-    base: String,
-    handle: ServerHandle,
-    agent: ureq::Agent,
-}
-
-impl MockApp {
-    fn spawn(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Self {
-        let ports = Ports {
-            clients: Arc::new(MockClientStore::new()),
-            rooms: Arc::new(rooms),
-            messages: Arc::new(MockMessageStore::new()),
-            audit: Arc::new(MockAuditStore::new()),
-            readiness: Arc::new(move || {
-                readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
-            }),
-            webhooks: Arc::new(roomwarden_adapters::AddressPolicy::default()),
-        };
-        let state = AppState {
-            ports,
-            keys: DeploymentKeys {
-                api_key: API_KEY.into(),
-                client_key: CLIENT_KEY.into(),
-            },
-            token_ttl: chrono::Duration::days(7),
-            hub: Arc::new(roomwarden::realtime::hub::Hub::default()),
-            socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
-        };
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let server = roomwarden::startup::serve(listener, state).expect("server");
-        let handle = server.handle();
-        std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
-        Self {
-            base,
-            handle,
-            agent: agent(),
-        }
-    }
-
-    fn delete_as_admin(&self, path: &str) -> Resp {
-        send_with(
-            &self.agent,
-            &self.base,
-            "DELETE",
-            path,
-            &[("IM-API-KEY".to_owned(), API_KEY.to_owned())],
-            None,
-        )
-    }
-}
-
-impl Drop for MockApp {
-    fn drop(&mut self) {
-        actix_web::rt::System::new().block_on(self.handle.clone().stop(false));
-    }
+/// The real routes over mocked ports: the rooms port given, nothing else expected.
+fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> TestApp {
+    TestApp::over_ports(Ports {
+        clients: Arc::new(MockClientStore::new()),
+        rooms: Arc::new(rooms),
+        messages: Arc::new(MockMessageStore::new()),
+        audit: Arc::new(MockAuditStore::new()),
+        readiness: Arc::new(move || {
+            readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
+        }),
+        webhooks: Arc::new(roomwarden_adapters::AddressPolicy::default()),
+    })
 }
 
 fn rooms_failing(err: fn() -> StoreError) -> MockRoomStore {
@@ -77,22 +30,22 @@ fn rooms_failing(err: fn() -> StoreError) -> MockRoomStore {
 
 #[test]
 fn an_unreachable_store_is_a_503_envelope() {
-    let app = MockApp::spawn(
+    let app = over_mocks(
         rooms_failing(|| StoreError::Unavailable(anyhow::anyhow!("connection refused"))),
         Ok(()),
     );
-    let res = app.delete_as_admin("/rooms/r/messages/m");
+    let res = app.delete("/rooms/r/messages/m").api_key().send();
     res.err(503, "SERVICE_UNAVAILABLE");
     assert_eq!(res.body["RM"], "Service unavailable");
 }
 
 #[test]
 fn any_other_store_failure_is_a_500_envelope_without_details() {
-    let app = MockApp::spawn(
+    let app = over_mocks(
         rooms_failing(|| StoreError::Internal(anyhow::anyhow!("syntax error near SELECT"))),
         Ok(()),
     );
-    let res = app.delete_as_admin("/rooms/r/messages/_all");
+    let res = app.delete("/rooms/r/messages/_all").api_key().send();
     res.err(500, "INTERNAL_ERROR");
     assert!(
         !res.body.to_string().contains("SELECT"),
@@ -107,23 +60,23 @@ fn a_panicking_use_case_is_a_500_envelope_and_the_server_survives() {
     rooms
         .expect_get_room()
         .returning(|_| panic!("bug in storage"));
-    let app = MockApp::spawn(rooms, Ok(()));
-    app.delete_as_admin("/rooms/r/messages/m")
+    let app = over_mocks(rooms, Ok(()));
+    app.delete("/rooms/r/messages/m")
+        .api_key()
+        .send()
         .err(500, "INTERNAL_ERROR");
-    app.delete_as_admin("/rooms/r/messages/m")
+    app.delete("/rooms/r/messages/m")
+        .api_key()
+        .send()
         .err(500, "INTERNAL_ERROR");
-    let health = send_with(&app.agent, &app.base, "GET", "/health", &[], None);
-    assert_eq!(health.status, 200);
+    assert_eq!(app.get("/health").send().status, 200);
 }
 
 #[test]
 fn readiness_reports_the_store() {
-    let app = MockApp::spawn(MockRoomStore::new(), Err("down"));
-    send_with(&app.agent, &app.base, "GET", "/ready", &[], None).err(503, "SERVICE_UNAVAILABLE");
-    assert_eq!(
-        send_with(&app.agent, &app.base, "GET", "/health", &[], None).status,
-        200
-    );
+    let app = over_mocks(MockRoomStore::new(), Err("down"));
+    app.get("/ready").send().err(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(app.get("/health").send().status, 200);
 }
 
 #[actix_web::test]

@@ -8,35 +8,10 @@ use std::path::PathBuf;
 pub const API_KEY: &str = "test-api-key";
 pub const CLIENT_KEY: &str = "test-client-key";
 
-fn unique_name() -> String {
-    let mut bytes = [0_u8; 6];
-    getrandom::fill(&mut bytes).expect("randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A database URL for a fresh database of the backend this run tests, and the SQLite file.
+/// A database URL for a fresh database of the backend this run tests, and the SQLite file
+/// (removed by [`TestApp`]'s drop, or by the caller with [`remove_sqlite`]).
 pub fn fresh_database() -> (String, Option<PathBuf>) {
-    let mysql = std::env::var("ROOMWARDEN_TEST_MYSQL_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    if mysql.is_none() && std::env::var("ROOMWARDEN_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
-        panic!("ROOMWARDEN_REQUIRE_MYSQL=1 but ROOMWARDEN_TEST_MYSQL_URL is not set");
-    }
-    match mysql {
-        Some(server) => {
-            if cfg!(not(feature = "mysql")) {
-                panic!("ROOMWARDEN_TEST_MYSQL_URL needs --features mysql");
-            }
-            (
-                format!("{}/rw_test_{}", server.trim_end_matches('/'), unique_name()),
-                None,
-            )
-        }
-        None => {
-            let path = std::env::temp_dir().join(format!("roomwarden-api-{}.db", unique_name()));
-            (format!("sqlite://{}", path.display()), Some(path))
-        }
-    }
+    roomwarden_adapters::testing::FreshDatabase::new().into_parts()
 }
 
 pub fn test_config(database_url: String) -> Config {
@@ -88,6 +63,39 @@ impl TestApp {
             handle,
             thread: Some(thread),
             sqlite_file,
+            agent: agent(),
+        }
+    }
+
+    /// The real routes over `ports` (mocks, say), with the test keys and no database,
+    /// background workers or sockets' fan-out.
+    pub fn over_ports(ports: roomwarden::state::Ports) -> Self {
+        roomwarden::init_test_tracing();
+        let state = roomwarden::state::AppState {
+            ports,
+            keys: roomwarden_domain::auth::DeploymentKeys {
+                api_key: API_KEY.into(),
+                client_key: CLIENT_KEY.into(),
+            },
+            token_ttl: chrono::Duration::days(7),
+            hub: std::sync::Arc::new(roomwarden::realtime::hub::Hub::default()),
+            socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = roomwarden::startup::serve(listener, state).expect("server");
+        let handle = server.handle();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(server)
+                .expect("server ran");
+        });
+        Self {
+            base,
+            database_url: String::new(),
+            handle,
+            thread: Some(thread),
+            sqlite_file: None,
             agent: agent(),
         }
     }
@@ -185,14 +193,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Removes an SQLite database file with its WAL and shared-memory files.
-pub fn remove_sqlite(path: Option<&std::path::Path>) {
-    if let Some(path) = path {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
-}
+pub use roomwarden_adapters::testing::remove_sqlite;
 
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

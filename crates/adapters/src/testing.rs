@@ -1,0 +1,88 @@
+//! Fresh databases for tests (feature `testing`): the one helper the contract suite, the
+//! app's black-box suite and this crate's unit tests share.
+//!
+//! SQLite by default (a temporary file, removed on drop). With `ROOMWARDEN_TEST_MYSQL_URL`
+//! set to a server URL (`mysql://root@127.0.0.1:3306`) and the `mysql` feature, a new
+//! `rw_test_*` database on that server instead. `ROOMWARDEN_REQUIRE_MYSQL=1` (set by CI)
+//! makes a missing URL panic instead of silently testing SQLite.
+
+use std::path::PathBuf;
+
+/// A fresh, empty database of the backend this test run uses.
+#[derive(Debug)]
+pub struct FreshDatabase {
+    /// Its URL, for [`crate::Database::connect`] or `ROOMWARDEN_DATABASE_URL`.
+    pub url: String,
+    /// The SQLite file, removed (with its WAL and shared-memory files) on drop.
+    pub sqlite_file: Option<PathBuf>,
+}
+
+impl FreshDatabase {
+    /// Names a new database; it is created when first connected to.
+    ///
+    /// # Panics
+    /// When CI requires MySQL and no server URL is set, or the URL is set in a build
+    /// without the `mysql` feature.
+    #[must_use]
+    pub fn new() -> Self {
+        let name = &roomwarden_domain::auth::generate_secret()[..12];
+        match mysql_server() {
+            Some(server) => Self {
+                url: format!("{}/rw_test_{name}", server.trim_end_matches('/')),
+                sqlite_file: None,
+            },
+            None => {
+                let path = std::env::temp_dir().join(format!("roomwarden-test-{name}.db"));
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    sqlite_file: Some(path),
+                }
+            }
+        }
+    }
+
+    /// Gives up the SQLite file to the caller, who then removes it (see [`remove_sqlite`]).
+    #[must_use]
+    pub fn into_parts(mut self) -> (String, Option<PathBuf>) {
+        (std::mem::take(&mut self.url), self.sqlite_file.take())
+    }
+}
+
+impl Default for FreshDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        remove_sqlite(self.sqlite_file.as_deref());
+    }
+}
+
+/// The MySQL server URL to test against, if this run uses MySQL.
+///
+/// # Panics
+/// As [`FreshDatabase::new`].
+#[must_use]
+pub fn mysql_server() -> Option<String> {
+    let url = std::env::var("ROOMWARDEN_TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("ROOMWARDEN_REQUIRE_MYSQL").is_ok_and(|v| v == "1") {
+        panic!("ROOMWARDEN_REQUIRE_MYSQL=1 but ROOMWARDEN_TEST_MYSQL_URL is not set");
+    }
+    if url.is_some() && cfg!(not(feature = "mysql")) {
+        panic!("ROOMWARDEN_TEST_MYSQL_URL is set but this build lacks --features mysql");
+    }
+    url
+}
+
+/// Removes an SQLite database file with its WAL and shared-memory files.
+pub fn remove_sqlite(path: Option<&std::path::Path>) {
+    if let Some(path) = path {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
