@@ -81,22 +81,28 @@ pub trait RoomStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<RoomUpdateOutcome>;
 
-    /// Adds members (existing ones are kept as they are). `None` when the room does not exist.
+    /// Adds members (existing ones are kept as they are), as `actor`. MUST answer
+    /// `RoomNotFound` when the room does not exist, and `PermissionDenied`, changing
+    /// nothing, unless [`Room::may_add_members`] allows the actor as the room is then.
     fn add_members(
         &self,
         id: &RoomId,
+        actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Room>>;
+    ) -> StoreResult<RoomUpdateOutcome>;
 
-    /// Removes members (and their manager role); IDs that are not members are ignored.
-    /// `None` when the room does not exist.
+    /// Removes members (and their manager role), as `actor`; IDs that are not members are
+    /// ignored. MUST answer `RoomNotFound` when the room does not exist, and
+    /// `PermissionDenied`, changing nothing, unless [`Room::may_remove_members`] allows it
+    /// as the room is then.
     fn remove_members(
         &self,
         id: &RoomId,
+        actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Room>>;
+    ) -> StoreResult<RoomUpdateOutcome>;
 }
 
 /// Messages, and their deletion.

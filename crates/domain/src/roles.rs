@@ -120,6 +120,40 @@ impl Room {
         Ok(())
     }
 
+    /// Whether `actor` may invite members: platform administrators, the owner and managers.
+    ///
+    /// # Errors
+    /// [`Action::ManageMembers`].
+    pub fn may_add_members(&self, actor: &Actor) -> Result<(), Action> {
+        if self.can_moderate(actor) {
+            Ok(())
+        } else {
+            Err(Action::ManageMembers)
+        }
+    }
+
+    /// Whether `actor` may remove `members`: moderators may remove anyone but the owner; a
+    /// member may remove only itself (leave).
+    ///
+    /// # Errors
+    /// [`Action::ManageMembers`], or [`Action::RemoveOwner`] when the owner is among them.
+    pub fn may_remove_members(&self, actor: &Actor, members: &[ClientId]) -> Result<(), Action> {
+        let leaving_alone = actor
+            .client_id()
+            .is_some_and(|me| self.has_member(me) && members.iter().all(|m| m == me));
+        if !self.can_moderate(actor) && !leaving_alone {
+            return Err(Action::ManageMembers);
+        }
+        if self
+            .owner
+            .as_ref()
+            .is_some_and(|owner| members.contains(owner))
+        {
+            return Err(Action::RemoveOwner);
+        }
+        Ok(())
+    }
+
     /// Platform administrators and members: may read the room and its messages.
     #[must_use]
     pub fn can_read(&self, actor: &Actor) -> bool {

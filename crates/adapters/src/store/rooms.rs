@@ -7,6 +7,7 @@ use crate::schema::{room_members, rooms};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::auth::Actor;
+use roomwarden_domain::error::Action;
 use roomwarden_domain::ids::{ClientId, RoomId};
 use roomwarden_domain::model::{NewRoom, Room, RoomChanges, RoomUpdateOutcome};
 use roomwarden_domain::ports::{RoomStore, StoreResult};
@@ -68,23 +69,39 @@ fn touch(conn: &mut DbConnection, room: &str, now: i64) -> QueryResult<bool> {
     Ok(n > 0)
 }
 
-/// Runs `f` in a transaction that starts by touching the room; `None` when it does not exist.
+/// Changes a room in one transaction, as the domain allows: touching the room first takes
+/// its write lock, so the room that `allowed` judges (reloaded under the lock) has the
+/// roles in force when `write` commits. Refused, the transaction rolls back (the touch too).
 fn change_room(
     store: &DieselStore,
     id: &RoomId,
     now: DateTime<Utc>,
-    f: impl FnOnce(&mut DbConnection, i64) -> QueryResult<()>,
-) -> StoreResult<Option<Room>> {
+    allowed: impl FnOnce(&Room) -> Result<(), Action>,
+    write: impl FnOnce(&mut DbConnection, i64) -> QueryResult<()>,
+) -> StoreResult<RoomUpdateOutcome> {
     let now = to_ms(now);
-    store.with_conn(|conn| {
+    let mut refused = None;
+    let outcome = store.with_conn(|conn| {
         conn.transaction(|conn| {
             if !touch(conn, id.as_str(), now)? {
-                return Ok(None);
+                return Ok(RoomUpdateOutcome::RoomNotFound);
             }
-            f(conn, now)?;
-            load_room(conn, id.as_str())
+            let Some(room) = load_room(conn, id.as_str())? else {
+                return Ok(RoomUpdateOutcome::RoomNotFound);
+            };
+            if let Err(action) = allowed(&room) {
+                refused = Some(action);
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            write(conn, now)?;
+            Ok(load_room(conn, id.as_str())?
+                .map_or(RoomUpdateOutcome::RoomNotFound, RoomUpdateOutcome::Updated))
         })
-    })
+    });
+    match (outcome, refused) {
+        (Err(_), Some(action)) => Ok(RoomUpdateOutcome::PermissionDenied(action)),
+        (outcome, _) => outcome,
+    }
 }
 
 /// Writes `changes` to a room whose row is locked.
@@ -170,55 +187,45 @@ impl RoomStore for DieselStore {
         changes: &RoomChanges,
         now: DateTime<Utc>,
     ) -> StoreResult<RoomUpdateOutcome> {
-        let now = to_ms(now);
-        let mut refused = None;
-        let outcome = self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                // Touching first takes the room's write lock, so the roles read next are
-                // the ones in force when the changes commit.
-                if !touch(conn, id.as_str(), now)? {
-                    return Ok(RoomUpdateOutcome::RoomNotFound);
-                }
-                let Some(room) = load_room(conn, id.as_str())? else {
-                    return Ok(RoomUpdateOutcome::RoomNotFound);
-                };
-                if let Err(action) = room.may_apply(actor, changes) {
-                    refused = Some(action);
-                    // Undoes the touch too.
-                    return Err(diesel::result::Error::RollbackTransaction);
-                }
-                apply_changes(conn, id.as_str(), changes, now)?;
-                Ok(load_room(conn, id.as_str())?
-                    .map_or(RoomUpdateOutcome::RoomNotFound, RoomUpdateOutcome::Updated))
-            })
-        });
-        match (outcome, refused) {
-            (Err(_), Some(action)) => Ok(RoomUpdateOutcome::PermissionDenied(action)),
-            (outcome, _) => outcome,
-        }
+        change_room(
+            self,
+            id,
+            now,
+            |room| room.may_apply(actor, changes),
+            |conn, now| apply_changes(conn, id.as_str(), changes, now),
+        )
     }
 
     fn add_members(
         &self,
         id: &RoomId,
+        actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Room>> {
-        change_room(self, id, now, |conn, now| {
-            for member in members {
-                ensure_member(conn, id.as_str(), member.as_str(), None, now)?;
-            }
-            Ok(())
-        })
+    ) -> StoreResult<RoomUpdateOutcome> {
+        change_room(
+            self,
+            id,
+            now,
+            |room| room.may_add_members(actor),
+            |conn, now| {
+                for member in members {
+                    ensure_member(conn, id.as_str(), member.as_str(), None, now)?;
+                }
+                Ok(())
+            },
+        )
     }
 
     fn remove_members(
         &self,
         id: &RoomId,
+        actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<Room>> {
-        change_room(self, id, now, |conn, _| {
+    ) -> StoreResult<RoomUpdateOutcome> {
+        let allowed = |room: &Room| room.may_remove_members(actor, members);
+        change_room(self, id, now, allowed, |conn, _| {
             let ids: Vec<&str> = members.iter().map(ClientId::as_str).collect();
             diesel::delete(
                 room_members::table

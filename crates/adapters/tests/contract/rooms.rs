@@ -153,25 +153,86 @@ fn members_are_added_once_and_removed_with_their_role() {
     let s = store();
     add_room(&s, "r1", "owner", &["mgr"], &[]);
     add_client(&s, "x");
-    let room = s
-        .add_members(&rid("r1"), &[cid("x"), cid("x"), cid("mgr")], now())
-        .expect("ran")
-        .expect("exists");
+    let updated = |outcome: RoomUpdateOutcome| match outcome {
+        RoomUpdateOutcome::Updated(room) => room,
+        other => panic!("expected an update, got {other:?}"),
+    };
+    let room = updated(
+        s.add_members(
+            &rid("r1"),
+            &Actor::Platform,
+            &[cid("x"), cid("x"), cid("mgr")],
+            now(),
+        )
+        .expect("ran"),
+    );
     assert_eq!(room.members, vec![cid("mgr"), cid("owner"), cid("x")]);
     assert_eq!(
         room.managers,
         vec![cid("mgr")],
         "re-adding keeps the manager role"
     );
-    let room = s
-        .remove_members(&rid("r1"), &[cid("mgr"), cid("not-a-member")], now())
-        .expect("ran")
-        .expect("exists");
+    let room = updated(
+        s.remove_members(
+            &rid("r1"),
+            &Actor::Platform,
+            &[cid("mgr"), cid("not-a-member")],
+            now(),
+        )
+        .expect("ran"),
+    );
     assert_eq!(room.members, vec![cid("owner"), cid("x")]);
     assert!(room.managers.is_empty());
     assert_eq!(
-        s.add_members(&rid("nope"), &[cid("x")], now())
+        s.add_members(&rid("nope"), &Actor::Platform, &[cid("x")], now())
             .expect("ran"),
-        None
+        RoomUpdateOutcome::RoomNotFound
     );
+}
+
+#[test]
+fn membership_changes_check_the_roles_in_force() {
+    let s = store();
+    add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
+    add_client(&s, "x");
+    let user = |id: &str| Actor::Client {
+        id: cid(id),
+        is_platform_admin: false,
+    };
+    // Demoted after the use case's check: may no longer invite or remove others.
+    update_as_platform(
+        &s,
+        "r1",
+        &RoomChanges {
+            managers: Some(vec![]),
+            ..RoomChanges::default()
+        },
+    );
+    let before = s.get_room(&rid("r1")).expect("ran");
+    assert_eq!(
+        s.add_members(&rid("r1"), &user("mgr"), &[cid("x")], now())
+            .expect("ran"),
+        RoomUpdateOutcome::PermissionDenied(Action::ManageMembers)
+    );
+    assert_eq!(
+        s.remove_members(&rid("r1"), &user("mgr"), &[cid("m1")], now())
+            .expect("ran"),
+        RoomUpdateOutcome::PermissionDenied(Action::ManageMembers)
+    );
+    assert_eq!(
+        s.remove_members(&rid("r1"), &Actor::Platform, &[cid("owner")], now())
+            .expect("ran"),
+        RoomUpdateOutcome::PermissionDenied(Action::RemoveOwner)
+    );
+    assert_eq!(
+        s.get_room(&rid("r1")).expect("ran"),
+        before,
+        "nothing changed"
+    );
+    // A plain member may still leave.
+    assert!(matches!(
+        s.remove_members(&rid("r1"), &user("m1"), &[cid("m1")], now())
+            .expect("ran"),
+        RoomUpdateOutcome::Updated(room) if !room.has_member(&cid("m1"))
+    ));
 }

@@ -1,7 +1,7 @@
 //! Rooms: create, read, update, and membership.
 
 use crate::auth::Actor;
-use crate::error::{Action, DomainError};
+use crate::error::DomainError;
 use crate::ids::{ClientId, RoomId};
 use crate::model::{
     MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, Room, RoomChanges, RoomType, RoomUpdateOutcome,
@@ -59,6 +59,19 @@ fn require_clients(clients: &dyn ClientStore, ids: &[ClientId]) -> Result<(), Do
         Ok(())
     } else {
         Err(DomainError::ClientNotFound)
+    }
+}
+
+/// The room after a change that storage checked again, under the room's lock, against the
+/// roles then in force (the use case's own check answers in the contract's order).
+fn updated(
+    messages: &dyn MessageStore,
+    outcome: RoomUpdateOutcome,
+) -> Result<RoomView, DomainError> {
+    match outcome {
+        RoomUpdateOutcome::Updated(room) => view(messages, room),
+        RoomUpdateOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
+        RoomUpdateOutcome::PermissionDenied(action) => Err(DomainError::PermissionDenied(action)),
     }
 }
 
@@ -161,12 +174,8 @@ pub fn update_room(
     let mut referenced: Vec<ClientId> = changes.owner.iter().cloned().collect();
     referenced.extend(changes.managers.iter().flatten().cloned());
     require_clients(clients, &referenced)?;
-    // Checked again by storage, under the room's lock, against the roles then in force.
-    match rooms.update_room(id, actor, &changes, crate::model::to_millis(now))? {
-        RoomUpdateOutcome::Updated(updated) => view(messages, updated),
-        RoomUpdateOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
-        RoomUpdateOutcome::PermissionDenied(action) => Err(DomainError::PermissionDenied(action)),
-    }
+    let outcome = rooms.update_room(id, actor, &changes, crate::model::to_millis(now))?;
+    updated(messages, outcome)
 }
 
 /// `POST /rooms/{roomID}/members`: admins, owner, managers.
@@ -183,14 +192,11 @@ pub fn add_members(
     now: DateTime<Utc>,
 ) -> Result<RoomView, DomainError> {
     let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
-    if !room.can_moderate(actor) {
-        return Err(DomainError::PermissionDenied(Action::ManageMembers));
-    }
+    room.may_add_members(actor)
+        .map_err(DomainError::PermissionDenied)?;
     require_clients(clients, invitees)?;
-    let updated = rooms
-        .add_members(id, invitees, crate::model::to_millis(now))?
-        .ok_or(DomainError::RoomNotFound)?;
-    view(messages, updated)
+    let outcome = rooms.add_members(id, actor, invitees, crate::model::to_millis(now))?;
+    updated(messages, outcome)
 }
 
 /// `POST /rooms/{roomID}/delete/members`: admins, owner, managers; any member may remove
@@ -207,28 +213,16 @@ pub fn remove_members(
     now: DateTime<Utc>,
 ) -> Result<RoomView, DomainError> {
     let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
-    let leaving_alone = actor
-        .client_id()
-        .is_some_and(|me| room.has_member(me) && members.iter().all(|m| m == me));
-    if !room.can_moderate(actor) && !leaving_alone {
-        return Err(DomainError::PermissionDenied(Action::ManageMembers));
-    }
-    if room
-        .owner
-        .as_ref()
-        .is_some_and(|owner| members.contains(owner))
-    {
-        return Err(DomainError::PermissionDenied(Action::RemoveOwner));
-    }
-    let updated = rooms
-        .remove_members(id, members, crate::model::to_millis(now))?
-        .ok_or(DomainError::RoomNotFound)?;
-    view(messages, updated)
+    room.may_remove_members(actor, members)
+        .map_err(DomainError::PermissionDenied)?;
+    let outcome = rooms.remove_members(id, actor, members, crate::model::to_millis(now))?;
+    updated(messages, outcome)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Action;
     use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
     use crate::webhook::{DestinationRefused, MockWebhookGuard};
 
@@ -272,10 +266,10 @@ mod tests {
             .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
             .expect_add_members()
-            .returning(|_, _, _| Ok(Some(room())));
+            .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
             .expect_remove_members()
-            .returning(|_, _, _| Ok(Some(room())));
+            .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
     }
 
