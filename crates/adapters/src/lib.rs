@@ -22,7 +22,7 @@ pub mod webhook;
 pub mod worker;
 
 pub use db::{Backend, Database, PoolOptions};
-pub use outbox::{DispatchOptions, OutboxCounts, spawn_dispatcher};
+pub use outbox::{DispatchOptions, OutboxCounts, OutboxState, spawn_dispatcher};
 pub use purge::{PURGE_BATCH, spawn_purger};
 pub use realtime::{FeedEvent, RealtimeFeed};
 pub use store::DieselStore;

@@ -21,10 +21,39 @@ use roomwarden_domain::ports::StoreResult;
 use serde::Serialize;
 use std::sync::Arc;
 
-const PENDING: &str = "pending";
-const DELIVERED: &str = "delivered";
-const FAILED: &str = "failed";
-const SKIPPED: &str = "skipped";
+/// Where an event stands; stored as its lowercase name in `outbox.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// Acknowledged by a receiver.
+    Delivered,
+    /// Given up (retry window over, or destination refused).
+    Failed,
+    /// No webhook for the room.
+    Skipped,
+}
+
+impl OutboxState {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// The state a stored name stands for.
+    #[must_use]
+    pub fn parse(stored: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed, Self::Skipped]
+            .into_iter()
+            .find(|s| s.as_str() == stored)
+    }
+}
 
 /// How many events one dispatcher claims (and sends concurrently) at a time.
 const CLAIM_BATCH: i64 = 16;
@@ -87,7 +116,7 @@ pub(crate) fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResul
             outbox::message_id.eq(&deletion.message_id),
             outbox::payload.eq(event_body(&event)),
             outbox::created_at.eq(created),
-            outbox::state.eq(PENDING),
+            outbox::state.eq(OutboxState::Pending.as_str()),
             outbox::next_attempt_at.eq(created),
         ))
         .execute(conn)
@@ -140,7 +169,7 @@ impl DieselStore {
         let until = now + lease.num_milliseconds();
         self.with_conn(|conn| {
             let candidates: Vec<i64> = outbox::table
-                .filter(outbox::state.eq(PENDING))
+                .filter(outbox::state.eq(OutboxState::Pending.as_str()))
                 .filter(outbox::next_attempt_at.le(now))
                 .filter(outbox::claimed_until.lt(now))
                 .order(outbox::seq.asc())
@@ -152,7 +181,7 @@ impl DieselStore {
                 let won = diesel::update(
                     outbox::table
                         .find(seq)
-                        .filter(outbox::state.eq(PENDING))
+                        .filter(outbox::state.eq(OutboxState::Pending.as_str()))
                         .filter(outbox::claimed_until.lt(now)),
                 )
                 .set((
@@ -199,7 +228,7 @@ impl DieselStore {
     fn finish_event(
         &self,
         seq: i64,
-        state: &str,
+        state: OutboxState,
         error: Option<&str>,
         attempts: u32,
     ) -> StoreResult<()> {
@@ -207,7 +236,7 @@ impl DieselStore {
         self.with_conn(|conn| {
             diesel::update(outbox::table.find(seq))
                 .set((
-                    outbox::state.eq(state),
+                    outbox::state.eq(state.as_str()),
                     outbox::finished_at.eq(Some(now)),
                     outbox::last_error.eq(error),
                     outbox::attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
@@ -251,11 +280,12 @@ impl DieselStore {
             let mut counts = OutboxCounts::default();
             for (state, n) in rows {
                 let n = u64::try_from(n).unwrap_or_default();
-                match state.as_str() {
-                    PENDING => counts.pending = n,
-                    DELIVERED => counts.delivered = n,
-                    FAILED => counts.failed = n,
-                    _ => counts.skipped = n,
+                match OutboxState::parse(&state) {
+                    Some(OutboxState::Pending) => counts.pending = n,
+                    Some(OutboxState::Delivered) => counts.delivered = n,
+                    Some(OutboxState::Failed) => counts.failed = n,
+                    Some(OutboxState::Skipped) => counts.skipped = n,
+                    None => tracing::warn!(state, "unknown outbox state"),
                 }
             }
             Ok(counts)
@@ -299,18 +329,18 @@ fn dispatch_one(
         .as_deref()
         .or(options.global_webhook.as_deref())
     else {
-        return store.finish_event(claimed.seq, SKIPPED, None, claimed.attempts);
+        return store.finish_event(claimed.seq, OutboxState::Skipped, None, claimed.attempts);
     };
     let attempts = claimed.attempts + 1;
     match notifier.notify(destination, &claimed.event) {
         Ok(()) => {
             tracing::info!(event = %claimed.event.id, room = %claimed.event.room, attempts, "event delivered");
-            store.finish_event(claimed.seq, DELIVERED, None, attempts)
+            store.finish_event(claimed.seq, OutboxState::Delivered, None, attempts)
         }
         Err(e @ NotifyError::Refused(_)) => {
             let error = e.to_string();
             tracing::error!(event = %claimed.event.id, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
-            store.finish_event(claimed.seq, FAILED, Some(&error), attempts)
+            store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
         }
         Err(e) => {
             let error = e.to_string();
@@ -324,7 +354,7 @@ fn dispatch_one(
                 }
                 AfterFailure::GiveUp => {
                     tracing::error!(event = %claimed.event.id, room = %claimed.event.room, attempts, error, "event delivery failed permanently");
-                    store.finish_event(claimed.seq, FAILED, Some(&error), attempts)
+                    store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
                 }
             }
         }
@@ -384,4 +414,22 @@ pub fn spawn_dispatcher(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OutboxState;
+
+    #[test]
+    fn states_read_back_as_stored() {
+        for state in [
+            OutboxState::Pending,
+            OutboxState::Delivered,
+            OutboxState::Failed,
+            OutboxState::Skipped,
+        ] {
+            assert_eq!(OutboxState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(OutboxState::parse("lost"), None);
+    }
 }
