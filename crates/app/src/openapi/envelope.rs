@@ -88,8 +88,9 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
     ),
 ];
 
-/// Operations that never touch the database (no 503) or are not enveloped.
-const NO_STORAGE: &[&str] = &["health", "openapi"];
+/// Operations that cannot answer 503 (no storage, or the socket, which authenticates after
+/// the upgrade) and operations whose success is not enveloped.
+const NO_STORAGE: &[&str] = &["health", "openapi", "socket"];
 const RAW: &[&str] = &["openapi", "socket"];
 
 /// Rule of client, room and message IDs (api.md §1): 1 to 128 characters, no whitespace,
