@@ -30,13 +30,37 @@
 //! # Ok::<(), roomwarden_domain::error::DomainError>(())
 //! ```
 //!
-//! With the `mock` feature, every port has a `mockall` mock (`ports::MockMessageStore`, ...)
-//! for other crates' tests.
+//! With the `memory` feature, [`memory::MemoryStore`] implements every port in memory (its
+//! docs show an embedding service creating a room, deleting a message and clearing the room
+//! through the use cases). With the `mock` feature, every port has a `mockall` mock
+//! (`ports::MockMessageStore`, ...) for other crates' tests, such as this test of a
+//! service's own error handling when storage is down:
+//!
+//! ```
+//! use roomwarden_domain::auth::Actor;
+//! use roomwarden_domain::error::{DomainError, StoreError};
+//! use roomwarden_domain::ids::{DeleteTarget, RoomId};
+//! use roomwarden_domain::ports::{MockMessageStore, MockRoomStore};
+//! use roomwarden_domain::usecases::deletion::{DeleteMessages, delete_messages};
+//!
+//! let mut rooms = MockRoomStore::new();
+//! rooms
+//!     .expect_get_room()
+//!     .times(1)
+//!     .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("connection refused"))));
+//! let messages = MockMessageStore::new(); // no call expected: the room lookup failed first
+//! let command = DeleteMessages { room: RoomId::parse("r")?, target: DeleteTarget::All, reason: None };
+//! let outcome = delete_messages(&rooms, &messages, &Actor::Platform, command, chrono::Utc::now());
+//! assert!(matches!(outcome, Err(DomainError::Unavailable(_))));
+//! # Ok::<(), DomainError>(())
+//! ```
 
 pub mod auth;
 pub mod error;
 pub mod events;
 pub mod ids;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod model;
 pub mod ports;
 mod random;

@@ -1,0 +1,750 @@
+//! [`MemoryStore`]: every storage port in memory (feature `memory`), for embedding the domain
+//! without a database and for testing a service against the real rules.
+//!
+//! One mutex guards the whole state, so each port call is one atomic step: a deletion, its
+//! permission check and its audit record happen together; of two concurrent deletes of one
+//! message exactly one succeeds; a clear removes exactly the messages present when it runs.
+//! Nothing is persisted, so "permanent" means removed from memory, and the audit log is the
+//! record of every committed deletion (the diesel store's outbox event is 1:1 with it).
+//!
+//! Embedding the domain: build the store, then call the use cases with it.
+//!
+//! ```
+//! use roomwarden_domain::auth::Actor;
+//! use roomwarden_domain::ids::{ClientId, DeleteTarget, RoomId};
+//! use roomwarden_domain::memory::{AcceptAnyWebhook, MemoryStore};
+//! use roomwarden_domain::model::{ClientChanges, MessageContent};
+//! use roomwarden_domain::usecases::clients::{SaveClient, TokenRequest, save_client};
+//! use roomwarden_domain::usecases::deletion::{DeleteMessages, delete_messages};
+//! use roomwarden_domain::usecases::messages::{SendMessage, send_message};
+//! use roomwarden_domain::usecases::rooms::{CreateRoom, create_room};
+//! use chrono::{Duration, Utc};
+//!
+//! let store = MemoryStore::new();
+//! let now = Utc::now();
+//! let (alice, bob) = (ClientId::parse("alice")?, ClientId::parse("bob")?);
+//! for id in [&alice, &bob] {
+//!     let changes = ClientChanges { id: id.clone(), nickname: None, avatar_url: None, is_platform_admin: None };
+//!     save_client(&store, SaveClient { changes, token: TokenRequest::Keep }, Duration::days(7), now)?;
+//! }
+//! let room = RoomId::parse("lobby")?;
+//! let command = CreateRoom { id: Some(room.clone()), owner: Some(alice.clone()), members: vec![bob.clone()], ..CreateRoom::default() };
+//! create_room(&store, &store, &AcceptAnyWebhook, command, now)?;
+//!
+//! let as_user = |id: &ClientId| Actor::Client { id: id.clone(), is_platform_admin: false };
+//! let say = |text: &str| SendMessage {
+//!     id: None,
+//!     content: Some(MessageContent::from_json(format!("{text:?}")).expect("JSON")),
+//!     message_type: "text".to_owned(),
+//! };
+//! let spam = send_message(&store, &store, &as_user(&bob), &room, say("buy now"), now)?;
+//! send_message(&store, &store, &as_user(&bob), &room, say("hello"), now)?;
+//! send_message(&store, &store, &as_user(&bob), &room, say("bye"), now)?;
+//!
+//! // Bob (a member) may not delete; Alice (the owner) deletes one message, then clears.
+//! let one = DeleteMessages { room: room.clone(), target: DeleteTarget::One(spam.id.clone()), reason: None };
+//! assert!(delete_messages(&store, &store, &as_user(&bob), one.clone(), now).is_err());
+//! let deleted = delete_messages(&store, &store, &as_user(&alice), one, now)?;
+//! assert_eq!((deleted.deleted_count, deleted.deleted_by.as_str()), (1, "alice"));
+//! let all = DeleteMessages { room: room.clone(), target: DeleteTarget::All, reason: None };
+//! assert_eq!(delete_messages(&store, &store, &Actor::Platform, all, now)?.deleted_count, 2);
+//! # Ok::<(), roomwarden_domain::error::DomainError>(())
+//! ```
+
+use crate::auth::Actor;
+use crate::error::Action;
+use crate::error::StoreError;
+use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
+use crate::model::{
+    Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent,
+    MessagePage, NewRoom, NewToken, RECALL_TYPE, Room, RoomChanges, RoomUpdateOutcome, TokenHash,
+    TokenRecord,
+};
+use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore, StoreResult};
+use crate::webhook::{DestinationRefused, WebhookGuard};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+#[derive(Debug, Clone)]
+struct StoredToken {
+    client: ClientId,
+    expires_at: DateTime<Utc>,
+    revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+struct StoredRoom {
+    room: Room,
+    managers: BTreeSet<ClientId>,
+    members: BTreeSet<ClientId>,
+}
+
+impl StoredRoom {
+    fn snapshot(&self) -> Room {
+        let mut room = self.room.clone();
+        room.managers = self.managers.iter().cloned().collect();
+        room.members = self.members.iter().cloned().collect();
+        room
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    clients: BTreeMap<ClientId, Client>,
+    tokens: HashMap<String, StoredToken>,
+    rooms: BTreeMap<RoomId, StoredRoom>,
+    /// Messages by a sequence number that orders them (newest last), like the diesel `seq`.
+    messages: BTreeMap<u64, Message>,
+    message_seq: HashMap<MessageId, u64>,
+    next_seq: u64,
+    /// The audit log, oldest first.
+    deletions: Vec<Deletion>,
+}
+
+impl State {
+    fn visible(&self, room: &RoomId, id: &MessageId) -> Option<u64> {
+        let seq = *self.message_seq.get(id)?;
+        (self.messages.get(&seq)?.room == *room).then_some(seq)
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some(message) = self.messages.remove(&seq) {
+            self.message_seq.remove(&message.id);
+        }
+    }
+}
+
+/// A [`WebhookGuard`] that accepts every URL: no address policy. For tests, and for
+/// embedders that check webhook destinations themselves (the server's policy refuses
+/// private addresses; see the adapters' `AddressPolicy`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcceptAnyWebhook;
+
+impl WebhookGuard for AcceptAnyWebhook {
+    fn check(&self, _url: &str) -> Result<(), DestinationRefused> {
+        Ok(())
+    }
+}
+
+/// Every storage port of the domain, in memory. Cheap to clone: clones share one state.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ClientStore for MemoryStore {
+    fn find_token(&self, hash: &TokenHash) -> StoreResult<Option<TokenRecord>> {
+        Ok(self
+            .find_tokens(std::slice::from_ref(hash))?
+            .pop()
+            .map(|(_, r)| r))
+    }
+
+    fn find_tokens(&self, hashes: &[TokenHash]) -> StoreResult<Vec<(TokenHash, TokenRecord)>> {
+        let state = self.lock();
+        Ok(hashes
+            .iter()
+            .filter_map(|hash| {
+                let token = state.tokens.get(&hash.0)?;
+                let client = state.clients.get(&token.client)?;
+                Some((
+                    hash.clone(),
+                    TokenRecord {
+                        client_id: token.client.clone(),
+                        is_platform_admin: client.is_platform_admin,
+                        expires_at: token.expires_at,
+                        revoked: token.revoked,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    fn get_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        Ok(self.lock().clients.get(id).cloned())
+    }
+
+    fn save_client(
+        &self,
+        changes: &ClientChanges,
+        token: Option<&NewToken>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Client>> {
+        let mut state = self.lock();
+        if let Some(token) = token
+            && state
+                .tokens
+                .get(&token.hash.0)
+                .is_some_and(|t| t.client != changes.id)
+        {
+            return Ok(None);
+        }
+        let client = state
+            .clients
+            .entry(changes.id.clone())
+            .or_insert_with(|| Client {
+                id: changes.id.clone(),
+                nickname: None,
+                avatar_url: None,
+                is_platform_admin: false,
+                created_at: now,
+                updated_at: now,
+            });
+        if let Some(nickname) = &changes.nickname {
+            client.nickname = Some(nickname.clone());
+        }
+        if let Some(url) = &changes.avatar_url {
+            client.avatar_url = Some(url.clone());
+        }
+        if let Some(flag) = changes.is_platform_admin {
+            client.is_platform_admin = flag;
+        }
+        client.updated_at = now;
+        let saved = client.clone();
+        if let Some(token) = token {
+            for stored in state.tokens.values_mut() {
+                if stored.client == changes.id {
+                    stored.revoked = true;
+                }
+            }
+            state.tokens.insert(
+                token.hash.0.clone(),
+                StoredToken {
+                    client: changes.id.clone(),
+                    expires_at: token.expires_at,
+                    revoked: false,
+                },
+            );
+        }
+        Ok(Some(saved))
+    }
+
+    fn revoke_tokens(
+        &self,
+        client: &ClientId,
+        only: Option<&TokenHash>,
+    ) -> StoreResult<Option<u64>> {
+        let mut state = self.lock();
+        if !state.clients.contains_key(client) {
+            return Ok(None);
+        }
+        let mut revoked = 0;
+        for (hash, token) in &mut state.tokens {
+            let wanted = only.is_none_or(|h| h.0 == *hash);
+            if wanted && token.client == *client && !token.revoked {
+                token.revoked = true;
+                revoked += 1;
+            }
+        }
+        Ok(Some(revoked))
+    }
+
+    fn missing_clients(&self, ids: &[ClientId]) -> StoreResult<Vec<ClientId>> {
+        let state = self.lock();
+        Ok(ids
+            .iter()
+            .filter(|id| !state.clients.contains_key(*id))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Applies a room change as [`RoomStore`] requires: checked against the room as it is, in
+/// the same step as the write.
+fn change_room(
+    store: &MemoryStore,
+    id: &RoomId,
+    now: DateTime<Utc>,
+    allowed: impl FnOnce(&Room) -> Result<(), Action>,
+    write: impl FnOnce(&mut StoredRoom),
+) -> StoreResult<RoomUpdateOutcome> {
+    let mut state = store.lock();
+    let Some(stored) = state.rooms.get_mut(id) else {
+        return Ok(RoomUpdateOutcome::RoomNotFound);
+    };
+    if let Err(action) = allowed(&stored.snapshot()) {
+        return Ok(RoomUpdateOutcome::PermissionDenied(action));
+    }
+    write(stored);
+    stored.room.updated_at = now;
+    Ok(RoomUpdateOutcome::Updated(stored.snapshot()))
+}
+
+impl RoomStore for MemoryStore {
+    fn insert_room(&self, room: &NewRoom) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if state.rooms.contains_key(&room.id) {
+            return Ok(false);
+        }
+        let members: BTreeSet<ClientId> = room
+            .owner
+            .iter()
+            .chain(&room.members)
+            .chain(&room.managers)
+            .cloned()
+            .collect();
+        let stored = StoredRoom {
+            room: Room {
+                id: room.id.clone(),
+                name: room.name.clone(),
+                room_type: room.room_type,
+                owner: room.owner.clone(),
+                managers: Vec::new(),
+                members: Vec::new(),
+                webhook: room.webhook.clone(),
+                created_at: room.created_at,
+                updated_at: room.created_at,
+            },
+            managers: room.managers.iter().cloned().collect(),
+            members,
+        };
+        state.rooms.insert(room.id.clone(), stored);
+        Ok(true)
+    }
+
+    fn get_room(&self, id: &RoomId) -> StoreResult<Option<Room>> {
+        Ok(self.lock().rooms.get(id).map(StoredRoom::snapshot))
+    }
+
+    fn update_room(
+        &self,
+        id: &RoomId,
+        actor: &Actor,
+        changes: &RoomChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RoomUpdateOutcome> {
+        change_room(
+            self,
+            id,
+            now,
+            |room| room.may_apply(actor, changes),
+            |stored| {
+                if let Some(name) = &changes.name {
+                    stored.room.name = Some(name.clone());
+                }
+                if let Some(owner) = &changes.owner {
+                    stored.room.owner = Some(owner.clone());
+                    stored.members.insert(owner.clone());
+                }
+                if let Some(webhook) = &changes.webhook {
+                    stored.room.webhook.clone_from(webhook);
+                }
+                if let Some(managers) = &changes.managers {
+                    stored.managers = managers.iter().cloned().collect();
+                    stored.members.extend(managers.iter().cloned());
+                }
+            },
+        )
+    }
+
+    fn add_members(
+        &self,
+        id: &RoomId,
+        actor: &Actor,
+        members: &[ClientId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<RoomUpdateOutcome> {
+        change_room(
+            self,
+            id,
+            now,
+            |room| room.may_add_members(actor),
+            |stored| stored.members.extend(members.iter().cloned()),
+        )
+    }
+
+    fn remove_members(
+        &self,
+        id: &RoomId,
+        actor: &Actor,
+        members: &[ClientId],
+        now: DateTime<Utc>,
+    ) -> StoreResult<RoomUpdateOutcome> {
+        change_room(
+            self,
+            id,
+            now,
+            |room| room.may_remove_members(actor, members),
+            |stored| {
+                for member in members {
+                    stored.members.remove(member);
+                    stored.managers.remove(member);
+                }
+            },
+        )
+    }
+}
+
+impl MessageStore for MemoryStore {
+    fn insert_message(&self, message: &Message) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if !state.rooms.contains_key(&message.room) {
+            return Err(StoreError::Internal(anyhow::anyhow!(
+                "room {} does not exist",
+                message.room
+            )));
+        }
+        if state.message_seq.contains_key(&message.id) {
+            return Ok(false);
+        }
+        state.next_seq += 1;
+        let seq = state.next_seq;
+        state.message_seq.insert(message.id.clone(), seq);
+        state.messages.insert(seq, message.clone());
+        Ok(true)
+    }
+
+    fn find_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
+        let state = self.lock();
+        Ok(state
+            .visible(room, id)
+            .and_then(|seq| state.messages.get(&seq).cloned()))
+    }
+
+    fn recall_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
+        let mut state = self.lock();
+        let Some(seq) = state.visible(room, id) else {
+            return Ok(None);
+        };
+        Ok(state.messages.get_mut(&seq).map(|message| {
+            message.content = MessageContent::recalled();
+            RECALL_TYPE.clone_into(&mut message.message_type);
+            message.clone()
+        }))
+    }
+
+    fn list_messages(
+        &self,
+        room: &RoomId,
+        before: Option<&MessageId>,
+        limit: u32,
+    ) -> StoreResult<Option<MessagePage>> {
+        let state = self.lock();
+        let upper = match before {
+            None => u64::MAX,
+            Some(id) => match state.visible(room, id) {
+                Some(seq) => seq,
+                None => return Ok(None),
+            },
+        };
+        let in_room = |m: &&Message| m.room == *room;
+        let total_count = state.messages.values().filter(in_room).count();
+        let messages = state
+            .messages
+            .range(..upper)
+            .rev()
+            .map(|(_, m)| m)
+            .filter(in_room)
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        Ok(Some(MessagePage {
+            total_count: u64::try_from(total_count).unwrap_or(u64::MAX),
+            messages,
+        }))
+    }
+
+    fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>> {
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .rev()
+            .find(|m| m.room == *room)
+            .cloned())
+    }
+
+    fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
+        let mut state = self.lock();
+        let Some(stored) = state.rooms.get(&request.room) else {
+            return Ok(DeleteOutcome::RoomNotFound);
+        };
+        if !stored.snapshot().can_moderate(&request.actor) {
+            return Ok(DeleteOutcome::PermissionDenied);
+        }
+        let doomed: Vec<u64> = match &request.target {
+            DeleteTarget::One(id) => match state.visible(&request.room, id) {
+                Some(seq) => vec![seq],
+                None => return Ok(DeleteOutcome::MessageNotFound),
+            },
+            DeleteTarget::All => state
+                .messages
+                .iter()
+                .filter(|(_, m)| m.room == request.room)
+                .map(|(seq, _)| *seq)
+                .collect(),
+        };
+        for seq in &doomed {
+            state.remove(*seq);
+        }
+        let deletion =
+            Deletion::committed(request, u64::try_from(doomed.len()).unwrap_or(u64::MAX));
+        state.deletions.push(deletion.clone());
+        Ok(DeleteOutcome::Deleted(deletion))
+    }
+}
+
+impl AuditStore for MemoryStore {
+    fn list_deletions(
+        &self,
+        room: Option<&RoomId>,
+        before: Option<&DeletionId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Deletion>>> {
+        let state = self.lock();
+        let of_room = |d: &&Deletion| room.is_none_or(|r| d.room == *r);
+        let end = match before {
+            None => state.deletions.len(),
+            Some(id) => match state
+                .deletions
+                .iter()
+                .position(|d| d.id == *id && room.is_none_or(|r| d.room == *r))
+            {
+                Some(at) => at,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(
+            state.deletions[..end]
+                .iter()
+                .rev()
+                .filter(of_room)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .cloned()
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::hash_token;
+    use crate::model::RoomType;
+    use chrono::Duration;
+
+    fn cid(s: &str) -> ClientId {
+        ClientId::from_trusted(s.to_owned())
+    }
+
+    fn rid(s: &str) -> RoomId {
+        RoomId::from_trusted(s.to_owned())
+    }
+
+    fn user(s: &str) -> Actor {
+        Actor::Client {
+            id: cid(s),
+            is_platform_admin: false,
+        }
+    }
+
+    /// A room `r` owned by `owner` with manager `mgr` and member `m`, and `n` messages.
+    fn room_with(n: usize) -> MemoryStore {
+        let store = MemoryStore::new();
+        store
+            .insert_room(&NewRoom {
+                id: rid("r"),
+                name: None,
+                room_type: RoomType::Group,
+                owner: Some(cid("owner")),
+                managers: vec![cid("mgr")],
+                members: vec![cid("m")],
+                webhook: None,
+                created_at: Utc::now(),
+            })
+            .expect("stored");
+        for i in 0..n {
+            send(&store, &format!("m{i}"));
+        }
+        store
+    }
+
+    fn send(store: &MemoryStore, id: &str) {
+        let message = Message {
+            id: MessageId::from_trusted(id.to_owned()),
+            room: rid("r"),
+            sender: cid("m"),
+            content: MessageContent::from_trusted("\"x\"".to_owned()),
+            message_type: "text".to_owned(),
+            sent_at: Utc::now(),
+        };
+        assert!(store.insert_message(&message).expect("stored"));
+    }
+
+    fn request(actor: Actor, target: DeleteTarget) -> DeletionRequest {
+        DeletionRequest {
+            id: DeletionId::generate(Utc::now()),
+            room: rid("r"),
+            target,
+            actor,
+            deleted_at: Utc::now(),
+            reason: None,
+        }
+    }
+
+    fn one(id: &str) -> DeleteTarget {
+        DeleteTarget::One(MessageId::from_trusted(id.to_owned()))
+    }
+
+    fn total(store: &MemoryStore) -> u64 {
+        store
+            .list_messages(&rid("r"), None, 100)
+            .expect("listed")
+            .expect("page")
+            .total_count
+    }
+
+    #[test]
+    fn a_clear_removes_exactly_what_is_there_and_is_audited() {
+        let store = room_with(5);
+        let outcome = store.delete(&request(user("mgr"), one("m1"))).expect("ran");
+        assert!(matches!(outcome, DeleteOutcome::Deleted(ref d) if d.deleted_count == 1));
+        assert_eq!(
+            store.delete(&request(user("mgr"), one("m1"))).expect("ran"),
+            DeleteOutcome::MessageNotFound
+        );
+        let DeleteOutcome::Deleted(clear) = store
+            .delete(&request(user("owner"), DeleteTarget::All))
+            .expect("ran")
+        else {
+            panic!("cleared")
+        };
+        assert_eq!(clear.deleted_count, 4);
+        assert_eq!(total(&store), 0);
+        assert_eq!(store.last_message(&rid("r")).expect("ran"), None);
+        send(&store, "after");
+        assert_eq!(total(&store), 1, "messages sent after a clear stay");
+        let audit = store
+            .list_deletions(Some(&rid("r")), None, 10)
+            .expect("ran")
+            .expect("page");
+        assert_eq!(
+            audit
+                .iter()
+                .map(|d| d.message_id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["_all", "m1"]
+        );
+        assert_eq!(
+            store
+                .list_deletions(Some(&rid("other")), Some(&audit[0].id), 10)
+                .expect("ran"),
+            None,
+            "another room's record is no cursor"
+        );
+    }
+
+    #[test]
+    fn concurrent_deletes_of_one_message_succeed_exactly_once() {
+        let store = room_with(1);
+        let successes: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = store.clone();
+                    scope.spawn(move || {
+                        matches!(
+                            store.delete(&request(user("owner"), one("m0"))),
+                            Ok(DeleteOutcome::Deleted(_))
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().expect("joined")))
+                .sum()
+        });
+        assert_eq!(successes, 1);
+    }
+
+    #[test]
+    fn roles_are_checked_as_they_are_when_the_change_happens() {
+        let store = room_with(2);
+        assert_eq!(
+            store.delete(&request(user("m"), one("m0"))).expect("ran"),
+            DeleteOutcome::PermissionDenied
+        );
+        let demote = RoomChanges {
+            managers: Some(vec![]),
+            ..RoomChanges::default()
+        };
+        assert!(matches!(
+            store
+                .update_room(&rid("r"), &user("owner"), &demote, Utc::now())
+                .expect("ran"),
+            RoomUpdateOutcome::Updated(ref room) if room.managers.is_empty() && room.has_member(&cid("mgr"))
+        ));
+        assert_eq!(
+            store.delete(&request(user("mgr"), one("m0"))).expect("ran"),
+            DeleteOutcome::PermissionDenied
+        );
+        assert_eq!(
+            store
+                .remove_members(&rid("r"), &Actor::Platform, &[cid("owner")], Utc::now())
+                .expect("ran"),
+            RoomUpdateOutcome::PermissionDenied(Action::RemoveOwner)
+        );
+        assert_eq!(total(&store), 2);
+    }
+
+    #[test]
+    fn tokens_follow_the_store_contract() {
+        let store = MemoryStore::new();
+        let changes = |id: &str| ClientChanges {
+            id: cid(id),
+            nickname: None,
+            avatar_url: None,
+            is_platform_admin: None,
+        };
+        let token = |raw: &str| NewToken {
+            hash: hash_token(raw),
+            expires_at: Utc::now() + Duration::days(1),
+        };
+        assert!(
+            store
+                .save_client(&changes("a"), Some(&token("t")), Utc::now())
+                .expect("ran")
+                .is_some()
+        );
+        assert!(
+            store
+                .save_client(&changes("a"), Some(&token("t")), Utc::now())
+                .expect("ran")
+                .is_some()
+        );
+        assert!(
+            store
+                .save_client(&changes("b"), Some(&token("t")), Utc::now())
+                .expect("ran")
+                .is_none()
+        );
+        assert_eq!(store.get_client(&cid("b")).expect("ran"), None);
+        store
+            .save_client(&changes("a"), Some(&token("u")), Utc::now())
+            .expect("ran");
+        let found = store
+            .find_tokens(&[hash_token("t"), hash_token("u"), hash_token("none")])
+            .expect("ran");
+        assert_eq!(found.len(), 2);
+        assert!(
+            found
+                .iter()
+                .any(|(h, r)| *h == hash_token("t") && r.revoked)
+        );
+        assert_eq!(store.revoke_tokens(&cid("a"), None).expect("ran"), Some(1));
+        assert_eq!(store.revoke_tokens(&cid("ghost"), None).expect("ran"), None);
+    }
+}
