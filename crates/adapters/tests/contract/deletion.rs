@@ -36,13 +36,6 @@ fn one_message_is_removed_once_and_audited() {
     assert_eq!(audit[0].deleted_by, "alice");
 }
 
-fn user(id: &str) -> Actor {
-    Actor::Client {
-        id: cid(id),
-        is_platform_admin: false,
-    }
-}
-
 #[test]
 fn storage_checks_the_role_in_force_when_the_deletion_takes_effect() {
     let s = store();

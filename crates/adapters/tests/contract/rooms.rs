@@ -89,10 +89,6 @@ fn update_changes_owner_managers_and_webhook() {
 fn storage_checks_the_roles_in_force_when_an_update_takes_effect() {
     let s = store();
     add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
-    let user = |id: &str| Actor::Client {
-        id: cid(id),
-        is_platform_admin: false,
-    };
     let before = s.get_room(&rid("r1")).expect("ran").expect("room");
     // `mgr` is demoted after the use case read the room; its rename is then refused and
     // changes nothing, not even `updatedAt`.
@@ -195,10 +191,6 @@ fn membership_changes_check_the_roles_in_force() {
     let s = store();
     add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
     add_client(&s, "x");
-    let user = |id: &str| Actor::Client {
-        id: cid(id),
-        is_platform_admin: false,
-    };
     // Demoted after the use case's check: may no longer invite or remove others.
     update_as_platform(
         &s,

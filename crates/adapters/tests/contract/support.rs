@@ -140,6 +140,14 @@ pub fn request(room: &str, target: DeleteTarget, by: &str) -> DeletionRequest {
     )
 }
 
+/// A plain client (not a platform administrator).
+pub fn user(id: &str) -> Actor {
+    Actor::Client {
+        id: cid(id),
+        is_platform_admin: false,
+    }
+}
+
 /// A deletion by `actor`.
 pub fn request_as(room: &str, target: DeleteTarget, actor: Actor) -> DeletionRequest {
     DeletionRequest {
