@@ -236,3 +236,33 @@ pub fn apply(doc: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{NO_STORAGE, RAW, SPECIFIC};
+
+    /// The lists above name operations by `operationId`: a renamed handler must not
+    /// silently lose its statuses.
+    #[test]
+    fn every_operation_named_here_exists() {
+        let doc = crate::openapi::document();
+        let ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        let named = SPECIFIC
+            .iter()
+            .map(|(id, _)| *id)
+            .chain(NO_STORAGE.iter().copied())
+            .chain(RAW.iter().copied());
+        for id in named {
+            assert!(
+                ids.contains(&id),
+                "{id} is not an operation of the document"
+            );
+        }
+    }
+}
