@@ -33,8 +33,11 @@
 //! With the `memory` feature, [`memory::MemoryStore`] implements every port in memory (its
 //! docs show an embedding service creating a room, deleting a message and clearing the room
 //! through the use cases). With the `mock` feature, every port has a `mockall` mock
-//! (`ports::MockMessageStore`, ...) for other crates' tests, such as this test of a
-//! service's own error handling when storage is down:
+//! (`ports::MockMessageStore`, ...) for other crates' tests. With the `testkit` feature,
+//! [`testkit`] is the storage contract as a test suite: [`store_contract!`] runs every
+//! case against a third-party adapter in a few lines.
+//!
+//! A service's own error handling when storage is down, tested with the mocks:
 //!
 //! ```
 //! use roomwarden_domain::auth::Actor;
@@ -65,5 +68,7 @@ pub mod model;
 pub mod ports;
 mod random;
 pub mod roles;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod usecases;
 pub mod webhook;

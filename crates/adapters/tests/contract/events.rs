@@ -16,8 +16,8 @@ fn pending(n: u64) -> OutboxCounts {
 #[test]
 fn every_committed_deletion_writes_exactly_one_event_and_a_failed_one_none() {
     let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    send_many(&s, "r1", "alice", "m", 2);
+    add_room(&*s, "r1", "alice", &[], &[]);
+    send_many(&*s, "r1", "alice", "m", 2);
     s.delete(&request("r1", DeleteTarget::One(mid("m-0")), "alice"))
         .expect("ran");
     assert_eq!(s.outbox_counts().expect("counts"), pending(1));
@@ -44,7 +44,7 @@ fn every_committed_deletion_writes_exactly_one_event_and_a_failed_one_none() {
 #[test]
 fn a_claimed_event_is_not_claimed_again_until_its_lease_ends() {
     let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
+    add_room(&*s, "r1", "alice", &[], &[]);
     s.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     let lease = chrono::Duration::seconds(30);
@@ -56,7 +56,7 @@ fn a_claimed_event_is_not_claimed_again_until_its_lease_ends() {
     );
     let expired = chrono::Duration::milliseconds(-1);
     let s2 = store();
-    add_room(&s2, "r1", "alice", &[], &[]);
+    add_room(&*s2, "r1", "alice", &[], &[]);
     s2.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     assert_eq!(s2.claim_due_events("a", expired, 10).expect("ran").len(), 1);
@@ -70,7 +70,7 @@ fn a_claimed_event_is_not_claimed_again_until_its_lease_ends() {
 #[test]
 fn dispatch_records_delivery_retry_and_skip() {
     let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
+    add_room(&*s, "r1", "alice", &[], &[]);
     s.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     let options = |global: Option<&str>| DispatchOptions {
@@ -96,7 +96,7 @@ fn dispatch_records_delivery_retry_and_skip() {
     );
 
     let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
+    add_room(&*s, "r1", "alice", &[], &[]);
     s.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     let mut ok = MockNotifier::new();
@@ -134,7 +134,7 @@ fn dispatch_records_delivery_retry_and_skip() {
 #[test]
 fn a_refused_destination_fails_at_once_without_retries() {
     let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
+    add_room(&*s, "r1", "alice", &[], &[]);
     s.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     let mut refusing = MockNotifier::new();
@@ -159,14 +159,14 @@ fn a_refused_destination_fails_at_once_without_retries() {
 #[test]
 fn the_feed_announces_new_messages_and_deletions_but_not_history() {
     let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    send_many(&s, "r1", "alice", "old", 2);
+    add_room(&*s, "r1", "alice", &[], &[]);
+    send_many(&*s, "r1", "alice", "old", 2);
     let mut feed = RealtimeFeed::starting_now(s.store.clone()).expect("feed");
     assert!(
         feed.poll().expect("polled").is_empty(),
         "history is not replayed"
     );
-    send_many(&s, "r1", "alice", "new", 2);
+    send_many(&*s, "r1", "alice", "new", 2);
     s.delete(&request("r1", DeleteTarget::One(mid("old-0")), "alice"))
         .expect("ran");
     let events = feed.poll().expect("polled");
@@ -182,7 +182,7 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
     assert!(matches!(&events[2], FeedEvent::Message(m) if m.id.as_str() == "new-1"));
     assert!(feed.poll().expect("polled").is_empty(), "nothing twice");
 
-    send_many(&s, "r1", "alice", "gone", 1);
+    send_many(&*s, "r1", "alice", "gone", 1);
     s.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     let events = feed.poll().expect("polled");

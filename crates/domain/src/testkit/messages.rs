@@ -1,12 +1,13 @@
-use crate::support::*;
-use roomwarden_domain::model::RECALL_TYPE;
-use roomwarden_domain::ports::MessageStore;
+//! Cases of messages: IDs, listing, cursors, recall.
 
-#[test]
-fn message_ids_are_unique_across_rooms() {
-    let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    add_room(&s, "r2", "bob", &[], &[]);
+use super::ContractStore;
+use super::fixtures::*;
+use crate::model::RECALL_TYPE;
+
+/// Message ids are unique across rooms.
+pub fn message_ids_are_unique_across_rooms<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    add_room(s, "r2", "bob", &[], &[]);
     assert!(
         s.insert_message(&message("r1", "alice", "m1", "hi"))
             .expect("ran")
@@ -31,11 +32,10 @@ fn message_ids_are_unique_across_rooms() {
     );
 }
 
-#[test]
-fn list_is_newest_first_with_cursor_and_total() {
-    let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    let ids = send_many(&s, "r1", "alice", "m", 5);
+/// List is newest first with cursor and total.
+pub fn list_is_newest_first_with_cursor_and_total<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    let ids = send_many(s, "r1", "alice", "m", 5);
     let page = s
         .list_messages(&rid("r1"), None, 2)
         .expect("ran")
@@ -63,12 +63,11 @@ fn list_is_newest_first_with_cursor_and_total() {
     );
 }
 
-#[test]
-fn a_cursor_from_another_room_is_unknown() {
-    let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    add_room(&s, "r2", "bob", &[], &[]);
-    send_many(&s, "r2", "bob", "other", 1);
+/// A cursor from another room is unknown.
+pub fn a_cursor_from_another_room_is_unknown<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    add_room(s, "r2", "bob", &[], &[]);
+    send_many(s, "r2", "bob", "other", 1);
     assert_eq!(
         s.list_messages(&rid("r1"), Some(&mid("other-0")), 10)
             .expect("ran"),
@@ -76,18 +75,17 @@ fn a_cursor_from_another_room_is_unknown() {
     );
 }
 
-#[test]
-fn recall_blanks_content_and_keeps_the_message() {
-    let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    send_many(&s, "r1", "alice", "m", 1);
+/// Recall blanks content and keeps the message.
+pub fn recall_blanks_content_and_keeps_the_message<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    send_many(s, "r1", "alice", "m", 1);
     let recalled = s
         .recall_message(&rid("r1"), &mid("m-0"))
         .expect("ran")
         .expect("found");
     assert_eq!(recalled.content.as_json(), "\"\"");
     assert_eq!(recalled.message_type, RECALL_TYPE);
-    assert_eq!(visible_count(&s, "r1"), 1);
+    assert_eq!(visible_count(s, "r1"), 1);
     assert_eq!(
         s.recall_message(&rid("r1"), &mid("nope")).expect("ran"),
         None

@@ -1,13 +1,14 @@
-use crate::support::*;
-use roomwarden_domain::auth::Actor;
-use roomwarden_domain::error::Action;
-use roomwarden_domain::model::{NewRoom, RoomChanges, RoomType, RoomUpdateOutcome};
-use roomwarden_domain::ports::RoomStore;
+//! Cases of rooms: members, roles, updates.
 
-#[test]
-fn a_room_keeps_owner_managers_and_members() {
-    let s = store();
-    add_room(&s, "r1", "owner", &["mgr"], &["m2", "m1"]);
+use super::ContractStore;
+use super::fixtures::*;
+use crate::auth::Actor;
+use crate::error::Action;
+use crate::model::{NewRoom, RoomChanges, RoomType, RoomUpdateOutcome};
+
+/// A room keeps owner managers and members.
+pub fn a_room_keeps_owner_managers_and_members<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "owner", &["mgr"], &["m2", "m1"]);
     let room = s.get_room(&rid("r1")).expect("read").expect("exists");
     assert_eq!(room.owner, Some(cid("owner")));
     assert_eq!(room.managers, vec![cid("mgr")]);
@@ -20,11 +21,10 @@ fn a_room_keeps_owner_managers_and_members() {
     assert_eq!(s.get_room(&rid("nope")).expect("read"), None);
 }
 
-#[test]
-fn a_taken_room_id_changes_nothing() {
-    let s = store();
-    add_room(&s, "r1", "owner", &[], &[]);
-    add_client(&s, "other");
+/// A taken room id changes nothing.
+pub fn a_taken_room_id_changes_nothing<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "owner", &[], &[]);
+    add_client(s, "other");
     let again = NewRoom {
         id: rid("r1"),
         name: Some("other".to_owned()),
@@ -41,18 +41,17 @@ fn a_taken_room_id_changes_nothing() {
     assert_eq!(room.members, vec![cid("owner")]);
 }
 
-#[test]
-fn update_changes_owner_managers_and_webhook() {
-    let s = store();
-    add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
-    add_client(&s, "boss");
+/// Update changes owner managers and webhook.
+pub fn update_changes_owner_managers_and_webhook<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "owner", &["mgr"], &["m1"]);
+    add_client(s, "boss");
     let changes = RoomChanges {
         name: Some("renamed".to_owned()),
         owner: Some(cid("boss")),
         managers: Some(vec![cid("m1")]),
         webhook: Some(Some("https://hooks.example/x".to_owned())),
     };
-    let room = update_as_platform(&s, "r1", &changes);
+    let room = update_as_platform(s, "r1", &changes);
     assert_eq!(room.name.as_deref(), Some("renamed"));
     assert_eq!(room.owner, Some(cid("boss")));
     assert_eq!(
@@ -71,7 +70,7 @@ fn update_changes_owner_managers_and_webhook() {
         webhook: Some(None),
         ..RoomChanges::default()
     };
-    let room = update_as_platform(&s, "r1", &clear);
+    let room = update_as_platform(s, "r1", &clear);
     assert_eq!(room.webhook, None);
     assert_eq!(
         room.name.as_deref(),
@@ -85,15 +84,16 @@ fn update_changes_owner_managers_and_webhook() {
     );
 }
 
-#[test]
-fn storage_checks_the_roles_in_force_when_an_update_takes_effect() {
-    let s = store();
-    add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
+/// Storage checks the roles in force when an update takes effect.
+pub fn storage_checks_the_roles_in_force_when_an_update_takes_effect<S: ContractStore + ?Sized>(
+    s: &S,
+) {
+    add_room(s, "r1", "owner", &["mgr"], &["m1"]);
     let before = s.get_room(&rid("r1")).expect("ran").expect("room");
     // `mgr` is demoted after the use case read the room; its rename is then refused and
     // changes nothing, not even `updatedAt`.
     update_as_platform(
-        &s,
+        s,
         "r1",
         &RoomChanges {
             managers: Some(vec![]),
@@ -114,7 +114,7 @@ fn storage_checks_the_roles_in_force_when_an_update_takes_effect() {
     assert_eq!(demoted.name, before.name);
     // A manager may rename, but only the owner (or an administrator) hands the room over.
     update_as_platform(
-        &s,
+        s,
         "r1",
         &RoomChanges {
             managers: Some(vec![cid("mgr")]),
@@ -144,11 +144,10 @@ fn storage_checks_the_roles_in_force_when_an_update_takes_effect() {
     ));
 }
 
-#[test]
-fn members_are_added_once_and_removed_with_their_role() {
-    let s = store();
-    add_room(&s, "r1", "owner", &["mgr"], &[]);
-    add_client(&s, "x");
+/// Members are added once and removed with their role.
+pub fn members_are_added_once_and_removed_with_their_role<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "owner", &["mgr"], &[]);
+    add_client(s, "x");
     let updated = |outcome: RoomUpdateOutcome| match outcome {
         RoomUpdateOutcome::Updated(room) => room,
         other => panic!("expected an update, got {other:?}"),
@@ -186,14 +185,13 @@ fn members_are_added_once_and_removed_with_their_role() {
     );
 }
 
-#[test]
-fn membership_changes_check_the_roles_in_force() {
-    let s = store();
-    add_room(&s, "r1", "owner", &["mgr"], &["m1"]);
-    add_client(&s, "x");
+/// Membership changes check the roles in force.
+pub fn membership_changes_check_the_roles_in_force<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "owner", &["mgr"], &["m1"]);
+    add_client(s, "x");
     // Demoted after the use case's check: may no longer invite or remove others.
     update_as_platform(
-        &s,
+        s,
         "r1",
         &RoomChanges {
             managers: Some(vec![]),

@@ -1,14 +1,15 @@
-use crate::support::*;
-use roomwarden_domain::ids::{DeleteTarget, DeletionId};
-use roomwarden_domain::model::{AuditReason, DeleteOutcome};
-use roomwarden_domain::ports::{AuditStore, MessageStore};
+//! Cases of the audit port.
 
-#[test]
-fn audit_records_are_newest_first_filterable_and_paged() {
-    let s = store();
-    add_room(&s, "r1", "alice", &[], &[]);
-    add_room(&s, "r2", "bob", &[], &[]);
-    send_many(&s, "r1", "alice", "a", 3);
+use super::ContractStore;
+use super::fixtures::*;
+use crate::ids::{DeleteTarget, DeletionId};
+use crate::model::{AuditReason, DeleteOutcome};
+
+/// Audit records are newest first filterable and paged.
+pub fn audit_records_are_newest_first_filterable_and_paged<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    add_room(s, "r2", "bob", &[], &[]);
+    send_many(s, "r1", "alice", "a", 3);
     let mut ids = Vec::new();
     for (room, target) in [
         ("r1", DeleteTarget::One(mid("a-0"))),

@@ -1,7 +1,9 @@
-use crate::support::*;
-use roomwarden_domain::auth::hash_token;
-use roomwarden_domain::model::{ClientChanges, NewToken};
-use roomwarden_domain::ports::ClientStore;
+//! Cases of the client and token port.
+
+use super::ContractStore;
+use super::fixtures::*;
+use crate::auth::hash_token;
+use crate::model::{ClientChanges, NewToken};
 
 fn token(raw: &str) -> NewToken {
     NewToken {
@@ -10,9 +12,8 @@ fn token(raw: &str) -> NewToken {
     }
 }
 
-#[test]
-fn upsert_creates_then_updates_only_given_fields() {
-    let s = store();
+/// Upsert creates then updates only given fields.
+pub fn upsert_creates_then_updates_only_given_fields<S: ContractStore + ?Sized>(s: &S) {
     let mut changes = ClientChanges {
         id: cid("alice"),
         nickname: Some("Alice".to_owned()),
@@ -44,9 +45,8 @@ fn upsert_creates_then_updates_only_given_fields() {
     assert_eq!(s.get_client(&cid("nobody")).expect("read"), None);
 }
 
-#[test]
-fn a_new_token_revokes_the_previous_ones() {
-    let s = store();
+/// A new token revokes the previous ones.
+pub fn a_new_token_revokes_the_previous_ones<S: ContractStore + ?Sized>(s: &S) {
     let changes = ClientChanges {
         id: cid("bob"),
         nickname: None,
@@ -90,9 +90,8 @@ fn changes(id: &str) -> ClientChanges {
     }
 }
 
-#[test]
-fn a_token_is_one_clients_and_reassigning_it_revives_it() {
-    let s = store();
+/// A token is one clients and reassigning it revives it.
+pub fn a_token_is_one_clients_and_reassigning_it_revives_it<S: ContractStore + ?Sized>(s: &S) {
     let saved = |id: &str, raw: &str| {
         s.save_client(&changes(id), Some(&token(raw)), now())
             .expect("ran")
@@ -139,9 +138,8 @@ fn a_token_is_one_clients_and_reassigning_it_revives_it() {
     );
 }
 
-#[test]
-fn find_tokens_answers_for_many_hashes_at_once() {
-    let s = store();
+/// Find tokens answers for many hashes at once.
+pub fn find_tokens_answers_for_many_hashes_at_once<S: ContractStore + ?Sized>(s: &S) {
     s.save_client(&changes("a"), Some(&token("a1")), now())
         .expect("saved");
     s.save_client(&changes("a"), Some(&token("a2")), now())
@@ -169,9 +167,8 @@ fn find_tokens_answers_for_many_hashes_at_once() {
     );
 }
 
-#[test]
-fn revoke_counts_only_live_tokens_and_knows_unknown_clients() {
-    let s = store();
+/// Revoke counts only live tokens and knows unknown clients.
+pub fn revoke_counts_only_live_tokens_and_knows_unknown_clients<S: ContractStore + ?Sized>(s: &S) {
     let changes = ClientChanges {
         id: cid("carol"),
         nickname: None,
@@ -194,21 +191,19 @@ fn revoke_counts_only_live_tokens_and_knows_unknown_clients() {
     assert_eq!(s.revoke_tokens(&cid("ghost"), None).expect("ran"), None);
 }
 
-#[test]
-fn missing_clients_lists_exactly_the_unknown_ids() {
-    let s = store();
-    add_client(&s, "a");
-    add_client(&s, "b");
+/// Missing clients lists exactly the unknown ids.
+pub fn missing_clients_lists_exactly_the_unknown_ids<S: ContractStore + ?Sized>(s: &S) {
+    add_client(s, "a");
+    add_client(s, "b");
     let missing = s
         .missing_clients(&[cid("a"), cid("x"), cid("b"), cid("y")])
         .expect("ran");
     assert_eq!(missing, vec![cid("x"), cid("y")]);
 }
 
-#[test]
-fn ids_are_case_sensitive() {
-    let s = store();
-    add_client(&s, "Dave");
+/// Ids are case sensitive.
+pub fn ids_are_case_sensitive<S: ContractStore + ?Sized>(s: &S) {
+    add_client(s, "Dave");
     assert_eq!(
         s.missing_clients(&[cid("dave")]).expect("ran"),
         vec![cid("dave")]

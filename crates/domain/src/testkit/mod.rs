@@ -1,0 +1,114 @@
+//! The storage contract as a published test suite (feature `testkit`).
+//!
+//! Every port's documented guarantees (exactly one success for concurrent deletes, exact
+//! clear counts, visibility, permission checks made as the room is when a change takes
+//! effect, audit records written with the deletion, tokens belonging to one client) are
+//! checked here by plain functions over any store that implements the four ports. The
+//! [`store_contract!`](crate::store_contract) macro turns them into one `#[test]` each, so
+//! an adapter author runs the whole suite in a few lines; Roomwarden runs it against its
+//! own [`crate::memory::MemoryStore`] and its diesel store (SQLite and MySQL).
+//!
+//! ```
+//! // tests/contract.rs of a crate with its own adapter. Here the adapter is the memory
+//! // store, wrapped as a third-party store with something to keep alive would be.
+//! use roomwarden_domain::memory::MemoryStore;
+//! use roomwarden_domain::testkit::{self, StoreFixture};
+//!
+//! /// A fresh store and whatever must live as long as it (a temporary database, ...).
+//! struct Fresh(MemoryStore);
+//!
+//! impl StoreFixture for Fresh {
+//!     type Store = MemoryStore;
+//!     fn store(&self) -> &MemoryStore {
+//!         &self.0
+//!     }
+//! }
+//!
+//! // One #[test] per case, each with a new, empty store.
+//! roomwarden_domain::store_contract!(Fresh(MemoryStore::new()));
+//!
+//! fn main() {
+//!     // A single case can also be called directly, with any store:
+//!     testkit::deletion::concurrent_deletes_of_one_message_succeed_exactly_once(&MemoryStore::new());
+//! }
+//! ```
+//!
+//! A store that needs nothing kept alive beside it implements the trait for itself, as
+//! `MemoryStore` does. Each case expects an empty store; IDs are short ASCII strings.
+
+pub mod audit;
+pub mod clients;
+pub mod deletion;
+pub mod fixtures;
+pub mod messages;
+pub mod rooms;
+
+use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
+
+/// Every storage port at once: what the contract cases take.
+pub trait ContractStore: ClientStore + RoomStore + MessageStore + AuditStore {}
+
+impl<T: ClientStore + RoomStore + MessageStore + AuditStore + ?Sized> ContractStore for T {}
+
+/// A fresh store under test, with whatever must stay alive while it is used (a temporary
+/// database that is removed on drop, say).
+pub trait StoreFixture {
+    /// The adapter under test.
+    type Store: ContractStore;
+
+    /// The store the cases run against.
+    fn store(&self) -> &Self::Store;
+}
+
+#[cfg(feature = "memory")]
+impl StoreFixture for crate::memory::MemoryStore {
+    type Store = Self;
+
+    fn store(&self) -> &Self {
+        self
+    }
+}
+
+/// Declares one `#[test]` per contract case, each running against the fixture that
+/// `$fresh` evaluates to (evaluated anew for every case). See [`testkit`](crate::testkit).
+#[macro_export]
+macro_rules! store_contract {
+    ($fresh:expr) => {
+        $crate::store_contract!(@cases $fresh;
+            audit::audit_records_are_newest_first_filterable_and_paged,
+            clients::upsert_creates_then_updates_only_given_fields,
+            clients::a_new_token_revokes_the_previous_ones,
+            clients::a_token_is_one_clients_and_reassigning_it_revives_it,
+            clients::find_tokens_answers_for_many_hashes_at_once,
+            clients::revoke_counts_only_live_tokens_and_knows_unknown_clients,
+            clients::missing_clients_lists_exactly_the_unknown_ids,
+            clients::ids_are_case_sensitive,
+            deletion::one_message_is_removed_once_and_audited,
+            deletion::storage_checks_the_role_in_force_when_the_deletion_takes_effect,
+            deletion::a_message_of_another_room_is_not_found_and_kept,
+            deletion::concurrent_deletes_of_one_message_succeed_exactly_once,
+            deletion::clear_counts_exactly_and_spares_later_messages,
+            deletion::clear_racing_with_sends_loses_nothing,
+            deletion::a_cleared_message_is_invisible_at_once,
+            messages::message_ids_are_unique_across_rooms,
+            messages::list_is_newest_first_with_cursor_and_total,
+            messages::a_cursor_from_another_room_is_unknown,
+            messages::recall_blanks_content_and_keeps_the_message,
+            rooms::a_room_keeps_owner_managers_and_members,
+            rooms::a_taken_room_id_changes_nothing,
+            rooms::update_changes_owner_managers_and_webhook,
+            rooms::storage_checks_the_roles_in_force_when_an_update_takes_effect,
+            rooms::members_are_added_once_and_removed_with_their_role,
+            rooms::membership_changes_check_the_roles_in_force,
+        );
+    };
+    (@cases $fresh:expr; $($module:ident :: $case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let fixture = $fresh;
+                $crate::testkit::$module::$case($crate::testkit::StoreFixture::store(&fixture));
+            }
+        )*
+    };
+}
