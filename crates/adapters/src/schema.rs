@@ -94,7 +94,7 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::table! {
     outbox (seq) {
         seq -> BigInt,
-        event_id -> Text,
+        deletion_id -> Text,
         room_id -> Text,
         message_id -> Text,
         payload -> Text,

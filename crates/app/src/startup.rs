@@ -21,7 +21,7 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use anyhow::Context;
 use roomwarden_adapters::{
-    AddressPolicy, Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed,
+    AddressPolicy, Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed, Wakeups,
     WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
 };
 use secrecy::ExposeSecret;
@@ -159,6 +159,8 @@ impl Application {
     /// Any start-up failure, as a one-line cause.
     pub fn build(config: &Config) -> anyhow::Result<Self> {
         let (store, keys) = open_store(config)?;
+        let wakeups = Wakeups::default();
+        let store = store.with_listener(Arc::new(wakeups.clone()));
         let banner = keys::banner(&keys, true);
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -192,9 +194,9 @@ impl Application {
         let workers = Workers {
             fanout: fanout::spawn(feed, ports.clone(), hub.clone())
                 .context("cannot start the socket fan-out")?,
-            dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch)
+            dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch, wakeups.events)
                 .context("cannot start the webhook dispatcher")?,
-            purger: spawn_purger(store).context("cannot start the purger")?,
+            purger: spawn_purger(store, wakeups.purge).context("cannot start the purger")?,
         };
         let state = AppState {
             ports,

@@ -1,46 +1,24 @@
 //! Deletion events: the `MESSAGE_DELETED` model, the delivery policy and the notifier port.
 //!
-//! Every committed deletion produces exactly one event. Storage writes it to an outbox in the
+//! Every committed deletion produces exactly one event, announced under the deletion's ID. Storage writes it to an outbox in the
 //! deletion's own transaction; a dispatcher later hands it to a [`Notifier`] until a receiver
 //! acknowledges it, retrying on the schedule of [`RetryPolicy`].
 
-use crate::model::Deletion;
+use crate::ids::{DeletionId, RoomId};
 use chrono::{DateTime, Duration, Utc};
 
 /// The event name of a deletion.
 pub const MESSAGE_DELETED: &str = "MESSAGE_DELETED";
 
-/// A deletion event. Its `id` is the audit record's ID, so it is stable across retries and
-/// receivers can de-duplicate by it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeletionEvent {
-    /// Event ID (= audit record ID).
-    pub id: String,
-    /// When the event was created (= the deletion time).
-    pub created_at: DateTime<Utc>,
-    /// The deletion it announces.
-    pub deletion: Deletion,
-}
-
-impl DeletionEvent {
-    /// The event announcing `deletion`.
-    #[must_use]
-    pub fn of(deletion: &Deletion) -> Self {
-        Self {
-            id: deletion.id.as_str().to_owned(),
-            created_at: deletion.deleted_at,
-            deletion: deletion.clone(),
-        }
-    }
-}
-
-/// An event as stored in the outbox, ready to send: its ID, room and serialized body.
+/// A deletion's event as stored in the outbox, ready to send. It is announced under the
+/// deletion's own ID (the audit record's), stable across retries, so receivers can
+/// de-duplicate by it; the body is built once, in the deletion's transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingEvent {
-    /// Event ID.
-    pub id: String,
-    /// Room ID.
-    pub room: String,
+    /// The deletion announced (= the audit record's ID, the body's `id`).
+    pub deletion: DeletionId,
+    /// The room.
+    pub room: RoomId,
     /// The exact JSON body to send (identical on every attempt).
     pub body: String,
 }

@@ -6,6 +6,7 @@
 //! a clear counts exactly the messages committed before it and none sent after it, and
 //! of two deletes of one message exactly one finds it.
 
+use super::Backlog;
 use super::{DieselStore, unsigned};
 use crate::db::DbConnection;
 use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count};
@@ -67,7 +68,7 @@ fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResult<()> {
     diesel::insert_into(deletions::table)
         .values(NewDeletionRow::from(deletion))
         .execute(conn)?;
-    crate::outbox::record(conn, deletion)
+    super::outbox::record(conn, deletion)
 }
 
 /// What a committed deletion leaves to do after its transaction.
@@ -287,10 +288,10 @@ impl MessageStore for DieselStore {
                 "deletion committed"
             );
             self.db.scrub_wal(&mut conn);
-            self.outbox.wake();
+            self.listener.committed(Backlog::Event);
         }
         if committed.needs_purge {
-            self.purge.wake();
+            self.listener.committed(Backlog::Purge);
         }
         Ok(committed.outcome)
     }

@@ -1,42 +1,84 @@
 //! [`DieselStore`]: the domain's storage ports over a [`Database`].
 
+//!
+//! All SQL of the crate lives here: the ports' methods, the outbox ([`outbox`]), the
+//! background purge ([`purge`]) and the real-time feed ([`feed`]). The workers of
+//! [`crate::workers`] take a store; the store knows nothing of them and reports work it
+//! leaves behind to a [`CommitListener`].
+
 mod audit;
 mod clients;
+pub mod feed;
 mod messages;
+pub mod outbox;
+pub mod purge;
 mod rooms;
 mod settings;
 
+pub use feed::{FeedEvent, RealtimeFeed};
+pub use outbox::{ClaimedEvent, OutboxCounts, OutboxState};
+pub use purge::PURGE_BATCH;
+
 use crate::db::{Database, DbConnection};
-use crate::worker::Wakeup;
 use diesel::QueryResult;
 use roomwarden_domain::ports::StoreResult;
+use std::sync::Arc;
+
+/// Background work a commit left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// A deletion's event is in the outbox.
+    Event,
+    /// A clear left rows for the purge ([`DieselStore::purge_pending`]).
+    Purge,
+}
+
+/// Told after a commit that leaves background work, so that whoever does it can start at
+/// once instead of at its next poll (the workers' [`crate::workers::Wakeups`]).
+pub trait CommitListener: Send + Sync + std::fmt::Debug {
+    /// Called after the commit, outside the transaction; must not block.
+    fn committed(&self, backlog: Backlog);
+}
+
+/// The listener of a store nobody listens to: workers find the work at their next poll.
+#[derive(Debug)]
+struct Unheard;
+
+impl CommitListener for Unheard {
+    fn committed(&self, _: Backlog) {}
+}
 
 /// Implements every storage port of the domain over one database.
 #[derive(Clone, Debug)]
 pub struct DieselStore {
     db: Database,
-    purge: Wakeup,
-    outbox: Wakeup,
+    listener: Arc<dyn CommitListener>,
     purge_batch: usize,
 }
 
 impl DieselStore {
     /// A store over `db`. Large room clears are finished by the purger
-    /// ([`crate::purge::spawn_purger`]), events sent by the dispatcher
-    /// ([`crate::outbox::spawn_dispatcher`]).
+    /// ([`crate::workers::spawn_purger`]), events sent by the dispatcher
+    /// ([`crate::workers::spawn_dispatcher`]).
     #[must_use]
     pub fn new(db: Database) -> Self {
         Self {
             db,
-            purge: Wakeup::default(),
-            outbox: Wakeup::default(),
-            purge_batch: crate::purge::PURGE_BATCH,
+            listener: Arc::new(Unheard),
+            purge_batch: PURGE_BATCH,
         }
+    }
+
+    /// Tells `listener` about the background work each commit leaves.
+    #[must_use]
+    pub fn with_listener(mut self, listener: Arc<dyn CommitListener>) -> Self {
+        self.listener = listener;
+        self
     }
 
     /// Sets the purge batch size: clears of at most this many messages remove their rows
     /// in their own transaction, larger ones leave them to the purger, which removes this
-    /// many per statement. Default [`crate::purge::PURGE_BATCH`].
+    /// many per statement. Default [`PURGE_BATCH`].
     #[must_use]
     pub fn with_purge_batch(mut self, batch: usize) -> Self {
         self.purge_batch = batch.max(1);
@@ -53,18 +95,6 @@ impl DieselStore {
     #[must_use]
     pub fn database(&self) -> &Database {
         &self.db
-    }
-
-    /// Woken after a clear that left rows for the purger.
-    #[must_use]
-    pub fn purge_wakeup(&self) -> Wakeup {
-        self.purge.clone()
-    }
-
-    /// Woken after every committed deletion (its event is in the outbox).
-    #[must_use]
-    pub fn outbox_wakeup(&self) -> Wakeup {
-        self.outbox.clone()
     }
 
     /// Runs `f` on a pooled connection, classifying failures.

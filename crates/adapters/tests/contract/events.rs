@@ -1,5 +1,5 @@
 use crate::support::*;
-use roomwarden_adapters::outbox::{DispatchOptions, dispatch_due};
+use roomwarden_adapters::workers::{DispatchOptions, dispatch_due};
 use roomwarden_adapters::{FeedEvent, OutboxCounts, RealtimeFeed};
 use roomwarden_domain::events::{MockNotifier, NotifyError, RetryPolicy};
 use roomwarden_domain::ids::DeleteTarget;
@@ -103,7 +103,7 @@ fn dispatch_records_delivery_retry_and_skip() {
     ok.expect_notify()
         .withf(|dest, event| {
             dest == "http://hook"
-                && event.room == "r1"
+                && event.room.as_str() == "r1"
                 && event.body.contains("\"MESSAGE_DELETED\"")
         })
         .times(1)

@@ -17,8 +17,8 @@ const SERVER_KEY: &[u8] = include_bytes!("../fixtures/server.key");
 
 fn event() -> OutgoingEvent {
     OutgoingEvent {
-        id: "evt-1".to_owned(),
-        room: "r".to_owned(),
+        deletion: roomwarden_domain::ids::DeletionId::parse("evt-1").expect("valid"),
+        room: roomwarden_domain::ids::RoomId::parse("r").expect("valid"),
         body: r#"{"id":"evt-1","event":"MESSAGE_DELETED"}"#.to_owned(),
     }
 }

@@ -28,7 +28,7 @@ pub fn frame(event: FeedEvent) -> (RoomId, Frame) {
             (room, Arc::from(text))
         }
         FeedEvent::Deleted { room, message_id } => {
-            let text = json!({"event": "messageDeleted", "data": {"room": room.as_str(), "messageID": message_id}}).to_string();
+            let text = roomwarden_adapters::wire::socket_frame(room.as_str(), &message_id);
             (room, Arc::from(text))
         }
     }

@@ -1,26 +1,22 @@
-//! Durable background removal of the rows of large room clears.
+//! Durable background removal of the rows of large room clears: its SQL (the purger
+//! worker, [`crate::workers::purger`], runs [`DieselStore::purge_pending`]).
 //!
 //! A clear moves the room's `cleared_through_seq` watermark in one short transaction; rows
 //! under it are invisible at once. When there are more than [`PURGE_BATCH`] of them, the
-//! purger ([`spawn_purger`]) deletes them in batches of that size, each its own statement, and then
+//! purger deletes them in batches of that size, each its own statement, and then
 //! records `purged_through_seq`. The state lives in the `rooms` table, so a restart resumes
 //! where the previous process stopped.
 
 use crate::db::DbConnection;
 use crate::schema::{messages, rooms};
 use crate::store::DieselStore;
-use crate::worker::Worker;
 use diesel::prelude::*;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// Default rows removed per batch, and the largest clear whose rows are removed inside its
 /// own transaction (see [`DieselStore::with_purge_batch`]).
 pub const PURGE_BATCH: usize = 5_000;
-
-/// How often the purger looks for pending work without being woken.
-const POLL_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Removes up to `batch` of `room`'s rows at or below `cleared`; how many it removed.
 fn purge_batch(
@@ -97,18 +93,4 @@ impl DieselStore {
         }
         Ok(removed_total)
     }
-}
-
-/// Starts the thread that runs [`DieselStore::purge_pending`] when a clear wakes it, every
-/// 30 seconds, and once at start-up (to resume work a previous process left).
-///
-/// # Errors
-/// When the thread cannot be spawned.
-pub fn spawn_purger(store: DieselStore) -> std::io::Result<Worker> {
-    Worker::spawn("purger", POLL_INTERVAL, store.purge_wakeup(), move |stop| {
-        if let Err(e) = store.purge_pending(stop) {
-            tracing::warn!(error = %e, "purge interrupted; will retry");
-        }
-        false
-    })
 }

@@ -1,25 +1,20 @@
-//! The transactional outbox of deletion events and its dispatcher.
+//! The transactional outbox of deletion events: its SQL.
 //!
 //! [`record`] is called inside the deletion's transaction, so an event exists exactly when
-//! its deletion committed. The dispatcher thread ([`spawn_dispatcher`]) claims due events (a lease, so that
-//! several processes on one database do not send the same event at the same time), hands
-//! each to the [`Notifier`] for the room's webhook (else the global one), and records the
-//! outcome: delivered, retry later per [`RetryPolicy`], failed, or skipped (no webhook).
+//! its deletion committed. The dispatcher ([`crate::workers::dispatcher`]) claims due
+//! events with a lease (so that several processes on one database do not send the same
+//! event at the same time) and records each outcome here.
 
 use crate::db::DbConnection;
 use crate::rows::{from_ms, to_ms};
 use crate::schema::{outbox, rooms};
 use crate::store::DieselStore;
-use crate::worker::Worker;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use roomwarden_domain::events::{
-    AfterFailure, DeletionEvent, MESSAGE_DELETED, Notifier, NotifyError, OutgoingEvent, RetryPolicy,
-};
-use roomwarden_domain::model::{Deletion, iso8601};
+use roomwarden_domain::events::OutgoingEvent;
+use roomwarden_domain::ids::{DeletionId, RoomId};
+use roomwarden_domain::model::Deletion;
 use roomwarden_domain::ports::StoreResult;
-use serde::Serialize;
-use std::sync::Arc;
 
 /// Where an event stands; stored as its lowercase name in `outbox.state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,66 +50,15 @@ impl OutboxState {
     }
 }
 
-/// How many events one dispatcher claims (and sends concurrently) at a time.
-const CLAIM_BATCH: i64 = 16;
-
-#[derive(Serialize)]
-struct EventBody<'a> {
-    id: &'a str,
-    event: &'a str,
-    #[serde(rename = "roomID")]
-    room_id: &'a str,
-    #[serde(rename = "createdAt")]
-    created_at: String,
-    data: EventData<'a>,
-}
-
-#[derive(Serialize)]
-struct EventData<'a> {
-    room: &'a str,
-    #[serde(rename = "messageID")]
-    message_id: &'a str,
-    #[serde(rename = "deletedCount")]
-    deleted_count: u64,
-    #[serde(rename = "deletedBy")]
-    deleted_by: &'a str,
-    #[serde(rename = "deletedAt")]
-    deleted_at: String,
-    reason: Option<&'a str>,
-}
-
-/// The JSON body of the event announcing `deletion` (docs/events.md).
-#[must_use]
-pub fn event_body(event: &DeletionEvent) -> String {
-    let d = &event.deletion;
-    let body = EventBody {
-        id: &event.id,
-        event: MESSAGE_DELETED,
-        room_id: d.room.as_str(),
-        created_at: iso8601(event.created_at),
-        data: EventData {
-            room: d.room.as_str(),
-            message_id: &d.message_id,
-            deleted_count: d.deleted_count,
-            deleted_by: &d.deleted_by,
-            deleted_at: iso8601(d.deleted_at),
-            reason: d.reason.as_ref().map(|r| r.as_str()),
-        },
-    };
-    serde_json::to_string(&body)
-        .unwrap_or_else(|_| unreachable!("plain strings and numbers always serialize"))
-}
-
 /// Writes the event of `deletion`; call inside the deletion's transaction.
 pub(crate) fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResult<()> {
-    let event = DeletionEvent::of(deletion);
-    let created = to_ms(event.created_at);
+    let created = to_ms(deletion.deleted_at);
     diesel::insert_into(outbox::table)
         .values((
-            outbox::event_id.eq(&event.id),
+            outbox::deletion_id.eq(deletion.id.as_str()),
             outbox::room_id.eq(deletion.room.as_str()),
             outbox::message_id.eq(&deletion.message_id),
-            outbox::payload.eq(event_body(&event)),
+            outbox::payload.eq(crate::wire::webhook_body(deletion)),
             outbox::created_at.eq(created),
             outbox::state.eq(OutboxState::Pending.as_str()),
             outbox::next_attempt_at.eq(created),
@@ -123,13 +67,13 @@ pub(crate) fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResul
         .map(|_| ())
 }
 
-/// `(seq, event_id, room_id, payload, attempts, created_at, room webhook)`.
+/// `(seq, deletion_id, room_id, payload, attempts, created_at, room webhook)`.
 type ClaimRow = (i64, String, String, String, i32, i64, Option<String>);
 
 /// A claimed event, with where to send it.
 #[derive(Debug, Clone)]
 pub struct ClaimedEvent {
-    seq: i64,
+    pub(crate) seq: i64,
     /// The event.
     pub event: OutgoingEvent,
     /// The room's webhook, if any.
@@ -202,7 +146,7 @@ impl DieselStore {
                 .order(outbox::seq.asc())
                 .select((
                     outbox::seq,
-                    outbox::event_id,
+                    outbox::deletion_id,
                     outbox::room_id,
                     outbox::payload,
                     outbox::attempts,
@@ -215,7 +159,11 @@ impl DieselStore {
                 .map(
                     |(seq, id, room, body, attempts, created_at, webhook)| ClaimedEvent {
                         seq,
-                        event: OutgoingEvent { id, room, body },
+                        event: OutgoingEvent {
+                            deletion: DeletionId::from_trusted(id),
+                            room: RoomId::from_trusted(room),
+                            body,
+                        },
                         room_webhook: webhook,
                         attempts: u32::try_from(attempts).unwrap_or_default(),
                         created_at: from_ms(created_at),
@@ -225,7 +173,7 @@ impl DieselStore {
         })
     }
 
-    fn finish_event(
+    pub(crate) fn finish_event(
         &self,
         seq: i64,
         state: OutboxState,
@@ -247,7 +195,7 @@ impl DieselStore {
         })
     }
 
-    fn retry_event(
+    pub(crate) fn retry_event(
         &self,
         seq: i64,
         at: chrono::DateTime<Utc>,
@@ -291,129 +239,6 @@ impl DieselStore {
             Ok(counts)
         })
     }
-}
-
-/// Dispatcher settings.
-#[derive(Debug, Clone)]
-pub struct DispatchOptions {
-    /// Where events of rooms without their own webhook go (`ROOMWARDEN_WEBHOOK_URL`).
-    pub global_webhook: Option<String>,
-    /// Retry schedule.
-    pub retry: RetryPolicy,
-    /// How long a claim keeps other dispatchers away; longer than the notifier's timeout.
-    pub lease: Duration,
-    /// How often to look for due events when not woken.
-    pub poll: std::time::Duration,
-}
-
-impl Default for DispatchOptions {
-    fn default() -> Self {
-        Self {
-            global_webhook: None,
-            retry: RetryPolicy::default(),
-            lease: Duration::seconds(15),
-            poll: std::time::Duration::from_millis(500),
-        }
-    }
-}
-
-/// Sends one claimed event and records the outcome.
-fn dispatch_one(
-    store: &DieselStore,
-    notifier: &dyn Notifier,
-    options: &DispatchOptions,
-    claimed: &ClaimedEvent,
-) -> StoreResult<()> {
-    let Some(destination) = claimed
-        .room_webhook
-        .as_deref()
-        .or(options.global_webhook.as_deref())
-    else {
-        return store.finish_event(claimed.seq, OutboxState::Skipped, None, claimed.attempts);
-    };
-    let attempts = claimed.attempts + 1;
-    match notifier.notify(destination, &claimed.event) {
-        Ok(()) => {
-            tracing::info!(event = %claimed.event.id, room = %claimed.event.room, attempts, "event delivered");
-            store.finish_event(claimed.seq, OutboxState::Delivered, None, attempts)
-        }
-        Err(e @ NotifyError::Refused(_)) => {
-            let error = e.to_string();
-            tracing::error!(event = %claimed.event.id, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
-            store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
-        }
-        Err(e) => {
-            let error = e.to_string();
-            match options
-                .retry
-                .after_failure(attempts, claimed.created_at, Utc::now())
-            {
-                AfterFailure::RetryAt(at) => {
-                    tracing::warn!(event = %claimed.event.id, room = %claimed.event.room, attempts, error, retry_at = %iso8601(at), "event delivery failed; will retry");
-                    store.retry_event(claimed.seq, at, &error, attempts)
-                }
-                AfterFailure::GiveUp => {
-                    tracing::error!(event = %claimed.event.id, room = %claimed.event.room, attempts, error, "event delivery failed permanently");
-                    store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
-                }
-            }
-        }
-    }
-}
-
-/// Claims and sends due events once; returns how many it claimed.
-///
-/// # Errors
-/// A storage failure while claiming.
-pub fn dispatch_due(
-    store: &DieselStore,
-    notifier: &dyn Notifier,
-    options: &DispatchOptions,
-    worker: &str,
-) -> StoreResult<usize> {
-    let claimed = store.claim_due_events(worker, options.lease, CLAIM_BATCH)?;
-    // Concurrently, so that one slow receiver does not hold up the others.
-    std::thread::scope(|scope| {
-        for event in &claimed {
-            scope.spawn(move || {
-                if let Err(e) = dispatch_one(store, notifier, options, event) {
-                    tracing::warn!(event = %event.event.id, error = %e, "could not record the delivery outcome; the claim will expire and the event be retried");
-                }
-            });
-        }
-    });
-    Ok(claimed.len())
-}
-
-/// Starts the thread that drains the outbox: woken by every committed deletion, and every
-/// `options.poll` for retries that fall due.
-///
-/// # Errors
-/// When the thread cannot be spawned.
-pub fn spawn_dispatcher(
-    store: DieselStore,
-    notifier: Arc<dyn Notifier>,
-    options: DispatchOptions,
-) -> std::io::Result<Worker> {
-    let worker = format!(
-        "dispatcher-{}",
-        roomwarden_domain::auth::generate_secret()
-            .get(..12)
-            .unwrap_or("0")
-    );
-    let wakeup = store.outbox_wakeup();
-    Worker::spawn(
-        "dispatcher",
-        options.poll,
-        wakeup,
-        move |_| match dispatch_due(&store, notifier.as_ref(), &options, &worker) {
-            Ok(claimed) => claimed > 0,
-            Err(e) => {
-                tracing::warn!(error = %e, "outbox unavailable; will retry");
-                false
-            }
-        },
-    )
 }
 
 #[cfg(test)]

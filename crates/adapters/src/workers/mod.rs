@@ -1,5 +1,16 @@
-//! Background threads that repeat a unit of work until stopped.
+//! Background workers: threads that repeat a unit of work over a store until stopped.
+//!
+//! The purger ([`spawn_purger`]) finishes large clears, the dispatcher
+//! ([`spawn_dispatcher`]) sends deletion events. Each waits on a [`Wakeup`]; [`Wakeups`]
+//! is the store's [`CommitListener`] that wakes the right one after a commit.
 
+pub mod dispatcher;
+pub mod purger;
+
+pub use dispatcher::{DispatchOptions, dispatch_due, spawn_dispatcher};
+pub use purger::spawn_purger;
+
+use crate::store::{Backlog, CommitListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -26,6 +37,24 @@ impl Wakeup {
             .wait_timeout_while(guard, timeout, |pending| !*pending)
             .unwrap_or_else(PoisonError::into_inner);
         *guard = false;
+    }
+}
+
+/// The wake-ups of the purger and the dispatcher, woken by the store's commits.
+#[derive(Clone, Debug, Default)]
+pub struct Wakeups {
+    /// Wakes the purger.
+    pub purge: Wakeup,
+    /// Wakes the dispatcher.
+    pub events: Wakeup,
+}
+
+impl CommitListener for Wakeups {
+    fn committed(&self, backlog: Backlog) {
+        match backlog {
+            Backlog::Event => self.events.wake(),
+            Backlog::Purge => self.purge.wake(),
+        }
     }
 }
 

@@ -1,0 +1,140 @@
+//! The dispatcher: a worker that drains the outbox.
+//!
+//! It claims due events ([`DieselStore::claim_due_events`]), hands each to the
+//! [`Notifier`] for the room's webhook (else the global one), and records the outcome:
+//! delivered, retry later per [`RetryPolicy`], failed, or skipped (no webhook).
+
+use super::{Wakeup, Worker};
+use crate::store::{ClaimedEvent, DieselStore, OutboxState};
+use chrono::{Duration, Utc};
+use roomwarden_domain::events::{AfterFailure, Notifier, NotifyError, RetryPolicy};
+use roomwarden_domain::model::iso8601;
+use roomwarden_domain::ports::StoreResult;
+use std::sync::Arc;
+
+/// How many events one dispatcher claims (and sends concurrently) at a time.
+const CLAIM_BATCH: i64 = 16;
+
+/// Dispatcher settings.
+#[derive(Debug, Clone)]
+pub struct DispatchOptions {
+    /// Where events of rooms without their own webhook go (`ROOMWARDEN_WEBHOOK_URL`).
+    pub global_webhook: Option<String>,
+    /// Retry schedule.
+    pub retry: RetryPolicy,
+    /// How long a claim keeps other dispatchers away; longer than the notifier's timeout.
+    pub lease: Duration,
+    /// How often to look for due events when not woken.
+    pub poll: std::time::Duration,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        Self {
+            global_webhook: None,
+            retry: RetryPolicy::default(),
+            lease: Duration::seconds(15),
+            poll: std::time::Duration::from_millis(500),
+        }
+    }
+}
+
+/// Sends one claimed event and records the outcome.
+fn dispatch_one(
+    store: &DieselStore,
+    notifier: &dyn Notifier,
+    options: &DispatchOptions,
+    claimed: &ClaimedEvent,
+) -> StoreResult<()> {
+    let Some(destination) = claimed
+        .room_webhook
+        .as_deref()
+        .or(options.global_webhook.as_deref())
+    else {
+        return store.finish_event(claimed.seq, OutboxState::Skipped, None, claimed.attempts);
+    };
+    let attempts = claimed.attempts + 1;
+    match notifier.notify(destination, &claimed.event) {
+        Ok(()) => {
+            tracing::info!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, "event delivered");
+            store.finish_event(claimed.seq, OutboxState::Delivered, None, attempts)
+        }
+        Err(e @ NotifyError::Refused(_)) => {
+            let error = e.to_string();
+            tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
+            store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
+        }
+        Err(e) => {
+            let error = e.to_string();
+            match options
+                .retry
+                .after_failure(attempts, claimed.created_at, Utc::now())
+            {
+                AfterFailure::RetryAt(at) => {
+                    tracing::warn!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, retry_at = %iso8601(at), "event delivery failed; will retry");
+                    store.retry_event(claimed.seq, at, &error, attempts)
+                }
+                AfterFailure::GiveUp => {
+                    tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event delivery failed permanently");
+                    store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
+                }
+            }
+        }
+    }
+}
+
+/// Claims and sends due events once; returns how many it claimed.
+///
+/// # Errors
+/// A storage failure while claiming.
+pub fn dispatch_due(
+    store: &DieselStore,
+    notifier: &dyn Notifier,
+    options: &DispatchOptions,
+    worker: &str,
+) -> StoreResult<usize> {
+    let claimed = store.claim_due_events(worker, options.lease, CLAIM_BATCH)?;
+    // Concurrently, so that one slow receiver does not hold up the others.
+    std::thread::scope(|scope| {
+        for event in &claimed {
+            scope.spawn(move || {
+                if let Err(e) = dispatch_one(store, notifier, options, event) {
+                    tracing::warn!(event = %event.event.deletion, error = %e, "could not record the delivery outcome; the claim will expire and the event be retried");
+                }
+            });
+        }
+    });
+    Ok(claimed.len())
+}
+
+/// Starts the thread that drains the outbox: woken by `wakeup` (see
+/// [`super::Wakeups`]) after every committed deletion, and every
+/// `options.poll` for retries that fall due.
+///
+/// # Errors
+/// When the thread cannot be spawned.
+pub fn spawn_dispatcher(
+    store: DieselStore,
+    notifier: Arc<dyn Notifier>,
+    options: DispatchOptions,
+    wakeup: Wakeup,
+) -> std::io::Result<Worker> {
+    let worker = format!(
+        "dispatcher-{}",
+        roomwarden_domain::auth::generate_secret()
+            .get(..12)
+            .unwrap_or("0")
+    );
+    Worker::spawn(
+        "dispatcher",
+        options.poll,
+        wakeup,
+        move |_| match dispatch_due(&store, notifier.as_ref(), &options, &worker) {
+            Ok(claimed) => claimed > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox unavailable; will retry");
+                false
+            }
+        },
+    )
+}

@@ -1,0 +1,3 @@
+-- An event is announced under its deletion's ID: one name for one ID.
+ALTER TABLE outbox RENAME COLUMN event_id TO deletion_id;
+ALTER TABLE outbox RENAME INDEX outbox_event_id TO outbox_deletion_id;

@@ -1,0 +1,1 @@
+ALTER TABLE outbox RENAME COLUMN deletion_id TO event_id;
