@@ -1,10 +1,12 @@
 //! Credentials from the request headers, and authentication on the blocking pool.
+//!
+//! [`AppState::run_as`]: crate::state::AppState::run_as
 
 use crate::envelope::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::future::{LocalBoxFuture, Ready, ready};
+use futures_util::future::{Ready, ready};
 use roomwarden_domain::auth::{self, Actor, Credentials};
 use secrecy::SecretString;
 
@@ -28,14 +30,6 @@ pub fn credentials(req: &HttpRequest) -> Credentials {
         client_key: header(req, CLIENT_KEY),
         token: header(req, TOKEN),
     }
-}
-
-/// The caller: API key or user token (api.md §2).
-///
-/// # Errors
-/// `401` with the contract's code; `503`/`500` when the token lookup fails.
-pub async fn caller(req: &HttpRequest, state: &AppState) -> Result<Actor, ApiError> {
-    authenticate(credentials(req), state).await
 }
 
 /// Authenticates `credentials` (from headers, or a socket's first frame) on the blocking pool.
@@ -65,21 +59,25 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         })
 }
 
-/// Extracts the authenticated caller, API key or user token (api.md §2). Put it first
-/// among a handler's arguments: extractors run in order, so authentication (401) comes
-/// before the path, query and body are looked at, as the contract orders the checks.
-pub struct Caller(pub Actor);
+/// The caller's credentials, API key or user token (api.md §2), taken from the headers
+/// without any I/O. [`AppState::run_as`] checks them on the blocking pool, first, on the
+/// same connection and in the same hop as the use case; so handlers parse their path,
+/// query and body inside its closure, after authentication, as the contract orders checks.
+pub struct Caller(Credentials);
+
+impl Caller {
+    /// The credentials as sent.
+    pub fn credentials(&self) -> &Credentials {
+        &self.0
+    }
+}
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = app_state(&req)?;
-            caller(&req, &state).await.map(Caller)
-        })
+        ready(Ok(Caller(credentials(req))))
     }
 }
 

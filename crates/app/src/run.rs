@@ -2,7 +2,6 @@
 
 use crate::envelope::ApiError;
 use actix_web::web;
-use roomwarden_domain::error::DomainError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,9 +22,10 @@ pub const USE_CASE_DEADLINE: Duration = Duration::from_secs(8);
 /// # Errors
 /// The use case's error; `503` past the deadline; `500` if the blocking pool is gone or the
 /// closure panicked.
-pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+pub async fn blocking<T, E, F>(f: F) -> Result<T, ApiError>
 where
-    F: FnOnce() -> Result<T, DomainError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    E: Into<ApiError> + Send + 'static,
     T: Send + 'static,
 {
     let abandoned = Arc::new(AtomicBool::new(false));
@@ -39,7 +39,7 @@ where
         Some(f())
     });
     match tokio::time::timeout(USE_CASE_DEADLINE, work).await {
-        Ok(Ok(Some(result))) => result.map_err(ApiError::from),
+        Ok(Ok(Some(result))) => result.map_err(Into::into),
         Ok(Ok(None)) => Err(ApiError::unavailable()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "use case did not complete on the blocking pool");

@@ -1,15 +1,21 @@
 //! What every handler can reach: the ports, the keys and the settings.
 
+use crate::auth::Caller;
+use crate::envelope::ApiError;
 use chrono::Duration;
 use roomwarden_adapters::{AddressPolicy, DieselStore};
-use roomwarden_domain::auth::DeploymentKeys;
-use roomwarden_domain::error::StoreError;
+use roomwarden_domain::auth::{self, Actor, DeploymentKeys};
+use roomwarden_domain::error::{DomainError, StoreError};
 use roomwarden_domain::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
 use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
 
 /// Checks that storage answers, for `GET /ready`.
 pub type Readiness = Arc<dyn Fn() -> Result<(), StoreError> + Send + Sync>;
+
+/// Opens a unit of work over the ports: the same ports on one storage connection, for one
+/// request's authentication and use case.
+pub type Sessions = Arc<dyn Fn(&Ports) -> Result<Ports, StoreError> + Send + Sync>;
 
 /// The domain's ports as trait objects, so tests can put mocks behind the real routes.
 #[derive(Clone)]
@@ -26,6 +32,8 @@ pub struct Ports {
     pub readiness: Readiness,
     /// Where webhooks may point.
     pub webhooks: Arc<dyn WebhookGuard>,
+    /// How a request gets its unit of work ([`Ports::without_sessions`] for test doubles).
+    pub sessions: Sessions,
 }
 
 impl Ports {
@@ -33,6 +41,7 @@ impl Ports {
     pub fn from_store(store: &DieselStore, webhooks: AddressPolicy) -> Self {
         let shared = Arc::new(store.clone());
         let db = store.database().clone();
+        let sessions = store.clone();
         Self {
             clients: shared.clone(),
             rooms: shared.clone(),
@@ -40,22 +49,69 @@ impl Ports {
             audit: shared,
             readiness: Arc::new(move || db.ping()),
             webhooks: Arc::new(webhooks),
+            sessions: Arc::new(move |ports: &Ports| {
+                let session = Arc::new(sessions.session()?);
+                Ok(Ports {
+                    clients: session.clone(),
+                    rooms: session.clone(),
+                    messages: session.clone(),
+                    audit: session,
+                    ..ports.clone()
+                })
+            }),
         }
+    }
+
+    /// Sessions that are the ports themselves, for ports without connections (mocks).
+    pub fn without_sessions() -> Sessions {
+        Arc::new(|ports: &Ports| Ok(ports.clone()))
     }
 }
 
 impl AppState {
-    /// Runs a use case over the ports on the blocking pool (see [`crate::run::blocking`]).
+    /// Runs a use case over one session of the ports, on the blocking pool (see
+    /// [`crate::run::blocking`]): one hop, one connection.
     ///
     /// # Errors
     /// The use case's error, mapped to the API's.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, crate::envelope::ApiError>
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Ports) -> Result<T, roomwarden_domain::error::DomainError> + Send + 'static,
+        F: FnOnce(&Ports) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         let ports = self.ports.clone();
-        crate::run::blocking(move || f(&ports)).await
+        crate::run::blocking(move || -> Result<T, DomainError> {
+            let session = (ports.sessions)(&ports)?;
+            f(&session)
+        })
+        .await
+    }
+
+    /// Authenticates `caller`, then runs `f` as the authenticated actor, in one hop to the
+    /// blocking pool and on one storage connection. `f` does everything that comes after
+    /// authentication in the contract's order of checks: parsing the path, query and body,
+    /// then the use case.
+    ///
+    /// # Errors
+    /// `401` for bad credentials; else `f`'s error.
+    pub async fn run_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Actor, &Ports) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let ports = self.ports.clone();
+        let keys = self.keys.clone();
+        crate::run::blocking(move || {
+            let session = (ports.sessions)(&ports).map_err(DomainError::from)?;
+            let actor = auth::authenticate(
+                caller.credentials(),
+                &keys,
+                session.clients.as_ref(),
+                chrono::Utc::now(),
+            )?;
+            f(&actor, &session)
+        })
+        .await
     }
 }
 

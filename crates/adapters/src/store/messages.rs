@@ -249,7 +249,7 @@ impl MessageStore for DieselStore {
     }
 
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         let committed = conn
             .transaction(|conn| {
                 let room = request.room.as_str();

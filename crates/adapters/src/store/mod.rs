@@ -19,10 +19,10 @@ pub use feed::{FeedEvent, RealtimeFeed};
 pub use outbox::{ClaimedEvent, OutboxCounts, OutboxState};
 pub use purge::PURGE_BATCH;
 
-use crate::db::{Database, DbConnection};
+use crate::db::{Database, DbConnection, PooledConn};
 use diesel::QueryResult;
 use roomwarden_domain::ports::StoreResult;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Background work a commit left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +54,43 @@ pub struct DieselStore {
     db: Database,
     listener: Arc<dyn CommitListener>,
     purge_batch: usize,
+    /// The connection of a [`DieselStore::session`]; `None`: one from the pool per call.
+    held: Option<Held>,
+}
+
+/// A session's connection, shared by the clones of its store.
+#[derive(Clone)]
+struct Held(Arc<Mutex<PooledConn>>);
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held(connection)")
+    }
+}
+
+/// The connection one port call runs on: its own from the pool, or its session's.
+enum Conn<'a> {
+    Pooled(PooledConn),
+    Held(MutexGuard<'a, PooledConn>),
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        match self {
+            Self::Pooled(c) => c,
+            Self::Held(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        match self {
+            Self::Pooled(c) => c,
+            Self::Held(c) => c,
+        }
+    }
 }
 
 impl DieselStore {
@@ -66,6 +103,36 @@ impl DieselStore {
             db,
             listener: Arc::new(Unheard),
             purge_batch: PURGE_BATCH,
+            held: None,
+        }
+    }
+
+    /// A unit of work: the same store with one connection checked out now, on which every
+    /// call made through it (and its clones) runs, in turn; the connection goes back to the
+    /// pool when the last of them is dropped. A request authenticates and runs its use case
+    /// on one session, so it waits for the pool once. Each port call still commits on its
+    /// own (the atomic guarantees are the ports' methods, see `roomwarden_domain::ports`).
+    ///
+    /// # Errors
+    /// [`roomwarden_domain::error::StoreError::Unavailable`] when no connection can be had.
+    pub fn session(&self) -> StoreResult<Self> {
+        if self.held.is_some() {
+            return Ok(self.clone());
+        }
+        let conn = self.db.conn()?;
+        Ok(Self {
+            held: Some(Held(Arc::new(Mutex::new(conn)))),
+            ..self.clone()
+        })
+    }
+
+    /// The connection for one call: the session's, or one from the pool.
+    fn conn(&self) -> StoreResult<Conn<'_>> {
+        match &self.held {
+            Some(held) => Ok(Conn::Held(
+                held.0.lock().unwrap_or_else(PoisonError::into_inner),
+            )),
+            None => Ok(Conn::Pooled(self.db.conn()?)),
         }
     }
 
@@ -102,7 +169,7 @@ impl DieselStore {
         &self,
         f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.db.conn()?;
+        let mut conn = self.conn()?;
         f(&mut conn).map_err(crate::error::query)
     }
 }

@@ -50,3 +50,18 @@ pub fn store_with_batch(batch: usize) -> TestStore {
 pub fn is_sqlite(store: &TestStore) -> bool {
     store.database().backend() == Backend::Sqlite
 }
+
+/// A store over a fresh database whose pool has `max_size` connections and gives up
+/// waiting for one after `checkout_timeout`.
+pub fn store_with_pool(max_size: u32, checkout_timeout: std::time::Duration) -> TestStore {
+    let database = FreshDatabase::new();
+    let options = PoolOptions {
+        max_size,
+        checkout_timeout,
+    };
+    let db = Database::connect(&database.url, &options).expect("test database must be reachable");
+    TestStore {
+        store: DieselStore::new(db),
+        database,
+    }
+}

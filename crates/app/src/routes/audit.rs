@@ -48,24 +48,24 @@ fn page(records: Vec<Deletion>) -> HttpResponse {
     responses((status = 200, description = "Newest first", body = AuditPageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn room_deletions(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<RoomAuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let room = RoomId::parse(&path.into_inner())?;
-    let limit = Limit::parse(query.limit.as_deref())?;
-    let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
     let records = state
-        .run(move |ports| {
-            audit::room_deletions(
+        .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&path)?;
+            let limit = Limit::parse(query.limit.as_deref())?;
+            let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
+            Ok(audit::room_deletions(
                 ports.rooms.as_ref(),
                 ports.audit.as_ref(),
-                &actor,
+                actor,
                 &room,
                 before.as_ref(),
                 limit,
-            )
+            )?)
         })
         .await?;
     Ok(page(records))

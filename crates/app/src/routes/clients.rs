@@ -96,12 +96,11 @@ pub async fn revoke_tokens(
 #[utoipa::path(get, path = "/me", tag = "Clients",
     responses((status = 200, description = "The caller", body = ClientDto)),
     security(("client_key" = [], "token" = [])))]
-pub async fn me(
-    Caller(actor): Caller,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let client = state
-        .run(move |ports| clients::me(ports.clients.as_ref(), &actor))
+        .run_as(caller, move |actor, ports| {
+            Ok(clients::me(ports.clients.as_ref(), actor)?)
+        })
         .await?;
     Ok(ok("OK", ClientDto::from(client)))
 }

@@ -49,27 +49,27 @@ fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
     security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
 pub async fn delete_messages(
-    Caller(actor): Caller,
+    caller: Caller,
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (room, message) = path.into_inner();
-    let command = DeleteMessages {
-        room: RoomId::parse(&room)?,
-        target: DeleteTarget::parse(&message)?,
-        reason: reason(&req)?,
-    };
-    let all = command.target == DeleteTarget::All;
+    let reason = reason(&req);
     let deletion = state
-        .run(move |ports| {
-            delete(
+        .run_as(caller, move |actor, ports| {
+            let command = DeleteMessages {
+                room: RoomId::parse(&room)?,
+                target: DeleteTarget::parse(&message)?,
+                reason: reason?,
+            };
+            Ok(delete(
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
-                &actor,
+                actor,
                 command,
                 chrono::Utc::now(),
-            )
+            )?)
         })
         .await?;
     tracing::info!(
@@ -80,7 +80,7 @@ pub async fn delete_messages(
         reason = deletion.reason.as_ref().map(AuditReason::as_str),
         "messages deleted"
     );
-    let rm = if all {
+    let rm = if deletion.message_id == DeleteTarget::All.as_str() {
         "All messages deleted successfully"
     } else {
         "Message deleted successfully"

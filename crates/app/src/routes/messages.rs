@@ -24,28 +24,28 @@ fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
     responses((status = 200, description = "Sent", body = MessageDto)),
     security(("client_key" = [], "token" = [])))]
 pub async fn send_message(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let room = RoomId::parse(&path.into_inner())?;
-    let body: SendMessageBody = body.parse()?;
-    let command = SendMessage {
-        id: body.id.as_deref().map(MessageId::parse).transpose()?,
-        content: body.message.as_ref().map(content).transpose()?,
-        message_type: body.message_type.unwrap_or_else(|| "text".to_owned()),
-    };
     let message = state
-        .run(move |ports| {
-            messages::send_message(
+        .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&path)?;
+            let body: SendMessageBody = body.parse()?;
+            let command = SendMessage {
+                id: body.id.as_deref().map(MessageId::parse).transpose()?,
+                content: body.message.as_ref().map(content).transpose()?,
+                message_type: body.message_type.unwrap_or_else(|| "text".to_owned()),
+            };
+            Ok(messages::send_message(
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
-                &actor,
+                actor,
                 &room,
                 command,
                 Utc::now(),
-            )
+            )?)
         })
         .await?;
     Ok(ok("OK", MessageDto::from(message)))
@@ -98,7 +98,7 @@ pub struct ListQuery {
     responses((status = 200, description = "A page", body = MessagePageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn list_messages(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     query: web::Query<ListQuery>,
@@ -107,24 +107,23 @@ pub async fn list_messages(
     if version != "v3" {
         return Err(ApiError::no_route());
     }
-    let room = RoomId::parse(&room)?;
-    let query = query.into_inner();
-    let limit = Limit::parse(query.limit.as_deref())?;
-    let before = query
-        .before_message
-        .as_deref()
-        .map(MessageId::parse)
-        .transpose()?;
     let page = state
-        .run(move |ports| {
-            messages::list_messages(
+        .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&room)?;
+            let limit = Limit::parse(query.limit.as_deref())?;
+            let before = query
+                .before_message
+                .as_deref()
+                .map(MessageId::parse)
+                .transpose()?;
+            Ok(messages::list_messages(
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
-                &actor,
+                actor,
                 &room,
                 before.as_ref(),
                 limit,
-            )
+            )?)
         })
         .await?;
     Ok(ok(

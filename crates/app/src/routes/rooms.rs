@@ -64,14 +64,19 @@ pub async fn create_room(
     responses((status = 200, description = "The room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn get_room(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = RoomId::parse(&path.into_inner())?;
     let view = state
-        .run(move |ports| {
-            rooms::get_room(ports.rooms.as_ref(), ports.messages.as_ref(), &actor, &id)
+        .run_as(caller, move |actor, ports| {
+            let id = RoomId::parse(&path)?;
+            Ok(rooms::get_room(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                actor,
+                &id,
+            )?)
         })
         .await?;
     Ok(ok("OK", RoomDto::from(view)))
@@ -83,31 +88,31 @@ pub async fn get_room(
     responses((status = 200, description = "Updated", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn update_room(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let id = RoomId::parse(&path.into_inner())?;
-    let body: UpdateRoomBody = body.parse()?;
-    let changes = RoomChanges {
-        name: body.name,
-        owner: optional_client(body.owner.as_deref())?,
-        managers: body.managers.as_deref().map(client_ids).transpose()?,
-        webhook: body.webhook,
-    };
     let view = state
-        .run(move |ports| {
-            rooms::update_room(
+        .run_as(caller, move |actor, ports| {
+            let id = RoomId::parse(&path)?;
+            let body: UpdateRoomBody = body.parse()?;
+            let changes = RoomChanges {
+                name: body.name,
+                owner: optional_client(body.owner.as_deref())?,
+                managers: body.managers.as_deref().map(client_ids).transpose()?,
+                webhook: body.webhook,
+            };
+            Ok(rooms::update_room(
                 ports.clients.as_ref(),
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
                 ports.webhooks.as_ref(),
-                &actor,
+                actor,
                 &id,
                 changes,
                 Utc::now(),
-            )
+            )?)
         })
         .await?;
     Ok(ok("OK", RoomDto::from(view)))
@@ -119,24 +124,24 @@ pub async fn update_room(
     responses((status = 200, description = "Updated room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn add_members(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let id = RoomId::parse(&path.into_inner())?;
-    let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
     let view = state
-        .run(move |ports| {
-            rooms::add_members(
+        .run_as(caller, move |actor, ports| {
+            let id = RoomId::parse(&path)?;
+            let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
+            Ok(rooms::add_members(
                 ports.clients.as_ref(),
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
-                &actor,
+                actor,
                 &id,
                 &invitees,
                 Utc::now(),
-            )
+            )?)
         })
         .await?;
     Ok(ok("OK", RoomDto::from(view)))
@@ -148,23 +153,23 @@ pub async fn add_members(
     responses((status = 200, description = "Updated room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn remove_members(
-    Caller(actor): Caller,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let id = RoomId::parse(&path.into_inner())?;
-    let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
     let view = state
-        .run(move |ports| {
-            rooms::remove_members(
+        .run_as(caller, move |actor, ports| {
+            let id = RoomId::parse(&path)?;
+            let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
+            Ok(rooms::remove_members(
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
-                &actor,
+                actor,
                 &id,
                 &members,
                 Utc::now(),
-            )
+            )?)
         })
         .await?;
     Ok(ok("OK", RoomDto::from(view)))

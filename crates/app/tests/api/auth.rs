@@ -31,6 +31,38 @@ fn credentials_are_checked_in_the_contract_order() {
 }
 
 #[test]
+fn a_token_is_looked_up_before_the_path_query_or_body() {
+    let app = TestApp::spawn();
+    let token = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    app.delete("/admin/clients/alice/token")
+        .api_key()
+        .send()
+        .ok();
+    // A well-formed but revoked token: authentication (a storage lookup, run in the same
+    // hop as the use case) still comes before any syntax check, as the contract orders.
+    app.put("/rooms/bad%20room")
+        .user(&token)
+        .raw("application/json", "{not json")
+        .send()
+        .err(401, "INVALID_TOKEN");
+    app.post("/rooms/r/message")
+        .user(&token)
+        .raw("application/json", "[]")
+        .send()
+        .err(401, "INVALID_TOKEN");
+    app.get("/rooms/r/messages/v3?limit=zero")
+        .user(&token)
+        .send()
+        .err(401, "INVALID_TOKEN");
+    app.delete("/rooms/r/messages/x")
+        .user(&token)
+        .header("X-Audit-Log-Reason", "%FF")
+        .send()
+        .err(401, "INVALID_TOKEN");
+}
+
+#[test]
 fn admin_endpoints_need_the_api_key_even_for_flagged_admins() {
     let app = TestApp::spawn();
     let res = app

@@ -19,6 +19,7 @@ fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Test
             readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
         }),
         webhooks: Arc::new(roomwarden_adapters::AddressPolicy::default()),
+        sessions: Ports::without_sessions(),
     })
 }
 
