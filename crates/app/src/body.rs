@@ -85,10 +85,13 @@ impl JsonBody {
         let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            if path == "." || inner.is_syntax() || inner.is_eof() {
+            if inner.is_syntax() || inner.is_eof() {
                 ApiError::invalid_body(format!("body is not valid JSON: {inner}"))
+            } else if path == "." {
+                // A missing field is reported at the object itself.
+                ApiError::invalid_body(without_position(&inner))
             } else {
-                ApiError::invalid_body(format!("{path}: {inner}"))
+                ApiError::invalid_body(format!("{path}: {}", without_position(&inner)))
             }
         })?;
         de.end().map_err(|e| {
@@ -97,6 +100,16 @@ impl JsonBody {
             ))
         })?;
         Ok(value)
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix: the field is named
+/// already, and positions mean nothing to most clients.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((message, _)) => message.to_owned(),
+        None => text,
     }
 }
 
