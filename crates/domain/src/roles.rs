@@ -164,7 +164,7 @@ impl Room {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::RoomType;
+    use crate::testkit::fixtures::cast_room as room;
 
     fn id(s: &str) -> ClientId {
         ClientId::from_trusted(s.to_owned())
@@ -174,22 +174,6 @@ mod tests {
         Actor::Client {
             id: id(s),
             is_platform_admin: admin,
-        }
-    }
-
-    fn room() -> Room {
-        let mut members = vec![id("owner"), id("manager"), id("member")];
-        members.sort();
-        Room {
-            id: crate::ids::RoomId::from_trusted("r".to_owned()),
-            name: None,
-            room_type: RoomType::Group,
-            owner: Some(id("owner")),
-            managers: vec![id("manager")],
-            members,
-            webhook: None,
-            created_at: chrono::DateTime::UNIX_EPOCH,
-            updated_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 

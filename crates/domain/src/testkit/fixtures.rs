@@ -169,3 +169,19 @@ pub fn update_as_platform<S: ContractStore + ?Sized>(
         other => panic!("expected an update, got {other:?}"),
     }
 }
+
+/// The room the domain's unit tests share, as a value: `r`, owned by `owner`, managed by
+/// `manager`, with the member `member`.
+pub fn cast_room() -> Room {
+    Room {
+        id: rid("r"),
+        name: Some("R".to_owned()),
+        room_type: RoomType::Group,
+        owner: Some(cid("owner")),
+        managers: vec![cid("manager")],
+        members: vec![cid("manager"), cid("member"), cid("owner")],
+        webhook: None,
+        created_at: DateTime::UNIX_EPOCH,
+        updated_at: DateTime::UNIX_EPOCH,
+    }
+}

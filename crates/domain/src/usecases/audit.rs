@@ -46,32 +46,14 @@ pub fn all_deletions(
 mod tests {
     use super::*;
     use crate::ids::ClientId;
-    use crate::model::{Room, RoomType};
     use crate::ports::{MockAuditStore, MockRoomStore};
-
-    fn room() -> Room {
-        let id = |s: &str| ClientId::from_trusted(s.to_owned());
-        Room {
-            id: RoomId::from_trusted("r".to_owned()),
-            name: None,
-            room_type: RoomType::Group,
-            owner: Some(id("owner")),
-            managers: vec![],
-            members: vec![id("member"), id("owner")],
-            webhook: None,
-            created_at: chrono::DateTime::UNIX_EPOCH,
-            updated_at: chrono::DateTime::UNIX_EPOCH,
-        }
-    }
+    use crate::testkit::fixtures::{cast_room as room, user};
 
     #[test]
     fn members_cannot_read_the_audit_log() {
         let mut rooms = MockRoomStore::new();
         rooms.expect_get_room().returning(|_| Ok(Some(room())));
-        let member = Actor::Client {
-            id: ClientId::from_trusted("member".to_owned()),
-            is_platform_admin: false,
-        };
+        let member = user("member");
         let err = room_deletions(
             &rooms,
             &MockAuditStore::new(),

@@ -64,34 +64,10 @@ pub fn delete_messages(
 mod tests {
     use super::*;
     use crate::error::StoreError;
-    use crate::ids::{ClientId, MessageId};
-    use crate::model::{Room, RoomType};
+    use crate::ids::MessageId;
+    use crate::model::Room;
     use crate::ports::{MockMessageStore, MockRoomStore};
-
-    fn cid(s: &str) -> ClientId {
-        ClientId::from_trusted(s.to_owned())
-    }
-
-    fn user(s: &str) -> Actor {
-        Actor::Client {
-            id: cid(s),
-            is_platform_admin: false,
-        }
-    }
-
-    fn room() -> Room {
-        Room {
-            id: RoomId::from_trusted("room-1".to_owned()),
-            name: None,
-            room_type: RoomType::Group,
-            owner: Some(cid("owner")),
-            managers: vec![cid("manager")],
-            members: vec![cid("manager"), cid("member"), cid("owner")],
-            webhook: None,
-            created_at: DateTime::UNIX_EPOCH,
-            updated_at: DateTime::UNIX_EPOCH,
-        }
-    }
+    use crate::testkit::fixtures::{cast_room as room, cid, rid, user};
 
     fn rooms_with(room: Option<Room>) -> MockRoomStore {
         let mut rooms = MockRoomStore::new();
@@ -104,7 +80,7 @@ mod tests {
 
     fn one(id: &str) -> DeleteMessages {
         DeleteMessages {
-            room: RoomId::from_trusted("room-1".to_owned()),
+            room: rid("r"),
             target: DeleteTarget::One(MessageId::from_trusted(id.to_owned())),
             reason: Some(AuditReason::from_trusted("spam".to_owned())),
         }

@@ -175,17 +175,7 @@ mod tests {
     use super::*;
     use crate::model::{Room, RoomType};
     use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
-
-    fn cid(s: &str) -> ClientId {
-        ClientId::from_trusted(s.to_owned())
-    }
-
-    fn user(s: &str) -> Actor {
-        Actor::Client {
-            id: cid(s),
-            is_platform_admin: false,
-        }
-    }
+    use crate::testkit::fixtures::{cid, user};
 
     fn rid() -> RoomId {
         RoomId::from_trusted("r".to_owned())

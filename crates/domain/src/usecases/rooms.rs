@@ -224,6 +224,7 @@ mod tests {
     use super::*;
     use crate::error::Action;
     use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
+    use crate::testkit::fixtures::{cast_room as room, cid, user};
     use crate::webhook::{DestinationRefused, MockWebhookGuard};
 
     /// A guard that allows every destination.
@@ -231,31 +232,6 @@ mod tests {
         let mut guard = MockWebhookGuard::new();
         guard.expect_check().returning(|_| Ok(()));
         guard
-    }
-
-    fn cid(s: &str) -> ClientId {
-        ClientId::from_trusted(s.to_owned())
-    }
-
-    fn user(s: &str) -> Actor {
-        Actor::Client {
-            id: cid(s),
-            is_platform_admin: false,
-        }
-    }
-
-    fn room() -> Room {
-        Room {
-            id: RoomId::from_trusted("r".to_owned()),
-            name: Some("R".to_owned()),
-            room_type: RoomType::Group,
-            owner: Some(cid("owner")),
-            managers: vec![cid("manager")],
-            members: vec![cid("manager"), cid("member"), cid("owner")],
-            webhook: None,
-            created_at: DateTime::UNIX_EPOCH,
-            updated_at: DateTime::UNIX_EPOCH,
-        }
     }
 
     fn rooms() -> MockRoomStore {
