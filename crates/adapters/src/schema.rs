@@ -40,6 +40,7 @@ diesel::table! {
         cleared_through_seq -> BigInt,
         purged_through_seq -> BigInt,
         write_version -> BigInt,
+        visible_count -> BigInt,
     }
 }
 

@@ -4,7 +4,9 @@
 //! write to a room's messages (send, delete, clear) first bumps the room row's
 //! `write_version`, which takes that row's write lock, so these writes serialize per room:
 //! a clear counts exactly the messages committed before it and none sent after it, and
-//! of two deletes of one message exactly one finds it.
+//! of two deletes of one message exactly one finds it. Under the same lock each of them
+//! keeps the room's `visible_count` exact (send +1, delete −1, clear 0), so `totalCount`
+//! and a clear's `deletedCount` are one row read, whatever the room's size.
 
 use super::Backlog;
 use super::{DieselStore, unsigned};
@@ -20,6 +22,14 @@ use roomwarden_domain::model::{
 };
 use roomwarden_domain::ports::{MessageStore, StoreResult};
 use roomwarden_domain::roles::{Membership, Role};
+
+/// Adds `delta` to the room's visible count; call holding the room's lock.
+fn add_visible(conn: &mut DbConnection, room: &str, delta: i64) -> QueryResult<()> {
+    diesel::update(rooms::table.find(room))
+        .set(rooms::visible_count.eq(rooms::visible_count + delta))
+        .execute(conn)
+        .map(|_| ())
+}
 
 /// Takes the room row's write lock; `false` when the room does not exist.
 fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
@@ -97,6 +107,7 @@ fn delete_one(
             needs_purge: false,
         });
     }
+    add_visible(conn, room, -i64::try_from(removed).unwrap_or(i64::MAX))?;
     let deletion = Deletion::committed(request, unsigned(removed));
     record(conn, &deletion)?;
     Ok(Committed {
@@ -111,7 +122,7 @@ fn delete_one(
 fn clear_all(
     conn: &mut DbConnection,
     request: &DeletionRequest,
-    (cleared, purged): (i64, i64),
+    (cleared, purged, visible): (i64, i64, i64),
     batch: usize,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
@@ -120,16 +131,8 @@ fn clear_all(
         .select(max(messages::seq))
         .first(conn)?;
     let watermark = newest.unwrap_or(0).max(cleared);
-    let cleared_now = if watermark > cleared {
-        messages::table
-            .filter(messages::room_id.eq(room))
-            .filter(messages::seq.gt(cleared))
-            .filter(messages::seq.le(watermark))
-            .count()
-            .get_result::<i64>(conn)?
-    } else {
-        0
-    };
+    // Every visible message is above the old watermark and at or below the new one.
+    let cleared_now = visible;
     let small = usize::try_from(cleared_now).is_ok_and(|n| n <= batch);
     if small && cleared_now > 0 {
         diesel::delete(
@@ -151,6 +154,7 @@ fn clear_all(
         .set((
             rooms::cleared_through_seq.eq(watermark),
             rooms::purged_through_seq.eq(purged_now),
+            rooms::visible_count.eq(0),
         ))
         .execute(conn)?;
     let deletion = Deletion::committed(request, count(cleared_now));
@@ -172,7 +176,7 @@ impl MessageStore for DieselStore {
                     .values(NewMessageRow::from(message))
                     .execute(conn)
                 {
-                    Ok(_) => Ok(true),
+                    Ok(_) => add_visible(conn, message.room.as_str(), 1).map(|()| true),
                     Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
                     Err(e) => Err(e),
                 }
@@ -216,12 +220,16 @@ impl MessageStore for DieselStore {
                     Some((seq, _)) => Some(seq),
                 },
             };
-            let visible = messages::table
+            let total_count: i64 = rooms::table
+                .find(room)
+                .select(rooms::visible_count)
+                .first(conn)
+                .optional()?
+                .unwrap_or(0);
+            let rows: Vec<MessageRow> = messages::table
                 .inner_join(rooms::table)
                 .filter(messages::room_id.eq(room))
-                .filter(messages::seq.gt(rooms::cleared_through_seq));
-            let total_count = visible.count().get_result::<i64>(conn)?;
-            let rows: Vec<MessageRow> = visible
+                .filter(messages::seq.gt(rooms::cleared_through_seq))
                 .filter(messages::seq.lt(before_seq.unwrap_or(i64::MAX)))
                 .order(messages::seq.desc())
                 .limit(i64::from(limit))
@@ -268,14 +276,18 @@ impl MessageStore for DieselStore {
                         needs_purge: false,
                     });
                 }
-                let (cleared, purged): (i64, i64) = rooms::table
+                let (cleared, purged, visible): (i64, i64, i64) = rooms::table
                     .find(room)
-                    .select((rooms::cleared_through_seq, rooms::purged_through_seq))
+                    .select((
+                        rooms::cleared_through_seq,
+                        rooms::purged_through_seq,
+                        rooms::visible_count,
+                    ))
                     .first(conn)?;
                 match &request.target {
                     DeleteTarget::One(id) => delete_one(conn, request, id, cleared),
                     DeleteTarget::All => {
-                        clear_all(conn, request, (cleared, purged), self.purge_batch)
+                        clear_all(conn, request, (cleared, purged, visible), self.purge_batch)
                     }
                 }
             })

@@ -240,3 +240,86 @@ pub fn a_cleared_message_is_invisible_at_once<S: ContractStore + ?Sized>(s: &S) 
     send_many(s, "big", "alice", "after", 3);
     assert_eq!(visible_count(s, "big"), 3);
 }
+
+/// Every visible message of the room, by paging through the list.
+fn listed<S: ContractStore + ?Sized>(s: &S, room: &str) -> u64 {
+    let mut total = 0;
+    let mut before = None;
+    loop {
+        let page = s
+            .list_messages(&rid(room), before.as_ref(), 100)
+            .expect("ran")
+            .expect("page");
+        let Some(last) = page.messages.last() else {
+            return total;
+        };
+        before = Some(last.id.clone());
+        total += u64::try_from(page.messages.len()).expect("small");
+    }
+}
+
+/// `totalCount` stays the true number of visible messages while sends, single deletes and
+/// clears race, and every deletion's count is what it removed (deleted + remaining = sent).
+pub fn counts_stay_exact_under_racing_sends_deletes_and_clears<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    let (senders, per_sender) = (3, 40);
+    let barrier = Barrier::new(senders + 2);
+    let deleted: u64 = std::thread::scope(|scope| {
+        for t in 0..senders {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                send_many(s, "r1", "alice", &format!("t{t}"), per_sender);
+            });
+        }
+        let singles = scope.spawn(|| {
+            barrier.wait();
+            (0..per_sender)
+                .map(|i| {
+                    let target = DeleteTarget::One(mid(&format!("t0-{i}")));
+                    match s.delete(&request("r1", target, "alice")).expect("ran") {
+                        DeleteOutcome::Deleted(d) => d.deleted_count,
+                        _ => 0,
+                    }
+                })
+                .sum::<u64>()
+        });
+        barrier.wait();
+        let mut cleared = 0;
+        for _ in 0..3 {
+            cleared += deleted_count(
+                s.delete(&request("r1", DeleteTarget::All, "alice"))
+                    .expect("ran"),
+            );
+            let total = visible_count(s, "r1");
+            assert!(total <= u64::try_from(senders * per_sender).expect("small"));
+        }
+        cleared + singles.join().expect("thread")
+    });
+    let remaining = visible_count(s, "r1");
+    assert_eq!(
+        remaining,
+        listed(s, "r1"),
+        "totalCount is what the list holds"
+    );
+    assert_eq!(
+        deleted + remaining,
+        u64::try_from(senders * per_sender).expect("small")
+    );
+    send_many(s, "r1", "alice", "tail", 5);
+    for i in 0..2 {
+        let target = DeleteTarget::One(mid(&format!("tail-{i}")));
+        assert_eq!(
+            deleted_count(s.delete(&request("r1", target, "alice")).expect("ran")),
+            1
+        );
+    }
+    assert_eq!(visible_count(s, "r1"), remaining + 3);
+    assert_eq!(visible_count(s, "r1"), listed(s, "r1"));
+    let after = deleted_count(
+        s.delete(&request("r1", DeleteTarget::All, "alice"))
+            .expect("ran"),
+    );
+    assert_eq!(after, remaining + 3, "a clear's count is the visible count");
+    assert_eq!((visible_count(s, "r1"), listed(s, "r1")), (0, 0));
+}

@@ -90,6 +90,7 @@ macro_rules! store_contract {
             deletion::clear_counts_exactly_and_spares_later_messages,
             deletion::clear_racing_with_sends_loses_nothing,
             deletion::a_cleared_message_is_invisible_at_once,
+            deletion::counts_stay_exact_under_racing_sends_deletes_and_clears,
             messages::message_ids_are_unique_across_rooms,
             messages::list_is_newest_first_with_cursor_and_total,
             messages::a_cursor_from_another_room_is_unknown,
