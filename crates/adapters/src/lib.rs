@@ -25,8 +25,8 @@ pub mod workers;
 
 pub use db::{Backend, Database, PoolOptions};
 pub use store::{
-    Backlog, CommitListener, DieselStore, FeedEvent, OutboxCounts, OutboxState, PURGE_BATCH,
-    RealtimeFeed,
+    Backlog, CommitListener, DieselStore, EventQueueing, FeedEvent, OutboxCounts, OutboxState,
+    PURGE_BATCH, RealtimeFeed,
 };
 pub use webhook::{AddressPolicy, WebhookNotifier};
 pub use workers::{DispatchOptions, Wakeup, Wakeups, Worker, spawn_dispatcher, spawn_purger};

@@ -21,8 +21,8 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{App, web};
 use anyhow::Context;
 use roomwarden_adapters::{
-    AddressPolicy, Database, DieselStore, DispatchOptions, PoolOptions, RealtimeFeed, Wakeups,
-    WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
+    AddressPolicy, Database, DieselStore, DispatchOptions, EventQueueing, PoolOptions,
+    RealtimeFeed, Wakeups, WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
 };
 use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
@@ -160,7 +160,15 @@ impl Application {
     pub fn build(config: &Config) -> anyhow::Result<Self> {
         let (store, keys) = open_store(config)?;
         let wakeups = Wakeups::default();
-        let store = store.with_listener(Arc::new(wakeups.clone()));
+        // Without a global webhook, only rooms with their own have events to send.
+        let queueing = if config.webhook_url.is_some() {
+            EventQueueing::All
+        } else {
+            EventQueueing::RoomsWithWebhook
+        };
+        let store = store
+            .with_listener(Arc::new(wakeups.clone()))
+            .with_event_queueing(queueing);
         let banner = keys::banner(&keys, true);
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;

@@ -8,7 +8,7 @@
 //! keeps the room's `visible_count` exact (send +1, delete −1, clear 0), so `totalCount`
 //! and a clear's `deletedCount` are one row read, whatever the room's size.
 
-use super::Backlog;
+use super::{Backlog, EventQueueing};
 use super::{DieselStore, unsigned};
 use crate::db::DbConnection;
 use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count};
@@ -74,25 +74,48 @@ fn find_visible(
 }
 
 /// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
-fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResult<()> {
+fn record(conn: &mut DbConnection, deletion: &Deletion, queued: bool) -> QueryResult<()> {
     diesel::insert_into(deletions::table)
         .values(NewDeletionRow::from(deletion))
         .execute(conn)?;
-    super::outbox::record(conn, deletion)
+    super::outbox::record(conn, deletion, queued)
+}
+
+/// The room as the deletion finds it, under its lock.
+struct Locked {
+    cleared: i64,
+    purged: i64,
+    visible: i64,
+    /// Whether the deletion's event is queued for the dispatcher.
+    queued: bool,
 }
 
 /// What a committed deletion leaves to do after its transaction.
 struct Committed {
     outcome: DeleteOutcome,
     needs_purge: bool,
+    /// Whether the event is queued for the dispatcher.
+    queued: bool,
+}
+
+impl Committed {
+    /// Nothing deleted, nothing to do afterwards.
+    fn nothing(outcome: DeleteOutcome) -> Self {
+        Self {
+            outcome,
+            needs_purge: false,
+            queued: false,
+        }
+    }
 }
 
 fn delete_one(
     conn: &mut DbConnection,
     request: &DeletionRequest,
     id: &MessageId,
-    cleared: i64,
+    room_state: &Locked,
 ) -> QueryResult<Committed> {
+    let cleared = room_state.cleared;
     let room = request.room.as_str();
     let removed = diesel::delete(
         messages::table
@@ -102,17 +125,15 @@ fn delete_one(
     )
     .execute(conn)?;
     if removed == 0 {
-        return Ok(Committed {
-            outcome: DeleteOutcome::MessageNotFound,
-            needs_purge: false,
-        });
+        return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
     }
     add_visible(conn, room, -i64::try_from(removed).unwrap_or(i64::MAX))?;
     let deletion = Deletion::committed(request, unsigned(removed));
-    record(conn, &deletion)?;
+    record(conn, &deletion, room_state.queued)?;
     Ok(Committed {
         outcome: DeleteOutcome::Deleted(deletion),
         needs_purge: false,
+        queued: room_state.queued,
     })
 }
 
@@ -122,9 +143,10 @@ fn delete_one(
 fn clear_all(
     conn: &mut DbConnection,
     request: &DeletionRequest,
-    (cleared, purged, visible): (i64, i64, i64),
+    room_state: &Locked,
     batch: usize,
 ) -> QueryResult<Committed> {
+    let (cleared, purged, visible) = (room_state.cleared, room_state.purged, room_state.visible);
     let room = request.room.as_str();
     let newest: Option<i64> = messages::table
         .filter(messages::room_id.eq(room))
@@ -158,10 +180,11 @@ fn clear_all(
         ))
         .execute(conn)?;
     let deletion = Deletion::committed(request, count(cleared_now));
-    record(conn, &deletion)?;
+    record(conn, &deletion, room_state.queued)?;
     Ok(Committed {
         outcome: DeleteOutcome::Deleted(deletion),
         needs_purge: purged_now < watermark,
+        queued: room_state.queued,
     })
 }
 
@@ -262,33 +285,33 @@ impl MessageStore for DieselStore {
             .transaction(|conn| {
                 let room = request.room.as_str();
                 if !lock_room(conn, room)? {
-                    return Ok(Committed {
-                        outcome: DeleteOutcome::RoomNotFound,
-                        needs_purge: false,
-                    });
+                    return Ok(Committed::nothing(DeleteOutcome::RoomNotFound));
                 }
                 // Holding the room's write lock, which role changes also take: the role
                 // read here is the one in force when the deletion commits.
                 if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate()
                 {
-                    return Ok(Committed {
-                        outcome: DeleteOutcome::PermissionDenied,
-                        needs_purge: false,
-                    });
+                    return Ok(Committed::nothing(DeleteOutcome::PermissionDenied));
                 }
-                let (cleared, purged, visible): (i64, i64, i64) = rooms::table
-                    .find(room)
-                    .select((
-                        rooms::cleared_through_seq,
-                        rooms::purged_through_seq,
-                        rooms::visible_count,
-                    ))
-                    .first(conn)?;
+                let (cleared, purged, visible, webhook): (i64, i64, i64, Option<String>) =
+                    rooms::table
+                        .find(room)
+                        .select((
+                            rooms::cleared_through_seq,
+                            rooms::purged_through_seq,
+                            rooms::visible_count,
+                            rooms::webhook,
+                        ))
+                        .first(conn)?;
+                let room_state = Locked {
+                    cleared,
+                    purged,
+                    visible,
+                    queued: self.queueing == EventQueueing::All || webhook.is_some(),
+                };
                 match &request.target {
-                    DeleteTarget::One(id) => delete_one(conn, request, id, cleared),
-                    DeleteTarget::All => {
-                        clear_all(conn, request, (cleared, purged, visible), self.purge_batch)
-                    }
+                    DeleteTarget::One(id) => delete_one(conn, request, id, &room_state),
+                    DeleteTarget::All => clear_all(conn, request, &room_state, self.purge_batch),
                 }
             })
             .map_err(crate::error::query)?;
@@ -300,7 +323,9 @@ impl MessageStore for DieselStore {
                 "deletion committed"
             );
             self.db.scrub_wal(&mut conn);
-            self.listener.committed(Backlog::Event);
+            if committed.queued {
+                self.listener.committed(Backlog::Event);
+            }
         }
         if committed.needs_purge {
             self.listener.committed(Backlog::Purge);

@@ -54,8 +54,22 @@ pub struct DieselStore {
     db: Database,
     listener: Arc<dyn CommitListener>,
     purge_batch: usize,
+    /// Which deletions' events the dispatcher is to send.
+    queueing: EventQueueing,
     /// The connection of a [`DieselStore::session`]; `None`: one from the pool per call.
     held: Option<Held>,
+}
+
+/// Which deletion events are queued for the dispatcher. Every event is written to the
+/// outbox (the real-time feed reads it there); one that is not queued is `skipped` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventQueueing {
+    /// Every event: a global webhook receives the events of rooms without their own.
+    #[default]
+    All,
+    /// Only the events of rooms that have a webhook when the deletion commits (no global
+    /// webhook is configured), so rooms without one never make the dispatcher work.
+    RoomsWithWebhook,
 }
 
 /// A session's connection, shared by the clones of its store.
@@ -103,6 +117,7 @@ impl DieselStore {
             db,
             listener: Arc::new(Unheard),
             purge_batch: PURGE_BATCH,
+            queueing: EventQueueing::All,
             held: None,
         }
     }
@@ -134,6 +149,13 @@ impl DieselStore {
             )),
             None => Ok(Conn::Pooled(self.db.conn()?)),
         }
+    }
+
+    /// Sets which deletion events are queued for the dispatcher (default: all).
+    #[must_use]
+    pub fn with_event_queueing(mut self, queueing: EventQueueing) -> Self {
+        self.queueing = queueing;
+        self
     }
 
     /// Tells `listener` about the background work each commit leaves.

@@ -50,9 +50,20 @@ impl OutboxState {
     }
 }
 
-/// Writes the event of `deletion`; call inside the deletion's transaction.
-pub(crate) fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResult<()> {
+/// Writes the event of `deletion`; call inside the deletion's transaction. `queued`: whether
+/// a dispatcher is to send it (it has a destination); if not, it is written as `skipped`,
+/// finished at once, and only the real-time feed reads it.
+pub(crate) fn record(
+    conn: &mut DbConnection,
+    deletion: &Deletion,
+    queued: bool,
+) -> QueryResult<()> {
     let created = to_ms(deletion.deleted_at);
+    let (state, finished) = if queued {
+        (OutboxState::Pending, None)
+    } else {
+        (OutboxState::Skipped, Some(created))
+    };
     diesel::insert_into(outbox::table)
         .values((
             outbox::deletion_id.eq(deletion.id.as_str()),
@@ -60,8 +71,9 @@ pub(crate) fn record(conn: &mut DbConnection, deletion: &Deletion) -> QueryResul
             outbox::message_id.eq(&deletion.message_id),
             outbox::payload.eq(crate::wire::webhook_body(deletion)),
             outbox::created_at.eq(created),
-            outbox::state.eq(OutboxState::Pending.as_str()),
+            outbox::state.eq(state.as_str()),
             outbox::next_attempt_at.eq(created),
+            outbox::finished_at.eq(finished),
         ))
         .execute(conn)
         .map(|_| ())
@@ -120,23 +132,28 @@ impl DieselStore {
                 .limit(limit)
                 .select(outbox::seq)
                 .load(conn)?;
-            let mut claimed = Vec::new();
-            for seq in candidates {
-                let won = diesel::update(
-                    outbox::table
-                        .find(seq)
-                        .filter(outbox::state.eq(OutboxState::Pending.as_str()))
-                        .filter(outbox::claimed_until.lt(now)),
-                )
-                .set((
-                    outbox::claimed_by.eq(worker),
-                    outbox::claimed_until.eq(until),
-                ))
-                .execute(conn)?;
-                if won == 1 {
-                    claimed.push(seq);
-                }
+            if candidates.is_empty() {
+                return Ok(Vec::new());
             }
+            // One statement claims the batch; only rows still pending and unclaimed change,
+            // so of two dispatchers racing for a row exactly one gets it.
+            diesel::update(
+                outbox::table
+                    .filter(outbox::seq.eq_any(&candidates))
+                    .filter(outbox::state.eq(OutboxState::Pending.as_str()))
+                    .filter(outbox::claimed_until.lt(now)),
+            )
+            .set((
+                outbox::claimed_by.eq(worker),
+                outbox::claimed_until.eq(until),
+            ))
+            .execute(conn)?;
+            let claimed: Vec<i64> = outbox::table
+                .filter(outbox::seq.eq_any(&candidates))
+                .filter(outbox::claimed_by.eq(worker))
+                .filter(outbox::claimed_until.eq(until))
+                .select(outbox::seq)
+                .load(conn)?;
             if claimed.is_empty() {
                 return Ok(Vec::new());
             }

@@ -11,9 +11,13 @@ use roomwarden_domain::events::{AfterFailure, Notifier, NotifyError, RetryPolicy
 use roomwarden_domain::model::iso8601;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// How many events one dispatcher claims (and sends concurrently) at a time.
-const CLAIM_BATCH: i64 = 16;
+/// How many events one dispatcher claims at a time.
+const CLAIM_BATCH: i64 = 64;
+
+/// How many of them it sends at once: the threads of a dispatch, whatever the backlog.
+const SENDERS: usize = 8;
 
 /// Dispatcher settings.
 #[derive(Debug, Clone)]
@@ -94,12 +98,17 @@ pub fn dispatch_due(
     worker: &str,
 ) -> StoreResult<usize> {
     let claimed = store.claim_due_events(worker, options.lease, CLAIM_BATCH)?;
-    // Concurrently, so that one slow receiver does not hold up the others.
+    // On a bounded pool of senders, so that one slow receiver does not hold up the others
+    // and a burst of events never means a burst of threads.
+    let next = AtomicUsize::new(0);
+    let senders = SENDERS.min(claimed.len());
     std::thread::scope(|scope| {
-        for event in &claimed {
-            scope.spawn(move || {
-                if let Err(e) = dispatch_one(store, notifier, options, event) {
-                    tracing::warn!(event = %event.event.deletion, error = %e, "could not record the delivery outcome; the claim will expire and the event be retried");
+        for _ in 0..senders {
+            scope.spawn(|| {
+                while let Some(event) = claimed.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err(e) = dispatch_one(store, notifier, options, event) {
+                        tracing::warn!(event = %event.event.deletion, error = %e, "could not record the delivery outcome; the claim will expire and the event be retried");
+                    }
                 }
             });
         }

@@ -1,9 +1,9 @@
 use crate::support::*;
 use roomwarden_adapters::workers::{DispatchOptions, dispatch_due};
-use roomwarden_adapters::{FeedEvent, OutboxCounts, RealtimeFeed};
+use roomwarden_adapters::{EventQueueing, FeedEvent, OutboxCounts, RealtimeFeed};
 use roomwarden_domain::events::{MockNotifier, NotifyError, RetryPolicy};
 use roomwarden_domain::ids::DeleteTarget;
-use roomwarden_domain::model::DeleteOutcome;
+use roomwarden_domain::model::{DeleteOutcome, RoomChanges};
 use roomwarden_domain::ports::MessageStore;
 
 fn pending(n: u64) -> OutboxCounts {
@@ -193,5 +193,50 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
             message_id: "_all".to_owned()
         }],
         "a message deleted before it was polled is never announced"
+    );
+}
+
+#[test]
+fn without_a_global_webhook_only_rooms_with_one_queue_events() {
+    let s = store();
+    let q = s
+        .store
+        .clone()
+        .with_event_queueing(EventQueueing::RoomsWithWebhook);
+    add_room(&q, "quiet", "alice", &[], &[]);
+    add_room(&q, "hooked", "bob", &[], &[]);
+    let hook = RoomChanges {
+        webhook: Some(Some("http://127.0.0.1:9/hook".to_owned())),
+        ..RoomChanges::default()
+    };
+    update_as_platform(&q, "hooked", &hook);
+    let mut feed = RealtimeFeed::starting_now(q.clone()).expect("feed");
+    for room in ["quiet", "hooked"] {
+        q.delete(&request(room, DeleteTarget::All, "alice"))
+            .expect("ran");
+    }
+    assert_eq!(
+        q.outbox_counts().expect("counts"),
+        OutboxCounts {
+            pending: 1,
+            skipped: 1,
+            ..OutboxCounts::default()
+        },
+        "the quiet room's event is finished at once"
+    );
+    let claimed = q
+        .claim_due_events("w", chrono::Duration::seconds(15), 10)
+        .expect("ran");
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|c| c.event.room.as_str())
+            .collect::<Vec<_>>(),
+        vec!["hooked"]
+    );
+    assert_eq!(
+        feed.poll().expect("polled").len(),
+        2,
+        "sockets hear of both deletions"
     );
 }
