@@ -1,5 +1,4 @@
 //! [`DieselStore`]: the domain's storage ports over a [`Database`].
-
 //!
 //! All SQL of the crate lives here: the ports' methods, the outbox ([`outbox`]), the
 //! background purge ([`purge`]) and the real-time feed ([`feed`]). The workers of
