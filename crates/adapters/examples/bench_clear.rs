@@ -85,12 +85,15 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let started = Instant::now();
+    // Seeded with one SQL statement, beside the store, so the room's visible count is set
+    // the way the store's sends would have left it.
     let mut seed = SqliteConnection::establish(&path.display().to_string())?;
     seed.batch_execute(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
          WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
          INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
-         SELECT printf('m%09d', x), 'big', 'alice', 'text', '\"spam message number ' || x || '\"', 0 FROM c;"
+         SELECT printf('m%09d', x), 'big', 'alice', 'text', '\"spam message number ' || x || '\"', 0 FROM c;
+         UPDATE rooms SET visible_count = {n} WHERE id = 'big';"
     ))?;
     drop(seed);
     let seeded = started.elapsed();
