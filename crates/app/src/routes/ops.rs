@@ -3,6 +3,7 @@
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
+use roomwarden_domain::error::DomainError;
 use serde::Serialize;
 
 /// The served document, built once.
@@ -26,9 +27,9 @@ pub async fn health() -> HttpResponse {
     (status = 200, description = "Ready", body = StatusDto),
 ))]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    state
-        .run(|ports| (ports.readiness)().map_err(Into::into))
-        .await?;
+    // Not a session: the probe checks out its own connection, and only that one.
+    let readiness = state.ports.readiness.clone();
+    crate::run::blocking(move || readiness().map_err(DomainError::from)).await?;
     Ok(ok("OK", StatusDto { status: "ready" }))
 }
 
