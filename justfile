@@ -47,3 +47,10 @@ soak requests="100000" clients="64":
 # Deletion benchmark on embedded SQLite: a room of N messages (default 1,000,000).
 bench n="1000000":
     cargo run --release -p roomwarden-adapters --example bench_clear -- {{n}}
+
+# HTTP benchmark: the release server on fresh SQLite and MySQL/MariaDB databases, beside the same
+# SQL issued directly (the floor), with ratios (docs/benchmarks.md). `--quick` checks the harness.
+bench-http *args:
+    cargo build --release --features mysql -p roomwarden
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite {{args}}
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql {{args}}

@@ -1,11 +1,13 @@
 //! Connections, the pool, per-connection settings and embedded migrations.
 
+use crate::sqlite_writes::{WalScrubber, WriteGate};
 use anyhow::{Context, bail};
 use diesel::ConnectionError;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use r2d2::{Pool, PooledConnection};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One connection to either backend; the variant is chosen from the URL scheme.
@@ -177,6 +179,10 @@ fn diesel_url(url: &str) -> anyhow::Result<String> {
 pub struct Database {
     pool: DbPool,
     backend: Backend,
+    /// SQLite only: the process's writers, served one at a time in arrival order.
+    writes: Option<Arc<WriteGate>>,
+    /// SQLite only: the WAL checkpoints deletions share.
+    scrubber: Option<Arc<WalScrubber>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -205,8 +211,23 @@ impl Database {
             .min_idle(Some(0))
             .connection_timeout(options.checkout_timeout)
             .connection_customizer(Box::new(SessionSetup))
-            .build_unchecked(Manager { target, backend });
-        Ok(Self { pool, backend })
+            .build_unchecked(Manager {
+                target: target.clone(),
+                backend,
+            });
+        let sqlite = backend == Backend::Sqlite;
+        let scrubber = match backend {
+            Backend::Sqlite => Some(Arc::new(
+                WalScrubber::open(&target).context("cannot open the checkpoint connection")?,
+            )),
+            Backend::Mysql => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            writes: sqlite.then(Arc::default),
+            scrubber,
+        })
     }
 
     /// The backend.
@@ -229,18 +250,33 @@ impl Database {
         conn.batch_execute("SELECT 1").map_err(crate::error::query)
     }
 
-    /// SQLite only: copies the WAL into the main file and truncates the WAL, so content that
-    /// `secure_delete` zeroed is not left in older WAL frames. A no-op on MySQL.
-    pub(crate) fn scrub_wal(&self, conn: &mut DbConnection) {
-        match conn {
-            DbConnection::Sqlite(c) => {
-                if let Err(e) = c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE);") {
-                    tracing::warn!(error = %e, "WAL checkpoint after deletion failed; the next one retries");
-                }
-            }
-            #[cfg(feature = "mysql")]
-            DbConnection::Mysql(_) => {}
+    /// Runs `f` in one write transaction on `conn`. On SQLite it first waits for its turn
+    /// among the process's writers ([`WriteGate`]), so no writer sleeps in SQLite's busy
+    /// handler; on MySQL the database orders writers itself.
+    pub(crate) fn write<T>(
+        &self,
+        conn: &mut DbConnection,
+        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        let _turn = self.writes.as_deref().map(WriteGate::enter);
+        conn.transaction(f)
+    }
+
+    /// SQLite only: returns once the content of every transaction committed before the call
+    /// is out of the WAL: a checkpoint that started after the call copies the WAL into the
+    /// main file and truncates it, so content that `secure_delete` zeroed is not left in
+    /// older WAL frames. Concurrent callers share checkpoints ([`WalScrubber`]), which hold a
+    /// write turn while they run. A no-op on MySQL.
+    pub(crate) fn scrub_wal(&self) {
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.after_commit(|| self.writes.as_deref().map(WriteGate::enter));
         }
+    }
+
+    /// The SQLite write gate, for tests that hold it.
+    #[cfg(test)]
+    pub(crate) fn write_gate(&self) -> Option<&WriteGate> {
+        self.writes.as_deref()
     }
 }
 

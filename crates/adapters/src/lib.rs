@@ -16,6 +16,7 @@ mod db;
 mod error;
 mod rows;
 mod schema;
+mod sqlite_writes;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -190,20 +190,18 @@ fn clear_all(
 
 impl MessageStore for DieselStore {
     fn insert_message(&self, message: &Message) -> StoreResult<bool> {
-        self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                if !lock_room(conn, message.room.as_str())? {
-                    return Err(diesel::result::Error::NotFound);
-                }
-                match diesel::insert_into(messages::table)
-                    .values(NewMessageRow::from(message))
-                    .execute(conn)
-                {
-                    Ok(_) => add_visible(conn, message.room.as_str(), 1).map(|()| true),
-                    Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
-                    Err(e) => Err(e),
-                }
-            })
+        self.with_write(|conn| {
+            if !lock_room(conn, message.room.as_str())? {
+                return Err(diesel::result::Error::NotFound);
+            }
+            match diesel::insert_into(messages::table)
+                .values(NewMessageRow::from(message))
+                .execute(conn)
+            {
+                Ok(_) => add_visible(conn, message.room.as_str(), 1).map(|()| true),
+                Err(e) if crate::error::is_unique_violation(&e) => Ok(false),
+                Err(e) => Err(e),
+            }
         })
     }
 
@@ -214,7 +212,7 @@ impl MessageStore for DieselStore {
     }
 
     fn recall_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
-        self.with_conn(|conn| {
+        self.with_write(|conn| {
             let Some((seq, _)) = find_visible(conn, room.as_str(), id.as_str())? else {
                 return Ok(None);
             };
@@ -281,8 +279,9 @@ impl MessageStore for DieselStore {
 
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
         let mut conn = self.conn()?;
-        let committed = conn
-            .transaction(|conn| {
+        let committed = self
+            .database()
+            .write(&mut conn, |conn| {
                 let room = request.room.as_str();
                 if !lock_room(conn, room)? {
                     return Ok(Committed::nothing(DeleteOutcome::RoomNotFound));
@@ -322,7 +321,7 @@ impl MessageStore for DieselStore {
                 purge_later = committed.needs_purge,
                 "deletion committed"
             );
-            self.db.scrub_wal(&mut conn);
+            self.db.scrub_wal();
             if committed.queued {
                 self.listener.committed(Backlog::Event);
             }

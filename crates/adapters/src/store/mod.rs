@@ -166,7 +166,7 @@ impl DieselStore {
 
     /// Sets the purge batch size: clears of at most this many messages remove their rows
     /// in their own transaction, larger ones leave them to the purger, which removes this
-    /// many per statement. Default [`PURGE_BATCH`].
+    /// many per statement, and never more than 1,000. Default [`PURGE_BATCH`].
     #[must_use]
     pub fn with_purge_batch(mut self, batch: usize) -> Self {
         self.purge_batch = batch.max(1);
@@ -185,7 +185,18 @@ impl DieselStore {
         &self.db
     }
 
-    /// Runs `f` on a pooled connection, classifying failures.
+    /// Runs `f` as one write transaction ([`Database::write`]: in turn among the process's
+    /// SQLite writers), classifying failures.
+    pub(crate) fn with_write<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        self.db.write(&mut conn, f).map_err(crate::error::query)
+    }
+
+    /// Runs `f` on a pooled connection, classifying failures. Only for reads: writes go
+    /// through [`DieselStore::with_write`].
     pub(crate) fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
@@ -198,4 +209,40 @@ impl DieselStore {
 /// Converts a stored count to the domain's `u64` result.
 pub(crate) fn unsigned(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::PoolOptions;
+    use roomwarden_domain::ports::MessageStore;
+    use roomwarden_domain::testkit::fixtures::{add_room, message};
+    use std::time::Duration;
+
+    #[test]
+    fn sqlite_writers_wait_for_their_turn_instead_of_sleeping_in_the_busy_handler() {
+        let fresh = crate::testing::FreshDatabase::new();
+        let db = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
+        let store = DieselStore::new(db.clone());
+        add_room(&store, "r", "alice", &[], &[]);
+        let Some(gate) = db.write_gate() else {
+            return; // MySQL orders its writers itself.
+        };
+        let held = gate.enter();
+        let (sent, result) = std::sync::mpsc::channel();
+        let writer = std::thread::spawn(move || {
+            sent.send(store.insert_message(&message("r", "alice", "m1", "hi")))
+                .expect("sent");
+        });
+        // While another writer holds the turn, the send waits in line (it neither fails
+        // nor writes past the gate).
+        assert!(
+            result.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the send wrote while another writer held the turn"
+        );
+        assert_eq!(gate.queued(), 2);
+        drop(held);
+        assert!(result.recv().expect("answered").expect("stored"));
+        writer.join().expect("joined");
+    }
 }

@@ -123,18 +123,20 @@ impl DieselStore {
     ) -> StoreResult<Vec<ClaimedEvent>> {
         let now = to_ms(Utc::now());
         let until = now + lease.num_milliseconds();
-        self.with_conn(|conn| {
-            let candidates: Vec<i64> = outbox::table
+        let candidates: Vec<i64> = self.with_conn(|conn| {
+            outbox::table
                 .filter(outbox::state.eq(OutboxState::Pending.as_str()))
                 .filter(outbox::next_attempt_at.le(now))
                 .filter(outbox::claimed_until.lt(now))
                 .order(outbox::seq.asc())
                 .limit(limit)
                 .select(outbox::seq)
-                .load(conn)?;
-            if candidates.is_empty() {
-                return Ok(Vec::new());
-            }
+                .load(conn)
+        })?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claimed: Vec<i64> = self.with_write(|conn| {
             // One statement claims the batch; only rows still pending and unclaimed change,
             // so of two dispatchers racing for a row exactly one gets it.
             diesel::update(
@@ -148,15 +150,17 @@ impl DieselStore {
                 outbox::claimed_until.eq(until),
             ))
             .execute(conn)?;
-            let claimed: Vec<i64> = outbox::table
+            outbox::table
                 .filter(outbox::seq.eq_any(&candidates))
                 .filter(outbox::claimed_by.eq(worker))
                 .filter(outbox::claimed_until.eq(until))
                 .select(outbox::seq)
-                .load(conn)?;
-            if claimed.is_empty() {
-                return Ok(Vec::new());
-            }
+                .load(conn)
+        })?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with_conn(|conn| {
             let rows: Vec<ClaimRow> = outbox::table
                 .left_join(rooms::table)
                 .filter(outbox::seq.eq_any(&claimed))
@@ -198,7 +202,7 @@ impl DieselStore {
         attempts: u32,
     ) -> StoreResult<()> {
         let now = to_ms(Utc::now());
-        self.with_conn(|conn| {
+        self.with_write(|conn| {
             diesel::update(outbox::table.find(seq))
                 .set((
                     outbox::state.eq(state.as_str()),
@@ -219,7 +223,7 @@ impl DieselStore {
         error: &str,
         attempts: u32,
     ) -> StoreResult<()> {
-        self.with_conn(|conn| {
+        self.with_write(|conn| {
             diesel::update(outbox::table.find(seq))
                 .set((
                     outbox::next_attempt_at.eq(to_ms(at)),

@@ -3,7 +3,7 @@
 //!
 //! A clear moves the room's `cleared_through_seq` watermark in one short transaction; rows
 //! under it are invisible at once. When there are more than [`PURGE_BATCH`] of them, the
-//! purger deletes them in batches of that size, each its own statement, and then
+//! purger deletes them in batches of at most 1,000, each its own statement, and then
 //! records `purged_through_seq`. The state lives in the `rooms` table, so a restart resumes
 //! where the previous process stopped.
 
@@ -14,9 +14,14 @@ use diesel::prelude::*;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Default rows removed per batch, and the largest clear whose rows are removed inside its
-/// own transaction (see [`DieselStore::with_purge_batch`]).
+/// Default largest clear whose rows are removed inside its own transaction (see
+/// [`DieselStore::with_purge_batch`]).
 pub const PURGE_BATCH: usize = 5_000;
+
+/// Most rows the purger removes per statement (its own write, so on SQLite its own write
+/// turn): short enough that another room's sends and deletes waiting for the turn are not
+/// held up much longer than by each other.
+const PURGE_STEP: usize = 1_000;
 
 /// Removes up to `batch` of `room`'s rows at or below `cleared`; how many it removed.
 fn purge_batch(
@@ -65,29 +70,36 @@ impl DieselStore {
                 .map_err(crate::error::query)?;
             tracing::info!(room = %room, rows = todo, "purging cleared messages");
             let mut removed = 0_u64;
+            let step = self.purge_batch().min(PURGE_STEP);
             loop {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(removed_total + removed);
                 }
-                let n = purge_batch(conn, &room, cleared, self.purge_batch())
+                // Each batch is its own write, so other writers get their turn in between.
+                let n = self
+                    .database()
+                    .write(conn, |conn| purge_batch(conn, &room, cleared, step))
                     .map_err(crate::error::query)?;
                 removed += crate::store::unsigned(n);
                 if n > 0 {
                     tracing::info!(room = %room, removed, of = todo, "purge progress");
                 }
-                if n < self.purge_batch() {
+                if n < step {
                     break;
                 }
             }
-            diesel::update(
-                rooms::table
-                    .find(&room)
-                    .filter(rooms::purged_through_seq.lt(cleared)),
-            )
-            .set(rooms::purged_through_seq.eq(cleared))
-            .execute(conn)
-            .map_err(crate::error::query)?;
-            self.database().scrub_wal(conn);
+            self.database()
+                .write(conn, |conn| {
+                    diesel::update(
+                        rooms::table
+                            .find(&room)
+                            .filter(rooms::purged_through_seq.lt(cleared)),
+                    )
+                    .set(rooms::purged_through_seq.eq(cleared))
+                    .execute(conn)
+                })
+                .map_err(crate::error::query)?;
+            self.database().scrub_wal();
             tracing::info!(room = %room, removed, "purge finished");
             removed_total += removed;
         }

@@ -81,22 +81,20 @@ fn change_room(
 ) -> StoreResult<RoomUpdateOutcome> {
     let now = to_ms(now);
     let mut refused = None;
-    let outcome = store.with_conn(|conn| {
-        conn.transaction(|conn| {
-            if !touch(conn, id.as_str(), now)? {
-                return Ok(RoomUpdateOutcome::RoomNotFound);
-            }
-            let Some(room) = load_room(conn, id.as_str())? else {
-                return Ok(RoomUpdateOutcome::RoomNotFound);
-            };
-            if let Err(action) = allowed(&room) {
-                refused = Some(action);
-                return Err(diesel::result::Error::RollbackTransaction);
-            }
-            write(conn, now)?;
-            Ok(load_room(conn, id.as_str())?
-                .map_or(RoomUpdateOutcome::RoomNotFound, RoomUpdateOutcome::Updated))
-        })
+    let outcome = store.with_write(|conn| {
+        if !touch(conn, id.as_str(), now)? {
+            return Ok(RoomUpdateOutcome::RoomNotFound);
+        }
+        let Some(room) = load_room(conn, id.as_str())? else {
+            return Ok(RoomUpdateOutcome::RoomNotFound);
+        };
+        if let Err(action) = allowed(&room) {
+            refused = Some(action);
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        write(conn, now)?;
+        Ok(load_room(conn, id.as_str())?
+            .map_or(RoomUpdateOutcome::RoomNotFound, RoomUpdateOutcome::Updated))
     });
     match (outcome, refused) {
         (Err(_), Some(action)) => Ok(RoomUpdateOutcome::PermissionDenied(action)),
@@ -145,34 +143,32 @@ impl RoomStore for DieselStore {
         for id in &room.managers {
             members.insert(id.as_str(), true);
         }
-        self.with_conn(|conn| {
-            conn.transaction(|conn| {
-                let row = NewRoomRow {
-                    id: room.id.as_str(),
-                    name: room.name.as_deref(),
-                    room_type: room.room_type.as_str(),
-                    owner: room.owner.as_ref().map(ClientId::as_str),
-                    webhook: room.webhook.as_deref(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                match diesel::insert_into(rooms::table).values(&row).execute(conn) {
-                    Ok(_) => {}
-                    Err(e) if crate::error::is_unique_violation(&e) => return Ok(false),
-                    Err(e) => return Err(e),
-                }
-                for (client, is_manager) in &members {
-                    diesel::insert_into(room_members::table)
-                        .values(MemberRow {
-                            room_id: room.id.as_str().to_owned(),
-                            client_id: (*client).to_owned(),
-                            is_manager: *is_manager,
-                            joined_at: now,
-                        })
-                        .execute(conn)?;
-                }
-                Ok(true)
-            })
+        self.with_write(|conn| {
+            let row = NewRoomRow {
+                id: room.id.as_str(),
+                name: room.name.as_deref(),
+                room_type: room.room_type.as_str(),
+                owner: room.owner.as_ref().map(ClientId::as_str),
+                webhook: room.webhook.as_deref(),
+                created_at: now,
+                updated_at: now,
+            };
+            match diesel::insert_into(rooms::table).values(&row).execute(conn) {
+                Ok(_) => {}
+                Err(e) if crate::error::is_unique_violation(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+            for (client, is_manager) in &members {
+                diesel::insert_into(room_members::table)
+                    .values(MemberRow {
+                        room_id: room.id.as_str().to_owned(),
+                        client_id: (*client).to_owned(),
+                        is_manager: *is_manager,
+                        joined_at: now,
+                    })
+                    .execute(conn)?;
+            }
+            Ok(true)
         })
     }
 

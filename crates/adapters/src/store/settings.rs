@@ -17,6 +17,8 @@ impl DieselStore {
         name: &str,
         generate: impl FnOnce() -> String,
     ) -> StoreResult<(String, bool)> {
+        // Read first, then insert outside a transaction: it runs at start-up, before any
+        // traffic, and a racing process's row is read back on the key violation.
         self.with_conn(|conn| {
             let read = |conn: &mut _| {
                 settings::table

@@ -1,0 +1,561 @@
+//! HTTP benchmark (`just bench-http`): the release server on a fresh database, driven over
+//! loopback, beside a **floor** measured in the same run: the same transactions issued
+//! straight at the database without HTTP ([`sql`]). Prints a Markdown report with ratios.
+//!
+//! ```text
+//! cargo build --release --features mysql
+//! cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite
+//! cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql
+//! ```
+//!
+//! Options: `--quick` (a 100,000-message "big" room instead of 1,000,000 and shorter
+//! phases, to check the harness itself), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
+//! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
+//! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a benchmark reports on standard output and computes approximate figures"
+)]
+
+mod client;
+mod load;
+mod server;
+mod sql;
+
+use client::Client;
+use load::{Stats, quantile_ms};
+use server::{API_KEY, CLIENT_KEY, Receiver, Server};
+use sql::Sql;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Rooms the single-delete workload spreads its clients over (client `t` uses room `t % 32`).
+const DELETE_ROOMS: usize = 32;
+
+struct Plan {
+    big: u64,
+    per_room: u64,
+    phase: Duration,
+    outbox_secs: u64,
+}
+
+struct Bench {
+    backend: &'static str,
+    url: String,
+    addr: std::net::SocketAddr,
+    token: String,
+    token_hash: String,
+    plan: Plan,
+    /// Next message number per room, shared by every workload that deletes there.
+    next: Mutex<std::collections::HashMap<String, Arc<AtomicU64>>>,
+    report: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let backend = match args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(String::as_str)
+    {
+        None | Some("sqlite") => "sqlite",
+        Some("mysql") => "mysql",
+        Some(other) => anyhow::bail!("unknown backend {other:?}: sqlite or mysql"),
+    };
+    let plan = if quick {
+        Plan {
+            big: 100_000,
+            per_room: 3_000,
+            phase: Duration::from_secs(1),
+            outbox_secs: 3,
+        }
+    } else {
+        Plan {
+            big: 1_000_000,
+            per_room: 8_000,
+            phase: Duration::from_secs(3),
+            outbox_secs: 10,
+        }
+    };
+    let mut plan = plan;
+    if let Some(secs) = args.iter().find_map(|a| a.strip_prefix("--phase=")) {
+        plan.phase = Duration::from_secs(secs.parse()?);
+    }
+    let binary =
+        std::env::var("ROOMWARDEN_BIN").unwrap_or_else(|_| "target/release/roomwarden".to_owned());
+    let dir = std::env::temp_dir().join(format!("roomwarden-bench-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (url, mysql_db) = if backend == "sqlite" {
+        (format!("sqlite://{}", dir.join("bench.db").display()), None)
+    } else {
+        let base = std::env::var("ROOMWARDEN_BENCH_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
+        let name = format!("roomwarden_bench_{}", std::process::id());
+        (
+            format!("{}/{name}", base.trim_end_matches('/')),
+            Some((base, name)),
+        )
+    };
+    let receiver = Receiver::start()?;
+    let server = Server::start(&binary, &url, &dir.join("server.log"))?;
+    let result = run(backend, &url, &server, &receiver, plan);
+    let peak = server.stop();
+    if let Some((base, name)) = mysql_db
+        && let Ok(mut admin) = Sql::open(&base)
+    {
+        let _ = admin.run(&format!("DROP DATABASE IF EXISTS `{name}`"));
+    }
+    let mut report = result?;
+    report.push(format!(
+        "| peak RSS of the server, whole run | {:.1} MiB | |",
+        peak.rss_kib as f64 / 1024.0
+    ));
+    report.push(format!(
+        "| most threads of the server at once | {} | |",
+        peak.threads
+    ));
+    println!("{}", report.join("\n"));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn run(
+    backend: &'static str,
+    url: &str,
+    server: &Server,
+    receiver: &Receiver,
+    plan: Plan,
+) -> anyhow::Result<Vec<String>> {
+    let admin_auth = format!("IM-API-KEY: {API_KEY}\r\n");
+    let mut admin = Client::new(server.addr, admin_auth);
+    let r = admin.call(
+        "POST",
+        "/admin/clients",
+        Some(r#"{"_id":"mod","issueAccessToken":true}"#),
+    )?;
+    anyhow::ensure!(
+        r.status == 200,
+        "creating the moderator: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let token = r.json()?["result"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut rooms: Vec<String> = (0..DELETE_ROOMS)
+        .flat_map(|i| [format!("d{i}"), format!("f{i}")])
+        .collect();
+    rooms.extend(
+        [
+            "c10k", "c50k", "cbig", "fc10k", "fc50k", "fcbig", "small", "s",
+        ]
+        .map(str::to_owned),
+    );
+    for room in &rooms {
+        let body = format!(r#"{{"_id":"{room}","owner":"mod"}}"#);
+        let r = admin.call("POST", "/rooms", Some(&body))?;
+        anyhow::ensure!(
+            r.status == 200,
+            "creating {room}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let body = format!(
+        r#"{{"_id":"hook","owner":"mod","webhook":"{}"}}"#,
+        receiver.url
+    );
+    let r = admin.call("POST", "/rooms", Some(&body))?;
+    anyhow::ensure!(
+        r.status == 200,
+        "creating hook: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+
+    let mut db = Sql::open(url)?;
+    let token_hash = db.text("SELECT token_hash AS t FROM tokens LIMIT 1")?;
+    let seeding = Instant::now();
+    for i in 0..DELETE_ROOMS {
+        db.seed(&format!("d{i}"), plan.per_room)?;
+        db.seed(&format!("f{i}"), plan.per_room)?;
+    }
+    for (room, n) in [
+        ("c10k", 10_000),
+        ("c50k", 50_000),
+        ("cbig", plan.big),
+        ("small", 100),
+        ("hook", plan.outbox_secs * 1_200),
+    ] {
+        db.seed(room, n)?;
+        if room.starts_with('c') {
+            db.seed(&format!("f{room}"), n)?;
+        }
+    }
+    db.checkpoint()?;
+    eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
+
+    let mut bench = Bench {
+        backend,
+        url: url.to_owned(),
+        addr: server.addr,
+        token,
+        token_hash,
+        plan,
+        next: Mutex::default(),
+        report: Vec::new(),
+    };
+    bench.report.push(format!(
+        "### {backend}: big room {} messages, phases of {} s\n\n| measurement | HTTP | floor (same SQL, direct) | HTTP / floor |\n|---|---|---|---|",
+        bench.plan.big,
+        bench.plan.phase.as_secs()
+    ));
+    bench.pages()?;
+    bench.single_deletes()?;
+    bench.clears()?;
+    bench.outbox(server, receiver)?;
+    Ok(bench.report)
+}
+
+impl Bench {
+    fn user(&self) -> Client {
+        Client::new(
+            self.addr,
+            format!(
+                "IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {}\r\n",
+                self.token
+            ),
+        )
+    }
+
+    fn counter(&self, room: &str) -> Arc<AtomicU64> {
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(
+            next.entry(room.to_owned())
+                .or_insert_with(|| Arc::new(AtomicU64::new(1))),
+        )
+    }
+
+    /// The next not yet deleted message of `room`.
+    fn next_message(&self, room: &str) -> String {
+        format!(
+            "{room}-{:09}",
+            self.counter(room).fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    fn row(&mut self, what: &str, http: &str, floor: &str, ratio: &str) {
+        self.report
+            .push(format!("| {what} | {http} | {floor} | {ratio} |"));
+    }
+
+    fn pages(&mut self) -> anyhow::Result<()> {
+        eprintln!("newest pages");
+        for room in ["cbig", "small"] {
+            let path = format!("/rooms/{room}/messages/v3?limit=20");
+            let mut client = self.user();
+            let _ = client.call("GET", &path, None)?;
+            let http: Vec<Duration> = (0..200)
+                .map(|_| {
+                    client.timed("GET", &path, None).map(|(r, d)| {
+                        assert_eq!(r.status, 200);
+                        d
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let mut db = Sql::open(&self.url)?;
+            let floor: Vec<Duration> = (0..200)
+                .map(|_| {
+                    let t = Instant::now();
+                    db.newest_page(&self.token_hash, room).map(|()| t.elapsed())
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let (h, f) = (quantile_ms(&http, 0.5), quantile_ms(&floor, 0.5));
+            let size = if room == "small" { 100 } else { self.plan.big };
+            self.row(
+                &format!("newest page of 20 (totalCount), {size}-message room, median / p99"),
+                &format!("{h:.2} / {:.2} ms", quantile_ms(&http, 0.99)),
+                &format!("{f:.2} / {:.2} ms", quantile_ms(&floor, 0.99)),
+                &format!("{:.1}×", h / f),
+            );
+        }
+        Ok(())
+    }
+
+    fn single_deletes(&mut self) -> anyhow::Result<()> {
+        let sqlite = self.backend == "sqlite";
+        for clients in [1_usize, 8, 32] {
+            eprintln!("single deletes, {clients} clients: HTTP, then the floor");
+            let http = load::run(
+                clients,
+                self.plan.phase,
+                None,
+                |_| self.user(),
+                |c, t| {
+                    let room = format!("d{}", t % DELETE_ROOMS);
+                    let path = format!("/rooms/{room}/messages/{}", self.next_message(&room));
+                    Ok(c.call("DELETE", &path, None)?.status == 200)
+                },
+            );
+            let floor = |checkpoint: bool| {
+                // SQLite has one writer: the floor serializes its writers in process, as the
+                // server does, instead of letting them sleep in the busy handler.
+                let writer = Mutex::new(());
+                load::run(
+                    clients,
+                    self.plan.phase,
+                    None,
+                    |_| Sql::open(&self.url),
+                    |db, t| {
+                        let db = db.as_mut().map_err(|e| anyhow::anyhow!("{e}"))?;
+                        let room = format!("f{}", t % DELETE_ROOMS);
+                        let message = self.next_message(&room);
+                        let deletion = format!("floor-{room}-{message}");
+                        let _turn = sqlite.then(|| {
+                            writer
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        });
+                        db.delete_one(&self.token_hash, &room, &message, &deletion)?;
+                        if checkpoint {
+                            db.checkpoint()?;
+                        }
+                        Ok(true)
+                    },
+                )
+            };
+            let bare = floor(false);
+            let per_delete = sqlite.then(|| floor(true));
+            self.delete_row(
+                clients,
+                &http,
+                &bare,
+                if sqlite { "without checkpoint" } else { "" },
+            );
+            if let Some(per_delete) = per_delete {
+                self.row(
+                    &format!(
+                        "  … floor with a `wal_checkpoint(TRUNCATE)` per delete, {clients} clients"
+                    ),
+                    "",
+                    &format!(
+                        "{:.0} ops/s, p99 {:.1} ms",
+                        per_delete.per_sec(),
+                        per_delete.quantile_ms(0.99)
+                    ),
+                    &format!("{:.2}", http.per_sec() / per_delete.per_sec()),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn delete_row(&mut self, clients: usize, http: &Stats, floor: &Stats, note: &str) {
+        self.row(
+            &format!(
+                "single delete, {clients} clients: ops/s, p50 / p99{}",
+                if http.errors > 0 {
+                    format!(" ({} errors)", http.errors)
+                } else {
+                    String::new()
+                }
+            ),
+            &format!(
+                "{:.0} ops/s, {:.1} / {:.1} ms",
+                http.per_sec(),
+                http.quantile_ms(0.5),
+                http.quantile_ms(0.99)
+            ),
+            &format!(
+                "{:.0} ops/s, {:.1} / {:.1} ms {note}",
+                floor.per_sec(),
+                floor.quantile_ms(0.5),
+                floor.quantile_ms(0.99)
+            ),
+            &format!("{:.2}", http.per_sec() / floor.per_sec()),
+        );
+    }
+
+    /// `_all` on each room, the time until its rows are gone, and the sends of another room
+    /// while the big room is purged.
+    fn clears(&mut self) -> anyhow::Result<()> {
+        let mut db = Sql::open(&self.url)?;
+        let sends_before = self.sends(None);
+        for (room, size) in [("c10k", 10_000), ("c50k", 50_000), ("cbig", self.plan.big)] {
+            eprintln!("clearing the {size}-message room");
+            let stop = Arc::new(AtomicBool::new(false));
+            let sends = (room == "cbig").then(|| {
+                let stop = Arc::clone(&stop);
+                let addr = self.addr;
+                let auth = format!(
+                    "IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {}\r\n",
+                    self.token
+                );
+                std::thread::spawn(move || sends_until(addr, &auth, &stop))
+            });
+            if sends.is_some() {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let (r, took) =
+                self.user()
+                    .timed("DELETE", &format!("/rooms/{room}/messages/_all"), None)?;
+            anyhow::ensure!(
+                r.status == 200,
+                "clear {room}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let deleted = r.json()?["result"]["deletedCount"]
+                .as_u64()
+                .unwrap_or_default();
+            anyhow::ensure!(deleted == size, "clear {room} deleted {deleted} of {size}");
+            let started = Instant::now();
+            while db.rows(room)? > 0 {
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "purge of {room} stalled"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let gone = started.elapsed() + took;
+            stop.store(true, Ordering::Relaxed);
+            // The purge's own last checkpoint may still be running: wait for the WAL to be
+            // empty first, so the floor's checkpoint copies only its own transaction.
+            db.checkpoint()?;
+            let t = Instant::now();
+            db.clear(
+                &self.token_hash,
+                &format!("f{room}"),
+                &format!("floor-clear-{room}"),
+            )?;
+            db.checkpoint()?;
+            let floor = t.elapsed();
+            self.row(
+                &format!("`_all` on a {size}-message room: response (rows gone after)"),
+                &format!(
+                    "{:.2} ms ({:.2} s)",
+                    took.as_secs_f64() * 1000.0,
+                    gone.as_secs_f64()
+                ),
+                &format!("{:.2} ms", floor.as_secs_f64() * 1000.0),
+                &format!("{:.1}×", took.as_secs_f64() / floor.as_secs_f64()),
+            );
+            if let Some(handle) = sends {
+                let during = handle
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("sender panicked"))?;
+                self.row(
+                    &format!("sends into another room (4 clients), p99 before → during the {size}-row purge"),
+                    &format!("{:.1} ms → {:.1} ms ({} sends, {} errors)", sends_before.quantile_ms(0.99), during.quantile_ms(0.99), during.ops, during.errors),
+                    "",
+                    &format!("{:.1}× baseline", during.quantile_ms(0.99) / sends_before.quantile_ms(0.99)),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends into room `s` from 4 clients for one phase (the baseline).
+    fn sends(&self, stop: Option<Arc<AtomicBool>>) -> Stats {
+        let auth = format!(
+            "IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {}\r\n",
+            self.token
+        );
+        let addr = self.addr;
+        load::run(
+            4,
+            self.plan.phase,
+            stop,
+            |_| Client::new(addr, auth.clone()),
+            |c, _| {
+                Ok(
+                    c.call("POST", "/rooms/s/message", Some(r#"{"message":"hello"}"#))?
+                        .status
+                        == 200,
+                )
+            },
+        )
+    }
+
+    /// 1,000 deletions a second in a room with a webhook, then the time until the outbox is
+    /// drained (every event delivered to the loopback receiver).
+    fn outbox(&mut self, server: &Server, receiver: &Receiver) -> anyhow::Result<()> {
+        let secs = self.plan.outbox_secs;
+        eprintln!("outbox: {secs} s of deletions at 1,000/s");
+        let clients = 8_u64;
+        let interval = Duration::from_micros(1_000_000 * clients / 1_000);
+        let started = Instant::now();
+        let end = started + Duration::from_secs(secs);
+        let done = AtomicU64::new(0);
+        let late = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for c in 0..clients {
+                let (bench, done, late) = (&*self, &done, &late);
+                scope.spawn(move || {
+                    let mut client = bench.user();
+                    let mut at = started + interval.mul_f64(c as f64 / clients as f64);
+                    while at < end {
+                        let now = Instant::now();
+                        if at > now {
+                            std::thread::sleep(at - now);
+                        } else if now - at > interval {
+                            late.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let path = format!("/rooms/hook/messages/{}", bench.next_message("hook"));
+                        if client
+                            .call("DELETE", &path, None)
+                            .is_ok_and(|r| r.status == 200)
+                        {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        at += interval;
+                    }
+                });
+            }
+        });
+        let load_took = started.elapsed();
+        let stopped = Instant::now();
+        let mut db = Sql::open(&self.url)?;
+        let pending_at_stop = db.pending_events()?;
+        while db.pending_events()? > 0 {
+            anyhow::ensure!(
+                stopped.elapsed() < Duration::from_secs(120),
+                "outbox not drained in 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let drained = stopped.elapsed();
+        let done = done.into_inner();
+        let threads = server.peak().threads;
+        self.row(
+            &format!("outbox, {secs} s of deletions at 1,000/s in a room with a webhook: achieved rate, pending at stop → drained after"),
+            &format!("{:.0}/s ({done} deletions, {} late sends), {pending_at_stop} pending → 0 after {:.2} s ({} received); {threads} server threads after", done as f64 / load_took.as_secs_f64(), late.into_inner(), drained.as_secs_f64(), receiver.received.load(Ordering::Relaxed)),
+            "",
+            "",
+        );
+        Ok(())
+    }
+}
+
+/// Sends into room `s` from 4 clients until `stop`; the latencies.
+fn sends_until(addr: std::net::SocketAddr, auth: &str, stop: &Arc<AtomicBool>) -> Stats {
+    load::run(
+        4,
+        Duration::from_secs(3_600),
+        Some(Arc::clone(stop)),
+        |_| Client::new(addr, auth.to_owned()),
+        |c, _| {
+            Ok(
+                c.call("POST", "/rooms/s/message", Some(r#"{"message":"hello"}"#))?
+                    .status
+                    == 200,
+            )
+        },
+    )
+}

@@ -1,0 +1,199 @@
+//! The harness's own database connections: seeding rooms with raw SQL (fast), watching rows
+//! and the outbox drain, and the **floor**: the server's transactions issued straight at
+//! the database, without HTTP, on connections of their own.
+//!
+//! The floor sends each transaction's statements (the ones the store issues, see
+//! `src/store/messages.rs`) as one batch: one round trip instead of one per statement,
+//! so it is, if anything, faster than the server could ever be.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+/// A connection of either backend.
+pub enum Sql {
+    Sqlite(diesel::SqliteConnection),
+    #[cfg(feature = "mysql")]
+    Mysql(diesel::MysqlConnection),
+}
+
+#[derive(QueryableByName)]
+struct T {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    t: String,
+}
+
+#[derive(QueryableByName)]
+struct N {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+impl Sql {
+    /// Connects to `url` (`sqlite://…` or `mysql://…`).
+    pub fn open(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let mut c = diesel::SqliteConnection::establish(path)?;
+            c.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;")?;
+            return Ok(Self::Sqlite(c));
+        }
+        #[cfg(feature = "mysql")]
+        if url.starts_with("mysql://") {
+            let mut c = diesel::MysqlConnection::establish(url)?;
+            c.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
+            return Ok(Self::Mysql(c));
+        }
+        anyhow::bail!("unsupported database URL {url}")
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite(_))
+    }
+
+    pub fn run(&mut self, sql: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(c) => c.batch_execute(sql)?,
+            #[cfg(feature = "mysql")]
+            Self::Mysql(c) => c.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// A query returning one number in a column named `n`.
+    pub fn number(&mut self, sql: &str) -> anyhow::Result<i64> {
+        let q = diesel::sql_query(sql);
+        Ok(match self {
+            Self::Sqlite(c) => q.get_result::<N>(c)?.n,
+            #[cfg(feature = "mysql")]
+            Self::Mysql(c) => q.get_result::<N>(c)?.n,
+        })
+    }
+
+    /// A query returning one string in a column named `t`.
+    pub fn text(&mut self, sql: &str) -> anyhow::Result<String> {
+        let q = diesel::sql_query(sql);
+        Ok(match self {
+            Self::Sqlite(c) => q.get_result::<T>(c)?.t,
+            #[cfg(feature = "mysql")]
+            Self::Mysql(c) => q.get_result::<T>(c)?.t,
+        })
+    }
+
+    /// Adds `n` messages `<room>-000000001`… to `room` and counts them as visible, the way
+    /// the server's sends would have left the room.
+    pub fn seed(&mut self, room: &str, n: u64) -> anyhow::Result<()> {
+        let prefix = format!("{room}-");
+        if self.is_sqlite() {
+            return self.run(&format!(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
+                 INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+                 SELECT printf('{prefix}%09d', x), '{room}', 'mod', 'text',
+                        '\"spam message number ' || x || '\"', 0 FROM c;
+                 UPDATE rooms SET visible_count = visible_count + {n} WHERE id = '{room}';"
+            ));
+        }
+        // MariaDB: numbers from six digit tables (no deep recursion), in order.
+        let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                      UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                      UNION ALL SELECT 8 UNION ALL SELECT 9)";
+        self.run(&format!(
+            "INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+             SELECT CONCAT('{prefix}', LPAD(x, 9, '0')), '{room}', 'mod', 'text',
+                    CONCAT('\"spam message number ', x, '\"'), 0
+             FROM (SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS x
+                   FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f, {digits} g) n
+             WHERE x <= {n} ORDER BY x;
+             UPDATE rooms SET visible_count = visible_count + {n} WHERE id = '{room}';"
+        ))
+    }
+
+    /// Rows of `room` still in the table (visible or waiting for the purge).
+    pub fn rows(&mut self, room: &str) -> anyhow::Result<i64> {
+        self.number(&format!(
+            "SELECT COUNT(*) AS n FROM messages WHERE room_id = '{room}'"
+        ))
+    }
+
+    /// Events waiting for the dispatcher.
+    pub fn pending_events(&mut self) -> anyhow::Result<i64> {
+        self.number("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
+    }
+
+    /// Copies the WAL into the database file and truncates it (SQLite).
+    pub fn checkpoint(&mut self) -> anyhow::Result<()> {
+        if self.is_sqlite() {
+            self.run("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        }
+        Ok(())
+    }
+
+    /// Floor: the authentication read and the single-delete transaction of `message`.
+    pub fn delete_one(
+        &mut self,
+        token_hash: &str,
+        room: &str,
+        message: &str,
+        deletion: &str,
+    ) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let payload = event_payload(deletion, room, message, now);
+        self.run(&format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+             BEGIN;
+             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+             SELECT owner FROM rooms WHERE id = '{room}';
+             SELECT is_manager FROM room_members WHERE room_id = '{room}' AND client_id = 'mod';
+             SELECT cleared_through_seq, purged_through_seq, visible_count, webhook FROM rooms WHERE id = '{room}';
+             DELETE FROM messages WHERE room_id = '{room}' AND id = '{message}'
+               AND seq > (SELECT cleared_through_seq FROM rooms WHERE id = '{room}');
+             UPDATE rooms SET visible_count = visible_count - 1 WHERE id = '{room}';
+             INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+               VALUES ('{deletion}', '{room}', '{message}', 1, 'mod', {now}, NULL);
+             INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
+               VALUES ('{deletion}', '{room}', '{message}', '{payload}', {now}, 'skipped', {now}, {now});
+             COMMIT;"
+        ))
+    }
+
+    /// Floor: the authentication read and the `_all` transaction on `room` (the rows are
+    /// left for a purge, as the server does with more than 5,000).
+    pub fn clear(&mut self, token_hash: &str, room: &str, deletion: &str) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let payload = event_payload(deletion, room, "_all", now);
+        self.run(&format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+             BEGIN;
+             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+             SELECT owner FROM rooms WHERE id = '{room}';
+             SELECT is_manager FROM room_members WHERE room_id = '{room}' AND client_id = 'mod';
+             SELECT cleared_through_seq, purged_through_seq, visible_count, webhook FROM rooms WHERE id = '{room}';
+             INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+               SELECT '{deletion}', '{room}', '_all', visible_count, 'mod', {now}, NULL FROM rooms WHERE id = '{room}';
+             UPDATE rooms SET cleared_through_seq = (SELECT MAX(seq) FROM messages WHERE room_id = '{room}'),
+               visible_count = 0 WHERE id = '{room}';
+             INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
+               VALUES ('{deletion}', '{room}', '_all', '{payload}', {now}, 'skipped', {now}, {now});
+             COMMIT;"
+        ))
+    }
+
+    /// Floor: the authentication read, the member check and the newest page with its count.
+    pub fn newest_page(&mut self, token_hash: &str, room: &str) -> anyhow::Result<()> {
+        self.run(&format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+             SELECT owner FROM rooms WHERE id = '{room}';
+             SELECT is_manager FROM room_members WHERE room_id = '{room}' AND client_id = 'mod';
+             SELECT visible_count FROM rooms WHERE id = '{room}';
+             SELECT m.seq, m.id, m.room_id, m.sender, m.message_type, m.body, m.created_at
+               FROM messages m INNER JOIN rooms r ON r.id = m.room_id
+               WHERE m.room_id = '{room}' AND m.seq > r.cleared_through_seq
+               ORDER BY m.seq DESC LIMIT 20;"
+        ))
+    }
+}
+
+fn event_payload(deletion: &str, room: &str, message: &str, now: i64) -> String {
+    format!(
+        "{{\"event\":\"message.deleted\",\"deletionId\":\"{deletion}\",\"room\":\"{room}\",\"messageId\":\"{message}\",\"deletedCount\":1,\"deletedBy\":\"mod\",\"deletedAt\":{now},\"reason\":null}}"
+    )
+}
