@@ -18,6 +18,12 @@ pub enum Sql {
 }
 
 #[derive(QueryableByName)]
+struct Busy {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
+
+#[derive(QueryableByName)]
 struct T {
     #[diesel(sql_type = diesel::sql_types::Text)]
     t: String,
@@ -119,12 +125,27 @@ impl Sql {
         self.number("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
     }
 
-    /// Copies the WAL into the database file and truncates it (SQLite).
+    /// Copies the WAL into the database file and truncates it (SQLite), as the server's
+    /// checkpoints do: retrying every 50 µs while readers are still on the WAL, instead of
+    /// napping in the busy handler (a millisecond at least).
     pub fn checkpoint(&mut self) -> anyhow::Result<()> {
-        if self.is_sqlite() {
-            self.run("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        }
-        Ok(())
+        let Self::Sqlite(c) = self else {
+            return Ok(());
+        };
+        c.batch_execute("PRAGMA busy_timeout = 0;")?;
+        let started = std::time::Instant::now();
+        let done = loop {
+            let r = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result::<Busy>(c)?;
+            if r.busy == 0 {
+                break Ok(());
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                break Err(anyhow::anyhow!("checkpoint kept busy for 10 s"));
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        };
+        c.batch_execute("PRAGMA busy_timeout = 10000;")?;
+        done
     }
 
     /// Floor: the authentication read and the single-delete transaction of `message`.
