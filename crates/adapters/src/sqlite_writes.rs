@@ -269,6 +269,29 @@ mod tests {
     use std::sync::atomic::AtomicU64;
     use std::thread;
 
+    /// `n` threads that have committed and wait for a checkpoint (counting the ones they run
+    /// in `runs`); each answers how many had run when it returned.
+    fn committers(
+        group: &Arc<GroupCheckpoint>,
+        runs: &Arc<AtomicU64>,
+        n: usize,
+    ) -> Vec<thread::JoinHandle<u64>> {
+        (0..n)
+            .map(|_| {
+                let (group, runs) = (Arc::clone(group), Arc::clone(runs));
+                thread::spawn(move || {
+                    group.after_commit(
+                        || (),
+                        || {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                        },
+                    );
+                    runs.load(Ordering::SeqCst)
+                })
+            })
+            .collect()
+    }
+
     #[test]
     fn writers_take_turns_in_arrival_order() {
         let gate = Arc::new(WriteGate::default());
@@ -315,20 +338,7 @@ mod tests {
             thread::yield_now();
         }
         // Three commits land while checkpoint 1 runs: all three share checkpoint 2.
-        let later: Vec<_> = (0..3)
-            .map(|_| {
-                let (group, runs) = (Arc::clone(&group), Arc::clone(&runs));
-                thread::spawn(move || {
-                    group.after_commit(
-                        || (),
-                        || {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                        },
-                    );
-                    runs.load(Ordering::SeqCst)
-                })
-            })
-            .collect();
+        let later = committers(&group, &runs, 3);
         while lock(&group.state).waiting < 3 {
             thread::yield_now();
         }
@@ -365,19 +375,7 @@ mod tests {
         }
         // The runner waits for the write turn, behind three writers that commit and then
         // ask for a checkpoint: their frames are in the WAL it will copy.
-        let later: Vec<_> = (0..3)
-            .map(|_| {
-                let (group, runs) = (Arc::clone(&group), Arc::clone(&runs));
-                thread::spawn(move || {
-                    group.after_commit(
-                        || (),
-                        || {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                        },
-                    );
-                })
-            })
-            .collect();
+        let later = committers(&group, &runs, 3);
         while lock(&group.state).waiting < 3 {
             thread::yield_now();
         }

@@ -157,22 +157,17 @@ impl Sql {
         deletion: &str,
     ) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        let payload = event_payload(deletion, room, message, now);
         self.run(&format!(
-            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
-             BEGIN;
-             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
-             SELECT owner FROM rooms WHERE id = '{room}';
-             SELECT is_manager FROM room_members WHERE room_id = '{room}' AND client_id = 'mod';
-             SELECT cleared_through_seq, purged_through_seq, visible_count, webhook FROM rooms WHERE id = '{room}';
+            "{}
              DELETE FROM messages WHERE room_id = '{room}' AND id = '{message}'
                AND seq > (SELECT cleared_through_seq FROM rooms WHERE id = '{room}');
              UPDATE rooms SET visible_count = visible_count - 1 WHERE id = '{room}';
              INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
                VALUES ('{deletion}', '{room}', '{message}', 1, 'mod', {now}, NULL);
-             INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
-               VALUES ('{deletion}', '{room}', '{message}', '{payload}', {now}, 'skipped', {now}, {now});
-             COMMIT;"
+             {}
+             COMMIT;",
+            locked(token_hash, room),
+            event(deletion, room, message, now),
         ))
     }
 
@@ -180,21 +175,16 @@ impl Sql {
     /// left for a purge, as the server does with more than 5,000).
     pub fn clear(&mut self, token_hash: &str, room: &str, deletion: &str) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        let payload = event_payload(deletion, room, "_all", now);
         self.run(&format!(
-            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
-             BEGIN;
-             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
-             SELECT owner FROM rooms WHERE id = '{room}';
-             SELECT is_manager FROM room_members WHERE room_id = '{room}' AND client_id = 'mod';
-             SELECT cleared_through_seq, purged_through_seq, visible_count, webhook FROM rooms WHERE id = '{room}';
+            "{}
              INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
                SELECT '{deletion}', '{room}', '_all', visible_count, 'mod', {now}, NULL FROM rooms WHERE id = '{room}';
              UPDATE rooms SET cleared_through_seq = (SELECT MAX(seq) FROM messages WHERE room_id = '{room}'),
                visible_count = 0 WHERE id = '{room}';
-             INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
-               VALUES ('{deletion}', '{room}', '_all', '{payload}', {now}, 'skipped', {now}, {now});
-             COMMIT;"
+             {}
+             COMMIT;",
+            locked(token_hash, room),
+            event(deletion, room, "_all", now),
         ))
     }
 
@@ -211,6 +201,28 @@ impl Sql {
                ORDER BY m.seq DESC LIMIT 20;"
         ))
     }
+}
+
+/// The authentication read, then the start of a deletion's transaction: the room's lock,
+/// the actor's membership and the room's state.
+fn locked(token_hash: &str, room: &str) -> String {
+    format!(
+        "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+         BEGIN;
+         UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+         SELECT owner FROM rooms WHERE id = '{room}';
+         SELECT is_manager FROM room_members WHERE room_id = '{room}' AND client_id = 'mod';
+         SELECT cleared_through_seq, purged_through_seq, visible_count, webhook FROM rooms WHERE id = '{room}';"
+    )
+}
+
+/// The deletion's event, written `skipped` (the room has no webhook), as the store does.
+fn event(deletion: &str, room: &str, message: &str, now: i64) -> String {
+    let payload = event_payload(deletion, room, message, now);
+    format!(
+        "INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
+           VALUES ('{deletion}', '{room}', '{message}', '{payload}', {now}, 'skipped', {now}, {now});"
+    )
 }
 
 fn event_payload(deletion: &str, room: &str, message: &str, now: i64) -> String {

@@ -157,3 +157,45 @@ fn deleted_content_cannot_be_read_back_from_sqlite_files() {
         "clear left the content in the files"
     );
 }
+
+/// Concurrent deletions share WAL checkpoints; each must still answer only once a
+/// checkpoint that started after its own commit has scrubbed the files.
+#[test]
+fn concurrent_deletions_each_answer_with_their_content_gone_from_sqlite_files() {
+    let s = store();
+    if !is_sqlite(&s) {
+        return; // a property of the embedded backend's files only
+    }
+    let deleters = 8;
+    for i in 0..deleters {
+        let room = format!("r{i}");
+        add_room(&*s, &room, "alice", &[], &[]);
+        for round in 0..5 {
+            let id = format!("s{i}-{round}");
+            let secret = format!("SECRET-{i}-{round}-9d2e");
+            assert!(
+                s.insert_message(&message(&room, "alice", &id, &secret))
+                    .expect("ran")
+            );
+        }
+    }
+    let start = std::sync::Barrier::new(deleters);
+    std::thread::scope(|scope| {
+        for i in 0..deleters {
+            let (s, start) = (&s, &start);
+            scope.spawn(move || {
+                start.wait();
+                for round in 0..5 {
+                    let room = format!("r{i}");
+                    let target = DeleteTarget::One(mid(&format!("s{i}-{round}")));
+                    let outcome = s.delete(&request(&room, target, "alice")).expect("ran");
+                    assert!(matches!(outcome, DeleteOutcome::Deleted(_)));
+                    assert!(
+                        !contains(&sqlite_bytes(s), &format!("SECRET-{i}-{round}-9d2e")),
+                        "deletion {i}-{round} answered before its content left the files"
+                    );
+                }
+            });
+        }
+    });
+}
