@@ -188,9 +188,8 @@ impl WalScrubber {
     ///
     /// # Errors
     /// When the database cannot be opened.
-    pub fn open(path: &str) -> QueryResult<Self> {
-        let mut conn = SqliteConnection::establish(path)
-            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+    pub fn open(path: &str) -> anyhow::Result<Self> {
+        let mut conn = SqliteConnection::establish(path)?;
         conn.batch_execute("PRAGMA busy_timeout = 0;")?;
         Ok(Self {
             group: GroupCheckpoint::default(),

@@ -397,18 +397,20 @@ impl Bench {
     /// while the big room is purged.
     fn clears(&mut self) -> anyhow::Result<()> {
         let mut db = Sql::open(&self.url)?;
-        let sends_before = self.sends(None);
+        let auth = format!(
+            "IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {}\r\n",
+            self.token
+        );
+        let sends_before = sends(self.addr, &auth, self.plan.phase, None);
         for (room, size) in [("c10k", 10_000), ("c50k", 50_000), ("cbig", self.plan.big)] {
             eprintln!("clearing the {size}-message room");
             let stop = Arc::new(AtomicBool::new(false));
             let sends = (room == "cbig").then(|| {
                 let stop = Arc::clone(&stop);
-                let addr = self.addr;
-                let auth = format!(
-                    "IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {}\r\n",
-                    self.token
-                );
-                std::thread::spawn(move || sends_until(addr, &auth, &stop))
+                let (addr, auth) = (self.addr, auth.clone());
+                std::thread::spawn(move || {
+                    sends(addr, &auth, Duration::from_secs(3_600), Some(stop))
+                })
             });
             if sends.is_some() {
                 std::thread::sleep(Duration::from_millis(200));
@@ -471,28 +473,6 @@ impl Bench {
         Ok(())
     }
 
-    /// Sends into room `s` from 4 clients for one phase (the baseline).
-    fn sends(&self, stop: Option<Arc<AtomicBool>>) -> Stats {
-        let auth = format!(
-            "IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {}\r\n",
-            self.token
-        );
-        let addr = self.addr;
-        load::run(
-            4,
-            self.plan.phase,
-            stop,
-            |_| Client::new(addr, auth.clone()),
-            |c, _| {
-                Ok(
-                    c.call("POST", "/rooms/s/message", Some(r#"{"message":"hello"}"#))?
-                        .status
-                        == 200,
-                )
-            },
-        )
-    }
-
     /// 1,000 deletions a second in a room with a webhook, then the time until the outbox is
     /// drained (every event delivered to the loopback receiver).
     fn outbox(&mut self, server: &Server, receiver: &Receiver) -> anyhow::Result<()> {
@@ -542,7 +522,7 @@ impl Bench {
         }
         let drained = stopped.elapsed();
         let done = done.into_inner();
-        let threads = server.peak().threads;
+        let threads = server.current().threads;
         self.row(
             &format!("outbox, {secs} s of deletions at 1,000/s in a room with a webhook: achieved rate, pending at stop → drained after"),
             &format!("{:.0}/s ({done} deletions, {} late sends), {pending_at_stop} pending → 0 after {:.2} s ({} received); {threads} server threads after", done as f64 / load_took.as_secs_f64(), late.into_inner(), drained.as_secs_f64(), receiver.received.load(Ordering::Relaxed)),
@@ -553,12 +533,17 @@ impl Bench {
     }
 }
 
-/// Sends into room `s` from 4 clients until `stop`; the latencies.
-fn sends_until(addr: std::net::SocketAddr, auth: &str, stop: &Arc<AtomicBool>) -> Stats {
+/// Sends into room `s` from 4 clients for `duration` or until `stop`; the latencies.
+fn sends(
+    addr: std::net::SocketAddr,
+    auth: &str,
+    duration: Duration,
+    stop: Option<Arc<AtomicBool>>,
+) -> Stats {
     load::run(
         4,
-        Duration::from_secs(3_600),
-        Some(Arc::clone(stop)),
+        duration,
+        stop,
         |_| Client::new(addr, auth.to_owned()),
         |c, _| {
             Ok(

@@ -92,8 +92,8 @@ impl Server {
         Ok(server)
     }
 
-    /// The peak so far (the sampler keeps running).
-    pub fn peak(&self) -> Peak {
+    /// Its peak RSS so far and its threads now (the sampler keeps running).
+    pub fn current(&self) -> Peak {
         sample(self.child.id()).unwrap_or_default()
     }
 

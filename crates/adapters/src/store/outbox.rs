@@ -123,7 +123,9 @@ impl DieselStore {
     ) -> StoreResult<Vec<ClaimedEvent>> {
         let now = to_ms(Utc::now());
         let until = now + lease.num_milliseconds();
-        let candidates: Vec<i64> = self.with_conn(|conn| {
+        // One connection for the three steps (the dispatcher calls outside any session).
+        let store = self.session()?;
+        let candidates: Vec<i64> = store.with_conn(|conn| {
             outbox::table
                 .filter(outbox::state.eq(OutboxState::Pending.as_str()))
                 .filter(outbox::next_attempt_at.le(now))
@@ -136,7 +138,7 @@ impl DieselStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let claimed: Vec<i64> = self.with_write(|conn| {
+        let claimed: Vec<i64> = store.with_write(|conn| {
             // One statement claims the batch; only rows still pending and unclaimed change,
             // so of two dispatchers racing for a row exactly one gets it.
             diesel::update(
@@ -160,7 +162,7 @@ impl DieselStore {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        self.with_conn(|conn| {
+        store.with_conn(|conn| {
             let rows: Vec<ClaimRow> = outbox::table
                 .left_join(rooms::table)
                 .filter(outbox::seq.eq_any(&claimed))
