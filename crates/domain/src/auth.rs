@@ -2,7 +2,7 @@
 
 use crate::error::{Action, DomainError};
 use crate::ids::ClientId;
-use crate::model::{PLATFORM_ACTOR, TokenHash};
+use crate::model::{PLATFORM_ACTOR, RETENTION_ACTOR, TokenHash};
 use crate::ports::ClientStore;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -41,6 +41,8 @@ pub enum Actor {
         /// Whether the user is flagged as a platform administrator.
         is_platform_admin: bool,
     },
+    /// The retention job: moderates every room, recorded as `_retention`.
+    Retention,
 }
 
 impl Actor {
@@ -48,7 +50,7 @@ impl Actor {
     #[must_use]
     pub fn is_platform_admin(&self) -> bool {
         match self {
-            Self::Platform => true,
+            Self::Platform | Self::Retention => true,
             Self::Client {
                 is_platform_admin, ..
             } => *is_platform_admin,
@@ -59,7 +61,7 @@ impl Actor {
     #[must_use]
     pub fn client_id(&self) -> Option<&ClientId> {
         match self {
-            Self::Platform => None,
+            Self::Platform | Self::Retention => None,
             Self::Client { id, .. } => Some(id),
         }
     }
@@ -73,11 +75,14 @@ impl Actor {
             .ok_or(DomainError::PermissionDenied(Action::ActAsClient))
     }
 
-    /// The `deletedBy` value: the client ID, or `_platform`.
+    /// The `deletedBy` value: the client ID, `_platform`, or `_retention`.
     #[must_use]
     pub fn audit_name(&self) -> String {
-        self.client_id()
-            .map_or_else(|| PLATFORM_ACTOR.to_owned(), |id| id.as_str().to_owned())
+        match self {
+            Self::Platform => PLATFORM_ACTOR.to_owned(),
+            Self::Retention => RETENTION_ACTOR.to_owned(),
+            Self::Client { id, .. } => id.as_str().to_owned(),
+        }
     }
 }
 

@@ -12,6 +12,9 @@ pub const MAX_ID_CHARS: usize = 128;
 /// The reserved message ID that means "every message of the room".
 pub const ALL_MESSAGES: &str = "_all";
 
+/// The `messageID` of a bulk deletion's result, audit record and event.
+pub const BULK_MESSAGES: &str = "_bulk";
+
 /// Checks the shared ID rule; `what` names the field in the error message.
 fn check_id(what: &str, raw: &str) -> Result<(), DomainError> {
     let chars = raw.chars().count();
@@ -159,8 +162,11 @@ fn object_id(now: chrono::DateTime<chrono::Utc>) -> String {
 pub enum DeleteTarget {
     /// One message.
     One(MessageId),
-    /// Every message the room holds when the deletion is accepted.
+    /// Every message the room holds when the deletion is accepted (that the request's
+    /// filter matches).
     All,
+    /// The listed messages that are visible in the room (`POST .../messages/delete`).
+    Bulk(Vec<MessageId>),
 }
 
 impl DeleteTarget {
@@ -182,6 +188,7 @@ impl DeleteTarget {
         match self {
             Self::One(id) => id.as_str(),
             Self::All => ALL_MESSAGES,
+            Self::Bulk(_) => BULK_MESSAGES,
         }
     }
 }

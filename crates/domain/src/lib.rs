@@ -21,6 +21,7 @@
 //!     managers: vec![],
 //!     members: vec![alice.clone()],
 //!     webhook: None,
+//!     retention_days: None,
 //!     created_at: chrono::Utc::now(),
 //!     updated_at: chrono::Utc::now(),
 //! };
@@ -52,7 +53,7 @@
 //!     .times(1)
 //!     .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("connection refused"))));
 //! let messages = MockMessageStore::new(); // no call expected: the room lookup failed first
-//! let command = DeleteMessages { room: RoomId::parse("r")?, target: DeleteTarget::All, reason: None };
+//! let command = DeleteMessages { room: RoomId::parse("r")?, target: DeleteTarget::All, reason: None, filter: Default::default() };
 //! let outcome = delete_messages(&rooms, &messages, &Actor::Platform, command, chrono::Utc::now());
 //! assert!(matches!(outcome, Err(DomainError::Unavailable(_))));
 //! # Ok::<(), DomainError>(())
@@ -61,6 +62,7 @@
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod ids;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;

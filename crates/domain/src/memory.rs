@@ -42,11 +42,11 @@
 //! send_message(&store, &store, &as_user(&bob), &room, say("bye"), now)?;
 //!
 //! // Bob (a member) may not delete; Alice (the owner) deletes one message, then clears.
-//! let one = DeleteMessages { room: room.clone(), target: DeleteTarget::One(spam.id.clone()), reason: None };
+//! let one = DeleteMessages { room: room.clone(), target: DeleteTarget::One(spam.id.clone()), reason: None, filter: Default::default() };
 //! assert!(delete_messages(&store, &store, &as_user(&bob), one.clone(), now).is_err());
 //! let deleted = delete_messages(&store, &store, &as_user(&alice), one, now)?;
 //! assert_eq!((deleted.deleted_count, deleted.deleted_by.as_str()), (1, "alice"));
-//! let all = DeleteMessages { room: room.clone(), target: DeleteTarget::All, reason: None };
+//! let all = DeleteMessages { room: room.clone(), target: DeleteTarget::All, reason: None, filter: Default::default() };
 //! assert_eq!(delete_messages(&store, &store, &Actor::Platform, all, now)?.deleted_count, 2);
 //! # Ok::<(), roomwarden_domain::error::DomainError>(())
 //! ```
@@ -54,11 +54,12 @@
 use crate::auth::Actor;
 use crate::error::Action;
 use crate::error::StoreError;
+use crate::filter::{Bound, MessageFilter};
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use crate::model::{
     Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent,
-    MessagePage, NewRoom, NewToken, RECALL_TYPE, Room, RoomChanges, RoomUpdateOutcome, TokenHash,
-    TokenRecord,
+    MessagePage, NewRoom, NewToken, RECALL_TYPE, RetentionDays, Room, RoomChanges,
+    RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore, StoreResult};
 use crate::webhook::{DestinationRefused, WebhookGuard};
@@ -100,12 +101,112 @@ struct State {
     next_seq: u64,
     /// The audit log, oldest first.
     deletions: Vec<Deletion>,
+    /// Retention of rooms without their own.
+    default_retention: Option<RetentionDays>,
 }
 
 impl State {
+    /// The time before which the room's messages have expired at `now`, if it has a retention.
+    fn cutoff(&self, room: &RoomId, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let stored = self.rooms.get(room)?;
+        stored
+            .room
+            .retention_days
+            .or(self.default_retention)
+            .map(|days| days.cutoff(now))
+    }
+
+    /// Whether `m` is visible now: not expired under its room's retention.
+    fn unexpired(&self, m: &Message, now: DateTime<Utc>) -> bool {
+        self.cutoff(&m.room, now).is_none_or(|c| m.sent_at >= c)
+    }
+
     fn visible(&self, room: &RoomId, id: &MessageId) -> Option<u64> {
         let seq = *self.message_seq.get(id)?;
-        (self.messages.get(&seq)?.room == *room).then_some(seq)
+        let m = self.messages.get(&seq)?;
+        (m.room == *room && self.unexpired(m, Utc::now())).then_some(seq)
+    }
+
+    /// The visible messages of `room` (oldest first) that `filter` matches, and those only
+    /// the retention hides when `with_expired`; `None` when a message bound is not visible
+    /// in the room.
+    fn matching(
+        &self,
+        room: &RoomId,
+        filter: &MessageFilter,
+        with_expired: bool,
+    ) -> Option<Vec<u64>> {
+        let seq_of = |bound: &Option<Bound>| match bound {
+            Some(Bound::Message(id)) => self.visible(room, id).map(Some),
+            _ => Some(None),
+        };
+        let (below, above) = (seq_of(&filter.before)?, seq_of(&filter.after)?);
+        let now = Utc::now();
+        Some(
+            self.messages
+                .iter()
+                .filter(|(seq, m)| {
+                    m.room == *room
+                        && (with_expired || self.unexpired(m, now))
+                        && below.is_none_or(|b| **seq < b)
+                        && above.is_none_or(|a| **seq > a)
+                        && filter.matches(&m.sender, m.sent_at)
+                })
+                .map(|(seq, _)| *seq)
+                .collect(),
+        )
+    }
+
+    /// [`MessageStore::delete`], on the locked state.
+    fn delete(&mut self, request: &DeletionRequest) -> DeleteOutcome {
+        let Some(stored) = self.rooms.get(&request.room) else {
+            return DeleteOutcome::RoomNotFound;
+        };
+        if !stored.snapshot().can_moderate(&request.actor) {
+            return DeleteOutcome::PermissionDenied;
+        }
+        let (doomed, deletion): (Vec<u64>, Box<dyn Fn(usize) -> Deletion>) = match &request.target {
+            DeleteTarget::One(id) => match self.visible(&request.room, id) {
+                Some(seq) => (vec![seq], Box::new(|_| Deletion::committed(request, 1))),
+                None => return DeleteOutcome::MessageNotFound,
+            },
+            DeleteTarget::Bulk(ids) => {
+                let found: Vec<(u64, MessageId)> = ids
+                    .iter()
+                    .filter_map(|id| self.visible(&request.room, id).map(|s| (s, id.clone())))
+                    .collect();
+                if found.is_empty() {
+                    return DeleteOutcome::MessageNotFound;
+                }
+                let removed: Vec<MessageId> = found.iter().map(|(_, id)| id.clone()).collect();
+                (
+                    found.into_iter().map(|(s, _)| s).collect(),
+                    Box::new(move |_| Deletion::committed_bulk(request, removed.clone())),
+                )
+            }
+            DeleteTarget::All => match self.matching(
+                &request.room,
+                &request.filter,
+                request.actor == Actor::Retention,
+            ) {
+                Some(seqs) => (
+                    seqs,
+                    Box::new(|n| {
+                        Deletion::committed(request, u64::try_from(n).unwrap_or(u64::MAX))
+                    }),
+                ),
+                None => return DeleteOutcome::MessageNotFound,
+            },
+        };
+        if doomed.is_empty() && request.skip_if_nothing {
+            return DeleteOutcome::NothingMatched;
+        }
+        for seq in &doomed {
+            self.remove(*seq);
+        }
+        let deletion = deletion(doomed.len());
+        self.deletions.push(deletion.clone());
+        DeleteOutcome::Deleted(deletion)
     }
 
     fn remove(&mut self, seq: u64) {
@@ -138,6 +239,14 @@ impl MemoryStore {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose rooms without a retention of their own keep messages `days`.
+    #[must_use]
+    pub fn with_default_retention(days: Option<RetentionDays>) -> Self {
+        let store = Self::default();
+        store.lock().default_retention = days;
+        store
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -305,6 +414,7 @@ impl RoomStore for MemoryStore {
                 managers: Vec::new(),
                 members: Vec::new(),
                 webhook: room.webhook.clone(),
+                retention_days: room.retention_days,
                 created_at: room.created_at,
                 updated_at: room.created_at,
             },
@@ -341,6 +451,9 @@ impl RoomStore for MemoryStore {
                 }
                 if let Some(webhook) = &changes.webhook {
                     stored.room.webhook.clone_from(webhook);
+                }
+                if let Some(retention) = changes.retention_days {
+                    stored.room.retention_days = retention;
                 }
                 if let Some(managers) = &changes.managers {
                     stored.managers = managers.iter().cloned().collect();
@@ -440,7 +553,8 @@ impl MessageStore for MemoryStore {
                 None => return Ok(None),
             },
         };
-        let in_room = |m: &&Message| m.room == *room;
+        let now = Utc::now();
+        let in_room = |m: &&Message| m.room == *room && state.unexpired(m, now);
         let total_count = state.messages.values().filter(in_room).count();
         let messages = state
             .messages
@@ -458,42 +572,68 @@ impl MessageStore for MemoryStore {
     }
 
     fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>> {
-        Ok(self
-            .lock()
+        let state = self.lock();
+        let now = Utc::now();
+        Ok(state
             .messages
             .values()
             .rev()
-            .find(|m| m.room == *room)
+            .find(|m| m.room == *room && state.unexpired(m, now))
             .cloned())
     }
 
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
+        Ok(self.lock().delete(request))
+    }
+
+    fn delete_many(&self, requests: &[DeletionRequest]) -> StoreResult<Vec<DeleteOutcome>> {
         let mut state = self.lock();
-        let Some(stored) = state.rooms.get(&request.room) else {
-            return Ok(DeleteOutcome::RoomNotFound);
-        };
-        if !stored.snapshot().can_moderate(&request.actor) {
-            return Ok(DeleteOutcome::PermissionDenied);
-        }
-        let doomed: Vec<u64> = match &request.target {
-            DeleteTarget::One(id) => match state.visible(&request.room, id) {
-                Some(seq) => vec![seq],
-                None => return Ok(DeleteOutcome::MessageNotFound),
-            },
-            DeleteTarget::All => state
-                .messages
-                .iter()
-                .filter(|(_, m)| m.room == request.room)
-                .map(|(seq, _)| *seq)
-                .collect(),
-        };
-        for seq in &doomed {
-            state.remove(*seq);
-        }
-        let deletion =
-            Deletion::committed(request, u64::try_from(doomed.len()).unwrap_or(u64::MAX));
-        state.deletions.push(deletion.clone());
-        Ok(DeleteOutcome::Deleted(deletion))
+        Ok(requests.iter().map(|r| state.delete(r)).collect())
+    }
+
+    fn count_matching(&self, room: &RoomId, filter: &MessageFilter) -> StoreResult<Option<u64>> {
+        Ok(self
+            .lock()
+            .matching(room, filter, false)
+            .map(|seqs| u64::try_from(seqs.len()).unwrap_or(u64::MAX)))
+    }
+
+    fn rooms_with_messages_from(
+        &self,
+        sender: &ClientId,
+        among: Option<&[RoomId]>,
+    ) -> StoreResult<Vec<RoomId>> {
+        let state = self.lock();
+        let now = Utc::now();
+        let rooms: BTreeSet<RoomId> = state
+            .messages
+            .values()
+            .filter(|m| m.sender == *sender && state.unexpired(m, now))
+            .filter(|m| among.is_none_or(|rooms| rooms.contains(&m.room)))
+            .map(|m| m.room.clone())
+            .collect();
+        Ok(rooms.into_iter().collect())
+    }
+
+    fn expired_rooms(
+        &self,
+        default_days: Option<RetentionDays>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(RoomId, DateTime<Utc>)>> {
+        let state = self.lock();
+        Ok(state
+            .rooms
+            .values()
+            .filter_map(|stored| {
+                let days = stored.room.retention_days.or(default_days)?;
+                let cutoff = days.cutoff(now);
+                state
+                    .messages
+                    .values()
+                    .any(|m| m.room == stored.room.id && m.sent_at < cutoff)
+                    .then(|| (stored.room.id.clone(), cutoff))
+            })
+            .collect())
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::auth::Actor;
 use crate::error::DomainError;
+pub use crate::filter::MessageFilter;
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use chrono::{DateTime, Utc};
 
@@ -156,6 +157,8 @@ pub struct Room {
     pub members: Vec<ClientId>,
     /// Webhook URL for this room's events.
     pub webhook: Option<String>,
+    /// How long its messages are kept (ext); `None` for the deployment's default.
+    pub retention_days: Option<RetentionDays>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change of the room record.
@@ -188,6 +191,8 @@ pub struct NewRoom {
     pub members: Vec<ClientId>,
     /// Webhook URL.
     pub webhook: Option<String>,
+    /// Retention (ext).
+    pub retention_days: Option<RetentionDays>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -203,6 +208,47 @@ pub struct RoomChanges {
     pub managers: Option<Vec<ClientId>>,
     /// New webhook; `Some(None)` removes it.
     pub webhook: Option<Option<String>>,
+    /// New retention; `Some(None)` removes it (the default applies again).
+    pub retention_days: Option<Option<RetentionDays>>,
+}
+
+/// How many days a room keeps its messages: 1 to 36,500 (`spec/moderation.md` §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RetentionDays(u32);
+
+impl RetentionDays {
+    /// Longest retention, in days (100 years).
+    pub const MAX: u32 = 36_500;
+
+    /// Validates a number of days.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidBody`] unless it is from 1 to [`Self::MAX`].
+    pub fn new(days: i64) -> Result<Self, DomainError> {
+        u32::try_from(days)
+            .ok()
+            .filter(|d| (1..=Self::MAX).contains(d))
+            .map(Self)
+            .ok_or_else(|| {
+                DomainError::InvalidBody(format!(
+                    "retentionDays must be a whole number from 1 to {}, or null",
+                    Self::MAX
+                ))
+            })
+    }
+
+    /// The number of days.
+    #[must_use]
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The oldest time a message may have been sent at `now` and still be kept: messages
+    /// sent strictly before it have expired.
+    #[must_use]
+    pub fn cutoff(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        to_millis(now) - chrono::Duration::days(i64::from(self.0))
+    }
 }
 
 /// A message's content: one serialized JSON value, at most [`MAX_MESSAGE_BYTES`].
@@ -273,6 +319,8 @@ pub struct MessagePage {
 
 /// Who performed a deletion: a client ID, or `_platform` for the API key.
 pub const PLATFORM_ACTOR: &str = "_platform";
+/// Who performed a deletion of the retention job.
+pub const RETENTION_ACTOR: &str = "_retention";
 
 /// An optional audit reason (ext): at most [`MAX_REASON_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +370,11 @@ pub struct DeletionRequest {
     pub deleted_at: DateTime<Utc>,
     /// Why, if given.
     pub reason: Option<AuditReason>,
+    /// For `_all`: which messages (empty: every one).
+    pub filter: MessageFilter,
+    /// Commit nothing, no audit record and no event, when nothing matches (retention runs
+    /// and user purges); otherwise an empty deletion is recorded like any other.
+    pub skip_if_nothing: bool,
 }
 
 /// A committed deletion: the audit record.
@@ -341,6 +394,10 @@ pub struct Deletion {
     pub deleted_at: DateTime<Utc>,
     /// Why, if given.
     pub reason: Option<AuditReason>,
+    /// The filter of a filtered `_all`, as applied; `None` for every other deletion.
+    pub filter: Option<MessageFilter>,
+    /// The messages a `_bulk` deletion removed; empty for every other deletion.
+    pub message_ids: Vec<MessageId>,
 }
 
 impl Deletion {
@@ -355,7 +412,25 @@ impl Deletion {
             deleted_by: request.actor.audit_name(),
             deleted_at: request.deleted_at,
             reason: request.reason.clone(),
+            filter: Some(request.filter.clone()).filter(|f| !f.is_empty()),
+            message_ids: Vec::new(),
         }
+    }
+
+    /// The audit record of a `_bulk` `request` that removed `removed`.
+    #[must_use]
+    pub fn committed_bulk(request: &DeletionRequest, removed: Vec<MessageId>) -> Self {
+        Self {
+            message_ids: removed,
+            ..Self::committed(request, 0)
+        }
+        .counted()
+    }
+
+    /// Sets `deleted_count` to the number of `message_ids`.
+    fn counted(mut self) -> Self {
+        self.deleted_count = u64::try_from(self.message_ids.len()).unwrap_or(u64::MAX);
+        self
     }
 }
 
@@ -381,4 +456,6 @@ pub enum DeleteOutcome {
     RoomNotFound,
     /// The actor may not (or no longer) moderate the room: nothing was deleted.
     PermissionDenied,
+    /// Nothing matched a request with [`DeletionRequest::skip_if_nothing`]: nothing was written.
+    NothingMatched,
 }

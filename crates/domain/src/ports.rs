@@ -7,10 +7,11 @@
 
 use crate::auth::Actor;
 use crate::error::StoreError;
+use crate::filter::MessageFilter;
 use crate::ids::{ClientId, DeletionId, MessageId, RoomId};
 use crate::model::{
     Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessagePage, NewRoom,
-    NewToken, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
+    NewToken, RetentionDays, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use chrono::{DateTime, Utc};
 
@@ -106,6 +107,10 @@ pub trait RoomStore: Send + Sync {
 }
 
 /// Messages, and their deletion.
+///
+/// "Visible" also excludes messages older than the room's retention
+/// ([`Room::retention_days`], else the store's default) at the time of the read, whether or
+/// not the retention job has removed them yet.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[expect(
     clippy::needless_lifetimes,
@@ -146,7 +151,43 @@ pub trait MessageStore: Send + Sync {
     /// `request.actor` may moderate the room ([`crate::roles::Role::of`] over the actor's
     /// [`crate::roles::Membership`]) as the room is when the deletion takes effect, so that a
     /// manager demoted concurrently cannot delete.
+    ///
+    /// With a non-empty [`DeletionRequest::filter`], `_all` removes exactly the visible
+    /// messages the filter matches, with the same guarantees (invisible at once whatever
+    /// their number, exact count, the rest of the room untouched); a message bound that is
+    /// not a visible message of the room answers `MessageNotFound`. For `_bulk`, removes the
+    /// listed messages visible in the room and reports them; `MessageNotFound`, changing
+    /// nothing, when none is. With `skip_if_nothing`, a deletion that matches nothing
+    /// answers `NothingMatched` and writes nothing. A deletion by [`Actor::Retention`] also
+    /// removes, and counts, the matching messages that only the retention hides.
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome>;
+
+    /// Commits several deletions (of different rooms) in one transaction, each as
+    /// [`MessageStore::delete`] would, answering their outcomes in order; of the deletions
+    /// that do not succeed nothing is written, and the others are still committed.
+    fn delete_many(&self, requests: &[DeletionRequest]) -> StoreResult<Vec<DeleteOutcome>>;
+
+    /// How many visible messages of `room` the filter matches now, as a deletion with it
+    /// would count them (a dry run). `None` when a message bound of the filter is not a
+    /// visible message of the room.
+    fn count_matching(&self, room: &RoomId, filter: &MessageFilter) -> StoreResult<Option<u64>>;
+
+    /// The rooms, sorted by ID, where `sender` has at least one visible message, among
+    /// `among` when it is given.
+    fn rooms_with_messages_from<'a>(
+        &self,
+        sender: &ClientId,
+        among: Option<&'a [RoomId]>,
+    ) -> StoreResult<Vec<RoomId>>;
+
+    /// The rooms whose retention (their own, else `default_days`) has expired at least one
+    /// of their messages, not yet removed, at `now`; with the cutoff (`now` minus the
+    /// retention), sorted by room ID.
+    fn expired_rooms(
+        &self,
+        default_days: Option<RetentionDays>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(RoomId, DateTime<Utc>)>>;
 }
 
 /// The append-only audit log of deletions.

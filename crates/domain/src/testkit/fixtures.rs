@@ -3,6 +3,7 @@
 
 use super::ContractStore;
 use crate::auth::Actor;
+use crate::filter::MessageFilter;
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use crate::model::{
     ClientChanges, DeleteOutcome, DeletionRequest, Message, MessageContent, NewRoom, Room,
@@ -67,6 +68,7 @@ pub fn add_room<S: ContractStore + ?Sized>(
         managers: managers.iter().map(|m| cid(m)).collect(),
         members: members.iter().map(|m| cid(m)).collect(),
         webhook: None,
+        retention_days: None,
         created_at: now(),
     };
     assert!(store.insert_room(&room).expect("room inserted"));
@@ -135,6 +137,8 @@ pub fn request_as(room: &str, target: DeleteTarget, actor: Actor) -> DeletionReq
         actor,
         deleted_at: now(),
         reason: None,
+        filter: MessageFilter::default(),
+        skip_if_nothing: false,
     }
 }
 
@@ -181,6 +185,7 @@ pub fn cast_room() -> Room {
         managers: vec![cid("manager")],
         members: vec![cid("manager"), cid("member"), cid("owner")],
         webhook: None,
+        retention_days: None,
         created_at: DateTime::UNIX_EPOCH,
         updated_at: DateTime::UNIX_EPOCH,
     }

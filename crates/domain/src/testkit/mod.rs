@@ -41,6 +41,7 @@ pub mod clients;
 pub mod deletion;
 pub mod fixtures;
 pub mod messages;
+pub mod moderation;
 pub mod rooms;
 
 use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
@@ -95,6 +96,11 @@ macro_rules! store_contract {
             messages::list_is_newest_first_with_cursor_and_total,
             messages::a_cursor_from_another_room_is_unknown,
             messages::recall_blanks_content_and_keeps_the_message,
+            moderation::a_sender_filtered_clear_removes_only_that_senders_messages,
+            moderation::time_and_message_bounds_cut_the_room,
+            moderation::bulk_deletes_the_visible_listed_messages_once,
+            moderation::several_rooms_in_one_call_and_a_senders_rooms,
+            moderation::expired_messages_are_invisible_before_the_job_runs,
             rooms::a_room_keeps_owner_managers_and_members,
             rooms::a_taken_room_id_changes_nothing,
             rooms::update_changes_owner_managers_and_webhook,

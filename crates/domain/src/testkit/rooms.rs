@@ -4,7 +4,7 @@ use super::ContractStore;
 use super::fixtures::*;
 use crate::auth::Actor;
 use crate::error::Action;
-use crate::model::{NewRoom, RoomChanges, RoomType, RoomUpdateOutcome};
+use crate::model::{NewRoom, RetentionDays, RoomChanges, RoomType, RoomUpdateOutcome};
 
 /// A room keeps owner managers and members.
 pub fn a_room_keeps_owner_managers_and_members<S: ContractStore + ?Sized>(s: &S) {
@@ -33,6 +33,7 @@ pub fn a_taken_room_id_changes_nothing<S: ContractStore + ?Sized>(s: &S) {
         managers: vec![],
         members: vec![],
         webhook: None,
+        retention_days: None,
         created_at: now(),
     };
     assert!(!s.insert_room(&again).expect("ran"));
@@ -50,6 +51,7 @@ pub fn update_changes_owner_managers_and_webhook<S: ContractStore + ?Sized>(s: &
         owner: Some(cid("boss")),
         managers: Some(vec![cid("m1")]),
         webhook: Some(Some("https://hooks.example/x".to_owned())),
+        retention_days: Some(Some(RetentionDays::new(30).expect("valid"))),
     };
     let room = update_as_platform(s, "r1", &changes);
     assert_eq!(room.name.as_deref(), Some("renamed"));

@@ -1,11 +1,37 @@
-//! The seed feature: delete one message, or clear a room with `_all`.
+//! The seed feature: delete one message, or clear a room with `_all`; and the moderation
+//! tools on the same path: filtered clears and their dry run, bulk deletion by IDs.
 
 use crate::auth::Actor;
 use crate::error::{Action, DomainError};
-use crate::ids::{DeleteTarget, DeletionId, RoomId};
-use crate::model::{AuditReason, DeleteOutcome, Deletion, DeletionRequest};
+use crate::filter::MessageFilter;
+use crate::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
+use crate::model::{AuditReason, DeleteOutcome, Deletion, DeletionRequest, Room};
 use crate::ports::{MessageStore, RoomStore};
 use chrono::{DateTime, Utc};
+
+/// Most messages one bulk deletion may list.
+pub const MAX_BULK: usize = 100;
+
+/// The target of `POST /rooms/{roomID}/messages/delete`: 1 to [`MAX_BULK`] distinct,
+/// valid message IDs.
+///
+/// # Errors
+/// [`DomainError::InvalidBody`] otherwise.
+pub fn bulk_target(raw: &[String]) -> Result<DeleteTarget, DomainError> {
+    let bad = |why: &str| DomainError::InvalidBody(format!("messageIDs {why}"));
+    if raw.is_empty() || raw.len() > MAX_BULK {
+        return Err(bad(&format!("must list 1 to {MAX_BULK} message IDs")));
+    }
+    let mut ids: Vec<MessageId> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let id = MessageId::parse(r).map_err(|_| bad("must be valid message IDs"))?;
+        if ids.contains(&id) {
+            return Err(bad("must be distinct"));
+        }
+        ids.push(id);
+    }
+    Ok(DeleteTarget::Bulk(ids))
+}
 
 /// A validated deletion request. Building it is the syntax check (400) that the contract
 /// places after authentication and before every lookup.
@@ -17,11 +43,80 @@ pub struct DeleteMessages {
     pub target: DeleteTarget,
     /// Optional audit reason.
     pub reason: Option<AuditReason>,
+    /// For `_all`: which messages (empty: all); ignored for other targets.
+    pub filter: MessageFilter,
+}
+
+/// The room, if `actor` may moderate it, in the contract's order of checks.
+fn moderated_room(
+    rooms: &dyn RoomStore,
+    actor: &Actor,
+    room: &RoomId,
+) -> Result<Room, DomainError> {
+    let room = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
+    if !room.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::DeleteMessages));
+    }
+    Ok(room)
+}
+
+/// Maps a storage outcome to the deletion or the contract's error.
+pub(crate) fn deleted(outcome: DeleteOutcome) -> Result<Option<Deletion>, DomainError> {
+    match outcome {
+        DeleteOutcome::Deleted(deletion) => Ok(Some(deletion)),
+        DeleteOutcome::NothingMatched => Ok(None),
+        DeleteOutcome::MessageNotFound => Err(DomainError::MessageNotFound),
+        DeleteOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
+        // Demoted (or removed) between the check above and the deletion taking effect.
+        DeleteOutcome::PermissionDenied => {
+            Err(DomainError::PermissionDenied(Action::DeleteMessages))
+        }
+    }
+}
+
+/// A dry run of a (filtered) `_all`: the deletion it would record now, uncommitted, with
+/// the count a real one would report if nothing changes in between. Same order of checks
+/// as [`delete_messages`]; writes nothing.
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound` (a message bound
+/// that is not visible in the room), or a storage failure.
+pub fn preview_deletion(
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    command: DeleteMessages,
+    now: DateTime<Utc>,
+) -> Result<Deletion, DomainError> {
+    moderated_room(rooms, actor, &command.room)?;
+    let filter = match command.target {
+        DeleteTarget::All => command.filter,
+        _ => {
+            return Err(DomainError::InvalidParameter(
+                "dryRun applies only to _all".to_owned(),
+            ));
+        }
+    };
+    let count = messages
+        .count_matching(&command.room, &filter)?
+        .ok_or(DomainError::MessageNotFound)?;
+    let request = DeletionRequest {
+        id: DeletionId::generate(now),
+        room: command.room,
+        target: DeleteTarget::All,
+        actor: actor.clone(),
+        deleted_at: crate::model::to_millis(now),
+        reason: command.reason,
+        filter,
+        skip_if_nothing: false,
+    };
+    Ok(Deletion::committed(&request, count))
 }
 
 /// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the
 /// caller moderates it (403, so an outsider learns nothing about its messages), then the
-/// message is visible in this room (404 `MessageNotFound`). The deletion and its audit
+/// message is visible in this room (404 `MessageNotFound`; for `_bulk`, at least one listed
+/// message is; for a filtered `_all`, its message bounds are). The deletion and its audit
 /// record are committed together by [`MessageStore::delete`], which checks the permission
 /// again inside that transaction: the check here answers in the contract's order, the one
 /// there is the one that holds when roles change concurrently.
@@ -35,12 +130,11 @@ pub fn delete_messages(
     command: DeleteMessages,
     now: DateTime<Utc>,
 ) -> Result<Deletion, DomainError> {
-    let room = rooms
-        .get_room(&command.room)?
-        .ok_or(DomainError::RoomNotFound)?;
-    if !room.can_moderate(actor) {
-        return Err(DomainError::PermissionDenied(Action::DeleteMessages));
-    }
+    moderated_room(rooms, actor, &command.room)?;
+    let filter = match command.target {
+        DeleteTarget::All => command.filter,
+        _ => MessageFilter::default(),
+    };
     let request = DeletionRequest {
         id: DeletionId::generate(now),
         room: command.room,
@@ -48,24 +142,20 @@ pub fn delete_messages(
         actor: actor.clone(),
         deleted_at: crate::model::to_millis(now),
         reason: command.reason,
+        filter,
+        skip_if_nothing: false,
     };
-    match messages.delete(&request)? {
-        DeleteOutcome::Deleted(deletion) => Ok(deletion),
-        DeleteOutcome::MessageNotFound => Err(DomainError::MessageNotFound),
-        DeleteOutcome::RoomNotFound => Err(DomainError::RoomNotFound),
-        // Demoted (or removed) between the check above and the deletion taking effect.
-        DeleteOutcome::PermissionDenied => {
-            Err(DomainError::PermissionDenied(Action::DeleteMessages))
-        }
-    }
+    deleted(messages.delete(&request)?)?.ok_or_else(|| {
+        DomainError::Internal(anyhow::anyhow!(
+            "storage skipped a deletion that must be recorded"
+        ))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::StoreError;
-    use crate::ids::MessageId;
-    use crate::model::Room;
     use crate::ports::{MockMessageStore, MockRoomStore};
     use crate::testkit::fixtures::{cast_room as room, cid, rid, user};
 
@@ -83,6 +173,7 @@ mod tests {
             room: rid("r"),
             target: DeleteTarget::One(MessageId::from_trusted(id.to_owned())),
             reason: Some(AuditReason::from_trusted("spam".to_owned())),
+            filter: MessageFilter::default(),
         }
     }
 

@@ -192,6 +192,7 @@ mod tests {
                 managers: vec![],
                 members: vec![cid("alice"), cid("bob")],
                 webhook: None,
+                retention_days: None,
                 created_at: DateTime::UNIX_EPOCH,
                 updated_at: DateTime::UNIX_EPOCH,
             }))

@@ -4,6 +4,8 @@ pub mod audit;
 pub mod clients;
 pub mod deletion;
 pub mod messages;
+pub mod purge;
+pub mod retention;
 pub mod rooms;
 
 use crate::error::DomainError;

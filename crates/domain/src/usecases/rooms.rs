@@ -4,8 +4,8 @@ use crate::auth::Actor;
 use crate::error::DomainError;
 use crate::ids::{ClientId, RoomId};
 use crate::model::{
-    MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, Room, RoomChanges, RoomType, RoomUpdateOutcome,
-    RoomView, check_text,
+    MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, RetentionDays, Room, RoomChanges, RoomType,
+    RoomUpdateOutcome, RoomView, check_text,
 };
 use crate::ports::{ClientStore, MessageStore, RoomStore};
 use crate::webhook::WebhookGuard;
@@ -28,6 +28,8 @@ pub struct CreateRoom {
     pub managers: Vec<ClientId>,
     /// Webhook URL.
     pub webhook: Option<String>,
+    /// Retention (ext).
+    pub retention_days: Option<RetentionDays>,
 }
 
 /// Checks a webhook URL: `http://` or `https://`, at most 2048 characters, and a
@@ -112,6 +114,7 @@ pub fn create_room(
         managers: command.managers,
         members: command.members,
         webhook: command.webhook,
+        retention_days: command.retention_days,
         created_at: now,
     };
     if !rooms.insert_room(&room)? {
