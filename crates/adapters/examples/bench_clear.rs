@@ -47,6 +47,8 @@ fn request(room: &RoomId, target: DeleteTarget) -> DeletionRequest {
         actor: roomwarden_domain::auth::Actor::Platform,
         deleted_at: Utc::now(),
         reason: None,
+        filter: Default::default(),
+        skip_if_nothing: false,
     }
 }
 
@@ -81,6 +83,7 @@ fn main() -> anyhow::Result<()> {
         managers: vec![],
         members: vec![],
         webhook: None,
+        retention_days: None,
         created_at: Utc::now(),
     })?;
 

@@ -14,6 +14,7 @@
 
 mod db;
 mod error;
+mod filter_sql;
 mod rows;
 mod schema;
 mod sqlite_writes;
@@ -30,4 +31,6 @@ pub use store::{
     PURGE_BATCH, RealtimeFeed,
 };
 pub use webhook::{AddressPolicy, WebhookNotifier};
-pub use workers::{DispatchOptions, Wakeup, Wakeups, Worker, spawn_dispatcher, spawn_purger};
+pub use workers::{
+    DispatchOptions, Wakeup, Wakeups, Worker, spawn_dispatcher, spawn_purger, spawn_retention,
+};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomId};
 use roomwarden_domain::model::{
-    AuditReason, Client, Deletion, Message, MessageContent, Room, RoomType,
+    AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, Room, RoomType,
 };
 
 /// Milliseconds since the epoch, the stored form of every time.
@@ -85,8 +85,20 @@ pub(crate) struct RoomRow {
     pub room_type: String,
     pub owner: Option<String>,
     pub webhook: Option<String>,
+    pub retention_days: Option<i32>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A stored retention back to the domain's (values out of range, never written by us, are
+/// dropped).
+pub(crate) fn retention(days: Option<i32>) -> Option<RetentionDays> {
+    days.and_then(|d| RetentionDays::new(i64::from(d)).ok())
+}
+
+/// A retention as stored.
+pub(crate) fn retention_column(days: Option<RetentionDays>) -> Option<i32> {
+    days.and_then(|d| i32::try_from(d.get()).ok())
 }
 
 impl RoomRow {
@@ -113,6 +125,7 @@ impl RoomRow {
                 .map(|m| ClientId::from_trusted(m.client_id))
                 .collect(),
             webhook: self.webhook,
+            retention_days: retention(self.retention_days),
             created_at: from_ms(self.created_at),
             updated_at: from_ms(self.updated_at),
         }
@@ -127,6 +140,7 @@ pub(crate) struct NewRoomRow<'a> {
     pub room_type: &'a str,
     pub owner: Option<&'a str>,
     pub webhook: Option<&'a str>,
+    pub retention_days: Option<i32>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -137,6 +151,7 @@ pub(crate) struct RoomUpdate<'a> {
     pub name: Option<&'a str>,
     pub owner: Option<&'a str>,
     pub webhook: Option<Option<&'a str>>,
+    pub retention_days: Option<Option<i32>>,
     pub updated_at: i64,
 }
 
@@ -207,6 +222,8 @@ pub(crate) struct DeletionRow {
     pub deleted_by: String,
     pub deleted_at: i64,
     pub reason: Option<String>,
+    pub filter: Option<String>,
+    pub message_ids: Option<String>,
 }
 
 impl From<DeletionRow> for Deletion {
@@ -219,6 +236,15 @@ impl From<DeletionRow> for Deletion {
             deleted_by: row.deleted_by,
             deleted_at: from_ms(row.deleted_at),
             reason: row.reason.map(AuditReason::from_trusted),
+            filter: row.filter.as_deref().and_then(crate::filter_sql::decode),
+            message_ids: row
+                .message_ids
+                .as_deref()
+                .and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(MessageId::from_trusted)
+                .collect(),
         }
     }
 }
@@ -233,6 +259,8 @@ pub(crate) struct NewDeletionRow<'a> {
     pub deleted_by: &'a str,
     pub deleted_at: i64,
     pub reason: Option<&'a str>,
+    pub filter: Option<String>,
+    pub message_ids: Option<String>,
 }
 
 impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
@@ -245,6 +273,16 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
             deleted_by: &d.deleted_by,
             deleted_at: to_ms(d.deleted_at),
             reason: d.reason.as_ref().map(AuditReason::as_str),
+            filter: d.filter.as_ref().map(crate::filter_sql::encode),
+            message_ids: (!d.message_ids.is_empty()).then(|| {
+                serde_json::Value::from(
+                    d.message_ids
+                        .iter()
+                        .map(|id| id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .to_string()
+            }),
         }
     }
 }

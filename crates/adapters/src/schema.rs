@@ -41,6 +41,7 @@ diesel::table! {
         purged_through_seq -> BigInt,
         write_version -> BigInt,
         visible_count -> BigInt,
+        retention_days -> Nullable<Integer>,
     }
 }
 
@@ -75,6 +76,8 @@ diesel::table! {
         deleted_by -> Text,
         deleted_at -> BigInt,
         reason -> Nullable<Text>,
+        filter -> Nullable<Text>,
+        message_ids -> Nullable<Text>,
     }
 }
 
@@ -112,3 +115,19 @@ diesel::table! {
 
 diesel::joinable!(outbox -> rooms (room_id));
 diesel::allow_tables_to_appear_in_same_query!(outbox, rooms);
+
+diesel::table! {
+    erasures (seq) {
+        seq -> BigInt,
+        deletion_id -> Text,
+        room_id -> Text,
+        sender -> Text,
+        above_seq -> BigInt,
+        through_seq -> BigInt,
+        after_ms -> BigInt,
+        before_ms -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(erasures, messages);
+diesel::allow_tables_to_appear_in_same_query!(erasures, rooms);

@@ -86,3 +86,98 @@ pub fn remove_sqlite(path: Option<&std::path::Path>) {
         }
     }
 }
+
+/// Direct access to a test database's rows, for what the API cannot do: seeding many
+/// messages at once, back-dating one, and counting rows that are invisible to the API.
+pub struct Rows(crate::Database);
+
+impl Rows {
+    /// Opens the database at `url` (migrated if new).
+    ///
+    /// # Panics
+    /// When it cannot be opened.
+    #[must_use]
+    pub fn open(url: &str) -> Self {
+        Self(
+            crate::Database::connect(url, &crate::PoolOptions::default())
+                .expect("test database opens"),
+        )
+    }
+
+    /// Inserts `n` messages `"<prefix>-<i>"` from `sender` into `room` (both must exist),
+    /// sent at `sent_at_ms`, and counts them in the room's visible count, as sends would.
+    ///
+    /// # Panics
+    /// On any storage failure.
+    pub fn seed(&self, room: &str, sender: &str, prefix: &str, n: usize, sent_at_ms: i64) {
+        use crate::schema::rooms;
+        use diesel::prelude::*;
+        let mut conn = self.0.conn().expect("connection");
+        self.0
+            .write(&mut conn, |conn| {
+                // One multi-row statement per 500 (diesel's batch insert is not available
+                // over the multi-backend connection); the values are the test's own.
+                let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+                for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+                    let values: Vec<String> = chunk
+                        .iter()
+                        .map(|i| {
+                            format!(
+                                "({}, {}, {}, 'text', {}, {sent_at_ms})",
+                                quote(&format!("{prefix}-{i}")),
+                                quote(room),
+                                quote(sender),
+                                quote(&format!("\"{prefix} {i}\"")),
+                            )
+                        })
+                        .collect();
+                    diesel::sql_query(format!(
+                        "INSERT INTO messages (id, room_id, sender, message_type, body, created_at) VALUES {}",
+                        values.join(", ")
+                    ))
+                    .execute(conn)?;
+                }
+                diesel::update(rooms::table.find(room))
+                    .set(rooms::visible_count.eq(rooms::visible_count + i64::try_from(n).unwrap_or(0)))
+                    .execute(conn)
+            })
+            .expect("seeded");
+    }
+
+    /// Sets the sending time of message `id`.
+    ///
+    /// # Panics
+    /// On any storage failure, or when there is no such message.
+    pub fn backdate(&self, id: &str, sent_at_ms: i64) {
+        use crate::schema::messages;
+        use diesel::prelude::*;
+        let mut conn = self.0.conn().expect("connection");
+        let n = self
+            .0
+            .write(&mut conn, |conn| {
+                diesel::update(messages::table.filter(messages::id.eq(id)))
+                    .set(messages::created_at.eq(sent_at_ms))
+                    .execute(conn)
+            })
+            .expect("updated");
+        assert_eq!(n, 1, "message {id} exists");
+    }
+
+    /// How many rows of `room` are stored (visible or not), of `sender` when given.
+    ///
+    /// # Panics
+    /// On any storage failure.
+    #[must_use]
+    pub fn stored(&self, room: &str, sender: Option<&str>) -> i64 {
+        use crate::schema::messages;
+        use diesel::prelude::*;
+        let mut conn = self.0.conn().expect("connection");
+        let mut q = messages::table
+            .filter(messages::room_id.eq(room))
+            .into_boxed();
+        if let Some(s) = sender {
+            q = q.filter(messages::sender.eq(s));
+        }
+        q.count().get_result(&mut *conn).expect("counted")
+    }
+}

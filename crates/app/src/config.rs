@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use roomwarden_adapters::AddressPolicy;
 use roomwarden_domain::events::RetryPolicy;
+use roomwarden_domain::model::RetentionDays;
 use secrecy::SecretString;
 use std::net::ToSocketAddrs;
 
@@ -41,6 +42,10 @@ pub struct Config {
     pub webhook_retry: RetryPolicy,
     /// How long a socket has to authenticate (not an environment variable; 10 s).
     pub socket_auth_timeout: std::time::Duration,
+    /// `ROOMWARDEN_RETENTION_DAYS`: retention of rooms without their own (unset: forever).
+    pub retention_days: Option<RetentionDays>,
+    /// How often the retention job runs (not an environment variable; 60 s, tests shorten it).
+    pub retention_interval: std::time::Duration,
 }
 
 /// The URL with any password replaced by `***`, for logs.
@@ -119,6 +124,19 @@ impl Config {
                 ),
             },
         };
+        let retention_days = get("ROOMWARDEN_RETENTION_DAYS")
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .and_then(|d| RetentionDays::new(d).ok())
+                    .with_context(|| {
+                        format!(
+                            "ROOMWARDEN_RETENTION_DAYS must be a whole number of days from 1 to {}, got {v:?}",
+                            RetentionDays::MAX
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(Self {
             bind,
             database_url: database_url.into(),
@@ -134,6 +152,8 @@ impl Config {
             token_ttl_days,
             webhook_retry: RetryPolicy::default(),
             socket_auth_timeout: SOCKET_AUTH_TIMEOUT,
+            retention_days,
+            retention_interval: roomwarden_adapters::workers::RETENTION_INTERVAL,
         })
     }
 }
@@ -170,6 +190,9 @@ mod tests {
             ("ROOMWARDEN_DATABASE_URL", "postgres://x"),
             ("ROOMWARDEN_TOKEN_TTL_DAYS", "0"),
             ("ROOMWARDEN_TOKEN_TTL_DAYS", "seven"),
+            ("ROOMWARDEN_RETENTION_DAYS", "0"),
+            ("ROOMWARDEN_RETENTION_DAYS", "36501"),
+            ("ROOMWARDEN_RETENTION_DAYS", "30d"),
             ("ROOMWARDEN_WEBHOOK_URL", "ftp://x"),
             ("ROOMWARDEN_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
             ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "yes"),

@@ -1,7 +1,11 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
-use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::{Client, Deletion, Message, Room, RoomView};
+use roomwarden_adapters::wire::filter_json;
+use roomwarden_domain::ids::{ClientId, MessageId};
+use roomwarden_domain::model::{
+    Client, Deletion, Message, PLATFORM_ACTOR, RetentionDays, Room, RoomView,
+};
+use roomwarden_domain::usecases::purge::Purge;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
@@ -124,6 +128,9 @@ pub struct RoomDto {
     pub members: Vec<String>,
     /// Webhook URL for this room's deletion events.
     pub webhook: Option<String>,
+    /// Days the room keeps its messages, or `null` for the deployment's default (ext).
+    #[serde(rename = "retentionDays")]
+    pub retention_days: Option<u32>,
     /// Creation time.
     #[serde(rename = "createdAt")]
     pub created_at: String,
@@ -145,6 +152,7 @@ impl From<RoomView> for RoomDto {
             managers,
             members,
             webhook,
+            retention_days,
             created_at,
             updated_at,
         } = v.room;
@@ -156,6 +164,7 @@ impl From<RoomView> for RoomDto {
             managers: ids(&managers),
             members: ids(&members),
             webhook,
+            retention_days: retention_days.map(RetentionDays::get),
             created_at: iso(created_at),
             updated_at: iso(updated_at),
             last_message: v.last_message.map(MessageDto::from),
@@ -181,6 +190,30 @@ pub struct DeletionResultDto {
     /// Deletion time.
     #[serde(rename = "deletedAt")]
     pub deleted_at: String,
+    /// The filter of a filtered `_all`, as applied (ext; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<FilterDto>)]
+    pub filter: Option<serde_json::Value>,
+    /// `true` on a dry run, which deleted nothing (ext; absent otherwise).
+    #[serde(rename = "dryRun", skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// The messages a `_bulk` deletion removed (ext; absent otherwise).
+    #[serde(rename = "messageIDs", skip_serializing_if = "Option::is_none")]
+    pub message_ids: Option<Vec<String>>,
+    /// The listed messages a `_bulk` deletion did not find (ext; absent otherwise).
+    #[serde(rename = "notFound", skip_serializing_if = "Option::is_none")]
+    pub not_found: Option<Vec<String>>,
+}
+
+/// A filter as applied (ext): absent fields were not given.
+#[derive(Serialize, ToSchema)]
+pub struct FilterDto {
+    /// Only messages sent before this (ISO 8601 with milliseconds, or the message ID given).
+    pub before: Option<String>,
+    /// Only messages sent after this (same forms).
+    pub after: Option<String>,
+    /// Only messages of these senders.
+    pub sender: Option<Vec<String>>,
 }
 
 impl From<&Deletion> for DeletionResultDto {
@@ -191,6 +224,102 @@ impl From<&Deletion> for DeletionResultDto {
             message_id: d.message_id.clone(),
             deleted_by: d.deleted_by.clone(),
             deleted_at: iso(d.deleted_at),
+            filter: d.filter.as_ref().map(filter_json),
+            dry_run: false,
+            message_ids: None,
+            not_found: None,
+        }
+    }
+}
+
+impl DeletionResultDto {
+    /// The result of a dry run.
+    pub fn dry_run(d: &Deletion) -> Self {
+        Self {
+            dry_run: true,
+            ..Self::from(d)
+        }
+    }
+
+    /// The result of a bulk deletion of `listed`.
+    pub fn bulk(d: &Deletion, listed: &[MessageId]) -> Self {
+        Self {
+            message_ids: Some(
+                d.message_ids
+                    .iter()
+                    .map(|m| m.as_str().to_owned())
+                    .collect(),
+            ),
+            not_found: Some(
+                listed
+                    .iter()
+                    .filter(|id| !d.message_ids.contains(id))
+                    .map(|m| m.as_str().to_owned())
+                    .collect(),
+            ),
+            ..Self::from(d)
+        }
+    }
+}
+
+/// `POST /rooms/{roomID}/messages/delete` (ext).
+#[derive(Deserialize, ToSchema)]
+pub struct BulkDeleteBody {
+    /// 1 to 100 distinct message IDs.
+    #[serde(rename = "messageIDs")]
+    pub message_ids: Vec<String>,
+}
+
+/// Messages removed from one room by a user purge (ext).
+#[derive(Serialize, ToSchema)]
+pub struct RoomCountDto {
+    /// Room ID.
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    /// Messages removed there.
+    #[serde(rename = "deletedCount")]
+    pub deleted_count: u64,
+}
+
+/// Result of `DELETE /admin/clients/{clientID}/messages` (ext).
+#[derive(Serialize, ToSchema)]
+pub struct PurgeResultDto {
+    /// Whose messages.
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    /// Messages removed in all rooms.
+    #[serde(rename = "deletedCount")]
+    pub deleted_count: u64,
+    /// Rooms with at least one message removed, by room ID.
+    pub rooms: Vec<RoomCountDto>,
+    /// Always `_platform`.
+    #[serde(rename = "deletedBy")]
+    pub deleted_by: String,
+    /// Time of the purge.
+    #[serde(rename = "deletedAt")]
+    pub deleted_at: String,
+    /// Whether this was a dry run.
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
+}
+
+impl PurgeResultDto {
+    /// The result of `purge`.
+    pub fn new(purge: &Purge, dry_run: bool) -> Self {
+        Self {
+            client_id: purge.client.as_str().to_owned(),
+            deleted_count: purge.deleted_count(),
+            rooms: purge
+                .rooms
+                .iter()
+                .map(|(room, n)| RoomCountDto {
+                    room_id: room.as_str().to_owned(),
+                    deleted_count: *n,
+                })
+                .collect(),
+            deleted_by: PLATFORM_ACTOR.to_owned(),
+            deleted_at: iso(purge.deleted_at),
+            dry_run,
         }
     }
 }
@@ -218,11 +347,25 @@ pub struct AuditRecordDto {
     pub deleted_at: String,
     /// Reason from `X-Audit-Log-Reason`, or `null`.
     pub reason: Option<String>,
+    /// The filter of a filtered `_all` (ext; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<FilterDto>)]
+    pub filter: Option<serde_json::Value>,
+    /// The messages a `_bulk` deletion removed (ext; absent otherwise).
+    #[serde(rename = "messageIDs", skip_serializing_if = "Option::is_none")]
+    pub message_ids: Option<Vec<String>>,
 }
 
 impl From<Deletion> for AuditRecordDto {
     fn from(d: Deletion) -> Self {
         Self {
+            filter: d.filter.as_ref().map(filter_json),
+            message_ids: (!d.message_ids.is_empty()).then(|| {
+                d.message_ids
+                    .iter()
+                    .map(|m| m.as_str().to_owned())
+                    .collect()
+            }),
             id: d.id.as_str().to_owned(),
             room_id: d.room.as_str().to_owned(),
             message_id: d.message_id,
@@ -311,6 +454,9 @@ pub struct CreateRoomBody {
     pub managers: Vec<String>,
     /// Webhook URL for deletion events.
     pub webhook: Option<String>,
+    /// Days to keep messages, 1 to 36500 (ext; default: the deployment's).
+    #[serde(rename = "retentionDays")]
+    pub retention_days: Option<i64>,
 }
 
 /// `PUT /rooms/{roomID}`: absent fields are kept; `"webhook": null` removes the webhook.
@@ -327,6 +473,10 @@ pub struct UpdateRoomBody {
     #[serde(deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub webhook: Option<Option<String>>,
+    /// New retention in days (1 to 36500), or `null` for the deployment's default (ext).
+    #[serde(rename = "retentionDays", deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub retention_days: Option<Option<i64>>,
 }
 
 /// `POST /rooms/{roomID}/members`.

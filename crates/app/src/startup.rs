@@ -23,6 +23,7 @@ use anyhow::Context;
 use roomwarden_adapters::{
     AddressPolicy, Database, DieselStore, DispatchOptions, EventQueueing, PoolOptions,
     RealtimeFeed, Wakeups, WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
+    spawn_retention,
 };
 use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
@@ -140,6 +141,7 @@ pub struct Application {
 /// The background threads: purge, webhook dispatch, socket fan-out.
 struct Workers {
     purger: Worker,
+    retention: Worker,
     dispatcher: Worker,
     fanout: Worker,
 }
@@ -148,6 +150,7 @@ impl Workers {
     fn stop(self) {
         self.fanout.stop();
         self.dispatcher.stop();
+        self.retention.stop();
         self.purger.stop();
     }
 }
@@ -168,7 +171,8 @@ impl Application {
         };
         let store = store
             .with_listener(Arc::new(wakeups.clone()))
-            .with_event_queueing(queueing);
+            .with_event_queueing(queueing)
+            .with_default_retention(config.retention_days);
         let banner = keys::banner(&keys, true);
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -204,6 +208,8 @@ impl Application {
                 .context("cannot start the socket fan-out")?,
             dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch, wakeups.events)
                 .context("cannot start the webhook dispatcher")?,
+            retention: spawn_retention(store.clone(), config.retention_interval)
+                .context("cannot start the retention job")?,
             purger: spawn_purger(store, wakeups.purge).context("cannot start the purger")?,
         };
         let state = AppState {

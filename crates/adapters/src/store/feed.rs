@@ -28,12 +28,16 @@ const PAGE: i64 = 500;
 pub enum FeedEvent {
     /// A new message.
     Message(Message),
-    /// A deletion: one message, or `_all`.
+    /// A deletion: one message, `_all` or `_bulk`.
     Deleted {
         /// The room.
         room: RoomId,
-        /// The message ID or `_all`.
+        /// The message ID, `_all` or `_bulk`.
         message_id: String,
+        /// The messages a `_bulk` deletion removed.
+        message_ids: Vec<String>,
+        /// The filter of a filtered `_all`, as the API shows it.
+        filter: Option<serde_json::Value>,
     },
 }
 
@@ -128,11 +132,14 @@ impl RealtimeFeed {
             Ok((deletions, new_messages))
         })?;
         let mut events = Vec::new();
-        for (seq, room, message_id) in deletions {
+        for (seq, room, message_id, payload) in deletions {
             if self.deletions.accept(seq) {
+                let (message_ids, filter) = details(&payload);
                 events.push(FeedEvent::Deleted {
                     room: RoomId::from_trusted(room),
                     message_id,
+                    message_ids,
+                    filter,
                 });
             }
         }
@@ -150,6 +157,27 @@ impl RealtimeFeed {
 
 type Conn = crate::db::DbConnection;
 
+/// The `messageIDs` and `filter` of a webhook body (absent for most deletions).
+fn details(payload: &str) -> (Vec<String>, Option<serde_json::Value>) {
+    let Ok(mut body) = serde_json::from_str::<serde_json::Value>(payload) else {
+        return (Vec::new(), None);
+    };
+    let data = body["data"].take();
+    let ids = data["messageIDs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let filter = data.get("filter").filter(|f| f.is_object()).cloned();
+    (ids, filter)
+}
+
+/// `(seq, room, message ID, payload)` of an outbox row.
+type DeletionFeedRow = (i64, String, String, String);
+
 /// `seq`s of `range` rows of a table, for finding late rows inside the grace window.
 fn late_seqs(found: Vec<i64>, cursor: &SeqCursor) -> Vec<i64> {
     found
@@ -158,8 +186,8 @@ fn late_seqs(found: Vec<i64>, cursor: &SeqCursor) -> Vec<i64> {
         .collect()
 }
 
-fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, String, String)>> {
-    let mut rows: Vec<(i64, String, String)> = Vec::new();
+fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<DeletionFeedRow>> {
+    let mut rows: Vec<DeletionFeedRow> = Vec::new();
     if cursor.has_gaps() {
         let in_window: Vec<i64> = outbox::table
             .filter(outbox::seq.gt(cursor.floor))
@@ -172,8 +200,13 @@ fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, 
                 outbox::table
                     .filter(outbox::seq.eq_any(&late))
                     .order(outbox::seq.asc())
-                    .select((outbox::seq, outbox::room_id, outbox::message_id))
-                    .load::<(i64, String, String)>(conn)?,
+                    .select((
+                        outbox::seq,
+                        outbox::room_id,
+                        outbox::message_id,
+                        outbox::payload,
+                    ))
+                    .load::<DeletionFeedRow>(conn)?,
             );
         }
     }
@@ -182,8 +215,13 @@ fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, 
             .filter(outbox::seq.gt(cursor.max_seen))
             .order(outbox::seq.asc())
             .limit(PAGE)
-            .select((outbox::seq, outbox::room_id, outbox::message_id))
-            .load::<(i64, String, String)>(conn)?,
+            .select((
+                outbox::seq,
+                outbox::room_id,
+                outbox::message_id,
+                outbox::payload,
+            ))
+            .load::<DeletionFeedRow>(conn)?,
     );
     Ok(rows)
 }
@@ -203,6 +241,9 @@ fn poll_messages(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, M
                     .inner_join(rooms::table)
                     .filter(messages::seq.eq_any(&late))
                     .filter(messages::seq.gt(rooms::cleared_through_seq))
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                        crate::filter_sql::NOT_ERASED,
+                    ))
                     .order(messages::seq.asc())
                     .select((messages::seq, MessageRow::as_select()))
                     .load::<(i64, MessageRow)>(conn)?,
@@ -214,6 +255,9 @@ fn poll_messages(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, M
             .inner_join(rooms::table)
             .filter(messages::seq.gt(cursor.max_seen))
             .filter(messages::seq.gt(rooms::cleared_through_seq))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                crate::filter_sql::NOT_ERASED,
+            ))
             .order(messages::seq.asc())
             .limit(PAGE)
             .select((messages::seq, MessageRow::as_select()))

@@ -1,6 +1,8 @@
 //! [`MessageStore`] over the `messages` table, with deletion and its audit record.
 //!
-//! A message is visible while its `seq` is above its room's `cleared_through_seq`. Every
+//! A message is visible while its `seq` is above its room's `cleared_through_seq`, no
+//! pending erasure covers it and its room's retention has not expired it
+//! ([`crate::filter_sql`]). Every
 //! write to a room's messages (send, delete, clear) first bumps the room row's
 //! `write_version`, which takes that row's write lock, so these writes serialize per room:
 //! a clear counts exactly the messages committed before it and none sent after it, and
@@ -8,17 +10,24 @@
 //! keeps the room's `visible_count` exact (send +1, delete −1, clear 0), so `totalCount`
 //! and a clear's `deletedCount` are one row read, whatever the room's size.
 
+use super::DieselStore;
 use super::{Backlog, EventQueueing};
-use super::{DieselStore, unsigned};
 use crate::db::DbConnection;
-use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count};
-use crate::schema::{deletions, messages, room_members, rooms};
-use diesel::dsl::max;
+use crate::filter_sql;
+use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count, to_ms};
+use crate::schema::{deletions, erasures, messages, room_members, rooms};
+use chrono::{DateTime, Utc};
+use diesel::dsl::{max, sql};
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 use roomwarden_domain::auth::Actor;
-use roomwarden_domain::ids::{DeleteTarget, MessageId, RoomId};
+use roomwarden_domain::error::StoreError;
+use roomwarden_domain::filter::{Bound, MessageFilter};
+use roomwarden_domain::ids::{ClientId, DeleteTarget, MessageId, RoomId};
 use roomwarden_domain::model::{
     DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent, MessagePage, RECALL_TYPE,
+    RetentionDays,
 };
 use roomwarden_domain::ports::{MessageStore, StoreResult};
 use roomwarden_domain::roles::{Membership, Role};
@@ -57,20 +66,65 @@ fn membership(conn: &mut DbConnection, room: &str, actor: &Actor) -> QueryResult
     })
 }
 
+/// What the visibility rule needs besides the row: the time of the read and the default
+/// retention (see [`crate::filter_sql`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rule {
+    now_ms: i64,
+    default: Option<RetentionDays>,
+}
+
+impl Rule {
+    /// The rule of `store` at this moment.
+    pub(crate) fn now(store: &DieselStore) -> Self {
+        Self {
+            now_ms: chrono::Utc::now().timestamp_millis(),
+            default: store.default_retention(),
+        }
+    }
+
+    /// SQL: visible beyond the watermark (see [`filter_sql::visible`]).
+    pub(crate) fn sql(self, with_expired: bool) -> SqlLiteral<Bool> {
+        filter_sql::visible(self.now_ms, self.default, with_expired)
+    }
+
+    /// Whether a room with this retention of its own hides anything by age.
+    fn expires(self, own: Option<i32>) -> bool {
+        own.is_some() || self.default.is_some()
+    }
+}
+
 /// The visible message `id` of `room`, with its `seq`.
 fn find_visible(
     conn: &mut DbConnection,
     room: &str,
     id: &str,
+    rule: Rule,
 ) -> QueryResult<Option<(i64, MessageRow)>> {
     messages::table
         .inner_join(rooms::table)
         .filter(messages::room_id.eq(room))
         .filter(messages::id.eq(id))
         .filter(messages::seq.gt(rooms::cleared_through_seq))
+        .filter(rule.sql(false))
         .select((messages::seq, MessageRow::as_select()))
         .first(conn)
         .optional()
+}
+
+/// How many of the room's rows above the watermark only the retention hides.
+fn expired_count(conn: &mut DbConnection, room: &str, rule: Rule) -> QueryResult<i64> {
+    messages::table
+        .inner_join(rooms::table)
+        .filter(messages::room_id.eq(room))
+        .filter(messages::seq.gt(rooms::cleared_through_seq))
+        .filter(rule.sql(true))
+        .filter(diesel::dsl::not(sql::<Bool>(&filter_sql::unexpired_sql(
+            rule.now_ms,
+            rule.default,
+        ))))
+        .count()
+        .get_result(conn)
 }
 
 /// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
@@ -86,6 +140,8 @@ struct Locked {
     cleared: i64,
     purged: i64,
     visible: i64,
+    /// The room's own retention.
+    retention: Option<i32>,
     /// Whether the deletion's event is queued for the dispatcher.
     queued: bool,
 }
@@ -107,6 +163,15 @@ impl Committed {
             queued: false,
         }
     }
+
+    /// `deletion` recorded; the purger has work when `needs_purge`.
+    fn deleted(deletion: Deletion, needs_purge: bool, queued: bool) -> Self {
+        Self {
+            outcome: DeleteOutcome::Deleted(deletion),
+            needs_purge,
+            queued,
+        }
+    }
 }
 
 fn delete_one(
@@ -114,27 +179,52 @@ fn delete_one(
     request: &DeletionRequest,
     id: &MessageId,
     room_state: &Locked,
+    rule: Rule,
 ) -> QueryResult<Committed> {
-    let cleared = room_state.cleared;
     let room = request.room.as_str();
-    let removed = diesel::delete(
-        messages::table
-            .filter(messages::room_id.eq(room))
-            .filter(messages::id.eq(id.as_str()))
-            .filter(messages::seq.gt(cleared)),
-    )
-    .execute(conn)?;
-    if removed == 0 {
+    let Some((seq, _)) = find_visible(conn, room, id.as_str(), rule)? else {
+        return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
+    };
+    diesel::delete(messages::table.find(seq)).execute(conn)?;
+    add_visible(conn, room, -1)?;
+    let deletion = Deletion::committed(request, 1);
+    record(conn, &deletion, room_state.queued)?;
+    Ok(Committed::deleted(deletion, false, room_state.queued))
+}
+
+/// Removes the listed messages visible in the room, in one statement.
+fn delete_bulk(
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    ids: &[MessageId],
+    room_state: &Locked,
+    rule: Rule,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    let listed: Vec<&str> = ids.iter().map(MessageId::as_str).collect();
+    let found: Vec<(i64, String)> = messages::table
+        .inner_join(rooms::table)
+        .filter(messages::room_id.eq(room))
+        .filter(messages::id.eq_any(&listed))
+        .filter(messages::seq.gt(rooms::cleared_through_seq))
+        .filter(rule.sql(false))
+        .select((messages::seq, messages::id))
+        .load(conn)?;
+    if found.is_empty() {
         return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
     }
-    add_visible(conn, room, -i64::try_from(removed).unwrap_or(i64::MAX))?;
-    let deletion = Deletion::committed(request, unsigned(removed));
+    let seqs: Vec<i64> = found.iter().map(|(seq, _)| *seq).collect();
+    diesel::delete(messages::table.filter(messages::seq.eq_any(&seqs))).execute(conn)?;
+    add_visible(conn, room, -i64::try_from(seqs.len()).unwrap_or(i64::MAX))?;
+    // Reported in the order listed.
+    let removed: Vec<MessageId> = ids
+        .iter()
+        .filter(|id| found.iter().any(|(_, f)| f == id.as_str()))
+        .cloned()
+        .collect();
+    let deletion = Deletion::committed_bulk(request, removed);
     record(conn, &deletion, room_state.queued)?;
-    Ok(Committed {
-        outcome: DeleteOutcome::Deleted(deletion),
-        needs_purge: false,
-        queued: room_state.queued,
-    })
+    Ok(Committed::deleted(deletion, false, room_state.queued))
 }
 
 /// Moves the room's watermark to its newest message, so everything up to it is invisible
@@ -145,6 +235,7 @@ fn clear_all(
     request: &DeletionRequest,
     room_state: &Locked,
     batch: usize,
+    rule: Rule,
 ) -> QueryResult<Committed> {
     let (cleared, purged, visible) = (room_state.cleared, room_state.purged, room_state.visible);
     let room = request.room.as_str();
@@ -153,10 +244,16 @@ fn clear_all(
         .select(max(messages::seq))
         .first(conn)?;
     let watermark = newest.unwrap_or(0).max(cleared);
-    // Every visible message is above the old watermark and at or below the new one.
-    let cleared_now = visible;
-    let small = usize::try_from(cleared_now).is_ok_and(|n| n <= batch);
-    if small && cleared_now > 0 {
+    // Every visible message is above the old watermark and at or below the new one; rows
+    // that only the retention hides go too but were not visible, so they do not count.
+    let expired = if rule.expires(room_state.retention) {
+        expired_count(conn, room, rule)?
+    } else {
+        0
+    };
+    let cleared_now = visible - expired;
+    let small = usize::try_from(visible).is_ok_and(|n| n <= batch);
+    if small && visible > 0 {
         diesel::delete(
             messages::table
                 .filter(messages::room_id.eq(room))
@@ -179,13 +276,266 @@ fn clear_all(
             rooms::visible_count.eq(0),
         ))
         .execute(conn)?;
+    if cleared_now == 0 && request.skip_if_nothing {
+        return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
+    }
     let deletion = Deletion::committed(request, count(cleared_now));
     record(conn, &deletion, room_state.queued)?;
-    Ok(Committed {
-        outcome: DeleteOutcome::Deleted(deletion),
-        needs_purge: purged_now < watermark,
-        queued: room_state.queued,
-    })
+    Ok(Committed::deleted(
+        deletion,
+        purged_now < watermark,
+        room_state.queued,
+    ))
+}
+
+/// A filter resolved against the room: the `seq` range and time window it covers.
+struct Resolved<'a> {
+    above: i64,
+    through: i64,
+    after_ms: i64,
+    before_ms: i64,
+    senders: Vec<&'a str>,
+}
+
+/// Resolves `filter`'s message bounds in `room` (`None` when one is not visible there).
+fn resolve<'a>(
+    conn: &mut DbConnection,
+    room: &str,
+    filter: &'a MessageFilter,
+    rule: Rule,
+) -> QueryResult<Option<Resolved<'a>>> {
+    let mut seq_of = |bound: &Option<Bound>| -> QueryResult<Option<Option<i64>>> {
+        match bound {
+            Some(Bound::Message(id)) => {
+                Ok(find_visible(conn, room, id.as_str(), rule)?.map(|(seq, _)| Some(seq)))
+            }
+            _ => Ok(Some(None)),
+        }
+    };
+    let Some(before_seq) = seq_of(&filter.before)? else {
+        return Ok(None);
+    };
+    let Some(after_seq) = seq_of(&filter.after)? else {
+        return Ok(None);
+    };
+    let (cleared, newest): (i64, Option<i64>) = rooms::table
+        .find(room)
+        .select((
+            rooms::cleared_through_seq,
+            messages::table
+                .filter(messages::room_id.eq(room))
+                .select(max(messages::seq))
+                .single_value(),
+        ))
+        .first(conn)?;
+    let newest = newest.unwrap_or(0);
+    let time = |b: &Option<Bound>| b.as_ref().and_then(Bound::time).map(to_ms);
+    Ok(Some(Resolved {
+        above: cleared.max(after_seq.unwrap_or(0)),
+        through: before_seq.map_or(newest, |b| newest.min(b - 1)),
+        after_ms: time(&filter.after).unwrap_or(i64::MIN),
+        before_ms: time(&filter.before).unwrap_or(i64::MAX),
+        senders: filter.senders.iter().map(ClientId::as_str).collect(),
+    }))
+}
+
+type Candidates<'a> = messages::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+/// The room's rows that `r` covers and the rule shows (all, or unexpired only).
+fn candidates<'a>(
+    room: &'a str,
+    r: &Resolved<'a>,
+    rule: Rule,
+    with_expired: bool,
+) -> Candidates<'a> {
+    let mut q = messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::seq.gt(r.above))
+        .filter(messages::seq.le(r.through))
+        .filter(sql::<Bool>(filter_sql::NOT_ERASED))
+        .into_boxed();
+    if !r.senders.is_empty() {
+        q = q.filter(messages::sender.eq_any(r.senders.clone()));
+    }
+    if r.after_ms != i64::MIN {
+        q = q.filter(messages::created_at.gt(r.after_ms));
+    }
+    if r.before_ms != i64::MAX {
+        q = q.filter(messages::created_at.lt(r.before_ms));
+    }
+    if !with_expired {
+        q = q.filter(sql::<Bool>(&filter_sql::unexpired_alone_sql(
+            rule.now_ms,
+            rule.default,
+        )));
+    }
+    q
+}
+
+/// `(rows covered, of which visible now)`: a filtered deletion removes the first and
+/// reports the second (the rest only the retention hides already).
+fn count_covered(
+    conn: &mut DbConnection,
+    room: &str,
+    r: &Resolved<'_>,
+    rule: Rule,
+    retention: Option<i32>,
+    by_retention: bool,
+) -> QueryResult<(i64, i64)> {
+    let all: i64 = candidates(room, r, rule, true).count().get_result(conn)?;
+    if all == 0 || by_retention || !rule.expires(retention) {
+        return Ok((all, all));
+    }
+    let shown: i64 = candidates(room, r, rule, false).count().get_result(conn)?;
+    Ok((all, shown))
+}
+
+/// A filtered `_all`: the matching rows are removed in the transaction when few, else
+/// covered by erasures (one per sender) that hide them at once and that the purger works off.
+fn clear_matching(
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    room_state: &Locked,
+    batch: usize,
+    rule: Rule,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    let Some(r) = resolve(conn, room, &request.filter, rule)? else {
+        return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
+    };
+    let by_retention = request.actor == Actor::Retention;
+    let (covered, shown) = count_covered(conn, room, &r, rule, room_state.retention, by_retention)?;
+    if shown == 0 && request.skip_if_nothing {
+        return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
+    }
+    let large = usize::try_from(covered).is_ok_and(|n| n > batch);
+    if large {
+        let senders: Vec<&str> = if r.senders.is_empty() {
+            vec![""]
+        } else {
+            r.senders.clone()
+        };
+        for sender in senders {
+            diesel::insert_into(erasures::table)
+                .values((
+                    erasures::deletion_id.eq(request.id.as_str()),
+                    erasures::room_id.eq(room),
+                    erasures::sender.eq(sender),
+                    erasures::above_seq.eq(r.above),
+                    erasures::through_seq.eq(r.through),
+                    erasures::after_ms.eq(r.after_ms),
+                    erasures::before_ms.eq(r.before_ms),
+                ))
+                .execute(conn)?;
+        }
+    } else if covered > 0 {
+        let seqs: Vec<i64> = candidates(room, &r, rule, true)
+            .select(messages::seq)
+            .load(conn)?;
+        for chunk in seqs.chunks(1_000) {
+            diesel::delete(messages::table.filter(messages::seq.eq_any(chunk))).execute(conn)?;
+        }
+    }
+    add_visible(conn, room, -covered)?;
+    let deletion = Deletion::committed(request, count(shown));
+    record(conn, &deletion, room_state.queued)?;
+    Ok(Committed::deleted(deletion, large, room_state.queued))
+}
+
+/// Runs one deletion inside the caller's transaction: lock, permission, then the target.
+fn delete_in(
+    store: &DieselStore,
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    rule: Rule,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    if !lock_room(conn, room)? {
+        return Ok(Committed::nothing(DeleteOutcome::RoomNotFound));
+    }
+    // Holding the room's write lock, which role changes also take: the role
+    // read here is the one in force when the deletion commits.
+    if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate() {
+        return Ok(Committed::nothing(DeleteOutcome::PermissionDenied));
+    }
+    let (cleared, purged, visible, webhook, retention): (
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        Option<i32>,
+    ) = rooms::table
+        .find(room)
+        .select((
+            rooms::cleared_through_seq,
+            rooms::purged_through_seq,
+            rooms::visible_count,
+            rooms::webhook,
+            rooms::retention_days,
+        ))
+        .first(conn)?;
+    let room_state = Locked {
+        cleared,
+        purged,
+        visible,
+        retention,
+        queued: store.queueing == EventQueueing::All || webhook.is_some(),
+    };
+    let batch = store.purge_batch;
+    match &request.target {
+        DeleteTarget::One(id) => delete_one(conn, request, id, &room_state, rule),
+        DeleteTarget::Bulk(ids) => delete_bulk(conn, request, ids, &room_state, rule),
+        DeleteTarget::All if request.filter.is_empty() => {
+            clear_all(conn, request, &room_state, batch, rule)
+        }
+        DeleteTarget::All => clear_matching(conn, request, &room_state, batch, rule),
+    }
+}
+
+impl DieselStore {
+    /// Commits `requests` in one transaction (rooms locked in ID order, so that two such
+    /// calls cannot deadlock), then waits for the files to be scrubbed and wakes the workers.
+    fn commit_deletions(&self, requests: &[DeletionRequest]) -> StoreResult<Vec<DeleteOutcome>> {
+        let rule = Rule::now(self);
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        order.sort_by(|a, b| requests[*a].room.cmp(&requests[*b].room));
+        let mut conn = self.conn()?;
+        let committed = self
+            .database()
+            .write(&mut conn, |conn| {
+                let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
+                for i in order {
+                    done[i] = Some(delete_in(self, conn, &requests[i], rule)?);
+                }
+                Ok(done.into_iter().flatten().collect::<Vec<_>>())
+            })
+            .map_err(crate::error::query)?;
+        let mut any_deleted = false;
+        let (mut queued, mut needs_purge) = (false, false);
+        for c in &committed {
+            if let DeleteOutcome::Deleted(deletion) = &c.outcome {
+                tracing::debug!(
+                    deletion = %deletion.id,
+                    count = deletion.deleted_count,
+                    purge_later = c.needs_purge,
+                    "deletion committed"
+                );
+                any_deleted = true;
+                queued |= c.queued;
+            }
+            needs_purge |= c.needs_purge;
+        }
+        if any_deleted {
+            self.db.scrub_wal();
+        }
+        if queued {
+            self.listener.committed(Backlog::Event);
+        }
+        if needs_purge {
+            self.listener.committed(Backlog::Purge);
+        }
+        Ok(committed.into_iter().map(|c| c.outcome).collect())
+    }
 }
 
 impl MessageStore for DieselStore {
@@ -206,14 +556,16 @@ impl MessageStore for DieselStore {
     }
 
     fn find_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
+        let rule = Rule::now(self);
         self.with_conn(|conn| {
-            Ok(find_visible(conn, room.as_str(), id.as_str())?.map(|(_, row)| row.into()))
+            Ok(find_visible(conn, room.as_str(), id.as_str(), rule)?.map(|(_, row)| row.into()))
         })
     }
 
     fn recall_message(&self, room: &RoomId, id: &MessageId) -> StoreResult<Option<Message>> {
+        let rule = Rule::now(self);
         self.with_write(|conn| {
-            let Some((seq, _)) = find_visible(conn, room.as_str(), id.as_str())? else {
+            let Some((seq, _)) = find_visible(conn, room.as_str(), id.as_str(), rule)? else {
                 return Ok(None);
             };
             diesel::update(messages::table.find(seq))
@@ -222,7 +574,7 @@ impl MessageStore for DieselStore {
                     messages::message_type.eq(RECALL_TYPE),
                 ))
                 .execute(conn)?;
-            Ok(find_visible(conn, room.as_str(), id.as_str())?.map(|(_, row)| row.into()))
+            Ok(find_visible(conn, room.as_str(), id.as_str(), rule)?.map(|(_, row)| row.into()))
         })
     }
 
@@ -233,25 +585,32 @@ impl MessageStore for DieselStore {
         limit: u32,
     ) -> StoreResult<Option<MessagePage>> {
         let room = room.as_str();
+        let rule = Rule::now(self);
         self.with_conn(|conn| {
             let before_seq = match before {
                 None => None,
-                Some(id) => match find_visible(conn, room, id.as_str())? {
+                Some(id) => match find_visible(conn, room, id.as_str(), rule)? {
                     None => return Ok(None),
                     Some((seq, _)) => Some(seq),
                 },
             };
-            let total_count: i64 = rooms::table
+            let (visible, retention): (i64, Option<i32>) = rooms::table
                 .find(room)
-                .select(rooms::visible_count)
+                .select((rooms::visible_count, rooms::retention_days))
                 .first(conn)
                 .optional()?
-                .unwrap_or(0);
+                .unwrap_or((0, None));
+            let total_count = if rule.expires(retention) {
+                visible - expired_count(conn, room, rule)?
+            } else {
+                visible
+            };
             let rows: Vec<MessageRow> = messages::table
                 .inner_join(rooms::table)
                 .filter(messages::room_id.eq(room))
                 .filter(messages::seq.gt(rooms::cleared_through_seq))
                 .filter(messages::seq.lt(before_seq.unwrap_or(i64::MAX)))
+                .filter(rule.sql(false))
                 .order(messages::seq.desc())
                 .limit(i64::from(limit))
                 .select(MessageRow::as_select())
@@ -264,11 +623,13 @@ impl MessageStore for DieselStore {
     }
 
     fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>> {
+        let rule = Rule::now(self);
         self.with_conn(|conn| {
             let row = messages::table
                 .inner_join(rooms::table)
                 .filter(messages::room_id.eq(room.as_str()))
                 .filter(messages::seq.gt(rooms::cleared_through_seq))
+                .filter(rule.sql(false))
                 .order(messages::seq.desc())
                 .select(MessageRow::as_select())
                 .first(conn)
@@ -278,57 +639,120 @@ impl MessageStore for DieselStore {
     }
 
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
-        let mut conn = self.conn()?;
-        let committed = self
-            .database()
-            .write(&mut conn, |conn| {
-                let room = request.room.as_str();
-                if !lock_room(conn, room)? {
-                    return Ok(Committed::nothing(DeleteOutcome::RoomNotFound));
-                }
-                // Holding the room's write lock, which role changes also take: the role
-                // read here is the one in force when the deletion commits.
-                if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate()
-                {
-                    return Ok(Committed::nothing(DeleteOutcome::PermissionDenied));
-                }
-                let (cleared, purged, visible, webhook): (i64, i64, i64, Option<String>) =
-                    rooms::table
-                        .find(room)
-                        .select((
-                            rooms::cleared_through_seq,
-                            rooms::purged_through_seq,
-                            rooms::visible_count,
-                            rooms::webhook,
-                        ))
-                        .first(conn)?;
-                let room_state = Locked {
-                    cleared,
-                    purged,
-                    visible,
-                    queued: self.queueing == EventQueueing::All || webhook.is_some(),
+        self.commit_deletions(std::slice::from_ref(request))?
+            .pop()
+            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("a deletion without outcome")))
+    }
+
+    fn delete_many(&self, requests: &[DeletionRequest]) -> StoreResult<Vec<DeleteOutcome>> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.commit_deletions(requests)
+    }
+
+    fn count_matching(&self, room: &RoomId, filter: &MessageFilter) -> StoreResult<Option<u64>> {
+        let rule = Rule::now(self);
+        let room = room.as_str();
+        self.with_conn(|conn| {
+            let Some(retention) = rooms::table
+                .find(room)
+                .select(rooms::retention_days)
+                .first::<Option<i32>>(conn)
+                .optional()?
+            else {
+                return Ok(Some(0));
+            };
+            if filter.is_empty() {
+                let visible: i64 = rooms::table
+                    .find(room)
+                    .select(rooms::visible_count)
+                    .first(conn)?;
+                let expired = if rule.expires(retention) {
+                    expired_count(conn, room, rule)?
+                } else {
+                    0
                 };
-                match &request.target {
-                    DeleteTarget::One(id) => delete_one(conn, request, id, &room_state),
-                    DeleteTarget::All => clear_all(conn, request, &room_state, self.purge_batch),
-                }
-            })
-            .map_err(crate::error::query)?;
-        if let DeleteOutcome::Deleted(deletion) = &committed.outcome {
-            tracing::debug!(
-                deletion = %deletion.id,
-                count = deletion.deleted_count,
-                purge_later = committed.needs_purge,
-                "deletion committed"
-            );
-            self.db.scrub_wal();
-            if committed.queued {
-                self.listener.committed(Backlog::Event);
+                return Ok(Some(count(visible - expired)));
             }
-        }
-        if committed.needs_purge {
-            self.listener.committed(Backlog::Purge);
-        }
-        Ok(committed.outcome)
+            let Some(r) = resolve(conn, room, filter, rule)? else {
+                return Ok(None);
+            };
+            let (_, shown) = count_covered(conn, room, &r, rule, retention, false)?;
+            Ok(Some(count(shown)))
+        })
+    }
+
+    fn rooms_with_messages_from(
+        &self,
+        sender: &ClientId,
+        among: Option<&[RoomId]>,
+    ) -> StoreResult<Vec<RoomId>> {
+        let rule = Rule::now(self);
+        self.with_conn(|conn| {
+            let mut q = messages::table
+                .filter(messages::sender.eq(sender.as_str()))
+                .select(messages::room_id)
+                .distinct()
+                .into_boxed();
+            if let Some(rooms) = among {
+                q = q.filter(messages::room_id.eq_any(rooms.iter().map(RoomId::as_str)));
+            }
+            let candidates: Vec<String> = q.load(conn)?;
+            let mut found = Vec::new();
+            for room in candidates {
+                let visible: Option<i64> = messages::table
+                    .inner_join(rooms::table)
+                    .filter(messages::sender.eq(sender.as_str()))
+                    .filter(messages::room_id.eq(&room))
+                    .filter(messages::seq.gt(rooms::cleared_through_seq))
+                    .filter(rule.sql(false))
+                    .select(messages::seq)
+                    .first(conn)
+                    .optional()?;
+                if visible.is_some() {
+                    found.push(RoomId::from_trusted(room));
+                }
+            }
+            found.sort();
+            Ok(found)
+        })
+    }
+
+    fn expired_rooms(
+        &self,
+        default_days: Option<RetentionDays>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(RoomId, DateTime<Utc>)>> {
+        self.with_conn(|conn| {
+            let mut q = rooms::table
+                .select((rooms::id, rooms::retention_days))
+                .order(rooms::id.asc())
+                .into_boxed();
+            if default_days.is_none() {
+                q = q.filter(rooms::retention_days.is_not_null());
+            }
+            let rooms: Vec<(String, Option<i32>)> = q.load(conn)?;
+            let mut expired = Vec::new();
+            for (room, own) in rooms {
+                let Some(days) = crate::rows::retention(own).or(default_days) else {
+                    continue;
+                };
+                let cutoff = days.cutoff(now);
+                let old: Option<i64> = messages::table
+                    .inner_join(rooms::table)
+                    .filter(messages::room_id.eq(&room))
+                    .filter(messages::created_at.lt(to_ms(cutoff)))
+                    .filter(messages::seq.gt(rooms::cleared_through_seq))
+                    .filter(sql::<Bool>(filter_sql::NOT_ERASED))
+                    .select(messages::seq)
+                    .first(conn)
+                    .optional()?;
+                if old.is_some() {
+                    expired.push((RoomId::from_trusted(room), cutoff));
+                }
+            }
+            Ok(expired)
+        })
     }
 }

@@ -20,6 +20,7 @@ pub use purge::PURGE_BATCH;
 
 use crate::db::{Database, DbConnection, PooledConn};
 use diesel::QueryResult;
+use roomwarden_domain::model::RetentionDays;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -55,6 +56,8 @@ pub struct DieselStore {
     purge_batch: usize,
     /// Which deletions' events the dispatcher is to send.
     queueing: EventQueueing,
+    /// Retention of rooms without their own (`ROOMWARDEN_RETENTION_DAYS`).
+    default_retention: Option<RetentionDays>,
     /// The connection of a [`DieselStore::session`]; `None`: one from the pool per call.
     held: Option<Held>,
 }
@@ -117,6 +120,7 @@ impl DieselStore {
             listener: Arc::new(Unheard),
             purge_batch: PURGE_BATCH,
             queueing: EventQueueing::All,
+            default_retention: None,
             held: None,
         }
     }
@@ -155,6 +159,20 @@ impl DieselStore {
     pub fn with_event_queueing(mut self, queueing: EventQueueing) -> Self {
         self.queueing = queueing;
         self
+    }
+
+    /// Sets the retention of rooms without their own (default: keep forever). Read paths
+    /// hide messages older than it at once; the retention job removes them.
+    #[must_use]
+    pub fn with_default_retention(mut self, days: Option<RetentionDays>) -> Self {
+        self.default_retention = days;
+        self
+    }
+
+    /// The retention of rooms without their own.
+    #[must_use]
+    pub fn default_retention(&self) -> Option<RetentionDays> {
+        self.default_retention
     }
 
     /// Tells `listener` about the background work each commit leaves.

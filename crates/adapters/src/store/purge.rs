@@ -2,13 +2,15 @@
 //! worker, [`crate::workers::purger`], runs [`DieselStore::purge_pending`]).
 //!
 //! A clear moves the room's `cleared_through_seq` watermark in one short transaction; rows
-//! under it are invisible at once. When there are more than [`PURGE_BATCH`] of them, the
+//! under it are invisible at once. A large filtered deletion writes erasures instead
+//! (`crate::filter_sql`), which the purger works off the same way, oldest row first,
+//! recording its progress in the erasure's `above_seq`. When there are more than [`PURGE_BATCH`] of them, the
 //! purger deletes them in batches of at most 1,000, each its own statement, and then
 //! records `purged_through_seq`. The state lives in the `rooms` table, so a restart resumes
 //! where the previous process stopped.
 
 use crate::db::DbConnection;
-use crate::schema::{messages, rooms};
+use crate::schema::{erasures, messages, rooms};
 use crate::store::DieselStore;
 use diesel::prelude::*;
 use roomwarden_domain::ports::StoreResult;
@@ -46,8 +48,88 @@ fn purge_batch(
     .execute(conn)
 }
 
+/// A pending erasure: `(seq, room, sender, above_seq, through_seq, after_ms, before_ms)`.
+type ErasureRow = (i64, String, String, i64, i64, i64, i64);
+
+/// Removes up to `step` rows the erasure covers, oldest first, and moves its `above_seq`
+/// past them (so a restart resumes there); drops the erasure when none is left. How many
+/// rows it removed.
+fn erase_step(conn: &mut DbConnection, e: &ErasureRow, step: usize) -> QueryResult<usize> {
+    let (seq, room, sender, _, through, after_ms, before_ms) = e;
+    let above: i64 = erasures::table
+        .find(seq)
+        .select(erasures::above_seq)
+        .first(conn)?;
+    let mut q = messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::seq.gt(above))
+        .filter(messages::seq.le(through))
+        .filter(messages::created_at.gt(after_ms))
+        .filter(messages::created_at.lt(before_ms))
+        .into_boxed();
+    if !sender.is_empty() {
+        q = q.filter(messages::sender.eq(sender));
+    }
+    let seqs: Vec<i64> = q
+        .order(messages::seq.asc())
+        .limit(i64::try_from(step).unwrap_or(1_000))
+        .select(messages::seq)
+        .load(conn)?;
+    let Some(last) = seqs.last() else {
+        diesel::delete(erasures::table.find(seq)).execute(conn)?;
+        return Ok(0);
+    };
+    let removed =
+        diesel::delete(messages::table.filter(messages::seq.eq_any(&seqs))).execute(conn)?;
+    diesel::update(erasures::table.find(seq))
+        .set(erasures::above_seq.eq(last))
+        .execute(conn)?;
+    Ok(removed)
+}
+
 impl DieselStore {
-    /// Finishes every pending clear; returns how many rows it removed. Safe to run from
+    /// Works off every pending erasure (large filtered deletions); how many rows it removed.
+    fn erase_pending(&self, conn: &mut DbConnection, stop: &AtomicBool) -> StoreResult<u64> {
+        let pending: Vec<ErasureRow> = erasures::table
+            .order(erasures::seq.asc())
+            .select((
+                erasures::seq,
+                erasures::room_id,
+                erasures::sender,
+                erasures::above_seq,
+                erasures::through_seq,
+                erasures::after_ms,
+                erasures::before_ms,
+            ))
+            .load(conn)
+            .map_err(crate::error::query)?;
+        let step = self.purge_batch().min(PURGE_STEP);
+        let mut removed_total = 0_u64;
+        for e in pending {
+            tracing::info!(room = %e.1, erasure = e.0, "erasing filtered messages");
+            let mut removed = 0_u64;
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(removed_total + removed);
+                }
+                let n = self
+                    .database()
+                    .write(conn, |conn| erase_step(conn, &e, step))
+                    .map_err(crate::error::query)?;
+                removed += crate::store::unsigned(n);
+                if n == 0 {
+                    break;
+                }
+                tracing::info!(room = %e.1, erasure = e.0, removed, "erase progress");
+            }
+            self.database().scrub_wal();
+            tracing::info!(room = %e.1, erasure = e.0, removed, "erasure finished");
+            removed_total += removed;
+        }
+        Ok(removed_total)
+    }
+
+    /// Finishes every pending clear and erasure; returns how many rows it removed. Safe to run from
     /// several processes at once (a batch deletes whatever is still there).
     ///
     /// # Errors
@@ -103,6 +185,6 @@ impl DieselStore {
             tracing::info!(room = %room, removed, "purge finished");
             removed_total += removed;
         }
-        Ok(removed_total)
+        Ok(removed_total + self.erase_pending(conn, stop)?)
     }
 }

@@ -113,6 +113,7 @@ fn apply_changes(
         name: changes.name.as_deref(),
         owner: changes.owner.as_ref().map(ClientId::as_str),
         webhook: changes.webhook.as_ref().map(Option::as_deref),
+        retention_days: changes.retention_days.map(crate::rows::retention_column),
         updated_at: now,
     };
     diesel::update(rooms::table.find(id))
@@ -150,6 +151,7 @@ impl RoomStore for DieselStore {
                 room_type: room.room_type.as_str(),
                 owner: room.owner.as_ref().map(ClientId::as_str),
                 webhook: room.webhook.as_deref(),
+                retention_days: crate::rows::retention_column(room.retention_days),
                 created_at: now,
                 updated_at: now,
             };

@@ -1,14 +1,17 @@
 //! Background workers: threads that repeat a unit of work over a store until stopped.
 //!
-//! The purger ([`spawn_purger`]) finishes large clears, the dispatcher
-//! ([`spawn_dispatcher`]) sends deletion events. Each waits on a [`Wakeup`]; [`Wakeups`]
+//! The purger ([`spawn_purger`]) finishes large clears and erasures, the dispatcher
+//! ([`spawn_dispatcher`]) sends deletion events, the retention job ([`spawn_retention`])
+//! removes expired messages. Each waits on a [`Wakeup`]; [`Wakeups`]
 //! is the store's [`CommitListener`] that wakes the right one after a commit.
 
 pub mod dispatcher;
 pub mod purger;
+pub mod retention;
 
 pub use dispatcher::{DispatchOptions, dispatch_due, spawn_dispatcher};
 pub use purger::spawn_purger;
+pub use retention::{RETENTION_INTERVAL, spawn_retention};
 
 use crate::store::{Backlog, CommitListener};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -175,7 +175,9 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
         events[0],
         FeedEvent::Deleted {
             room: rid("r1"),
-            message_id: "old-0".to_owned()
+            message_id: "old-0".to_owned(),
+            message_ids: vec![],
+            filter: None,
         }
     );
     assert!(matches!(&events[1], FeedEvent::Message(m) if m.id.as_str() == "new-0"));
@@ -190,7 +192,9 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
         events,
         vec![FeedEvent::Deleted {
             room: rid("r1"),
-            message_id: "_all".to_owned()
+            message_id: "_all".to_owned(),
+            message_ids: vec![],
+            filter: None,
         }],
         "a message deleted before it was polled is never announced"
     );

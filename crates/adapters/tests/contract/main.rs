@@ -11,6 +11,7 @@ mod support;
 
 mod deletion;
 mod events;
+mod moderation;
 mod session;
 mod settings;
 mod webhook;

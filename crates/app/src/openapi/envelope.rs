@@ -79,9 +79,23 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
         "delete_messages",
         &[
             (403, "INSUFFICIENT_PERMISSION"),
-            (404, "ROOM_NOT_FOUND or MESSAGE_NOT_FOUND"),
+            (
+                404,
+                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (the message, or a message given as `before`/`after` of `_all`)",
+            ),
         ],
     ),
+    (
+        "bulk_delete_at",
+        &[
+            (403, "INSUFFICIENT_PERMISSION"),
+            (
+                404,
+                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (none of the listed messages is in the room)",
+            ),
+        ],
+    ),
+    ("purge_client", &[(404, "CLIENT_NOT_FOUND")]),
     (
         "room_deletions",
         &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
@@ -151,7 +165,12 @@ fn apply_to_operation(id: &str, op: &mut Value) {
         for param in params {
             let name = param["name"].as_str().unwrap_or_default().to_owned();
             let location = param["in"].as_str().unwrap_or_default().to_owned();
-            if ID_PARAMETERS.contains(&name.as_str()) || (name == "roomID" && location == "query") {
+            let repeatable = param["schema"]["type"] == "array";
+            if repeatable && (name == "sender" || name == "roomID") {
+                param["schema"]["items"] = id_schema();
+            } else if ID_PARAMETERS.contains(&name.as_str())
+                || (name == "roomID" && location == "query")
+            {
                 param["schema"] = id_schema();
             } else if name == "limit" {
                 param["schema"] = json!({"type": "integer", "minimum": 1, "maximum": 100});

@@ -34,11 +34,11 @@ impl utoipa::Modify for SecuritySchemes {
         clients::save_client, clients::revoke_tokens, clients::me,
         rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
         messages::send_message, messages::send_as, messages::list_messages,
-        deletion::delete_messages,
+        deletion::delete_messages, deletion::bulk_delete_at, deletion::purge_client,
         audit::room_deletions, audit::all_deletions,
         crate::realtime::socket::socket,
     ),
-    components(schemas(crate::envelope::Failure, crate::envelope::ErrorBody)),
+    components(schemas(crate::envelope::Failure, crate::envelope::ErrorBody, crate::dto::FilterDto)),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;

@@ -27,8 +27,18 @@ pub fn frame(event: FeedEvent) -> (RoomId, Frame) {
                 json!({"event": "chat message", "data": MessageDto::from(message)}).to_string();
             (room, Arc::from(text))
         }
-        FeedEvent::Deleted { room, message_id } => {
-            let text = roomwarden_adapters::wire::socket_frame(room.as_str(), &message_id);
+        FeedEvent::Deleted {
+            room,
+            message_id,
+            message_ids,
+            filter,
+        } => {
+            let text = roomwarden_adapters::wire::socket_frame(
+                room.as_str(),
+                &message_id,
+                &message_ids,
+                filter.as_ref(),
+            );
             (room, Arc::from(text))
         }
     }

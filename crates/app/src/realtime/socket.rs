@@ -83,7 +83,7 @@ async fn authenticate(
     let actor = crate::auth::authenticate(credentials, state).await.ok()?;
     match actor {
         Actor::Client { id, .. } => Some((id, token)),
-        Actor::Platform => None,
+        Actor::Platform | Actor::Retention => None,
     }
 }
 

@@ -1,15 +1,22 @@
-//! `DELETE /rooms/{roomID}/messages/{messageID}`: the seed feature.
+//! `DELETE /rooms/{roomID}/messages/{messageID}`: the seed feature, with the moderation
+//! filters and dry run of `_all`; bulk deletion by IDs; purging a user's messages.
 
-use crate::auth::Caller;
-use crate::dto::DeletionResultDto;
+use crate::auth::{Caller, Platform};
+use crate::body::JsonBody;
+use crate::dto::{BulkDeleteBody, DeletionResultDto, PurgeResultDto};
 use crate::envelope::{ApiError, ok};
 use crate::middleware::is_valid_percent_encoding;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::percent_decode;
-use roomwarden_domain::ids::{DeleteTarget, RoomId};
-use roomwarden_domain::model::AuditReason;
-use roomwarden_domain::usecases::deletion::{DeleteMessages, delete_messages as delete};
+use roomwarden_domain::error::DomainError;
+use roomwarden_domain::filter::{Bound, MessageFilter};
+use roomwarden_domain::ids::{ClientId, DeleteTarget, RoomId};
+use roomwarden_domain::model::{AuditReason, Deletion};
+use roomwarden_domain::usecases::deletion::{
+    DeleteMessages, bulk_target, delete_messages as delete, preview_deletion,
+};
+use roomwarden_domain::usecases::purge::{self, PurgeClient};
 
 /// Header carrying the optional, percent-encoded audit reason (ext).
 pub const REASON_HEADER: &str = "X-Audit-Log-Reason";
@@ -33,7 +40,67 @@ fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
     Ok(Some(AuditReason::parse(decoded.into_owned())?))
 }
 
-/// Deletes one message, or every message of the room with `_all`.
+/// The moderation query of `DELETE .../messages/_all` (`spec/moderation.md` §1), parsed
+/// after authentication like every other input.
+struct ClearQuery {
+    filter: MessageFilter,
+    dry_run: bool,
+}
+
+/// Parses `before`, `after`, `sender` (repeatable) and `dryRun`. Any other parameter is
+/// refused: a misspelt filter on a destructive call must not widen it to the whole room.
+fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
+    let mut before = None;
+    let mut after = None;
+    let mut senders = Vec::new();
+    let mut dry_run = None;
+    let once = |seen: bool, name: &str| {
+        if seen {
+            Err(DomainError::InvalidParameter(format!(
+                "{name} may be given only once"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    for (name, value) in pairs {
+        match name.as_str() {
+            "before" => {
+                once(before.is_some(), "before")?;
+                before = Some(Bound::parse("before", value)?);
+            }
+            "after" => {
+                once(after.is_some(), "after")?;
+                after = Some(Bound::parse("after", value)?);
+            }
+            "sender" => senders.push(ClientId::parse(value)?),
+            "dryRun" => {
+                once(dry_run.is_some(), "dryRun")?;
+                dry_run = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(DomainError::InvalidParameter(
+                            "dryRun must be true or false".to_owned(),
+                        ));
+                    }
+                });
+            }
+            other => {
+                return Err(DomainError::InvalidParameter(format!(
+                    "unknown query parameter {other:?}; expected before, after, sender or dryRun"
+                )));
+            }
+        }
+    }
+    Ok(ClearQuery {
+        filter: MessageFilter::new(before, after, senders)?,
+        dry_run: dry_run.unwrap_or(false),
+    })
+}
+
+/// Deletes one message, or every message of the room with `_all` (optionally filtered,
+/// or only counted with `dryRun=true`).
 #[utoipa::path(
     delete,
     path = "/rooms/{roomID}/messages/{messageID}",
@@ -42,9 +109,13 @@ fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
         ("roomID" = String, Path, description = "Room ID"),
         ("messageID" = String, Path, description = "Message ID to delete, or `_all` to delete all messages in the room"),
         ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why (percent-encoded UTF-8, at most 512 characters) (ext)"),
+        ("before" = Option<String>, Query, description = "`_all` only: messages sent strictly before this ISO 8601 time, Unix milliseconds, or message of the room (ext)"),
+        ("after" = Option<String>, Query, description = "`_all` only: messages sent strictly after this point, same forms (ext)"),
+        ("sender" = Option<Vec<String>>, Query, explode = true, description = "`_all` only: messages of this client; repeatable, up to 20 (ext)"),
+        ("dryRun" = Option<bool>, Query, description = "`_all` only: `true` counts without deleting (ext)"),
     ),
     responses(
-        (status = 200, description = "Message deleted successfully / All messages deleted successfully", body = DeletionResultDto),
+        (status = 200, description = "Message deleted successfully / All messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
     ),
     security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
@@ -53,37 +124,217 @@ pub async fn delete_messages(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let (room, message) = path.into_inner();
     let reason = reason(&req);
-    let deletion = state
+    let (deletion, dry_run) = state
         .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&room)?;
+            let target = DeleteTarget::parse(&message)?;
+            let clear = clear_query(&query)?;
+            if target != DeleteTarget::All && (!clear.filter.is_empty() || clear.dry_run) {
+                return Err(ApiError::invalid_parameter(
+                    "before, after, sender and dryRun apply only to _all",
+                ));
+            }
             let command = DeleteMessages {
-                room: RoomId::parse(&room)?,
-                target: DeleteTarget::parse(&message)?,
+                room,
+                target,
                 reason: reason?,
+                filter: clear.filter,
             };
-            Ok(delete(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                command,
-                chrono::Utc::now(),
-            )?)
+            let (rooms, messages) = (ports.rooms.as_ref(), ports.messages.as_ref());
+            let now = chrono::Utc::now();
+            if clear.dry_run {
+                return Ok((
+                    preview_deletion(rooms, messages, actor, command, now)?,
+                    true,
+                ));
+            }
+            Ok((delete(rooms, messages, actor, command, now)?, false))
         })
         .await?;
-    tracing::info!(
-        executor = %deletion.deleted_by,
-        room = %deletion.room,
-        target = %deletion.message_id,
-        count = deletion.deleted_count,
-        reason = deletion.reason.as_ref().map(AuditReason::as_str),
-        "messages deleted"
-    );
+    if dry_run {
+        return Ok(ok(
+            "Dry run: nothing deleted",
+            DeletionResultDto::dry_run(&deletion),
+        ));
+    }
+    log_deletion(&deletion);
     let rm = if deletion.message_id == DeleteTarget::All.as_str() {
         "All messages deleted successfully"
     } else {
         "Message deleted successfully"
     };
     Ok(ok(rm, DeletionResultDto::from(&deletion)))
+}
+
+/// The access log's line for a committed deletion (no content, no credentials).
+fn log_deletion(deletion: &Deletion) {
+    tracing::info!(
+        executor = %deletion.deleted_by,
+        room = %deletion.room,
+        target = %deletion.message_id,
+        count = deletion.deleted_count,
+        filtered = deletion.filter.is_some(),
+        reason = deletion.reason.as_ref().map(AuditReason::as_str),
+        "messages deleted"
+    );
+}
+
+/// Deletes the listed messages of a room in one transaction (ext, `spec/moderation.md` §2).
+/// Served by the resource of `/rooms/{roomID}/messages/{messageID}` (POST answers only
+/// for `delete`), because `delete` is also a message ID that `DELETE` must reach.
+#[utoipa::path(
+    post,
+    path = "/rooms/{roomID}/messages/delete",
+    tag = "Deletion",
+    request_body = BulkDeleteBody,
+    params(
+        ("roomID" = String, Path, description = "Room ID"),
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why (percent-encoded UTF-8, at most 512 characters)"),
+    ),
+    responses(
+        (status = 200, description = "Messages deleted successfully", body = DeletionResultDto),
+    ),
+    security(("api_key" = []), ("client_key" = [], "token" = [])),
+)]
+pub async fn bulk_delete_at(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let (room, action) = path.into_inner();
+    if action != "delete" {
+        return Err(ApiError::no_route());
+    }
+    let reason = reason(&req);
+    let (deletion, listed) = state
+        .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&room)?;
+            let body: BulkDeleteBody = body.parse()?;
+            let target = bulk_target(&body.message_ids)?;
+            let DeleteTarget::Bulk(listed) = target.clone() else {
+                return Err(ApiError::internal());
+            };
+            let command = DeleteMessages {
+                room,
+                target,
+                reason: reason?,
+                filter: MessageFilter::default(),
+            };
+            let deletion = delete(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                actor,
+                command,
+                chrono::Utc::now(),
+            )?;
+            Ok((deletion, listed))
+        })
+        .await?;
+    log_deletion(&deletion);
+    Ok(ok(
+        "Messages deleted successfully",
+        DeletionResultDto::bulk(&deletion, &listed),
+    ))
+}
+
+/// Removes a client's messages from every room, or the listed ones (API key; ext,
+/// `spec/moderation.md` §3).
+#[utoipa::path(
+    delete,
+    path = "/admin/clients/{clientID}/messages",
+    tag = "Deletion",
+    params(
+        ("clientID" = String, Path, description = "Whose messages"),
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why (percent-encoded UTF-8, at most 512 characters)"),
+        ("before" = Option<String>, Query, description = "Only messages sent strictly before this ISO 8601 time or Unix milliseconds"),
+        ("after" = Option<String>, Query, description = "Only messages sent strictly after this ISO 8601 time or Unix milliseconds"),
+        ("roomID" = Option<Vec<String>>, Query, explode = true, description = "Only in these rooms; repeatable, up to 100"),
+        ("dryRun" = Option<bool>, Query, description = "`true` counts without deleting"),
+    ),
+    responses(
+        (status = 200, description = "User messages deleted successfully / Dry run: nothing deleted", body = PurgeResultDto),
+    ),
+    security(("api_key" = [])),
+)]
+pub async fn purge_client(
+    _: Platform,
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = reason(&req);
+    let (purge, dry_run) = state
+        .run_as(caller, move |actor, ports| {
+            let client = ClientId::parse(&path)?;
+            let (command, dry_run) = purge_query(client, &query, reason?)?;
+            let purge = purge::purge_client(
+                ports.clients.as_ref(),
+                ports.messages.as_ref(),
+                actor,
+                command,
+                dry_run,
+                chrono::Utc::now(),
+            )?;
+            Ok((purge, dry_run))
+        })
+        .await?;
+    if dry_run {
+        return Ok(ok(
+            "Dry run: nothing deleted",
+            PurgeResultDto::new(&purge, true),
+        ));
+    }
+    for deletion in &purge.deletions {
+        log_deletion(deletion);
+    }
+    Ok(ok(
+        "User messages deleted successfully",
+        PurgeResultDto::new(&purge, false),
+    ))
+}
+
+/// Parses the purge query: `before`, `after` (times only), `roomID` (repeatable), `dryRun`.
+fn purge_query(
+    client: ClientId,
+    pairs: &[(String, String)],
+    reason: Option<AuditReason>,
+) -> Result<(PurgeClient, bool), DomainError> {
+    let (mut before, mut after, mut rooms, mut dry_run) = (None, None, Vec::new(), None);
+    for (name, value) in pairs {
+        let twice = || DomainError::InvalidParameter(format!("{name} may be given only once"));
+        match name.as_str() {
+            "before" if before.is_none() => before = Some(Bound::parse_time("before", value)?),
+            "after" if after.is_none() => after = Some(Bound::parse_time("after", value)?),
+            "roomID" => rooms.push(RoomId::parse(value)?),
+            "dryRun" if dry_run.is_none() => {
+                dry_run = Some(match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(DomainError::InvalidParameter(
+                            "dryRun must be true or false".to_owned(),
+                        ));
+                    }
+                });
+            }
+            "before" | "after" | "dryRun" => return Err(twice()),
+            other => {
+                return Err(DomainError::InvalidParameter(format!(
+                    "unknown query parameter {other:?}; expected before, after, roomID or dryRun"
+                )));
+            }
+        }
+    }
+    Ok((
+        PurgeClient::new(client, rooms, before, after, reason)?,
+        dry_run.unwrap_or(false),
+    ))
 }

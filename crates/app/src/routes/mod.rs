@@ -120,6 +120,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .delete(clients::revoke_tokens)
                 .guarded(),
         )
+        .service(
+            at("/admin/clients/{clientID}/messages")
+                .delete(deletion::purge_client)
+                .guarded(),
+        )
         .service(at("/admin/deletions").get(audit::all_deletions).guarded())
         .service(at("/me").get(clients::me).guarded())
         .service(at("/rooms").post(rooms::create_room).guarded())
@@ -151,10 +156,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(audit::room_deletions)
                 .guarded(),
         )
-        // One resource for both: `v3` is also a valid message ID that DELETE must reach.
+        // One resource for all three: `v3` and `delete` are also valid message IDs that
+        // DELETE must reach.
         .service(
             at("/rooms/{roomID}/messages/{messageID}")
                 .get(messages::list_messages)
+                .post(deletion::bulk_delete_at)
                 .delete(deletion::delete_messages)
                 .guarded(),
         );

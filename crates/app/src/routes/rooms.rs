@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::model::{RoomChanges, RoomType};
+use roomwarden_domain::model::{RetentionDays, RoomChanges, RoomType};
 use roomwarden_domain::usecases::rooms::{self, CreateRoom};
 
 /// Parses a list of client IDs from a body.
@@ -44,6 +44,7 @@ pub async fn create_room(
         members: client_ids(&body.members)?,
         managers: client_ids(&body.managers)?,
         webhook: body.webhook,
+        retention_days: body.retention_days.map(RetentionDays::new).transpose()?,
     };
     let view = state
         .run(move |ports| {
@@ -82,7 +83,7 @@ pub async fn get_room(
     Ok(ok("OK", RoomDto::from(view)))
 }
 
-/// Updates name, owner, managers or webhook.
+/// Updates name, owner, managers, webhook or retention.
 #[utoipa::path(put, path = "/rooms/{roomID}", tag = "Rooms", request_body = UpdateRoomBody,
     params(("roomID" = String, Path, description = "Room ID")),
     responses((status = 200, description = "Updated", body = RoomDto)),
@@ -102,6 +103,10 @@ pub async fn update_room(
                 owner: optional_client(body.owner.as_deref())?,
                 managers: body.managers.as_deref().map(client_ids).transpose()?,
                 webhook: body.webhook,
+                retention_days: body
+                    .retention_days
+                    .map(|days| days.map(RetentionDays::new).transpose())
+                    .transpose()?,
             };
             Ok(rooms::update_room(
                 ports.clients.as_ref(),

@@ -14,6 +14,7 @@ mod envelope;
 mod events;
 mod failures;
 mod messages;
+mod moderation;
 mod protocol;
 mod rooms;
 mod socket;

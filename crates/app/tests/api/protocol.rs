@@ -152,7 +152,7 @@ fn every_405_says_which_methods_are_allowed() {
     for (method, path, allow) in [
         ("POST", "/health", "GET, HEAD"),
         ("PATCH", "/rooms/r", "GET, HEAD, PUT"),
-        ("PUT", "/rooms/r/messages/x", "GET, HEAD, DELETE"),
+        ("PUT", "/rooms/r/messages/x", "GET, HEAD, POST, DELETE"),
         ("GET", "/admin/clients", "POST"),
     ] {
         let res = raw(

@@ -27,6 +27,8 @@ pub fn test_config(database_url: String) -> Config {
         webhook_ca_file: None,
         token_ttl_days: 7,
         webhook_retry: roomwarden_domain::events::RetryPolicy::default(),
+        retention_days: None,
+        retention_interval: std::time::Duration::from_secs(60),
         socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
     }
 }

@@ -1,0 +1,141 @@
+//! Moderation filters in storage: the stored form of an audit record's filter, and the
+//! visibility rule every read of messages applies (`docs/architecture.md`, "Visibility").
+//!
+//! A message row is visible when it is above its room's `cleared_through_seq` (the seed's
+//! clears), no pending erasure covers it (large filtered deletions whose rows the purger
+//! has not removed yet), and it is not older than its room's retention.
+
+use diesel::dsl::sql;
+use diesel::expression::SqlLiteral;
+use diesel::sql_types::Bool;
+use roomwarden_domain::filter::{Bound, MessageFilter};
+use roomwarden_domain::ids::{ClientId, MessageId};
+use roomwarden_domain::model::RetentionDays;
+use serde_json::{Value, json};
+
+/// Milliseconds per day.
+const DAY_MS: i64 = 86_400_000;
+
+/// Days standing for "no retention" in the SQL rule: far more than any time span stored.
+const FOREVER_DAYS: i64 = 10_000_000;
+
+/// SQL over `messages`: no pending erasure covers the row.
+pub(crate) const NOT_ERASED: &str = "NOT EXISTS (SELECT 1 FROM erasures e \
+     WHERE e.room_id = messages.room_id \
+     AND messages.seq > e.above_seq AND messages.seq <= e.through_seq \
+     AND (e.sender = '' OR e.sender = messages.sender) \
+     AND messages.created_at > e.after_ms AND messages.created_at < e.before_ms)";
+
+/// SQL over `messages` joined with `rooms`: the row has not expired under the room's
+/// retention (its own, else `default`) at `now_ms`.
+pub(crate) fn unexpired_sql(now_ms: i64, default: Option<RetentionDays>) -> String {
+    unexpired_with(now_ms, default, "rooms.retention_days")
+}
+
+/// [`unexpired_sql`] for a query over `messages` alone: the room's retention by subquery.
+pub(crate) fn unexpired_alone_sql(now_ms: i64, default: Option<RetentionDays>) -> String {
+    unexpired_with(
+        now_ms,
+        default,
+        "(SELECT r.retention_days FROM rooms r WHERE r.id = messages.room_id)",
+    )
+}
+
+fn unexpired_with(now_ms: i64, default: Option<RetentionDays>, own_days: &str) -> String {
+    let days = default.map_or(FOREVER_DAYS, |d| i64::from(d.get()));
+    // Integers computed here and a fixed expression, never caller text: safe to write
+    // into the statement.
+    format!("messages.created_at >= {now_ms} - COALESCE({own_days}, {days}) * {DAY_MS}")
+}
+
+/// The visibility rule beyond the room's watermark (which queries state with the
+/// `rooms::cleared_through_seq` column): not erased and, unless `with_expired`, not expired.
+pub(crate) fn visible(
+    now_ms: i64,
+    default: Option<RetentionDays>,
+    with_expired: bool,
+) -> SqlLiteral<Bool> {
+    if with_expired {
+        sql::<Bool>(NOT_ERASED)
+    } else {
+        sql::<Bool>(&format!(
+            "{NOT_ERASED} AND {}",
+            unexpired_sql(now_ms, default)
+        ))
+    }
+}
+
+fn bound_json(bound: &Bound) -> Value {
+    match bound {
+        Bound::At(t) => json!({ "ms": t.timestamp_millis() }),
+        Bound::Message(id) => json!({ "id": id.as_str() }),
+    }
+}
+
+fn bound_from(v: &Value) -> Option<Bound> {
+    if let Some(ms) = v.get("ms").and_then(Value::as_i64) {
+        return chrono::DateTime::from_timestamp_millis(ms).map(Bound::At);
+    }
+    v.get("id")
+        .and_then(Value::as_str)
+        .map(|id| Bound::Message(MessageId::from_trusted(id.to_owned())))
+}
+
+/// The stored form of a filter (JSON that tells times from message IDs).
+pub(crate) fn encode(filter: &MessageFilter) -> String {
+    let mut out = serde_json::Map::new();
+    if let Some(b) = &filter.before {
+        out.insert("before".into(), bound_json(b));
+    }
+    if let Some(a) = &filter.after {
+        out.insert("after".into(), bound_json(a));
+    }
+    if !filter.senders.is_empty() {
+        let senders: Vec<&str> = filter.senders.iter().map(ClientId::as_str).collect();
+        out.insert("sender".into(), json!(senders));
+    }
+    Value::Object(out).to_string()
+}
+
+/// A stored filter back; `None` for anything unreadable (never written by us).
+pub(crate) fn decode(stored: &str) -> Option<MessageFilter> {
+    let v: Value = serde_json::from_str(stored).ok()?;
+    let senders = v
+        .get("sender")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|s| ClientId::from_trusted(s.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(MessageFilter {
+        before: v.get("before").and_then(bound_from),
+        after: v.get("after").and_then(bound_from),
+        senders,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_survives_storage() {
+        let filter = MessageFilter {
+            before: Some(Bound::Message(MessageId::from_trusted(
+                "2023-01-01T00:00:00Z".into(),
+            ))),
+            after: Some(Bound::At(
+                chrono::DateTime::from_timestamp_millis(1_500).expect("valid"),
+            )),
+            senders: vec![ClientId::from_trusted("a\"b".into())],
+        };
+        assert_eq!(decode(&encode(&filter)), Some(filter));
+        assert_eq!(
+            decode(&encode(&MessageFilter::default())),
+            Some(MessageFilter::default())
+        );
+    }
+}
