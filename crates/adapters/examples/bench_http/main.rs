@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Options: `--quick` (a 100,000-message "big" room instead of 1,000,000 and shorter
-//! phases, to check the harness itself), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
+//! phases, to check the harness itself), `--moderation` (only the moderation workloads of
+//! `moderation.rs`), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
 //! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
 #![expect(
@@ -23,6 +24,7 @@
 
 mod client;
 mod load;
+mod moderation;
 mod server;
 mod sql;
 
@@ -104,7 +106,12 @@ fn main() -> anyhow::Result<()> {
     };
     let receiver = Receiver::start()?;
     let server = Server::start(&binary, &url, &dir.join("server.log"))?;
-    let result = run(backend, &url, &server, &receiver, plan);
+    let result = if args.iter().any(|a| a == "--moderation") {
+        let per_room = if quick { 100 } else { 1_000 };
+        moderation::run(server.addr, &url, plan.big, per_room)
+    } else {
+        run(backend, &url, &server, &receiver, plan)
+    };
     let peak = server.stop();
     if let Some((base, name)) = mysql_db
         && let Ok(mut admin) = Sql::open(&base)

@@ -113,10 +113,69 @@ impl Sql {
         ))
     }
 
+    /// Adds `n` messages `<room>-000000001`… to `room` from `senders` clients `s0`…
+    /// in turn, message `x` sent at `t0 + x` milliseconds, and counts them as visible.
+    pub fn seed_from(&mut self, room: &str, n: u64, senders: u64, t0: i64) -> anyhow::Result<()> {
+        let prefix = format!("{room}-");
+        if self.is_sqlite() {
+            return self.run(&format!(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
+                 INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+                 SELECT printf('{prefix}%09d', x), '{room}', 's' || (x % {senders}), 'text',
+                        '\"message number ' || x || '\"', {t0} + x FROM c;
+                 UPDATE rooms SET visible_count = visible_count + {n} WHERE id = '{room}';"
+            ));
+        }
+        let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                      UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                      UNION ALL SELECT 8 UNION ALL SELECT 9)";
+        self.run(&format!(
+            "INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+             SELECT CONCAT('{prefix}', LPAD(x, 9, '0')), '{room}', CONCAT('s', x % {senders}), 'text',
+                    CONCAT('\"message number ', x, '\"'), {t0} + x
+             FROM (SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS x
+                   FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f, {digits} g) n
+             WHERE x <= {n} ORDER BY x;
+             UPDATE rooms SET visible_count = visible_count + {n} WHERE id = '{room}';"
+        ))
+    }
+
     /// Rows of `room` still in the table (visible or waiting for the purge).
     pub fn rows(&mut self, room: &str) -> anyhow::Result<i64> {
         self.number(&format!(
             "SELECT COUNT(*) AS n FROM messages WHERE room_id = '{room}'"
+        ))
+    }
+
+    /// Rows in the table matching `condition` (raw SQL over `messages`).
+    pub fn rows_where(&mut self, condition: &str) -> anyhow::Result<i64> {
+        self.number(&format!(
+            "SELECT COUNT(*) AS n FROM messages WHERE {condition}"
+        ))
+    }
+
+    /// Floor of a filtered clear: the authentication read, the room's lock and state, the
+    /// count of the covered rows (`condition` over `messages`), the erasure and the records.
+    pub fn filtered_clear(
+        &mut self,
+        token_hash: &str,
+        room: &str,
+        condition: &str,
+        deletion: &str,
+    ) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.run(&format!(
+            "{}
+             SELECT COUNT(*) FROM messages WHERE room_id = '{room}' AND {condition};
+             INSERT INTO erasures (deletion_id, room_id, sender, above_seq, through_seq, after_ms, before_ms)
+               VALUES ('{deletion}-floor', '{room}-floor', '', 0, 0, 0, 0);
+             UPDATE rooms SET visible_count = visible_count WHERE id = '{room}';
+             INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+               VALUES ('{deletion}', '{room}', '_all', 1, 'mod', {now}, NULL);
+             {}
+             ROLLBACK;",
+            locked(token_hash, room),
+            event(deletion, room, "_all", now),
         ))
     }
 

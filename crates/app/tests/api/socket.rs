@@ -113,6 +113,39 @@ fn members_receive_messages_and_deletions_and_outsiders_do_not() {
 }
 
 #[test]
+fn bulk_and_filtered_deletions_reach_sockets_with_their_ids_and_filter() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let mut member = Socket::connect(&app.base, &cast.member);
+    let a = app.say(&cast.member, "r", "one");
+    let b = app.say(&cast.member, "r", "two");
+    let kept = app.say(&cast.owner, "r", "three");
+    for _ in 0..3 {
+        assert_eq!(member.next_event()["event"], "chat message");
+    }
+    app.post("/rooms/r/messages/delete")
+        .user(&cast.owner)
+        .json(json!({"messageIDs": [a, "gone"]}))
+        .send()
+        .ok();
+    assert_eq!(
+        member.next_event(),
+        json!({"event": "messageDeleted", "data": {"room": "r", "messageID": "_bulk", "messageIDs": [a]}})
+    );
+    app.delete("/rooms/r/messages/_all?sender=member")
+        .user(&cast.owner)
+        .send()
+        .ok();
+    assert_eq!(
+        member.next_event(),
+        json!({"event": "messageDeleted", "data": {"room": "r", "messageID": "_all", "filter": {"sender": ["member"]}}})
+    );
+    let page = app.get("/rooms/r/messages/v3").user(&cast.member).send();
+    assert_eq!(page.ok()["data"][0]["_id"], kept.as_str());
+    let _ = b;
+}
+
+#[test]
 fn a_removed_member_stops_receiving() {
     let app = TestApp::spawn();
     let cast = app.cast("r");

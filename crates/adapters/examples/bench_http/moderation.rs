@@ -1,0 +1,200 @@
+//! The moderation workloads (`--moderation`): on a room of `big` messages from 50 senders,
+//! a `sender`-filtered clear of one sender and a `before`-filtered clear of half the room
+//! (response, time until the rows are physically gone, newest-page latency before and
+//! after); then a user purge across 1,000 rooms. Each beside its floor: the same counting
+//! query and writes issued straight at the database.
+
+use crate::client::Client;
+use crate::server::{API_KEY, CLIENT_KEY};
+use crate::sql::Sql;
+use std::time::{Duration, Instant};
+
+/// Senders of the big room.
+const SENDERS: u64 = 50;
+/// Rooms of the user purge, and messages of the purged user in each.
+const PURGE_ROOMS: usize = 1_000;
+
+/// Runs the workloads; returns Markdown table rows.
+pub fn run(
+    addr: std::net::SocketAddr,
+    url: &str,
+    big: u64,
+    per_purge_room: u64,
+) -> anyhow::Result<Vec<String>> {
+    let mut admin = Client::new(addr, format!("IM-API-KEY: {API_KEY}\r\n"));
+    let ok = |r: crate::client::Response, what: &str| -> anyhow::Result<serde_json::Value> {
+        anyhow::ensure!(
+            r.status == 200,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    };
+    let token = ok(
+        admin.call(
+            "POST",
+            "/admin/clients",
+            Some(r#"{"_id":"mod","issueAccessToken":true}"#),
+        )?,
+        "moderator",
+    )?["result"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for s in 0..SENDERS {
+        ok(
+            admin.call(
+                "POST",
+                "/admin/clients",
+                Some(&format!(r#"{{"_id":"s{s}"}}"#)),
+            )?,
+            "sender",
+        )?;
+    }
+    ok(
+        admin.call("POST", "/rooms", Some(r#"{"_id":"mbig","owner":"mod"}"#))?,
+        "room",
+    )?;
+    for i in 0..PURGE_ROOMS {
+        ok(
+            admin.call(
+                "POST",
+                "/rooms",
+                Some(&format!(r#"{{"_id":"p{i:04}","owner":"mod"}}"#)),
+            )?,
+            "purge room",
+        )?;
+    }
+    let mut db = Sql::open(url)?;
+    let token_hash = db.text("SELECT token_hash AS t FROM tokens LIMIT 1")?;
+    let t0 = chrono::Utc::now().timestamp_millis() - 10 * 86_400_000;
+    let seeding = Instant::now();
+    db.seed_from("mbig", big, SENDERS, t0)?;
+    for i in 0..PURGE_ROOMS {
+        // Two senders in turn: s1 (the purged user) and s2.
+        db.seed_from(&format!("p{i:04}"), per_purge_room * 2, 2, t0)?;
+    }
+    db.checkpoint()?;
+    eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
+
+    let mut user = Client::new(
+        addr,
+        format!("IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {token}\r\n"),
+    );
+    let mut rows = vec![format!(
+        "### moderation: a {big}-message room from {SENDERS} senders; a user with {per_purge_room} messages in each of {PURGE_ROOMS} rooms\n\n| measurement | HTTP | floor (same SQL, direct) | HTTP / floor |\n|---|---|---|---|"
+    )];
+    let page = |user: &mut Client| -> anyhow::Result<(f64, f64)> {
+        let mut took = Vec::new();
+        for _ in 0..50 {
+            let (r, t) = user.timed("GET", "/rooms/mbig/messages/v3", None)?;
+            anyhow::ensure!(
+                r.status == 200,
+                "page: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            took.push(t);
+        }
+        Ok((
+            crate::load::quantile_ms(&took, 0.5),
+            crate::load::quantile_ms(&took, 0.99),
+        ))
+    };
+    let (p50, p99) = page(&mut user)?;
+    rows.push(format!(
+        "| newest page of the room, before any clear: p50 / p99 | {p50:.2} / {p99:.2} ms | | |"
+    ));
+
+    // A sender-filtered clear of one sender (1/50 of the room).
+    let half_time = t0 + i64::try_from(big / 2).unwrap_or(0);
+    for (label, query, condition) in [
+        (
+            format!(
+                "`sender`-filtered clear of one sender ({} messages)",
+                big / SENDERS
+            ),
+            "sender=s7".to_owned(),
+            "sender = 's7'".to_owned(),
+        ),
+        (
+            format!(
+                "`before`-filtered clear of half the room ({} messages)",
+                big / 2
+            ),
+            format!("before={half_time}"),
+            format!("created_at < {half_time}"),
+        ),
+    ] {
+        let covered = db.rows_where(&format!("room_id = 'mbig' AND {condition}"))?;
+        let (r, took) = user.timed(
+            "DELETE",
+            &format!("/rooms/mbig/messages/_all?{query}"),
+            None,
+        )?;
+        let result = ok(r, &label)?;
+        let deleted = result["result"]["deletedCount"].as_i64().unwrap_or(-1);
+        let (a50, a99) = page(&mut user)?;
+        let started = Instant::now();
+        while db.rows_where(&format!("room_id = 'mbig' AND {condition}"))? > 0 {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(900),
+                "removal stalled"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let gone = started.elapsed() + took;
+        db.checkpoint()?;
+        let t = Instant::now();
+        db.filtered_clear(&token_hash, "mbig", &condition, "floor-filtered")?;
+        let floor = t.elapsed();
+        rows.push(format!(
+            "| {label}: response, deletedCount (rows gone after) | {:.1} ms, {deleted} of {covered} ({:.1} s) | {:.1} ms | {:.1}× |",
+            took.as_secs_f64() * 1000.0,
+            gone.as_secs_f64(),
+            floor.as_secs_f64() * 1000.0,
+            took.as_secs_f64() / floor.as_secs_f64(),
+        ));
+        rows.push(format!(
+            "| newest page right after it (removal still running): p50 / p99 | {a50:.2} / {a99:.2} ms | | |"
+        ));
+    }
+    let (p50, p99) = page(&mut user)?;
+    rows.push(format!(
+        "| newest page after both removals finished: p50 / p99 | {p50:.2} / {p99:.2} ms | | |"
+    ));
+
+    // A user purge across 1,000 rooms.
+    let covered = db.rows_where("sender = 's1' AND room_id LIKE 'p%'")?;
+    let (r, took) = admin.timed("DELETE", "/admin/clients/s1/messages", None)?;
+    let result = ok(r, "user purge")?;
+    let deleted = result["result"]["deletedCount"].as_i64().unwrap_or(-1);
+    let affected = result["result"]["rooms"].as_array().map_or(0, Vec::len);
+    let started = Instant::now();
+    while db.rows_where("sender = 's1' AND room_id LIKE 'p%'")? > 0 {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "purge stalled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let gone = started.elapsed() + took;
+    db.checkpoint()?;
+    let t = Instant::now();
+    for i in 0..PURGE_ROOMS {
+        db.filtered_clear(
+            &token_hash,
+            &format!("p{i:04}"),
+            "sender = 's2'",
+            &format!("floor-p{i}"),
+        )?;
+    }
+    let floor = t.elapsed();
+    rows.push(format!(
+        "| user purge across {PURGE_ROOMS} rooms: response, deletedCount in rooms (rows gone after) | {:.0} ms, {deleted} of {covered} in {affected} ({:.1} s) | {:.0} ms | {:.1}× |",
+        took.as_secs_f64() * 1000.0,
+        gone.as_secs_f64(),
+        floor.as_secs_f64() * 1000.0,
+        took.as_secs_f64() / floor.as_secs_f64(),
+    ));
+    Ok(rows)
+}
