@@ -1,8 +1,9 @@
 //! The moderation workloads (`--moderation`): on a room of `big` messages from 50 senders,
 //! a `sender`-filtered clear of one sender and a `before`-filtered clear of half the room
 //! (response, time until the rows are physically gone, newest-page latency before and
-//! after); then a user purge across 1,000 rooms. Each beside its floor: the same counting
-//! query and writes issued straight at the database.
+//! after); then a user purge across 1,000 rooms. Each beside its floor: the same
+//! statements issued straight at the database on a twin room (or rooms), committed, with
+//! the same checkpoint on SQLite (`Sql::filtered_clear`).
 
 use crate::client::Client;
 use crate::server::{API_KEY, CLIENT_KEY};
@@ -41,38 +42,47 @@ pub fn run(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    for s in 0..SENDERS {
+    let clients = (0..SENDERS)
+        .map(|s| format!("s{s}"))
+        .chain(["u0".to_owned(), "u1".to_owned()]);
+    for id in clients {
         ok(
             admin.call(
                 "POST",
                 "/admin/clients",
-                Some(&format!(r#"{{"_id":"s{s}"}}"#)),
+                Some(&format!(r#"{{"_id":"{id}"}}"#)),
             )?,
             "sender",
         )?;
     }
-    ok(
-        admin.call("POST", "/rooms", Some(r#"{"_id":"mbig","owner":"mod"}"#))?,
-        "room",
-    )?;
-    for i in 0..PURGE_ROOMS {
-        ok(
-            admin.call(
-                "POST",
-                "/rooms",
-                Some(&format!(r#"{{"_id":"p{i:04}","owner":"mod"}}"#)),
-            )?,
-            "purge room",
-        )?;
+    // Every room has a twin (`f…`) that the floor works on.
+    let purge_rooms: Vec<String> = (0..PURGE_ROOMS).map(|i| format!("p{i:04}")).collect();
+    let rooms = ["mbig".to_owned()]
+        .into_iter()
+        .chain(purge_rooms.iter().cloned());
+    for room in rooms {
+        for id in [room.clone(), format!("f{room}")] {
+            ok(
+                admin.call(
+                    "POST",
+                    "/rooms",
+                    Some(&format!(r#"{{"_id":"{id}","owner":"mod"}}"#)),
+                )?,
+                "room",
+            )?;
+        }
     }
     let mut db = Sql::open(url)?;
     let token_hash = db.text("SELECT token_hash AS t FROM tokens LIMIT 1")?;
     let t0 = chrono::Utc::now().timestamp_millis() - 10 * 86_400_000;
     let seeding = Instant::now();
-    db.seed_from("mbig", big, SENDERS, t0)?;
-    for i in 0..PURGE_ROOMS {
-        // Two senders in turn: s1 (the purged user) and s2.
-        db.seed_from(&format!("p{i:04}"), per_purge_room * 2, 2, t0)?;
+    for room in ["mbig", "fmbig"] {
+        db.seed_from(room, big, "s", SENDERS, t0)?;
+    }
+    for room in &purge_rooms {
+        // Two senders in turn: u1 (the purged user) and u0.
+        db.seed_from(room, per_purge_room * 2, "u", 2, t0)?;
+        db.seed_from(&format!("f{room}"), per_purge_room * 2, "u", 2, t0)?;
     }
     db.checkpoint()?;
     eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
@@ -126,6 +136,15 @@ pub fn run(
         ),
     ] {
         let covered = db.rows_where(&format!("room_id = 'mbig' AND {condition}"))?;
+        db.checkpoint()?;
+        let t = Instant::now();
+        db.filtered_clear(
+            &token_hash,
+            &["fmbig".to_owned()],
+            &condition,
+            &format!("floor-{query}"),
+        )?;
+        let floor = t.elapsed();
         let (r, took) = user.timed(
             "DELETE",
             &format!("/rooms/mbig/messages/_all?{query}"),
@@ -143,10 +162,6 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(50));
         }
         let gone = started.elapsed() + took;
-        db.checkpoint()?;
-        let t = Instant::now();
-        db.filtered_clear(&token_hash, "mbig", &condition, "floor-filtered")?;
-        let floor = t.elapsed();
         rows.push(format!(
             "| {label}: response, deletedCount (rows gone after) | {:.1} ms, {deleted} of {covered} ({:.1} s) | {:.1} ms | {:.1}× |",
             took.as_secs_f64() * 1000.0,
@@ -164,13 +179,18 @@ pub fn run(
     ));
 
     // A user purge across 1,000 rooms.
-    let covered = db.rows_where("sender = 's1' AND room_id LIKE 'p%'")?;
-    let (r, took) = admin.timed("DELETE", "/admin/clients/s1/messages", None)?;
+    let covered = db.rows_where("sender = 'u1' AND room_id LIKE 'p%'")?;
+    db.checkpoint()?;
+    let twins: Vec<String> = purge_rooms.iter().map(|r| format!("f{r}")).collect();
+    let t = Instant::now();
+    db.filtered_clear(&token_hash, &twins, "sender = 'u1'", "floor-purge")?;
+    let floor = t.elapsed();
+    let (r, took) = admin.timed("DELETE", "/admin/clients/u1/messages", None)?;
     let result = ok(r, "user purge")?;
     let deleted = result["result"]["deletedCount"].as_i64().unwrap_or(-1);
     let affected = result["result"]["rooms"].as_array().map_or(0, Vec::len);
     let started = Instant::now();
-    while db.rows_where("sender = 's1' AND room_id LIKE 'p%'")? > 0 {
+    while db.rows_where("sender = 'u1' AND room_id LIKE 'p%'")? > 0 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
             "purge stalled"
@@ -178,17 +198,6 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(50));
     }
     let gone = started.elapsed() + took;
-    db.checkpoint()?;
-    let t = Instant::now();
-    for i in 0..PURGE_ROOMS {
-        db.filtered_clear(
-            &token_hash,
-            &format!("p{i:04}"),
-            "sender = 's2'",
-            &format!("floor-p{i}"),
-        )?;
-    }
-    let floor = t.elapsed();
     rows.push(format!(
         "| user purge across {PURGE_ROOMS} rooms: response, deletedCount in rooms (rows gone after) | {:.0} ms, {deleted} of {covered} in {affected} ({:.1} s) | {:.0} ms | {:.1}× |",
         took.as_secs_f64() * 1000.0,

@@ -113,15 +113,23 @@ impl Sql {
         ))
     }
 
-    /// Adds `n` messages `<room>-000000001`… to `room` from `senders` clients `s0`…
-    /// in turn, message `x` sent at `t0 + x` milliseconds, and counts them as visible.
-    pub fn seed_from(&mut self, room: &str, n: u64, senders: u64, t0: i64) -> anyhow::Result<()> {
+    /// Adds `n` messages `<room>-000000001`… to `room` from `senders` clients
+    /// `<who>0`, `<who>1`… in turn, message `x` sent at `t0 + x` milliseconds, and counts
+    /// them as visible.
+    pub fn seed_from(
+        &mut self,
+        room: &str,
+        n: u64,
+        who: &str,
+        senders: u64,
+        t0: i64,
+    ) -> anyhow::Result<()> {
         let prefix = format!("{room}-");
         if self.is_sqlite() {
             return self.run(&format!(
                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
                  INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
-                 SELECT printf('{prefix}%09d', x), '{room}', 's' || (x % {senders}), 'text',
+                 SELECT printf('{prefix}%09d', x), '{room}', '{who}' || (x % {senders}), 'text',
                         '\"message number ' || x || '\"', {t0} + x FROM c;
                  UPDATE rooms SET visible_count = visible_count + {n} WHERE id = '{room}';"
             ));
@@ -131,7 +139,7 @@ impl Sql {
                       UNION ALL SELECT 8 UNION ALL SELECT 9)";
         self.run(&format!(
             "INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
-             SELECT CONCAT('{prefix}', LPAD(x, 9, '0')), '{room}', CONCAT('s', x % {senders}), 'text',
+             SELECT CONCAT('{prefix}', LPAD(x, 9, '0')), '{room}', CONCAT('{who}', x % {senders}), 'text',
                     CONCAT('\"message number ', x, '\"'), {t0} + x
              FROM (SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS x
                    FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f, {digits} g) n
@@ -154,29 +162,52 @@ impl Sql {
         ))
     }
 
-    /// Floor of a filtered clear: the authentication read, the room's lock and state, the
-    /// count of the covered rows (`condition` over `messages`), the erasure and the records.
+    /// Floor of a filtered clear of each of `rooms`, in one transaction as the server
+    /// commits them: the authentication read, then per room its lock and state, the count
+    /// of the rows `condition` covers, their removal (`DELETE` when at most 5,000 so far in
+    /// this transaction, else the erasure row) and the audit record and event; then commit.
     pub fn filtered_clear(
         &mut self,
         token_hash: &str,
-        room: &str,
+        rooms: &[String],
         condition: &str,
         deletion: &str,
     ) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        self.run(&format!(
-            "{}
-             SELECT COUNT(*) FROM messages WHERE room_id = '{room}' AND {condition};
-             INSERT INTO erasures (deletion_id, room_id, sender, above_seq, through_seq, after_ms, before_ms)
-               VALUES ('{deletion}-floor', '{room}-floor', '', 0, 0, 0, 0);
-             UPDATE rooms SET visible_count = visible_count WHERE id = '{room}';
-             INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
-               VALUES ('{deletion}', '{room}', '_all', 1, 'mod', {now}, NULL);
-             {}
-             ROLLBACK;",
-            locked(token_hash, room),
-            event(deletion, room, "_all", now),
-        ))
+        let mut budget: i64 = 5_000;
+        let mut batch = format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}'; BEGIN;"
+        );
+        for (i, room) in rooms.iter().enumerate() {
+            let covered = self.number(&format!(
+                "SELECT COUNT(*) AS n FROM messages WHERE room_id = '{room}' AND {condition}"
+            ))?;
+            let removal = if covered <= budget {
+                budget -= covered;
+                format!("DELETE FROM messages WHERE room_id = '{room}' AND {condition};")
+            } else {
+                format!(
+                    "INSERT INTO erasures (deletion_id, room_id, sender, above_seq, through_seq, after_ms, before_ms)
+                       VALUES ('{deletion}-{i}', '{room}', '', 0, 0, 0, 0);"
+                )
+            };
+            batch.push_str(&format!(
+                "UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+                 SELECT owner FROM rooms WHERE id = '{room}';
+                 SELECT cleared_through_seq, purged_through_seq, visible_count, webhook, retention_days FROM rooms WHERE id = '{room}';
+                 SELECT MAX(seq) FROM messages WHERE room_id = '{room}';
+                 SELECT COUNT(*) FROM messages WHERE room_id = '{room}' AND {condition};
+                 {removal}
+                 UPDATE rooms SET visible_count = visible_count - {covered} WHERE id = '{room}';
+                 INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+                   VALUES ('{deletion}-{i}', '{room}', '_all', {covered}, 'mod', {now}, NULL);
+                 {}",
+                event(&format!("{deletion}-{i}"), room, "_all", now)
+            ));
+        }
+        batch.push_str("COMMIT;");
+        self.run(&batch)?;
+        self.checkpoint()
     }
 
     /// Events waiting for the dispatcher.

@@ -234,7 +234,7 @@ fn clear_all(
     conn: &mut DbConnection,
     request: &DeletionRequest,
     room_state: &Locked,
-    batch: usize,
+    budget: &mut usize,
     rule: Rule,
 ) -> QueryResult<Committed> {
     let (cleared, purged, visible) = (room_state.cleared, room_state.purged, room_state.visible);
@@ -252,7 +252,10 @@ fn clear_all(
         0
     };
     let cleared_now = visible - expired;
-    let small = usize::try_from(visible).is_ok_and(|n| n <= batch);
+    let small = usize::try_from(visible).is_ok_and(|n| n <= *budget);
+    if small {
+        *budget -= usize::try_from(visible).unwrap_or(0);
+    }
     if small && visible > 0 {
         diesel::delete(
             messages::table
@@ -396,7 +399,7 @@ fn clear_matching(
     conn: &mut DbConnection,
     request: &DeletionRequest,
     room_state: &Locked,
-    batch: usize,
+    budget: &mut usize,
     rule: Rule,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
@@ -408,7 +411,10 @@ fn clear_matching(
     if shown == 0 && request.skip_if_nothing {
         return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
     }
-    let large = usize::try_from(covered).is_ok_and(|n| n > batch);
+    let large = usize::try_from(covered).map_or(true, |n| n > *budget);
+    if !large {
+        *budget -= usize::try_from(covered).unwrap_or(0);
+    }
     if large {
         let senders: Vec<&str> = if r.senders.is_empty() {
             vec![""]
@@ -443,11 +449,14 @@ fn clear_matching(
 }
 
 /// Runs one deletion inside the caller's transaction: lock, permission, then the target.
+/// `budget` is how many rows the transaction may still remove in place; larger sets are
+/// left to the purger, so a transaction never removes more than the purge batch in total.
 fn delete_in(
     store: &DieselStore,
     conn: &mut DbConnection,
     request: &DeletionRequest,
     rule: Rule,
+    budget: &mut usize,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
     if !lock_room(conn, room)? {
@@ -481,14 +490,13 @@ fn delete_in(
         retention,
         queued: store.queueing == EventQueueing::All || webhook.is_some(),
     };
-    let batch = store.purge_batch;
     match &request.target {
         DeleteTarget::One(id) => delete_one(conn, request, id, &room_state, rule),
         DeleteTarget::Bulk(ids) => delete_bulk(conn, request, ids, &room_state, rule),
         DeleteTarget::All if request.filter.is_empty() => {
-            clear_all(conn, request, &room_state, batch, rule)
+            clear_all(conn, request, &room_state, budget, rule)
         }
-        DeleteTarget::All => clear_matching(conn, request, &room_state, batch, rule),
+        DeleteTarget::All => clear_matching(conn, request, &room_state, budget, rule),
     }
 }
 
@@ -504,8 +512,9 @@ impl DieselStore {
             .database()
             .write(&mut conn, |conn| {
                 let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
+                let mut budget = self.purge_batch;
                 for i in order {
-                    done[i] = Some(delete_in(self, conn, &requests[i], rule)?);
+                    done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
                 }
                 Ok(done.into_iter().flatten().collect::<Vec<_>>())
             })

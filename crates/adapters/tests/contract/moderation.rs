@@ -192,3 +192,25 @@ fn filtered_and_bulk_deletions_leave_nothing_readable_in_sqlite_files() {
     }
     assert!(has(&after, "harmless"));
 }
+
+#[test]
+fn one_transaction_removes_at_most_the_purge_batch_in_place_across_rooms() {
+    let s = store_with_batch(10);
+    let mut requests = Vec::new();
+    for room in ["a", "b", "c"] {
+        add_room(&*s, room, "owner", &[], &["spammer"]);
+        send_many(&*s, room, "spammer", room, 4);
+        requests.push(DeletionRequest {
+            skip_if_nothing: true,
+            ..by_sender(room, "spammer")
+        });
+    }
+    let outcomes = s.delete_many(&requests).expect("ran");
+    assert_eq!(outcomes.into_iter().map(count_of).sum::<u64>(), 12);
+    for room in ["a", "b", "c"] {
+        assert_eq!(visible_count(&*s, room), 0, "{room} invisible at once");
+    }
+    // Rooms a and b (8 rows) fit the batch of 10 and went in the transaction; c's 4 rows
+    // would have made 12, so they were left to the purger.
+    assert_eq!(s.purge_pending(&AtomicBool::new(false)).expect("purged"), 4);
+}
