@@ -44,7 +44,7 @@ pub fn run(
         .to_owned();
     let clients = (0..SENDERS)
         .map(|s| format!("s{s}"))
-        .chain(["u0".to_owned(), "u1".to_owned()]);
+        .chain(["u0", "u1", "v0", "v1"].map(str::to_owned));
     for id in clients {
         ok(
             admin.call(
@@ -82,7 +82,8 @@ pub fn run(
     for room in &purge_rooms {
         // Two senders in turn: u1 (the purged user) and u0.
         db.seed_from(room, per_purge_room * 2, "u", 2, t0)?;
-        db.seed_from(&format!("f{room}"), per_purge_room * 2, "u", 2, t0)?;
+        // The twins' user is v1, so that the purge of u1 leaves them alone.
+        db.seed_from(&format!("f{room}"), per_purge_room * 2, "v", 2, t0)?;
     }
     db.checkpoint()?;
     eprintln!("seeded in {:.1} s", seeding.elapsed().as_secs_f64());
@@ -183,7 +184,7 @@ pub fn run(
     db.checkpoint()?;
     let twins: Vec<String> = purge_rooms.iter().map(|r| format!("f{r}")).collect();
     let t = Instant::now();
-    db.filtered_clear(&token_hash, &twins, "sender = 'u1'", "floor-purge")?;
+    db.filtered_clear(&token_hash, &twins, "sender = 'v1'", "floor-purge")?;
     let floor = t.elapsed();
     let (r, took) = admin.timed("DELETE", "/admin/clients/u1/messages", None)?;
     let result = ok(r, "user purge")?;
