@@ -6,7 +6,9 @@
 //! a clear counts exactly the messages committed before it and none sent after it, and
 //! of two deletes of one message exactly one finds it. Under the same lock each of them
 //! keeps the room's `visible_count` exact (send +1, delete −1, clear 0), so `totalCount`
-//! and a clear's `deletedCount` are one row read, whatever the room's size.
+//! and a clear's `deletedCount` are one row read, whatever the room's size. In the same
+//! transactions, stored idempotent answers that embed a deleted message keep only their
+//! redacted bodies (`super::idempotency::redact_answers`).
 
 use super::{Backlog, EventQueueing};
 use super::{DieselStore, unsigned};
@@ -32,7 +34,7 @@ fn add_visible(conn: &mut DbConnection, room: &str, delta: i64) -> QueryResult<(
 }
 
 /// Takes the room row's write lock; `false` when the room does not exist.
-fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
+pub(super) fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
     let n = diesel::update(rooms::table.find(room))
         .set(rooms::write_version.eq(rooms::write_version + 1))
         .execute(conn)?;
@@ -58,7 +60,7 @@ fn membership(conn: &mut DbConnection, room: &str, actor: &Actor) -> QueryResult
 }
 
 /// The visible message `id` of `room`, with its `seq`.
-fn find_visible(
+pub(super) fn find_visible(
     conn: &mut DbConnection,
     room: &str,
     id: &str,
@@ -128,6 +130,7 @@ fn delete_one(
         return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
     }
     add_visible(conn, room, -i64::try_from(removed).unwrap_or(i64::MAX))?;
+    super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
     let deletion = Deletion::committed(request, unsigned(removed));
     record(conn, &deletion, room_state.queued)?;
     Ok(Committed {
@@ -179,6 +182,7 @@ fn clear_all(
             rooms::visible_count.eq(0),
         ))
         .execute(conn)?;
+    super::idempotency::redact_answers(conn, room, None)?;
     let deletion = Deletion::committed(request, count(cleared_now));
     record(conn, &deletion, room_state.queued)?;
     Ok(Committed {

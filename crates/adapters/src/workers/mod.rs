@@ -1,13 +1,16 @@
 //! Background workers: threads that repeat a unit of work over a store until stopped.
 //!
 //! The purger ([`spawn_purger`]) finishes large clears, the dispatcher
-//! ([`spawn_dispatcher`]) sends deletion events. Each waits on a [`Wakeup`]; [`Wakeups`]
-//! is the store's [`CommitListener`] that wakes the right one after a commit.
+//! ([`spawn_dispatcher`]) sends deletion events, the key sweeper ([`spawn_key_sweeper`])
+//! removes expired idempotency records. Each waits on a [`Wakeup`]; [`Wakeups`] is the
+//! store's [`CommitListener`] that wakes the right one after a commit.
 
 pub mod dispatcher;
+pub mod key_sweeper;
 pub mod purger;
 
 pub use dispatcher::{DispatchOptions, dispatch_due, spawn_dispatcher};
+pub use key_sweeper::spawn_key_sweeper;
 pub use purger::spawn_purger;
 
 use crate::store::{Backlog, CommitListener};
