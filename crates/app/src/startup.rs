@@ -22,7 +22,8 @@ use actix_web::{App, web};
 use anyhow::Context;
 use roomwarden_adapters::{
     AddressPolicy, Database, DieselStore, DispatchOptions, EventQueueing, PoolOptions,
-    RealtimeFeed, Wakeups, WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
+    RealtimeFeed, Wakeups, WebhookNotifier, Worker, spawn_dispatcher, spawn_key_sweeper,
+    spawn_purger,
 };
 use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
@@ -137,15 +138,17 @@ pub struct Application {
     banner: Option<String>,
 }
 
-/// The background threads: purge, webhook dispatch, socket fan-out.
+/// The background threads: purge, webhook dispatch, socket fan-out, idempotency key sweep.
 struct Workers {
     purger: Worker,
     dispatcher: Worker,
     fanout: Worker,
+    key_sweeper: Worker,
 }
 
 impl Workers {
     fn stop(self) {
+        self.key_sweeper.stop();
         self.fanout.stop();
         self.dispatcher.stop();
         self.purger.stop();
@@ -204,6 +207,8 @@ impl Application {
                 .context("cannot start the socket fan-out")?,
             dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch, wakeups.events)
                 .context("cannot start the webhook dispatcher")?,
+            key_sweeper: spawn_key_sweeper(store.clone())
+                .context("cannot start the idempotency key sweeper")?,
             purger: spawn_purger(store, wakeups.purge).context("cannot start the purger")?,
         };
         let state = AppState {

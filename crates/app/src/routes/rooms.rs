@@ -4,17 +4,27 @@ use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, UpdateRoomBody};
 use crate::envelope::{ApiError, ok};
+use crate::idempotency::Embeds;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::model::{RoomChanges, RoomType};
+use roomwarden_domain::model::{RoomChanges, RoomType, RoomView};
 use roomwarden_domain::usecases::rooms::{self, CreateRoom};
 
 /// Parses a list of client IDs from a body.
 pub(crate) fn client_ids(raw: &[String]) -> Result<Vec<ClientId>, DomainError> {
     raw.iter().map(|id| ClientId::parse(id)).collect()
+}
+
+/// A room answer; its `lastMessage` is marked as embedded content (see [`Embeds`]).
+fn answer(view: RoomView) -> HttpResponse {
+    let embeds = view
+        .last_message
+        .as_ref()
+        .map(|m| Embeds::message(m, "/result/lastMessage"));
+    Embeds::mark(embeds, ok("OK", RoomDto::from(view)))
 }
 
 fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
@@ -56,7 +66,7 @@ pub async fn create_room(
             )
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// A room with its last message (members and platform admins).
@@ -79,7 +89,7 @@ pub async fn get_room(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// Updates name, owner, managers or webhook.
@@ -115,7 +125,7 @@ pub async fn update_room(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// Invites members.
@@ -144,7 +154,7 @@ pub async fn add_members(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// Removes members (or leaves).
@@ -172,5 +182,5 @@ pub async fn remove_members(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
