@@ -7,10 +7,11 @@
 //!
 //! All SQL is in [`store`]. Background [`Worker`]s take a store: the purger finishes
 //! large room clears ([`spawn_purger`]), the dispatcher sends deletion events
-//! ([`spawn_dispatcher`]) through the [`WebhookNotifier`]; the store wakes them through
-//! [`Wakeups`]. [`wire`] owns the deletion event's wire format (webhook body and socket
-//! frame). No diesel type appears in this crate's public API: failures reach callers as
-//! the domain's `StoreError`.
+//! ([`spawn_dispatcher`]) through the [`WebhookNotifier`], the key sweeper removes expired
+//! idempotency records ([`spawn_key_sweeper`]); the store wakes them through [`Wakeups`].
+//! [`wire`] owns the deletion event's wire format (webhook body and socket frame). No
+//! diesel type appears in this crate's public API: failures reach callers as the domain's
+//! `StoreError`.
 
 mod db;
 mod error;
@@ -32,5 +33,6 @@ pub use store::{
 };
 pub use webhook::{AddressPolicy, WebhookNotifier};
 pub use workers::{
-    DispatchOptions, Wakeup, Wakeups, Worker, spawn_dispatcher, spawn_purger, spawn_retention,
+    DispatchOptions, Wakeup, Wakeups, Worker, spawn_dispatcher, spawn_key_sweeper, spawn_purger,
+    spawn_retention,
 };

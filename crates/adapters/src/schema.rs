@@ -117,6 +117,25 @@ diesel::joinable!(outbox -> rooms (room_id));
 diesel::allow_tables_to_appear_in_same_query!(outbox, rooms);
 
 diesel::table! {
+    idempotency_keys (caller, idem_key) {
+        caller -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        claim_id -> Text,
+        state -> Text,
+        status -> Nullable<Integer>,
+        content_type -> Nullable<Text>,
+        body -> Nullable<Binary>,
+        content_room -> Nullable<Text>,
+        content_message -> Nullable<Text>,
+        redacted_body -> Nullable<Binary>,
+        created_at -> BigInt,
+        lease_until -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     erasures (seq) {
         seq -> BigInt,
         deletion_id -> Text,

@@ -113,6 +113,33 @@ fn without_position(e: &serde_json::Error) -> String {
     }
 }
 
+/// Reads a whole request body as [`JsonBody`] does: with the limit of [`body_config`] (a
+/// declared length over it is refused before anything is read) and within
+/// [`BODY_READ_TIMEOUT`].
+///
+/// # Errors
+/// `413 PAYLOAD_TOO_LARGE`, `408 REQUEST_TIMEOUT`, or `400 INVALID_BODY` when the body
+/// cannot be read.
+pub fn read(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<Bytes, ApiError>> + 'static {
+    // actix's own body reader, with the limit of `body_config`.
+    let read = Bytes::from_request(req, payload);
+    async move {
+        tokio::time::timeout(BODY_READ_TIMEOUT, read)
+            .await
+            .map_err(|_| ApiError::request_timeout())?
+            .map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large()
+                } else {
+                    ApiError::invalid_body("the request body could not be read")
+                }
+            })
+    }
+}
+
 impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -123,22 +150,10 @@ impl FromRequest for JsonBody {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // actix's own body reader, with the limit of `body_config` (a declared length over
-        // it is refused before anything is read).
-        let read = Bytes::from_request(req, payload);
+        let read = read(req, payload);
         Box::pin(async move {
-            let bytes = tokio::time::timeout(BODY_READ_TIMEOUT, read)
-                .await
-                .map_err(|_| ApiError::request_timeout())?
-                .map_err(|e| {
-                    if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::payload_too_large()
-                    } else {
-                        ApiError::invalid_body("the request body could not be read")
-                    }
-                })?;
             Ok(Self {
-                bytes,
+                bytes: read.await?,
                 content_type,
             })
         })

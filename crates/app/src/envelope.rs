@@ -319,6 +319,18 @@ impl From<DomainError> for ApiError {
                 "TOKEN_ALREADY_IN_USE",
                 "This token belongs to another client; assign a different one",
             ),
+            DomainError::IdempotencyKeyInUse => Self::new(
+                S::CONFLICT,
+                "Idempotency key in use",
+                "IDEMPOTENCY_KEY_IN_USE",
+                "The first request with this Idempotency-Key is still being processed; retry later",
+            ),
+            DomainError::IdempotencyKeyReused => Self::new(
+                S::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+                "IDEMPOTENCY_KEY_REUSED",
+                "This Idempotency-Key was already used with a different request",
+            ),
             DomainError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
                 Self::unavailable()

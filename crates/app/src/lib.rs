@@ -10,6 +10,7 @@ pub mod body;
 pub mod config;
 pub mod dto;
 pub mod envelope;
+pub mod idempotency;
 pub mod keys;
 pub mod middleware;
 pub mod openapi;

@@ -22,8 +22,8 @@ use actix_web::{App, web};
 use anyhow::Context;
 use roomwarden_adapters::{
     AddressPolicy, Database, DieselStore, DispatchOptions, EventQueueing, PoolOptions,
-    RealtimeFeed, Wakeups, WebhookNotifier, Worker, spawn_dispatcher, spawn_purger,
-    spawn_retention,
+    RealtimeFeed, Wakeups, WebhookNotifier, Worker, spawn_dispatcher, spawn_key_sweeper,
+    spawn_purger, spawn_retention,
 };
 use secrecy::ExposeSecret;
 use std::net::{SocketAddr, TcpListener};
@@ -138,16 +138,18 @@ pub struct Application {
     banner: Option<String>,
 }
 
-/// The background threads: purge, webhook dispatch, socket fan-out.
+/// The background threads: purge, webhook dispatch, socket fan-out, idempotency key sweep.
 struct Workers {
     purger: Worker,
     retention: Worker,
     dispatcher: Worker,
     fanout: Worker,
+    key_sweeper: Worker,
 }
 
 impl Workers {
     fn stop(self) {
+        self.key_sweeper.stop();
         self.fanout.stop();
         self.dispatcher.stop();
         self.retention.stop();
@@ -210,6 +212,8 @@ impl Application {
                 .context("cannot start the webhook dispatcher")?,
             retention: spawn_retention(store.clone(), config.retention_interval)
                 .context("cannot start the retention job")?,
+            key_sweeper: spawn_key_sweeper(store.clone())
+                .context("cannot start the idempotency key sweeper")?,
             purger: spawn_purger(store, wakeups.purge).context("cannot start the purger")?,
         };
         let state = AppState {

@@ -6,7 +6,9 @@ use chrono::Duration;
 use roomwarden_adapters::{AddressPolicy, DieselStore};
 use roomwarden_domain::auth::{self, Actor, DeploymentKeys};
 use roomwarden_domain::error::{DomainError, StoreError};
-use roomwarden_domain::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
+use roomwarden_domain::ports::{
+    AuditStore, ClientStore, IdempotencyStore, MessageStore, RoomStore,
+};
 use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
 
@@ -28,6 +30,8 @@ pub struct Ports {
     pub messages: Arc<dyn MessageStore>,
     /// The audit log.
     pub audit: Arc<dyn AuditStore>,
+    /// Idempotency keys and their stored answers.
+    pub idempotency: Arc<dyn IdempotencyStore>,
     /// Readiness probe.
     pub readiness: Readiness,
     /// Where webhooks may point.
@@ -46,7 +50,8 @@ impl Ports {
             clients: shared.clone(),
             rooms: shared.clone(),
             messages: shared.clone(),
-            audit: shared,
+            audit: shared.clone(),
+            idempotency: shared,
             readiness: Arc::new(move || db.ping()),
             webhooks: Arc::new(webhooks),
             sessions: Arc::new(move |ports: &Ports| {
@@ -55,7 +60,8 @@ impl Ports {
                     clients: session.clone(),
                     rooms: session.clone(),
                     messages: session.clone(),
-                    audit: session,
+                    audit: session.clone(),
+                    idempotency: session,
                     ..ports.clone()
                 })
             }),

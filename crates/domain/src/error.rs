@@ -43,6 +43,12 @@ pub enum DomainError {
     /// An assigned token is already another client's token.
     #[error("token already in use")]
     TokenInUse,
+    /// An `Idempotency-Key` whose first request (the same one) is still running.
+    #[error("idempotency key in use")]
+    IdempotencyKeyInUse,
+    /// An `Idempotency-Key` that was used with a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
     /// The store could not be reached (connection refused, pool exhausted past its timeout).
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),

@@ -3,9 +3,10 @@
 //! The pure rules of Roomwarden, a chat server core whose headline feature is admin message
 //! deletion: validated IDs ([`ids`]), entities ([`model`]), roles ([`roles`]),
 //! authentication ([`auth`]), the use cases behind every endpoint ([`usecases`]) and the
-//! storage ports they need ([`ports`]). Nothing here knows about diesel, actix or HTTP;
-//! use cases are synchronous functions over `&dyn` ports, so an embedding service plugs in
-//! its own storage (or an in-memory one) and calls them directly.
+//! storage ports they need ([`ports`]), and the rules of idempotency keys ([`idempotency`]).
+//! Nothing here knows about diesel, actix or HTTP; use cases are synchronous functions over
+//! `&dyn` ports, so an embedding service plugs in its own storage (or an in-memory one) and
+//! calls them directly.
 //!
 //! ```
 //! use roomwarden_domain::auth::Actor;
@@ -63,6 +64,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod filter;
+pub mod idempotency;
 pub mod ids;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;

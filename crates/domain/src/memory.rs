@@ -55,13 +55,16 @@ use crate::auth::Actor;
 use crate::error::Action;
 use crate::error::StoreError;
 use crate::filter::{Bound, MessageFilter};
+use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, StoredResponse, Ticket};
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use crate::model::{
     Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent,
     MessagePage, NewRoom, NewToken, RECALL_TYPE, RetentionDays, Room, RoomChanges,
     RoomUpdateOutcome, TokenHash, TokenRecord,
 };
-use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore, StoreResult};
+use crate::ports::{
+    AuditStore, ClientStore, IdempotencyStore, MessageStore, RoomStore, StoreResult,
+};
 use crate::webhook::{DestinationRefused, WebhookGuard};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -103,6 +106,27 @@ struct State {
     deletions: Vec<Deletion>,
     /// Retention of rooms without their own.
     default_retention: Option<RetentionDays>,
+    /// Idempotency records by (owner, key).
+    keys: HashMap<(String, String), KeyRecord>,
+}
+
+/// One idempotency key's record.
+#[derive(Debug, Clone)]
+struct KeyRecord {
+    fingerprint: String,
+    claim: String,
+    /// `None` while in flight.
+    answer: Option<StoredResponse>,
+    /// The room and message the answer embeds, and the body without it.
+    embeds: Option<(RoomId, MessageId, Vec<u8>)>,
+    lease_until: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl KeyRecord {
+    fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now || (self.answer.is_none() && self.lease_until <= now)
+    }
 }
 
 impl State {
@@ -204,6 +228,11 @@ impl State {
         for seq in &doomed {
             self.remove(*seq);
         }
+        let only = match &request.target {
+            DeleteTarget::One(id) => Some(id),
+            _ => None,
+        };
+        self.redact_answers(&request.room, only);
         let deletion = deletion(doomed.len());
         self.deletions.push(deletion.clone());
         DeleteOutcome::Deleted(deletion)
@@ -214,6 +243,36 @@ impl State {
             self.message_seq.remove(&message.id);
         }
     }
+
+    /// Replaces stored answers that embed a deleted message of `room` (`message`, or any
+    /// when `None`) by their redacted bodies.
+    fn redact_answers(&mut self, room: &RoomId, message: Option<&MessageId>) {
+        for record in self.keys.values_mut() {
+            let hit = record
+                .embeds
+                .as_ref()
+                .is_some_and(|(r, m, _)| r == room && message.is_none_or(|id| id == m));
+            if hit
+                && let (Some(answer), Some((_, _, redacted))) =
+                    (record.answer.as_mut(), record.embeds.take())
+            {
+                answer.body = redacted;
+            }
+        }
+    }
+
+    fn ticket_holds(&self, ticket: &Ticket) -> bool {
+        self.keys
+            .get(&key_of(ticket))
+            .is_some_and(|r| r.answer.is_none() && r.claim == ticket.claim.as_str())
+    }
+}
+
+fn key_of(ticket: &Ticket) -> (String, String) {
+    (
+        ticket.owner.as_str().to_owned(),
+        ticket.key.as_str().to_owned(),
+    )
 }
 
 /// A [`WebhookGuard`] that accepts every URL: no address policy. For tests, and for
@@ -669,8 +728,103 @@ impl AuditStore for MemoryStore {
     }
 }
 
+impl IdempotencyStore for MemoryStore {
+    fn claim_key(&self, claim: &KeyClaim) -> StoreResult<ClaimOutcome> {
+        let mut state = self.lock();
+        let at = key_of(&claim.ticket);
+        if let Some(record) = state.keys.get(&at).filter(|r| !r.is_stale(claim.now)) {
+            return Ok(if record.fingerprint != claim.fingerprint.as_str() {
+                ClaimOutcome::Mismatch
+            } else {
+                match &record.answer {
+                    None => ClaimOutcome::InFlight,
+                    Some(answer) => ClaimOutcome::Replay(answer.clone()),
+                }
+            });
+        }
+        state.keys.insert(
+            at,
+            KeyRecord {
+                fingerprint: claim.fingerprint.as_str().to_owned(),
+                claim: claim.ticket.claim.as_str().to_owned(),
+                answer: None,
+                embeds: None,
+                lease_until: claim.lease_until,
+                expires_at: claim.expires_at,
+            },
+        );
+        Ok(ClaimOutcome::Started)
+    }
+
+    fn complete_key(
+        &self,
+        ticket: &Ticket,
+        completion: &Completion,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if !state.ticket_holds(ticket) {
+            return Ok(false);
+        }
+        let mut answer = completion.response.clone();
+        let mut embeds = None;
+        if let Some(embedded) = &completion.embeds {
+            if state.visible(&embedded.room, &embedded.message).is_some() {
+                embeds = Some((
+                    embedded.room.clone(),
+                    embedded.message.clone(),
+                    embedded.redacted_body.clone(),
+                ));
+            } else {
+                answer.body.clone_from(&embedded.redacted_body);
+            }
+        }
+        if let Some(record) = state.keys.get_mut(&key_of(ticket)) {
+            record.answer = Some(answer);
+            record.embeds = embeds;
+            record.expires_at = expires_at;
+        }
+        Ok(true)
+    }
+
+    fn release_key(&self, ticket: &Ticket) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if !state.ticket_holds(ticket) {
+            return Ok(false);
+        }
+        state.keys.remove(&key_of(ticket));
+        Ok(true)
+    }
+
+    fn remove_expired_keys(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let mut expired: Vec<DateTime<Utc>> = state
+            .keys
+            .values()
+            .map(|r| r.expires_at)
+            .filter(|at| *at <= now)
+            .collect();
+        expired.sort_unstable();
+        let Some(cutoff) = expired
+            .get(
+                usize::try_from(limit)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(1),
+            )
+            .or(expired.last())
+            .copied()
+        else {
+            return Ok(0);
+        };
+        let before = state.keys.len();
+        state.keys.retain(|_, r| r.expires_at > cutoff);
+        Ok(u64::try_from(before - state.keys.len()).unwrap_or(u64::MAX))
+    }
+}
+
 /// The published storage contract, run against this store.
 #[cfg(test)]
 mod contract {
     crate::store_contract!(super::MemoryStore::new());
+    crate::idempotency_contract!(super::MemoryStore::new());
 }

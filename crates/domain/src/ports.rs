@@ -8,6 +8,7 @@
 use crate::auth::Actor;
 use crate::error::StoreError;
 use crate::filter::MessageFilter;
+use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, Ticket};
 use crate::ids::{ClientId, DeletionId, MessageId, RoomId};
 use crate::model::{
     Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessagePage, NewRoom,
@@ -206,4 +207,46 @@ pub trait AuditStore: Send + Sync {
         before: Option<&'b DeletionId>,
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>>;
+}
+
+/// Idempotency keys and the answers stored under them (see [`crate::idempotency`]). A
+/// record is *in flight* from its claim until it is completed (answer stored) or released
+/// (removed); it is *stale* once `expires_at` has passed, or, in flight, once its lease has
+/// lapsed. A stale record counts as absent.
+///
+/// An adapter that implements this port and [`MessageStore`] MUST keep deleted content out
+/// of stored answers: in the transaction of every deletion (one message, or a room's clear)
+/// it replaces the body of each completed record whose [`crate::idempotency::EmbeddedMessage`]
+/// names a deleted message by that record's redacted body, and [`Self::complete_key`] stores
+/// the redacted body at once when the embedded message is not visible as it writes (so a
+/// deletion racing with the completion cannot leave the content behind).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims the key of `claim.ticket` for its owner. With no record for (owner, key), or
+    /// a stale one, MUST store an in-flight record (fingerprint, claim ID, lease and expiry
+    /// of `claim`) and answer `Started`. Otherwise, changing nothing, MUST answer `Mismatch`
+    /// when the record's fingerprint differs, else `InFlight` while it is in flight, else
+    /// `Replay` with its stored answer (the redacted one once its message is deleted). Of
+    /// concurrent claims of one key, exactly one answers `Started`.
+    fn claim_key(&self, claim: &KeyClaim) -> StoreResult<ClaimOutcome>;
+
+    /// Stores `completion` in the in-flight record that `ticket`'s claim holds, replayed
+    /// until `expires_at`. MUST return `false`, changing nothing, unless the record is in
+    /// flight under this very claim (a record taken over after a lapsed lease belongs to the
+    /// new claim).
+    fn complete_key(
+        &self,
+        ticket: &Ticket,
+        completion: &Completion,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Removes the in-flight record that `ticket`'s claim holds, so that the next request
+    /// with the key runs. MUST return `false`, changing nothing, unless it is in flight
+    /// under this very claim.
+    fn release_key(&self, ticket: &Ticket) -> StoreResult<bool>;
+
+    /// Removes records whose `expires_at` is at or before `now`, about `limit` at most
+    /// (records expiring at the same millisecond go together), and returns how many.
+    fn remove_expired_keys(&self, now: DateTime<Utc>, limit: u32) -> StoreResult<u64>;
 }

@@ -8,7 +8,9 @@
 //! a clear counts exactly the messages committed before it and none sent after it, and
 //! of two deletes of one message exactly one finds it. Under the same lock each of them
 //! keeps the room's `visible_count` exact (send +1, delete −1, clear 0), so `totalCount`
-//! and a clear's `deletedCount` are one row read, whatever the room's size.
+//! and a clear's `deletedCount` are one row read, whatever the room's size. In the same
+//! transactions, stored idempotent answers that embed a deleted message keep only their
+//! redacted bodies (`super::idempotency::redact_answers`).
 
 use super::DieselStore;
 use super::{Backlog, EventQueueing};
@@ -41,7 +43,7 @@ fn add_visible(conn: &mut DbConnection, room: &str, delta: i64) -> QueryResult<(
 }
 
 /// Takes the room row's write lock; `false` when the room does not exist.
-fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
+pub(super) fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
     let n = diesel::update(rooms::table.find(room))
         .set(rooms::write_version.eq(rooms::write_version + 1))
         .execute(conn)?;
@@ -95,7 +97,7 @@ impl Rule {
 }
 
 /// The visible message `id` of `room`, with its `seq`.
-fn find_visible(
+pub(super) fn find_visible(
     conn: &mut DbConnection,
     room: &str,
     id: &str,
@@ -187,6 +189,7 @@ fn delete_one(
     };
     diesel::delete(messages::table.find(seq)).execute(conn)?;
     add_visible(conn, room, -1)?;
+    super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
     let deletion = Deletion::committed(request, 1);
     record(conn, &deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
@@ -222,6 +225,9 @@ fn delete_bulk(
         .filter(|id| found.iter().any(|(_, f)| f == id.as_str()))
         .cloned()
         .collect();
+    for id in &removed {
+        super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
+    }
     let deletion = Deletion::committed_bulk(request, removed);
     record(conn, &deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
@@ -279,6 +285,7 @@ fn clear_all(
             rooms::visible_count.eq(0),
         ))
         .execute(conn)?;
+    super::idempotency::redact_answers(conn, room, None)?;
     if cleared_now == 0 && request.skip_if_nothing {
         return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
     }
@@ -443,6 +450,7 @@ fn clear_matching(
         }
     }
     add_visible(conn, room, -covered)?;
+    super::idempotency::redact_answers(conn, room, None)?;
     let deletion = Deletion::committed(request, count(shown));
     record(conn, &deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, large, room_state.queued))

@@ -1,13 +1,14 @@
 //! [`DieselStore`]: the domain's storage ports over a [`Database`].
 //!
-//! All SQL of the crate lives here: the ports' methods, the outbox ([`outbox`]), the
-//! background purge ([`purge`]) and the real-time feed ([`feed`]). The workers of
-//! [`crate::workers`] take a store; the store knows nothing of them and reports work it
-//! leaves behind to a [`CommitListener`].
+//! All SQL of the crate lives here: the ports' methods (idempotency keys in `idempotency`),
+//! the outbox ([`outbox`]), the background purge ([`purge`]) and the real-time feed
+//! ([`feed`]). The workers of [`crate::workers`] take a store; the store knows nothing of
+//! them and reports work it leaves behind to a [`CommitListener`].
 
 mod audit;
 mod clients;
 pub mod feed;
+mod idempotency;
 mod messages;
 pub mod outbox;
 pub mod purge;

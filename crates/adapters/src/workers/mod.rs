@@ -2,14 +2,17 @@
 //!
 //! The purger ([`spawn_purger`]) finishes large clears and erasures, the dispatcher
 //! ([`spawn_dispatcher`]) sends deletion events, the retention job ([`spawn_retention`])
-//! removes expired messages. Each waits on a [`Wakeup`]; [`Wakeups`]
-//! is the store's [`CommitListener`] that wakes the right one after a commit.
+//! removes expired messages, the key sweeper ([`spawn_key_sweeper`]) removes expired
+//! idempotency records. Each waits on a [`Wakeup`]; [`Wakeups`] is the store's
+//! [`CommitListener`] that wakes the right one after a commit.
 
 pub mod dispatcher;
+pub mod key_sweeper;
 pub mod purger;
 pub mod retention;
 
 pub use dispatcher::{DispatchOptions, dispatch_due, spawn_dispatcher};
+pub use key_sweeper::spawn_key_sweeper;
 pub use purger::spawn_purger;
 pub use retention::{RETENTION_INTERVAL, spawn_retention};
 

@@ -98,7 +98,7 @@ fn an_unfinished_purge_is_resumed_by_a_new_store() {
 }
 
 /// Every byte of the SQLite files of `store`: main file, WAL and rollback journal.
-fn sqlite_bytes(store: &TestStore) -> Vec<u8> {
+pub(crate) fn sqlite_bytes(store: &TestStore) -> Vec<u8> {
     let path = store.sqlite_file().expect("sqlite");
     let mut all = Vec::new();
     for suffix in ["", "-wal", "-journal"] {
@@ -109,7 +109,7 @@ fn sqlite_bytes(store: &TestStore) -> Vec<u8> {
     all
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())

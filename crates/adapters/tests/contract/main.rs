@@ -1,6 +1,7 @@
 //! The repository contract suite against a fresh database per test: the domain's published
 //! storage contract (`roomwarden_domain::testkit`, module `domain`), then what only the
-//! diesel store promises (background purge, outbox, webhook delivery, SQLite's files).
+//! diesel store promises (background purge, outbox, webhook delivery, SQLite's files,
+//! idempotency records).
 //!
 //! SQLite by default (a temporary file per test). Set `ROOMWARDEN_TEST_MYSQL_URL` to a server
 //! URL (`mysql://root@127.0.0.1:3306`) and build with `--features mysql` to run the very same
@@ -11,6 +12,7 @@ mod support;
 
 mod deletion;
 mod events;
+mod idempotency;
 mod moderation;
 mod session;
 mod settings;
@@ -19,4 +21,9 @@ mod webhook;
 /// Every case of the published storage contract, against the diesel store.
 mod domain {
     roomwarden_domain::store_contract!(crate::support::store());
+}
+
+/// Every case of the idempotency port's contract, against the diesel store.
+mod domain_idempotency {
+    roomwarden_domain::idempotency_contract!(crate::support::store());
 }

@@ -158,9 +158,39 @@ fn envelope(result: Value) -> Value {
     })
 }
 
-fn apply_to_operation(id: &str, op: &mut Value) {
+/// The `Idempotency-Key` parameter of every `POST`, `PUT` and `DELETE` (moderation.md §5).
+fn idempotency_key_parameter() -> Value {
+    json!({
+        "name": crate::idempotency::KEY_HEADER,
+        "in": "header",
+        "required": false,
+        "description": "1 to 255 visible ASCII characters (0x21 to 0x7E). A retry of the same request (method, path, query and body) by the same caller within 24 hours gets the first answer again (any status but 5xx), with `Idempotent-Replayed: true`, and changes nothing (ext).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+    })
+}
+
+/// The header of an answer replayed under an idempotency key.
+fn replayed_header() -> Value {
+    json!({
+        "description": "`true` when this is the stored answer of an earlier request with the same Idempotency-Key (ext)",
+        "schema": {"type": "string", "enum": ["true"]}
+    })
+}
+
+/// Whether operations of `method` honour `Idempotency-Key`.
+fn is_write(method: &str) -> bool {
+    matches!(method, "post" | "put" | "delete")
+}
+
+fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
     let authenticated = op.get("security").is_some();
     let has_body = op.get("requestBody").is_some();
+    if write {
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(params) => params.push(idempotency_key_parameter()),
+            None => op["parameters"] = json!([idempotency_key_parameter()]),
+        }
+    }
     if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
         for param in params {
             let name = param["name"].as_str().unwrap_or_default().to_owned();
@@ -215,11 +245,34 @@ fn apply_to_operation(id: &str, op: &mut Value) {
             add(responses, *status, codes);
         }
     }
+    if write {
+        add(
+            responses,
+            409,
+            "IDEMPOTENCY_KEY_IN_USE (the first request with this Idempotency-Key is still running)",
+        );
+        add(
+            responses,
+            422,
+            "IDEMPOTENCY_KEY_REUSED (this Idempotency-Key was used with a different request)",
+        );
+    }
     add(responses, 408, "REQUEST_TIMEOUT");
     add(responses, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE");
     add(responses, 500, "INTERNAL_ERROR");
     if !NO_STORAGE.contains(&id) {
         add(responses, 503, "SERVICE_UNAVAILABLE");
+    }
+    if write {
+        // Any answer but a 5xx can be a replay.
+        for (status, response) in responses.iter_mut() {
+            if !status.starts_with('5')
+                && let Some(response) = response.as_object_mut()
+            {
+                let headers = response.entry("headers").or_insert_with(|| json!({}));
+                headers[crate::idempotency::REPLAYED_HEADER] = replayed_header();
+            }
+        }
     }
 }
 
@@ -249,9 +302,9 @@ pub fn apply(doc: &mut Value) {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
-        for op in item.values_mut() {
+        for (method, op) in item.iter_mut() {
             let id = op["operationId"].as_str().unwrap_or_default().to_owned();
-            apply_to_operation(&id, op);
+            apply_to_operation(&id, is_write(method), op);
         }
     }
 }

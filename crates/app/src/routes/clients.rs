@@ -4,6 +4,7 @@ use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{ClientDto, RevokeBody, RevokedDto, SaveClientBody, iso};
 use crate::envelope::{ApiError, ok};
+use crate::idempotency::CarriesSecret;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -61,11 +62,13 @@ pub async fn save_client(
         .run(move |ports| clients::save_client(ports.clients.as_ref(), command, ttl, Utc::now()))
         .await?;
     let mut dto = ClientDto::from(saved.client);
-    if let Some((token, expires_at)) = saved.token {
-        dto.token = Some(token);
-        dto.expiration_date = Some(iso(expires_at));
-    }
-    Ok(ok("OK", dto))
+    let Some((token, expires_at)) = saved.token else {
+        return Ok(ok("OK", dto));
+    };
+    dto.token = Some(token);
+    dto.expiration_date = Some(iso(expires_at));
+    // Tokens are stored only as hashes: this answer is never kept for a replay.
+    Ok(CarriesSecret::mark(ok("OK", dto)))
 }
 
 /// Revokes one token (body `{"token"}`) or every token of the client.

@@ -4,15 +4,22 @@ use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{MessageDto, MessagePageDto, SendAsBody, SendMessageBody};
 use crate::envelope::{ApiError, ok};
+use crate::idempotency::Embeds;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
-use roomwarden_domain::model::MessageContent;
+use roomwarden_domain::model::{Message, MessageContent};
 use roomwarden_domain::usecases::Limit;
 use roomwarden_domain::usecases::messages::{self, SendAs, SendMessage};
 use serde::Deserialize;
+
+/// A message answer, marked as embedded content (see [`Embeds`]).
+fn answer(message: Message) -> HttpResponse {
+    let embeds = Embeds::message(&message, "/result");
+    Embeds::mark(Some(embeds), ok("OK", MessageDto::from(message)))
+}
 
 fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
     MessageContent::from_json(value.to_string())
@@ -48,7 +55,7 @@ pub async fn send_message(
             )?)
         })
         .await?;
-    Ok(ok("OK", MessageDto::from(message)))
+    Ok(answer(message))
 }
 
 /// Sends a message on behalf of `sender` (API key).
@@ -78,7 +85,7 @@ pub async fn send_as(
             )
         })
         .await?;
-    Ok(ok("OK", MessageDto::from(message)))
+    Ok(answer(message))
 }
 
 /// Query of the message list.

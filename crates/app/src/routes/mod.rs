@@ -8,8 +8,11 @@ pub mod ops;
 pub mod rooms;
 
 use crate::envelope::ApiError;
-use actix_web::dev::HttpServiceFactory;
+use crate::idempotency::Callers;
+use actix_web::body::BoxBody;
+use actix_web::dev::{HttpServiceFactory, ServiceRequest};
 use actix_web::http::header::ALLOW;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{
     FromRequest, Handler, HttpResponse, Resource, Responder, ResponseError, Route, web,
 };
@@ -20,10 +23,12 @@ pub async fn no_route() -> Result<HttpResponse, ApiError> {
 }
 
 /// One path and the methods it answers. `GET` also answers `HEAD` (the same response
-/// without its body); any other method gets an enveloped `405` with `Allow`.
+/// without its body); any other method gets an enveloped `405` with `Allow`. `POST`, `PUT`
+/// and `DELETE` routes honour `Idempotency-Key` ([`crate::idempotency`]).
 struct Endpoint {
     resource: Resource,
     allow: Vec<&'static str>,
+    callers: Callers,
 }
 
 /// Starts an [`Endpoint`] at `path`.
@@ -31,10 +36,18 @@ fn at(path: &str) -> Endpoint {
     Endpoint {
         resource: web::resource(path),
         allow: Vec::new(),
+        callers: Callers::Any,
     }
 }
 
 impl Endpoint {
+    /// Marks the endpoint's handlers as accepting only the API key (their `Platform`
+    /// extractor), so that idempotency checks authenticate the same way.
+    fn api_key_only(mut self) -> Self {
+        self.callers = Callers::ApiKeyOnly;
+        self
+    }
+
     fn route<F, Args>(mut self, method: &'static str, route: Route, handler: F) -> Self
     where
         F: Handler<Args>,
@@ -43,6 +56,23 @@ impl Endpoint {
     {
         self.allow.push(method);
         self.resource = self.resource.route(route.to(handler));
+        self
+    }
+
+    /// A route whose requests may carry `Idempotency-Key`.
+    fn idempotent<F, Args>(mut self, method: &'static str, route: Route, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let callers = self.callers;
+        self.allow.push(method);
+        self.resource = self.resource.route(route.to(handler).wrap(from_fn(
+            move |req: ServiceRequest, next: Next<BoxBody>| {
+                crate::idempotency::handle(callers, req, next)
+            },
+        )));
         self
     }
 
@@ -62,7 +92,7 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.route("POST", web::post(), handler)
+        self.idempotent("POST", web::post(), handler)
     }
 
     fn put<F, Args>(self, handler: F) -> Self
@@ -71,7 +101,7 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.route("PUT", web::put(), handler)
+        self.idempotent("PUT", web::put(), handler)
     }
 
     fn delete<F, Args>(self, handler: F) -> Self
@@ -80,7 +110,7 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.route("DELETE", web::delete(), handler)
+        self.idempotent("DELETE", web::delete(), handler)
     }
 
     /// The resource, answering `405` with `Allow` for other methods.
@@ -114,22 +144,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .into_resource(),
         )
         .service(at("/openapi.json").get(ops::openapi).guarded())
-        .service(at("/admin/clients").post(clients::save_client).guarded())
+        .service(
+            at("/admin/clients")
+                .api_key_only()
+                .post(clients::save_client)
+                .guarded(),
+        )
         .service(
             at("/admin/clients/{clientID}/token")
+                .api_key_only()
                 .delete(clients::revoke_tokens)
                 .guarded(),
         )
         .service(
             at("/admin/clients/{clientID}/messages")
+                .api_key_only()
                 .delete(deletion::purge_client)
                 .guarded(),
         )
         .service(at("/admin/deletions").get(audit::all_deletions).guarded())
         .service(at("/me").get(clients::me).guarded())
-        .service(at("/rooms").post(rooms::create_room).guarded())
-        .service(at("/rooms/").post(rooms::create_room).guarded())
-        .service(at("/messages").post(messages::send_as).guarded())
+        .service(
+            at("/rooms")
+                .api_key_only()
+                .post(rooms::create_room)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/")
+                .api_key_only()
+                .post(rooms::create_room)
+                .guarded(),
+        )
+        .service(
+            at("/messages")
+                .api_key_only()
+                .post(messages::send_as)
+                .guarded(),
+        )
         .service(
             at("/rooms/{roomID}")
                 .get(rooms::get_room)

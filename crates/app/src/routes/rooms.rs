@@ -4,17 +4,27 @@ use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, UpdateRoomBody};
 use crate::envelope::{ApiError, ok};
+use crate::idempotency::Embeds;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::model::{RetentionDays, RoomChanges, RoomType};
+use roomwarden_domain::model::{RetentionDays, RoomChanges, RoomType, RoomView};
 use roomwarden_domain::usecases::rooms::{self, CreateRoom};
 
 /// Parses a list of client IDs from a body.
 pub(crate) fn client_ids(raw: &[String]) -> Result<Vec<ClientId>, DomainError> {
     raw.iter().map(|id| ClientId::parse(id)).collect()
+}
+
+/// A room answer; its `lastMessage` is marked as embedded content (see [`Embeds`]).
+fn answer(view: RoomView) -> HttpResponse {
+    let embeds = view
+        .last_message
+        .as_ref()
+        .map(|m| Embeds::message(m, "/result/lastMessage"));
+    Embeds::mark(embeds, ok("OK", RoomDto::from(view)))
 }
 
 fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
@@ -57,7 +67,7 @@ pub async fn create_room(
             )
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// A room with its last message (members and platform admins).
@@ -80,7 +90,7 @@ pub async fn get_room(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// Updates name, owner, managers, webhook or retention.
@@ -120,7 +130,7 @@ pub async fn update_room(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// Invites members.
@@ -149,7 +159,7 @@ pub async fn add_members(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }
 
 /// Removes members (or leaves).
@@ -177,5 +187,5 @@ pub async fn remove_members(
             )?)
         })
         .await?;
-    Ok(ok("OK", RoomDto::from(view)))
+    Ok(answer(view))
 }

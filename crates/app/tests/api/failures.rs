@@ -4,7 +4,9 @@
 use crate::support::*;
 use roomwarden::state::Ports;
 use roomwarden_domain::error::StoreError;
-use roomwarden_domain::ports::{MockAuditStore, MockClientStore, MockMessageStore, MockRoomStore};
+use roomwarden_domain::ports::{
+    MockAuditStore, MockClientStore, MockIdempotencyStore, MockMessageStore, MockRoomStore,
+};
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Test
         rooms: Arc::new(rooms),
         messages: Arc::new(MockMessageStore::new()),
         audit: Arc::new(MockAuditStore::new()),
+        idempotency: Arc::new(MockIdempotencyStore::new()),
         readiness: Arc::new(move || {
             readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
         }),

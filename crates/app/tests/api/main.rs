@@ -13,6 +13,7 @@ mod deletion;
 mod envelope;
 mod events;
 mod failures;
+mod idempotency;
 mod messages;
 mod moderation;
 mod protocol;

@@ -534,3 +534,44 @@ fn a_user_purge_killed_mid_removal_is_invisible_after_restart_and_finishes() {
         );
     }
 }
+
+#[test]
+fn retried_bulk_deletes_and_user_purges_replay_their_first_answer() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let spammer = app.user("spammer");
+    app.post("/rooms/r/members")
+        .api_key()
+        .json(json!({"invitees": ["spammer"]}))
+        .send()
+        .ok();
+    let ids: Vec<String> = (0..2)
+        .map(|i| app.say(&cast.member, "r", &format!("m{i}")))
+        .collect();
+    app.say(&spammer, "r", "spam");
+    let bulk = || {
+        app.post("/rooms/r/messages/delete")
+            .user(&cast.owner)
+            .header("Idempotency-Key", "bulk-1")
+            .json(json!({"messageIDs": ids}))
+            .send()
+    };
+    let first = bulk();
+    assert_eq!(first.ok()["deletedCount"], 2);
+    assert!(first.header("Idempotent-Replayed").is_none());
+    let again = bulk();
+    assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the first answer, not a 404");
+    let purge = || {
+        app.delete("/admin/clients/spammer/messages")
+            .api_key()
+            .header("Idempotency-Key", "purge-1")
+            .send()
+    };
+    let first = purge();
+    assert_eq!(first.ok()["deletedCount"], 1);
+    let again = purge();
+    assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the original count, not 0");
+    assert_eq!(audit(&app, "r").len(), 2, "each ran once");
+}

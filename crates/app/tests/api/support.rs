@@ -273,6 +273,16 @@ pub fn send_with(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let response_headers = res
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let text = res.body_mut().read_to_string().expect("body");
     let body = serde_json::from_str(&text)
         .unwrap_or_else(|_| panic!("{method} {path}: not JSON ({status}): {text}"));
@@ -280,6 +290,7 @@ pub fn send_with(
     Resp {
         status,
         content_type,
+        headers: response_headers,
         body,
     }
 }
@@ -288,10 +299,20 @@ pub fn send_with(
 pub struct Resp {
     pub status: u16,
     pub content_type: String,
+    /// Every response header (names lowercase).
+    pub headers: Vec<(String, String)>,
     pub body: Value,
 }
 
 impl Resp {
+    /// The value of header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Asserts `200` with `RC` 0 and returns `result`.
     pub fn ok(&self) -> &Value {
         assert_eq!(self.status, 200, "{:#}", self.body);

@@ -35,11 +35,16 @@
 //!
 //! A store that needs nothing kept alive beside it implements the trait for itself, as
 //! `MemoryStore` does. Each case expects an empty store; IDs are short ASCII strings.
+//!
+//! A store that also implements [`crate::ports::IdempotencyStore`] runs its cases with
+//! [`idempotency_contract!`](crate::idempotency_contract), the same way; the port is
+//! optional, so [`store_contract!`](crate::store_contract) does not ask for it.
 
 pub mod audit;
 pub mod clients;
 pub mod deletion;
 pub mod fixtures;
+pub mod idempotency;
 pub mod messages;
 pub mod moderation;
 pub mod rooms;
@@ -117,5 +122,23 @@ macro_rules! store_contract {
                 $crate::testkit::$module::$case($crate::testkit::StoreFixture::store(&fixture));
             }
         )*
+    };
+}
+
+/// Declares one `#[test]` per case of the idempotency port ([`idempotency`]) against the
+/// fixture that `$fresh` evaluates to, whose store implements
+/// [`crate::ports::IdempotencyStore`] beside the four ports of [`ContractStore`].
+#[macro_export]
+macro_rules! idempotency_contract {
+    ($fresh:expr) => {
+        $crate::store_contract!(@cases $fresh;
+            idempotency::a_new_key_starts_and_holds_until_finished,
+            idempotency::a_completed_key_replays_its_answer_exactly,
+            idempotency::a_released_key_runs_again,
+            idempotency::a_lapsed_lease_is_taken_over,
+            idempotency::an_expired_key_is_new_and_swept,
+            idempotency::concurrent_claims_of_one_key_start_exactly_once,
+            idempotency::deleted_messages_leave_only_redacted_answers,
+        );
     };
 }
