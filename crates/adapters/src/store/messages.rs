@@ -305,6 +305,9 @@ struct Resolved<'a> {
     after_ms: i64,
     before_ms: i64,
     senders: Vec<&'a str>,
+    /// Whether the room has pending erasures (else the rule's `NOT EXISTS` is left out:
+    /// erasures of a room are only added under its lock).
+    erased: bool,
 }
 
 /// Resolves `filter`'s message bounds in `room` (`None` when one is not visible there).
@@ -339,6 +342,12 @@ fn resolve<'a>(
         ))
         .first(conn)?;
     let newest = newest.unwrap_or(0);
+    let erased = erasures::table
+        .filter(erasures::room_id.eq(room))
+        .select(erasures::seq)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some();
     let time = |b: &Option<Bound>| b.as_ref().and_then(Bound::time).map(to_ms);
     Ok(Some(Resolved {
         above: cleared.max(after_seq.unwrap_or(0)),
@@ -346,6 +355,7 @@ fn resolve<'a>(
         after_ms: time(&filter.after).unwrap_or(i64::MIN),
         before_ms: time(&filter.before).unwrap_or(i64::MAX),
         senders: filter.senders.iter().map(ClientId::as_str).collect(),
+        erased,
     }))
 }
 
@@ -362,8 +372,10 @@ fn candidates<'a>(
         .filter(messages::room_id.eq(room))
         .filter(messages::seq.gt(r.above))
         .filter(messages::seq.le(r.through))
-        .filter(sql::<Bool>(filter_sql::NOT_ERASED))
         .into_boxed();
+    if r.erased {
+        q = q.filter(sql::<Bool>(filter_sql::NOT_ERASED));
+    }
     if !r.senders.is_empty() {
         q = q.filter(messages::sender.eq_any(r.senders.clone()));
     }

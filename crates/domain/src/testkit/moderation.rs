@@ -301,3 +301,128 @@ pub fn expired_messages_are_invisible_before_the_job_runs<S: ContractStore + ?Si
         DeleteOutcome::NothingMatched
     );
 }
+
+fn count_or_zero(outcome: DeleteOutcome) -> u64 {
+    match outcome {
+        DeleteOutcome::Deleted(d) => d.deleted_count,
+        DeleteOutcome::NothingMatched => 0,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A user purge (sender-filtered clears, committed as `delete_many`) racing with that user's
+/// sends: every message is either counted deleted or still visible, and the room's other
+/// messages all stay.
+pub fn a_purge_racing_with_the_users_sends_loses_nothing<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &["spammer"]);
+    add_room(s, "r2", "alice", &[], &["spammer"]);
+    send_many(s, "r1", "alice", "keep", 5);
+    let (threads, per_thread) = (2, 30);
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let purge = |room: &str| DeletionRequest {
+        actor: Actor::Platform,
+        skip_if_nothing: true,
+        ..filtered(
+            room,
+            MessageFilter::new(None, None, senders(&["spammer"])).expect("valid"),
+        )
+    };
+    let deleted = std::thread::scope(|scope| {
+        for t in 0..threads {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                for i in 0..per_thread {
+                    let room = if i % 2 == 0 { "r1" } else { "r2" };
+                    send_at(s, room, "spammer", &format!("t{t}-{i}"), now());
+                }
+            });
+        }
+        barrier.wait();
+        (0..6)
+            .map(|_| {
+                s.delete_many(&[purge("r1"), purge("r2")])
+                    .expect("ran")
+                    .into_iter()
+                    .map(count_or_zero)
+                    .sum::<u64>()
+            })
+            .sum::<u64>()
+    });
+    let remaining = visible_count(s, "r1") - 5 + visible_count(s, "r2");
+    assert_eq!(deleted + remaining, (threads * per_thread) as u64);
+    let (ids, _) = visible(s, "r1");
+    assert_eq!(ids.iter().filter(|id| id.starts_with("keep")).count(), 5);
+}
+
+/// A time-window clear racing with sends: deleted + remaining = posted.
+pub fn a_filtered_clear_racing_with_sends_loses_nothing<S: ContractStore + ?Sized>(s: &S) {
+    add_room(s, "r1", "alice", &[], &[]);
+    let (threads, per_thread) = (3, 30);
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let window = MessageFilter::new(
+        Some(Bound::At(now() + Duration::hours(1))),
+        Some(Bound::At(now() - Duration::hours(1))),
+        vec![],
+    )
+    .expect("valid");
+    let deleted = std::thread::scope(|scope| {
+        for t in 0..threads {
+            let barrier = &barrier;
+            scope.spawn(move || {
+                barrier.wait();
+                send_many(s, "r1", "alice", &format!("t{t}"), per_thread);
+            });
+        }
+        barrier.wait();
+        (0..5)
+            .map(|_| deleted(s.delete(&filtered("r1", window.clone())).expect("ran")).deleted_count)
+            .sum::<u64>()
+    });
+    assert_eq!(
+        deleted + visible_count(s, "r1"),
+        (threads * per_thread) as u64
+    );
+}
+
+/// Bulk and single deletions racing for the same messages: each is reported deleted once.
+pub fn bulk_and_single_deletes_of_the_same_messages_report_each_once<S: ContractStore + ?Sized>(
+    s: &S,
+) {
+    add_room(s, "r1", "alice", &[], &[]);
+    let ids = send_many(s, "r1", "alice", "m", 20);
+    let (bulk, single) = std::thread::scope(|scope| {
+        let bulk = scope.spawn(|| {
+            let mut got = Vec::new();
+            for chunk in ids.chunks(5) {
+                let target = DeleteTarget::Bulk(chunk.iter().map(|i| mid(i)).collect());
+                if let DeleteOutcome::Deleted(d) =
+                    s.delete(&request("r1", target, "alice")).expect("ran")
+                {
+                    got.extend(d.message_ids.into_iter().map(|m| m.as_str().to_owned()));
+                }
+            }
+            got
+        });
+        let single = scope.spawn(|| {
+            ids.iter()
+                .rev()
+                .filter(|id| {
+                    matches!(
+                        s.delete(&request("r1", DeleteTarget::One(mid(id)), "alice"))
+                            .expect("ran"),
+                        DeleteOutcome::Deleted(_)
+                    )
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        (bulk.join().expect("bulk"), single.join().expect("single"))
+    });
+    let mut all: Vec<String> = bulk.into_iter().chain(single).collect();
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(all, expected, "each message reported deleted exactly once");
+    assert_eq!(visible_count(s, "r1"), 0);
+}
