@@ -54,3 +54,8 @@ bench-http *args:
     cargo build --release --features mysql -p roomwarden
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite {{args}}
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql {{args}}
+
+# Moderation benchmark (filtered clears on a 1,000,000-message room from 50 senders, a user
+# purge across 1,000 rooms) on SQLite and MySQL/MariaDB, beside the floor.
+bench-moderation *args:
+    just bench-http --moderation {{args}}

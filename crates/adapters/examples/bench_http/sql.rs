@@ -164,7 +164,8 @@ impl Sql {
 
     /// Floor of a filtered clear of each of `rooms`, in one transaction as the server
     /// commits them: the authentication read, then per room its lock and state, the count
-    /// of the rows `condition` covers, their removal (`DELETE` when at most 5,000 so far in
+    /// of the rows `condition` covers (once, before the batch: it decides the removal),
+    /// their removal (`DELETE` when at most 5,000 so far in
     /// this transaction, else the erasure row) and the audit record and event; then commit.
     pub fn filtered_clear(
         &mut self,
@@ -196,7 +197,6 @@ impl Sql {
                  SELECT owner FROM rooms WHERE id = '{room}';
                  SELECT cleared_through_seq, purged_through_seq, visible_count, webhook, retention_days FROM rooms WHERE id = '{room}';
                  SELECT MAX(seq) FROM messages WHERE room_id = '{room}';
-                 SELECT COUNT(*) FROM messages WHERE room_id = '{room}' AND {condition};
                  {removal}
                  UPDATE rooms SET visible_count = visible_count - {covered} WHERE id = '{room}';
                  INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)

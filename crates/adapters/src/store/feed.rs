@@ -7,7 +7,7 @@
 //! looks back for such late rows, and remembers which `seq`s it already delivered.
 
 use crate::rows::MessageRow;
-use crate::schema::{messages, outbox, rooms};
+use crate::schema::{messages, outbox};
 use crate::store::DieselStore;
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -226,6 +226,17 @@ fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<Deleti
     Ok(rows)
 }
 
+/// SQL over `messages` alone: the row is above its room's watermark and not erased (a new
+/// message is never expired). Correlated subqueries rather than a join with `rooms`: with a
+/// join, MariaDB may read every room and sort all their messages (seen with 2,000 rooms and
+/// 4,000,000 messages: a poll took seconds); this way the scan follows `seq` from the cursor.
+fn visible_new() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "messages.seq > (SELECT r.cleared_through_seq FROM rooms r WHERE r.id = messages.room_id) AND {}",
+        crate::filter_sql::NOT_ERASED
+    ))
+}
+
 fn poll_messages(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, MessageRow)>> {
     let mut rows: Vec<(i64, MessageRow)> = Vec::new();
     if cursor.has_gaps() {
@@ -238,12 +249,8 @@ fn poll_messages(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, M
         if !late.is_empty() {
             rows.extend(
                 messages::table
-                    .inner_join(rooms::table)
                     .filter(messages::seq.eq_any(&late))
-                    .filter(messages::seq.gt(rooms::cleared_through_seq))
-                    .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                        crate::filter_sql::NOT_ERASED,
-                    ))
+                    .filter(visible_new())
                     .order(messages::seq.asc())
                     .select((messages::seq, MessageRow::as_select()))
                     .load::<(i64, MessageRow)>(conn)?,
@@ -252,12 +259,8 @@ fn poll_messages(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<(i64, M
     }
     rows.extend(
         messages::table
-            .inner_join(rooms::table)
             .filter(messages::seq.gt(cursor.max_seen))
-            .filter(messages::seq.gt(rooms::cleared_through_seq))
-            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-                crate::filter_sql::NOT_ERASED,
-            ))
+            .filter(visible_new())
             .order(messages::seq.asc())
             .limit(PAGE)
             .select((messages::seq, MessageRow::as_select()))
