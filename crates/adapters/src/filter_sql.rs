@@ -28,24 +28,17 @@ pub(crate) const NOT_ERASED: &str = "NOT EXISTS (SELECT 1 FROM erasures e \
 
 /// SQL over `messages` joined with `rooms`: the row has not expired under the room's
 /// retention (its own, else `default`) at `now_ms`.
+///
+/// `created_at + 0` keeps this check from choosing the index: with the room's row read
+/// first, MariaDB turns the bound into a constant and may then walk `(room_id, created_at)`
+/// and sort, instead of reading the newest `seq`s (seen: 3 s per page on a room of 500,000).
 pub(crate) fn unexpired_sql(now_ms: i64, default: Option<RetentionDays>) -> String {
-    unexpired_with(now_ms, default, "rooms.retention_days")
-}
-
-/// [`unexpired_sql`] for a query over `messages` alone: the room's retention by subquery.
-pub(crate) fn unexpired_alone_sql(now_ms: i64, default: Option<RetentionDays>) -> String {
-    unexpired_with(
-        now_ms,
-        default,
-        "(SELECT r.retention_days FROM rooms r WHERE r.id = messages.room_id)",
-    )
-}
-
-fn unexpired_with(now_ms: i64, default: Option<RetentionDays>, own_days: &str) -> String {
     let days = default.map_or(FOREVER_DAYS, |d| i64::from(d.get()));
     // Integers computed here and a fixed expression, never caller text: safe to write
     // into the statement.
-    format!("messages.created_at >= {now_ms} - COALESCE({own_days}, {days}) * {DAY_MS}")
+    format!(
+        "messages.created_at + 0 >= {now_ms} - COALESCE(rooms.retention_days, {days}) * {DAY_MS}"
+    )
 }
 
 /// The visibility rule beyond the room's watermark (which queries state with the

@@ -16,7 +16,7 @@ use super::DieselStore;
 use super::{Backlog, EventQueueing};
 use crate::db::DbConnection;
 use crate::filter_sql;
-use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count, to_ms};
+use crate::rows::{MessageRow, NewDeletionRow, NewMessageRow, count, from_ms, to_ms};
 use crate::schema::{deletions, erasures, messages, room_members, rooms};
 use chrono::{DateTime, Utc};
 use diesel::dsl::{max, sql};
@@ -90,9 +90,32 @@ impl Rule {
         filter_sql::visible(self.now_ms, self.default, with_expired)
     }
 
-    /// Whether a room with this retention of its own hides anything by age.
-    fn expires(self, own: Option<i32>) -> bool {
-        own.is_some() || self.default.is_some()
+    /// For a room with this retention of its own: the time (ms) before which its messages
+    /// have expired, if any.
+    fn cutoff_ms(self, own: Option<i32>) -> Option<i64> {
+        let days = crate::rows::retention(own).or(self.default)?;
+        Some(days.cutoff(from_ms(self.now_ms)).timestamp_millis())
+    }
+
+    /// How many of the room's rows above the watermark only the retention hides (0 for a
+    /// room without retention). A range over the `(room_id, created_at)` index.
+    fn expired_count(
+        self,
+        conn: &mut DbConnection,
+        room: &str,
+        own: Option<i32>,
+    ) -> QueryResult<i64> {
+        let Some(cutoff) = self.cutoff_ms(own) else {
+            return Ok(0);
+        };
+        messages::table
+            .inner_join(rooms::table)
+            .filter(messages::room_id.eq(room))
+            .filter(messages::created_at.lt(cutoff))
+            .filter(messages::seq.gt(rooms::cleared_through_seq))
+            .filter(sql::<Bool>(filter_sql::NOT_ERASED))
+            .count()
+            .get_result(conn)
     }
 }
 
@@ -112,21 +135,6 @@ pub(super) fn find_visible(
         .select((messages::seq, MessageRow::as_select()))
         .first(conn)
         .optional()
-}
-
-/// How many of the room's rows above the watermark only the retention hides.
-fn expired_count(conn: &mut DbConnection, room: &str, rule: Rule) -> QueryResult<i64> {
-    messages::table
-        .inner_join(rooms::table)
-        .filter(messages::room_id.eq(room))
-        .filter(messages::seq.gt(rooms::cleared_through_seq))
-        .filter(rule.sql(true))
-        .filter(diesel::dsl::not(sql::<Bool>(&filter_sql::unexpired_sql(
-            rule.now_ms,
-            rule.default,
-        ))))
-        .count()
-        .get_result(conn)
 }
 
 /// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
@@ -252,12 +260,7 @@ fn clear_all(
     let watermark = newest.unwrap_or(0).max(cleared);
     // Every visible message is above the old watermark and at or below the new one; rows
     // that only the retention hides go too but were not visible, so they do not count.
-    let expired = if rule.expires(room_state.retention) {
-        expired_count(conn, room, rule)?
-    } else {
-        0
-    };
-    let cleared_now = visible - expired;
+    let cleared_now = visible - rule.expired_count(conn, room, room_state.retention)?;
     let small = usize::try_from(visible).is_ok_and(|n| n <= *budget);
     if small {
         *budget -= usize::try_from(visible).unwrap_or(0);
@@ -287,7 +290,10 @@ fn clear_all(
         .execute(conn)?;
     super::idempotency::redact_answers(conn, room, None)?;
     if cleared_now == 0 && request.skip_if_nothing {
-        return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
+        return Ok(Committed {
+            needs_purge: purged_now < watermark,
+            ..Committed::nothing(DeleteOutcome::NothingMatched)
+        });
     }
     let deletion = Deletion::committed(request, count(cleared_now));
     record(conn, &deletion, room_state.queued)?;
@@ -361,13 +367,8 @@ fn resolve<'a>(
 
 type Candidates<'a> = messages::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
 
-/// The room's rows that `r` covers and the rule shows (all, or unexpired only).
-fn candidates<'a>(
-    room: &'a str,
-    r: &Resolved<'a>,
-    rule: Rule,
-    with_expired: bool,
-) -> Candidates<'a> {
+/// The room's rows that `r` covers (not erased), sent at or after `not_before` when given.
+fn candidates<'a>(room: &'a str, r: &Resolved<'a>, not_before: Option<i64>) -> Candidates<'a> {
     let mut q = messages::table
         .filter(messages::room_id.eq(room))
         .filter(messages::seq.gt(r.above))
@@ -385,11 +386,8 @@ fn candidates<'a>(
     if r.before_ms != i64::MAX {
         q = q.filter(messages::created_at.lt(r.before_ms));
     }
-    if !with_expired {
-        q = q.filter(sql::<Bool>(&filter_sql::unexpired_alone_sql(
-            rule.now_ms,
-            rule.default,
-        )));
+    if let Some(cutoff) = not_before {
+        q = q.filter(messages::created_at.ge(cutoff));
     }
     q
 }
@@ -404,11 +402,14 @@ fn count_covered(
     retention: Option<i32>,
     by_retention: bool,
 ) -> QueryResult<(i64, i64)> {
-    let all: i64 = candidates(room, r, rule, true).count().get_result(conn)?;
-    if all == 0 || by_retention || !rule.expires(retention) {
+    let all: i64 = candidates(room, r, None).count().get_result(conn)?;
+    let cutoff = rule
+        .cutoff_ms(retention)
+        .filter(|_| all > 0 && !by_retention);
+    let Some(cutoff) = cutoff else {
         return Ok((all, all));
-    }
-    let shown: i64 = candidates(room, r, rule, false).count().get_result(conn)?;
+    };
+    let shown: i64 = candidates(room, r, Some(cutoff)).count().get_result(conn)?;
     Ok((all, shown))
 }
 
@@ -454,7 +455,7 @@ fn clear_matching(
                 .execute(conn)?;
         }
     } else if covered > 0 {
-        let seqs: Vec<i64> = candidates(room, &r, rule, true)
+        let seqs: Vec<i64> = candidates(room, &r, None)
             .select(messages::seq)
             .load(conn)?;
         for chunk in seqs.chunks(1_000) {
@@ -629,11 +630,7 @@ impl MessageStore for DieselStore {
                 .first(conn)
                 .optional()?
                 .unwrap_or((0, None));
-            let total_count = if rule.expires(retention) {
-                visible - expired_count(conn, room, rule)?
-            } else {
-                visible
-            };
+            let total_count = visible - rule.expired_count(conn, room, retention)?;
             let rows: Vec<MessageRow> = messages::table
                 .inner_join(rooms::table)
                 .filter(messages::room_id.eq(room))
@@ -697,12 +694,9 @@ impl MessageStore for DieselStore {
                     .find(room)
                     .select(rooms::visible_count)
                     .first(conn)?;
-                let expired = if rule.expires(retention) {
-                    expired_count(conn, room, rule)?
-                } else {
-                    0
-                };
-                return Ok(Some(count(visible - expired)));
+                return Ok(Some(count(
+                    visible - rule.expired_count(conn, room, retention)?,
+                )));
             }
             let Some(r) = resolve(conn, room, filter, rule)? else {
                 return Ok(None);
