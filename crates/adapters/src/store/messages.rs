@@ -261,7 +261,15 @@ fn clear_all(
     // Every visible message is above the old watermark and at or below the new one; rows
     // that only the retention hides go too but were not visible, so they do not count.
     let cleared_now = visible - rule.expired_count(conn, room, room_state.retention)?;
-    let small = usize::try_from(visible).is_ok_and(|n| n <= *budget);
+    // Rows a pending erasure hides are not in `visible` but would go in the same DELETE:
+    // with any pending, the rows are left to the purger, however few are visible.
+    let erased = erasures::table
+        .filter(erasures::room_id.eq(room))
+        .select(erasures::seq)
+        .first::<i64>(conn)
+        .optional()?
+        .is_some();
+    let small = !erased && usize::try_from(visible).is_ok_and(|n| n <= *budget);
     if small {
         *budget -= usize::try_from(visible).unwrap_or(0);
     }

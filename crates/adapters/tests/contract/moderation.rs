@@ -214,3 +214,29 @@ fn one_transaction_removes_at_most_the_purge_batch_in_place_across_rooms() {
     // would have made 12, so they were left to the purger.
     assert_eq!(s.purge_pending(&AtomicBool::new(false)).expect("purged"), 4);
 }
+
+#[test]
+fn a_small_clear_after_a_large_filtered_one_leaves_the_hidden_rows_to_the_purger() {
+    let s = store_with_batch(10);
+    add_room(&*s, "r", "owner", &[], &["spammer"]);
+    send_many(&*s, "r", "spammer", "s", 30);
+    send_many(&*s, "r", "owner", "o", 2);
+    assert_eq!(
+        count_of(s.delete(&by_sender("r", "spammer")).expect("ran")),
+        30
+    );
+    // Two visible messages: a small clear, but 30 hidden rows are still stored. They must
+    // not be removed in this transaction (the purger's steps are bounded).
+    assert_eq!(
+        count_of(
+            s.delete(&request("r", DeleteTarget::All, "owner"))
+                .expect("ran")
+        ),
+        2
+    );
+    assert_eq!(visible_count(&*s, "r"), 0);
+    assert_eq!(
+        s.purge_pending(&AtomicBool::new(false)).expect("purged"),
+        32
+    );
+}
