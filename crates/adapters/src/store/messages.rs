@@ -137,6 +137,16 @@ pub(super) fn find_visible(
         .optional()
 }
 
+/// Whether the room has pending erasures (rows hidden but not yet removed).
+fn has_erasures(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
+    erasures::table
+        .filter(erasures::room_id.eq(room))
+        .select(erasures::seq)
+        .first::<i64>(conn)
+        .optional()
+        .map(|found| found.is_some())
+}
+
 /// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
 fn record(conn: &mut DbConnection, deletion: &Deletion, queued: bool) -> QueryResult<()> {
     diesel::insert_into(deletions::table)
@@ -263,12 +273,7 @@ fn clear_all(
     let cleared_now = visible - rule.expired_count(conn, room, room_state.retention)?;
     // Rows a pending erasure hides are not in `visible` but would go in the same DELETE:
     // with any pending, the rows are left to the purger, however few are visible.
-    let erased = erasures::table
-        .filter(erasures::room_id.eq(room))
-        .select(erasures::seq)
-        .first::<i64>(conn)
-        .optional()?
-        .is_some();
+    let erased = has_erasures(conn, room)?;
     let small = !erased && usize::try_from(visible).is_ok_and(|n| n <= *budget);
     if small {
         *budget -= usize::try_from(visible).unwrap_or(0);
@@ -356,12 +361,7 @@ fn resolve<'a>(
         ))
         .first(conn)?;
     let newest = newest.unwrap_or(0);
-    let erased = erasures::table
-        .filter(erasures::room_id.eq(room))
-        .select(erasures::seq)
-        .first::<i64>(conn)
-        .optional()?
-        .is_some();
+    let erased = has_erasures(conn, room)?;
     let time = |b: &Option<Bound>| b.as_ref().and_then(Bound::time).map(to_ms);
     Ok(Some(Resolved {
         above: cleared.max(after_seq.unwrap_or(0)),

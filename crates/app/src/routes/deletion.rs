@@ -47,6 +47,17 @@ struct ClearQuery {
     dry_run: bool,
 }
 
+/// `dryRun`: `true` or `false`.
+fn dry_run_value(value: &str) -> Result<bool, DomainError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(DomainError::InvalidParameter(
+            "dryRun must be true or false".to_owned(),
+        )),
+    }
+}
+
 /// Parses `before`, `after`, `sender` (repeatable) and `dryRun`. Any other parameter is
 /// refused: a misspelt filter on a destructive call must not widen it to the whole room.
 fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
@@ -76,15 +87,7 @@ fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
             "sender" => senders.push(ClientId::parse(value)?),
             "dryRun" => {
                 once(dry_run.is_some(), "dryRun")?;
-                dry_run = Some(match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(DomainError::InvalidParameter(
-                            "dryRun must be true or false".to_owned(),
-                        ));
-                    }
-                });
+                dry_run = Some(dry_run_value(value)?);
             }
             other => {
                 return Err(DomainError::InvalidParameter(format!(
@@ -314,17 +317,7 @@ fn purge_query(
             "before" if before.is_none() => before = Some(Bound::parse_time("before", value)?),
             "after" if after.is_none() => after = Some(Bound::parse_time("after", value)?),
             "roomID" => rooms.push(RoomId::parse(value)?),
-            "dryRun" if dry_run.is_none() => {
-                dry_run = Some(match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(DomainError::InvalidParameter(
-                            "dryRun must be true or false".to_owned(),
-                        ));
-                    }
-                });
-            }
+            "dryRun" if dry_run.is_none() => dry_run = Some(dry_run_value(value)?),
             "before" | "after" | "dryRun" => return Err(twice()),
             other => {
                 return Err(DomainError::InvalidParameter(format!(
