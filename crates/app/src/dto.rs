@@ -172,6 +172,13 @@ impl From<RoomView> for RoomDto {
     }
 }
 
+/// `GET /rooms` (ext): a page of rooms, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct RoomListDto {
+    /// The rooms; the last one's `_id` is the next page's `before`.
+    pub data: Vec<RoomDto>,
+}
+
 /// The seed specification's deletion result.
 #[derive(Serialize, ToSchema)]
 pub struct DeletionResultDto {

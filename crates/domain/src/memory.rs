@@ -488,6 +488,38 @@ impl RoomStore for MemoryStore {
         Ok(self.lock().rooms.get(id).map(StoredRoom::snapshot))
     }
 
+    fn list_rooms(
+        &self,
+        member: Option<&ClientId>,
+        before: Option<&RoomId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Room>>> {
+        let state = self.lock();
+        let visible = |r: &&StoredRoom| member.is_none_or(|m| r.members.contains(m));
+        let key = |r: &StoredRoom| (r.room.created_at, r.room.id.clone());
+        let cursor = match before {
+            None => None,
+            Some(id) => match state.rooms.get(id).filter(|r| visible(r)) {
+                Some(r) => Some(key(r)),
+                None => return Ok(None),
+            },
+        };
+        let mut rooms: Vec<&StoredRoom> = state
+            .rooms
+            .values()
+            .filter(visible)
+            .filter(|r| cursor.as_ref().is_none_or(|c| key(r) < *c))
+            .collect();
+        rooms.sort_by_key(|r| std::cmp::Reverse(key(r)));
+        Ok(Some(
+            rooms
+                .into_iter()
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(StoredRoom::snapshot)
+                .collect(),
+        ))
+    }
+
     fn update_room(
         &self,
         id: &RoomId,

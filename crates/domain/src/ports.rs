@@ -63,6 +63,10 @@ pub trait ClientStore: Send + Sync {
 
 /// Rooms, their owner, managers and members.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[expect(
+    clippy::needless_lifetimes,
+    reason = "mockall needs named lifetimes for Option<&T> arguments"
+)]
 pub trait RoomStore: Send + Sync {
     /// Stores a new room with its members (owner and managers included).
     /// MUST return `false`, changing nothing, when the ID is taken.
@@ -70,6 +74,17 @@ pub trait RoomStore: Send + Sync {
 
     /// The room, or `None`.
     fn get_room(&self, id: &RoomId) -> StoreResult<Option<Room>>;
+
+    /// Up to `limit` rooms, newest first (creation time, then ID, both descending), only
+    /// those `member` belongs to when it is given, strictly after the room `before` in that
+    /// order. MUST return `None` when `before` names no room (or, with `member`, a room it
+    /// does not belong to: the answer reveals nothing about other rooms).
+    fn list_rooms<'a, 'b>(
+        &self,
+        member: Option<&'a ClientId>,
+        before: Option<&'b RoomId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Room>>>;
 
     /// Applies `changes` in one transaction, as `actor`. MUST answer `RoomNotFound` when the
     /// room does not exist, and `PermissionDenied`, changing nothing, unless

@@ -178,6 +178,76 @@ impl RoomStore for DieselStore {
         self.with_conn(|conn| load_room(conn, id.as_str()))
     }
 
+    fn list_rooms(
+        &self,
+        member: Option<&ClientId>,
+        before: Option<&RoomId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Room>>> {
+        self.with_conn(|conn| {
+            let belongs = |conn: &mut DbConnection, room: &str| -> QueryResult<bool> {
+                let Some(m) = member else { return Ok(true) };
+                room_members::table
+                    .find((room, m.as_str()))
+                    .count()
+                    .get_result::<i64>(conn)
+                    .map(|n| n > 0)
+            };
+            let cursor = match before {
+                None => None,
+                Some(id) => {
+                    let at: Option<i64> = rooms::table
+                        .find(id.as_str())
+                        .select(rooms::created_at)
+                        .first(conn)
+                        .optional()?;
+                    match at {
+                        Some(at) if belongs(conn, id.as_str())? => Some((at, id.as_str())),
+                        _ => return Ok(None),
+                    }
+                }
+            };
+            let mut q = rooms::table.select(RoomRow::as_select()).into_boxed();
+            if let Some(m) = member {
+                q = q.filter(
+                    rooms::id.eq_any(
+                        room_members::table
+                            .filter(room_members::client_id.eq(m.as_str()))
+                            .select(room_members::room_id),
+                    ),
+                );
+            }
+            if let Some((at, id)) = cursor {
+                q = q.filter(
+                    rooms::created_at
+                        .lt(at)
+                        .or(rooms::created_at.eq(at).and(rooms::id.lt(id))),
+                );
+            }
+            let rows: Vec<RoomRow> = q
+                .order((rooms::created_at.desc(), rooms::id.desc()))
+                .limit(i64::from(limit))
+                .load(conn)?;
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let mut members: BTreeMap<String, Vec<MemberRow>> = BTreeMap::new();
+            for m in room_members::table
+                .filter(room_members::room_id.eq_any(&ids))
+                .select(MemberRow::as_select())
+                .load::<MemberRow>(conn)?
+            {
+                members.entry(m.room_id.clone()).or_default().push(m);
+            }
+            Ok(Some(
+                rows.into_iter()
+                    .map(|row| {
+                        let of_room = members.remove(&row.id).unwrap_or_default();
+                        row.into_room(of_room)
+                    })
+                    .collect(),
+            ))
+        })
+    }
+
     fn update_room(
         &self,
         id: &RoomId,

@@ -32,7 +32,7 @@ impl utoipa::Modify for SecuritySchemes {
     paths(
         ops::health, ops::ready, ops::openapi,
         clients::save_client, clients::revoke_tokens, clients::me,
-        rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
+        rooms::list_rooms, rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
         messages::send_message, messages::send_as, messages::list_messages,
         deletion::delete_messages, deletion::bulk_delete_at, deletion::purge_client,
         audit::room_deletions, audit::all_deletions,

@@ -167,12 +167,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             at("/rooms")
                 .api_key_only()
+                .get(rooms::list_rooms)
                 .post(rooms::create_room)
                 .guarded(),
         )
         .service(
             at("/rooms/")
                 .api_key_only()
+                .get(rooms::list_rooms)
                 .post(rooms::create_room)
                 .guarded(),
         )

@@ -2,7 +2,9 @@
 
 use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
-use crate::dto::{CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, UpdateRoomBody};
+use crate::dto::{
+    CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, RoomListDto, UpdateRoomBody,
+};
 use crate::envelope::{ApiError, ok};
 use crate::idempotency::Embeds;
 use crate::state::AppState;
@@ -11,6 +13,7 @@ use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
 use roomwarden_domain::model::{RetentionDays, RoomChanges, RoomType, RoomView};
+use roomwarden_domain::usecases::Limit;
 use roomwarden_domain::usecases::rooms::{self, CreateRoom};
 
 /// Parses a list of client IDs from a body.
@@ -68,6 +71,47 @@ pub async fn create_room(
         })
         .await?;
     Ok(answer(view))
+}
+
+/// Query of the room list.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomListQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// Only rooms created before this room (the previous page's last `_id`).
+    pub before: Option<String>,
+}
+
+/// The rooms the caller belongs to; every room for the API key and platform admins (ext,
+/// `spec/moderation.md` §6).
+#[utoipa::path(get, path = "/rooms", tag = "Rooms", params(RoomListQuery),
+    responses((status = 200, description = "A page of rooms, newest first", body = RoomListDto)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn list_rooms(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<RoomListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let views = state
+        .run_as(caller, move |actor, ports| {
+            let limit = Limit::parse(query.limit.as_deref())?;
+            let before = query.before.as_deref().map(RoomId::parse).transpose()?;
+            Ok(rooms::list_rooms(
+                ports.rooms.as_ref(),
+                ports.messages.as_ref(),
+                actor,
+                before.as_ref(),
+                limit,
+            )?)
+        })
+        .await?;
+    Ok(ok(
+        "OK",
+        RoomListDto {
+            data: views.into_iter().map(RoomDto::from).collect(),
+        },
+    ))
 }
 
 /// A room with its last message (members and platform admins).

@@ -202,3 +202,59 @@ fn webhooks_inside_the_network_are_refused_without_the_operators_opt_in() {
         json!(null)
     );
 }
+
+#[test]
+fn rooms_are_listed_for_members_and_all_for_admins_newest_first() {
+    let app = TestApp::spawn();
+    let member = app.user("member");
+    let admin = app.user("boss");
+    app.post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "boss", "isPlatformAdmin": true}))
+        .send()
+        .ok();
+    app.user("owner");
+    for room in ["r1", "r2", "r3"] {
+        let members: &[&str] = if room == "r2" { &[] } else { &["member"] };
+        app.room(room, "owner", &[], members);
+    }
+    let ids = |res: &Resp| -> Vec<String> {
+        res.ok()["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|r| r["_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let mine = app.get("/rooms").user(&member).send();
+    assert_eq!(ids(&mine), ["r3", "r1"]);
+    assert_eq!(mine.ok()["data"][0]["members"], json!(["member", "owner"]));
+    assert_eq!(
+        ids(&app.get("/rooms?limit=2").api_key().send()),
+        ["r3", "r2"]
+    );
+    assert_eq!(
+        ids(&app.get("/rooms?before=r2").user(&admin).send()),
+        ["r1"]
+    );
+    assert_eq!(
+        ids(&app.get("/rooms?before=r3").user(&member).send()),
+        ["r1"]
+    );
+    // A room the member is not in is no cursor for them; bad limits are 400.
+    app.get("/rooms?before=r2")
+        .user(&member)
+        .send()
+        .err(400, "INVALID_PARAMETER");
+    for bad in ["limit=0", "limit=101", "before=a%20b"] {
+        app.get(&format!("/rooms?{bad}"))
+            .api_key()
+            .send()
+            .err(400, "INVALID_PARAMETER");
+    }
+    app.get("/rooms")
+        .header("IM-CLIENT-KEY", CLIENT_KEY)
+        .header("IM-Authorization", "wrong")
+        .send()
+        .err(401, "INVALID_TOKEN");
+}

@@ -115,6 +115,7 @@ macro_rules! store_contract {
             rooms::storage_checks_the_roles_in_force_when_an_update_takes_effect,
             rooms::members_are_added_once_and_removed_with_their_role,
             rooms::membership_changes_check_the_roles_in_force,
+            rooms::rooms_are_listed_newest_first_with_a_cursor_and_a_member_filter,
         );
     };
     (@cases $fresh:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -228,3 +228,47 @@ pub fn membership_changes_check_the_roles_in_force<S: ContractStore + ?Sized>(s:
         RoomUpdateOutcome::Updated(room) if !room.has_member(&cid("m1"))
     ));
 }
+
+/// Rooms are listed newest first (creation time, then ID), a member's only, with a cursor
+/// that is unknown outside what the caller may list.
+pub fn rooms_are_listed_newest_first_with_a_cursor_and_a_member_filter<
+    S: ContractStore + ?Sized,
+>(
+    s: &S,
+) {
+    for r in ["a", "b", "c", "d"] {
+        add_room(s, r, "owner", &[], if r == "c" { &[] } else { &["m"] });
+    }
+    let ids = |rooms: Option<Vec<crate::model::Room>>| -> Vec<String> {
+        rooms
+            .expect("known cursor")
+            .iter()
+            .map(|r| r.id.as_str().to_owned())
+            .collect()
+    };
+    // Same creation time (the fixtures' clock): by ID, descending.
+    assert_eq!(
+        ids(s.list_rooms(None, None, 10).expect("ran")),
+        ["d", "c", "b", "a"]
+    );
+    assert_eq!(
+        ids(s.list_rooms(None, Some(&rid("c")), 2).expect("ran")),
+        ["b", "a"]
+    );
+    let m = cid("m");
+    assert_eq!(
+        ids(s.list_rooms(Some(&m), None, 2).expect("ran")),
+        ["d", "b"]
+    );
+    assert_eq!(
+        ids(s.list_rooms(Some(&m), Some(&rid("b")), 2).expect("ran")),
+        ["a"]
+    );
+    assert_eq!(
+        s.list_rooms(Some(&m), Some(&rid("c")), 2).expect("ran"),
+        None
+    );
+    assert_eq!(s.list_rooms(None, Some(&rid("zz")), 2).expect("ran"), None);
+    let member_rooms = s.list_rooms(Some(&m), None, 1).expect("ran").expect("page");
+    assert_eq!(member_rooms[0].members, vec![cid("m"), cid("owner")]);
+}

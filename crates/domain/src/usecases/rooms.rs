@@ -146,6 +146,31 @@ pub fn get_room(
     view(messages, room)
 }
 
+/// `GET /rooms`: the rooms the caller belongs to, or every room for platform admins (the
+/// API key or a flagged client), newest first, after the room `before`.
+///
+/// # Errors
+/// `InvalidParameter` when `before` names no room the caller may list; a storage failure.
+pub fn list_rooms(
+    rooms: &dyn RoomStore,
+    messages: &dyn MessageStore,
+    actor: &Actor,
+    before: Option<&RoomId>,
+    limit: super::Limit,
+) -> Result<Vec<RoomView>, DomainError> {
+    let member = if actor.is_platform_admin() {
+        None
+    } else {
+        actor.client_id()
+    };
+    rooms
+        .list_rooms(member, before, limit.get())?
+        .ok_or_else(|| DomainError::InvalidParameter("before names no room".to_owned()))?
+        .into_iter()
+        .map(|room| view(messages, room))
+        .collect()
+}
+
 /// `PUT /rooms/{roomID}`: admins, owner, managers; a new owner only by admins and the owner.
 ///
 /// # Errors

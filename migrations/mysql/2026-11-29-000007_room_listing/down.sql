@@ -1,0 +1,1 @@
+ALTER TABLE rooms DROP KEY rooms_by_creation;
