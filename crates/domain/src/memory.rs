@@ -67,7 +67,7 @@ use crate::ports::{
 };
 use crate::webhook::{DestinationRefused, WebhookGuard};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 #[derive(Debug, Clone)]
@@ -225,14 +225,14 @@ impl State {
         if doomed.is_empty() && request.skip_if_nothing {
             return DeleteOutcome::NothingMatched;
         }
+        let gone: HashSet<MessageId> = doomed
+            .iter()
+            .filter_map(|seq| self.messages.get(seq).map(|m| m.id.clone()))
+            .collect();
         for seq in &doomed {
             self.remove(*seq);
         }
-        let only = match &request.target {
-            DeleteTarget::One(id) => Some(id),
-            _ => None,
-        };
-        self.redact_answers(&request.room, only);
+        self.redact_answers(&request.room, &gone);
         let deletion = deletion(doomed.len());
         self.deletions.push(deletion.clone());
         DeleteOutcome::Deleted(deletion)
@@ -246,12 +246,13 @@ impl State {
 
     /// Replaces stored answers that embed a deleted message of `room` (`message`, or any
     /// when `None`) by their redacted bodies.
-    fn redact_answers(&mut self, room: &RoomId, message: Option<&MessageId>) {
+    /// Stored answers that embed one of the `gone` messages of `room` lose it.
+    fn redact_answers(&mut self, room: &RoomId, gone: &HashSet<MessageId>) {
         for record in self.keys.values_mut() {
             let hit = record
                 .embeds
                 .as_ref()
-                .is_some_and(|(r, m, _)| r == room && message.is_none_or(|id| id == m));
+                .is_some_and(|(r, m, _)| r == room && gone.contains(m));
             if hit
                 && let (Some(answer), Some((_, _, redacted))) =
                     (record.answer.as_mut(), record.embeds.take())

@@ -97,6 +97,15 @@ pub(crate) fn redact_answers(
     }
 }
 
+/// The messages of `room` that stored answers embed (few: answers live for a day).
+pub(crate) fn embedded_messages(conn: &mut DbConnection, room: &str) -> QueryResult<Vec<String>> {
+    keys::table
+        .filter(keys::content_room.eq(room))
+        .select(keys::content_message)
+        .load::<Option<String>>(conn)
+        .map(|ids| ids.into_iter().flatten().collect())
+}
+
 /// The record that the claim of `$ticket` holds, in flight.
 macro_rules! held_by {
     ($ticket:expr) => {

@@ -439,6 +439,17 @@ fn clear_matching(
     if shown == 0 && request.skip_if_nothing {
         return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
     }
+    // Stored answers that embed a covered message lose it; the others keep theirs.
+    let embedded = super::idempotency::embedded_messages(conn, room)?;
+    if !embedded.is_empty() {
+        let hit: Vec<String> = candidates(room, &r, None)
+            .filter(messages::id.eq_any(&embedded))
+            .select(messages::id)
+            .load(conn)?;
+        for id in &hit {
+            super::idempotency::redact_answers(conn, room, Some(id))?;
+        }
+    }
     let large = usize::try_from(covered).map_or(true, |n| n > *budget);
     if !large {
         *budget -= usize::try_from(covered).unwrap_or(0);
@@ -471,7 +482,6 @@ fn clear_matching(
         }
     }
     add_visible(conn, room, -covered)?;
-    super::idempotency::redact_answers(conn, room, None)?;
     let deletion = Deletion::committed(request, count(shown));
     record(conn, &deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, large, room_state.queued))
@@ -689,19 +699,15 @@ impl MessageStore for DieselStore {
         let rule = Rule::now(self);
         let room = room.as_str();
         self.with_conn(|conn| {
-            let Some(retention) = rooms::table
+            let Some((retention, visible)) = rooms::table
                 .find(room)
-                .select(rooms::retention_days)
-                .first::<Option<i32>>(conn)
+                .select((rooms::retention_days, rooms::visible_count))
+                .first::<(Option<i32>, i64)>(conn)
                 .optional()?
             else {
                 return Ok(Some(0));
             };
             if filter.is_empty() {
-                let visible: i64 = rooms::table
-                    .find(room)
-                    .select(rooms::visible_count)
-                    .first(conn)?;
                 return Ok(Some(count(
                     visible - rule.expired_count(conn, room, retention)?,
                 )));

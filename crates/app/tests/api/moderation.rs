@@ -575,3 +575,41 @@ fn retried_bulk_deletes_and_user_purges_replay_their_first_answer() {
     assert_eq!(again.body, first.body, "the original count, not 0");
     assert_eq!(audit(&app, "r").len(), 2, "each ran once");
 }
+
+#[test]
+fn a_filtered_clear_leaves_the_stored_answers_of_messages_it_spared_intact() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let spammer = app.user("spammer");
+    app.post("/rooms/r/members")
+        .api_key()
+        .json(json!({"invitees": ["spammer"]}))
+        .send()
+        .ok();
+    let send = |token: &str, key: &str, text: &str| {
+        app.post("/rooms/r/message")
+            .user(token)
+            .header("Idempotency-Key", key)
+            .json(json!({ "message": text }))
+            .send()
+    };
+    let kept = send(&cast.member, "keep-1", "hello");
+    let spam = send(&spammer, "spam-1", "buy now");
+    app.delete("/rooms/r/messages/_all?sender=spammer")
+        .user(&cast.owner)
+        .send()
+        .ok();
+    let replayed = send(&cast.member, "keep-1", "hello");
+    assert_eq!(replayed.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(
+        replayed.body, kept.body,
+        "a spared message keeps its replay"
+    );
+    let gone = send(&spammer, "spam-1", "buy now");
+    assert_eq!(
+        gone.ok()["message"],
+        serde_json::Value::Null,
+        "{:#}",
+        spam.body
+    );
+}
