@@ -1,4 +1,4 @@
-//! Connected sockets by client, with bounded queues.
+//! Connected sockets by subscriber, with bounded queues.
 
 use roomwarden_domain::ids::ClientId;
 use roomwarden_domain::model::TokenHash;
@@ -22,11 +22,22 @@ pub enum Ended {
     TokenLapsed,
 }
 
+/// Whose a socket is: a client (it gets its rooms' events) or the platform (a socket
+/// authenticated with the API key: it gets every room's events).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subscriber {
+    /// A user, authenticated with a token.
+    Client(ClientId),
+    /// The backend, authenticated with the API key.
+    Platform,
+}
+
 /// One authenticated socket as the hub sees it.
 #[derive(Debug)]
 struct Session {
     id: u64,
-    token: TokenHash,
+    /// The hash of the token it authenticated with; `None` for the API key.
+    token: Option<TokenHash>,
     queue: mpsc::Sender<Frame>,
     ended: Arc<OnceLock<Ended>>,
 }
@@ -38,8 +49,8 @@ impl Session {
     }
 }
 
-/// Each client's sockets.
-type Sessions = HashMap<ClientId, Vec<Session>>;
+/// Each subscriber's sockets.
+type Sessions = HashMap<Subscriber, Vec<Session>>;
 
 /// The registry of authenticated sockets in this process.
 #[derive(Debug, Default)]
@@ -67,10 +78,19 @@ impl Registration {
 impl Hub {
     /// Adds a socket of `client`, authenticated with the token whose hash is `token`.
     pub fn register(&self, client: ClientId, token: TokenHash) -> Registration {
+        self.add(Subscriber::Client(client), Some(token))
+    }
+
+    /// Adds a socket authenticated with the API key: it gets every room's frames.
+    pub fn register_platform(&self) -> Registration {
+        self.add(Subscriber::Platform, None)
+    }
+
+    fn add(&self, subscriber: Subscriber, token: Option<TokenHash>) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (queue, frames) = mpsc::channel(QUEUE_FRAMES);
         let ended = Arc::new(OnceLock::new());
-        self.lock().entry(client).or_default().push(Session {
+        self.lock().entry(subscriber).or_default().push(Session {
             id,
             token,
             queue,
@@ -80,24 +100,29 @@ impl Hub {
     }
 
     /// Removes a socket.
-    pub fn unregister(&self, client: &ClientId, id: u64) {
+    pub fn unregister(&self, subscriber: &Subscriber, id: u64) {
         let mut sessions = self.lock();
-        if let Some(list) = sessions.get_mut(client) {
+        if let Some(list) = sessions.get_mut(subscriber) {
             list.retain(|s| s.id != id);
             if list.is_empty() {
-                sessions.remove(client);
+                sessions.remove(subscriber);
             }
         }
     }
 
-    /// Queues `frame` for every socket of `members`. A socket whose queue is full is
-    /// dropped from the hub (its session then closes), so a slow client cannot make the
-    /// server hold an unbounded backlog. Returns how many sockets got the frame.
+    /// Queues `frame` for every socket of `members` and every platform socket. A socket
+    /// whose queue is full is dropped from the hub (its session then closes), so a slow
+    /// client cannot make the server hold an unbounded backlog. Returns how many sockets
+    /// got the frame.
     pub fn deliver(&self, members: &[ClientId], frame: &Frame) -> usize {
         let mut delivered = 0;
         let mut sessions = self.lock();
-        for member in members {
-            let Some(list) = sessions.get_mut(member) else {
+        let subscribers = members
+            .iter()
+            .map(|m| Subscriber::Client(m.clone()))
+            .chain(std::iter::once(Subscriber::Platform));
+        for subscriber in subscribers {
+            let Some(list) = sessions.get_mut(&subscriber) else {
                 continue;
             };
             list.retain(|s| match s.queue.try_send(Arc::clone(frame)) {
@@ -106,14 +131,14 @@ impl Hub {
                     true
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(client = %member, session = s.id, "socket too slow; disconnecting");
+                    tracing::warn!(subscriber = ?subscriber, session = s.id, "socket too slow; disconnecting");
                     s.end(Ended::TooSlow);
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
             if list.is_empty() {
-                sessions.remove(member);
+                sessions.remove(&subscriber);
             }
         }
         delivered
@@ -125,7 +150,7 @@ impl Hub {
         let distinct: BTreeSet<&str> = sessions
             .values()
             .flatten()
-            .map(|s| s.token.0.as_str())
+            .filter_map(|s| s.token.as_ref().map(|t| t.0.as_str()))
             .collect();
         distinct
             .into_iter()
@@ -141,11 +166,11 @@ impl Hub {
         }
         let mut ended = 0;
         let mut sessions = self.lock();
-        sessions.retain(|client, list| {
+        sessions.retain(|subscriber, list| {
             list.retain(|s| {
-                let keep = !lapsed.contains(&s.token);
+                let keep = s.token.as_ref().is_none_or(|t| !lapsed.contains(t));
                 if !keep {
-                    tracing::info!(client = %client, session = s.id, "token no longer valid; closing socket");
+                    tracing::info!(subscriber = ?subscriber, session = s.id, "token no longer valid; closing socket");
                     s.end(Ended::TokenLapsed);
                     ended += 1;
                 }
@@ -234,10 +259,25 @@ mod tests {
     }
 
     #[test]
+    fn platform_sockets_get_every_frame_and_have_no_token() {
+        let hub = Hub::default();
+        let mut platform = hub.register_platform();
+        let frame: Frame = Arc::from("x");
+        assert_eq!(hub.deliver(&[], &frame), 1);
+        assert_eq!(hub.deliver(&[id("alice")], &frame), 1);
+        assert_eq!(platform.frames.try_recv().ok().as_deref(), Some("x"));
+        assert_eq!(platform.frames.try_recv().ok().as_deref(), Some("x"));
+        assert!(hub.tokens().is_empty());
+        assert_eq!(hub.end_sessions_with(&[token("any")]), 0);
+        hub.unregister(&Subscriber::Platform, platform.id);
+        assert!(hub.is_empty());
+    }
+
+    #[test]
     fn unregistered_sockets_get_nothing() {
         let hub = Hub::default();
         let reg = hub.register(id("a"), token("t-a"));
-        hub.unregister(&id("a"), reg.id);
+        hub.unregister(&Subscriber::Client(id("a")), reg.id);
         assert_eq!(hub.deliver(&[id("a")], &Arc::from("x")), 0);
     }
 }

@@ -1,13 +1,12 @@
 //! `GET /socket`: authenticate with the first frame, then receive room events.
 
-use crate::realtime::hub::{Ended, Hub, Registration};
+use crate::realtime::hub::{Ended, Hub, Registration, Subscriber};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use roomwarden_domain::auth::{self, Actor, Credentials};
-use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::TokenHash;
+use roomwarden_domain::model::{PLATFORM_ACTOR, TokenHash};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -19,12 +18,15 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A peer silent for this long (no pong, no frame) is dropped.
 const PEER_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// The first frame a client sends.
+/// The first frame a client sends: `{"clientKey", "token"}`, or (ext) `{"apiKey"}`, which,
+/// as in HTTP, decides alone when present.
 #[derive(Deserialize)]
 struct Hello {
+    #[serde(rename = "apiKey")]
+    api_key: Option<String>,
     #[serde(rename = "clientKey")]
-    client_key: String,
-    token: String,
+    client_key: Option<String>,
+    token: Option<String>,
 }
 
 fn policy(reason: &str) -> Option<CloseReason> {
@@ -65,25 +67,25 @@ pub async fn socket(
     Ok(response)
 }
 
-/// Checks the first frame; the client and its token's hash on success.
+/// Checks the first frame; the subscriber and its token's hash on success.
 async fn authenticate(
     frame: Option<AggregatedMessage>,
     state: &AppState,
-) -> Option<(ClientId, TokenHash)> {
+) -> Option<(Subscriber, Option<TokenHash>)> {
     let Some(AggregatedMessage::Text(text)) = frame else {
         return None;
     };
     let hello: Hello = serde_json::from_str(&text).ok()?;
-    let token = auth::hash_token(&hello.token);
+    let token = hello.token.as_deref().map(auth::hash_token);
     let credentials = Credentials {
-        api_key: None,
-        client_key: Some(hello.client_key.into()),
-        token: Some(hello.token.into()),
+        api_key: hello.api_key.map(Into::into),
+        client_key: hello.client_key.map(Into::into),
+        token: hello.token.map(Into::into),
     };
-    let actor = crate::auth::authenticate(credentials, state).await.ok()?;
-    match actor {
-        Actor::Client { id, .. } => Some((id, token)),
-        Actor::Platform | Actor::Retention => None,
+    match crate::auth::authenticate(credentials, state).await.ok()? {
+        Actor::Client { id, .. } => Some((Subscriber::Client(id), token)),
+        Actor::Platform => Some((Subscriber::Platform, None)),
+        Actor::Retention => None,
     }
 }
 
@@ -100,20 +102,25 @@ async fn serve(
         }
         _ => None,
     };
-    let Some((client, token)) = authenticate(first, &state).await else {
+    let Some((subscriber, token)) = authenticate(first, &state).await else {
         let _ = session
-            .close(policy("authenticate with {\"clientKey\", \"token\"} first"))
+            .close(policy(
+                "authenticate with {\"clientKey\", \"token\"} or {\"apiKey\"} first",
+            ))
             .await;
         return;
     };
     let hub: &Hub = &state.hub;
-    let mut registration = hub.register(client.clone(), token);
-    let ack = json!({"event": "authenticated", "data": {"client": client.as_str()}}).to_string();
+    let (mut registration, client) = match (&subscriber, token) {
+        (Subscriber::Client(id), Some(token)) => (hub.register(id.clone(), token), id.as_str()),
+        _ => (hub.register_platform(), PLATFORM_ACTOR),
+    };
+    let ack = json!({"event": "authenticated", "data": {"client": client}}).to_string();
     let mut close = None;
     if session.text(ack).await.is_ok() {
         close = pump(&mut session, &mut stream, &mut registration).await;
     }
-    hub.unregister(&client, registration.id);
+    hub.unregister(&subscriber, registration.id);
     let _ = session.close(close).await;
 }
 

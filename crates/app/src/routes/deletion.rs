@@ -102,8 +102,8 @@ fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
     })
 }
 
-/// Deletes one message, or every message of the room with `_all` (optionally filtered,
-/// or only counted with `dryRun=true`).
+/// Deletes one message, or every message of the room with `_all` (optionally filtered);
+/// with `dryRun=true`, only checks and counts.
 #[utoipa::path(
     delete,
     path = "/rooms/{roomID}/messages/{messageID}",
@@ -115,7 +115,7 @@ fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
         ("before" = Option<String>, Query, description = "`_all` only: messages sent strictly before this ISO 8601 time, Unix milliseconds, or message of the room (ext)"),
         ("after" = Option<String>, Query, description = "`_all` only: messages sent strictly after this point, same forms (ext)"),
         ("sender" = Option<Vec<String>>, Query, explode = true, description = "`_all` only: messages of this client; repeatable, up to 20 (ext)"),
-        ("dryRun" = Option<bool>, Query, description = "`_all` only: `true` counts without deleting (ext)"),
+        ("dryRun" = Option<bool>, Query, description = "`true` checks and counts without deleting (ext)"),
     ),
     responses(
         (status = 200, description = "Message deleted successfully / All messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
@@ -136,9 +136,9 @@ pub async fn delete_messages(
             let room = RoomId::parse(&room)?;
             let target = DeleteTarget::parse(&message)?;
             let clear = clear_query(&query)?;
-            if target != DeleteTarget::All && (!clear.filter.is_empty() || clear.dry_run) {
+            if target != DeleteTarget::All && !clear.filter.is_empty() {
                 return Err(ApiError::invalid_parameter(
-                    "before, after, sender and dryRun apply only to _all",
+                    "before, after and sender apply only to _all",
                 ));
             }
             let command = DeleteMessages {
@@ -197,9 +197,10 @@ fn log_deletion(deletion: &Deletion) {
     params(
         ("roomID" = String, Path, description = "Room ID"),
         ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why (percent-encoded UTF-8, at most 512 characters)"),
+        ("dryRun" = Option<bool>, Query, description = "`true` answers which listed messages would be deleted, deleting nothing"),
     ),
     responses(
-        (status = 200, description = "Messages deleted successfully", body = DeletionResultDto),
+        (status = 200, description = "Messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
     ),
     security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
@@ -208,6 +209,7 @@ pub async fn bulk_delete_at(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (room, action) = path.into_inner();
@@ -215,9 +217,10 @@ pub async fn bulk_delete_at(
         return Err(ApiError::no_route());
     }
     let reason = reason(&req);
-    let (deletion, listed) = state
+    let (deletion, listed, dry_run) = state
         .run_as(caller, move |actor, ports| {
             let room = RoomId::parse(&room)?;
+            let dry_run = bulk_query(&query)?;
             let body: BulkDeleteBody = body.parse()?;
             let target = bulk_target(&body.message_ids)?;
             let DeleteTarget::Bulk(listed) = target.clone() else {
@@ -229,21 +232,49 @@ pub async fn bulk_delete_at(
                 reason: reason?,
                 filter: MessageFilter::default(),
             };
-            let deletion = delete(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                command,
-                chrono::Utc::now(),
-            )?;
-            Ok((deletion, listed))
+            let (rooms, messages) = (ports.rooms.as_ref(), ports.messages.as_ref());
+            let now = chrono::Utc::now();
+            let deletion = if dry_run {
+                preview_deletion(rooms, messages, actor, command, now)?
+            } else {
+                delete(rooms, messages, actor, command, now)?
+            };
+            Ok((deletion, listed, dry_run))
         })
         .await?;
+    let result = DeletionResultDto::bulk(&deletion, &listed);
+    if dry_run {
+        return Ok(ok(
+            "Dry run: nothing deleted",
+            DeletionResultDto {
+                dry_run: true,
+                ..result
+            },
+        ));
+    }
     log_deletion(&deletion);
-    Ok(ok(
-        "Messages deleted successfully",
-        DeletionResultDto::bulk(&deletion, &listed),
-    ))
+    Ok(ok("Messages deleted successfully", result))
+}
+
+/// The bulk deletion's query: only `dryRun`.
+fn bulk_query(pairs: &[(String, String)]) -> Result<bool, DomainError> {
+    let mut dry_run = None;
+    for (name, value) in pairs {
+        match name.as_str() {
+            "dryRun" if dry_run.is_none() => dry_run = Some(dry_run_value(value)?),
+            "dryRun" => {
+                return Err(DomainError::InvalidParameter(
+                    "dryRun may be given only once".to_owned(),
+                ));
+            }
+            other => {
+                return Err(DomainError::InvalidParameter(format!(
+                    "unknown query parameter {other:?}; expected dryRun"
+                )));
+            }
+        }
+    }
+    Ok(dry_run.unwrap_or(false))
 }
 
 /// Removes a client's messages from every room, or the listed ones (API key; ext,

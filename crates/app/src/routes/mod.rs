@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod console;
 pub mod deletion;
 pub mod messages;
 pub mod ops;
@@ -144,6 +145,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .into_resource(),
         )
         .service(at("/openapi.json").get(ops::openapi).guarded())
+        .service(at("/console").get(console::index).guarded())
+        .service(at("/console/").get(console::index).guarded())
+        .service(at("/console/{file}").get(console::asset).guarded())
         .service(
             at("/admin/clients")
                 .api_key_only()

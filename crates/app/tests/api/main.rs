@@ -3,12 +3,14 @@
 //! SQLite by default; with `ROOMWARDEN_TEST_MYSQL_URL` (and `--features mysql`) every test
 //! gets a fresh MySQL database instead. `ROOMWARDEN_REQUIRE_MYSQL=1` makes a missing URL fail.
 
+mod browser;
 mod document;
 mod receiver;
 mod support;
 
 mod auth;
 mod clients;
+mod console;
 mod deletion;
 mod envelope;
 mod events;

@@ -230,6 +230,67 @@ fn bulk_delete_removes_the_listed_visible_messages_and_reports_the_rest() {
 }
 
 #[test]
+fn single_and_bulk_dry_runs_check_and_count_without_deleting() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let ids: Vec<String> = (0..3)
+        .map(|i| app.say(&cast.member, "r", &format!("m{i}")))
+        .collect();
+    // A member may not even preview.
+    app.delete(&format!("/rooms/r/messages/{}?dryRun=true", ids[0]))
+        .user(&cast.member)
+        .send()
+        .err(403, "INSUFFICIENT_PERMISSION");
+    let one = app
+        .delete(&format!("/rooms/r/messages/{}?dryRun=true", ids[0]))
+        .user(&cast.manager)
+        .send();
+    assert_eq!(one.body["RM"], "Dry run: nothing deleted");
+    assert_eq!(one.ok()["deletedCount"], 1);
+    assert_eq!(one.ok()["messageID"], ids[0].as_str());
+    assert_eq!(one.ok()["dryRun"], true);
+    app.delete("/rooms/r/messages/never-sent?dryRun=true")
+        .user(&cast.manager)
+        .send()
+        .err(404, "MESSAGE_NOT_FOUND");
+
+    let body = json!({"messageIDs": [ids[0], ids[2], "never-sent"]});
+    let bulk = app
+        .post("/rooms/r/messages/delete?dryRun=true")
+        .user(&cast.owner)
+        .json(body.clone())
+        .send();
+    assert_eq!(bulk.body["RM"], "Dry run: nothing deleted");
+    let r = bulk.ok();
+    assert_eq!(r["deletedCount"], 2);
+    assert_eq!(r["messageIDs"], json!([ids[0], ids[2]]));
+    assert_eq!(r["notFound"], json!(["never-sent"]));
+    assert_eq!(r["dryRun"], true);
+    assert_eq!(visible(&app, &cast.member, "r").1, 3, "nothing deleted");
+    assert!(audit(&app, "r").is_empty(), "no audit record");
+    app.post("/rooms/r/messages/delete?dryRun=true")
+        .user(&cast.owner)
+        .json(json!({"messageIDs": ["never-sent"]}))
+        .send()
+        .err(404, "MESSAGE_NOT_FOUND");
+    for query in ["dryRun=yes", "dryRun=true&dryRun=true", "sender=member"] {
+        app.post(&format!("/rooms/r/messages/delete?{query}"))
+            .user(&cast.owner)
+            .json(body.clone())
+            .send()
+            .err(400, "INVALID_PARAMETER");
+    }
+    // The real bulk deletion then reports what the dry run announced.
+    let real = app
+        .post("/rooms/r/messages/delete")
+        .user(&cast.owner)
+        .json(body)
+        .send();
+    assert_eq!(real.ok()["messageIDs"], json!([ids[0], ids[2]]));
+    assert!(real.ok().get("dryRun").is_none());
+}
+
+#[test]
 fn bulk_bodies_out_of_rule_are_invalid() {
     let app = TestApp::spawn();
     let cast = app.cast("r");

@@ -162,12 +162,40 @@ fn a_removed_member_stops_receiving() {
 }
 
 #[test]
+fn an_api_key_socket_receives_every_rooms_events() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    app.room("other", "outsider", &[], &[]);
+    let mut platform = Socket::open(&app.base);
+    platform.send(&json!({"apiKey": API_KEY}).to_string());
+    assert_eq!(
+        platform.next_event(),
+        json!({"event": "authenticated", "data": {"client": "_platform"}})
+    );
+    let first = app.say(&cast.owner, "r", "in r");
+    let second = app.say(&cast.outsider, "other", "in other");
+    assert_eq!(platform.next_event()["data"]["_id"], first.as_str());
+    assert_eq!(platform.next_event()["data"]["_id"], second.as_str());
+    app.delete(&format!("/rooms/other/messages/{second}"))
+        .api_key()
+        .send()
+        .ok();
+    assert_eq!(
+        platform.next_event(),
+        json!({"event": "messageDeleted", "data": {"room": "other", "messageID": second}})
+    );
+}
+
+#[test]
 fn bad_or_missing_authentication_closes_with_1008() {
     let app = TestApp::spawn();
     app.user("alice");
     for hello in [
         json!({"clientKey": CLIENT_KEY, "token": "wrong"}).to_string(),
         json!({"clientKey": "wrong", "token": "x"}).to_string(),
+        // The API key decides alone when present, as over HTTP.
+        json!({"apiKey": "wrong", "clientKey": CLIENT_KEY, "token": "x"}).to_string(),
+        json!({}).to_string(),
         "not json".to_owned(),
     ] {
         let mut socket = Socket::open(&app.base);

@@ -33,12 +33,14 @@ pub fn test_config(database_url: String) -> Config {
     }
 }
 
-/// A running application; stopped (and its SQLite file removed) on drop.
+/// A running application, in this process or as the real binary; stopped (and its SQLite
+/// file removed) on drop.
 pub struct TestApp {
     pub base: String,
     pub database_url: String,
-    handle: actix_web::dev::ServerHandle,
+    handle: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
+    binary: Option<Binary>,
     sqlite_file: Option<PathBuf>,
     agent: ureq::Agent,
 }
@@ -62,8 +64,30 @@ impl TestApp {
         Self {
             base,
             database_url: secrecy::ExposeSecret::expose_secret(&config.database_url).to_owned(),
-            handle,
+            handle: Some(handle),
             thread: Some(thread),
+            binary: None,
+            sqlite_file,
+            agent: agent(),
+        }
+    }
+
+    /// The real `roomwarden` binary over a fresh database, with the test keys and `env`.
+    pub fn binary(env: &[(&str, &str)]) -> Self {
+        let (url, sqlite_file) = fresh_database();
+        let mut all = vec![
+            ("ROOMWARDEN_DATABASE_URL", url.as_str()),
+            ("ROOMWARDEN_API_KEY", API_KEY),
+            ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
+        ];
+        all.extend_from_slice(env);
+        let binary = Binary::start(&all);
+        Self {
+            base: binary.base.clone(),
+            database_url: url,
+            handle: None,
+            thread: None,
+            binary: Some(binary),
             sqlite_file,
             agent: agent(),
         }
@@ -95,8 +119,9 @@ impl TestApp {
         Self {
             base,
             database_url: String::new(),
-            handle,
+            handle: Some(handle),
             thread: Some(thread),
+            binary: None,
             sqlite_file: None,
             agent: agent(),
         }
@@ -186,11 +211,13 @@ pub struct Cast {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        actix_web::rt::System::new().block_on(handle.stop(false));
+        if let Some(handle) = self.handle.take() {
+            actix_web::rt::System::new().block_on(handle.stop(false));
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        drop(self.binary.take());
         remove_sqlite(self.sqlite_file.as_deref());
     }
 }

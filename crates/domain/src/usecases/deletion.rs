@@ -74,13 +74,14 @@ pub(crate) fn deleted(outcome: DeleteOutcome) -> Result<Option<Deletion>, Domain
     }
 }
 
-/// A dry run of a (filtered) `_all`: the deletion it would record now, uncommitted, with
-/// the count a real one would report if nothing changes in between. Same order of checks
-/// as [`delete_messages`]; writes nothing.
+/// A dry run of any deletion: the deletion it would record now, uncommitted, with the
+/// count (and, for `_bulk`, the IDs) a real one would report if nothing changes in between.
+/// Same order of checks as [`delete_messages`]; writes nothing.
 ///
 /// # Errors
-/// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound` (a message bound
-/// that is not visible in the room), or a storage failure.
+/// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound` (the message, none
+/// of the listed ones, or a message bound that is not visible in the room), or a storage
+/// failure.
 pub fn preview_deletion(
     rooms: &dyn RoomStore,
     messages: &dyn MessageStore,
@@ -89,28 +90,53 @@ pub fn preview_deletion(
     now: DateTime<Utc>,
 ) -> Result<Deletion, DomainError> {
     moderated_room(rooms, actor, &command.room)?;
-    let filter = match command.target {
-        DeleteTarget::All => command.filter,
-        _ => {
-            return Err(DomainError::InvalidParameter(
-                "dryRun applies only to _all".to_owned(),
-            ));
-        }
-    };
-    let count = messages
-        .count_matching(&command.room, &filter)?
-        .ok_or(DomainError::MessageNotFound)?;
-    let request = DeletionRequest {
+    let request = |target: DeleteTarget, filter: MessageFilter| DeletionRequest {
         id: DeletionId::generate(now),
-        room: command.room,
-        target: DeleteTarget::All,
+        room: command.room.clone(),
+        target,
         actor: actor.clone(),
         deleted_at: crate::model::to_millis(now),
-        reason: command.reason,
+        reason: command.reason.clone(),
         filter,
         skip_if_nothing: false,
     };
-    Ok(Deletion::committed(&request, count))
+    match &command.target {
+        DeleteTarget::All => {
+            let count = messages
+                .count_matching(&command.room, &command.filter)?
+                .ok_or(DomainError::MessageNotFound)?;
+            Ok(Deletion::committed(
+                &request(DeleteTarget::All, command.filter.clone()),
+                count,
+            ))
+        }
+        DeleteTarget::One(id) => {
+            messages
+                .find_message(&command.room, id)?
+                .ok_or(DomainError::MessageNotFound)?;
+            let target = command.target.clone();
+            Ok(Deletion::committed(
+                &request(target, MessageFilter::default()),
+                1,
+            ))
+        }
+        DeleteTarget::Bulk(listed) => {
+            let mut visible = Vec::new();
+            for id in listed {
+                if messages.find_message(&command.room, id)?.is_some() {
+                    visible.push(id.clone());
+                }
+            }
+            if visible.is_empty() {
+                return Err(DomainError::MessageNotFound);
+            }
+            let target = command.target.clone();
+            Ok(Deletion::committed_bulk(
+                &request(target, MessageFilter::default()),
+                visible,
+            ))
+        }
+    }
 }
 
 /// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the

@@ -1,0 +1,81 @@
+// The confirmation of a destructive action: nothing is deleted until the moderator reads
+// the dry run's count and confirms; the action runs once however often Confirm is pressed,
+// and a failed attempt is retried with the same Idempotency-Key.
+
+const dialog = () => document.getElementById("confirm");
+const $ = (id) => document.getElementById(id);
+
+/**
+ * Shows the dialog and resolves to the action's result, or null when cancelled.
+ * `detail`: nodes to show under the title. `action(reason)` performs the deletion.
+ * `canConfirm`: false shows the dry run's answer with only a Close button.
+ */
+export function confirmAction({ title, detail, okLabel, withReason = false, reason = "", canConfirm = true, action }) {
+  const box = dialog();
+  $("confirm-title").textContent = title;
+  $("confirm-detail").replaceChildren(...detail);
+  $("confirm-reason-row").hidden = !withReason;
+  $("confirm-reason").value = reason;
+  $("confirm-error").hidden = true;
+  const ok = $("confirm-ok");
+  const cancel = $("confirm-cancel");
+  ok.textContent = okLabel;
+  ok.hidden = !canConfirm;
+  ok.disabled = false;
+  cancel.disabled = false;
+  cancel.textContent = canConfirm ? "Cancel" : "Close";
+
+  return new Promise((resolve) => {
+    let running = false;
+    let settled = false;
+    const finish = (value) => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      box.removeEventListener("cancel", onEscape);
+      cancel.onclick = null;
+      $("confirm-form").onsubmit = null;
+      if (box.open) {
+        box.close();
+      }
+      resolve(value);
+    };
+    const onEscape = (event) => {
+      if (running) {
+        event.preventDefault();
+      } else {
+        finish(null);
+      }
+    };
+    box.addEventListener("cancel", onEscape);
+    cancel.onclick = () => finish(null);
+    $("confirm-form").onsubmit = async (event) => {
+      event.preventDefault();
+      if (running || !canConfirm) {
+        return;
+      }
+      running = true;
+      ok.disabled = true;
+      cancel.disabled = true;
+      ok.textContent = "Deleting…";
+      try {
+        const result = await action($("confirm-reason").value.trim());
+        finish(result);
+      } catch (error) {
+        running = false;
+        if (error.status === 401) {
+          finish(null);
+          return;
+        }
+        $("confirm-error").textContent = error.message;
+        $("confirm-error").hidden = false;
+        ok.textContent = "Try again";
+        ok.disabled = false;
+        cancel.disabled = false;
+      }
+    };
+    box.showModal();
+    (withReason ? $("confirm-reason") : cancel).focus();
+  });
+}

@@ -1,0 +1,426 @@
+//! The moderator console in a real browser: headless Chromium over WebDriver
+//! (`browser.rs`), against the real binary on loopback. Every step goes through the page as
+//! a moderator would; the API is used only to set the scene and to check the outcome.
+
+use crate::browser::{Browser, Driver, WAIT};
+use crate::receiver::Receiver;
+use crate::support::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
+
+/// Signs in with the client key and `token` (moderators).
+fn sign_in(browser: &Browser<'_>, app: &TestApp, token: &str) {
+    browser.open(&format!("{}/console", app.base));
+    browser.fill("#client-key", CLIENT_KEY);
+    browser.fill("#token", token);
+    browser.click("#sign-in-button");
+    browser.find("#room-list");
+}
+
+/// Signs in with the API key (platform admins).
+fn sign_in_with_api_key(browser: &Browser<'_>, app: &TestApp) {
+    browser.open(&format!("{}/console", app.base));
+    browser.click(r#"input[name="mode"][value="api-key"]"#);
+    browser.fill("#api-key", API_KEY);
+    browser.click("#sign-in-button");
+    browser.find("#room-list");
+}
+
+fn open_room(browser: &Browser<'_>, room: &str) {
+    browser.click(&format!(r#"#room-list [data-room-id="{room}"]"#));
+    browser.wait_until(&format!("room {room} to open"), |b| {
+        b.text("#room-title").contains(room)
+    });
+}
+
+fn message(id: &str) -> String {
+    format!(r#"#messages [data-message-id="{id}"]"#)
+}
+
+/// Waits until the confirmation dialog shows `title`.
+fn confirmation(browser: &Browser<'_>, title: &str) {
+    browser.wait_until(&format!("the confirmation {title:?}"), |b| {
+        b.visible("#confirm") && b.text("#confirm-title") == title
+    });
+}
+
+fn live(browser: &Browser<'_>) {
+    browser.wait_until("the live connection", |b| b.text("#live") == "Live");
+}
+
+fn audit(app: &TestApp, room: &str) -> Vec<Value> {
+    app.get(&format!("/rooms/{room}/deletions"))
+        .api_key()
+        .send()
+        .ok()["data"]
+        .as_array()
+        .expect("records")
+        .clone()
+}
+
+fn visible_ids(app: &TestApp, room: &str) -> Vec<String> {
+    app.get(&format!("/rooms/{room}/messages/v3?limit=100"))
+        .api_key()
+        .send()
+        .ok()["data"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+/// Keeps the screenshot for the README when asked (`ROOMWARDEN_UPDATE_SCREENSHOT=1`), and
+/// always under `target/` for a look after a failing run.
+fn keep_screenshot(png: &[u8]) {
+    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/console.png");
+    std::fs::write(target, png).expect("screenshot written");
+    if std::env::var("ROOMWARDEN_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/console.png");
+        std::fs::write(docs, png).expect("docs/console.png written");
+    }
+}
+
+#[test]
+fn a_moderator_signs_in_previews_and_clears_the_spam_and_reads_the_audit_record() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = TestApp::binary(&[]);
+    let manager = app.user("manager");
+    let member = app.user("member");
+    let spammer = app.user("spammer");
+    app.user("owner");
+    app.room("lobby", "owner", &["manager"], &["member", "spammer"]);
+    app.room("elsewhere", "owner", &[], &[]);
+    let kept: Vec<String> = ["Morning all", "Anyone up for lunch?"]
+        .iter()
+        .map(|text| app.say(&member, "lobby", text))
+        .collect();
+    for i in 1..=3 {
+        app.say(
+            &spammer,
+            "lobby",
+            &format!("BUY CHEAP WATCHES {i} http://spam.example"),
+        );
+    }
+
+    let browser = driver.browser(1280, 800);
+    sign_in(&browser, &app, &manager);
+    assert!(browser.text("#who").contains("manager"));
+    // Only the manager's rooms; search by name.
+    browser.find(r#"#room-list [data-room-id="lobby"]"#);
+    assert_eq!(browser.count(r#"#room-list [data-room-id="elsewhere"]"#), 0);
+    browser.fill("#room-search", "lob");
+    assert_eq!(browser.count("#room-list li"), 1);
+    open_room(&browser, "lobby");
+    browser.wait_until("five messages", |b| b.count("#messages li") == 5);
+    assert_eq!(browser.text("#message-count"), "5 messages in this room");
+    // Newest first.
+    assert!(
+        browser
+            .text("#messages li:first-child .body")
+            .starts_with("BUY CHEAP WATCHES 3")
+    );
+
+    browser.click("#tab-clear");
+    browser.fill("#clear-senders", "spammer");
+    browser.fill("#clear-reason", "spam wave");
+    browser.click("#clear-preview");
+    confirmation(&browser, "Permanently delete 3 messages from 1 sender?");
+    assert_eq!(browser.text("#confirm-ok"), "Delete 3 messages");
+    keep_screenshot(&browser.screenshot());
+    // The preview deleted nothing.
+    assert_eq!(visible_ids(&app, "lobby").len(), 5);
+    assert!(audit(&app, "lobby").is_empty());
+
+    browser.click("#confirm-ok");
+    browser.wait_until("the clear to finish", |b| {
+        b.text("#status") == "Deleted 3 messages."
+    });
+    browser.wait_until("two messages left", |b| b.count("#messages li") == 2);
+    let mut left = visible_ids(&app, "lobby");
+    left.reverse();
+    assert_eq!(left, kept);
+
+    browser.click("#tab-audit");
+    browser.wait_until("the audit record", |b| b.count("#audit-rows tr") == 1);
+    let row = browser.text("#audit-rows tr");
+    for part in [
+        "manager",
+        "Filtered clear",
+        "3",
+        "spam wave",
+        "senders spammer",
+    ] {
+        assert!(row.contains(part), "{part:?} in {row:?}");
+    }
+    let records = audit(&app, "lobby");
+    assert_eq!(records.len(), 1, "one confirmation, one deletion");
+    assert_eq!(records[0]["filter"], json!({"sender": ["spammer"]}));
+    assert_eq!(records[0]["reason"], "spam wave");
+    // Readable at 1280×800: nothing wider than the window.
+    let overflow = browser.run(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        json!([]),
+    );
+    assert!(
+        overflow.as_i64() <= Some(0),
+        "horizontal overflow {overflow}"
+    );
+}
+
+#[test]
+fn deletions_vanish_live_in_a_second_console_and_new_messages_appear() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = TestApp::binary(&[]);
+    let owner = app.user("owner");
+    let manager = app.user("manager");
+    let member = app.user("member");
+    let other = app.user("other");
+    app.room("lobby", "owner", &["manager"], &["member", "other"]);
+    let ids: Vec<String> = (0..4)
+        .map(|i| {
+            let token = if i % 2 == 0 { &member } else { &other };
+            app.say(token, "lobby", &format!("message {i}"))
+        })
+        .collect();
+
+    let first = driver.browser(1280, 800);
+    let second = driver.browser(1280, 800);
+    sign_in(&first, &app, &owner);
+    sign_in(&second, &app, &manager);
+    for browser in [&first, &second] {
+        open_room(browser, "lobby");
+        browser.wait_until("four messages", |b| b.count("#messages li") == 4);
+        live(browser);
+    }
+
+    // Escape cancels a confirmation and deletes nothing.
+    first.click(&format!("{} .delete-one", message(&ids[0])));
+    confirmation(&first, "Permanently delete 1 message from member?");
+    first.keys(ESCAPE);
+    first.wait_until("the dialog to close", |b| !b.visible("#confirm"));
+    assert_eq!(visible_ids(&app, "lobby").len(), 4);
+
+    // One message, with a reason typed and confirmed from the keyboard.
+    first.click(&format!("{} .delete-one", message(&ids[0])));
+    confirmation(&first, "Permanently delete 1 message from member?");
+    first.fill("#confirm-reason", "abusive");
+    first.keys(ENTER);
+    first.wait_until("the deletion", |b| b.count(&message(&ids[0])) == 0);
+    second.wait_until("the deletion to reach the second console", |b| {
+        b.count(&message(&ids[0])) == 0
+    });
+    assert_eq!(audit(&app, "lobby")[0]["reason"], "abusive");
+
+    // A new message appears in both, without reload.
+    let fresh = app.say(&member, "lobby", "hello again");
+    for browser in [&first, &second] {
+        browser.wait_until("the new message", |b| b.count(&message(&fresh)) == 1);
+    }
+
+    // Several selected in the second console, gone from the first.
+    second.click(&format!("{} input[type=checkbox]", message(&ids[1])));
+    second.click(&format!("{} input[type=checkbox]", message(&ids[2])));
+    assert_eq!(second.text("#delete-selected"), "Delete selected (2)");
+    second.click("#delete-selected");
+    confirmation(&second, "Permanently delete 2 messages from 2 senders?");
+    second.click("#confirm-ok");
+    for browser in [&second, &first] {
+        browser.wait_until("the bulk deletion", |b| {
+            b.count(&message(&ids[1])) == 0 && b.count(&message(&ids[2])) == 0
+        });
+    }
+    let records = audit(&app, "lobby");
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["messageID"], "_bulk");
+    assert_eq!(records[0]["deletedBy"], "manager");
+    let mut left = visible_ids(&app, "lobby");
+    left.sort();
+    let mut expected = vec![ids[3].clone(), fresh];
+    expected.sort();
+    assert_eq!(left, expected);
+}
+
+#[test]
+fn a_platform_admin_purges_a_user_and_redelivers_an_event() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let receiver = Receiver::start(&[]);
+    let app = TestApp::binary(&[("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "true")]);
+    let member = app.user("member");
+    let spammer = app.user("spammer");
+    app.user("owner");
+    for room in ["north", "south"] {
+        app.room(room, "owner", &[], &["member", "spammer"]);
+        app.put(&format!("/rooms/{room}"))
+            .api_key()
+            .json(json!({"webhook": receiver.url}))
+            .send()
+            .ok();
+    }
+    let kept = app.say(&member, "north", "legit");
+    for i in 0..2 {
+        app.say(&spammer, "north", &format!("spam {i}"));
+    }
+    for i in 0..3 {
+        app.say(&spammer, "south", &format!("spam {i}"));
+    }
+
+    let browser = driver.browser(1280, 800);
+    sign_in_with_api_key(&browser, &app);
+    assert!(browser.text("#who").contains("API key"));
+    browser.click("#nav-purge");
+    browser.fill("#purge-client", "spammer");
+    browser.fill("#purge-reason", "throwaway account");
+    browser.click("#purge-preview");
+    confirmation(
+        &browser,
+        "Permanently delete 5 messages of spammer from 2 rooms?",
+    );
+    assert_eq!(browser.count("#confirm-detail tbody tr"), 2);
+    let table = browser.text("#confirm-detail tbody");
+    assert!(
+        table.contains("north2") && table.contains("south3"),
+        "{table}"
+    );
+    assert_eq!(
+        visible_ids(&app, "south").len(),
+        3,
+        "the preview deletes nothing"
+    );
+    browser.click("#confirm-ok");
+    browser.wait_until("the purge", |b| {
+        b.text("#status") == "Deleted 5 messages of spammer from 2 rooms."
+    });
+    assert_eq!(visible_ids(&app, "north"), vec![kept]);
+    assert!(visible_ids(&app, "south").is_empty());
+
+    // Both rooms' events are delivered; one is sent again from the deliveries screen.
+    let delivered = receiver.wait_for(2, WAIT);
+    assert_eq!(delivered.len(), 2, "both events delivered");
+    browser.click("#nav-deliveries");
+    browser.set_value("#deliveries-state", "delivered");
+    browser.wait_until("two delivered events", |b| {
+        b.click("#deliveries-show");
+        std::thread::sleep(Duration::from_millis(200));
+        b.count("#delivery-rows tr") == 2
+    });
+    let id = browser
+        .run(
+            "return document.querySelector('#delivery-rows tr').dataset.eventId;",
+            json!([]),
+        )
+        .as_str()
+        .expect("event ID")
+        .to_owned();
+    browser.click(&format!(
+        r#"#delivery-rows tr[data-event-id="{id}"] button"#
+    ));
+    let again = receiver.wait_for(3, WAIT);
+    assert_eq!(again.len(), 3, "redelivered");
+    assert_eq!(again[2].json()["id"], id.as_str(), "the same event ID");
+}
+
+#[test]
+fn a_bad_or_revoked_token_goes_back_to_sign_in_and_a_phone_fits() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = TestApp::binary(&[]);
+    let owner = app.user("owner");
+    app.room("lobby", "owner", &[], &[]);
+    let id = app.say(&owner, "lobby", "hello");
+
+    let browser = driver.browser(390, 844);
+    browser.open(&format!("{}/console", app.base));
+    browser.fill("#client-key", CLIENT_KEY);
+    browser.fill("#token", "not-a-token");
+    browser.keys(ENTER);
+    browser.wait_until("the error", |b| {
+        b.text("#notice-text") == "Unauthorized: Invalid or expired token"
+    });
+    assert!(browser.visible("#sign-in"));
+
+    sign_in(&browser, &app, &owner);
+    let url = browser.run("return location.href;", json!([])).to_string();
+    assert!(!url.contains(&owner), "no token in the URL");
+    let stored = browser
+        .run("return sessionStorage.length;", json!([]))
+        .as_u64();
+    assert_eq!(stored, Some(1), "the credentials live in session storage");
+    open_room(&browser, "lobby");
+    browser.find(&format!("{} .delete-one", message(&id)));
+    let overflow = browser.run(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        json!([]),
+    );
+    assert!(
+        overflow.as_i64() <= Some(0),
+        "horizontal overflow {overflow}"
+    );
+    live(&browser);
+
+    // Revoking the token ends the session: back to sign in, credentials forgotten.
+    app.delete("/admin/clients/owner/token")
+        .api_key()
+        .send()
+        .ok();
+    browser.wait_until("the sign-in screen", |b| b.visible("#sign-in"));
+    assert!(
+        browser
+            .text("#notice-text")
+            .contains("token revoked or expired")
+    );
+    assert_eq!(
+        browser
+            .run("return sessionStorage.length;", json!([]))
+            .as_u64(),
+        Some(0)
+    );
+}
+
+#[test]
+fn the_console_is_served_from_the_binary_with_a_strict_policy() {
+    let app = TestApp::spawn();
+    let agent = agent();
+    for (path, kind) in [
+        ("/console", "text/html"),
+        ("/console/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+    ] {
+        let mut res = agent
+            .get(&format!("{}{path}", app.base))
+            .call()
+            .expect("answer");
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert!(
+            header("content-security-policy").contains("script-src 'self'"),
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        let body = res.body_mut().read_to_string().expect("body");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} loads nothing from elsewhere"
+        );
+    }
+    // Anything else under /console is an unknown route, enveloped.
+    app.get("/console/secrets.txt").send().err(404, "NOT_FOUND");
+}
