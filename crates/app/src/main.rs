@@ -43,6 +43,7 @@ fn serve() -> anyhow::Result<()> {
         print(banner)?;
     }
     tracing::info!(address = %app.addr(), "listening on http://{}", app.addr());
+    tracing::info!("moderator console at http://{}/console", app.addr());
     actix_web::rt::System::new().block_on(app.run())?;
     tracing::info!("stopped");
     Ok(())
