@@ -357,6 +357,19 @@ fn a_bad_or_revoked_token_goes_back_to_sign_in_and_a_phone_fits() {
         .as_u64();
     assert_eq!(stored, Some(1), "the credentials live in session storage");
     open_room(&browser, "lobby");
+    // Scrolling to the end of the list brings older messages (a page is 50).
+    let newest = (0..60)
+        .map(|i| app.say(&owner, "lobby", &format!("later {i}")))
+        .last()
+        .expect("sent");
+    open_room(&browser, "lobby");
+    browser.wait_until("the first page", |b| b.count("#messages li") == 50);
+    browser.find(&format!("{} .delete-one", message(&newest)));
+    browser.run(
+        "document.getElementById('older-messages').scrollIntoView();",
+        json!([]),
+    );
+    browser.wait_until("the older messages", |b| b.count("#messages li") == 61);
     browser.find(&format!("{} .delete-one", message(&id)));
     let overflow = browser.run(
         "return document.documentElement.scrollWidth - window.innerWidth;",
