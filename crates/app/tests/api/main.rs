@@ -7,6 +7,7 @@ mod document;
 mod receiver;
 mod support;
 
+mod admin_events;
 mod auth;
 mod clients;
 mod deletion;
