@@ -28,8 +28,8 @@ pub mod workers;
 
 pub use db::{Backend, Database, PoolOptions};
 pub use store::{
-    Backlog, CommitListener, DieselStore, EventQueueing, FeedEvent, OutboxCounts, OutboxState,
-    PURGE_BATCH, RealtimeFeed,
+    Backlog, CommitListener, DieselStore, EventQueueing, FeedEvent, OutboxCounts, PURGE_BATCH,
+    RealtimeFeed,
 };
 pub use webhook::{AddressPolicy, WebhookNotifier};
 pub use workers::{

@@ -1,8 +1,9 @@
 //! Diesel row structs and their conversion to domain types at the seam.
 
-use crate::schema::{clients, deletions, messages, room_members, rooms, tokens};
+use crate::schema::{clients, deletions, messages, outbox, room_members, rooms, tokens};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use roomwarden_domain::events::{DeliveryState, EventDelivery};
 use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomId};
 use roomwarden_domain::model::{
     AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, Room, RoomType,
@@ -284,5 +285,42 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
                 .to_string()
             }),
         }
+    }
+}
+
+/// An outbox row as operators see it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub(crate) struct EventRow {
+    pub deletion_id: String,
+    pub room_id: String,
+    pub payload: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub finished_at: Option<i64>,
+    pub created_at: i64,
+}
+
+impl EventRow {
+    /// The domain's view of the row; `None` for a state no version of ours writes.
+    pub(crate) fn into_delivery(self) -> Option<EventDelivery> {
+        let state = DeliveryState::parse(&self.state)?;
+        Some(EventDelivery {
+            id: DeletionId::from_trusted(self.deletion_id),
+            room: RoomId::from_trusted(self.room_id),
+            body: self.payload,
+            state,
+            attempts: u32::try_from(self.attempts).unwrap_or_default(),
+            last_error: self.last_error,
+            next_attempt_at: (state == DeliveryState::Pending)
+                .then(|| from_ms(self.next_attempt_at)),
+            delivered_at: self
+                .finished_at
+                .filter(|_| state == DeliveryState::Delivered)
+                .map(from_ms),
+            created_at: from_ms(self.created_at),
+        })
     }
 }

@@ -110,6 +110,7 @@ diesel::table! {
         claimed_until -> BigInt,
         finished_at -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
+        redelivered_at -> Nullable<BigInt>,
     }
 }
 

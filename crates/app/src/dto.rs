@@ -1,6 +1,7 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
 use roomwarden_adapters::wire::filter_json;
+use roomwarden_domain::events::{DeliveryState, EventDelivery};
 use roomwarden_domain::ids::{ClientId, MessageId};
 use roomwarden_domain::model::{
     Client, Deletion, Message, PLATFORM_ACTOR, RetentionDays, Room, RoomView,
@@ -389,6 +390,132 @@ impl From<Deletion> for AuditRecordDto {
 pub struct AuditPageDto {
     /// Newest first.
     pub data: Vec<AuditRecordDto>,
+}
+
+/// Where an event's webhook delivery stands (ext).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStateDto {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// A receiver acknowledged it.
+    Delivered,
+    /// Given up: the retry window ended, or the destination was refused.
+    Failed,
+    /// Not sent: it had no webhook to go to.
+    Skipped,
+}
+
+impl From<DeliveryState> for EventStateDto {
+    fn from(state: DeliveryState) -> Self {
+        match state {
+            DeliveryState::Pending => Self::Pending,
+            DeliveryState::Delivered => Self::Delivered,
+            DeliveryState::Failed => Self::Failed,
+            DeliveryState::Skipped => Self::Skipped,
+        }
+    }
+}
+
+/// A deletion event as its webhook receives it (`docs/events.md`).
+#[derive(Serialize, ToSchema)]
+pub struct EventBodyDto {
+    /// Event ID: the deletion's audit record `_id`, the same on every delivery.
+    pub id: String,
+    /// `MESSAGE_DELETED`.
+    pub event: String,
+    /// Room ID.
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    /// The deletion's time.
+    #[serde(rename = "createdAt")]
+    pub created_at: String,
+    /// The deletion.
+    pub data: EventDataDto,
+}
+
+/// The deletion an event announces.
+#[derive(Serialize, ToSchema)]
+pub struct EventDataDto {
+    /// Room ID.
+    pub room: String,
+    /// Message ID, `_all` or `_bulk`.
+    #[serde(rename = "messageID")]
+    pub message_id: String,
+    /// Number of deleted messages.
+    #[serde(rename = "deletedCount")]
+    pub deleted_count: u64,
+    /// Executor.
+    #[serde(rename = "deletedBy")]
+    pub deleted_by: String,
+    /// Time.
+    #[serde(rename = "deletedAt")]
+    pub deleted_at: String,
+    /// Reason from `X-Audit-Log-Reason`, or `null`.
+    #[schema(required = true)]
+    pub reason: Option<String>,
+    /// The messages a `_bulk` deletion removed (absent otherwise).
+    #[serde(rename = "messageIDs", skip_serializing_if = "Option::is_none")]
+    pub message_ids: Option<Vec<String>>,
+    /// The filter of a filtered `_all` (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterDto>,
+}
+
+/// A deletion event in the outbox and its webhook delivery (ext).
+#[derive(Serialize, ToSchema)]
+pub struct EventDeliveryDto {
+    /// Event ID (the `before` cursor, and the ID to redeliver).
+    pub id: String,
+    /// Room ID.
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    /// The event's JSON body, exactly as it is sent.
+    #[schema(value_type = EventBodyDto)]
+    pub event: Box<RawValue>,
+    /// Where its delivery stands.
+    pub state: EventStateDto,
+    /// Attempts in the current delivery round (since creation, or the last redelivery).
+    pub attempts: u32,
+    /// Why the last attempt of the round failed, or `null`.
+    #[serde(rename = "lastError")]
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// When the next attempt is due; `null` unless `pending`.
+    #[serde(rename = "nextAttemptAt")]
+    #[schema(required = true)]
+    pub next_attempt_at: Option<String>,
+    /// When a receiver acknowledged it; `null` unless `delivered`.
+    #[serde(rename = "deliveredAt")]
+    #[schema(required = true)]
+    pub delivered_at: Option<String>,
+    /// When the event was written (its deletion's time).
+    #[serde(rename = "createdAt")]
+    pub created_at: String,
+}
+
+impl EventDeliveryDto {
+    /// The wire shape of `event`; `None` when its stored body is not JSON (never written so).
+    pub fn new(event: EventDelivery) -> Option<Self> {
+        Some(Self {
+            event: RawValue::from_string(event.body).ok()?,
+            id: event.id.as_str().to_owned(),
+            room_id: event.room.as_str().to_owned(),
+            state: event.state.into(),
+            attempts: event.attempts,
+            last_error: event.last_error,
+            next_attempt_at: event.next_attempt_at.map(iso),
+            delivered_at: event.delivered_at.map(iso),
+            created_at: iso(event.created_at),
+        })
+    }
+}
+
+/// A page of events.
+#[derive(Serialize, ToSchema)]
+pub struct EventPageDto {
+    /// Newest first.
+    pub data: Vec<EventDeliveryDto>,
 }
 
 /// A page of messages.

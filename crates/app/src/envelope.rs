@@ -301,6 +301,12 @@ impl From<DomainError> for ApiError {
                 "CLIENT_NOT_FOUND",
                 "The specified client does not exist",
             ),
+            DomainError::EventNotFound => Self::new(
+                S::NOT_FOUND,
+                "Event not found",
+                "EVENT_NOT_FOUND",
+                "The specified event does not exist",
+            ),
             DomainError::RoomAlreadyExists => Self::new(
                 S::CONFLICT,
                 "Room already exists",

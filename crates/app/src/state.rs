@@ -7,7 +7,7 @@ use roomwarden_adapters::{AddressPolicy, DieselStore};
 use roomwarden_domain::auth::{self, Actor, DeploymentKeys};
 use roomwarden_domain::error::{DomainError, StoreError};
 use roomwarden_domain::ports::{
-    AuditStore, ClientStore, IdempotencyStore, MessageStore, RoomStore,
+    AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore,
 };
 use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub struct Ports {
     pub audit: Arc<dyn AuditStore>,
     /// Idempotency keys and their stored answers.
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Deletion events and their delivery (the operators' view of the outbox).
+    pub events: Arc<dyn EventLog>,
     /// Readiness probe.
     pub readiness: Readiness,
     /// Where webhooks may point.
@@ -51,7 +53,8 @@ impl Ports {
             rooms: shared.clone(),
             messages: shared.clone(),
             audit: shared.clone(),
-            idempotency: shared,
+            idempotency: shared.clone(),
+            events: shared,
             readiness: Arc::new(move || db.ping()),
             webhooks: Arc::new(webhooks),
             sessions: Arc::new(move |ports: &Ports| {
@@ -61,7 +64,8 @@ impl Ports {
                     rooms: session.clone(),
                     messages: session.clone(),
                     audit: session.clone(),
-                    idempotency: session,
+                    idempotency: session.clone(),
+                    events: session,
                     ..ports.clone()
                 })
             }),

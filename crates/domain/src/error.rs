@@ -34,6 +34,9 @@ pub enum DomainError {
     /// A referenced client does not exist.
     #[error("client not found")]
     ClientNotFound,
+    /// No deletion event has this ID.
+    #[error("event not found")]
+    EventNotFound,
     /// A room with this ID exists already.
     #[error("room already exists")]
     RoomAlreadyExists,

@@ -2,7 +2,9 @@
 //!
 //! Every committed deletion produces exactly one event, announced under the deletion's ID. Storage writes it to an outbox in the
 //! deletion's own transaction; a dispatcher later hands it to a [`Notifier`] until a receiver
-//! acknowledges it, retrying on the schedule of [`RetryPolicy`].
+//! acknowledges it, retrying on the schedule of [`RetryPolicy`]. Operators see each event and
+//! its delivery as an [`EventDelivery`] and can send one again ([`Redelivered`]), through the
+//! [`crate::ports::EventLog`] port.
 
 use crate::ids::{DeletionId, RoomId};
 use chrono::{DateTime, Duration, Utc};
@@ -45,6 +47,88 @@ pub trait Notifier: Send + Sync {
     fn notify(&self, destination: &str, event: &OutgoingEvent) -> Result<(), NotifyError>;
 }
 
+/// Where an event's webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// A receiver acknowledged it.
+    Delivered,
+    /// Given up: the retry window ended, or the destination was refused.
+    Failed,
+    /// Not sent: it had no destination (neither the room's webhook nor a global one).
+    Skipped,
+}
+
+impl DeliveryState {
+    /// Every state, in the order of a delivery's life.
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Delivered, Self::Failed, Self::Skipped];
+
+    /// The state's name as the API and storage write it: `pending`, `delivered`, `failed`,
+    /// `skipped`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// The state a name stands for.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A deletion event in the outbox and its webhook delivery, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventDelivery {
+    /// The event's ID (= its deletion's and audit record's ID).
+    pub id: DeletionId,
+    /// The room.
+    pub room: RoomId,
+    /// The event's JSON body, exactly as it is sent.
+    pub body: String,
+    /// Where its delivery stands.
+    pub state: DeliveryState,
+    /// Attempts in the current delivery round (since creation, or the last redelivery).
+    pub attempts: u32,
+    /// Why the last attempt of the round failed; `None` when none did.
+    pub last_error: Option<String>,
+    /// When the next attempt is due; only for a pending event.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When a receiver acknowledged it; only for a delivered event.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// When the event was written (its deletion's time).
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a redelivery did with the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redelivery {
+    /// Queued for immediate delivery as a new round: pending, due now, no attempts, no
+    /// last error, and the retry window counted from now.
+    Queued,
+    /// Left as it was: it has no destination now (no webhook on its room, and no global
+    /// webhook), so the dispatcher would only mark it skipped again.
+    NoDestination,
+    /// Left as it was: a dispatcher is attempting it right now; that attempt's outcome is
+    /// recorded as usual.
+    InFlight,
+}
+
+/// A redelivered event: what the redelivery did, and the event afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redelivered {
+    /// What the redelivery did.
+    pub outcome: Redelivery,
+    /// The event afterwards.
+    pub event: EventDelivery,
+}
+
 /// When to try again after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -52,7 +136,8 @@ pub struct RetryPolicy {
     pub first_delay: Duration,
     /// Longest wait between attempts.
     pub max_delay: Duration,
-    /// How long after the event's creation retries go on before it is recorded as failed.
+    /// How long after the start of its delivery round (the event's creation, or its last
+    /// redelivery) retries go on before the event is recorded as failed.
     pub give_up_after: Duration,
 }
 
@@ -92,15 +177,17 @@ impl RetryPolicy {
         delay.min(self.max_delay)
     }
 
-    /// After the `attempts`-th failure at `now` of an event created at `created_at`.
+    /// After the `attempts`-th failure at `now` of a delivery round that started at
+    /// `round_start` (the event's creation, or its last redelivery). The window only decides
+    /// after an attempt, so a round always makes at least one.
     #[must_use]
     pub fn after_failure(
         &self,
         attempts: u32,
-        created_at: DateTime<Utc>,
+        round_start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> AfterFailure {
-        if now - created_at >= self.give_up_after {
+        if now - round_start >= self.give_up_after {
             AfterFailure::GiveUp
         } else {
             AfterFailure::RetryAt(now + self.delay(attempts))
@@ -140,5 +227,29 @@ mod tests {
             now - created
         );
         assert!(attempts > 15, "{attempts} attempts");
+    }
+
+    #[test]
+    fn a_round_started_by_a_redelivery_retries_for_the_whole_window_again() {
+        let p = RetryPolicy::default();
+        let created = Utc::now() - Duration::days(3);
+        let redelivered = Utc::now();
+        assert_eq!(
+            p.after_failure(1, created, redelivered),
+            AfterFailure::GiveUp
+        );
+        assert_eq!(
+            p.after_failure(1, redelivered, redelivered),
+            AfterFailure::RetryAt(redelivered + Duration::seconds(2))
+        );
+    }
+
+    #[test]
+    fn states_read_back_by_name() {
+        for state in DeliveryState::ALL {
+            assert_eq!(DeliveryState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(DeliveryState::parse("Pending"), None);
+        assert_eq!(DeliveryState::parse("lost"), None);
     }
 }

@@ -138,6 +138,16 @@ impl DeletionId {
     pub fn generate(now: chrono::DateTime<chrono::Utc>) -> Self {
         Self(object_id(now))
     }
+
+    /// Validates `raw` as an event ID (a deletion's event is announced under the deletion's
+    /// ID), naming it so in the error.
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidParameter`] when the ID rule is broken.
+    pub fn parse_event(raw: &str) -> Result<Self, DomainError> {
+        check_id("event ID", raw)?;
+        Ok(Self(raw.to_owned()))
+    }
 }
 
 impl RoomId {

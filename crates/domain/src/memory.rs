@@ -6,6 +6,8 @@
 //! message exactly one succeeds; a clear removes exactly the messages present when it runs.
 //! Nothing is persisted, so "permanent" means removed from memory, and the audit log is the
 //! record of every committed deletion (the diesel store's outbox event is 1:1 with it).
+//! There is no outbox and nothing is delivered, so the optional [`crate::ports::EventLog`]
+//! port (the operators' view of event deliveries) is not implemented here.
 //!
 //! Embedding the domain: build the store, then call the use cases with it.
 //!

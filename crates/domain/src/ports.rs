@@ -7,6 +7,7 @@
 
 use crate::auth::Actor;
 use crate::error::StoreError;
+use crate::events::{DeliveryState, EventDelivery, Redelivered};
 use crate::filter::MessageFilter;
 use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, Ticket};
 use crate::ids::{ClientId, DeletionId, MessageId, RoomId};
@@ -222,6 +223,45 @@ pub trait AuditStore: Send + Sync {
         before: Option<&'b DeletionId>,
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>>;
+}
+
+/// The outbox of deletion events as operators see it: every event with its webhook
+/// delivery, and sending one again (`GET /admin/events`, `POST /admin/events/{id}/redeliver`).
+///
+/// Optional, like [`IdempotencyStore`]: only a store that keeps an outbox and delivers its
+/// events implements it (the diesel store does; the `memory` feature's `MemoryStore` has no
+/// outbox and does not). A destination is the room's webhook, else the global one; the
+/// store knows whether a global webhook is configured.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[expect(
+    clippy::needless_lifetimes,
+    reason = "mockall needs named lifetimes for Option<&T> arguments"
+)]
+pub trait EventLog: Send + Sync {
+    /// Up to `limit` events, newest first (in the order they were written), only those in
+    /// `state` and of `room` when given, strictly older than the event `before`. MUST return
+    /// `None` when `before` names no event; any event is a cursor, whatever its room or state
+    /// (states change while an operator pages).
+    fn list_events<'a, 'b>(
+        &self,
+        state: Option<DeliveryState>,
+        room: Option<&'a RoomId>,
+        before: Option<&'b DeletionId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<EventDelivery>>>;
+
+    /// Sends the event again, under the same ID, as a new delivery round starting at `now`:
+    /// whatever its state, MUST make it pending and due at `now`, with no attempts and no
+    /// last error, its retry window counted from `now` (so that an old event is not given up
+    /// before a real attempt), and wake whoever delivers; except that it MUST leave the event
+    /// as it is ([`crate::events::Redelivery::NoDestination`]) when it has no destination
+    /// now, and ([`crate::events::Redelivery::InFlight`]) while an attempt of it is under way.
+    /// MUST return `None` when no event has this ID, else the outcome and the event afterwards.
+    fn redeliver_event(
+        &self,
+        id: &DeletionId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Redelivered>>;
 }
 
 /// Idempotency keys and the answers stored under them (see [`crate::idempotency`]). A

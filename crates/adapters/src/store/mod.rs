@@ -1,12 +1,14 @@
 //! [`DieselStore`]: the domain's storage ports over a [`Database`].
 //!
-//! All SQL of the crate lives here: the ports' methods (idempotency keys in `idempotency`),
-//! the outbox ([`outbox`]), the background purge ([`purge`]) and the real-time feed
-//! ([`feed`]). The workers of [`crate::workers`] take a store; the store knows nothing of
-//! them and reports work it leaves behind to a [`CommitListener`].
+//! All SQL of the crate lives here: the ports' methods (idempotency keys in `idempotency`,
+//! the operators' view of the outbox in `event_log`), the outbox ([`outbox`]), the
+//! background purge ([`purge`]) and the real-time feed ([`feed`]). The workers of
+//! [`crate::workers`] take a store; the store knows nothing of them and reports work it
+//! leaves behind to a [`CommitListener`].
 
 mod audit;
 mod clients;
+mod event_log;
 pub mod feed;
 mod idempotency;
 mod messages;
@@ -16,7 +18,7 @@ mod rooms;
 mod settings;
 
 pub use feed::{FeedEvent, RealtimeFeed};
-pub use outbox::{ClaimedEvent, OutboxCounts, OutboxState};
+pub use outbox::{ClaimedEvent, OutboxCounts};
 pub use purge::PURGE_BATCH;
 
 use crate::db::{Database, DbConnection, PooledConn};
@@ -28,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 /// Background work a commit left behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backlog {
-    /// A deletion's event is in the outbox.
+    /// A deletion's event is in the outbox, or an event was queued again (redelivery).
     Event,
     /// A clear left rows for the purge ([`DieselStore::purge_pending`]).
     Purge,

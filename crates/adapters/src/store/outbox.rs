@@ -3,7 +3,9 @@
 //! [`record`] is called inside the deletion's transaction, so an event exists exactly when
 //! its deletion committed. The dispatcher ([`crate::workers::dispatcher`]) claims due
 //! events with a lease (so that several processes on one database do not send the same
-//! event at the same time) and records each outcome here.
+//! event at the same time) and records each outcome here. A state is stored as its
+//! [`DeliveryState`] name. The operators' view (listing, redelivery) is
+//! `store::event_log`.
 
 use crate::db::DbConnection;
 use crate::rows::{from_ms, to_ms};
@@ -11,44 +13,10 @@ use crate::schema::{outbox, rooms};
 use crate::store::DieselStore;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use roomwarden_domain::events::OutgoingEvent;
+use roomwarden_domain::events::{DeliveryState, OutgoingEvent};
 use roomwarden_domain::ids::{DeletionId, RoomId};
 use roomwarden_domain::model::Deletion;
 use roomwarden_domain::ports::StoreResult;
-
-/// Where an event stands; stored as its lowercase name in `outbox.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxState {
-    /// Waiting for (another) attempt.
-    Pending,
-    /// Acknowledged by a receiver.
-    Delivered,
-    /// Given up (retry window over, or destination refused).
-    Failed,
-    /// No webhook for the room.
-    Skipped,
-}
-
-impl OutboxState {
-    /// The stored name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-            Self::Skipped => "skipped",
-        }
-    }
-
-    /// The state a stored name stands for.
-    #[must_use]
-    pub fn parse(stored: &str) -> Option<Self> {
-        [Self::Pending, Self::Delivered, Self::Failed, Self::Skipped]
-            .into_iter()
-            .find(|s| s.as_str() == stored)
-    }
-}
 
 /// Writes the event of `deletion`; call inside the deletion's transaction. `queued`: whether
 /// a dispatcher is to send it (it has a destination); if not, it is written as `skipped`,
@@ -60,9 +28,9 @@ pub(crate) fn record(
 ) -> QueryResult<()> {
     let created = to_ms(deletion.deleted_at);
     let (state, finished) = if queued {
-        (OutboxState::Pending, None)
+        (DeliveryState::Pending, None)
     } else {
-        (OutboxState::Skipped, Some(created))
+        (DeliveryState::Skipped, Some(created))
     };
     diesel::insert_into(outbox::table)
         .values((
@@ -79,8 +47,17 @@ pub(crate) fn record(
         .map(|_| ())
 }
 
-/// `(seq, deletion_id, room_id, payload, attempts, created_at, room webhook)`.
-type ClaimRow = (i64, String, String, String, i32, i64, Option<String>);
+/// `(seq, deletion_id, room_id, payload, attempts, created_at, redelivered_at, room webhook)`.
+type ClaimRow = (
+    i64,
+    String,
+    String,
+    String,
+    i32,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
 
 /// A claimed event, with where to send it.
 #[derive(Debug, Clone)]
@@ -90,10 +67,13 @@ pub struct ClaimedEvent {
     pub event: OutgoingEvent,
     /// The room's webhook, if any.
     pub room_webhook: Option<String>,
-    /// Failed attempts so far.
+    /// Failed attempts so far in this delivery round.
     pub attempts: u32,
     /// Creation time.
     pub created_at: chrono::DateTime<Utc>,
+    /// Start of the delivery round, from which the retry window counts: the last
+    /// redelivery, else the creation.
+    pub round_start: chrono::DateTime<Utc>,
 }
 
 /// Counts of outbox rows by state, for operations and tests.
@@ -127,7 +107,7 @@ impl DieselStore {
         let store = self.session()?;
         let candidates: Vec<i64> = store.with_conn(|conn| {
             outbox::table
-                .filter(outbox::state.eq(OutboxState::Pending.as_str()))
+                .filter(outbox::state.eq(DeliveryState::Pending.as_str()))
                 .filter(outbox::next_attempt_at.le(now))
                 .filter(outbox::claimed_until.lt(now))
                 .order(outbox::seq.asc())
@@ -144,7 +124,7 @@ impl DieselStore {
             diesel::update(
                 outbox::table
                     .filter(outbox::seq.eq_any(&candidates))
-                    .filter(outbox::state.eq(OutboxState::Pending.as_str()))
+                    .filter(outbox::state.eq(DeliveryState::Pending.as_str()))
                     .filter(outbox::claimed_until.lt(now)),
             )
             .set((
@@ -174,22 +154,26 @@ impl DieselStore {
                     outbox::payload,
                     outbox::attempts,
                     outbox::created_at,
+                    outbox::redelivered_at,
                     rooms::webhook.nullable(),
                 ))
                 .load(conn)?;
             Ok(rows
                 .into_iter()
                 .map(
-                    |(seq, id, room, body, attempts, created_at, webhook)| ClaimedEvent {
-                        seq,
-                        event: OutgoingEvent {
-                            deletion: DeletionId::from_trusted(id),
-                            room: RoomId::from_trusted(room),
-                            body,
-                        },
-                        room_webhook: webhook,
-                        attempts: u32::try_from(attempts).unwrap_or_default(),
-                        created_at: from_ms(created_at),
+                    |(seq, id, room, body, attempts, created_at, redelivered_at, webhook)| {
+                        ClaimedEvent {
+                            seq,
+                            event: OutgoingEvent {
+                                deletion: DeletionId::from_trusted(id),
+                                room: RoomId::from_trusted(room),
+                                body,
+                            },
+                            room_webhook: webhook,
+                            attempts: u32::try_from(attempts).unwrap_or_default(),
+                            created_at: from_ms(created_at),
+                            round_start: from_ms(redelivered_at.unwrap_or(created_at)),
+                        }
                     },
                 )
                 .collect())
@@ -199,7 +183,7 @@ impl DieselStore {
     pub(crate) fn finish_event(
         &self,
         seq: i64,
-        state: OutboxState,
+        state: DeliveryState,
         error: Option<&str>,
         attempts: u32,
     ) -> StoreResult<()> {
@@ -251,33 +235,15 @@ impl DieselStore {
             let mut counts = OutboxCounts::default();
             for (state, n) in rows {
                 let n = u64::try_from(n).unwrap_or_default();
-                match OutboxState::parse(&state) {
-                    Some(OutboxState::Pending) => counts.pending = n,
-                    Some(OutboxState::Delivered) => counts.delivered = n,
-                    Some(OutboxState::Failed) => counts.failed = n,
-                    Some(OutboxState::Skipped) => counts.skipped = n,
+                match DeliveryState::parse(&state) {
+                    Some(DeliveryState::Pending) => counts.pending = n,
+                    Some(DeliveryState::Delivered) => counts.delivered = n,
+                    Some(DeliveryState::Failed) => counts.failed = n,
+                    Some(DeliveryState::Skipped) => counts.skipped = n,
                     None => tracing::warn!(state, "unknown outbox state"),
                 }
             }
             Ok(counts)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::OutboxState;
-
-    #[test]
-    fn states_read_back_as_stored() {
-        for state in [
-            OutboxState::Pending,
-            OutboxState::Delivered,
-            OutboxState::Failed,
-            OutboxState::Skipped,
-        ] {
-            assert_eq!(OutboxState::parse(state.as_str()), Some(state));
-        }
-        assert_eq!(OutboxState::parse("lost"), None);
     }
 }

@@ -2,12 +2,14 @@
 //!
 //! It claims due events ([`DieselStore::claim_due_events`]), hands each to the
 //! [`Notifier`] for the room's webhook (else the global one), and records the outcome:
-//! delivered, retry later per [`RetryPolicy`], failed, or skipped (no webhook).
+//! delivered, retry later per [`RetryPolicy`], failed, or skipped (no webhook). The retry
+//! window counts from the start of the event's delivery round: its creation, or its last
+//! redelivery (`roomwarden_domain::ports::EventLog::redeliver_event`).
 
 use super::{Wakeup, Worker};
-use crate::store::{ClaimedEvent, DieselStore, OutboxState};
+use crate::store::{ClaimedEvent, DieselStore};
 use chrono::{Duration, Utc};
-use roomwarden_domain::events::{AfterFailure, Notifier, NotifyError, RetryPolicy};
+use roomwarden_domain::events::{AfterFailure, DeliveryState, Notifier, NotifyError, RetryPolicy};
 use roomwarden_domain::model::iso8601;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::Arc;
@@ -55,24 +57,24 @@ fn dispatch_one(
         .as_deref()
         .or(options.global_webhook.as_deref())
     else {
-        return store.finish_event(claimed.seq, OutboxState::Skipped, None, claimed.attempts);
+        return store.finish_event(claimed.seq, DeliveryState::Skipped, None, claimed.attempts);
     };
     let attempts = claimed.attempts + 1;
     match notifier.notify(destination, &claimed.event) {
         Ok(()) => {
             tracing::info!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, "event delivered");
-            store.finish_event(claimed.seq, OutboxState::Delivered, None, attempts)
+            store.finish_event(claimed.seq, DeliveryState::Delivered, None, attempts)
         }
         Err(e @ NotifyError::Refused(_)) => {
             let error = e.to_string();
             tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
-            store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
+            store.finish_event(claimed.seq, DeliveryState::Failed, Some(&error), attempts)
         }
         Err(e) => {
             let error = e.to_string();
             match options
                 .retry
-                .after_failure(attempts, claimed.created_at, Utc::now())
+                .after_failure(attempts, claimed.round_start, Utc::now())
             {
                 AfterFailure::RetryAt(at) => {
                     tracing::warn!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, retry_at = %iso8601(at), "event delivery failed; will retry");
@@ -80,7 +82,7 @@ fn dispatch_one(
                 }
                 AfterFailure::GiveUp => {
                     tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event delivery failed permanently");
-                    store.finish_event(claimed.seq, OutboxState::Failed, Some(&error), attempts)
+                    store.finish_event(claimed.seq, DeliveryState::Failed, Some(&error), attempts)
                 }
             }
         }

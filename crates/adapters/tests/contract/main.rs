@@ -11,6 +11,7 @@
 mod support;
 
 mod deletion;
+mod event_log;
 mod events;
 mod idempotency;
 mod moderation;

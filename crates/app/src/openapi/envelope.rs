@@ -100,6 +100,7 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
         "room_deletions",
         &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
     ),
+    ("redeliver_event", &[(404, "EVENT_NOT_FOUND")]),
 ];
 
 /// Operations that cannot answer 503 (no storage, or the socket, which authenticates after
@@ -118,7 +119,14 @@ pub fn id_schema() -> Value {
     })
 }
 
-const ID_PARAMETERS: &[&str] = &["roomID", "messageID", "clientID", "before", "beforeMessage"];
+const ID_PARAMETERS: &[&str] = &[
+    "roomID",
+    "messageID",
+    "clientID",
+    "eventID",
+    "before",
+    "beforeMessage",
+];
 
 fn failure(description: String) -> Value {
     json!({

@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 
-use crate::routes::{audit, clients, deletion, messages, ops, rooms};
+use crate::routes::{audit, clients, deletion, events, messages, ops, rooms};
 
 pub mod envelope;
 
@@ -36,6 +36,7 @@ impl utoipa::Modify for SecuritySchemes {
         messages::send_message, messages::send_as, messages::list_messages,
         deletion::delete_messages, deletion::bulk_delete_at, deletion::purge_client,
         audit::room_deletions, audit::all_deletions,
+        events::list_events, events::redeliver_event,
         crate::realtime::socket::socket,
     ),
     components(schemas(crate::envelope::Failure, crate::envelope::ErrorBody, crate::dto::FilterDto)),

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod clients;
 pub mod console;
 pub mod deletion;
+pub mod events;
 pub mod messages;
 pub mod ops;
 pub mod rooms;
@@ -167,6 +168,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .guarded(),
         )
         .service(at("/admin/deletions").get(audit::all_deletions).guarded())
+        .service(at("/admin/events").get(events::list_events).guarded())
+        .service(
+            at("/admin/events/{eventID}/redeliver")
+                .api_key_only()
+                .post(events::redeliver_event)
+                .guarded(),
+        )
         .service(at("/me").get(clients::me).guarded())
         .service(
             at("/rooms")

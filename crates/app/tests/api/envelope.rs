@@ -116,6 +116,8 @@ fn operations_endpoints_answer() {
         "/me",
         "/rooms/{roomID}/deletions",
         "/admin/deletions",
+        "/admin/events",
+        "/admin/events/{eventID}/redeliver",
         "/health",
         "/ready",
         "/socket",

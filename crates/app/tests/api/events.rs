@@ -11,10 +11,10 @@ use sha2::Sha256;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "test-webhook-secret";
-const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Verifies `IM-Signature` the way docs/events.md tells receivers to.
-fn verify(req: &Received) {
+pub fn verify(req: &Received) {
     let header = req.header("IM-Signature").expect("signed");
     let (t, v1) = header.split_once(',').expect("t=...,v1=...");
     let t = t.strip_prefix("t=").expect("t=");
@@ -31,7 +31,7 @@ fn verify(req: &Received) {
     assert!((0..300).contains(&age), "timestamp is current");
 }
 
-fn fast_retries(give_up_after: ChronoDuration) -> RetryPolicy {
+pub fn fast_retries(give_up_after: ChronoDuration) -> RetryPolicy {
     RetryPolicy {
         first_delay: ChronoDuration::milliseconds(100),
         max_delay: ChronoDuration::milliseconds(400),
@@ -55,7 +55,7 @@ fn wait_outbox(app: &TestApp, done: impl Fn(&OutboxCounts) -> bool) -> OutboxCou
     }
 }
 
-fn app_with(webhook_url: Option<String>, retry: RetryPolicy) -> TestApp {
+pub fn app_with(webhook_url: Option<String>, retry: RetryPolicy) -> TestApp {
     let (url, file) = fresh_database();
     let mut config = test_config(url);
     config.webhook_url = webhook_url;

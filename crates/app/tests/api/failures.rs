@@ -5,7 +5,8 @@ use crate::support::*;
 use roomwarden::state::Ports;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::ports::{
-    MockAuditStore, MockClientStore, MockIdempotencyStore, MockMessageStore, MockRoomStore,
+    MockAuditStore, MockClientStore, MockEventLog, MockIdempotencyStore, MockMessageStore,
+    MockRoomStore,
 };
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Test
         messages: Arc::new(MockMessageStore::new()),
         audit: Arc::new(MockAuditStore::new()),
         idempotency: Arc::new(MockIdempotencyStore::new()),
+        events: Arc::new(MockEventLog::new()),
         readiness: Arc::new(move || {
             readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
         }),

@@ -478,6 +478,8 @@ fn gated_app(
         messages: gated.clone(),
         audit: shared,
         idempotency,
+        // The memory store has no outbox; nothing here lists or redelivers events.
+        events: Arc::new(roomwarden_domain::ports::MockEventLog::new()),
         readiness: Arc::new(|| Ok(())),
         webhooks: Arc::new(AcceptAnyWebhook),
         sessions: Ports::without_sessions(),

@@ -8,6 +8,7 @@ mod document;
 mod receiver;
 mod support;
 
+mod admin_events;
 mod auth;
 mod clients;
 mod console;

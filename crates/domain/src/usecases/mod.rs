@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod clients;
 pub mod deletion;
+pub mod events;
 pub mod messages;
 pub mod purge;
 pub mod retention;

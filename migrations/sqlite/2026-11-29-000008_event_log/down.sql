@@ -1,0 +1,3 @@
+ALTER TABLE outbox DROP COLUMN redelivered_at;
+DROP INDEX outbox_by_state;
+DROP INDEX outbox_by_room;
