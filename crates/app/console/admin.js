@@ -118,7 +118,7 @@ function deliveryRow(event) {
       ? `${count(data.deletedCount ?? 0, "message")} (bulk)`
       : `message ${data.messageID ?? ""}`;
   const action = el("td");
-  if (event.state === "failed" || event.state === "delivered") {
+  if (event.state !== "pending") {
     const button = el("button", "Redeliver", {
       type: "button",
       "aria-label": `Redeliver event ${event.id}`,
@@ -127,9 +127,12 @@ function deliveryRow(event) {
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
-        const updated = await call("POST", path("admin", "events", event.id, "redeliver"), { idempotencyKey: key });
-        row.replaceWith(deliveryRow(updated));
-        say(`Event ${event.id} is queued for delivery.`);
+        const { rm, result } = await call("POST", path("admin", "events", event.id, "redeliver"), {
+          idempotencyKey: key,
+          withRm: true,
+        });
+        row.replaceWith(deliveryRow(result));
+        say(`Event ${event.id}: ${rm}.`);
       } catch (error) {
         button.disabled = false;
         showError(error);

@@ -54,7 +54,8 @@ function authHeaders(creds) {
 /**
  * One API call. `query` is a list of [name, value] pairs (names may repeat); `reason` goes
  * to X-Audit-Log-Reason, percent-encoded. Resolves to the envelope's `result`; rejects
- * with an ApiError carrying the envelope's RM and message. `creds` overrides the stored
+ * with an ApiError carrying the envelope's RM and message (`withRm`: resolves to
+ * `{rm, result}` instead, for answers whose RM says more than "OK"). `creds` overrides the stored
  * credentials (signing in); a 401 then does not sign anyone out.
  */
 export async function call(method, path, options = {}) {
@@ -98,7 +99,7 @@ export async function call(method, path, options = {}) {
     envelope = null;
   }
   if (response.ok && envelope && envelope.RC === 0) {
-    return envelope.result;
+    return options.withRm ? { rm: envelope.RM, result: envelope.result } : envelope.result;
   }
   const error = new ApiError(
     response.status,

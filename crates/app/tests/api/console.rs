@@ -324,6 +324,9 @@ fn a_platform_admin_purges_a_user_and_redelivers_an_event() {
     browser.click(&format!(
         r#"#delivery-rows tr[data-event-id="{id}"] button"#
     ));
+    browser.wait_until("the redelivery's answer", |b| {
+        b.text("#status") == format!("Event {id}: Event queued for delivery.")
+    });
     let again = receiver.wait_for(3, WAIT);
     assert_eq!(again.len(), 3, "redelivered");
     assert_eq!(again[2].json()["id"], id.as_str(), "the same event ID");
