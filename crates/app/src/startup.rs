@@ -210,8 +210,12 @@ impl Application {
                 .context("cannot start the socket fan-out")?,
             dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch, wakeups.events)
                 .context("cannot start the webhook dispatcher")?,
-            retention: spawn_retention(store.clone(), config.retention_interval)
-                .context("cannot start the retention job")?,
+            retention: spawn_retention(
+                store.clone(),
+                config.retention_interval,
+                Arc::new(roomwarden_adapters::Unobserved),
+            )
+            .context("cannot start the retention job")?,
             key_sweeper: spawn_key_sweeper(store.clone())
                 .context("cannot start the idempotency key sweeper")?,
             purger: spawn_purger(store, wakeups.purge).context("cannot start the purger")?,
