@@ -144,6 +144,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .into_resource(),
         )
         .service(at("/openapi.json").get(ops::openapi).guarded())
+        .service(at("/metrics").get(ops::metrics).guarded())
         .service(
             at("/admin/clients")
                 .api_key_only()

@@ -15,6 +15,7 @@ mod events;
 mod failures;
 mod idempotency;
 mod messages;
+mod metrics;
 mod moderation;
 mod protocol;
 mod rooms;
