@@ -77,6 +77,26 @@ impl Default for PoolOptions {
     }
 }
 
+/// The pool's connections at one moment ([`Database::pool_state`]). SQLite's checkpoint
+/// connection (`WalScrubber`) is not pooled and not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections open, in use or idle.
+    pub open: u32,
+    /// Open connections not checked out.
+    pub idle: u32,
+    /// Most connections the pool opens ([`PoolOptions::max_size`]).
+    pub max: u32,
+}
+
+impl PoolState {
+    /// Connections checked out (by a request, a worker or a session) now.
+    #[must_use]
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
+}
+
 /// Milliseconds SQLite waits on a locked database before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -234,6 +254,17 @@ impl Database {
     #[must_use]
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool's connections now, from memory (no database access).
+    #[must_use]
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            open: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// A connection from the pool.

@@ -26,13 +26,13 @@ pub mod webhook;
 pub mod wire;
 pub mod workers;
 
-pub use db::{Backend, Database, PoolOptions};
+pub use db::{Backend, Database, PoolOptions, PoolState};
 pub use store::{
     Backlog, CommitListener, DieselStore, EventQueueing, FeedEvent, OutboxCounts, PURGE_BATCH,
-    RealtimeFeed,
+    PurgeBacklog, RealtimeFeed,
 };
 pub use webhook::{AddressPolicy, WebhookNotifier};
 pub use workers::{
-    DispatchOptions, Wakeup, Wakeups, Worker, spawn_dispatcher, spawn_key_sweeper, spawn_purger,
-    spawn_retention,
+    DeliveryOutcome, DispatchOptions, Observer, Unobserved, Wakeup, Wakeups, Worker,
+    spawn_dispatcher, spawn_key_sweeper, spawn_purger, spawn_retention,
 };

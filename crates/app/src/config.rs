@@ -14,8 +14,8 @@ pub const SOCKET_AUTH_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// Default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 
-/// Server settings. Secrets (keys, and the database URL, which may hold a password) are
-/// `secrecy` types: `Debug` shows none of them.
+/// Server settings. Secrets (keys, the metrics token, and the database URL, which may hold
+/// a password) are `secrecy` types: `Debug` shows none of them.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `ROOMWARDEN_BIND`.
@@ -46,6 +46,8 @@ pub struct Config {
     pub retention_days: Option<RetentionDays>,
     /// How often the retention job runs (not an environment variable; 60 s, tests shorten it).
     pub retention_interval: std::time::Duration,
+    /// `ROOMWARDEN_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <it>`.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The URL with any password replaced by `***`, for logs.
@@ -154,6 +156,7 @@ impl Config {
             socket_auth_timeout: SOCKET_AUTH_TIMEOUT,
             retention_days,
             retention_interval: roomwarden_adapters::workers::RETENTION_INTERVAL,
+            metrics_token: secret("ROOMWARDEN_METRICS_TOKEN", get("ROOMWARDEN_METRICS_TOKEN"))?,
         })
     }
 }
@@ -197,6 +200,7 @@ mod tests {
             ("ROOMWARDEN_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
             ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "yes"),
             ("ROOMWARDEN_API_KEY", "has space"),
+            ("ROOMWARDEN_METRICS_TOKEN", "has space"),
         ] {
             let err = config(&[(k, v)]).expect_err(k);
             assert!(!format!("{err:#}").contains('\n'), "{k}: {err:#}");
@@ -221,8 +225,11 @@ mod tests {
         let c = config(&[
             ("ROOMWARDEN_DATABASE_URL", "sqlite://x.db"),
             ("ROOMWARDEN_API_KEY", "topsecret"),
+            ("ROOMWARDEN_METRICS_TOKEN", "scrapesecret"),
         ])
         .expect("ok");
+        assert!(c.metrics_token.is_some());
         assert!(!format!("{c:?}").contains("topsecret"));
+        assert!(!format!("{c:?}").contains("scrapesecret"));
     }
 }

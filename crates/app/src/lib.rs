@@ -12,6 +12,7 @@ pub mod dto;
 pub mod envelope;
 pub mod idempotency;
 pub mod keys;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod protocol;

@@ -3,6 +3,7 @@
 use crate::config::{Config, redact_url};
 use crate::envelope::ApiError;
 use crate::keys::{self, Keys};
+use crate::metrics::Metrics;
 use crate::middleware;
 use crate::protocol::EnvelopingIo;
 use crate::realtime::fanout;
@@ -49,7 +50,8 @@ pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
 /// How long a client has to send a request head (then `408`).
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The application: every route, the envelope for framework errors, the access log.
+/// The application: every route, the envelope for framework errors, the access log, and
+/// (outermost, so it sees every final status) the HTTP metrics.
 fn app(
     state: AppState,
 ) -> App<
@@ -61,6 +63,7 @@ fn app(
         InitError = (),
     >,
 > {
+    let metrics = state.metrics.clone();
     App::new()
         .app_data(web::Data::new(state))
         .app_data(crate::body::body_config())
@@ -77,6 +80,9 @@ fn app(
             middleware::reject_bad_percent_encoding,
         ))
         .wrap(tracing_actix_web::TracingLogger::<middleware::RequestSpan>::new())
+        .wrap(actix_web::middleware::from_fn(move |req, next| {
+            crate::metrics::http::record(metrics.clone(), req, next)
+        }))
         .configure(routes::configure)
         .default_service(web::to(routes::no_route))
 }
@@ -184,11 +190,13 @@ impl Application {
         };
         let ports = Ports::from_store(&store, policy);
         let hub = Arc::new(Hub::default());
+        let metrics = Arc::new(Metrics::new(Some(store.clone()), hub.clone()));
         let feed = RealtimeFeed::starting_now(store.clone())
             .context("cannot read the real-time feed position")?;
         let dispatch = DispatchOptions {
             global_webhook: config.webhook_url.clone(),
             retry: config.webhook_retry,
+            observer: metrics.clone(),
             ..DispatchOptions::default()
         };
         let ca_pem = config
@@ -210,7 +218,7 @@ impl Application {
                 .context("cannot start the socket fan-out")?,
             dispatcher: spawn_dispatcher(store.clone(), notifier, dispatch, wakeups.events)
                 .context("cannot start the webhook dispatcher")?,
-            retention: spawn_retention(store.clone(), config.retention_interval)
+            retention: spawn_retention(store.clone(), config.retention_interval, metrics.clone())
                 .context("cannot start the retention job")?,
             key_sweeper: spawn_key_sweeper(store.clone())
                 .context("cannot start the idempotency key sweeper")?,
@@ -222,6 +230,8 @@ impl Application {
             token_ttl: chrono::Duration::days(config.token_ttl_days),
             hub,
             socket_auth_timeout: config.socket_auth_timeout,
+            metrics,
+            metrics_token: config.metrics_token.clone(),
         };
         let server = serve(listener, state)?;
         Ok(Self {

@@ -138,4 +138,8 @@ pub struct AppState {
     pub hub: Arc<crate::realtime::hub::Hub>,
     /// How long a new socket has to send its authentication frame.
     pub socket_auth_timeout: std::time::Duration,
+    /// The series served by `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// `ROOMWARDEN_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
+    pub metrics_token: Option<secrecy::SecretString>,
 }

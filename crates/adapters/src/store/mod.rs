@@ -19,7 +19,7 @@ mod settings;
 
 pub use feed::{FeedEvent, RealtimeFeed};
 pub use outbox::{ClaimedEvent, OutboxCounts};
-pub use purge::PURGE_BATCH;
+pub use purge::{PURGE_BATCH, PurgeBacklog};
 
 use crate::db::{Database, DbConnection, PooledConn};
 use diesel::QueryResult;

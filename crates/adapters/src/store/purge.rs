@@ -8,6 +8,8 @@
 //! purger deletes them in batches of at most 1,000, each its own statement, and then
 //! records `purged_through_seq`. The state lives in the `rooms` table, so a restart resumes
 //! where the previous process stopped.
+//!
+//! [`DieselStore::purge_backlog`] estimates, for monitoring, how many rows are still to go.
 
 use crate::db::DbConnection;
 use crate::schema::{erasures, messages, rooms};
@@ -24,6 +26,89 @@ pub const PURGE_BATCH: usize = 5_000;
 /// turn): short enough that another room's sends and deletes waiting for the turn are not
 /// held up much longer than by each other.
 const PURGE_STEP: usize = 1_000;
+
+/// The purger's work left, for monitoring ([`DieselStore::purge_backlog`]).
+///
+/// The job counts are exact. The row counts are upper bounds read from `seq` ranges, not
+/// counts: a job's remaining rows lie between the first row it still covers (one index
+/// probe) and its last `seq`, but `seq` is shared by every room, so other rooms' messages
+/// sent in that span are included. A bound falls as the purger works (it removes the oldest
+/// rows first) and is 0 exactly when nothing is left to remove.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeBacklog {
+    /// Rooms whose clear the purger has not finished (`purged_through_seq` behind
+    /// `cleared_through_seq`).
+    pub clears: u64,
+    /// Upper bound on the rows those clears have left.
+    pub clear_rows: u64,
+    /// Pending erasures (large filtered deletions, purges and retention runs).
+    pub erasures: u64,
+    /// Upper bound on the rows those erasures have left.
+    pub erasure_rows: u64,
+}
+
+/// The span `first..=last`, 0 when `first` is past `last` or there is no `first`.
+fn span(first: Option<i64>, last: i64) -> u64 {
+    first.map_or(0, |first| {
+        u64::try_from(last - first + 1).unwrap_or_default()
+    })
+}
+
+/// Jobs as `(last seq, first seq still there)` pairs, summed as `(jobs, rows bound)`.
+fn tally(jobs: &[(i64, Option<i64>)]) -> (u64, u64) {
+    let rows = jobs.iter().map(|(last, first)| span(*first, *last)).sum();
+    (crate::store::unsigned(jobs.len()), rows)
+}
+
+/// Reads the [`PurgeBacklog`]: one scan of `rooms` (as the purger's own poll does), one of
+/// `erasures` (almost always empty), and per job one probe of an index on `messages`
+/// (`(room_id, seq)`, or `(sender, room_id, seq)` for a sender's erasure), as correlated
+/// subqueries: three statements, whatever the rooms' sizes.
+fn backlog(conn: &mut DbConnection) -> QueryResult<PurgeBacklog> {
+    let clear_first = messages::table
+        .filter(messages::room_id.eq(rooms::id))
+        .order(messages::seq.asc())
+        .select(messages::seq)
+        .limit(1)
+        .single_value();
+    let clears: Vec<(i64, Option<i64>)> = rooms::table
+        .filter(rooms::purged_through_seq.lt(rooms::cleared_through_seq))
+        .select((rooms::cleared_through_seq, clear_first))
+        .load(conn)?;
+    let room_first = messages::table
+        .filter(messages::room_id.eq(erasures::room_id))
+        .filter(messages::seq.gt(erasures::above_seq))
+        .order(messages::seq.asc())
+        .select(messages::seq)
+        .limit(1)
+        .single_value();
+    let mut erasing: Vec<(i64, Option<i64>)> = erasures::table
+        .filter(erasures::sender.eq(""))
+        .select((erasures::through_seq, room_first))
+        .load(conn)?;
+    let sender_first = messages::table
+        .filter(messages::sender.eq(erasures::sender))
+        .filter(messages::room_id.eq(erasures::room_id))
+        .filter(messages::seq.gt(erasures::above_seq))
+        .order(messages::seq.asc())
+        .select(messages::seq)
+        .limit(1)
+        .single_value();
+    erasing.extend(
+        erasures::table
+            .filter(erasures::sender.ne(""))
+            .select((erasures::through_seq, sender_first))
+            .load::<(i64, Option<i64>)>(conn)?,
+    );
+    let (clears, clear_rows) = tally(&clears);
+    let (erasures, erasure_rows) = tally(&erasing);
+    Ok(PurgeBacklog {
+        clears,
+        clear_rows,
+        erasures,
+        erasure_rows,
+    })
+}
 
 /// Removes up to `batch` of `room`'s rows at or below `cleared`; how many it removed.
 fn purge_batch(
@@ -88,6 +173,15 @@ fn erase_step(conn: &mut DbConnection, e: &ErasureRow, step: usize) -> QueryResu
 }
 
 impl DieselStore {
+    /// The purger's work left now (see [`PurgeBacklog`] for what is exact and what is a
+    /// bound). Cheap whatever the rooms' sizes: index probes, no row counts.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn purge_backlog(&self) -> StoreResult<PurgeBacklog> {
+        self.with_conn(backlog)
+    }
+
     /// Works off every pending erasure (large filtered deletions); how many rows it removed.
     fn erase_pending(&self, conn: &mut DbConnection, stop: &AtomicBool) -> StoreResult<u64> {
         let pending: Vec<ErasureRow> = erasures::table

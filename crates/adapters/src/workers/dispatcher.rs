@@ -4,9 +4,10 @@
 //! [`Notifier`] for the room's webhook (else the global one), and records the outcome:
 //! delivered, retry later per [`RetryPolicy`], failed, or skipped (no webhook). The retry
 //! window counts from the start of the event's delivery round: its creation, or its last
-//! redelivery (`roomwarden_domain::ports::EventLog::redeliver_event`).
+//! redelivery (`roomwarden_domain::ports::EventLog::redeliver_event`). Each delivery
+//! attempt's outcome and duration go to the options' [`Observer`].
 
-use super::{Wakeup, Worker};
+use super::{DeliveryOutcome, Observer, Unobserved, Wakeup, Worker};
 use crate::store::{ClaimedEvent, DieselStore};
 use chrono::{Duration, Utc};
 use roomwarden_domain::events::{AfterFailure, DeliveryState, Notifier, NotifyError, RetryPolicy};
@@ -14,6 +15,7 @@ use roomwarden_domain::model::iso8601;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// How many events one dispatcher claims at a time.
 const CLAIM_BATCH: i64 = 64;
@@ -32,6 +34,8 @@ pub struct DispatchOptions {
     pub lease: Duration,
     /// How often to look for due events when not woken.
     pub poll: std::time::Duration,
+    /// Told the outcome and duration of every delivery attempt.
+    pub observer: Arc<dyn Observer>,
 }
 
 impl Default for DispatchOptions {
@@ -41,6 +45,7 @@ impl Default for DispatchOptions {
             retry: RetryPolicy::default(),
             lease: Duration::seconds(15),
             poll: std::time::Duration::from_millis(500),
+            observer: Arc::new(Unobserved),
         }
     }
 }
@@ -60,12 +65,18 @@ fn dispatch_one(
         return store.finish_event(claimed.seq, DeliveryState::Skipped, None, claimed.attempts);
     };
     let attempts = claimed.attempts + 1;
-    match notifier.notify(destination, &claimed.event) {
+    let started = Instant::now();
+    let sent = notifier.notify(destination, &claimed.event);
+    let elapsed = started.elapsed();
+    let observe = |outcome| options.observer.delivery_attempted(outcome, elapsed);
+    match sent {
         Ok(()) => {
+            observe(DeliveryOutcome::Delivered);
             tracing::info!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, "event delivered");
             store.finish_event(claimed.seq, DeliveryState::Delivered, None, attempts)
         }
         Err(e @ NotifyError::Refused(_)) => {
+            observe(DeliveryOutcome::Failed);
             let error = e.to_string();
             tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
             store.finish_event(claimed.seq, DeliveryState::Failed, Some(&error), attempts)
@@ -77,10 +88,12 @@ fn dispatch_one(
                 .after_failure(attempts, claimed.round_start, Utc::now())
             {
                 AfterFailure::RetryAt(at) => {
+                    observe(DeliveryOutcome::Retry);
                     tracing::warn!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, retry_at = %iso8601(at), "event delivery failed; will retry");
                     store.retry_event(claimed.seq, at, &error, attempts)
                 }
                 AfterFailure::GiveUp => {
+                    observe(DeliveryOutcome::Failed);
                     tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event delivery failed permanently");
                     store.finish_event(claimed.seq, DeliveryState::Failed, Some(&error), attempts)
                 }

@@ -4,15 +4,18 @@
 //! ([`spawn_dispatcher`]) sends deletion events, the retention job ([`spawn_retention`])
 //! removes expired messages, the key sweeper ([`spawn_key_sweeper`]) removes expired
 //! idempotency records. Each waits on a [`Wakeup`]; [`Wakeups`] is the store's
-//! [`CommitListener`] that wakes the right one after a commit.
+//! [`CommitListener`] that wakes the right one after a commit. The dispatcher and the
+//! retention job report what they do to an [`Observer`] (the app's metrics).
 
 pub mod dispatcher;
 pub mod key_sweeper;
+pub mod observer;
 pub mod purger;
 pub mod retention;
 
 pub use dispatcher::{DispatchOptions, dispatch_due, spawn_dispatcher};
 pub use key_sweeper::spawn_key_sweeper;
+pub use observer::{DeliveryOutcome, Observer, Unobserved};
 pub use purger::spawn_purger;
 pub use retention::{RETENTION_INTERVAL, spawn_retention};
 

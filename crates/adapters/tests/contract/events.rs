@@ -1,5 +1,5 @@
 use crate::support::*;
-use roomwarden_adapters::workers::{DispatchOptions, dispatch_due};
+use roomwarden_adapters::workers::{DeliveryOutcome, DispatchOptions, Observer, dispatch_due};
 use roomwarden_adapters::{EventQueueing, FeedEvent, OutboxCounts, RealtimeFeed};
 use roomwarden_domain::events::{MockNotifier, NotifyError, RetryPolicy};
 use roomwarden_domain::ids::DeleteTarget;
@@ -153,6 +153,63 @@ fn a_refused_destination_fails_at_once_without_retries() {
             failed: 1,
             ..OutboxCounts::default()
         }
+    );
+}
+
+/// Records the dispatcher's reports.
+#[derive(Debug, Default)]
+struct Recorder(std::sync::Mutex<Vec<DeliveryOutcome>>);
+
+impl Observer for Recorder {
+    fn delivery_attempted(&self, outcome: DeliveryOutcome, _: std::time::Duration) {
+        self.0.lock().expect("lock").push(outcome);
+    }
+}
+
+#[test]
+fn each_delivery_attempt_is_reported_to_the_observer_with_its_outcome() {
+    let s = store();
+    add_room(&*s, "r1", "alice", &[], &[]);
+    let recorder = std::sync::Arc::new(Recorder::default());
+    let options = |give_up_after| DispatchOptions {
+        global_webhook: Some("http://hook".to_owned()),
+        retry: RetryPolicy {
+            give_up_after,
+            ..RetryPolicy::default()
+        },
+        observer: recorder.clone(),
+        ..DispatchOptions::default()
+    };
+    let mut answers = vec![
+        Err(NotifyError::Refused("private".to_owned())),
+        Ok(()),
+        Err(NotifyError::Status(500)),
+        Err(NotifyError::Status(500)),
+    ]
+    .into_iter();
+    let mut notifier = MockNotifier::new();
+    notifier
+        .expect_notify()
+        .times(4)
+        .returning(move |_, _| answers.next().expect("an answer"));
+    // One event per dispatch; the last one's retry window is already over.
+    let windows = [70, 70, 70, 0].map(chrono::Duration::minutes);
+    for window in windows {
+        s.delete(&request("r1", DeleteTarget::All, "alice"))
+            .expect("ran");
+        assert_eq!(
+            dispatch_due(&s, &notifier, &options(window), "w").expect("ran"),
+            1
+        );
+    }
+    assert_eq!(
+        *recorder.0.lock().expect("lock"),
+        [
+            DeliveryOutcome::Failed,
+            DeliveryOutcome::Delivered,
+            DeliveryOutcome::Retry,
+            DeliveryOutcome::Failed
+        ]
     );
 }
 

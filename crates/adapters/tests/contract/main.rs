@@ -1,7 +1,7 @@
 //! The repository contract suite against a fresh database per test: the domain's published
 //! storage contract (`roomwarden_domain::testkit`, module `domain`), then what only the
-//! diesel store promises (background purge, outbox, webhook delivery, SQLite's files,
-//! idempotency records).
+//! diesel store promises (background purge and its backlog, outbox, webhook delivery,
+//! SQLite's files, idempotency records).
 //!
 //! SQLite by default (a temporary file per test). Set `ROOMWARDEN_TEST_MYSQL_URL` to a server
 //! URL (`mysql://root@127.0.0.1:3306`) and build with `--features mysql` to run the very same
@@ -10,6 +10,7 @@
 
 mod support;
 
+mod backlog;
 mod deletion;
 mod event_log;
 mod events;

@@ -97,6 +97,13 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
     ),
     ("purge_client", &[(404, "CLIENT_NOT_FOUND")]),
     (
+        "metrics",
+        &[(
+            401,
+            "INVALID_TOKEN (the server sets ROOMWARDEN_METRICS_TOKEN and `Authorization: Bearer <that token>` is missing or wrong)",
+        )],
+    ),
+    (
         "room_deletions",
         &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
     ),
@@ -106,7 +113,11 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
 /// Operations that cannot answer 503 (no storage, or the socket, which authenticates after
 /// the upgrade) and operations whose success is not enveloped.
 const NO_STORAGE: &[&str] = &["health", "openapi", "socket"];
-const RAW: &[&str] = &["openapi", "socket"];
+const RAW: &[&str] = &["openapi", "socket", "metrics"];
+
+/// Operations with a credential of their own instead of the API's headers: their `401` is
+/// in [`SPECIFIC`], with the `WWW-Authenticate` challenge they send.
+const OWN_CREDENTIAL: &[(&str, &str)] = &[("metrics", crate::routes::ops::METRICS_CHALLENGE)];
 
 /// Rule of client, room and message IDs (api.md §1): 1 to 128 characters, no whitespace,
 /// no control characters, no `/`.
@@ -191,7 +202,8 @@ fn is_write(method: &str) -> bool {
 }
 
 fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
-    let authenticated = op.get("security").is_some();
+    let own_credential = OWN_CREDENTIAL.iter().find(|(op_id, _)| *op_id == id);
+    let authenticated = op.get("security").is_some() && own_credential.is_none();
     let has_body = op.get("requestBody").is_some();
     if write {
         match op.get_mut("parameters").and_then(Value::as_array_mut) {
@@ -252,6 +264,17 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
         for (status, codes) in *specific {
             add(responses, *status, codes);
         }
+    }
+    if let Some((_, challenge)) = own_credential
+        && let Some(response) = responses.get_mut("401").and_then(Value::as_object_mut)
+    {
+        response.insert(
+            "headers".to_owned(),
+            json!({"WWW-Authenticate": {
+                "description": "The authentication scheme to use",
+                "schema": {"type": "string", "enum": [challenge]}
+            }}),
+        );
     }
     if write {
         add(
@@ -319,7 +342,7 @@ pub fn apply(doc: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::{NO_STORAGE, RAW, SPECIFIC};
+    use super::{NO_STORAGE, OWN_CREDENTIAL, RAW, SPECIFIC};
 
     /// The lists above name operations by `operationId`: a renamed handler must not
     /// silently lose its statuses.
@@ -337,7 +360,8 @@ mod tests {
             .iter()
             .map(|(id, _)| *id)
             .chain(NO_STORAGE.iter().copied())
-            .chain(RAW.iter().copied());
+            .chain(RAW.iter().copied())
+            .chain(OWN_CREDENTIAL.iter().map(|(id, _)| *id));
         for id in named {
             assert!(
                 ids.contains(&id),

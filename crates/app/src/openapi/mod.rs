@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the DTOs.
 
 use utoipa::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::routes::{audit, clients, deletion, events, messages, ops, rooms};
 
@@ -22,6 +22,17 @@ impl utoipa::Modify for SecuritySchemes {
                 SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(header))),
             );
         }
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "ROOMWARDEN_METRICS_TOKEN, when the server sets it (then required by /metrics)",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -30,7 +41,7 @@ impl utoipa::Modify for SecuritySchemes {
 #[openapi(
     info(title = "Roomwarden", description = "Chat server core with admin message deletion. Every response is an RC/RM envelope."),
     paths(
-        ops::health, ops::ready, ops::openapi,
+        ops::health, ops::ready, ops::openapi, ops::metrics,
         clients::save_client, clients::revoke_tokens, clients::me,
         rooms::list_rooms, rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
         messages::send_message, messages::send_as, messages::list_messages,

@@ -181,6 +181,11 @@ impl Hub {
         ended
     }
 
+    /// How many sockets are registered (authenticated and not dropped), for `/metrics`.
+    pub fn connections(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
     /// Whether any socket is connected (the fan-out skips member lookups when none is).
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()

@@ -5,6 +5,7 @@ use crate::auth::{Caller, Platform};
 use crate::body::JsonBody;
 use crate::dto::{BulkDeleteBody, DeletionResultDto, PurgeResultDto};
 use crate::envelope::{ApiError, ok};
+use crate::metrics::DeletionKind;
 use crate::middleware::is_valid_percent_encoding;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -164,7 +165,7 @@ pub async fn delete_messages(
             DeletionResultDto::dry_run(&deletion),
         ));
     }
-    log_deletion(&deletion);
+    committed(&state, &deletion, DeletionKind::of_request(&deletion));
     let rm = if deletion.message_id == DeleteTarget::All.as_str() {
         "All messages deleted successfully"
     } else {
@@ -173,8 +174,10 @@ pub async fn delete_messages(
     Ok(ok(rm, DeletionResultDto::from(&deletion)))
 }
 
-/// The access log's line for a committed deletion (no content, no credentials).
-fn log_deletion(deletion: &Deletion) {
+/// The access log's line (no content, no credentials) and the metrics of a committed
+/// deletion.
+fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
+    state.metrics.deleted(kind, deletion.deleted_count);
     tracing::info!(
         executor = %deletion.deleted_by,
         room = %deletion.room,
@@ -252,7 +255,7 @@ pub async fn bulk_delete_at(
             },
         ));
     }
-    log_deletion(&deletion);
+    committed(&state, &deletion, DeletionKind::Bulk);
     Ok(ok("Messages deleted successfully", result))
 }
 
@@ -327,7 +330,7 @@ pub async fn purge_client(
         ));
     }
     for deletion in &purge.deletions {
-        log_deletion(deletion);
+        committed(&state, deletion, DeletionKind::Purge);
     }
     Ok(ok(
         "User messages deleted successfully",

@@ -149,6 +149,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(at("/console").get(console::index).guarded())
         .service(at("/console/").get(console::index).guarded())
         .service(at("/console/{file}").get(console::asset).guarded())
+        .service(at("/metrics").get(ops::metrics).guarded())
         .service(
             at("/admin/clients")
                 .api_key_only()

@@ -1,9 +1,13 @@
-//! Operations: liveness, readiness, and the OpenAPI document.
+//! Operations: liveness, readiness, the OpenAPI document and the Prometheus metrics.
 
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use roomwarden_domain::auth::secrets_match;
 use roomwarden_domain::error::DomainError;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 /// The served document, built once.
@@ -39,4 +43,65 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(crate::envelope::JSON_UTF8)
         .body(DOCUMENT.get_or_init(crate::openapi::document_json).as_str())
+}
+
+/// The challenge of a `401` from `/metrics` (RFC 6750).
+pub const METRICS_CHALLENGE: &str = "Bearer realm=\"metrics\"";
+
+/// Whether `req` carries `Authorization: Bearer <expected>` (the scheme in any case; the
+/// token compared in constant time).
+fn bearer_matches(req: &HttpRequest, expected: &SecretString) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            secrets_match(token.trim_start_matches(' '), expected.expose_secret())
+        }
+        _ => false,
+    }
+}
+
+/// `401 INVALID_TOKEN` with the `Bearer` challenge, enveloped like every error of the API.
+fn metrics_unauthorized() -> HttpResponse {
+    let mut res = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        "INVALID_TOKEN",
+        "Metrics need Authorization: Bearer <the ROOMWARDEN_METRICS_TOKEN of this server>",
+    )
+    .error_response();
+    res.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(METRICS_CHALLENGE),
+    );
+    res
+}
+
+/// The server's metrics in the Prometheus text format (not enveloped); see
+/// docs/operations.md, "Metrics". Open to anyone unless `ROOMWARDEN_METRICS_TOKEN` is set.
+#[utoipa::path(get, path = "/metrics", tag = "Operations",
+    description = "Prometheus text format 0.0.4, served as is (not enveloped). Needs \
+        `Authorization: Bearer <token>` only when the server sets `ROOMWARDEN_METRICS_TOKEN`.",
+    responses((status = 200, description = "The series", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+    security((), ("metrics_token" = [])))]
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(expected) = &state.metrics_token
+        && !bearer_matches(&req, expected)
+    {
+        return Ok(metrics_unauthorized());
+    }
+    // Reading the outbox and the purge backlog queries the database.
+    let metrics = state.metrics.clone();
+    let text = crate::run::blocking(move || Ok::<_, ApiError>(metrics.encode())).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(text))
 }

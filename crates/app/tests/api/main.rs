@@ -18,6 +18,7 @@ mod events;
 mod failures;
 mod idempotency;
 mod messages;
+mod metrics;
 mod moderation;
 mod protocol;
 mod rooms;

@@ -11,7 +11,8 @@ const READ_LIMIT: Duration = Duration::from_secs(15);
 /// How long a test waits for the server to close a socket.
 const CLOSE_LIMIT: Duration = Duration::from_secs(30);
 
-struct Socket {
+/// A real WebSocket client (also used by the metrics tests).
+pub(crate) struct Socket {
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
 }
 
@@ -26,7 +27,7 @@ impl Socket {
     }
 
     /// Opens a socket and authenticates as the token's user.
-    fn connect(base: &str, token: &str) -> Self {
+    pub(crate) fn connect(base: &str, token: &str) -> Self {
         let mut socket = Self::open(base);
         socket.send(&json!({"clientKey": CLIENT_KEY, "token": token}).to_string());
         let ack = socket.next_event();

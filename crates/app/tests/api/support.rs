@@ -30,6 +30,7 @@ pub fn test_config(database_url: String) -> Config {
         retention_days: None,
         retention_interval: std::time::Duration::from_secs(60),
         socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
+        metrics_token: None,
     }
 }
 
@@ -97,6 +98,7 @@ impl TestApp {
     /// background workers or sockets' fan-out.
     pub fn over_ports(ports: roomwarden::state::Ports) -> Self {
         roomwarden::init_test_tracing();
+        let hub = std::sync::Arc::new(roomwarden::realtime::hub::Hub::default());
         let state = roomwarden::state::AppState {
             ports,
             keys: roomwarden_domain::auth::DeploymentKeys {
@@ -104,8 +106,10 @@ impl TestApp {
                 client_key: CLIENT_KEY.into(),
             },
             token_ttl: chrono::Duration::days(7),
-            hub: std::sync::Arc::new(roomwarden::realtime::hub::Hub::default()),
+            hub: hub.clone(),
             socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
+            metrics: std::sync::Arc::new(roomwarden::metrics::Metrics::new(None, hub)),
+            metrics_token: None,
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
