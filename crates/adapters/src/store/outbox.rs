@@ -63,6 +63,9 @@ type ClaimRow = (
 #[derive(Debug, Clone)]
 pub struct ClaimedEvent {
     pub(crate) seq: i64,
+    /// The claim (`claimed_by`, `claimed_until`): the outcome is recorded only while the
+    /// row still carries it.
+    pub(crate) claim: (String, i64),
     /// The event.
     pub event: OutgoingEvent,
     /// The room's webhook, if any.
@@ -164,6 +167,7 @@ impl DieselStore {
                     |(seq, id, room, body, attempts, created_at, redelivered_at, webhook)| {
                         ClaimedEvent {
                             seq,
+                            claim: (worker.to_owned(), until),
                             event: OutgoingEvent {
                                 deletion: DeletionId::from_trusted(id),
                                 room: RoomId::from_trusted(room),
@@ -180,45 +184,62 @@ impl DieselStore {
         })
     }
 
+    /// Records the end of `claimed`'s delivery. Only while the row still carries the
+    /// claim: a redelivery (or another dispatcher, after the lease ran out) may have taken
+    /// the event over during the attempt, and its round must not get this attempt's outcome.
+    /// Whether it was recorded.
     pub(crate) fn finish_event(
         &self,
-        seq: i64,
+        claimed: &ClaimedEvent,
         state: DeliveryState,
         error: Option<&str>,
         attempts: u32,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let now = to_ms(Utc::now());
+        let (worker, until) = &claimed.claim;
         self.with_write(|conn| {
-            diesel::update(outbox::table.find(seq))
-                .set((
-                    outbox::state.eq(state.as_str()),
-                    outbox::finished_at.eq(Some(now)),
-                    outbox::last_error.eq(error),
-                    outbox::attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
-                    outbox::claimed_until.eq(0),
-                ))
-                .execute(conn)
-                .map(|_| ())
+            diesel::update(
+                outbox::table
+                    .filter(outbox::seq.eq(claimed.seq))
+                    .filter(outbox::claimed_by.eq(worker))
+                    .filter(outbox::claimed_until.eq(until)),
+            )
+            .set((
+                outbox::state.eq(state.as_str()),
+                outbox::finished_at.eq(Some(now)),
+                outbox::last_error.eq(error),
+                outbox::attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
+                outbox::claimed_until.eq(0),
+            ))
+            .execute(conn)
+            .map(|n| n == 1)
         })
     }
 
+    /// Schedules `claimed`'s next attempt at `at`; fenced like [`Self::finish_event`].
     pub(crate) fn retry_event(
         &self,
-        seq: i64,
+        claimed: &ClaimedEvent,
         at: chrono::DateTime<Utc>,
         error: &str,
         attempts: u32,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
+        let (worker, until) = &claimed.claim;
         self.with_write(|conn| {
-            diesel::update(outbox::table.find(seq))
-                .set((
-                    outbox::next_attempt_at.eq(to_ms(at)),
-                    outbox::last_error.eq(Some(error)),
-                    outbox::attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
-                    outbox::claimed_until.eq(0),
-                ))
-                .execute(conn)
-                .map(|_| ())
+            diesel::update(
+                outbox::table
+                    .filter(outbox::seq.eq(claimed.seq))
+                    .filter(outbox::claimed_by.eq(worker))
+                    .filter(outbox::claimed_until.eq(until)),
+            )
+            .set((
+                outbox::next_attempt_at.eq(to_ms(at)),
+                outbox::last_error.eq(Some(error)),
+                outbox::attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)),
+                outbox::claimed_until.eq(0),
+            ))
+            .execute(conn)
+            .map(|n| n == 1)
         })
     }
 

@@ -50,19 +50,34 @@ impl Default for DispatchOptions {
     }
 }
 
-/// Sends one claimed event and records the outcome.
+/// Sends one claimed event and records the outcome, unless the event was taken over
+/// meanwhile (redelivered, or claimed again after the lease ran out): then its new round
+/// keeps its own state and this outcome is only logged.
 fn dispatch_one(
     store: &DieselStore,
     notifier: &dyn Notifier,
     options: &DispatchOptions,
     claimed: &ClaimedEvent,
 ) -> StoreResult<()> {
+    if !attempt(store, notifier, options, claimed)? {
+        tracing::info!(event = %claimed.event.deletion, "delivery outcome not recorded: the event was taken over during the attempt");
+    }
+    Ok(())
+}
+
+/// Sends one claimed event; whether its outcome was recorded.
+fn attempt(
+    store: &DieselStore,
+    notifier: &dyn Notifier,
+    options: &DispatchOptions,
+    claimed: &ClaimedEvent,
+) -> StoreResult<bool> {
     let Some(destination) = claimed
         .room_webhook
         .as_deref()
         .or(options.global_webhook.as_deref())
     else {
-        return store.finish_event(claimed.seq, DeliveryState::Skipped, None, claimed.attempts);
+        return store.finish_event(claimed, DeliveryState::Skipped, None, claimed.attempts);
     };
     let attempts = claimed.attempts + 1;
     let started = Instant::now();
@@ -73,13 +88,13 @@ fn dispatch_one(
         Ok(()) => {
             observe(DeliveryOutcome::Delivered);
             tracing::info!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, "event delivered");
-            store.finish_event(claimed.seq, DeliveryState::Delivered, None, attempts)
+            store.finish_event(claimed, DeliveryState::Delivered, None, attempts)
         }
         Err(e @ NotifyError::Refused(_)) => {
             observe(DeliveryOutcome::Failed);
             let error = e.to_string();
             tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event not delivered: destination refused by the webhook address policy");
-            store.finish_event(claimed.seq, DeliveryState::Failed, Some(&error), attempts)
+            store.finish_event(claimed, DeliveryState::Failed, Some(&error), attempts)
         }
         Err(e) => {
             let error = e.to_string();
@@ -90,12 +105,12 @@ fn dispatch_one(
                 AfterFailure::RetryAt(at) => {
                     observe(DeliveryOutcome::Retry);
                     tracing::warn!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, retry_at = %iso8601(at), "event delivery failed; will retry");
-                    store.retry_event(claimed.seq, at, &error, attempts)
+                    store.retry_event(claimed, at, &error, attempts)
                 }
                 AfterFailure::GiveUp => {
                     observe(DeliveryOutcome::Failed);
                     tracing::error!(event = %claimed.event.deletion, room = %claimed.event.room, attempts, error, "event delivery failed permanently");
-                    store.finish_event(claimed.seq, DeliveryState::Failed, Some(&error), attempts)
+                    store.finish_event(claimed, DeliveryState::Failed, Some(&error), attempts)
                 }
             }
         }

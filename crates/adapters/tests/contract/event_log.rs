@@ -340,6 +340,42 @@ fn an_event_being_attempted_is_left_to_its_attempt() {
 }
 
 #[test]
+fn an_attempt_outlived_by_its_lease_does_not_overwrite_the_redelivery_that_took_over() {
+    let s = store();
+    add_room(&*s, "r1", "alice", &[], &[]);
+    let id = clear(&s, "r1", now());
+    // The attempt outlives its lease; meanwhile an operator redelivers the event, which
+    // starts a new round. The late failure belongs to the old round and is dropped.
+    let during = s.clone();
+    let event = id.clone();
+    let mut slow = MockNotifier::new();
+    slow.expect_notify().times(1).returning(move |_, _| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let done = during
+            .redeliver_event(&event, now())
+            .expect("ran")
+            .expect("known");
+        assert_eq!(done.outcome, Redelivery::Queued, "the lease had run out");
+        Err(NotifyError::Status(500))
+    });
+    let short_lease = DispatchOptions {
+        lease: chrono::Duration::milliseconds(10),
+        ..options(RetryPolicy::default())
+    };
+    assert_eq!(dispatch_due(&s, &slow, &short_lease, "w").expect("ran"), 1);
+    let after = find(&s, &id);
+    assert_eq!(
+        (after.state, after.attempts, after.last_error.as_deref()),
+        (DeliveryState::Pending, 0, None),
+        "the redelivered round starts clean: {after:?}"
+    );
+    assert!(
+        after.next_attempt_at.is_some_and(|at| at <= now()),
+        "due now"
+    );
+}
+
+#[test]
 fn redelivering_an_unknown_event_finds_nothing() {
     let s = store();
     add_room(&*s, "r1", "alice", &[], &[]);
