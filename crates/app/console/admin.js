@@ -3,14 +3,25 @@
 
 import { call, newIdempotencyKey, path } from "./api.js";
 import { confirmAction } from "./confirm.js";
-import { $, count, el, isoFromLocal, numbers, say, showError, when } from "./ui.js";
+import { deletedLine, justAfter } from "./room.js";
+import { $, count, el, exclusive, focusOn, isoFromLocal, numbers, say, showError, when } from "./ui.js";
 
 const DELIVERY_PAGE = 50;
-let deliveriesCursor = null;
+
+/** The listing shown: its filter (kept for "Older events") and where the next page starts. */
+const deliveries = { query: [], cursor: null, loading: false };
 
 /** Shows the purge form. */
 export function showPurge() {
   $("purge-client").focus();
+}
+
+/** Empties both screens (signing out). */
+export function clearAdminScreens() {
+  $("purge-form").reset();
+  $("delivery-rows").replaceChildren();
+  Object.assign(deliveries, { query: [], cursor: null });
+  $("older-deliveries").hidden = true;
 }
 
 function roomTable(rooms) {
@@ -32,8 +43,7 @@ function roomTable(rooms) {
   return wrap;
 }
 
-$("purge-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
+async function previewPurge() {
   const client = $("purge-client").value.trim();
   const query = [];
   const after = isoFromLocal($("purge-after").value);
@@ -52,6 +62,8 @@ $("purge-form").addEventListener("submit", async (event) => {
     showError(error);
     return;
   }
+  // What is confirmed is what the preview counted: messages sent after it are kept.
+  const pinned = before ? query : query.concat([["before", justAfter(preview.deletedAt)]]);
   const n = preview.deletedCount;
   const key = newIdempotencyKey();
   const result = await confirmAction({
@@ -60,69 +72,93 @@ $("purge-form").addEventListener("submit", async (event) => {
       : `Permanently delete ${count(n, "message")} of ${client} from ${count(preview.rooms.length, "room")}?`,
     detail: n === 0
       ? [el("p", "Nothing matches.")]
-      : [el("p", "They disappear for everyone at once and cannot be restored."), roomTable(preview.rooms)],
+      : [
+        el("p", "They disappear for everyone at once and cannot be restored. Messages sent after this preview are kept."),
+        roomTable(preview.rooms),
+      ],
     okLabel: `Delete ${count(n, "message")}`,
     canConfirm: n > 0,
     action: () => call("DELETE", target, {
-      query,
+      query: pinned,
       reason: $("purge-reason").value.trim(),
       idempotencyKey: key,
     }),
   });
   if (result) {
-    say(`Deleted ${count(result.deletedCount, "message")} of ${client} from ${count(result.rooms.length, "room")}.`);
+    say(deletedLine(result, n, ` of ${client} from ${count(result.rooms.length, "room")}`));
     $("purge-form").reset();
   }
+}
+
+$("purge-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  exclusive(previewPurge);
 });
 
-/** Shows the deliveries screen with its current filter. */
+/** Shows the deliveries screen with the filter in its form. */
 export function showDeliveries() {
   loadDeliveries(true);
 }
 
 async function loadDeliveries(fresh) {
-  const query = [["limit", String(DELIVERY_PAGE)]];
-  const state = $("deliveries-state").value;
-  const room = $("deliveries-room").value.trim();
-  if (state) {
-    query.push(["state", state]);
+  if (deliveries.loading && !fresh) {
+    return;
   }
-  if (room) {
-    query.push(["roomID", room]);
+  if (fresh) {
+    const query = [];
+    const state = $("deliveries-state").value;
+    const room = $("deliveries-room").value.trim();
+    if (state) {
+      query.push(["state", state]);
+    }
+    if (room) {
+      query.push(["roomID", room]);
+    }
+    deliveries.query = query;
+    deliveries.cursor = null;
   }
-  if (!fresh && deliveriesCursor) {
-    query.push(["before", deliveriesCursor]);
+  const query = deliveries.query.concat([["limit", String(DELIVERY_PAGE)]]);
+  if (!fresh && deliveries.cursor) {
+    query.push(["before", deliveries.cursor]);
   }
+  const listing = deliveries.query;
+  deliveries.loading = true;
   try {
     const page = await call("GET", "/admin/events", { query });
+    if (listing !== deliveries.query) {
+      return;
+    }
     const rows = page.data.map(deliveryRow);
     if (fresh) {
       $("delivery-rows").replaceChildren(...rows);
     } else {
       $("delivery-rows").append(...rows);
     }
-    deliveriesCursor = page.data.length === DELIVERY_PAGE ? page.data[page.data.length - 1].id : null;
-    $("older-deliveries").hidden = !deliveriesCursor;
+    deliveries.cursor = page.data.length === DELIVERY_PAGE ? page.data[page.data.length - 1].id : null;
+    $("older-deliveries").hidden = !deliveries.cursor;
     $("deliveries-empty").hidden = $("delivery-rows").children.length > 0;
   } catch (error) {
     showError(error);
+  } finally {
+    deliveries.loading = false;
   }
+}
+
+function described(data) {
+  if (data.messageID === "_all") {
+    return `clear, ${count(data.deletedCount ?? 0, "message")}`;
+  }
+  if (data.messageID === "_bulk" && Array.isArray(data.messageIDs)) {
+    return `${count(data.deletedCount ?? 0, "message")} (selected)`;
+  }
+  return `message ${data.messageID ?? ""}`;
 }
 
 function deliveryRow(event) {
   const row = el("tr", null, { "data-event-id": event.id });
-  const data = event.event?.data || {};
-  const deleted = data.messageID === "_all"
-    ? `clear, ${count(data.deletedCount ?? 0, "message")}`
-    : data.messageID === "_bulk"
-      ? `${count(data.deletedCount ?? 0, "message")} (bulk)`
-      : `message ${data.messageID ?? ""}`;
   const action = el("td");
   if (event.state !== "pending") {
-    const button = el("button", "Redeliver", {
-      type: "button",
-      "aria-label": `Redeliver event ${event.id}`,
-    });
+    const button = el("button", "Redeliver", { type: "button", "aria-label": `Redeliver event ${event.id}` });
     const key = newIdempotencyKey();
     button.addEventListener("click", async () => {
       button.disabled = true;
@@ -131,7 +167,9 @@ function deliveryRow(event) {
           idempotencyKey: key,
           withRm: true,
         });
-        row.replaceWith(deliveryRow(result));
+        const updated = deliveryRow(result);
+        row.replaceWith(updated);
+        focusOn(updated);
         say(`Event ${event.id}: ${rm}.`);
       } catch (error) {
         button.disabled = false;
@@ -143,7 +181,7 @@ function deliveryRow(event) {
   row.append(
     el("td", event.id),
     el("td", event.roomID),
-    el("td", deleted),
+    el("td", described(event.event?.data || {})),
     el("td", event.state, { class: `state-${event.state}` }),
     el("td", numbers.format(event.attempts), { class: "num" }),
     el("td", event.lastError || ""),
@@ -153,11 +191,8 @@ function deliveryRow(event) {
   return row;
 }
 
-/** Wires the deliveries screen's controls. */
-export function openDeliveries() {
-  $("deliveries-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    loadDeliveries(true);
-  });
-  $("older-deliveries").addEventListener("click", () => loadDeliveries(false));
-}
+$("deliveries-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadDeliveries(true);
+});
+$("older-deliveries").addEventListener("click", () => loadDeliveries(false));

@@ -3,6 +3,12 @@
 
 const STORAGE_KEY = "roomwarden.console.credentials";
 
+/**
+ * How long a call may take. The server answers 503 after 8 s; a call still unanswered
+ * after this is reported, and a destructive one can be retried with its Idempotency-Key.
+ */
+const TIMEOUT_MS = 30000;
+
 /** An API error: the envelope's RM and error message, never swallowed. */
 export class ApiError extends Error {
   constructor(status, rm, code, detail) {
@@ -88,9 +94,11 @@ export async function call(method, path, options = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
+      signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (e) {
-    throw new ApiError(0, "Network error", "NETWORK", `The server did not answer (${e.message}).`);
+    const why = e.name === "TimeoutError" ? `no answer within ${TIMEOUT_MS / 1000} s` : e.message;
+    throw new ApiError(0, "Network error", "NETWORK", `The server did not answer (${why}).`);
   }
   let envelope = null;
   try {

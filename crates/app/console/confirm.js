@@ -34,6 +34,7 @@ export function confirmAction({ title, detail, okLabel, withReason = false, reas
       }
       settled = true;
       box.removeEventListener("cancel", onEscape);
+      box.removeEventListener("close", onClose);
       cancel.onclick = null;
       $("confirm-form").onsubmit = null;
       if (box.open) {
@@ -49,6 +50,20 @@ export function confirmAction({ title, detail, okLabel, withReason = false, reas
       }
     };
     box.addEventListener("cancel", onEscape);
+    // Chromium closes a modal on a repeated Escape even when its cancel event is
+    // prevented: while the action runs the dialog comes back, so its outcome is seen;
+    // otherwise a close by any means is a cancel.
+    const onClose = () => {
+      if (settled) {
+        return;
+      }
+      if (running) {
+        box.showModal();
+      } else {
+        finish(null);
+      }
+    };
+    box.addEventListener("close", onClose);
     cancel.onclick = () => finish(null);
     $("confirm-form").onsubmit = async (event) => {
       event.preventDefault();

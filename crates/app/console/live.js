@@ -37,10 +37,10 @@ export function connect(creds, { onEvent, onState, onRejected }) {
       }
     };
     socket.onclose = (event) => {
-      onState(false, false);
       if (stopped) {
         return;
       }
+      onState(false, false);
       if (event.code === 1008) {
         onRejected(event.reason || "The server refused the credentials.");
         return;

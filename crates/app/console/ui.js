@@ -44,3 +44,37 @@ export function isoFromLocal(value) {
   return value ? new Date(value).toISOString() : null;
 }
 
+
+let busy = false;
+
+/**
+ * Runs `action` unless another destructive flow (dry run, confirmation, deletion) is
+ * already under way, so a double click on a trigger opens one confirmation, not two.
+ */
+export async function exclusive(action) {
+  if (busy) {
+    return;
+  }
+  busy = true;
+  try {
+    await action();
+  } finally {
+    busy = false;
+  }
+}
+
+/** Client IDs typed into one field, separated by spaces (an ID never holds one). */
+export function clientIds(value) {
+  return [...new Set(value.split(/\s+/).filter(Boolean))];
+}
+
+/** Moves focus to `node` (made focusable if it is not), so keyboard users keep their place. */
+export function focusOn(node) {
+  if (!node) {
+    return;
+  }
+  if (!node.matches("a, button, input, select, textarea, [tabindex]")) {
+    node.setAttribute("tabindex", "-1");
+  }
+  node.focus();
+}

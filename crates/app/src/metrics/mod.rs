@@ -82,7 +82,8 @@ impl DeletionKind {
         match deletion.message_id.as_str() {
             ALL_MESSAGES if deletion.filter.is_some() => Self::Filtered,
             ALL_MESSAGES => Self::All,
-            BULK_MESSAGES => Self::Bulk,
+            // A message may be called `_bulk`: a bulk deletion is the one that lists IDs.
+            BULK_MESSAGES if !deletion.message_ids.is_empty() => Self::Bulk,
             _ => Self::One,
         }
     }
@@ -265,7 +266,10 @@ mod tests {
             filter,
             skip_if_nothing: false,
         };
-        Deletion::committed(&request, count)
+        match &request.target {
+            DeleteTarget::Bulk(ids) => Deletion::committed_bulk(&request, ids.clone()),
+            _ => Deletion::committed(&request, count),
+        }
     }
 
     #[test]
@@ -291,6 +295,12 @@ mod tests {
                 DeleteTarget::Bulk(vec![id]),
                 MessageFilter::default(),
                 DeletionKind::Bulk,
+            ),
+            // A message that happens to be called `_bulk`, deleted on its own.
+            (
+                DeleteTarget::One(MessageId::parse("_bulk").expect("valid")),
+                MessageFilter::default(),
+                DeletionKind::One,
             ),
         ] {
             assert_eq!(DeletionKind::of_request(&deletion(target, filter, 1)), kind);

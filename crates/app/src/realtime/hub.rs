@@ -10,6 +10,10 @@ use tokio::sync::mpsc;
 /// Frames a socket may have queued before it counts as too slow and is disconnected.
 pub const QUEUE_FRAMES: usize = 256;
 
+/// The same for a platform socket, which gets every room's frames: one purge across a
+/// thousand rooms announces a thousand deletions at once.
+pub const PLATFORM_QUEUE_FRAMES: usize = 8192;
+
 /// A frame to send: shared, since one event goes to many sockets.
 pub type Frame = Arc<str>;
 
@@ -88,7 +92,11 @@ impl Hub {
 
     fn add(&self, subscriber: Subscriber, token: Option<TokenHash>) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (queue, frames) = mpsc::channel(QUEUE_FRAMES);
+        let bound = match subscriber {
+            Subscriber::Client(_) => QUEUE_FRAMES,
+            Subscriber::Platform => PLATFORM_QUEUE_FRAMES,
+        };
+        let (queue, frames) = mpsc::channel(bound);
         let ended = Arc::new(OnceLock::new());
         self.lock().entry(subscriber).or_default().push(Session {
             id,
@@ -274,6 +282,10 @@ mod tests {
         assert_eq!(platform.frames.try_recv().ok().as_deref(), Some("x"));
         assert!(hub.tokens().is_empty());
         assert_eq!(hub.end_sessions_with(&[token("any")]), 0);
+        // A burst far beyond a client's queue (a purge across many rooms) is kept.
+        for _ in 0..QUEUE_FRAMES * 4 {
+            assert_eq!(hub.deliver(&[], &frame), 1);
+        }
         hub.unregister(&Subscriber::Platform, platform.id);
         assert!(hub.is_empty());
     }

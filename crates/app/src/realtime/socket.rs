@@ -113,7 +113,12 @@ async fn serve(
     let hub: &Hub = &state.hub;
     let (mut registration, client) = match (&subscriber, token) {
         (Subscriber::Client(id), Some(token)) => (hub.register(id.clone(), token), id.as_str()),
-        _ => (hub.register_platform(), PLATFORM_ACTOR),
+        (Subscriber::Platform, None) => (hub.register_platform(), PLATFORM_ACTOR),
+        // Not produced by `authenticate`; refused rather than given more than it proved.
+        (Subscriber::Client(_), None) | (Subscriber::Platform, Some(_)) => {
+            let _ = session.close(policy("authentication failed")).await;
+            return;
+        }
     };
     let ack = json!({"event": "authenticated", "data": {"client": client}}).to_string();
     let mut close = None;

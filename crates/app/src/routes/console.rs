@@ -29,6 +29,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../console/confirm.js"),
     ),
     ("live.js", JAVASCRIPT, include_str!("../../console/live.js")),
+    ("room.js", JAVASCRIPT, include_str!("../../console/room.js")),
+    (
+        "state.js",
+        JAVASCRIPT,
+        include_str!("../../console/state.js"),
+    ),
     ("ui.js", JAVASCRIPT, include_str!("../../console/ui.js")),
 ];
 

@@ -25,7 +25,8 @@ pub struct Driver {
     child: Child,
     base: String,
     agent: ureq::Agent,
-    _turn: MutexGuard<'static, ()>,
+    /// This test's turn at the browser, held as long as the driver lives.
+    _turn: Option<MutexGuard<'static, ()>>,
 }
 
 fn program(env: &str, default: &str) -> Option<String> {
@@ -60,32 +61,42 @@ impl Driver {
             return None;
         };
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(60)))
-                .build()
-                .into(),
-            _turn: turn,
-        };
-        let deadline = Instant::now() + WAIT;
-        while driver.request("GET", "/status", None).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(100));
+        // A free port, found by binding and releasing it: another process may take it
+        // before chromedriver does, which then exits; a few tries get past that.
+        for _ in 0..3 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let child = Command::new(&driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let mut started = Self {
+                child,
+                base: format!("http://127.0.0.1:{port}"),
+                agent: ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(60)))
+                    .build()
+                    .into(),
+                _turn: None,
+            };
+            let deadline = Instant::now() + WAIT;
+            while started.request("GET", "/status", None).is_err()
+                && Instant::now() < deadline
+                && started.child.try_wait().ok().flatten().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if started.request("GET", "/status", None).is_ok() {
+                started._turn = Some(turn);
+                return Some(started);
+            }
         }
-        Some(driver)
+        panic!("chromedriver did not start");
     }
 
     /// One WebDriver command: its `value`, or the WebDriver error.
