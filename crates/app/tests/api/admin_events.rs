@@ -2,12 +2,11 @@
 //! `POST /admin/events/{eventID}/redeliver`): listing, filters and cursor, errors, and real
 //! redeliveries to a webhook receiver.
 
-use crate::events::{WAIT, app_with, fast_retries, verify};
+use crate::events::{app_with, fast_retries, verify};
 use crate::receiver::Receiver;
 use crate::support::*;
 use chrono::Duration as ChronoDuration;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
 
 /// `GET /admin/events` with `query`: the listed events.
 fn events(app: &TestApp, query: &str) -> Vec<Value> {
@@ -22,14 +21,7 @@ fn events(app: &TestApp, query: &str) -> Vec<Value> {
 
 /// Waits (bounded) until `query` lists `n` events; returns them.
 fn wait_events(app: &TestApp, query: &str, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let found = events(app, query);
-        if found.len() >= n || Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll(|| events(app, query), |found| found.len() >= n)
 }
 
 fn set_webhook(app: &TestApp, room: &str, url: &str) {

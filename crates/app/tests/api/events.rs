@@ -8,10 +8,9 @@ use roomwarden_adapters::{Database, DieselStore, OutboxCounts, PoolOptions};
 use roomwarden_domain::events::RetryPolicy;
 use serde_json::json;
 use sha2::Sha256;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SECRET: &str = "test-webhook-secret";
-pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Verifies `IM-Signature` the way docs/events.md tells receivers to.
 pub fn verify(req: &Received) {
@@ -45,14 +44,7 @@ fn outbox(app: &TestApp) -> OutboxCounts {
 }
 
 fn wait_outbox(app: &TestApp, done: impl Fn(&OutboxCounts) -> bool) -> OutboxCounts {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let counts = outbox(app);
-        if done(&counts) || Instant::now() > deadline {
-            return counts;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll(|| outbox(app), done)
 }
 
 pub fn app_with(webhook_url: Option<String>, retry: RetryPolicy) -> TestApp {

@@ -6,11 +6,8 @@ use crate::socket::Socket;
 use crate::support::*;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 const TOKEN: &str = "scrape-token";
-/// Longest a test waits for a background effect to show in the series.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// One scrape, parsed: every sample by its name and labels as written
 /// (`name{label="value",...}`), after checking that the text is well-formed exposition
@@ -106,14 +103,7 @@ fn scrape(app: &TestApp) -> Scrape {
 
 /// Scrapes until `done` holds (at most [`WAIT`]); returns the last scrape.
 fn scrape_until(app: &TestApp, done: impl Fn(&Scrape) -> bool) -> Scrape {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let scraped = scrape(app);
-        if done(&scraped) || Instant::now() > deadline {
-            return scraped;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll(|| scrape(app), done)
 }
 
 #[test]

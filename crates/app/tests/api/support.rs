@@ -5,6 +5,22 @@ use roomwarden::startup::Application;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
+/// How long a test waits for background work to show (deliveries, the purger, the feed).
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Reads `fetch` every 100 ms until `done` holds or [`WAIT`] has passed, and returns the
+/// last reading: the caller asserts on it, so a timeout fails showing what was seen.
+pub fn poll<T>(mut fetch: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let seen = fetch();
+        if done(&seen) || std::time::Instant::now() > deadline {
+            return seen;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 pub const API_KEY: &str = "test-api-key";
 pub const CLIENT_KEY: &str = "test-client-key";
 
