@@ -400,6 +400,23 @@ fn a_bad_or_revoked_token_goes_back_to_sign_in_and_a_phone_fits() {
     browser.click("#confirm-cancel");
     browser.wait_until("the dialog to close", |b| !b.visible("#confirm"));
 
+    // A 401 from any call signs out too: here the tab's stored token is made wrong, and
+    // the next call (opening the room) is refused.
+    browser.run(
+        "const c = JSON.parse(sessionStorage.getItem('roomwarden.console.credentials')); \
+         c.token = 'not-a-token'; \
+         sessionStorage.setItem('roomwarden.console.credentials', JSON.stringify(c));",
+        json!([]),
+    );
+    browser.click(r#"#room-list [data-room-id="lobby"]"#);
+    browser.wait_until("the sign-in screen after a 401", |b| b.visible("#sign-in"));
+    assert_eq!(
+        browser.text("#notice-text"),
+        "Signed out: Unauthorized: Invalid or expired token"
+    );
+    sign_in(&browser, &app, &owner);
+    live(&browser);
+
     // Revoking the token ends the session: back to sign in, credentials forgotten.
     app.delete("/admin/clients/owner/token")
         .api_key()
