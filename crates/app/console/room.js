@@ -155,12 +155,11 @@ export async function openRoom(roomId, { keepTab = false } = {}) {
 /** Applies a socket frame to the open room (or keeps it while the room loads). */
 export function onRoomEvent(frame) {
   const data = frame.data || {};
-  if (view.pendingFrames) {
-    if (data.room === view.pendingFrames.room) {
-      view.pendingFrames.frames.push(frame);
-    }
+  if (view.pendingFrames && data.room === view.pendingFrames.room) {
+    view.pendingFrames.frames.push(frame);
     return;
   }
+  // The room still shown while another loads keeps up too (the load may fail).
   if (!view.room || data.room !== view.room._id) {
     return;
   }
@@ -177,8 +176,11 @@ export function onRoomEvent(frame) {
     return;
   }
   if (data.messageID === "_all" && data.filter) {
-    // A filtered clear: only the server knows which messages matched.
-    openRoom(view.room._id, { keepTab: true });
+    // A filtered clear: only the server knows which messages matched. (Not while another
+    // room loads: this one is being left.)
+    if (!view.pendingFrames) {
+      openRoom(view.room._id, { keepTab: true });
+    }
     return;
   }
   if (data.messageID === "_all") {
