@@ -272,6 +272,15 @@ impl Database {
         self.pool.get().map_err(crate::error::pool)
     }
 
+    /// A connection from the pool, waiting at most `wait` (instead of the pool's checkout
+    /// timeout) for one.
+    pub(crate) fn conn_within(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<PooledConn, roomwarden_domain::error::StoreError> {
+        self.pool.get_timeout(wait).map_err(crate::error::pool)
+    }
+
     /// Whether the database answers a trivial query now.
     ///
     /// # Errors

@@ -86,10 +86,15 @@ impl Actor {
     }
 }
 
-/// Compares two secrets in constant time (for equal lengths).
+/// Compares two secrets in constant time, whatever their lengths: their SHA-256 digests
+/// are compared (a byte comparison would end early on a length mismatch, and tell an
+/// attacker the secret's length).
 #[must_use]
 pub fn secrets_match(given: &str, expected: &str) -> bool {
-    given.as_bytes().ct_eq(expected.as_bytes()).into()
+    Sha256::digest(given.as_bytes())
+        .as_slice()
+        .ct_eq(Sha256::digest(expected.as_bytes()).as_slice())
+        .into()
 }
 
 /// Hashes a token for storage and lookup.

@@ -122,11 +122,14 @@ impl EventLog for DieselStore {
                     Redelivery::InFlight
                 }
             };
-            Ok(Some((outcome, read_event(conn, seq)?)))
+            Ok(Some((outcome, seq)))
         })?;
-        let Some((outcome, row)) = done else {
+        let Some((outcome, seq)) = done else {
             return Ok(None);
         };
+        // Read after the commit, not inside it: on MySQL a transaction whose update matched
+        // nothing (in flight) would read its own snapshot, from before the attempt ended.
+        let row = self.with_conn(|conn| read_event(conn, seq))?;
         if outcome == Redelivery::Queued {
             self.listener.committed(Backlog::Event);
         }

@@ -147,6 +147,23 @@ impl DieselStore {
         })
     }
 
+    /// [`Self::session`], waiting at most `wait` for a pooled connection (for readers that
+    /// must not queue behind requests, such as a metrics scrape).
+    ///
+    /// # Errors
+    /// [`roomwarden_domain::error::StoreError::Unavailable`] when no connection is free
+    /// within `wait`.
+    pub fn session_within(&self, wait: std::time::Duration) -> StoreResult<Self> {
+        if self.held.is_some() {
+            return Ok(self.clone());
+        }
+        let conn = self.db.conn_within(wait)?;
+        Ok(Self {
+            held: Some(Held(Arc::new(Mutex::new(conn)))),
+            ..self.clone()
+        })
+    }
+
     /// The connection for one call: the session's, or one from the pool.
     fn conn(&self) -> StoreResult<Conn<'_>> {
         match &self.held {

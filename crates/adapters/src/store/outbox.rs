@@ -80,7 +80,7 @@ pub struct ClaimedEvent {
 }
 
 /// Counts of outbox rows by state, for operations and tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
     /// Waiting for (another) attempt.
     pub pending: u64,

@@ -17,11 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// How many events one dispatcher claims at a time.
-const CLAIM_BATCH: i64 = 64;
-
-/// How many of them it sends at once: the threads of a dispatch, whatever the backlog.
+/// How many events it sends at once: the threads of a dispatch, whatever the backlog.
 const SENDERS: usize = 8;
+
+/// How many events one dispatcher claims at a time: one per sender, so that every claimed
+/// event's attempt starts at once and ends (the notifier's 10 s timeout) well within its
+/// lease (15 s). A larger claim would leave events waiting for a sender past their lease,
+/// where another dispatcher or a redelivery could take them while they are still queued here.
+const CLAIM_BATCH: i64 = SENDERS as i64;
 
 /// Dispatcher settings.
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
-//! The series read when scraped, so that they are exact at that moment: the outbox by
-//! state and the purge backlog (from the database, shared by every process), the database
-//! pool and the sockets (of this process).
+//! The series read when scraped: the database pool and the sockets (of this process), exact
+//! at that moment, and the outbox by state and the purge backlog (from the database, shared
+//! by every process), read by at most one scrape at a time and reused for [`REUSE`], so that
+//! scrapes, however many and however often, never hold more than one pooled connection and
+//! never queue behind requests for one.
 
 use crate::realtime::hub::Hub;
 use prometheus_client::collector::Collector;
@@ -10,13 +12,39 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use roomwarden_adapters::{DieselStore, OutboxCounts, PurgeBacklog};
 use roomwarden_domain::ports::StoreResult;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How long a reading of the database is served again before the next scrape reads anew.
+pub(super) const REUSE: Duration = Duration::from_secs(5);
+
+/// How long a scrape waits for a pooled connection. A pool that stays full that long is
+/// busy, not broken: the last reading is served instead.
+const CHECKOUT: Duration = Duration::from_secs(1);
+
+/// What the database said.
+#[derive(Debug, Clone, Copy)]
+enum Reading {
+    Read(OutboxCounts, PurgeBacklog),
+    Unreadable,
+}
+
+/// A reading and when it was taken.
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    at: Instant,
+    reading: Reading,
+}
 
 /// The scrape-time collector.
 #[derive(Debug)]
 pub(super) struct Scrape {
     store: Option<DieselStore>,
     hub: Arc<Hub>,
+    /// The last reading of the database.
+    last: Mutex<Option<Taken>>,
+    /// Held by the one scrape that reads the database.
+    reader: Mutex<()>,
 }
 
 /// A gauge family with its samples.
@@ -41,16 +69,61 @@ fn single(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u6
 
 impl Scrape {
     pub(super) fn new(store: Option<DieselStore>, hub: Arc<Hub>) -> Self {
-        Self { store, hub }
+        Self {
+            store,
+            hub,
+            last: Mutex::new(None),
+            reader: Mutex::new(()),
+        }
     }
 
     /// The database's part, on one connection.
     fn read(store: &DieselStore) -> StoreResult<(OutboxCounts, PurgeBacklog)> {
-        let session = store.session()?;
+        let session = store.session_within(CHECKOUT)?;
         Ok((session.outbox_counts()?, session.purge_backlog()?))
     }
 
-    fn encode_database(store: &DieselStore, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    fn last(&self) -> Option<Taken> {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The last reading if it is recent; otherwise a new one, unless another scrape is
+    /// taking it (then the last one, however old); `None` before any reading.
+    fn reading(&self, store: &DieselStore) -> Option<Reading> {
+        let recent = |taken: Option<Taken>| taken.filter(|t| t.at.elapsed() < REUSE);
+        if let Some(taken) = recent(self.last()) {
+            return Some(taken.reading);
+        }
+        let Ok(_turn) = self.reader.try_lock() else {
+            return self.last().map(|t| t.reading);
+        };
+        if let Some(taken) = recent(self.last()) {
+            return Some(taken.reading);
+        }
+        let reading = match Self::read(store) {
+            Ok((outbox, backlog)) => Reading::Read(outbox, backlog),
+            Err(e) => {
+                let pool = store.database().pool_state();
+                if pool.in_use() >= pool.max {
+                    tracing::debug!(error = %e, "metrics: the pool is busy; serving the last reading");
+                    return self.last().map(|t| t.reading);
+                }
+                tracing::warn!(error = %e, "metrics: database unavailable; its series are left out");
+                Reading::Unreadable
+            }
+        };
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Taken {
+            at: Instant::now(),
+            reading,
+        });
+        Some(reading)
+    }
+
+    fn encode_database(
+        &self,
+        store: &DieselStore,
+        encoder: &mut DescriptorEncoder<'_>,
+    ) -> fmt::Result {
         // The pool first, so that the scrape's own connection is not counted.
         let pool = store.database().pool_state();
         gauge(
@@ -68,19 +141,17 @@ impl Scrape {
             "Most connections this process's database pool opens.",
             u64::from(pool.max),
         )?;
-        let read = Self::read(store);
+        let Some(reading) = self.reading(store) else {
+            return Ok(());
+        };
         single(
             encoder,
             "database_up",
-            "1 when this scrape could read the database; 0 when it could not, and the outbox and purge backlog series are left out.",
-            u64::from(read.is_ok()),
+            "1 when the last reading of the database (at most 5 s old, unless the pool is busy) succeeded; 0 when it failed, and the outbox and purge backlog series are left out.",
+            u64::from(matches!(reading, Reading::Read(..))),
         )?;
-        let (outbox, backlog) = match read {
-            Ok(read) => read,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics: database unavailable; its series are left out");
-                return Ok(());
-            }
+        let Reading::Read(outbox, backlog) = reading else {
+            return Ok(());
         };
         gauge(
             encoder,
@@ -123,7 +194,7 @@ impl Collector for Scrape {
             u64::try_from(self.hub.connections()).unwrap_or(u64::MAX),
         )?;
         match &self.store {
-            Some(store) => Self::encode_database(store, &mut encoder),
+            Some(store) => self.encode_database(store, &mut encoder),
             None => Ok(()),
         }
     }

@@ -53,8 +53,41 @@ impl Session {
     }
 }
 
-/// Each subscriber's sockets.
-type Sessions = HashMap<Subscriber, Vec<Session>>;
+/// The sockets: each client's, and the platform's.
+#[derive(Debug, Default)]
+struct Sessions {
+    clients: HashMap<ClientId, Vec<Session>>,
+    platform: Vec<Session>,
+}
+
+impl Sessions {
+    fn is_empty(&self) -> bool {
+        self.clients.is_empty() && self.platform.is_empty()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Session> {
+        self.clients.values().flatten().chain(&self.platform)
+    }
+}
+
+/// Queues `frame` for each of `list`'s sockets, dropping those too slow to keep up; how
+/// many got it.
+fn offer(list: &mut Vec<Session>, frame: &Frame, whose: &dyn std::fmt::Debug) -> usize {
+    let mut delivered = 0;
+    list.retain(|s| match s.queue.try_send(Arc::clone(frame)) {
+        Ok(()) => {
+            delivered += 1;
+            true
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(subscriber = ?whose, session = s.id, "socket too slow; disconnecting");
+            s.end(Ended::TooSlow);
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    });
+    delivered
+}
 
 /// The registry of authenticated sockets in this process.
 #[derive(Debug, Default)]
@@ -98,23 +131,33 @@ impl Hub {
         };
         let (queue, frames) = mpsc::channel(bound);
         let ended = Arc::new(OnceLock::new());
-        self.lock().entry(subscriber).or_default().push(Session {
+        let session = Session {
             id,
             token,
             queue,
             ended: ended.clone(),
-        });
+        };
+        let mut sessions = self.lock();
+        match subscriber {
+            Subscriber::Client(client) => sessions.clients.entry(client).or_default().push(session),
+            Subscriber::Platform => sessions.platform.push(session),
+        }
         Registration { id, frames, ended }
     }
 
     /// Removes a socket.
     pub fn unregister(&self, subscriber: &Subscriber, id: u64) {
         let mut sessions = self.lock();
-        if let Some(list) = sessions.get_mut(subscriber) {
-            list.retain(|s| s.id != id);
-            if list.is_empty() {
-                sessions.remove(subscriber);
+        match subscriber {
+            Subscriber::Client(client) => {
+                if let Some(list) = sessions.clients.get_mut(client) {
+                    list.retain(|s| s.id != id);
+                    if list.is_empty() {
+                        sessions.clients.remove(client);
+                    }
+                }
             }
+            Subscriber::Platform => sessions.platform.retain(|s| s.id != id),
         }
     }
 
@@ -123,30 +166,15 @@ impl Hub {
     /// client cannot make the server hold an unbounded backlog. Returns how many sockets
     /// got the frame.
     pub fn deliver(&self, members: &[ClientId], frame: &Frame) -> usize {
-        let mut delivered = 0;
         let mut sessions = self.lock();
-        let subscribers = members
-            .iter()
-            .map(|m| Subscriber::Client(m.clone()))
-            .chain(std::iter::once(Subscriber::Platform));
-        for subscriber in subscribers {
-            let Some(list) = sessions.get_mut(&subscriber) else {
+        let mut delivered = offer(&mut sessions.platform, frame, &Subscriber::Platform);
+        for member in members {
+            let Some(list) = sessions.clients.get_mut(member) else {
                 continue;
             };
-            list.retain(|s| match s.queue.try_send(Arc::clone(frame)) {
-                Ok(()) => {
-                    delivered += 1;
-                    true
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(subscriber = ?subscriber, session = s.id, "socket too slow; disconnecting");
-                    s.end(Ended::TooSlow);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            delivered += offer(list, frame, member);
             if list.is_empty() {
-                sessions.remove(&subscriber);
+                sessions.clients.remove(member);
             }
         }
         delivered
@@ -156,8 +184,7 @@ impl Hub {
     pub fn tokens(&self) -> Vec<TokenHash> {
         let sessions = self.lock();
         let distinct: BTreeSet<&str> = sessions
-            .values()
-            .flatten()
+            .all()
             .filter_map(|s| s.token.as_ref().map(|t| t.0.as_str()))
             .collect();
         distinct
@@ -174,11 +201,12 @@ impl Hub {
         }
         let mut ended = 0;
         let mut sessions = self.lock();
-        sessions.retain(|subscriber, list| {
+        // Platform sockets hold no token: only clients' sockets lapse.
+        sessions.clients.retain(|client, list| {
             list.retain(|s| {
                 let keep = s.token.as_ref().is_none_or(|t| !lapsed.contains(t));
                 if !keep {
-                    tracing::info!(subscriber = ?subscriber, session = s.id, "token no longer valid; closing socket");
+                    tracing::info!(client = %client, session = s.id, "token no longer valid; closing socket");
                     s.end(Ended::TokenLapsed);
                     ended += 1;
                 }
@@ -191,7 +219,7 @@ impl Hub {
 
     /// How many sockets are registered (authenticated and not dropped), for `/metrics`.
     pub fn connections(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.lock().all().count()
     }
 
     /// Whether any socket is connected (the fan-out skips member lookups when none is).
