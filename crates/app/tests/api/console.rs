@@ -137,6 +137,24 @@ fn a_moderator_signs_in_previews_and_clears_the_spam_and_reads_the_audit_record(
     assert_eq!(visible_ids(&app, "lobby").len(), 5);
     assert!(audit(&app, "lobby").is_empty());
 
+    // The first answer is lost on its way back (a dropped connection, after the server
+    // cleared): "Try again" resends with the same Idempotency-Key and gets that answer
+    // again, not a second clear (which would have found nothing and said so).
+    browser.run(
+        "const real = window.fetch; let dropped = false; \
+         window.fetch = async (url, options) => { \
+           const res = await real(url, options); \
+           if (!dropped && options && options.method === 'DELETE' && !String(url).includes('dryRun')) { \
+             dropped = true; throw new TypeError('connection reset'); } \
+           return res; };",
+        json!([]),
+    );
+    browser.click("#confirm-ok");
+    browser.wait_until("the lost answer", |b| b.text("#confirm-ok") == "Try again");
+    assert!(
+        browser.text("#confirm-error").contains("connection reset"),
+        "the error is shown"
+    );
     browser.click("#confirm-ok");
     browser.wait_until("the clear to finish", |b| {
         b.text("#status") == "Deleted 3 messages."
