@@ -234,6 +234,16 @@ function messageItem(message, fresh) {
   const main = el("div");
   const meta = el("div", null, { class: "meta" });
   meta.append(el("strong", message.sender), ` · ${when(message.messageTime)} · ${message._id}`);
+  if (moderator) {
+    // The way to a spammer's whole output: the clear form, filled in with this sender.
+    const all = el("button", `All from ${message.sender}…`, {
+      type: "button",
+      class: "link from-sender",
+      "aria-label": `Clear every message from ${message.sender}: preview first`,
+    });
+    all.addEventListener("click", () => clearFromSender(message.sender));
+    meta.append(" · ", all);
+  }
   const { text, kind } = messageText(message);
   main.append(meta, el("p", text, { class: `body ${kind}` }));
   item.append(box, main);
@@ -530,6 +540,14 @@ async function previewClear() {
     $("clear-form").reset();
     await openRoom(room, { keepTab: true });
   }
+}
+
+/** Opens the clear form with only `sender` in it, ready to preview. */
+function clearFromSender(sender) {
+  $("clear-form").reset();
+  $("clear-senders").value = sender;
+  selectTab("clear");
+  $("clear-preview").focus();
 }
 
 $("clear-form").addEventListener("submit", (event) => {

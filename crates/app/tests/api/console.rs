@@ -126,8 +126,17 @@ fn a_moderator_signs_in_previews_and_clears_the_spam_and_reads_the_audit_record(
             .starts_with("BUY CHEAP WATCHES 3")
     );
 
-    browser.click("#tab-clear");
-    browser.fill("#clear-senders", " spammer42 ");
+    // From one spam message to the clear of everything its sender wrote.
+    browser.click("#messages li:first-child .from-sender");
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('clear-senders').value;",
+                json!([])
+            )
+            .as_str(),
+        Some("spammer42")
+    );
     browser.fill("#clear-reason", "spam wave — déjà vu ✓");
     browser.click("#clear-preview");
     confirmation(&browser, "Permanently delete 3 messages from 1 sender?");
