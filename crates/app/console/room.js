@@ -148,12 +148,16 @@ export async function openRoom(roomId, { keepTab = false } = {}) {
     loadAudit(true);
   }
   for (const frame of frames) {
-    onRoomEvent(frame);
+    onRoomEvent(frame, { replayed: true });
   }
 }
 
-/** Applies a socket frame to the open room (or keeps it while the room loads). */
-export function onRoomEvent(frame) {
+/**
+ * Applies a socket frame to the open room (or keeps it while the room loads). A frame
+ * `replayed` after a load may be older than what loaded: its deletions count only for the
+ * messages still shown (the loaded total may already leave the others out).
+ */
+export function onRoomEvent(frame, { replayed = false } = {}) {
   const data = frame.data || {};
   if (view.pendingFrames && data.room === view.pendingFrames.room) {
     view.pendingFrames.frames.push(frame);
@@ -183,13 +187,14 @@ export function onRoomEvent(frame) {
     }
     return;
   }
+  const onlyShown = replayed;
   if (data.messageID === "_all") {
     removeMessages([], { everything: true });
   } else if (data.messageID === "_bulk" && Array.isArray(data.messageIDs)) {
-    removeMessages(data.messageIDs);
+    removeMessages(data.messageIDs, { onlyShown });
   } else {
     // One message (whatever its ID: a message may be called "_bulk").
-    removeMessages([data.messageID]);
+    removeMessages([data.messageID], { onlyShown });
   }
   if (!$("panel-audit").hidden) {
     loadAudit(true);
@@ -265,11 +270,13 @@ function renderCounts() {
 }
 
 /**
- * Takes deleted messages off the list and the total (each ID once, loaded or not), and
- * keeps keyboard focus in the list when the focused message goes.
+ * Takes deleted messages off the list and the total (each ID once, loaded or not; with
+ * `onlyShown`, only those on the list count), and keeps keyboard focus in the list when the
+ * focused message goes.
  */
-function removeMessages(ids, { everything = false } = {}) {
-  const fresh = ids.filter((id) => !view.gone.has(id));
+function removeMessages(ids, { everything = false, onlyShown = false } = {}) {
+  const shown = new Set(view.messages.map((m) => m._id));
+  const fresh = ids.filter((id) => !view.gone.has(id) && (!onlyShown || shown.has(id)));
   for (const id of fresh) {
     view.gone.add(id);
   }

@@ -271,6 +271,8 @@ fn deletions_vanish_live_in_a_second_console_and_new_messages_appear() {
         browser.wait_until("the bulk deletion", |b| {
             b.count(&message(&ids[1])) == 0 && b.count(&message(&ids[2])) == 0
         });
+        // 4 − 1 + 1 − 2, each deletion counted once (the deleting console hears its own).
+        assert_eq!(browser.text("#message-count"), "2 messages in this room");
     }
     let records = audit(&app, "lobby");
     assert_eq!(records.len(), 2);
