@@ -7,37 +7,17 @@ export const me = {
   isPlatformAdmin: false,
 };
 
-/** The room screen's state. */
-export const view = {
-  rooms: [],
-  roomsCursor: null,
-  loadingRooms: false,
-  room: null,
-  /** Bumped by every room load, so an answer for an older load is dropped. */
-  generation: 0,
-  /** While a room loads: its socket frames, replayed onto the loaded list. */
-  pendingFrames: null,
-  messages: [],
-  /** IDs already counted out of `total`, so a deletion is subtracted once. */
-  gone: new Set(),
-  selected: new Set(),
-  hasOlder: false,
-  loadingOlder: false,
-  total: 0,
-  auditCursor: null,
-  loadingAudit: false,
-};
-
-/** Forgets everything shown (signing out, or another caller signing in). */
-export function resetView() {
-  Object.assign(view, {
+/** What the room screen shows before anything is loaded. */
+function blank() {
+  return {
     rooms: [],
     roomsCursor: null,
     loadingRooms: false,
     room: null,
-    generation: view.generation + 1,
+    /** While a room loads: its socket frames, replayed onto the loaded list. */
     pendingFrames: null,
     messages: [],
+    /** IDs already counted out of `total`, so a deletion is subtracted once. */
     gone: new Set(),
     selected: new Set(),
     hasOlder: false,
@@ -45,5 +25,14 @@ export function resetView() {
     total: 0,
     auditCursor: null,
     loadingAudit: false,
-  });
+  };
+}
+
+/** The room screen's state. `generation` is bumped by every room load (and by a reset), so
+ * an answer for an older load is dropped. */
+export const view = { ...blank(), generation: 0 };
+
+/** Forgets everything shown (signing out, or another caller signing in). */
+export function resetView() {
+  Object.assign(view, blank(), { generation: view.generation + 1 });
 }

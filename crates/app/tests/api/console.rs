@@ -5,7 +5,7 @@
 use crate::browser::{Browser, Driver, WAIT};
 use crate::receiver::Receiver;
 use crate::support::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 const ENTER: &str = "\u{E007}";
@@ -49,16 +49,6 @@ fn confirmation(browser: &Browser<'_>, title: &str) {
 
 fn live(browser: &Browser<'_>) {
     browser.wait_until("the live connection", |b| b.text("#live") == "Live");
-}
-
-fn audit(app: &TestApp, room: &str) -> Vec<Value> {
-    app.get(&format!("/rooms/{room}/deletions"))
-        .api_key()
-        .send()
-        .ok()["data"]
-        .as_array()
-        .expect("records")
-        .clone()
 }
 
 fn visible_ids(app: &TestApp, room: &str) -> Vec<String> {
@@ -144,7 +134,7 @@ fn a_moderator_signs_in_previews_and_clears_the_spam_and_reads_the_audit_record(
     keep_screenshot(&browser.screenshot());
     // The preview deleted nothing.
     assert_eq!(visible_ids(&app, "lobby").len(), 5);
-    assert!(audit(&app, "lobby").is_empty());
+    assert!(app.audit("lobby").is_empty());
 
     // The first answer is lost on its way back (a dropped connection, after the server
     // cleared): "Try again" resends with the same Idempotency-Key and gets that answer
@@ -183,7 +173,7 @@ fn a_moderator_signs_in_previews_and_clears_the_spam_and_reads_the_audit_record(
         ["manager", "Filtered clear", "3", "spam wave — déjà vu ✓"]
     );
     assert!(cells[4].contains("senders spammer42"), "{cells:?}");
-    let records = audit(&app, "lobby");
+    let records = app.audit("lobby");
     assert_eq!(records.len(), 1, "one confirmation, one deletion");
     assert_eq!(records[0]["reason"], "spam wave — déjà vu ✓");
     // Pinned to the preview: the senders, and everything up to the preview's moment.
@@ -246,11 +236,18 @@ fn deletions_vanish_live_in_a_second_console_and_new_messages_appear() {
     first.keys(ENTER);
     first.run("document.getElementById('confirm-ok').click();", json!([]));
     first.wait_until("the deletion", |b| b.count(&message(&ids[0])) == 0);
+    // Keyboard focus moves to the neighbouring message (the oldest went: the one before it).
+    let focused = first.run(
+        "const li = document.activeElement.closest('#messages li'); \
+         return li ? li.dataset.messageId : null;",
+        json!([]),
+    );
+    assert_eq!(focused, json!(ids[1]), "focus stays in the list");
     second.wait_until("the deletion to reach the second console", |b| {
         b.count(&message(&ids[0])) == 0
     });
     first.wait_until("the dialog to close", |b| !b.visible("#confirm"));
-    let records = audit(&app, "lobby");
+    let records = app.audit("lobby");
     assert_eq!(records.len(), 1, "deleted once");
     assert_eq!(records[0]["reason"], "abusive");
 
@@ -274,7 +271,7 @@ fn deletions_vanish_live_in_a_second_console_and_new_messages_appear() {
         // 4 − 1 + 1 − 2, each deletion counted once (the deleting console hears its own).
         assert_eq!(browser.text("#message-count"), "2 messages in this room");
     }
-    let records = audit(&app, "lobby");
+    let records = app.audit("lobby");
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["messageID"], "_bulk");
     assert_eq!(records[0]["deletedBy"], "manager");

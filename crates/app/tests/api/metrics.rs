@@ -1,6 +1,7 @@
 //! `GET /metrics` (moderation.md §6): the Prometheus text format, its series after real
 //! traffic, and the bearer token when one is configured.
 
+use crate::events::{app_with, fast_retries};
 use crate::receiver::Receiver;
 use crate::socket::Socket;
 use crate::support::*;
@@ -261,14 +262,7 @@ fn deletions_are_counted_by_kind_with_the_messages_they_deleted_and_their_events
 #[test]
 fn webhook_delivery_attempts_are_observed_by_outcome() {
     let receiver = Receiver::start(&[500]);
-    let (url, file) = fresh_database();
-    let mut config = test_config(url);
-    config.webhook_retry = roomwarden_domain::events::RetryPolicy {
-        first_delay: chrono::Duration::milliseconds(100),
-        max_delay: chrono::Duration::milliseconds(400),
-        give_up_after: chrono::Duration::minutes(5),
-    };
-    let app = TestApp::spawn_with(config, file);
+    let app = app_with(None, fast_retries(chrono::Duration::minutes(5)));
     let cast = app.cast("r");
     app.put("/rooms/r")
         .api_key()

@@ -22,14 +22,6 @@ fn visible(app: &TestApp, token: &str, room: &str) -> (Vec<String>, u64) {
     (ids, page["totalCount"].as_u64().expect("count"))
 }
 
-fn audit(app: &TestApp, room: &str) -> Vec<Value> {
-    let res = app
-        .get(&format!("/rooms/{room}/deletions"))
-        .api_key()
-        .send();
-    res.ok()["data"].as_array().expect("data").clone()
-}
-
 #[test]
 fn a_sender_filtered_clear_previews_then_removes_exactly_that_senders_messages() {
     let app = TestApp::spawn();
@@ -66,7 +58,7 @@ fn a_sender_filtered_clear_previews_then_removes_exactly_that_senders_messages()
         "a dry run changes nothing"
     );
     assert!(
-        audit(&app, "r").is_empty(),
+        app.audit("r").is_empty(),
         "a dry run writes no audit record"
     );
 
@@ -86,7 +78,7 @@ fn a_sender_filtered_clear_previews_then_removes_exactly_that_senders_messages()
     assert_eq!(visible(&app, &cast.member, "r"), (vec![keep.clone()], 1));
     let room = app.get("/rooms/r").user(&cast.member).send();
     assert_eq!(room.ok()["lastMessage"]["_id"], keep.as_str());
-    let records = audit(&app, "r");
+    let records = app.audit("r");
     assert_eq!(records.len(), 1);
     assert_eq!(
         records[0]["filter"],
@@ -212,7 +204,7 @@ fn bulk_delete_removes_the_listed_visible_messages_and_reports_the_rest() {
     assert_eq!(r["deletedBy"], "owner");
     assert_eq!(visible(&app, &cast.member, "r").0, vec![ids[1].clone()]);
     assert_eq!(visible(&app, &cast.owner, "other").1, 1);
-    let records = audit(&app, "r");
+    let records = app.audit("r");
     assert_eq!(records[0]["messageID"], "_bulk");
     assert_eq!(records[0]["messageIDs"], json!([ids[0], ids[2]]));
     // Nothing left of the list: 404 and nothing written.
@@ -221,7 +213,7 @@ fn bulk_delete_removes_the_listed_visible_messages_and_reports_the_rest() {
         .json(body)
         .send()
         .err(404, "MESSAGE_NOT_FOUND");
-    assert_eq!(audit(&app, "r").len(), 1);
+    assert_eq!(app.audit("r").len(), 1);
     // Still a message ID for DELETE.
     app.delete("/rooms/r/messages/delete")
         .user(&cast.owner)
@@ -267,7 +259,7 @@ fn single_and_bulk_dry_runs_check_and_count_without_deleting() {
     assert_eq!(r["notFound"], json!(["never-sent"]));
     assert_eq!(r["dryRun"], true);
     assert_eq!(visible(&app, &cast.member, "r").1, 3, "nothing deleted");
-    assert!(audit(&app, "r").is_empty(), "no audit record");
+    assert!(app.audit("r").is_empty(), "no audit record");
     app.post("/rooms/r/messages/delete?dryRun=true")
         .user(&cast.owner)
         .json(json!({"messageIDs": ["never-sent"]}))
@@ -431,15 +423,12 @@ fn purging_a_user_previews_per_room_and_removes_everywhere() {
     assert_eq!(r["dryRun"], false);
     assert_eq!(visible(&app, &member, "a").1, 0);
     assert_eq!(visible(&app, &member, "b").0, vec![kept]);
-    let records = audit(&app, "a");
+    let records = app.audit("a");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["messageID"], "_all");
     assert_eq!(records[0]["filter"], json!({"sender": ["spammer"]}));
     assert_eq!(records[0]["reason"], "throwaway");
-    assert!(
-        audit(&app, "b").is_empty(),
-        "no record where nothing matched"
-    );
+    assert!(app.audit("b").is_empty(), "no record where nothing matched");
 }
 
 #[test]
@@ -489,7 +478,8 @@ fn retention_is_validated_shown_and_hides_expired_messages_until_the_job_removes
     // The job records and removes it.
     let deadline = Instant::now() + Duration::from_secs(20);
     let record = loop {
-        if let Some(r) = audit(&app, "r")
+        if let Some(r) = app
+            .audit("r")
             .into_iter()
             .find(|r| r["deletedBy"] == "_retention")
         {
@@ -634,7 +624,7 @@ fn retried_bulk_deletes_and_user_purges_replay_their_first_answer() {
     let again = purge();
     assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
     assert_eq!(again.body, first.body, "the original count, not 0");
-    assert_eq!(audit(&app, "r").len(), 2, "each ran once");
+    assert_eq!(app.audit("r").len(), 2, "each ran once");
 }
 
 #[test]

@@ -209,6 +209,17 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The room's audit log (newest first, first page), read with the API key.
+    pub fn audit(&self, room: &str) -> Vec<Value> {
+        self.get(&format!("/rooms/{room}/deletions"))
+            .api_key()
+            .send()
+            .ok()["data"]
+            .as_array()
+            .expect("audit records")
+            .clone()
+    }
+
     /// A standard cast: owner, manager, member, outsider (tokens) in room `room`.
     pub fn cast(&self, room: &str) -> Cast {
         let cast = Cast {
