@@ -20,6 +20,19 @@ pub enum DbConnection {
     Mysql(diesel::MysqlConnection),
 }
 
+/// Evaluates `$body` with `$c` bound to the backend's own connection, for statements that
+/// diesel builds only for a concrete backend (multi-row inserts).
+macro_rules! per_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            #[cfg(feature = "mysql")]
+            $crate::db::DbConnection::Mysql($c) => $body,
+        }
+    };
+}
+pub(crate) use per_backend;
+
 /// The pool type.
 pub type DbPool = Pool<Manager>;
 /// A connection checked out of the pool.

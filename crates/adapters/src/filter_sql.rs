@@ -51,11 +51,13 @@ pub(crate) fn visible(
     if with_expired {
         sql::<Bool>(NOT_ERASED)
     } else {
-        sql::<Bool>(&format!(
-            "{NOT_ERASED} AND {}",
-            unexpired_sql(now_ms, default)
-        ))
+        sql::<Bool>(&visible_sql(now_ms, default))
     }
+}
+
+/// The text of [`visible`] without expired rows, for statements written as SQL.
+pub(crate) fn visible_sql(now_ms: i64, default: Option<RetentionDays>) -> String {
+    format!("{NOT_ERASED} AND {}", unexpired_sql(now_ms, default))
 }
 
 fn bound_json(bound: &Bound) -> Value {

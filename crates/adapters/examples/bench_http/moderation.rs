@@ -185,7 +185,7 @@ pub fn run(
     db.checkpoint()?;
     let twins: Vec<String> = purge_rooms.iter().map(|r| format!("f{r}")).collect();
     let t = Instant::now();
-    db.filtered_clear(&token_hash, &twins, "sender = 'v1'", "floor-purge")?;
+    db.user_purge(&twins, "v1", "floor-purge")?;
     let floor = t.elapsed();
     let (r, took) = admin.timed("DELETE", "/admin/clients/u1/messages", None)?;
     let result = ok(r, "user purge")?;

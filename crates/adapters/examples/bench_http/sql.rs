@@ -30,6 +30,14 @@ struct T {
 }
 
 #[derive(QueryableByName)]
+struct RoomN {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    room_id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
 struct N {
     #[diesel(sql_type = BigInt)]
     n: i64,
@@ -73,6 +81,17 @@ impl Sql {
             #[cfg(feature = "mysql")]
             Self::Mysql(c) => q.get_result::<N>(c)?.n,
         })
+    }
+
+    /// A query returning `(room_id, n)` rows.
+    fn room_counts(&mut self, sql: &str) -> anyhow::Result<Vec<(String, i64)>> {
+        let q = diesel::sql_query(sql);
+        let rows: Vec<RoomN> = match self {
+            Self::Sqlite(c) => q.load(c)?,
+            #[cfg(feature = "mysql")]
+            Self::Mysql(c) => q.load(c)?,
+        };
+        Ok(rows.into_iter().map(|r| (r.room_id, r.n)).collect())
     }
 
     /// A query returning one string in a column named `t`.
@@ -203,6 +222,118 @@ impl Sql {
                    VALUES ('{deletion}-{i}', '{room}', '_all', {covered}, 'mod', {now}, NULL);
                  {}",
                 event(&format!("{deletion}-{i}"), room, "_all", now)
+            ));
+        }
+        batch.push_str("COMMIT;");
+        self.run(&batch)?;
+        self.checkpoint()
+    }
+
+    /// Floor of a user purge of `sender` from `rooms` (every room holding its messages), as
+    /// the store commits it (`src/store/batch_clear.rs`): the client read and the rooms with
+    /// its visible messages (the API key needs no token read), then in one transaction, per
+    /// chunk of 500 rooms, the locks, the rooms' state, their pending erasures and the count
+    /// grouped by room (it decides the removal); then the in-place `DELETE` of the first
+    /// rooms while 5,000 rows last, and one statement each for the erasures, the visible
+    /// counts, the audit records and the events; then commit.
+    pub fn user_purge(
+        &mut self,
+        rooms: &[String],
+        sender: &str,
+        deletion: &str,
+    ) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let list = |chunk: &[String]| {
+            chunk
+                .iter()
+                .map(|r| format!("'{r}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.run(&format!(
+            "SELECT id FROM clients WHERE id = '{sender}';
+             SELECT DISTINCT room_id FROM messages WHERE sender = '{sender}';"
+        ))?;
+        for chunk in rooms.chunks(500) {
+            self.room_counts(&format!(
+                "SELECT id AS room_id, 0 AS n FROM rooms WHERE id IN ({}) AND EXISTS (SELECT 1 FROM messages
+                   WHERE messages.room_id = rooms.id AND messages.sender = '{sender}'
+                   AND messages.seq > rooms.cleared_through_seq)",
+                list(chunk)
+            ))?;
+        }
+        self.run("BEGIN;")?;
+        let mut counts = Vec::new();
+        for chunk in rooms.chunks(500) {
+            let rooms = list(chunk);
+            self.run(&format!(
+                "UPDATE rooms SET write_version = write_version + 1 WHERE id IN ({rooms});
+                 SELECT id, cleared_through_seq, webhook, retention_days,
+                   (SELECT MAX(m.seq) FROM messages m WHERE m.room_id = rooms.id) FROM rooms WHERE id IN ({rooms});
+                 SELECT DISTINCT room_id FROM erasures WHERE room_id IN ({rooms});"
+            ))?;
+            counts.extend(self.room_counts(&format!(
+                "SELECT messages.room_id AS room_id, COUNT(*) AS n FROM messages
+                   INNER JOIN rooms ON rooms.id = messages.room_id
+                 WHERE messages.room_id IN ({rooms}) AND messages.sender = '{sender}'
+                   AND messages.seq > rooms.cleared_through_seq GROUP BY messages.room_id"
+            ))?);
+        }
+        counts.sort();
+        let mut budget: i64 = 5_000;
+        let (mut in_place, mut erased) = (Vec::new(), Vec::new());
+        for (room, n) in &counts {
+            if *n <= budget {
+                budget -= n;
+                in_place.push(room.clone());
+            } else {
+                erased.push((room.clone(), *n));
+            }
+        }
+        let mut batch = String::new();
+        if !in_place.is_empty() {
+            batch.push_str(&format!(
+                "DELETE FROM messages WHERE room_id IN ({}) AND sender = '{sender}';",
+                list(&in_place)
+            ));
+        }
+        for (i, chunk) in counts.chunks(500).enumerate() {
+            let values = |f: &dyn Fn(usize, &str, i64) -> String| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (room, n))| f(i * 500 + j, room, *n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let cases = values(&|_, room, n| format!("WHEN '{room}' THEN {n}"));
+            let names = values(&|_, room, _| format!("'{room}'"));
+            let records = values(&|k, room, n| {
+                format!("('{deletion}-{k}', '{room}', '_all', {n}, '_platform', {now}, NULL)")
+            });
+            let events = values(&|k, room, _| {
+                let payload = event_payload(&format!("{deletion}-{k}"), room, "_all", now);
+                format!(
+                    "('{deletion}-{k}', '{room}', '_all', '{payload}', {now}, 'skipped', {now}, {now})"
+                )
+            });
+            batch.push_str(&format!(
+                "UPDATE rooms SET visible_count = visible_count - CASE id {cases} ELSE 0 END WHERE id IN ({names});
+                 INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+                   VALUES {records};
+                 INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
+                   VALUES {events};"
+            ));
+        }
+        for chunk in erased.chunks(500) {
+            let values = chunk
+                .iter()
+                .map(|(room, _)| format!("('{deletion}-{room}', '{room}', '{sender}', 0, 0, 0, 0)"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            batch.push_str(&format!(
+                "INSERT INTO erasures (deletion_id, room_id, sender, above_seq, through_seq, after_ms, before_ms)
+                   VALUES {values};"
             ));
         }
         batch.push_str("COMMIT;");

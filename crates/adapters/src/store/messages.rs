@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::{max, sql};
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{Bool, Text};
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::filter::{Bound, MessageFilter};
@@ -92,9 +92,19 @@ impl Rule {
 
     /// For a room with this retention of its own: the time (ms) before which its messages
     /// have expired, if any.
-    fn cutoff_ms(self, own: Option<i32>) -> Option<i64> {
+    pub(super) fn cutoff_ms(self, own: Option<i32>) -> Option<i64> {
         let days = crate::rows::retention(own).or(self.default)?;
         Some(days.cutoff(from_ms(self.now_ms)).timestamp_millis())
+    }
+
+    /// SQL over `messages` joined with `rooms`: not expired (see [`filter_sql::unexpired_sql`]).
+    pub(super) fn unexpired_sql(self) -> String {
+        filter_sql::unexpired_sql(self.now_ms, self.default)
+    }
+
+    /// The text of [`Self::sql`] without expired rows (see [`filter_sql::visible_sql`]).
+    fn visible_sql(self) -> String {
+        filter_sql::visible_sql(self.now_ms, self.default)
     }
 
     /// How many of the room's rows above the watermark only the retention hides (0 for a
@@ -167,7 +177,7 @@ struct Locked {
 }
 
 /// What a committed deletion leaves to do after its transaction.
-struct Committed {
+pub(super) struct Committed {
     outcome: DeleteOutcome,
     needs_purge: bool,
     /// Whether the event is queued for the dispatcher.
@@ -176,7 +186,7 @@ struct Committed {
 
 impl Committed {
     /// Nothing deleted, nothing to do afterwards.
-    fn nothing(outcome: DeleteOutcome) -> Self {
+    pub(super) fn nothing(outcome: DeleteOutcome) -> Self {
         Self {
             outcome,
             needs_purge: false,
@@ -185,7 +195,7 @@ impl Committed {
     }
 
     /// `deletion` recorded; the purger has work when `needs_purge`.
-    fn deleted(deletion: Deletion, needs_purge: bool, queued: bool) -> Self {
+    pub(super) fn deleted(deletion: Deletion, needs_purge: bool, queued: bool) -> Self {
         Self {
             outcome: DeleteOutcome::Deleted(deletion),
             needs_purge,
@@ -550,8 +560,17 @@ impl DieselStore {
         let committed = self
             .database()
             .write(&mut conn, |conn| {
-                let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
                 let mut budget = self.purge_batch;
+                if super::batch_clear::applies(requests) {
+                    return super::batch_clear::clear_rooms(
+                        self,
+                        conn,
+                        requests,
+                        rule,
+                        &mut budget,
+                    );
+                }
+                let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
                 for i in order {
                     done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
                 }
@@ -736,20 +755,23 @@ impl MessageStore for DieselStore {
                 q = q.filter(messages::room_id.eq_any(rooms.iter().map(RoomId::as_str)));
             }
             let candidates: Vec<String> = q.load(conn)?;
+            // Of those, the rooms where one of them is visible: one statement per chunk.
             let mut found = Vec::new();
-            for room in candidates {
-                let visible: Option<i64> = messages::table
-                    .inner_join(rooms::table)
-                    .filter(messages::sender.eq(sender.as_str()))
-                    .filter(messages::room_id.eq(&room))
-                    .filter(messages::seq.gt(rooms::cleared_through_seq))
-                    .filter(rule.sql(false))
-                    .select(messages::seq)
-                    .first(conn)
-                    .optional()?;
-                if visible.is_some() {
-                    found.push(RoomId::from_trusted(room));
-                }
+            for chunk in candidates.chunks(super::batch_clear::CHUNK) {
+                let shown = sql::<Bool>(
+                    "EXISTS (SELECT 1 FROM messages WHERE messages.room_id = rooms.id \
+                     AND messages.sender = ",
+                )
+                .bind::<Text, _>(sender.as_str())
+                .sql(" AND messages.seq > rooms.cleared_through_seq AND ")
+                .sql(&rule.visible_sql())
+                .sql(")");
+                let rooms: Vec<String> = rooms::table
+                    .filter(rooms::id.eq_any(chunk))
+                    .filter(shown)
+                    .select(rooms::id)
+                    .load(conn)?;
+                found.extend(rooms.into_iter().map(RoomId::from_trusted));
             }
             found.sort();
             Ok(found)

@@ -7,6 +7,7 @@
 //! leaves behind to a [`CommitListener`].
 
 mod audit;
+mod batch_clear;
 mod clients;
 mod event_log;
 pub mod feed;

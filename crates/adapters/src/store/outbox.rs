@@ -26,25 +26,39 @@ pub(crate) fn record(
     deletion: &Deletion,
     queued: bool,
 ) -> QueryResult<()> {
-    let created = to_ms(deletion.deleted_at);
-    let (state, finished) = if queued {
-        (DeliveryState::Pending, None)
-    } else {
-        (DeliveryState::Skipped, Some(created))
-    };
-    diesel::insert_into(outbox::table)
-        .values((
-            outbox::deletion_id.eq(deletion.id.as_str()),
-            outbox::room_id.eq(deletion.room.as_str()),
-            outbox::message_id.eq(&deletion.message_id),
-            outbox::payload.eq(crate::wire::webhook_body(deletion)),
-            outbox::created_at.eq(created),
-            outbox::state.eq(state.as_str()),
-            outbox::next_attempt_at.eq(created),
-            outbox::finished_at.eq(finished),
-        ))
-        .execute(conn)
-        .map(|_| ())
+    record_many(conn, &[(deletion, queued)])
+}
+
+/// [`record`] for several deletions (each with whether it is queued), in one statement.
+pub(crate) fn record_many(
+    conn: &mut DbConnection,
+    deletions: &[(&Deletion, bool)],
+) -> QueryResult<()> {
+    let rows: Vec<_> = deletions
+        .iter()
+        .map(|(deletion, queued)| {
+            let created = to_ms(deletion.deleted_at);
+            let (state, finished) = if *queued {
+                (DeliveryState::Pending, None)
+            } else {
+                (DeliveryState::Skipped, Some(created))
+            };
+            (
+                outbox::deletion_id.eq(deletion.id.as_str()),
+                outbox::room_id.eq(deletion.room.as_str()),
+                outbox::message_id.eq(deletion.message_id.as_str()),
+                outbox::payload.eq(crate::wire::webhook_body(deletion)),
+                outbox::created_at.eq(created),
+                outbox::state.eq(state.as_str()),
+                outbox::next_attempt_at.eq(created),
+                outbox::finished_at.eq(finished),
+            )
+        })
+        .collect();
+    crate::db::per_backend!(conn, c => diesel::insert_into(outbox::table)
+        .values(&rows)
+        .execute(c))
+    .map(|_| ())
 }
 
 /// `(seq, deletion_id, room_id, payload, attempts, created_at, redelivered_at, room webhook)`.

@@ -240,3 +240,137 @@ fn a_small_clear_after_a_large_filtered_one_leaves_the_hidden_rows_to_the_purger
         32
     );
 }
+
+/// A purge of many rooms in one call (batched, `store/batch_clear.rs`) leaves every room
+/// as its own clear would: twin rooms, one set purged in one `delete_many` by the API key,
+/// the other room by room, report the same counts and show the same messages, with a
+/// window, a room's retention, a pending erasure and a room with nothing to purge.
+#[test]
+fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
+    use chrono::Duration;
+    use roomwarden_domain::auth::Actor;
+    use roomwarden_domain::filter::Bound;
+    use roomwarden_domain::model::{Message, RetentionDays, RoomChanges};
+
+    let s = store_with_batch(10);
+    let t0 = now() - Duration::days(30);
+    let at = |minutes: i64| t0 + Duration::minutes(minutes);
+    let send = |room: &str, sender: &str, id: &str, sent_at| {
+        let m = Message {
+            sent_at,
+            ..message(room, sender, id, id)
+        };
+        assert!(s.insert_message(&m).expect("sent"));
+    };
+    let week = RetentionDays::new(7).expect("valid");
+    for twin in ["x", "y"] {
+        let room = |n: u8| format!("{twin}{n}");
+        for n in 1..=5 {
+            add_room(&*s, &room(n), "owner", &[], &["spammer", "alice"]);
+        }
+        // 1: fits in place; 2: more than the batch left; 3: half expired by its retention;
+        // 4: nothing of the spammer's; 5: an earlier large clear of alice still pending.
+        for i in 0..4 {
+            send(&room(1), "spammer", &format!("{twin}1-s{i}"), at(i));
+        }
+        send(&room(1), "alice", &format!("{twin}1-a"), at(1));
+        for i in 0..8 {
+            send(&room(2), "spammer", &format!("{twin}2-s{i}"), at(i));
+        }
+        send(&room(3), "spammer", &format!("{twin}3-old"), at(2));
+        for i in 0..3 {
+            send(
+                &room(3),
+                "spammer",
+                &format!("{twin}3-s{i}"),
+                now() - Duration::minutes(i),
+            );
+        }
+        update_as_platform(
+            &*s,
+            &room(3),
+            &RoomChanges {
+                retention_days: Some(Some(week)),
+                ..RoomChanges::default()
+            },
+        );
+        send(&room(4), "alice", &format!("{twin}4-a"), at(3));
+        for i in 0..12 {
+            send(&room(5), "alice", &format!("{twin}5-a{i}"), at(i));
+        }
+        send(&room(5), "spammer", &format!("{twin}5-s"), at(4));
+        assert_eq!(
+            count_of(s.delete(&by_sender(&room(5), "alice")).expect("ran")),
+            12
+        );
+    }
+    // Only what the spammer sent after minute 1 (a window) and before now.
+    let until = now();
+    let purge = |room: String| DeletionRequest {
+        actor: Actor::Platform,
+        skip_if_nothing: true,
+        filter: MessageFilter::new(
+            Some(Bound::At(until)),
+            Some(Bound::At(at(1))),
+            vec![ClientId::from_trusted("spammer".to_owned())],
+        )
+        .expect("valid"),
+        ..request(&room, DeleteTarget::All, "owner")
+    };
+    let batched = s
+        .delete_many(&(1..=5).map(|n| purge(format!("x{n}"))).collect::<Vec<_>>())
+        .expect("ran");
+    let one_by_one: Vec<DeleteOutcome> = (1..=5)
+        .map(|n| s.delete(&purge(format!("y{n}"))).expect("ran"))
+        .collect();
+    let counts = |outcomes: &[DeleteOutcome]| -> Vec<Option<u64>> {
+        outcomes
+            .iter()
+            .map(|o| match o {
+                DeleteOutcome::Deleted(d) => Some(d.deleted_count),
+                DeleteOutcome::NothingMatched => None,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(counts(&batched), counts(&one_by_one));
+    assert_eq!(
+        counts(&batched),
+        vec![Some(2), Some(6), Some(3), None, Some(1)],
+        "x1: s2, s3; x2: s2..s7; x3: the three recent; x5: s"
+    );
+    let shown = |room: &str| -> (Vec<String>, u64) {
+        let page = s
+            .list_messages(&rid(room), None, 100)
+            .expect("ran")
+            .expect("page");
+        let ids = page
+            .messages
+            .iter()
+            .map(|m| m.id.as_str()[1..].to_owned())
+            .collect();
+        (ids, page.total_count)
+    };
+    for n in 1..=5 {
+        let (x, y) = (format!("x{n}"), format!("y{n}"));
+        assert_eq!(shown(&x), shown(&y), "room {n}");
+        let records = |room: &str| {
+            s.list_deletions(Some(&rid(room)), None, 10)
+                .expect("ran")
+                .expect("list")
+                .into_iter()
+                .map(|d| (d.deleted_count, d.deleted_by, d.filter))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(records(&x), records(&y), "audit of room {n}");
+    }
+    // What was hidden rather than removed is removed by the purger, and nothing is left.
+    s.purge_pending(&AtomicBool::new(false)).expect("purged");
+    for n in 1..=5 {
+        assert_eq!(shown(&format!("x{n}")), shown(&format!("y{n}")), "room {n}");
+    }
+    assert_eq!(
+        s.purge_backlog().expect("read"),
+        roomwarden_adapters::PurgeBacklog::default()
+    );
+}

@@ -336,6 +336,41 @@ fn a_replay_never_shows_a_deleted_messages_content() {
 }
 
 #[test]
+fn a_user_purge_across_rooms_redacts_the_replayed_sends_it_covers() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r1");
+    app.room("r2", "owner", &["manager"], &["member"]);
+    let send = |who: &str, room: &str, key: &str, text: &str| {
+        app.post(&format!("/rooms/{room}/message"))
+            .user(who)
+            .header(KEY, key)
+            .json(json!({"message": text}))
+            .send()
+    };
+    send(&cast.member, "r1", "one", "SECRET-r1").ok();
+    send(&cast.member, "r2", "two", "SECRET-r2").ok();
+    send(&cast.owner, "r2", "three", "the owner's").ok();
+    let purge = app
+        .delete("/admin/clients/member/messages")
+        .api_key()
+        .send();
+    assert_eq!(purge.ok()["deletedCount"], 2);
+    for (room, key, text) in [("r1", "one", "SECRET-r1"), ("r2", "two", "SECRET-r2")] {
+        let again = send(&cast.member, room, key, text);
+        assert_eq!(again.header(REPLAYED), Some("true"));
+        assert_eq!(again.ok()["message"], json!(null), "{room}");
+        assert!(!again.body.to_string().contains(text), "{room}");
+    }
+    let kept = send(&cast.owner, "r2", "three", "the owner's");
+    assert_eq!(kept.header(REPLAYED), Some("true"));
+    assert_eq!(
+        kept.ok()["message"],
+        "the owner's",
+        "not covered, not redacted"
+    );
+}
+
+#[test]
 fn an_answer_carrying_a_token_is_never_stored() {
     let app = TestApp::spawn();
     let issue = || {
