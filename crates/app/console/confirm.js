@@ -2,8 +2,29 @@
 // the dry run's count and confirms; the action runs once however often Confirm is pressed,
 // and a failed attempt is retried with the same Idempotency-Key.
 
+import { focusOn } from "./ui.js";
+
 const dialog = () => document.getElementById("confirm");
 const $ = (id) => document.getElementById(id);
+
+// What had keyboard focus when the dialog opened: focus goes back there when it closes.
+// A live frame may delete that message while the dialog is open; `moveFocus` then names
+// its neighbour instead.
+let opener = null;
+
+/** The element that keyboard focus belongs to: the dialog's opener while it is open. */
+export function focusOwner() {
+  return dialog().open && opener ? opener : document.activeElement;
+}
+
+/** Moves keyboard focus to `node`, or, while the dialog is open, to it once it closes. */
+export function moveFocus(node) {
+  if (dialog().open) {
+    opener = node;
+  } else {
+    focusOn(node);
+  }
+}
 
 /**
  * Shows the dialog and resolves to the action's result, or null when cancelled.
@@ -39,6 +60,9 @@ export function confirmAction({ title, detail, okLabel, withReason = false, reas
       $("confirm-form").onsubmit = null;
       if (box.open) {
         box.close();
+      }
+      if (opener && opener.isConnected && document.activeElement !== opener) {
+        focusOn(opener);
       }
       resolve(value);
     };
@@ -90,6 +114,7 @@ export function confirmAction({ title, detail, okLabel, withReason = false, reas
         cancel.disabled = false;
       }
     };
+    opener = document.activeElement;
     box.showModal();
     (withReason ? $("confirm-reason") : cancel).focus();
   });

@@ -2,10 +2,10 @@
 // cursor), deleting one or several messages, clearing with filters, and the audit log.
 
 import { call, newIdempotencyKey, path } from "./api.js";
-import { confirmAction } from "./confirm.js";
+import { confirmAction, focusOwner, moveFocus } from "./confirm.js";
 import { me, view } from "./state.js";
 import {
-  $, clientIds, count, el, exclusive, focusOn, isoFromLocal, numbers, say, showError, when,
+  $, clientIds, count, el, exclusive, isoFromLocal, numbers, say, showError, when,
 } from "./ui.js";
 
 const PAGE = 50;
@@ -291,7 +291,8 @@ function removeMessages(ids, { everything = false, onlyShown = false } = {}) {
     view.hasOlder = false;
   }
   const items = [...$("messages").children];
-  const focused = items.findIndex((item) => item.contains(document.activeElement));
+  const owner = focusOwner();
+  const focused = items.findIndex((item) => item.contains(owner));
   for (const item of items) {
     if (everything || gone.has(item.dataset.messageId)) {
       item.remove();
@@ -301,7 +302,7 @@ function removeMessages(ids, { everything = false, onlyShown = false } = {}) {
   if (focused >= 0 && !items[focused].isConnected) {
     const next = items.slice(focused + 1).find((i) => i.isConnected) ||
       items.slice(0, focused).reverse().find((i) => i.isConnected);
-    focusOn(next ? next.querySelector("button") || next : $("messages"));
+    moveFocus(next ? next.querySelector("button") || next : $("messages"));
   }
 }
 

@@ -226,7 +226,18 @@ fn deletions_vanish_live_in_a_second_console_and_new_messages_appear() {
     assert_eq!(visible_ids(&app, "lobby").len(), 4);
 
     // One message, with a reason typed and confirmed from the keyboard. A double click on
-    // Delete opens one confirmation; a double click on its button deletes once.
+    // Delete opens one confirmation; a double click on its button deletes once. Its answer
+    // is held back until the socket's frame has taken the message off the list, so the
+    // frame lands while the dialog is still open (focus inside it).
+    first.run(
+        "const gone = arguments[0]; const real = window.fetch; \
+         window.fetch = async (url, options) => { \
+           const res = await real(url, options); \
+           if (options && options.method === 'DELETE' && !String(url).includes('dryRun')) { \
+             while (document.querySelector(gone)) { await new Promise((r) => setTimeout(r, 20)); } } \
+           return res; };",
+        json!([message(&ids[0])]),
+    );
     first.run(
         "const b = document.querySelector(arguments[0]); b.click(); b.click();",
         json!([format!("{} .delete-one", message(&ids[0]))]),
@@ -236,17 +247,21 @@ fn deletions_vanish_live_in_a_second_console_and_new_messages_appear() {
     first.keys(ENTER);
     first.run("document.getElementById('confirm-ok').click();", json!([]));
     first.wait_until("the deletion", |b| b.count(&message(&ids[0])) == 0);
+    first.wait_until("the dialog to close", |b| !b.visible("#confirm"));
     // Keyboard focus moves to the neighbouring message (the oldest went: the one before it).
-    let focused = first.run(
-        "const li = document.activeElement.closest('#messages li'); \
-         return li ? li.dataset.messageId : null;",
-        json!([]),
-    );
-    assert_eq!(focused, json!(ids[1]), "focus stays in the list");
+    let focused = |b: &Browser<'_>| {
+        b.run(
+            "const li = document.activeElement.closest('#messages li'); \
+             return li ? li.dataset.messageId : null;",
+            json!([]),
+        )
+    };
+    first.wait_until("focus on the neighbouring message", |b| {
+        focused(b) == json!(ids[1])
+    });
     second.wait_until("the deletion to reach the second console", |b| {
         b.count(&message(&ids[0])) == 0
     });
-    first.wait_until("the dialog to close", |b| !b.visible("#confirm"));
     let records = app.audit("lobby");
     assert_eq!(records.len(), 1, "deleted once");
     assert_eq!(records[0]["reason"], "abusive");
