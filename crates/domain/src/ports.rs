@@ -189,6 +189,19 @@ pub trait MessageStore: Send + Sync {
     /// visible message of the room.
     fn count_matching(&self, room: &RoomId, filter: &MessageFilter) -> StoreResult<Option<u64>>;
 
+    /// [`Self::count_matching`] for each of `rooms`, in their order (a user purge's dry
+    /// run). The default asks room by room; a store may answer in fewer round trips.
+    fn count_matching_in(
+        &self,
+        rooms: &[RoomId],
+        filter: &MessageFilter,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        rooms
+            .iter()
+            .map(|room| self.count_matching(room, filter))
+            .collect()
+    }
+
     /// The rooms, sorted by ID, where `sender` has at least one visible message, among
     /// `among` when it is given.
     fn rooms_with_messages_from<'a>(

@@ -298,15 +298,16 @@ impl Sql {
             ));
         }
         for (i, chunk) in counts.chunks(500).enumerate() {
-            let values = |f: &dyn Fn(usize, &str, i64) -> String| {
+            let joined = |separator: &str, f: &dyn Fn(usize, &str, i64) -> String| {
                 chunk
                     .iter()
                     .enumerate()
                     .map(|(j, (room, n))| f(i * 500 + j, room, *n))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(separator)
             };
-            let cases = values(&|_, room, n| format!("WHEN '{room}' THEN {n}"));
+            let values = |f: &dyn Fn(usize, &str, i64) -> String| joined(", ", f);
+            let cases = joined(" ", &|_, room, n| format!("WHEN '{room}' THEN {n}"));
             let names = values(&|_, room, _| format!("'{room}'"));
             let records = values(&|k, room, n| {
                 format!("('{deletion}-{k}', '{room}', '_all', {n}, '_platform', {now}, NULL)")

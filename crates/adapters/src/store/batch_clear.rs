@@ -24,6 +24,7 @@ use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable};
 use roomwarden_domain::auth::Actor;
+use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::{ClientId, DeleteTarget};
 use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
 use roomwarden_domain::roles::{Membership, Role};
@@ -43,9 +44,6 @@ pub(super) fn applies(requests: &[DeletionRequest]) -> bool {
         return false;
     };
     let filter = &first.filter;
-    let time_only = |b: &Option<roomwarden_domain::filter::Bound>| {
-        b.as_ref().is_none_or(|b| b.time().is_some())
-    };
     let actor = &first.actor;
     let any_room = actor.client_id().is_none() || actor.is_platform_admin();
     let mut rooms: Vec<&str> = requests.iter().map(|r| r.room.as_str()).collect();
@@ -53,15 +51,20 @@ pub(super) fn applies(requests: &[DeletionRequest]) -> bool {
     rooms.dedup();
     requests.len() > 1
         && rooms.len() == requests.len()
-        && !filter.senders.is_empty()
-        && time_only(&filter.before)
-        && time_only(&filter.after)
+        && countable(filter)
         && *actor != Actor::Retention
         && any_room
         && Role::of(actor, Membership::default()).can_moderate()
         && requests
             .iter()
             .all(|r| r.target == DeleteTarget::All && r.filter == *filter && r.actor == *actor)
+}
+
+/// Whether rooms can be counted together under `filter`: it names senders, and its bounds
+/// are times (a message bound needs a lookup in its room).
+pub(super) fn countable(filter: &MessageFilter) -> bool {
+    let time_only = |b: &Option<Bound>| b.as_ref().is_none_or(|b| b.time().is_some());
+    !filter.senders.is_empty() && time_only(&filter.before) && time_only(&filter.after)
 }
 
 /// A room as its lock finds it.
@@ -81,31 +84,36 @@ type Counts = HashMap<String, (i64, i64)>;
 
 /// The filter's time window and senders as SQL conditions on `messages` (integers only,
 /// never caller text: the senders are bound separately).
-fn window_sql(request: &DeletionRequest) -> String {
+fn window_sql(filter: &MessageFilter) -> String {
     let mut cond = String::from("1 = 1");
-    let ms =
-        |b: &Option<roomwarden_domain::filter::Bound>| b.as_ref().and_then(|b| b.time()).map(to_ms);
-    if let Some(after) = ms(&request.filter.after) {
+    let ms = |b: &Option<Bound>| b.as_ref().and_then(|b| b.time()).map(to_ms);
+    if let Some(after) = ms(&filter.after) {
         cond.push_str(&format!(" AND messages.created_at > {after}"));
     }
-    if let Some(before) = ms(&request.filter.before) {
+    if let Some(before) = ms(&filter.before) {
         cond.push_str(&format!(" AND messages.created_at < {before}"));
     }
     cond
 }
 
-/// Locks the rooms (in ID order, one statement per chunk) and reads their state; rooms
-/// that do not exist are absent from the map.
-fn lock_and_read(
-    store: &super::DieselStore,
-    conn: &mut DbConnection,
-    rooms_sorted: &[&str],
-) -> QueryResult<HashMap<String, RoomState>> {
-    let mut state = HashMap::with_capacity(rooms_sorted.len());
+/// Takes the rooms' write locks, in ID order (`rooms_sorted`), one statement per chunk.
+fn lock(conn: &mut DbConnection, rooms_sorted: &[&str]) -> QueryResult<()> {
     for chunk in rooms_sorted.chunks(CHUNK) {
         diesel::update(rooms::table.filter(rooms::id.eq_any(chunk)))
             .set(rooms::write_version.eq(rooms::write_version + 1))
             .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Reads the rooms' state; rooms that do not exist are absent from the map.
+fn read_state(
+    store: &super::DieselStore,
+    conn: &mut DbConnection,
+    rooms: &[&str],
+) -> QueryResult<HashMap<String, RoomState>> {
+    let mut state = HashMap::with_capacity(rooms.len());
+    for chunk in rooms.chunks(CHUNK) {
         let rows: Vec<StateRow> = rooms::table
             .filter(rooms::id.eq_any(chunk))
             .select((
@@ -173,6 +181,56 @@ fn count_covered(
         }
     }
     Ok(counts)
+}
+
+/// Counts, per room of `state` (in `present`, sorted), the rows `filter` covers and how many
+/// of them are visible now: the rooms with pending erasures apart, and the rows read only
+/// when a retention applies to one of the rooms.
+fn count_rooms(
+    conn: &mut DbConnection,
+    present: &[&str],
+    state: &HashMap<String, RoomState>,
+    filter: &MessageFilter,
+    rule: Rule,
+) -> QueryResult<Counts> {
+    let senders: Vec<&str> = filter.senders.iter().map(ClientId::as_str).collect();
+    let window = window_sql(filter);
+    let (erased, clean): (Vec<&str>, Vec<&str>) = present.iter().partition(|r| state[**r].erased);
+    let any_retention =
+        rule.cutoff_ms(None).is_some() || present.iter().any(|r| state[*r].retention.is_some());
+    let shown_sql = any_retention.then(|| rule.unexpired_sql());
+    let mut counts = count_covered(conn, &clean, &senders, &window, false, shown_sql.as_deref())?;
+    counts.extend(count_covered(
+        conn,
+        &erased,
+        &senders,
+        &window,
+        true,
+        shown_sql.as_deref(),
+    )?);
+    Ok(counts)
+}
+
+/// A dry run of [`clear_rooms`] (`filter` [`countable`]): how many visible messages each
+/// of `rooms` would lose, in their order; 0 for a room that does not exist.
+pub(super) fn count_matching_in(
+    store: &super::DieselStore,
+    conn: &mut DbConnection,
+    rooms: &[&str],
+    filter: &MessageFilter,
+    rule: Rule,
+) -> QueryResult<Vec<u64>> {
+    let state = read_state(store, conn, rooms)?;
+    let present: Vec<&str> = rooms
+        .iter()
+        .copied()
+        .filter(|r| state.contains_key(*r))
+        .collect();
+    let counts = count_rooms(conn, &present, &state, filter, rule)?;
+    Ok(rooms
+        .iter()
+        .map(|r| counts.get(*r).map_or(0, |(_, shown)| count(*shown)))
+        .collect())
 }
 
 /// Removes in place the covered rows of `rooms` (at most the purge budget in all).
@@ -280,27 +338,16 @@ pub(super) fn clear_rooms(
     let sorted: Vec<&str> = order.iter().map(|i| requests[*i].room.as_str()).collect();
     let filter = &requests[0].filter;
     let senders: Vec<&str> = filter.senders.iter().map(ClientId::as_str).collect();
-    let window = window_sql(&requests[0]);
+    let window = window_sql(filter);
 
-    let state = lock_and_read(store, conn, &sorted)?;
+    lock(conn, &sorted)?;
+    let state = read_state(store, conn, &sorted)?;
     let present: Vec<&str> = sorted
         .iter()
         .copied()
         .filter(|r| state.contains_key(*r))
         .collect();
-    let (erased, clean): (Vec<&str>, Vec<&str>) = present.iter().partition(|r| state[**r].erased);
-    let any_retention =
-        rule.cutoff_ms(None).is_some() || present.iter().any(|r| state[*r].retention.is_some());
-    let shown_sql = any_retention.then(|| rule.unexpired_sql());
-    let mut counts = count_covered(conn, &clean, &senders, &window, false, shown_sql.as_deref())?;
-    counts.extend(count_covered(
-        conn,
-        &erased,
-        &senders,
-        &window,
-        true,
-        shown_sql.as_deref(),
-    )?);
+    let counts = count_rooms(conn, &present, &state, filter, rule)?;
 
     let mut committed: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
     let mut in_place = (Vec::new(), false);
@@ -369,9 +416,6 @@ pub(super) fn clear_rooms(
 }
 
 /// A time bound in milliseconds, `open` when absent.
-fn window_bound(bound: &Option<roomwarden_domain::filter::Bound>, open: i64) -> i64 {
-    bound
-        .as_ref()
-        .and_then(roomwarden_domain::filter::Bound::time)
-        .map_or(open, to_ms)
+fn window_bound(bound: &Option<Bound>, open: i64) -> i64 {
+    bound.as_ref().and_then(Bound::time).map_or(open, to_ms)
 }

@@ -739,6 +739,25 @@ impl MessageStore for DieselStore {
         })
     }
 
+    fn count_matching_in(
+        &self,
+        rooms: &[RoomId],
+        filter: &MessageFilter,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        if rooms.len() < 2 || !super::batch_clear::countable(filter) {
+            return rooms
+                .iter()
+                .map(|room| self.count_matching(room, filter))
+                .collect();
+        }
+        let rule = Rule::now(self);
+        let ids: Vec<&str> = rooms.iter().map(RoomId::as_str).collect();
+        let counts = self.with_conn(|conn| {
+            super::batch_clear::count_matching_in(self, conn, &ids, filter, rule)
+        })?;
+        Ok(counts.into_iter().map(Some).collect())
+    }
+
     fn rooms_with_messages_from(
         &self,
         sender: &ClientId,

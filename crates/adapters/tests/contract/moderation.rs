@@ -243,8 +243,8 @@ fn a_small_clear_after_a_large_filtered_one_leaves_the_hidden_rows_to_the_purger
 
 /// A purge of many rooms in one call (batched, `store/batch_clear.rs`) leaves every room
 /// as its own clear would: twin rooms, one set purged in one `delete_many` by the API key,
-/// the other room by room, report the same counts and show the same messages, with a
-/// window, a room's retention, a pending erasure and a room with nothing to purge.
+/// the other room by room, preview and report the same counts and show the same messages,
+/// with a window, a room's retention, a pending erasure and a room with nothing to purge.
 #[test]
 fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     use chrono::Duration;
@@ -317,6 +317,18 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
         .expect("valid"),
         ..request(&room, DeleteTarget::All, "owner")
     };
+    // The dry run, batched and room by room, counts what the purge then reports.
+    let x_rooms: Vec<_> = (1..=5).map(|n| rid(&format!("x{n}"))).collect();
+    let filter = purge("x1".to_owned()).filter;
+    let previewed = s.count_matching_in(&x_rooms, &filter).expect("ran");
+    let one_by_one_preview: Vec<_> = (1..=5)
+        .map(|n| {
+            s.count_matching(&rid(&format!("y{n}")), &filter)
+                .expect("ran")
+        })
+        .collect();
+    assert_eq!(previewed, one_by_one_preview);
+    assert_eq!(previewed, vec![Some(2), Some(6), Some(3), Some(0), Some(1)]);
     let batched = s
         .delete_many(&(1..=5).map(|n| purge(format!("x{n}"))).collect::<Vec<_>>())
         .expect("ran");

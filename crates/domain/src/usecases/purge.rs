@@ -102,16 +102,13 @@ pub fn purge_client(
     let rooms = messages.rooms_with_messages_from(&command.client, among)?;
     let deleted_at = crate::model::to_millis(now);
     if dry_run {
-        let mut counted = Vec::with_capacity(rooms.len());
-        for room in rooms {
-            // Time bounds only, so a count is never `None`.
-            let n = messages
-                .count_matching(&room, &command.filter)?
-                .unwrap_or(0);
-            if n > 0 {
-                counted.push((room, n));
-            }
-        }
+        // Time bounds only, so a count is never `None`.
+        let counts = messages.count_matching_in(&rooms, &command.filter)?;
+        let counted = rooms
+            .into_iter()
+            .zip(counts)
+            .filter_map(|(room, n)| n.filter(|n| *n > 0).map(|n| (room, n)))
+            .collect();
         return Ok(Purge {
             client: command.client,
             rooms: counted,
@@ -235,8 +232,12 @@ mod tests {
             .expect_rooms_with_messages_from()
             .returning(|_, _| Ok(vec![rid("a"), rid("b")]));
         messages
-            .expect_count_matching()
-            .returning(|room, _| Ok(Some(if room.as_str() == "a" { 0 } else { 7 })));
+            .expect_count_matching_in()
+            .times(1)
+            .returning(|rooms, _| {
+                assert_eq!(rooms, [rid("a"), rid("b")], "every room in one call");
+                Ok(vec![Some(0), Some(7)])
+            });
         let purge = purge_client(
             &known(true),
             &messages,
