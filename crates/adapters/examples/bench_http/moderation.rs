@@ -3,7 +3,7 @@
 //! (response, time until the rows are physically gone, newest-page latency before and
 //! after); then a user purge across 1,000 rooms. Each beside its floor: the same
 //! statements issued straight at the database on a twin room (or rooms), committed, with
-//! the same checkpoint on SQLite (`Sql::filtered_clear`).
+//! the same checkpoint on SQLite (`Sql::filtered_clear`, `Sql::user_purge`).
 
 use crate::client::Client;
 use crate::server::{API_KEY, CLIENT_KEY};
@@ -185,7 +185,20 @@ pub fn run(
     db.checkpoint()?;
     let twins: Vec<String> = purge_rooms.iter().map(|r| format!("f{r}")).collect();
     let t = Instant::now();
-    db.user_purge(&twins, "v1", "floor-purge")?;
+    db.user_purge(&twins, "v1", None)?;
+    let dry_floor = t.elapsed();
+    let (r, dry_took) = admin.timed("DELETE", "/admin/clients/u1/messages?dryRun=true", None)?;
+    let previewed = ok(r, "user purge dry run")?["result"]["deletedCount"]
+        .as_i64()
+        .unwrap_or(-1);
+    rows.push(format!(
+        "| user purge across {PURGE_ROOMS} rooms, dry run: response, deletedCount | {:.0} ms, {previewed} of {covered} | {:.0} ms | {:.1}× |",
+        dry_took.as_secs_f64() * 1000.0,
+        dry_floor.as_secs_f64() * 1000.0,
+        dry_took.as_secs_f64() / dry_floor.as_secs_f64(),
+    ));
+    let t = Instant::now();
+    db.user_purge(&twins, "v1", Some("floor-purge"))?;
     let floor = t.elapsed();
     let (r, took) = admin.timed("DELETE", "/admin/clients/u1/messages", None)?;
     let result = ok(r, "user purge")?;

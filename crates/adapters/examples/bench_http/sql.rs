@@ -236,11 +236,14 @@ impl Sql {
     /// grouped by room (it decides the removal); then the in-place `DELETE` of the first
     /// rooms while 5,000 rows last, and one statement each for the erasures, the visible
     /// counts, the audit records and the events; then commit.
+    ///
+    /// With `deletion` `None`, the floor of its dry run: the same reads and counts, without
+    /// the transaction, the locks and the writes.
     pub fn user_purge(
         &mut self,
         rooms: &[String],
         sender: &str,
-        deletion: &str,
+        deletion: Option<&str>,
     ) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
         let list = |chunk: &[String]| {
@@ -262,12 +265,17 @@ impl Sql {
                 list(chunk)
             ))?;
         }
-        self.run("BEGIN;")?;
+        let lock = if deletion.is_some() {
+            self.run("BEGIN;")?;
+            "UPDATE rooms SET write_version = write_version + 1 WHERE id IN"
+        } else {
+            "SELECT 1 FROM rooms WHERE id IN"
+        };
         let mut counts = Vec::new();
         for chunk in rooms.chunks(500) {
             let rooms = list(chunk);
             self.run(&format!(
-                "UPDATE rooms SET write_version = write_version + 1 WHERE id IN ({rooms});
+                "{lock} ({rooms});
                  SELECT id, cleared_through_seq, webhook, retention_days,
                    (SELECT MAX(m.seq) FROM messages m WHERE m.room_id = rooms.id) FROM rooms WHERE id IN ({rooms});
                  SELECT DISTINCT room_id FROM erasures WHERE room_id IN ({rooms});"
@@ -279,6 +287,9 @@ impl Sql {
                    AND messages.seq > rooms.cleared_through_seq GROUP BY messages.room_id"
             ))?);
         }
+        let Some(deletion) = deletion else {
+            return Ok(());
+        };
         counts.sort();
         let mut budget: i64 = 5_000;
         let (mut in_place, mut erased) = (Vec::new(), Vec::new());
