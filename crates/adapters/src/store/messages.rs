@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::{max, sql};
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::filter::{Bound, MessageFilter};
@@ -811,25 +811,44 @@ impl MessageStore for DieselStore {
                 q = q.filter(rooms::retention_days.is_not_null());
             }
             let rooms: Vec<(String, Option<i32>)> = q.load(conn)?;
-            let mut expired = Vec::new();
+            // Rooms by the retention that applies to them; each group is checked one
+            // chunk of rooms per statement, with its cutoff.
+            let mut groups: std::collections::BTreeMap<u32, (RetentionDays, Vec<String>)> =
+                std::collections::BTreeMap::new();
             for (room, own) in rooms {
-                let Some(days) = crate::rows::retention(own).or(default_days) else {
-                    continue;
-                };
-                let cutoff = days.cutoff(now);
-                let old: Option<i64> = messages::table
-                    .inner_join(rooms::table)
-                    .filter(messages::room_id.eq(&room))
-                    .filter(messages::created_at.lt(to_ms(cutoff)))
-                    .filter(messages::seq.gt(rooms::cleared_through_seq))
-                    .filter(sql::<Bool>(filter_sql::NOT_ERASED))
-                    .select(messages::seq)
-                    .first(conn)
-                    .optional()?;
-                if old.is_some() {
-                    expired.push((RoomId::from_trusted(room), cutoff));
+                if let Some(days) = crate::rows::retention(own).or(default_days) {
+                    groups
+                        .entry(days.get())
+                        .or_insert_with(|| (days, Vec::new()))
+                        .1
+                        .push(room);
                 }
             }
+            let mut expired = Vec::new();
+            for (days, rooms) in groups.into_values() {
+                let cutoff = days.cutoff(now);
+                for chunk in rooms.chunks(super::batch_clear::CHUNK) {
+                    let old = sql::<Bool>(
+                        "EXISTS (SELECT 1 FROM messages WHERE messages.room_id = rooms.id \
+                         AND messages.created_at < ",
+                    )
+                    .bind::<BigInt, _>(to_ms(cutoff))
+                    .sql(" AND messages.seq > rooms.cleared_through_seq AND ")
+                    .sql(filter_sql::NOT_ERASED)
+                    .sql(")");
+                    let found: Vec<String> = rooms::table
+                        .filter(rooms::id.eq_any(chunk))
+                        .filter(old)
+                        .select(rooms::id)
+                        .load(conn)?;
+                    expired.extend(
+                        found
+                            .into_iter()
+                            .map(|room| (RoomId::from_trusted(room), cutoff)),
+                    );
+                }
+            }
+            expired.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(expired)
         })
     }

@@ -244,7 +244,8 @@ fn a_small_clear_after_a_large_filtered_one_leaves_the_hidden_rows_to_the_purger
 /// A purge of many rooms in one call (batched, `store/batch_clear.rs`) leaves every room
 /// as its own clear would: twin rooms, one set purged in one `delete_many` by the API key,
 /// the other room by room, preview and report the same counts and show the same messages,
-/// with a window, a room's retention, a pending erasure and a room with nothing to purge.
+/// with a window, a room's retention, a pending erasure, a clear still being purged and a
+/// room with nothing to purge.
 #[test]
 fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     use chrono::Duration;
@@ -265,11 +266,12 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     let week = RetentionDays::new(7).expect("valid");
     for twin in ["x", "y"] {
         let room = |n: u8| format!("{twin}{n}");
-        for n in 1..=5 {
+        for n in 1..=6 {
             add_room(&*s, &room(n), "owner", &[], &["spammer", "alice"]);
         }
         // 1: fits in place; 2: more than the batch left; 3: half expired by its retention;
-        // 4: nothing of the spammer's; 5: an earlier large clear of alice still pending.
+        // 4: nothing of the spammer's; 5: an earlier large clear of alice still pending;
+        // 6: an earlier large clear of everything still being purged.
         for i in 0..4 {
             send(&room(1), "spammer", &format!("{twin}1-s{i}"), at(i));
         }
@@ -303,6 +305,18 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
             count_of(s.delete(&by_sender(&room(5), "alice")).expect("ran")),
             12
         );
+        for i in 0..12 {
+            send(&room(6), "spammer", &format!("{twin}6-old{i}"), at(2 + i));
+        }
+        assert_eq!(
+            count_of(
+                s.delete(&request(&room(6), DeleteTarget::All, "owner"))
+                    .expect("ran")
+            ),
+            12
+        );
+        send(&room(6), "spammer", &format!("{twin}6-s0"), at(5));
+        send(&room(6), "spammer", &format!("{twin}6-s1"), at(6));
     }
     // Only what the spammer sent after minute 1 (a window) and before now.
     let until = now();
@@ -318,21 +332,24 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
         ..request(&room, DeleteTarget::All, "owner")
     };
     // The dry run, batched and room by room, counts what the purge then reports.
-    let x_rooms: Vec<_> = (1..=5).map(|n| rid(&format!("x{n}"))).collect();
+    let x_rooms: Vec<_> = (1..=6).map(|n| rid(&format!("x{n}"))).collect();
     let filter = purge("x1".to_owned()).filter;
     let previewed = s.count_matching_in(&x_rooms, &filter).expect("ran");
-    let one_by_one_preview: Vec<_> = (1..=5)
+    let one_by_one_preview: Vec<_> = (1..=6)
         .map(|n| {
             s.count_matching(&rid(&format!("y{n}")), &filter)
                 .expect("ran")
         })
         .collect();
     assert_eq!(previewed, one_by_one_preview);
-    assert_eq!(previewed, vec![Some(2), Some(6), Some(3), Some(0), Some(1)]);
+    assert_eq!(
+        previewed,
+        vec![Some(2), Some(6), Some(3), Some(0), Some(1), Some(2)]
+    );
     let batched = s
-        .delete_many(&(1..=5).map(|n| purge(format!("x{n}"))).collect::<Vec<_>>())
+        .delete_many(&(1..=6).map(|n| purge(format!("x{n}"))).collect::<Vec<_>>())
         .expect("ran");
-    let one_by_one: Vec<DeleteOutcome> = (1..=5)
+    let one_by_one: Vec<DeleteOutcome> = (1..=6)
         .map(|n| s.delete(&purge(format!("y{n}"))).expect("ran"))
         .collect();
     let counts = |outcomes: &[DeleteOutcome]| -> Vec<Option<u64>> {
@@ -348,8 +365,8 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     assert_eq!(counts(&batched), counts(&one_by_one));
     assert_eq!(
         counts(&batched),
-        vec![Some(2), Some(6), Some(3), None, Some(1)],
-        "x1: s2, s3; x2: s2..s7; x3: the three recent; x5: s"
+        vec![Some(2), Some(6), Some(3), None, Some(1), Some(2)],
+        "x1: s2, s3; x2: s2..s7; x3: the three recent; x5: s; x6: s0, s1"
     );
     let shown = |room: &str| -> (Vec<String>, u64) {
         let page = s
@@ -363,7 +380,7 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
             .collect();
         (ids, page.total_count)
     };
-    for n in 1..=5 {
+    for n in 1..=6 {
         let (x, y) = (format!("x{n}"), format!("y{n}"));
         assert_eq!(shown(&x), shown(&y), "room {n}");
         let records = |room: &str| {
@@ -378,11 +395,49 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     }
     // What was hidden rather than removed is removed by the purger, and nothing is left.
     s.purge_pending(&AtomicBool::new(false)).expect("purged");
-    for n in 1..=5 {
+    for n in 1..=6 {
         assert_eq!(shown(&format!("x{n}")), shown(&format!("y{n}")), "room {n}");
     }
     assert_eq!(
         s.purge_backlog().expect("read"),
         roomwarden_adapters::PurgeBacklog::default()
     );
+}
+
+/// Rooms whose earlier clear the purger has not finished still store the cleared rows: a
+/// batched purge (and its dry run) counts only what is above their watermark.
+#[test]
+fn a_batched_purge_counts_nothing_below_an_unfinished_clear() {
+    use roomwarden_domain::auth::Actor;
+
+    let s = store_with_batch(10);
+    let rooms = [rid("a"), rid("b")];
+    for room in ["a", "b"] {
+        add_room(&*s, room, "owner", &[], &["spammer"]);
+        send_many(&*s, room, "spammer", &format!("{room}-old"), 12);
+        assert_eq!(
+            count_of(
+                s.delete(&request(room, DeleteTarget::All, "owner"))
+                    .expect("ran")
+            ),
+            12
+        );
+        send_many(&*s, room, "spammer", &format!("{room}-new"), 2);
+    }
+    let purge = |room: &str| DeletionRequest {
+        actor: Actor::Platform,
+        skip_if_nothing: true,
+        ..by_sender(room, "spammer")
+    };
+    let filter = purge("a").filter;
+    assert_eq!(
+        s.count_matching_in(&rooms, &filter).expect("ran"),
+        vec![Some(2), Some(2)]
+    );
+    let outcomes = s.delete_many(&[purge("a"), purge("b")]).expect("ran");
+    assert_eq!(
+        outcomes.into_iter().map(count_of).collect::<Vec<_>>(),
+        [2, 2]
+    );
+    assert_eq!(visible_count(&*s, "a") + visible_count(&*s, "b"), 0);
 }
