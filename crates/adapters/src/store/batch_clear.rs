@@ -312,24 +312,24 @@ fn redact_embedded(
             .select((keys::content_room, keys::content_message))
             .load(conn)?;
         let ids: Vec<String> = embedded.into_iter().filter_map(|(_, m)| m).collect();
-        if ids.is_empty() {
-            continue;
-        }
-        // Messages are unique by ID across rooms: the embedded ones the clears cover.
-        let hit: Vec<(String, String)> = messages::table
-            .inner_join(rooms::table)
-            .filter(messages::room_id.eq_any(chunk))
-            .filter(messages::id.eq_any(&ids))
-            .filter(messages::sender.eq_any(senders))
-            .filter(messages::seq.gt(rooms::cleared_through_seq))
-            .filter(sql::<Bool>(&format!(
-                "{window} AND {}",
-                filter_sql::NOT_ERASED
-            )))
-            .select((messages::room_id, messages::id))
-            .load(conn)?;
-        for (room, id) in hit {
-            super::idempotency::redact_answers(conn, &room, Some(&id))?;
+        // Messages are unique by ID across rooms: the embedded ones the clears cover. The
+        // IDs go in parts: a day's answers in 500 rooms may be many.
+        for part in ids.chunks(1_000) {
+            let hit: Vec<(String, String)> = messages::table
+                .inner_join(rooms::table)
+                .filter(messages::room_id.eq_any(chunk))
+                .filter(messages::id.eq_any(part))
+                .filter(messages::sender.eq_any(senders))
+                .filter(messages::seq.gt(rooms::cleared_through_seq))
+                .filter(sql::<Bool>(&format!(
+                    "{window} AND {}",
+                    filter_sql::NOT_ERASED
+                )))
+                .select((messages::room_id, messages::id))
+                .load(conn)?;
+            for (room, id) in hit {
+                super::idempotency::redact_answers(conn, &room, Some(&id))?;
+            }
         }
     }
     Ok(())

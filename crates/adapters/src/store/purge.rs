@@ -264,12 +264,19 @@ impl DieselStore {
                     break;
                 }
             }
+            // Marked done only when nothing at or below the watermark is left: with another
+            // purger on the same room, a batch can find its rows already gone (0 removed)
+            // while that purger is still working through the rest.
             self.database()
                 .write(conn, |conn| {
+                    let left = messages::table
+                        .filter(messages::room_id.eq(&room))
+                        .filter(messages::seq.le(cleared));
                     diesel::update(
                         rooms::table
                             .find(&room)
-                            .filter(rooms::purged_through_seq.lt(cleared)),
+                            .filter(rooms::purged_through_seq.lt(cleared))
+                            .filter(diesel::dsl::not(diesel::dsl::exists(left))),
                     )
                     .set(rooms::purged_through_seq.eq(cleared))
                     .execute(conn)

@@ -8,7 +8,8 @@ use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::ports::{IdempotencyStore, MessageStore};
 use roomwarden_domain::testkit::idempotency::{answer, claim_at, request_print, ticket};
 
-fn store_answer_embedding(s: &TestStore, key: &str, room: &str, message: &str, body: &str) {
+/// Stores an answer for `key` (by alice) that embeds `message` of `room`.
+pub fn store_answer_embedding(s: &TestStore, key: &str, room: &str, message: &str, body: &str) {
     let held = ticket("alice", key);
     let fp = request_print("/rooms/r/message", key);
     assert_eq!(claim_at(&**s, &held, &fp, now()), ClaimOutcome::Started);

@@ -248,6 +248,19 @@ fn a_small_clear_after_a_large_filtered_one_leaves_the_hidden_rows_to_the_purger
 /// room with nothing to purge.
 #[test]
 fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
+    purge_twins(true);
+}
+
+/// The same without any retention: the rooms whose rows are all above their watermark are
+/// then counted without reading the room rows (the count's other branch).
+#[test]
+fn a_purge_of_many_rooms_without_retention_leaves_each_as_its_own_clear_would() {
+    purge_twins(false);
+}
+
+/// Twin rooms purged batched and room by room; room 3 gets a 7-day retention when
+/// `with_retention`.
+fn purge_twins(with_retention: bool) {
     use chrono::Duration;
     use roomwarden_domain::auth::Actor;
     use roomwarden_domain::filter::Bound;
@@ -270,7 +283,8 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
             add_room(&*s, &room(n), "owner", &[], &["spammer", "alice"]);
         }
         // 1: fits in place; 2: more than the batch left; 3: half expired by its retention;
-        // 4: nothing of the spammer's; 5: an earlier large clear of alice still pending;
+        // 4: nothing of the spammer's; 5: earlier large clears of alice and of the spammer
+        // still pending;
         // 6: an earlier large clear of everything still being purged.
         for i in 0..4 {
             send(&room(1), "spammer", &format!("{twin}1-s{i}"), at(i));
@@ -288,14 +302,16 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
                 now() - Duration::minutes(i),
             );
         }
-        update_as_platform(
-            &*s,
-            &room(3),
-            &RoomChanges {
-                retention_days: Some(Some(week)),
-                ..RoomChanges::default()
-            },
-        );
+        if with_retention {
+            update_as_platform(
+                &*s,
+                &room(3),
+                &RoomChanges {
+                    retention_days: Some(Some(week)),
+                    ..RoomChanges::default()
+                },
+            );
+        }
         send(&room(4), "alice", &format!("{twin}4-a"), at(3));
         for i in 0..12 {
             send(&room(5), "alice", &format!("{twin}5-a{i}"), at(i));
@@ -305,6 +321,14 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
             count_of(s.delete(&by_sender(&room(5), "alice")).expect("ran")),
             12
         );
+        for i in 0..12 {
+            send(&room(5), "spammer", &format!("{twin}5-old{i}"), at(2 + i));
+        }
+        assert_eq!(
+            count_of(s.delete(&by_sender(&room(5), "spammer")).expect("ran")),
+            13
+        );
+        send(&room(5), "spammer", &format!("{twin}5-t"), at(4));
         for i in 0..12 {
             send(&room(6), "spammer", &format!("{twin}6-old{i}"), at(2 + i));
         }
@@ -331,6 +355,7 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
         .expect("valid"),
         ..request(&room, DeleteTarget::All, "owner")
     };
+    let room3 = if with_retention { 3 } else { 4 };
     // The dry run, batched and room by room, counts what the purge then reports.
     let x_rooms: Vec<_> = (1..=6).map(|n| rid(&format!("x{n}"))).collect();
     let filter = purge("x1".to_owned()).filter;
@@ -344,7 +369,7 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     assert_eq!(previewed, one_by_one_preview);
     assert_eq!(
         previewed,
-        vec![Some(2), Some(6), Some(3), Some(0), Some(1), Some(2)]
+        vec![Some(2), Some(6), Some(room3), Some(0), Some(1), Some(2)]
     );
     let batched = s
         .delete_many(&(1..=6).map(|n| purge(format!("x{n}"))).collect::<Vec<_>>())
@@ -365,8 +390,9 @@ fn a_purge_of_many_rooms_leaves_each_as_its_own_clear_would() {
     assert_eq!(counts(&batched), counts(&one_by_one));
     assert_eq!(
         counts(&batched),
-        vec![Some(2), Some(6), Some(3), None, Some(1), Some(2)],
-        "x1: s2, s3; x2: s2..s7; x3: the three recent; x5: s; x6: s0, s1"
+        vec![Some(2), Some(6), Some(room3), None, Some(1), Some(2)],
+        "x1: s2, s3; x2: s2..s7; x3: the three recent (and the old one unless it expired); \
+         x5: t; x6: s0, s1"
     );
     let shown = |room: &str| -> (Vec<String>, u64) {
         let page = s
@@ -440,4 +466,71 @@ fn a_batched_purge_counts_nothing_below_an_unfinished_clear() {
         [2, 2]
     );
     assert_eq!(visible_count(&*s, "a") + visible_count(&*s, "b"), 0);
+}
+
+/// A batched purge redacts the stored answers that embed its messages however many answers
+/// its rooms hold: more than one statement may bind on SQLite (32,766), whose limit is the
+/// lower of the two backends'.
+#[test]
+fn a_batched_purge_redacts_answers_beyond_one_statements_bind_limit() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    use roomwarden_domain::auth::Actor;
+    use roomwarden_domain::idempotency::ClaimOutcome;
+    use roomwarden_domain::testkit::idempotency::{claim_at, request_print, ticket};
+
+    let s = store();
+    let Some(file) = s.sqlite_file().map(std::path::Path::to_owned) else {
+        return; // MySQL binds up to 65,535: the same test there would need twice the rows
+    };
+    for room in ["a", "b"] {
+        add_room(&*s, room, "owner", &[], &["spammer"]);
+        send_many(&*s, room, "spammer", room, 1);
+    }
+    crate::idempotency::store_answer_embedding(
+        &s,
+        "k",
+        "a",
+        "a-0",
+        r#"{"result":{"message":"SECRET"}}"#,
+    );
+    let mut raw =
+        diesel::SqliteConnection::establish(file.to_str().expect("utf-8 path")).expect("opened");
+    raw.batch_execute(
+        "PRAGMA busy_timeout = 10000;
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 33000)
+         INSERT INTO idempotency_keys (caller, idem_key, fingerprint, claim_id, state, status,
+           content_type, body, content_room, content_message, redacted_body, created_at,
+           lease_until, expires_at)
+         SELECT 'bob', 'k' || x, 'f', 'c', 'done', 200, 'application/json', X'7B7D', 'a',
+           'elsewhere-' || x, X'7B7D', 0, 0, 9999999999999 FROM n;",
+    )
+    .expect("answers stored");
+    drop(raw);
+    let purge = |room: &str| DeletionRequest {
+        actor: Actor::Platform,
+        skip_if_nothing: true,
+        ..by_sender(room, "spammer")
+    };
+    let outcomes = s
+        .delete_many(&[purge("a"), purge("b")])
+        .expect("the purge ran");
+    assert_eq!(
+        outcomes.into_iter().map(count_of).collect::<Vec<_>>(),
+        [1, 1]
+    );
+    let replay = claim_at(
+        &*s,
+        &ticket("alice", "k"),
+        &request_print("/rooms/r/message", "k"),
+        now(),
+    );
+    let ClaimOutcome::Replay(stored) = replay else {
+        panic!("expected a replay, got {replay:?}");
+    };
+    assert_eq!(
+        stored.body,
+        br#"{"RC":0,"result":{"message":null}}"#.to_vec(),
+        "redacted"
+    );
 }
