@@ -73,6 +73,18 @@ fn notifier_once(id: &DeletionId, answer: fn() -> Result<(), NotifyError>) -> Mo
     notifier
 }
 
+/// One dispatcher pass with the default retry policy, the receiver answering `answer` for
+/// event `id` (and only it).
+fn attempt(store: &DieselStore, id: &DeletionId, answer: fn() -> Result<(), NotifyError>) {
+    dispatch_due(
+        store,
+        &notifier_once(id, answer),
+        &options(RetryPolicy::default()),
+        "w",
+    )
+    .expect("ran");
+}
+
 /// Records what the store reports after its commits.
 #[derive(Debug, Default)]
 struct Heard(Mutex<Vec<Backlog>>);
@@ -89,21 +101,11 @@ fn events_are_listed_newest_first_by_state_and_room_after_a_cursor() {
     add_room(&*s, "r1", "alice", &[], &[]);
     add_room(&*s, "r2", "alice", &[], &[]);
     let delivered = clear(&s, "r1", now());
-    dispatch_due(
-        &s,
-        &notifier_once(&delivered, || Ok(())),
-        &options(RetryPolicy::default()),
-        "w",
-    )
-    .expect("ran");
+    attempt(&s, &delivered, || Ok(()));
     let failed = clear(&s, "r2", now());
-    dispatch_due(
-        &s,
-        &notifier_once(&failed, || Err(NotifyError::Refused("private".to_owned()))),
-        &options(RetryPolicy::default()),
-        "w",
-    )
-    .expect("ran");
+    attempt(&s, &failed, || {
+        Err(NotifyError::Refused("private".to_owned()))
+    });
     let pending = clear(&s, "r1", now());
 
     let all = list(&s, None, None, None, 20);
@@ -187,13 +189,7 @@ fn a_failed_old_event_is_redelivered_under_its_id_with_a_fresh_retry_window() {
     let old = now() - chrono::Duration::days(3);
     let id = clear(&s, "r1", old);
     let failing = || -> Result<(), NotifyError> { Err(NotifyError::Status(500)) };
-    dispatch_due(
-        &s,
-        &notifier_once(&id, failing),
-        &options(RetryPolicy::default()),
-        "w",
-    )
-    .expect("ran");
+    attempt(&s, &id, failing);
     let given_up = find(&s, &id);
     assert_eq!(
         (given_up.state, given_up.attempts),
@@ -222,13 +218,7 @@ fn a_failed_old_event_is_redelivered_under_its_id_with_a_fresh_retry_window() {
     );
 
     // A failure now is retried: the window counts from the redelivery, not the creation.
-    dispatch_due(
-        &s,
-        &notifier_once(&id, failing),
-        &options(RetryPolicy::default()),
-        "w",
-    )
-    .expect("ran");
+    attempt(&s, &id, failing);
     let retrying = find(&s, &id);
     assert_eq!(
         (retrying.state, retrying.attempts),
@@ -244,13 +234,7 @@ fn a_failed_old_event_is_redelivered_under_its_id_with_a_fresh_retry_window() {
             .outcome,
         Redelivery::Queued
     );
-    dispatch_due(
-        &s,
-        &notifier_once(&id, || Ok(())),
-        &options(RetryPolicy::default()),
-        "w",
-    )
-    .expect("ran");
+    attempt(&s, &id, || Ok(()));
     let delivered = find(&s, &id);
     assert_eq!(
         (delivered.state, delivered.attempts),
@@ -266,13 +250,7 @@ fn a_failed_old_event_is_redelivered_under_its_id_with_a_fresh_retry_window() {
         Redelivery::Queued
     );
     assert!(find(&s, &id).delivered_at.is_none());
-    dispatch_due(
-        &s,
-        &notifier_once(&id, || Ok(())),
-        &options(RetryPolicy::default()),
-        "w",
-    )
-    .expect("ran");
+    attempt(&s, &id, || Ok(()));
     assert_eq!(find(&s, &id).state, DeliveryState::Delivered);
 }
 
