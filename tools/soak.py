@@ -10,7 +10,7 @@ count, then leaves it idle and samples again. Loopback only, bounded in count an
 """
 import argparse, http.client, json, os, socket, subprocess, sys, tempfile, threading, time
 
-API, CK = "soak-api-key", "soak-client-key"
+API, CK = "soak-api-key-3e8a1f0c6d2b9e4a7c5f", "soak-client-key-9c4e2a7f1b0d8e6c3a5f"
 
 
 def free_port():

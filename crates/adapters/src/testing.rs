@@ -180,4 +180,27 @@ impl Rows {
         }
         q.count().get_result(&mut *conn).expect("counted")
     }
+
+    /// The idempotency records stored and the bytes of their answers (bodies and redacted
+    /// bodies), as the database holds them.
+    ///
+    /// # Panics
+    /// On any storage failure.
+    #[must_use]
+    pub fn idempotency_storage(&self) -> (i64, i64) {
+        use crate::schema::idempotency_keys as keys;
+        use diesel::dsl::sql;
+        use diesel::prelude::*;
+        use diesel::sql_types::BigInt;
+        let mut conn = self.0.conn().expect("connection");
+        keys::table
+            .select((
+                sql::<BigInt>("COUNT(*)"),
+                sql::<BigInt>(
+                    "CAST(COALESCE(SUM(LENGTH(body)), 0) + COALESCE(SUM(LENGTH(redacted_body)), 0) AS SIGNED)",
+                ),
+            ))
+            .first(&mut *conn)
+            .expect("counted")
+    }
 }

@@ -74,6 +74,32 @@ fn secret(name: &str, value: Option<String>) -> anyhow::Result<Option<SecretStri
     }
 }
 
+/// Shortest accepted API key, client key or metrics token.
+pub const MIN_SECRET_CHARS: usize = 32;
+
+/// Fewest distinct characters in one of them.
+const MIN_DISTINCT_CHARS: usize = 10;
+
+/// [`secret`] for a credential that callers present (API key, client key, metrics token):
+/// also at least [`MIN_SECRET_CHARS`] characters with no visibly low entropy (fewer than
+/// ten distinct characters, or one short piece repeated), since anyone who can reach the
+/// server may guess it.
+fn credential(name: &str, value: Option<String>) -> anyhow::Result<Option<SecretString>> {
+    if let Some(v) = &value {
+        let chars: Vec<char> = v.chars().collect();
+        let distinct: std::collections::BTreeSet<&char> = chars.iter().collect();
+        let repeats_a_piece = (1..=8)
+            .any(|n| chars.len() > n && chars.iter().enumerate().all(|(i, c)| *c == chars[i % n]));
+        if chars.len() < MIN_SECRET_CHARS || distinct.len() < MIN_DISTINCT_CHARS || repeats_a_piece
+        {
+            bail!(
+                "{name} must be at least {MIN_SECRET_CHARS} characters of a random value                  (for example `openssl rand -hex 24`); unset, the API and client keys are generated"
+            );
+        }
+    }
+    secret(name, value)
+}
+
 impl Config {
     /// Reads the process environment.
     ///
@@ -142,8 +168,8 @@ impl Config {
         Ok(Self {
             bind,
             database_url: database_url.into(),
-            api_key: secret("ROOMWARDEN_API_KEY", get("ROOMWARDEN_API_KEY"))?,
-            client_key: secret("ROOMWARDEN_CLIENT_KEY", get("ROOMWARDEN_CLIENT_KEY"))?,
+            api_key: credential("ROOMWARDEN_API_KEY", get("ROOMWARDEN_API_KEY"))?,
+            client_key: credential("ROOMWARDEN_CLIENT_KEY", get("ROOMWARDEN_CLIENT_KEY"))?,
             webhook_url,
             webhook_secret: secret(
                 "ROOMWARDEN_WEBHOOK_SECRET",
@@ -156,7 +182,7 @@ impl Config {
             socket_auth_timeout: SOCKET_AUTH_TIMEOUT,
             retention_days,
             retention_interval: roomwarden_adapters::workers::RETENTION_INTERVAL,
-            metrics_token: secret("ROOMWARDEN_METRICS_TOKEN", get("ROOMWARDEN_METRICS_TOKEN"))?,
+            metrics_token: credential("ROOMWARDEN_METRICS_TOKEN", get("ROOMWARDEN_METRICS_TOKEN"))?,
         })
     }
 }
@@ -201,6 +227,19 @@ mod tests {
             ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "yes"),
             ("ROOMWARDEN_API_KEY", "has space"),
             ("ROOMWARDEN_METRICS_TOKEN", "has space"),
+            ("ROOMWARDEN_API_KEY", "a"),
+            ("ROOMWARDEN_CLIENT_KEY", "a"),
+            ("ROOMWARDEN_METRICS_TOKEN", "a"),
+            ("ROOMWARDEN_API_KEY", "0123456789abcdefghijklmnopqrstu"),
+            (
+                "ROOMWARDEN_API_KEY",
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            ),
+            ("ROOMWARDEN_CLIENT_KEY", "abcdefgh".repeat(5).as_str()),
+            (
+                "ROOMWARDEN_METRICS_TOKEN",
+                "aabbccddaabbccddaabbccddaabbccddaabb",
+            ),
         ] {
             let err = config(&[(k, v)]).expect_err(k);
             assert!(!format!("{err:#}").contains('\n'), "{k}: {err:#}");
@@ -224,8 +263,11 @@ mod tests {
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
         let c = config(&[
             ("ROOMWARDEN_DATABASE_URL", "sqlite://x.db"),
-            ("ROOMWARDEN_API_KEY", "topsecret"),
-            ("ROOMWARDEN_METRICS_TOKEN", "scrapesecret"),
+            ("ROOMWARDEN_API_KEY", "topsecret-4f9a2c7e1b8d3f6a0c5e9b2d"),
+            (
+                "ROOMWARDEN_METRICS_TOKEN",
+                "scrapesecret-7c1e9a4b2f8d6e0a3c5b",
+            ),
         ])
         .expect("ok");
         assert!(c.metrics_token.is_some());

@@ -1,7 +1,7 @@
 //! The RC/RM envelope and the one mapping from domain outcomes to HTTP statuses.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use roomwarden_domain::error::{Action, DomainError};
 use serde::Serialize;
@@ -58,10 +58,13 @@ pub struct ApiError {
     rm: &'static str,
     code: &'static str,
     message: String,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
-    /// An error with explicit parts.
+    /// An error with explicit parts. The message is bounded ([`bounded`]): whatever part of
+    /// the caller's input it quotes, its answer stays small.
     pub fn new(
         status: StatusCode,
         rm: &'static str,
@@ -72,7 +75,21 @@ impl ApiError {
             status,
             rm,
             code,
-            message: message.into(),
+            message: bounded(message.into()),
+            retry_after: None,
+        }
+    }
+
+    /// `429 TOO_MANY_REQUESTS` with `Retry-After: retry_after_secs`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "TOO_MANY_REQUESTS",
+                message,
+            )
         }
     }
 
@@ -190,6 +207,57 @@ impl ApiError {
     }
 }
 
+/// Most characters of one quoted piece of input an error message keeps.
+pub const MAX_QUOTED_CHARS: usize = 40;
+
+/// Most characters of an error message.
+pub const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `message` with every quoted run (`"…"` as serde and `{:?}` quote input, `` `…` `` as
+/// serde quotes names and numbers) cut to its first [`MAX_QUOTED_CHARS`] characters, then the
+/// whole cut to [`MAX_MESSAGE_CHARS`]; a cut ends in `…`. Error messages quote callers'
+/// input (a value of the wrong type, an unknown parameter's name), and an answer that
+/// repeated a megabyte would be stored a megabyte at a time under an `Idempotency-Key`.
+fn bounded(message: String) -> String {
+    if message.chars().count() <= MAX_QUOTED_CHARS {
+        return message;
+    }
+    let mut out = String::with_capacity(message.len().min(4 * MAX_MESSAGE_CHARS));
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' && c != '`' {
+            continue;
+        }
+        let (mut kept, mut cut, mut escaped) = (0, false, false);
+        for inner in chars.by_ref() {
+            let closes = inner == c && !escaped;
+            escaped = c == '"' && inner == '\\' && !escaped;
+            if closes {
+                if cut {
+                    out.push('…');
+                }
+                out.push(c);
+                break;
+            }
+            if kept < MAX_QUOTED_CHARS {
+                out.push(inner);
+                kept += 1;
+            } else {
+                cut = true;
+            }
+        }
+        if out.chars().count() > MAX_MESSAGE_CHARS {
+            break;
+        }
+    }
+    if out.chars().count() > MAX_MESSAGE_CHARS {
+        out = out.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+        out.push('…');
+    }
+    out
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -219,6 +287,19 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status).json(body);
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+        // For the key guard: a wrong key (the guard checks that the header was sent).
+        let credential = match self.code {
+            "INVALID_API_KEY" => Some(crate::metrics::Credential::ApiKey),
+            "INVALID_CLIENT_KEY" => Some(crate::metrics::Credential::ClientKey),
+            _ => None,
+        };
+        if let Some(credential) = credential {
+            res.extensions_mut().insert(credential);
+        }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
@@ -337,6 +418,10 @@ impl From<DomainError> for ApiError {
                 "IDEMPOTENCY_KEY_REUSED",
                 "This Idempotency-Key was already used with a different request",
             ),
+            DomainError::TooManyRequests { retry_after_secs } => Self::too_many_requests(
+                "Too many requests; retry after the time in Retry-After",
+                retry_after_secs,
+            ),
             DomainError::Unavailable(cause) => {
                 tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
                 Self::unavailable()
@@ -345,6 +430,59 @@ impl From<DomainError> for ApiError {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
                 Self::internal()
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_MESSAGE_CHARS, MAX_QUOTED_CHARS, bounded};
+
+    #[test]
+    fn short_messages_are_kept_whole() {
+        for message in [
+            "missing field `_id`",
+            "_id: invalid type: integer `5`, expected a string",
+            "unknown query parameter \"x\"; expected before, after, sender or dryRun",
+        ] {
+            assert_eq!(bounded(message.to_owned()), message);
+        }
+    }
+
+    #[test]
+    fn long_quoted_input_keeps_a_prefix_and_the_rest_of_the_message() {
+        let big = "s".repeat(1 << 20);
+        let message = format!("messageIDs: invalid type: string \"{big}\", expected a sequence");
+        let prefix = "s".repeat(MAX_QUOTED_CHARS);
+        assert_eq!(
+            bounded(message),
+            format!("messageIDs: invalid type: string \"{prefix}…\", expected a sequence")
+        );
+        let name = "n".repeat(5000);
+        assert_eq!(
+            bounded(format!("unknown field `{name}`, expected `_id`")),
+            format!(
+                "unknown field `{}…`, expected `_id`",
+                &name[..MAX_QUOTED_CHARS]
+            )
+        );
+        // An escaped quote does not end the run.
+        let escaped = format!("bad \"{}\\\"{}\" here", "a".repeat(50), "b".repeat(50));
+        assert_eq!(
+            bounded(escaped),
+            format!("bad \"{}…\" here", "a".repeat(MAX_QUOTED_CHARS))
+        );
+    }
+
+    #[test]
+    fn any_message_is_bounded_whatever_it_quotes() {
+        for message in [
+            "word ".repeat(100_000),
+            format!("unclosed \"{}", "x".repeat(100_000)),
+            "\"a\" ".repeat(100_000),
+        ] {
+            let out = bounded(message);
+            assert!(out.chars().count() <= MAX_MESSAGE_CHARS, "{}", out.len());
         }
     }
 }

@@ -12,7 +12,16 @@
 //! - a key held by the same request still running: `409 IDEMPOTENCY_KEY_IN_USE`; a key
 //!   used with another request: `422 IDEMPOTENCY_KEY_REUSED`;
 //! - otherwise the handler runs and its answer is stored for 24 hours, unless it is a 5xx
-//!   (or the handler failed or panicked): then the key is released, so a retry runs again.
+//!   (or the handler failed or panicked) or larger than
+//!   [`idempotency::MAX_STORED_ANSWER_BYTES`]: then the key is released, so a retry runs
+//!   again;
+//! - a user holding [`idempotency::KEYS_PER_CLIENT`] unexpired keys gets `429
+//!   TOO_MANY_REQUESTS` with `Retry-After` for a new one.
+//!
+//! The claim, the handler and the storing share the request's one deadline
+//! ([`crate::run`]): storing or releasing never adds a wait of its own. A claim that
+//! commits after its request was answered `503` is released at once; storing or releasing
+//! that outlives the deadline goes on after the answer.
 //!
 //! Credentials are never stored (the caller is a client ID or `/platform`), nor are
 //! answers that carry a token ([`CarriesSecret`]: the key is released instead); neither
@@ -150,26 +159,36 @@ pub async fn handle(
     let keys = state.keys.clone();
     let now = chrono::Utc::now();
     let begun = state
-        .run(move |ports| {
-            let actor = match callers {
-                Callers::ApiKeyOnly => Actor::Platform,
-                Callers::Any => roomwarden_domain::auth::authenticate(
-                    &credentials,
-                    &keys,
-                    ports.clients.as_ref(),
-                    now,
-                )?,
-            };
-            let key = match raw {
-                Some(raw) => IdempotencyKey::parse(&raw)?,
-                None => {
-                    return Err(DomainError::InvalidParameter(format!(
-                        "send at most one {KEY_HEADER} header"
-                    )));
+        .run_undoable(
+            move |ports| {
+                let actor = match callers {
+                    Callers::ApiKeyOnly => Actor::Platform,
+                    Callers::Any => roomwarden_domain::auth::authenticate(
+                        &credentials,
+                        &keys,
+                        ports.clients.as_ref(),
+                        now,
+                    )?,
+                };
+                let key = match raw {
+                    Some(raw) => IdempotencyKey::parse(&raw)?,
+                    None => {
+                        return Err(DomainError::InvalidParameter(format!(
+                            "send at most one {KEY_HEADER} header"
+                        )));
+                    }
+                };
+                idempotency::begin(ports.idempotency.as_ref(), &actor, key, fingerprint, now)
+            },
+            // Claimed after the client was answered 503: nobody runs it, so free the key.
+            |ports, begun| {
+                if let Begin::Run(ticket) = begun
+                    && let Err(e) = idempotency::release(ports.idempotency.as_ref(), &ticket)
+                {
+                    tracing::warn!(error = %e, "a late idempotency claim could not be released");
                 }
-            };
-            idempotency::begin(ports.idempotency.as_ref(), &actor, key, fingerprint, now)
-        })
+            },
+        )
         .await;
     let ticket = match begun {
         Ok(Begin::Run(ticket)) => ticket,
@@ -232,7 +251,7 @@ pub async fn handle(
         embeds,
     };
     let stored = state
-        .run(move |ports| {
+        .run_detached(move |ports| {
             idempotency::finish(
                 ports.idempotency.as_ref(),
                 &ticket,
@@ -242,13 +261,17 @@ pub async fn handle(
         })
         .await;
     match stored {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
+        Some(Ok(true)) => {}
+        Some(Ok(false)) => tracing::warn!(
             "this request no longer held its idempotency key (its lease lapsed and another request took the key over); its answer is not stored"
         ),
-        Err(e) => tracing::warn!(
-            code = e.code(),
+        Some(Err(e)) => tracing::warn!(
+            error = %e,
             "the answer could not be stored under its idempotency key"
+        ),
+        // Its storing goes on; the answer is not held back past the request's deadline.
+        None => tracing::warn!(
+            "the answer is sent before its idempotency key was stored or released (storage is slow)"
         ),
     }
     Ok(ServiceResponse::new(
@@ -257,14 +280,19 @@ pub async fn handle(
     ))
 }
 
-/// Releases `ticket`'s claim after a failure, so that a retry runs again.
+/// Releases `ticket`'s claim after a failure, so that a retry runs again: waited for
+/// until the request's deadline, and carried out even past it.
 async fn release(state: &AppState, ticket: Ticket) {
     let released = state
-        .run(move |ports| idempotency::release(ports.idempotency.as_ref(), &ticket))
+        .run_detached(move |ports| idempotency::release(ports.idempotency.as_ref(), &ticket))
         .await;
-    if let Err(e) = released {
+    match released {
+        Some(Ok(_)) => {}
         // The claim lapses with its lease.
-        tracing::warn!(code = e.code(), "the idempotency key could not be released");
+        Some(Err(e)) => tracing::warn!(error = %e, "the idempotency key could not be released"),
+        None => {
+            tracing::warn!("the idempotency key is released after the answer (storage is slow)")
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dto;
 pub mod envelope;
 pub mod idempotency;
+pub mod key_guard;
 pub mod keys;
 pub mod metrics;
 pub mod middleware;

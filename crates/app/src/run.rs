@@ -1,23 +1,61 @@
-//! Running synchronous use cases off the async workers, within a deadline.
+//! Running synchronous use cases off the async workers, within one deadline per request.
+//!
+//! Every storage hop of a request shares one deadline of [`USE_CASE_DEADLINE`], counted from
+//! its first hop ([`with_deadline`], applied to every request by `startup`): an
+//! `Idempotency-Key` request's claim, its handler's use case and the storing of its answer
+//! together answer within it, whatever the database does.
 
 use crate::envelope::ApiError;
 use actix_web::web;
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+use tokio::time::Instant;
 
-/// Longest a request waits for its use case: checking out a connection (at most 5 s),
-/// SQLite's busy wait (at most 5 s) and the statements themselves fit well inside it, and a
-/// database that accepts connections but stops answering cannot hold a request longer.
+/// Longest a request waits for its storage work, all hops together: checking out a
+/// connection (at most 5 s), SQLite's busy wait (at most 5 s) and the statements themselves
+/// fit well inside it, and a database that accepts connections but stops answering cannot
+/// hold a request longer.
 pub const USE_CASE_DEADLINE: Duration = Duration::from_secs(8);
+
+tokio::task_local! {
+    /// The deadline of the request being served, set by its first storage hop.
+    static DEADLINE: Cell<Option<Instant>>;
+}
+
+/// Runs `request` with one storage deadline for all its hops (see the module docs).
+pub async fn with_deadline<F: Future>(request: F) -> F::Output {
+    DEADLINE.scope(Cell::new(None), request).await
+}
+
+/// The deadline of the current request (started now by its first hop), or a deadline of
+/// its own for work outside a request.
+fn deadline() -> Instant {
+    DEADLINE
+        .try_with(|cell| {
+            let at = cell
+                .get()
+                .unwrap_or_else(|| Instant::now() + USE_CASE_DEADLINE);
+            cell.set(Some(at));
+            at
+        })
+        .unwrap_or_else(|_| Instant::now() + USE_CASE_DEADLINE)
+}
+
+/// Where a hop stands: the caller still waits, gave up, or has the result on its way.
+const WAITING: u8 = 0;
+const ABANDONED: u8 = 1;
+const DELIVERED: u8 = 2;
 
 /// Runs a use case on actix's blocking pool and maps its outcome to an [`ApiError`].
 ///
 /// diesel gives no access to libmysqlclient's read/write timeouts, so a database that stops
 /// answering mid-query would hold the request (and its thread) until it answers again. The
-/// request is therefore answered `503` after [`USE_CASE_DEADLINE`]; a use case that has not
-/// started by then never starts, one that is stuck finishes whenever the database answers
-/// (its outcome is unknown to the client, as with any timeout).
+/// request is therefore answered `503` at its deadline; a use case that has not started by
+/// then never starts, one that is stuck finishes whenever the database answers (its outcome
+/// is unknown to the client, as with any timeout).
 ///
 /// # Errors
 /// The use case's error; `503` past the deadline; `500` if the blocking pool is gone or the
@@ -28,30 +66,147 @@ where
     E: Into<ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let abandoned = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&abandoned);
+    blocking_undoable(f, drop).await
+}
+
+/// [`blocking`], where a success that comes after the caller gave up is handed to `undo`
+/// on the blocking thread (for example to release a claim nobody will use). Exactly one of
+/// the two happens: the caller gets the success, or `undo` does.
+///
+/// # Errors
+/// As [`blocking`].
+pub async fn blocking_undoable<T, E, F, U>(f: F, undo: U) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+    T: Send + 'static,
+    U: FnOnce(T) + Send + 'static,
+{
+    let state = Arc::new(AtomicU8::new(WAITING));
+    let flag = Arc::clone(&state);
     let span = tracing::Span::current();
     let work = web::block(move || {
         let _entered = span.enter();
-        if flag.load(Ordering::Acquire) {
+        if flag.load(Ordering::Acquire) == ABANDONED {
             return None;
         }
-        Some(f())
+        let result = f();
+        if flag
+            .compare_exchange(WAITING, DELIVERED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            if let Ok(value) = result {
+                undo(value);
+            }
+            return None;
+        }
+        Some(result)
     });
-    match tokio::time::timeout(USE_CASE_DEADLINE, work).await {
-        Ok(Ok(Some(result))) => result.map_err(Into::into),
-        Ok(Ok(None)) => Err(ApiError::unavailable()),
-        Ok(Err(e)) => {
+    tokio::pin!(work);
+    let outcome = match tokio::time::timeout_at(deadline(), &mut work).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            if state
+                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                tracing::warn!(
+                    deadline_secs = USE_CASE_DEADLINE.as_secs(),
+                    "storage did not answer in time"
+                );
+                return Err(ApiError::unavailable());
+            }
+            // The result was delivered as the deadline passed: it is on its way.
+            work.await
+        }
+    };
+    match outcome {
+        Ok(Some(result)) => result.map_err(Into::into),
+        Ok(None) => Err(ApiError::unavailable()),
+        Err(e) => {
             tracing::error!(error = %e, "use case did not complete on the blocking pool");
             Err(ApiError::internal())
         }
-        Err(_) => {
-            abandoned.store(true, Ordering::Release);
-            tracing::warn!(
-                deadline_secs = USE_CASE_DEADLINE.as_secs(),
-                "storage did not answer in time"
-            );
-            Err(ApiError::unavailable())
+    }
+}
+
+/// Starts `f` on the blocking pool at once and waits for it until the request's deadline;
+/// past it, `f` still runs to its end (whenever storage answers) and `None` is returned.
+/// For work that must happen even when nobody waits: storing or releasing an idempotency
+/// key after its request.
+pub async fn detached<T, F>(f: F) -> Option<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    let work = web::block(move || {
+        let _entered = span.enter();
+        f()
+    });
+    match tokio::time::timeout_at(deadline(), work).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "detached work did not complete on the blocking pool");
+            None
         }
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[actix_web::test]
+    async fn hops_of_one_request_share_one_deadline() {
+        let hop = || blocking(|| Ok::<_, ApiError>(()));
+        let (first, second) = with_deadline(async {
+            assert!(hop().await.is_ok());
+            let first = deadline();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(hop().await.is_ok());
+            (first, deadline())
+        })
+        .await;
+        assert_eq!(
+            first, second,
+            "the second hop keeps the first hop's deadline"
+        );
+        let outside = deadline();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            deadline() > outside,
+            "outside a request, each hop has its own"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_result_that_comes_after_the_deadline_is_undone() {
+        let (undone, seen) = mpsc::channel();
+        let (release, hold) = mpsc::channel::<()>();
+        let answer = with_deadline(async move {
+            // Use up the deadline before the hop: it is abandoned while it runs.
+            DEADLINE.with(|d| d.set(Some(Instant::now() + Duration::from_millis(50))));
+            blocking_undoable(
+                move || {
+                    let _ = hold.recv();
+                    Ok::<_, ApiError>(7)
+                },
+                move |value| {
+                    let _ = undone.send(value);
+                },
+            )
+            .await
+        })
+        .await;
+        assert!(answer.is_err(), "the caller got its 503");
+        release.send(()).expect("the hop waits");
+        assert_eq!(
+            seen.recv_timeout(Duration::from_secs(10)).ok(),
+            Some(7),
+            "the late success went to undo"
+        );
     }
 }

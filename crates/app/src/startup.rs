@@ -64,6 +64,7 @@ fn app(
     >,
 > {
     let metrics = state.metrics.clone();
+    let (key_guard, guard_metrics) = (state.key_guard.clone(), state.metrics.clone());
     App::new()
         .app_data(web::Data::new(state))
         .app_data(crate::body::body_config())
@@ -75,6 +76,15 @@ fn app(
             web::PathConfig::default()
                 .error_handler(|e, _| ApiError::invalid_parameter(e.to_string()).into()),
         )
+        // One storage deadline for all of a request's hops (innermost: around the routes).
+        .wrap(actix_web::middleware::from_fn(
+            |req: ServiceRequest, next: actix_web::middleware::Next<_>| {
+                crate::run::with_deadline(next.call(req))
+            },
+        ))
+        .wrap(actix_web::middleware::from_fn(move |req, next| {
+            crate::key_guard::guard(key_guard.clone(), guard_metrics.clone(), req, next)
+        }))
         .wrap(middleware::envelope_safety_net())
         .wrap(actix_web::middleware::from_fn(
             middleware::reject_bad_percent_encoding,
@@ -232,6 +242,7 @@ impl Application {
             socket_auth_timeout: config.socket_auth_timeout,
             metrics,
             metrics_token: config.metrics_token.clone(),
+            key_guard: Arc::default(),
         };
         let server = serve(listener, state)?;
         Ok(Self {

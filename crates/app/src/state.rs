@@ -97,6 +97,46 @@ impl AppState {
         .await
     }
 
+    /// [`AppState::run`], where a success that comes after the request's deadline (so that
+    /// its caller was answered `503`) is handed to `undo` on a session of its own.
+    ///
+    /// # Errors
+    /// As [`AppState::run`].
+    pub async fn run_undoable<T, F, U>(&self, f: F, undo: U) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Ports) -> Result<T, DomainError> + Send + 'static,
+        U: FnOnce(&Ports, T) + Send + 'static,
+        T: Send + 'static,
+    {
+        let (ports, later) = (self.ports.clone(), self.ports.clone());
+        crate::run::blocking_undoable(
+            move || -> Result<T, DomainError> {
+                let session = (ports.sessions)(&ports)?;
+                f(&session)
+            },
+            move |value| match (later.sessions)(&later) {
+                Ok(session) => undo(&session, value),
+                Err(e) => tracing::warn!(error = %e, "no session to undo a late result"),
+            },
+        )
+        .await
+    }
+
+    /// Runs `f` over one session of the ports to its end, waiting for it only until the
+    /// request's deadline (see [`crate::run::detached`]); `None` when it outlived it.
+    pub async fn run_detached<T, F>(&self, f: F) -> Option<Result<T, DomainError>>
+    where
+        F: FnOnce(&Ports) -> Result<T, DomainError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let ports = self.ports.clone();
+        crate::run::detached(move || {
+            let session = (ports.sessions)(&ports)?;
+            f(&session)
+        })
+        .await
+    }
+
     /// Authenticates `caller`, then runs `f` as the authenticated actor, in one hop to the
     /// blocking pool and on one storage connection. `f` does everything that comes after
     /// authentication in the contract's order of checks: parsing the path, query and body,
@@ -142,4 +182,6 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `ROOMWARDEN_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// Wrong keys per source address ([`crate::key_guard`]).
+    pub key_guard: Arc<crate::key_guard::KeyGuard>,
 }

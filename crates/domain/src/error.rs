@@ -52,6 +52,12 @@ pub enum DomainError {
     /// An `Idempotency-Key` that was used with a different request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// The caller is over a rate or capacity limit; it may try again after this many seconds.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until the limit frees (at least 1).
+        retry_after_secs: u64,
+    },
     /// The store could not be reached (connection refused, pool exhausted past its timeout).
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),

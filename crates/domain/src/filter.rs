@@ -24,8 +24,10 @@ impl Bound {
     /// # Errors
     /// [`DomainError::InvalidParameter`] naming `field` when it is none of those.
     pub fn parse(field: &str, raw: &str) -> Result<Self, DomainError> {
-        if let Ok(t) = Self::parse_time(field, raw) {
-            return Ok(t);
+        let time = Self::parse_time(field, raw);
+        if time.is_ok() || is_all_digits(raw) {
+            // Out of range digits are a bad time, never a message ID.
+            return time;
         }
         MessageId::parse(raw).map(Self::Message).map_err(|_| {
             DomainError::InvalidParameter(format!(
@@ -44,7 +46,7 @@ impl Bound {
                 "{field} must be an ISO 8601 time or Unix milliseconds"
             ))
         };
-        let time = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        let time = if is_all_digits(raw) {
             raw.parse::<i64>()
                 .ok()
                 .and_then(DateTime::from_timestamp_millis)
@@ -65,6 +67,11 @@ impl Bound {
             Self::Message(_) => None,
         }
     }
+}
+
+/// Whether `raw` is Unix milliseconds in form (digits only), whatever its range.
+fn is_all_digits(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The messages a deletion applies to: sent strictly before `before`, strictly after

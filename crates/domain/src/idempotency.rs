@@ -11,6 +11,11 @@
 //! - A stored answer is kept for [`RETENTION`] after it was stored; later the key is new
 //!   again, and [`sweep`] removes such records.
 //! - Answers with a 5xx status are not stored: the key is released, so a retry runs again.
+//!   So are answers over [`MAX_STORED_ANSWER_BYTES`]: storage stays bounded.
+//! - A client (a token's caller) holds at most [`KEYS_PER_CLIENT`] unexpired keys at once;
+//!   a claim of a new key beyond that is refused ([`DomainError::TooManyRequests`], until
+//!   the client's oldest record expires). The API key's caller is the platform's own
+//!   backend and has no such cap.
 //! - A stored answer never keeps the content of a deleted message: an answer that embeds a
 //!   message ([`EmbeddedMessage`]) is stored with a redacted copy, which replaces it when
 //!   the message is deleted (see [`crate::ports::IdempotencyStore`]).
@@ -52,6 +57,13 @@ pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 /// for at most the use case's deadline plus one storage round trip (seconds); a claim older
 /// than this belongs to a process that died, and the next request takes the key over.
 pub const LEASE: TimeDelta = TimeDelta::seconds(60);
+
+/// Largest answer body stored under a key (128 KiB: a sent message of the largest content
+/// with its envelope fits). A larger answer is sent but not stored, and the key released.
+pub const MAX_STORED_ANSWER_BYTES: usize = 128 * 1024;
+
+/// Most unexpired keys (stored or in flight) one client holds at once.
+pub const KEYS_PER_CLIENT: u32 = 1_000;
 
 /// The stored name of the API key's caller. No client ID contains `/`, so it can never be
 /// a client's name (a client may be called `_platform`).
@@ -236,6 +248,8 @@ pub struct KeyClaim {
     pub lease_until: DateTime<Utc>,
     /// When the new record expires if it is never finished.
     pub expires_at: DateTime<Utc>,
+    /// Most unexpired records the owner may hold, counting the new one; `None`: no cap.
+    pub limit: Option<u32>,
 }
 
 /// What a claim found.
@@ -249,6 +263,9 @@ pub enum ClaimOutcome {
     Mismatch,
     /// The same request finished before: its stored answer.
     Replay(StoredResponse),
+    /// The key is new but its owner holds [`KeyClaim::limit`] records already; the oldest
+    /// expires at this time.
+    Full(DateTime<Utc>),
 }
 
 /// What a request with a key does, once [`begin`] has claimed it.
@@ -265,7 +282,8 @@ pub enum Begin {
 /// # Errors
 /// [`DomainError::IdempotencyKeyReused`] when the key was used with another request (also
 /// while that one runs), [`DomainError::IdempotencyKeyInUse`] while the same request runs,
-/// a storage failure.
+/// [`DomainError::TooManyRequests`] for a new key of a client holding
+/// [`KEYS_PER_CLIENT`] already, a storage failure.
 pub fn begin(
     store: &dyn IdempotencyStore,
     actor: &Actor,
@@ -284,17 +302,24 @@ pub fn begin(
         now,
         lease_until: now + LEASE,
         expires_at: now + RETENTION,
+        limit: actor.client_id().map(|_| KEYS_PER_CLIENT),
     };
     match store.claim_key(&claim)? {
         ClaimOutcome::Started => Ok(Begin::Run(claim.ticket)),
         ClaimOutcome::Replay(stored) => Ok(Begin::Replay(stored)),
         ClaimOutcome::InFlight => Err(DomainError::IdempotencyKeyInUse),
         ClaimOutcome::Mismatch => Err(DomainError::IdempotencyKeyReused),
+        ClaimOutcome::Full(frees_at) => Err(DomainError::TooManyRequests {
+            retry_after_secs: u64::try_from((frees_at - now).num_seconds())
+                .unwrap_or(0)
+                .max(1),
+        }),
     }
 }
 
-/// Ends the claim of `ticket` with its answer, finished at `now`: a 5xx answer releases the
-/// key (a retry runs again); any other is stored for [`RETENTION`]. Returns whether the
+/// Ends the claim of `ticket` with its answer, finished at `now`: a 5xx answer, or one over
+/// [`MAX_STORED_ANSWER_BYTES`], releases the key (a retry runs again); any other is stored
+/// for [`RETENTION`]. Returns whether the
 /// ticket still held the key (`false`: its lease lapsed and another request took it over,
 /// so nothing was stored).
 ///
@@ -306,7 +331,8 @@ pub fn finish(
     completion: &Completion,
     now: DateTime<Utc>,
 ) -> Result<bool, DomainError> {
-    if completion.response.status >= 500 {
+    if completion.response.status >= 500 || completion.response.body.len() > MAX_STORED_ANSWER_BYTES
+    {
         return Ok(store.release_key(ticket)?);
     }
     Ok(store.complete_key(ticket, completion, now + RETENTION)?)
@@ -423,6 +449,7 @@ mod tests {
                     && c.lease_until == now + LEASE
                     && c.expires_at == now + RETENTION
                     && c.ticket.owner.as_str() == PLATFORM_OWNER
+                    && c.limit.is_none()
             })
             .times(1)
             .returning(|_| Ok(ClaimOutcome::Started));
@@ -432,6 +459,32 @@ mod tests {
             begin(&store, &Actor::Platform, key, fp, now),
             Ok(Begin::Run(_))
         ));
+    }
+
+    #[test]
+    fn a_client_is_capped_and_told_when_its_oldest_key_frees() {
+        let now = Utc::now();
+        let mut store = MockIdempotencyStore::new();
+        store
+            .expect_claim_key()
+            .withf(|c| c.limit == Some(KEYS_PER_CLIENT))
+            .return_once(move |_| Ok(ClaimOutcome::Full(now + TimeDelta::seconds(90))));
+        let alice = Actor::Client {
+            id: ClientId::parse("alice").expect("valid"),
+            is_platform_admin: false,
+        };
+        let key = IdempotencyKey::parse(b"k").expect("valid");
+        let fp = Fingerprint::of("DELETE", "/x", "", b"");
+        let err = begin(&store, &alice, key, fp, now).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                DomainError::TooManyRequests {
+                    retry_after_secs: 90
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -475,5 +528,25 @@ mod tests {
         for status in [200, 404, 409] {
             assert!(finish(&store, &ticket, &answer(status), now).expect("ran"));
         }
+    }
+
+    #[test]
+    fn answers_over_the_cap_release_the_key() {
+        let ticket = Ticket {
+            owner: KeyOwner::of(&Actor::Platform),
+            key: IdempotencyKey::parse(b"k").expect("valid"),
+            claim: ClaimId::generate(),
+        };
+        let mut store = MockIdempotencyStore::new();
+        store.expect_release_key().times(1).returning(|_| Ok(true));
+        store
+            .expect_complete_key()
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        let mut big = answer(200);
+        big.response.body = vec![b' '; MAX_STORED_ANSWER_BYTES + 1];
+        assert!(finish(&store, &ticket, &big, Utc::now()).expect("released"));
+        big.response.body.pop();
+        assert!(finish(&store, &ticket, &big, Utc::now()).expect("stored"));
     }
 }

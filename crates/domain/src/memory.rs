@@ -777,6 +777,19 @@ impl IdempotencyStore for MemoryStore {
                 }
             });
         }
+        if let Some(limit) = claim.limit {
+            let held: Vec<DateTime<Utc>> = state
+                .keys
+                .iter()
+                .filter(|((owner, _), r)| owner == &at.0 && r.expires_at > claim.now)
+                .map(|(_, r)| r.expires_at)
+                .collect();
+            if held.len() >= usize::try_from(limit).unwrap_or(usize::MAX)
+                && let Some(oldest) = held.into_iter().min()
+            {
+                return Ok(ClaimOutcome::Full(oldest));
+            }
+        }
         state.keys.insert(
             at,
             KeyRecord {

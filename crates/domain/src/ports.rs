@@ -295,7 +295,11 @@ pub trait IdempotencyStore: Send + Sync {
     /// of `claim`) and answer `Started`. Otherwise, changing nothing, MUST answer `Mismatch`
     /// when the record's fingerprint differs, else `InFlight` while it is in flight, else
     /// `Replay` with its stored answer (the redacted one once its message is deleted). Of
-    /// concurrent claims of one key, exactly one answers `Started`.
+    /// concurrent claims of one key, exactly one answers `Started`. With `claim.limit`, a
+    /// claim that would store a record for a key with no unexpired record MUST instead
+    /// answer `Full` (with the earliest expiry among them) when the owner holds `limit`
+    /// unexpired records or more already; concurrent claims of one owner may pass the
+    /// count together, so the cap holds to within the owner's concurrent requests.
     fn claim_key(&self, claim: &KeyClaim) -> StoreResult<ClaimOutcome>;
 
     /// Stores `completion` in the in-flight record that `ticket`'s claim holds, replayed

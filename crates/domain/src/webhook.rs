@@ -26,14 +26,15 @@ pub trait WebhookGuard: Send + Sync {
 /// unspecified, private (RFC 1918, IPv6 unique local), link-local (including cloud metadata
 /// at 169.254.169.254), shared (CGNAT 100.64/10), benchmarking, documentation, multicast,
 /// broadcast and reserved ranges; IPv4-mapped and IPv4-compatible IPv6 addresses count as
-/// their IPv4 address.
+/// their IPv4 address, and 6to4 (`2002::/16`) and Teredo (`2001::/32`) addresses are
+/// internal when an IPv4 address they embed is (a relay would carry them inside).
 #[must_use]
 pub fn is_internal_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_internal_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped().or_else(|| compatible_v4(v6)) {
             Some(v4) => is_internal_v4(v4),
-            None => is_internal_v6(v6),
+            None => is_internal_v6(v6) || tunnelled_v4(v6).into_iter().any(is_internal_v4),
         },
     }
 }
@@ -64,6 +65,19 @@ fn is_internal_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation 2001:db8::/32
         || first == 0x0064 && ip.segments()[1] == 0xff9b // NAT64 64:ff9b::/96 (maps IPv4)
+}
+
+/// The IPv4 addresses a tunnelling prefix embeds: 6to4 `2002:AABB:CCDD::/48` carries
+/// `AA.BB.CC.DD`; Teredo `2001:0:SSSS:SSSS:flags:port:CCCC:CCCC` carries its server `S` and,
+/// inverted bit by bit, its client `C` (RFC 4380).
+fn tunnelled_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match (s[0], s[1]) {
+        (0x2002, _) => vec![v4(s[1], s[2])],
+        (0x2001, 0x0000) => vec![v4(s[2], s[3]), v4(!s[6], !s[7])],
+        _ => Vec::new(),
+    }
 }
 
 /// `::a.b.c.d` (deprecated IPv4-compatible form), except `::` and `::1`.
@@ -107,6 +121,15 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "ff02::1",
             "2001:db8::1",
+            // 6to4 of loopback, private and metadata addresses
+            "2002:7f00:1::",
+            "2002:7f00:0001:0:0:0:0:1",
+            "2002:a00:1::1",
+            "2002:a9fe:a9fe::",
+            // Teredo whose server or (inverted) client is internal
+            "2001:0:7f00:1::",
+            "2001:0:808:808:0:0:80ff:fffe",
+            "2001:0:808:808:8000:ffff:f5ff:fffe",
         ] {
             assert!(internal(ip), "{ip}");
         }
@@ -122,6 +145,8 @@ mod tests {
             "172.32.0.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "2001:0:808:808:0:0:f7f7:f7f7",
         ] {
             assert!(!internal(ip), "{ip}");
         }

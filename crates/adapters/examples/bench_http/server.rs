@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub const API_KEY: &str = "bench-api-key-0123456789";
-pub const CLIENT_KEY: &str = "bench-client-key-0123456789";
+pub const API_KEY: &str = "bench-api-key-0123456789abcdefghij";
+pub const CLIENT_KEY: &str = "bench-client-key-0123456789abcdefghij";
 
 /// A running server; stopped (SIGTERM, then killed) when dropped.
 pub struct Server {

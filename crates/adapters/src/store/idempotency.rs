@@ -106,6 +106,34 @@ pub(crate) fn embedded_messages(conn: &mut DbConnection, room: &str) -> QueryRes
         .map(|ids| ids.into_iter().flatten().collect())
 }
 
+/// The earliest expiry among `caller`'s unexpired records at `now` when it holds `limit`
+/// of them or more (`None` below the cap). Reads at most `limit` entries of the
+/// `(caller, expires_at)` index.
+fn oldest_if_full(
+    conn: &mut DbConnection,
+    caller: &str,
+    now: i64,
+    limit: u32,
+) -> QueryResult<Option<i64>> {
+    let held = keys::table
+        .filter(keys::caller.eq(caller))
+        .filter(keys::expires_at.gt(now));
+    let full = held
+        .select(keys::expires_at)
+        .order(keys::expires_at.asc())
+        .offset(i64::from(limit.max(1)) - 1)
+        .limit(1)
+        .first::<i64>(conn)
+        .optional()?;
+    if full.is_none() {
+        return Ok(None);
+    }
+    held.select(keys::expires_at)
+        .order(keys::expires_at.asc())
+        .first::<i64>(conn)
+        .optional()
+}
+
 /// The record that the claim of `$ticket` holds, in flight.
 macro_rules! held_by {
     ($ticket:expr) => {
@@ -130,6 +158,23 @@ impl IdempotencyStore for DieselStore {
             keys::expires_at.eq(to_ms(claim.expires_at)),
         );
         for _ in 0..CLAIM_ATTEMPTS {
+            if let Some(limit) = claim.limit
+                && let Some(oldest) =
+                    store.with_conn(|conn| oldest_if_full(conn, caller, now, limit))?
+            {
+                // Only a key the owner holds already may go on: it replays, waits or is refused.
+                let held = store.with_conn(|conn| {
+                    keys::table
+                        .find((caller, key))
+                        .select(KeyRow::as_select())
+                        .first(conn)
+                        .optional()
+                })?;
+                return match held.filter(|row| !row.is_stale(now)) {
+                    Some(row) => row.outcome(&claim.fingerprint),
+                    None => Ok(ClaimOutcome::Full(crate::rows::from_ms(oldest))),
+                };
+            }
             let inserted = store.with_write(|conn| {
                 match diesel::insert_into(keys::table)
                     .values((keys::caller.eq(caller), keys::idem_key.eq(key), fresh))

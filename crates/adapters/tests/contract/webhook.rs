@@ -140,6 +140,8 @@ fn a_private_destination_is_refused_at_delivery_without_connecting() {
         format!("http://127.0.0.1:{port}/hook"),
         format!("http://localhost:{port}/hook"),
         format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://[2002:7f00:1::]:{port}/hook"),
+        format!("http://[2001:0:808:808:0:0:80ff:fffe]:{port}/hook"),
     ] {
         let err = strict.notify(&url, &event()).expect_err("refused");
         assert!(matches!(err, NotifyError::Refused(_)), "{url}: {err}");

@@ -89,6 +89,25 @@ impl DeletionKind {
     }
 }
 
+/// A deployment credential that a request presents in a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `IM-API-KEY`.
+    ApiKey,
+    /// `IM-CLIENT-KEY`.
+    ClientKey,
+}
+
+impl Credential {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::ClientKey => "client_key",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     method: &'static str,
@@ -124,6 +143,13 @@ pub struct Metrics {
     deletions: Family<KindLabels, Counter>,
     messages_deleted: Family<KindLabels, Counter>,
     webhook_delivery: Histograms<OutcomeLabels>,
+    credential_failures: Family<CredentialLabels, Counter>,
+    credential_refusals: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CredentialLabels {
+    credential: &'static str,
 }
 
 impl Metrics {
@@ -181,6 +207,23 @@ impl Metrics {
                 outcome: outcome.as_str(),
             });
         }
+        let credential_failures = Family::<CredentialLabels, Counter>::default();
+        registry.register(
+            "credential_failures",
+            "Requests whose IM-API-KEY or IM-CLIENT-KEY was sent and wrong, by credential: api_key, client_key",
+            credential_failures.clone(),
+        );
+        for credential in [Credential::ApiKey, Credential::ClientKey] {
+            let _ = credential_failures.get_or_create_owned(&CredentialLabels {
+                credential: credential.as_str(),
+            });
+        }
+        let credential_refusals = Counter::default();
+        registry.register(
+            "credential_refusals",
+            "Requests with a key refused with 429 unchecked, because their source address failed key checks too often",
+            credential_refusals.clone(),
+        );
         registry.register_collector(Box::new(scrape::Scrape::new(store, hub)));
         Self {
             registry,
@@ -189,7 +232,23 @@ impl Metrics {
             deletions,
             messages_deleted,
             webhook_delivery,
+            credential_failures,
+            credential_refusals,
         }
+    }
+
+    /// Counts one wrong `credential`.
+    pub fn credential_failed(&self, credential: Credential) {
+        self.credential_failures
+            .get_or_create(&CredentialLabels {
+                credential: credential.as_str(),
+            })
+            .inc();
+    }
+
+    /// Counts one request refused unchecked for its address's failures.
+    pub fn credential_refused(&self) {
+        self.credential_refusals.inc();
     }
 
     /// Counts one answered request.

@@ -259,6 +259,29 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
             "INVALID_API_KEY, INVALID_CLIENT_KEY or INVALID_TOKEN",
         );
     }
+    if authenticated {
+        add(
+            responses,
+            429,
+            "TOO_MANY_REQUESTS (this address failed the API key or client key check too often; refused until Retry-After)",
+        );
+    }
+    if write {
+        add(
+            responses,
+            429,
+            "TOO_MANY_REQUESTS (a user holding 1,000 unexpired Idempotency-Keys sent a new one)",
+        );
+    }
+    if let Some(response) = responses.get_mut("429").and_then(Value::as_object_mut) {
+        response.insert(
+            "headers".to_owned(),
+            json!({"Retry-After": {
+                "description": "Seconds until the limit frees",
+                "schema": {"type": "integer", "minimum": 1}
+            }}),
+        );
+    }
     let base = id.strip_suffix("_alias").unwrap_or(id);
     if let Some((_, specific)) = SPECIFIC.iter().find(|(op_id, _)| *op_id == base) {
         for (status, codes) in *specific {

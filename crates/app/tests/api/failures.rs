@@ -117,6 +117,13 @@ fn bad_configuration_fails_start_up_with_one_line() {
         ("ROOMWARDEN_BIND", "nowhere"),
         ("ROOMWARDEN_DATABASE_URL", "oracle://x"),
         ("ROOMWARDEN_TOKEN_TTL_DAYS", "-1"),
+        ("ROOMWARDEN_API_KEY", "a"),
+        ("ROOMWARDEN_CLIENT_KEY", "a"),
+        ("ROOMWARDEN_METRICS_TOKEN", "a"),
+        (
+            "ROOMWARDEN_API_KEY",
+            "0000000000000000000000000000000000000000",
+        ),
     ] {
         let out = binary()
             .env(var, value)
@@ -208,13 +215,19 @@ struct Outage {
     stop: Arc<std::sync::atomic::AtomicBool>,
     paused: Arc<std::sync::atomic::AtomicBool>,
     streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    tripwire: Tripwire,
 }
 
-/// Copies `from` to `to`, holding back what it reads while `paused` is set.
+/// What a relay towards the database pauses on: the first chunk containing these bytes.
+type Tripwire = Arc<std::sync::Mutex<Option<Vec<u8>>>>;
+
+/// Copies `from` to `to`, holding back what it reads while `paused` is set; a chunk that
+/// contains the armed `tripwire` sets `paused` (once) and is held back too.
 fn relay(
     mut from: std::net::TcpStream,
     mut to: std::net::TcpStream,
     paused: &std::sync::atomic::AtomicBool,
+    tripwire: Option<&Tripwire>,
 ) {
     use std::io::{Read, Write};
     let mut buf = [0_u8; 16 * 1024];
@@ -223,6 +236,16 @@ fn relay(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if let Some(wire) = tripwire {
+            let mut armed = wire.lock().expect("lock");
+            if armed
+                .as_ref()
+                .is_some_and(|p| buf[..n].windows(p.len()).any(|w| w == p.as_slice()))
+            {
+                *armed = None;
+                paused.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         while paused.load(std::sync::atomic::Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -241,7 +264,9 @@ impl Outage {
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
         let streams: Arc<std::sync::Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let tripwire: Tripwire = Arc::default();
         let (flag, open, hold) = (Arc::clone(&stop), Arc::clone(&streams), Arc::clone(&paused));
+        let wire = Arc::clone(&tripwire);
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if flag.load(Ordering::Relaxed) {
@@ -256,10 +281,11 @@ impl Outage {
                     (server.try_clone(), client.try_clone()),
                 ];
                 open.lock().expect("lock").extend([client, server]);
-                for (from, to) in pairs {
+                for (towards_database, (from, to)) in [true, false].into_iter().zip(pairs) {
                     if let (Ok(from), Ok(to)) = (from, to) {
                         let hold = Arc::clone(&hold);
-                        std::thread::spawn(move || relay(from, to, &hold));
+                        let wire = towards_database.then(|| Arc::clone(&wire));
+                        std::thread::spawn(move || relay(from, to, &hold, wire.as_ref()));
                     }
                 }
             }
@@ -270,7 +296,13 @@ impl Outage {
             stop,
             paused,
             streams,
+            tripwire,
         }
+    }
+
+    /// Pauses (as [`Outage::pause`]) when a statement containing `pattern` is sent.
+    fn pause_on(&self, pattern: &str) {
+        *self.tripwire.lock().expect("lock") = Some(pattern.as_bytes().to_vec());
     }
 
     /// Stops forwarding in both directions while keeping every connection open.
@@ -434,6 +466,83 @@ fn a_database_that_stops_answering_gives_timely_503s_and_the_server_recovers() {
     proxy.resume();
     wait_until_ready(&app);
     app.say(&token, "r", "after the outage");
+}
+
+/// A client that waits at most `secs` for an answer.
+fn patient_agent(secs: u64) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(secs)))
+        .build()
+        .into()
+}
+
+#[test]
+fn a_keyed_request_gets_one_deadline_when_the_database_stops_mid_request() {
+    let Some((app, proxy)) = app_behind_proxy("keyed_deadline") else {
+        return;
+    };
+    let token = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    app.say(&token, "r", "one");
+    // The clear's audit record is the first write after the key's claim: the database
+    // stops answering there, inside the handler's use case.
+    proxy.pause_on("`deletions`");
+    let started = std::time::Instant::now();
+    let res = send_with(
+        &patient_agent(30),
+        &app.base,
+        "DELETE",
+        "/rooms/r/messages/_all",
+        &[
+            ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
+            ("Idempotency-Key".to_owned(), "clear-1".to_owned()),
+        ],
+        None,
+    );
+    let elapsed = started.elapsed();
+    res.err(503, "SERVICE_UNAVAILABLE");
+    // The deadline is 8 s for all the request's storage work; before, storing or releasing
+    // the key waited 8 s more (16 s).
+    assert!(
+        elapsed < std::time::Duration::from_secs(12),
+        "answered after {elapsed:?}"
+    );
+    proxy.resume();
+    wait_until_ready(&app);
+}
+
+#[test]
+fn a_claim_that_commits_after_its_503_leaves_the_key_free() {
+    let Some((app, proxy)) = app_behind_proxy("late_claim") else {
+        return;
+    };
+    let token = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    app.say(&token, "r", "one");
+    // The database stops answering before the request: its claim of the key commits only
+    // when it answers again, after the client got its 503.
+    proxy.pause();
+    let keyed = |agent: &ureq::Agent| {
+        send_with(
+            agent,
+            &app.base,
+            "DELETE",
+            "/rooms/r/messages/_all",
+            &[
+                ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
+                ("Idempotency-Key".to_owned(), "clear-2".to_owned()),
+            ],
+            None,
+        )
+    };
+    keyed(&patient_agent(30)).err(503, "SERVICE_UNAVAILABLE");
+    proxy.resume();
+    wait_until_ready(&app);
+    // The retry runs (not 409 IDEMPOTENCY_KEY_IN_USE for the claim's 60 s lease).
+    let retried = poll(|| keyed(&patient_agent(30)), |res| res.status != 409);
+    assert_eq!(retried.status, 200, "{:#}", retried.body);
+    assert_eq!(retried.body["result"]["deletedCount"], 1);
 }
 
 #[test]

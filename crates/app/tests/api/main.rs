@@ -16,6 +16,7 @@ mod deletion;
 mod envelope;
 mod events;
 mod failures;
+mod hardening;
 mod idempotency;
 mod messages;
 mod metrics;

@@ -175,6 +175,35 @@ fn bad_filters_are_invalid_parameters_before_any_lookup() {
 }
 
 #[test]
+fn an_all_digit_bound_out_of_range_is_a_bad_time_even_when_a_message_has_that_id() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    for id in ["99999999999999999999", "9223372036854775808"] {
+        app.post("/rooms/r/message")
+            .user(&cast.member)
+            .json(json!({"_id": id, "message": "digits"}))
+            .send()
+            .ok();
+    }
+    for bound in [
+        "99999999999999999999",
+        "9223372036854775807",
+        "9223372036854775808",
+        "8640000000000000",
+    ] {
+        for name in ["before", "after"] {
+            app.delete(&format!(
+                "/rooms/r/messages/_all?{name}={bound}&dryRun=true"
+            ))
+            .user(&cast.owner)
+            .send()
+            .err(400, "INVALID_PARAMETER");
+        }
+    }
+    assert_eq!(visible(&app, &cast.member, "r").1, 2, "nothing was deleted");
+}
+
+#[test]
 fn bulk_delete_removes_the_listed_visible_messages_and_reports_the_rest() {
     let app = TestApp::spawn();
     let cast = app.cast("r");

@@ -173,6 +173,8 @@ fn webhooks_inside_the_network_are_refused_without_the_operators_opt_in() {
         "http://10.0.0.1/hook",
         "http://[::ffff:192.168.1.1]/hook",
         "https://0.0.0.0/hook",
+        "http://[2002:7f00:1::]/",
+        "http://[2001:0:7f00:1::]/hook",
     ] {
         let created = app
             .post("/rooms")

@@ -21,8 +21,8 @@ pub fn poll<T>(mut fetch: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
     }
 }
 
-pub const API_KEY: &str = "test-api-key";
-pub const CLIENT_KEY: &str = "test-client-key";
+pub const API_KEY: &str = "test-api-key-5d0c8f1e9a7b3c2e6f4a";
+pub const CLIENT_KEY: &str = "test-client-key-8b2e4d6f0a1c3e5b7d9f";
 
 /// A database URL for a fresh database of the backend this run tests, and the SQLite file
 /// (removed by [`TestApp`]'s drop, or by the caller with [`remove_sqlite`]).
@@ -126,6 +126,7 @@ impl TestApp {
             socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
             metrics: std::sync::Arc::new(roomwarden::metrics::Metrics::new(None, hub)),
             metrics_token: None,
+            key_guard: std::sync::Arc::default(),
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -45,6 +45,26 @@ pub fn claim_at<S: IdempotencyStore + ?Sized>(
         now: at,
         lease_until: at + LEASE,
         expires_at: at + RETENTION,
+        limit: None,
+    })
+    .expect("ran")
+}
+
+/// Claims `ticket` as [`claim_at`] does, for an owner capped at `limit` records.
+pub fn claim_capped<S: IdempotencyStore + ?Sized>(
+    s: &S,
+    ticket: &Ticket,
+    fingerprint: &Fingerprint,
+    at: DateTime<Utc>,
+    limit: u32,
+) -> ClaimOutcome {
+    s.claim_key(&KeyClaim {
+        ticket: ticket.clone(),
+        fingerprint: fingerprint.clone(),
+        now: at,
+        lease_until: at + LEASE,
+        expires_at: at + RETENTION,
+        limit: Some(limit),
     })
     .expect("ran")
 }
@@ -363,4 +383,58 @@ pub fn deleted_messages_leave_only_redacted_answers<S: IdempotencyContractStore 
     s.delete(&request("r2", DeleteTarget::All, "alice"))
         .expect("ran");
     assert_eq!(stored_answer(s, "c"), b"redacted m3");
+}
+
+/// An owner at its cap gets `Full` (with its oldest record's expiry) for a new key, while
+/// its held keys still replay; a released or expired record frees a place; other owners
+/// are not affected.
+pub fn an_owner_at_its_cap_cannot_claim_new_keys<S: IdempotencyContractStore + ?Sized>(s: &S) {
+    let t0 = now();
+    let fp = request_print("/rooms/r/message", "{}");
+    let first = ticket("alice", "k0");
+    assert_eq!(claim_capped(s, &first, &fp, t0, 3), ClaimOutcome::Started);
+    assert!(
+        s.complete_key(&first, &answer(200, b"{}"), t0 + RETENTION)
+            .expect("ran")
+    );
+    let later = t0 + Duration::seconds(10);
+    let second = ticket("alice", "k1");
+    assert_eq!(
+        claim_capped(s, &second, &fp, later, 3),
+        ClaimOutcome::Started
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("alice", "k2"), &fp, later, 3),
+        ClaimOutcome::Started
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("alice", "k3"), &fp, later, 3),
+        ClaimOutcome::Full(t0 + RETENTION),
+        "the oldest record frees first"
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("alice", "k0"), &fp, later, 3),
+        ClaimOutcome::Replay(answer(200, b"{}").response),
+        "a held key still replays at the cap"
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("alice", "k1"), &fp, later, 3),
+        ClaimOutcome::InFlight
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("bob", "k3"), &fp, later, 3),
+        ClaimOutcome::Started,
+        "the cap is per owner"
+    );
+    assert!(s.release_key(&second).expect("ran"));
+    assert_eq!(
+        claim_capped(s, &ticket("alice", "k3"), &fp, later, 3),
+        ClaimOutcome::Started,
+        "a released key frees its place"
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("alice", "k4"), &fp, t0 + RETENTION, 3),
+        ClaimOutcome::Started,
+        "an expired record holds no place"
+    );
 }

@@ -143,6 +143,7 @@ macro_rules! idempotency_contract {
             idempotency::an_expired_key_is_new_and_swept,
             idempotency::concurrent_claims_of_one_key_start_exactly_once,
             idempotency::deleted_messages_leave_only_redacted_answers,
+            idempotency::an_owner_at_its_cap_cannot_claim_new_keys,
         );
     };
 }
