@@ -468,39 +468,48 @@ fn a_database_that_stops_answering_gives_timely_503s_and_the_server_recovers() {
     app.say(&token, "r", "after the outage");
 }
 
-/// A client that waits at most `secs` for an answer.
-fn patient_agent(secs: u64) -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// The app behind an [`Outage`] proxy with a room `r` holding one message of alice's.
+fn room_behind_proxy(name: &str) -> Option<(TestApp, Outage)> {
+    let (app, proxy) = app_behind_proxy(name)?;
+    let token = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    app.say(&token, "r", "one");
+    Some((app, proxy))
+}
+
+/// `DELETE /rooms/r/messages/_all` with the API key and `key`, waiting up to 30 s.
+fn keyed_clear(app: &TestApp, key: &str) -> Resp {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(secs)))
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
         .build()
-        .into()
+        .into();
+    let headers = [
+        ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
+        ("Idempotency-Key".to_owned(), key.to_owned()),
+    ];
+    send_with(
+        &agent,
+        &app.base,
+        "DELETE",
+        "/rooms/r/messages/_all",
+        &headers,
+        None,
+    )
 }
 
 #[test]
 fn a_keyed_request_gets_one_deadline_when_the_database_stops_mid_request() {
-    let Some((app, proxy)) = app_behind_proxy("keyed_deadline") else {
+    let Some((app, proxy)) = room_behind_proxy("keyed_deadline") else {
         return;
     };
-    let token = app.user("alice");
-    app.room("r", "alice", &[], &[]);
-    app.say(&token, "r", "one");
     // The clear's audit record is the first write after the key's claim: the database
     // stops answering there, inside the handler's use case.
     proxy.pause_on("`deletions`");
     let started = std::time::Instant::now();
-    let res = send_with(
-        &patient_agent(30),
-        &app.base,
-        "DELETE",
-        "/rooms/r/messages/_all",
-        &[
-            ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
-            ("Idempotency-Key".to_owned(), "clear-1".to_owned()),
-        ],
-        None,
-    );
+    let res = keyed_clear(&app, "clear-1");
     let elapsed = started.elapsed();
+    proxy.resume();
     res.err(503, "SERVICE_UNAVAILABLE");
     // The deadline is 8 s for all the request's storage work; before, storing or releasing
     // the key waited 8 s more (16 s).
@@ -508,39 +517,22 @@ fn a_keyed_request_gets_one_deadline_when_the_database_stops_mid_request() {
         elapsed < std::time::Duration::from_secs(12),
         "answered after {elapsed:?}"
     );
-    proxy.resume();
     wait_until_ready(&app);
 }
 
 #[test]
 fn a_claim_that_commits_after_its_503_leaves_the_key_free() {
-    let Some((app, proxy)) = app_behind_proxy("late_claim") else {
+    let Some((app, proxy)) = room_behind_proxy("late_claim") else {
         return;
     };
-    let token = app.user("alice");
-    app.room("r", "alice", &[], &[]);
-    app.say(&token, "r", "one");
-    // The database stops answering before the request: its claim of the key commits only
-    // when it answers again, after the client got its 503.
-    proxy.pause();
-    let keyed = |agent: &ureq::Agent| {
-        send_with(
-            agent,
-            &app.base,
-            "DELETE",
-            "/rooms/r/messages/_all",
-            &[
-                ("IM-API-KEY".to_owned(), API_KEY.to_owned()),
-                ("Idempotency-Key".to_owned(), "clear-2".to_owned()),
-            ],
-            None,
-        )
-    };
-    keyed(&patient_agent(30)).err(503, "SERVICE_UNAVAILABLE");
+    // The database stops answering as the key is claimed: the claim commits only when it
+    // answers again, after the client got its 503.
+    proxy.pause_on("INSERT INTO `idempotency_keys`");
+    keyed_clear(&app, "clear-2").err(503, "SERVICE_UNAVAILABLE");
     proxy.resume();
     wait_until_ready(&app);
     // The retry runs (not 409 IDEMPOTENCY_KEY_IN_USE for the claim's 60 s lease).
-    let retried = poll(|| keyed(&patient_agent(30)), |res| res.status != 409);
+    let retried = poll(|| keyed_clear(&app, "clear-2"), |res| res.status != 409);
     assert_eq!(retried.status, 200, "{:#}", retried.body);
     assert_eq!(retried.body["result"]["deletedCount"], 1);
 }

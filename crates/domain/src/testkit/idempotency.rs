@@ -39,15 +39,7 @@ pub fn claim_at<S: IdempotencyStore + ?Sized>(
     fingerprint: &Fingerprint,
     at: DateTime<Utc>,
 ) -> ClaimOutcome {
-    s.claim_key(&KeyClaim {
-        ticket: ticket.clone(),
-        fingerprint: fingerprint.clone(),
-        now: at,
-        lease_until: at + LEASE,
-        expires_at: at + RETENTION,
-        limit: None,
-    })
-    .expect("ran")
+    claim(s, ticket, fingerprint, at, None)
 }
 
 /// Claims `ticket` as [`claim_at`] does, for an owner capped at `limit` records.
@@ -58,13 +50,23 @@ pub fn claim_capped<S: IdempotencyStore + ?Sized>(
     at: DateTime<Utc>,
     limit: u32,
 ) -> ClaimOutcome {
+    claim(s, ticket, fingerprint, at, Some(limit))
+}
+
+fn claim<S: IdempotencyStore + ?Sized>(
+    s: &S,
+    ticket: &Ticket,
+    fingerprint: &Fingerprint,
+    at: DateTime<Utc>,
+    limit: Option<u32>,
+) -> ClaimOutcome {
     s.claim_key(&KeyClaim {
         ticket: ticket.clone(),
         fingerprint: fingerprint.clone(),
         now: at,
         lease_until: at + LEASE,
         expires_at: at + RETENTION,
-        limit: Some(limit),
+        limit,
     })
     .expect("ran")
 }
