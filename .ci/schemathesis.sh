@@ -19,7 +19,7 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 ROOMWARDEN_BIND="127.0.0.1:$port" ROOMWARDEN_DATABASE_URL="sqlite://$work/st.db" \
-  ROOMWARDEN_API_KEY=st-api-key-2f7c9e1a4b6d8f0c3e5a ROOMWARDEN_CLIENT_KEY=st-client-key-6a1d3f5b7e9c0a2e4f8b ROOMWARDEN_WEBHOOK_SECRET=st \
+  ROOMWARDEN_API_KEY=st-api-key-2f7c9e1a4b6d8f0c3e5a9d ROOMWARDEN_CLIENT_KEY=st-client-key-6a1d3f5b7e9c0a2e4f8b1c ROOMWARDEN_WEBHOOK_SECRET=st \
   RUST_LOG=warn "$BIN" >"$work/server.out" 2>"$work/server.log" &
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$work"; }
@@ -31,7 +31,7 @@ import json, sys, time, urllib.request
 base = sys.argv[1]
 def call(method, path, body):
     req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode(),
-                                 headers={"IM-API-KEY": "st-api-key-2f7c9e1a4b6d8f0c3e5a", "Content-Type": "application/json"})
+                                 headers={"IM-API-KEY": "st-api-key-2f7c9e1a4b6d8f0c3e5a9d", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as res:
         return json.load(res)
 for _ in range(100):
@@ -57,9 +57,9 @@ run() {
     --seed 20261122 --no-color --suppress-health-check all --warnings off "$@")
 }
 echo "schemathesis as the platform admin (API key)"
-run -H "IM-API-KEY: st-api-key-2f7c9e1a4b6d8f0c3e5a"
+run -H "IM-API-KEY: st-api-key-2f7c9e1a4b6d8f0c3e5a9d"
 echo "schemathesis as a user (client key and token)"
-run -H "IM-CLIENT-KEY: st-client-key-6a1d3f5b7e9c0a2e4f8b" -H "IM-Authorization: $token"
+run -H "IM-CLIENT-KEY: st-client-key-6a1d3f5b7e9c0a2e4f8b1c" -H "IM-Authorization: $token"
 if ! kill -0 "$server" 2>/dev/null; then
   echo "the server died during fuzzing:"; cat "$work/server.log"; exit 1
 fi

@@ -93,7 +93,7 @@ fn credential(name: &str, value: Option<String>) -> anyhow::Result<Option<Secret
         if chars.len() < MIN_SECRET_CHARS || distinct.len() < MIN_DISTINCT_CHARS || repeats_a_piece
         {
             bail!(
-                "{name} must be at least {MIN_SECRET_CHARS} characters of a random value                  (for example `openssl rand -hex 24`); unset, the API and client keys are generated"
+                "{name} must be at least {MIN_SECRET_CHARS} characters of a random value (for example `openssl rand -hex 24`); unset, the API and client keys are generated"
             );
         }
     }
