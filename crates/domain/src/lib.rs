@@ -72,6 +72,7 @@ pub mod model;
 pub mod ports;
 mod random;
 pub mod roles;
+pub mod room_change;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod usecases;

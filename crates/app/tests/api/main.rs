@@ -21,5 +21,6 @@ mod messages;
 mod metrics;
 mod moderation;
 mod protocol;
+mod room_changes;
 mod rooms;
 mod socket;
