@@ -230,9 +230,9 @@ pub trait MessageStore: Send + Sync {
 
     /// The rooms whose retention (their own, else `default_days`) has expired at least one
     /// of their messages, not yet removed, at `now`; with the cutoff (`now` minus the
-    /// retention) and the retention's origin ([`RetentionOrigin::in_force`]: who set the
-    /// room's own retention and when, as the room change that set it recorded, else the
-    /// default), sorted by room ID.
+    /// retention) and the retention's origin
+    /// ([`crate::model::RetentionOrigin::in_force`]: who set the room's own retention and
+    /// when, as the room change that set it recorded, else the default), sorted by room ID.
     fn expired_rooms(
         &self,
         default_days: Option<RetentionDays>,
