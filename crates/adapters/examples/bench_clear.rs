@@ -12,6 +12,7 @@ use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use roomwarden_adapters::{Database, DieselStore, PoolOptions};
+use roomwarden_domain::auth::Actor;
 use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use roomwarden_domain::model::{ClientChanges, DeleteOutcome, DeletionRequest, NewRoom, RoomType};
 use roomwarden_domain::ports::{ClientStore, MessageStore, RoomStore};
@@ -49,6 +50,7 @@ fn request(room: &RoomId, target: DeleteTarget) -> DeletionRequest {
         reason: None,
         filter: Default::default(),
         skip_if_nothing: false,
+        retention: None,
     }
 }
 
@@ -75,17 +77,21 @@ fn main() -> anyhow::Result<()> {
         None,
         Utc::now(),
     )?;
-    store.insert_room(&NewRoom {
-        id: room.clone(),
-        name: None,
-        room_type: RoomType::Group,
-        owner: Some(alice.clone()),
-        managers: vec![],
-        members: vec![],
-        webhook: None,
-        retention_days: None,
-        created_at: Utc::now(),
-    })?;
+    store.insert_room(
+        &NewRoom {
+            id: room.clone(),
+            name: None,
+            room_type: RoomType::Group,
+            owner: Some(alice.clone()),
+            managers: vec![],
+            members: vec![],
+            webhook: None,
+            retention_days: None,
+            created_at: Utc::now(),
+        },
+        &Actor::Platform,
+        None,
+    )?;
 
     let started = Instant::now();
     // Seeded with one SQL statement, beside the store, so the room's visible count is set

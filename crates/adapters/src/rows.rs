@@ -1,13 +1,17 @@
 //! Diesel row structs and their conversion to domain types at the seam.
 
-use crate::schema::{clients, deletions, messages, outbox, room_members, rooms, tokens};
+use crate::schema::{
+    clients, deletions, messages, outbox, room_changes, room_members, rooms, tokens,
+};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
-use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomId};
+use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomChangeId, RoomId};
 use roomwarden_domain::model::{
-    AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, Room, RoomType,
+    AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, RetentionOrigin, Room,
+    RoomType,
 };
+use roomwarden_domain::room_change::{RetentionSet, RoomChange};
 
 /// Milliseconds since the epoch, the stored form of every time.
 pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
@@ -225,6 +229,9 @@ pub(crate) struct DeletionRow {
     pub reason: Option<String>,
     pub filter: Option<String>,
     pub message_ids: Option<String>,
+    pub retention_days: Option<i32>,
+    pub retention_set_by: Option<String>,
+    pub retention_set_at: Option<i64>,
 }
 
 impl From<DeletionRow> for Deletion {
@@ -246,6 +253,11 @@ impl From<DeletionRow> for Deletion {
                 .into_iter()
                 .map(MessageId::from_trusted)
                 .collect(),
+            retention: retention(row.retention_days).map(|days| RetentionOrigin {
+                days,
+                set_by: row.retention_set_by,
+                set_at: row.retention_set_at.map(from_ms),
+            }),
         }
     }
 }
@@ -262,6 +274,9 @@ pub(crate) struct NewDeletionRow<'a> {
     pub reason: Option<&'a str>,
     pub filter: Option<String>,
     pub message_ids: Option<String>,
+    pub retention_days: Option<i32>,
+    pub retention_set_by: Option<&'a str>,
+    pub retention_set_at: Option<i64>,
 }
 
 impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
@@ -284,6 +299,65 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
                 )
                 .to_string()
             }),
+            retention_days: retention_column(d.retention.as_ref().map(|o| o.days)),
+            retention_set_by: d.retention.as_ref().and_then(|o| o.set_by.as_deref()),
+            retention_set_at: d.retention.as_ref().and_then(|o| o.set_at).map(to_ms),
+        }
+    }
+}
+
+/// Who set a room's own retention, as stored on its row (both columns, or neither).
+pub(crate) fn retention_set(by: Option<String>, at: Option<i64>) -> Option<RetentionSet> {
+    Some(RetentionSet {
+        by: by?,
+        at: from_ms(at?),
+    })
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = room_changes)]
+pub(crate) struct RoomChangeRow {
+    pub id: String,
+    pub room_id: String,
+    pub changed_by: String,
+    pub changed_at: i64,
+    pub changes: String,
+    pub reason: Option<String>,
+}
+
+impl From<RoomChangeRow> for RoomChange {
+    fn from(row: RoomChangeRow) -> Self {
+        Self {
+            id: RoomChangeId::from_trusted(row.id),
+            room: RoomId::from_trusted(row.room_id),
+            changed_by: row.changed_by,
+            changed_at: from_ms(row.changed_at),
+            changes: crate::wire::decode_changes(&row.changes),
+            reason: row.reason.map(AuditReason::from_trusted),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = room_changes)]
+pub(crate) struct NewRoomChangeRow<'a> {
+    pub id: &'a str,
+    pub room_id: &'a str,
+    pub changed_by: &'a str,
+    pub changed_at: i64,
+    pub changes: String,
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a RoomChange> for NewRoomChangeRow<'a> {
+    fn from(c: &'a RoomChange) -> Self {
+        Self {
+            id: c.id.as_str(),
+            room_id: c.room.as_str(),
+            changed_by: &c.changed_by,
+            changed_at: to_ms(c.changed_at),
+            changes: crate::wire::changes_json(&c.changes).to_string(),
+            reason: c.reason.as_ref().map(AuditReason::as_str),
         }
     }
 }

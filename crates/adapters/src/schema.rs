@@ -42,6 +42,8 @@ diesel::table! {
         write_version -> BigInt,
         visible_count -> BigInt,
         retention_days -> Nullable<Integer>,
+        retention_set_by -> Nullable<Text>,
+        retention_set_at -> Nullable<BigInt>,
     }
 }
 
@@ -78,6 +80,9 @@ diesel::table! {
         reason -> Nullable<Text>,
         filter -> Nullable<Text>,
         message_ids -> Nullable<Text>,
+        retention_days -> Nullable<Integer>,
+        retention_set_by -> Nullable<Text>,
+        retention_set_at -> Nullable<BigInt>,
     }
 }
 
@@ -151,3 +156,15 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(erasures, messages);
 diesel::allow_tables_to_appear_in_same_query!(erasures, rooms);
+
+diesel::table! {
+    room_changes (seq) {
+        seq -> BigInt,
+        id -> Text,
+        room_id -> Text,
+        changed_by -> Text,
+        changed_at -> BigInt,
+        changes -> Text,
+        reason -> Nullable<Text>,
+    }
+}

@@ -2,12 +2,16 @@
 //! and the socket frame that connected clients receive (`docs/api.md`, `/socket`).
 //! Both are built from the committed [`Deletion`]; the webhook body is written to the
 //! outbox in the deletion's transaction, the frame when the feed reads the outbox row.
+//! Also the JSON of the parts the API, the audit log and storage share: a filter, a
+//! retention deletion's `retention`, and a room-change record's `changes`.
 
 use roomwarden_domain::events::MESSAGE_DELETED;
 use roomwarden_domain::filter::{Bound, MessageFilter};
-use roomwarden_domain::model::{Deletion, iso8601};
+use roomwarden_domain::ids::ClientId;
+use roomwarden_domain::model::{Deletion, RetentionDays, RetentionOrigin, iso8601};
+use roomwarden_domain::room_change::{FieldChange, FieldValue, RoomField};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// A filter as the API, the audit log and the events show it: `before`/`after` as ISO
 /// times with milliseconds (or the message ID given), `sender` as an array; absent fields
@@ -38,6 +42,88 @@ pub fn filter_json(filter: &MessageFilter) -> Value {
     Value::Object(out)
 }
 
+/// A retention deletion's `retention`: `{days, setBy, setAt}` (`setAt` as an ISO time or
+/// `null`).
+#[must_use]
+pub fn retention_json(origin: &RetentionOrigin) -> Value {
+    json!({
+        "days": origin.days.get(),
+        "setBy": origin.set_by,
+        "setAt": origin.set_at.map(iso8601),
+    })
+}
+
+/// A room field's value as the room object shows it.
+fn value_json(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Null => Value::Null,
+        FieldValue::Text(t) => Value::String(t.clone()),
+        FieldValue::Days(d) => Value::from(d.get()),
+        FieldValue::Clients(ids) => ids
+            .iter()
+            .map(|id| Value::String(id.as_str().to_owned()))
+            .collect(),
+    }
+}
+
+/// A room-change record's `changes`: `{<field>: {from, to}}` by the room object's JSON
+/// names, as the API shows it and storage keeps it.
+#[must_use]
+pub fn changes_json(changes: &[FieldChange]) -> Value {
+    Value::Object(
+        changes
+            .iter()
+            .map(|c| {
+                (
+                    c.field.as_str().to_owned(),
+                    json!({"from": value_json(&c.from), "to": value_json(&c.to)}),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A value of `field` read back from [`changes_json`]; `None` for one it never writes.
+fn value_of(field: RoomField, json: &Value) -> Option<FieldValue> {
+    Some(match (field, json) {
+        (_, Value::Null) => FieldValue::Null,
+        (RoomField::Name | RoomField::Webhook | RoomField::Owner, Value::String(t)) => {
+            FieldValue::Text(t.clone())
+        }
+        (RoomField::RetentionDays, Value::Number(n)) => {
+            FieldValue::Days(RetentionDays::new(n.as_i64()?).ok()?)
+        }
+        (RoomField::Members | RoomField::Managers, Value::Array(ids)) => FieldValue::Clients(
+            ids.iter()
+                .map(|id| id.as_str().map(|s| ClientId::from_trusted(s.to_owned())))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        _ => return None,
+    })
+}
+
+/// The changes stored by [`changes_json`], in [`RoomField::ALL`] order (entries no version
+/// of ours writes are dropped).
+#[must_use]
+pub fn decode_changes(stored: &str) -> Vec<FieldChange> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(stored) else {
+        return Vec::new();
+    };
+    let mut changes: Vec<FieldChange> = map
+        .iter()
+        .filter_map(|(name, change)| {
+            let field = RoomField::parse(name)?;
+            Some(FieldChange {
+                field,
+                from: value_of(field, change.get("from")?)?,
+                to: value_of(field, change.get("to")?)?,
+            })
+        })
+        .collect();
+    changes.sort_by_key(|c| c.field);
+    changes
+}
+
 /// The socket event name of a deletion.
 pub const SOCKET_EVENT: &str = "messageDeleted";
 
@@ -66,6 +152,8 @@ struct WebhookData<'a> {
     message_ids: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     filter: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retention: Option<Value>,
 }
 
 /// The JSON body of the webhook announcing `deletion`; its `id` is the deletion's ID.
@@ -86,6 +174,7 @@ pub fn webhook_body(deletion: &Deletion) -> String {
             message_ids: (!deletion.message_ids.is_empty())
                 .then(|| deletion.message_ids.iter().map(|m| m.as_str()).collect()),
             filter: deletion.filter.as_ref().map(filter_json),
+            retention: deletion.retention.as_ref().map(retention_json),
         },
     };
     serde_json::to_string(&body)
@@ -136,6 +225,37 @@ mod tests {
     use roomwarden_domain::ids::{DeletionId, RoomId};
 
     #[test]
+    fn room_changes_round_trip_through_their_json() {
+        let changes = vec![
+            FieldChange {
+                field: RoomField::Name,
+                from: FieldValue::Null,
+                to: FieldValue::Text("x".to_owned()),
+            },
+            FieldChange {
+                field: RoomField::RetentionDays,
+                from: FieldValue::Days(RetentionDays::new(7).expect("valid")),
+                to: FieldValue::Null,
+            },
+            FieldChange {
+                field: RoomField::Managers,
+                from: FieldValue::Clients(vec![]),
+                to: FieldValue::Clients(vec![ClientId::from_trusted("a".to_owned())]),
+            },
+        ];
+        let json = changes_json(&changes);
+        assert_eq!(
+            json,
+            json!({
+                "name": {"from": null, "to": "x"},
+                "retentionDays": {"from": 7, "to": null},
+                "managers": {"from": [], "to": ["a"]},
+            })
+        );
+        assert_eq!(decode_changes(&json.to_string()), changes);
+    }
+
+    #[test]
     fn the_webhook_body_names_the_deletion_by_its_id() {
         let deletion = Deletion {
             id: DeletionId::from_trusted("d-1".to_owned()),
@@ -147,6 +267,7 @@ mod tests {
             reason: None,
             filter: None,
             message_ids: Vec::new(),
+            retention: None,
         };
         let body: serde_json::Value = serde_json::from_str(&webhook_body(&deletion)).expect("JSON");
         assert_eq!(body["id"], "d-1");
@@ -154,6 +275,25 @@ mod tests {
         assert_eq!(body["createdAt"], "1970-01-01T00:00:00.000Z");
         assert_eq!(body["data"]["deletedCount"], 3);
         assert_eq!(body["data"]["reason"], serde_json::Value::Null);
+        assert!(
+            body["data"].get("retention").is_none(),
+            "only retention deletions"
+        );
+        let by_retention = Deletion {
+            deleted_by: "_retention".to_owned(),
+            retention: Some(RetentionOrigin {
+                days: RetentionDays::new(1).expect("valid"),
+                set_by: Some("mgr".to_owned()),
+                set_at: chrono::DateTime::from_timestamp_millis(1_000),
+            }),
+            ..deletion.clone()
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(&webhook_body(&by_retention)).expect("JSON");
+        assert_eq!(
+            body["data"]["retention"],
+            json!({"days": 1, "setBy": "mgr", "setAt": "1970-01-01T00:00:01.000Z"})
+        );
         let frame: serde_json::Value =
             serde_json::from_str(&socket_frame("r", "m\"1", &[], None)).expect("JSON");
         assert_eq!(frame["event"], SOCKET_EVENT);

@@ -1,11 +1,12 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
-use roomwarden_adapters::wire::filter_json;
+use roomwarden_adapters::wire::{changes_json, filter_json, retention_json};
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
 use roomwarden_domain::ids::{ClientId, MessageId};
 use roomwarden_domain::model::{
     Client, Deletion, Message, PLATFORM_ACTOR, RetentionDays, Room, RoomView,
 };
+use roomwarden_domain::room_change::RoomChange;
 use roomwarden_domain::usecases::purge::Purge;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -362,12 +363,34 @@ pub struct AuditRecordDto {
     /// The messages a `_bulk` deletion removed (ext; absent otherwise).
     #[serde(rename = "messageIDs", skip_serializing_if = "Option::is_none")]
     pub message_ids: Option<Vec<String>>,
+    /// A retention deletion's retention and who set it (ext; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<RetentionOriginDto>)]
+    pub retention: Option<serde_json::Value>,
+}
+
+/// The retention a retention deletion applied, and who set it (ext).
+#[derive(Serialize, ToSchema)]
+pub struct RetentionOriginDto {
+    /// The retention, in days.
+    pub days: u32,
+    /// `changedBy` of the room change that set the room's retention (a client ID, or
+    /// `_platform`); `_default` when the room has none and the deployment's default applies;
+    /// `null` for a room retention set before room changes were recorded.
+    #[serde(rename = "setBy")]
+    #[schema(required = true)]
+    pub set_by: Option<String>,
+    /// `changedAt` of that room change; `null` for the default (or when unknown).
+    #[serde(rename = "setAt")]
+    #[schema(required = true)]
+    pub set_at: Option<String>,
 }
 
 impl From<Deletion> for AuditRecordDto {
     fn from(d: Deletion) -> Self {
         Self {
             filter: d.filter.as_ref().map(filter_json),
+            retention: d.retention.as_ref().map(retention_json),
             message_ids: (!d.message_ids.is_empty()).then(|| {
                 d.message_ids
                     .iter()
@@ -390,6 +413,62 @@ impl From<Deletion> for AuditRecordDto {
 pub struct AuditPageDto {
     /// Newest first.
     pub data: Vec<AuditRecordDto>,
+}
+
+/// One field's change in a room-change record: its value before and after, as the room
+/// object shows it (a string, a number of days, a sorted list of client IDs, or `null`).
+#[derive(Serialize, ToSchema)]
+pub struct FieldChangeDto {
+    /// Before (`null` for every field at the room's creation).
+    #[schema(value_type = serde_json::Value)]
+    pub from: serde_json::Value,
+    /// After.
+    #[schema(value_type = serde_json::Value)]
+    pub to: serde_json::Value,
+}
+
+/// A room-change record (ext): one committed change of a room, its creation included.
+#[derive(Serialize, ToSchema)]
+pub struct RoomChangeDto {
+    /// Record ID (the `before` cursor).
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Room ID.
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    /// Who changed it: a client ID, or `_platform` for the API key.
+    #[serde(rename = "changedBy")]
+    pub changed_by: String,
+    /// When.
+    #[serde(rename = "changedAt")]
+    pub changed_at: String,
+    /// The fields whose value changed, by the room object's JSON names (`name`, `webhook`,
+    /// `retentionDays`, `owner`, `members`, `managers`).
+    #[schema(value_type = std::collections::HashMap<String, FieldChangeDto>)]
+    pub changes: serde_json::Value,
+    /// Reason from `X-Audit-Log-Reason`, or `null`.
+    #[schema(required = true)]
+    pub reason: Option<String>,
+}
+
+impl From<RoomChange> for RoomChangeDto {
+    fn from(c: RoomChange) -> Self {
+        Self {
+            changes: changes_json(&c.changes),
+            id: c.id.as_str().to_owned(),
+            room_id: c.room.as_str().to_owned(),
+            changed_by: c.changed_by,
+            changed_at: iso(c.changed_at),
+            reason: c.reason.map(|r| r.as_str().to_owned()),
+        }
+    }
+}
+
+/// A page of room-change records.
+#[derive(Serialize, ToSchema)]
+pub struct RoomChangePageDto {
+    /// Newest first.
+    pub data: Vec<RoomChangeDto>,
 }
 
 /// Where an event's webhook delivery stands (ext).
@@ -460,6 +539,9 @@ pub struct EventDataDto {
     /// The filter of a filtered `_all` (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterDto>,
+    /// A retention deletion's retention and who set it (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionOriginDto>,
 }
 
 /// A deletion event in the outbox and its webhook delivery (ext).

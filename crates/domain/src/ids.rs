@@ -86,6 +86,11 @@ id_type!(
     DeletionId,
     "audit record ID"
 );
+id_type!(
+    /// A room-change record ID (24 lowercase hex characters when generated).
+    RoomChangeId,
+    "room change ID"
+);
 
 /// A message ID. Never `_all`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -147,6 +152,14 @@ impl DeletionId {
     pub fn parse_event(raw: &str) -> Result<Self, DomainError> {
         check_id("event ID", raw)?;
         Ok(Self(raw.to_owned()))
+    }
+}
+
+impl RoomChangeId {
+    /// A fresh room-change record ID, same shape as generated message IDs.
+    #[must_use]
+    pub fn generate(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(object_id(now))
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The pure rules of Roomwarden, a chat server core whose headline feature is admin message
 //! deletion: validated IDs ([`ids`]), entities ([`model`]), roles ([`roles`]),
-//! authentication ([`auth`]), the use cases behind every endpoint ([`usecases`]) and the
-//! storage ports they need ([`ports`]), and the rules of idempotency keys ([`idempotency`]).
+//! authentication ([`auth`]), what a room change changed ([`room_change`]), the use cases
+//! behind every endpoint ([`usecases`]) and the storage ports they need ([`ports`]), and the
+//! rules of idempotency keys ([`idempotency`]).
 //! Nothing here knows about diesel, actix or HTTP; use cases are synchronous functions over
 //! `&dyn` ports, so an embedding service plugs in its own storage (or an in-memory one) and
 //! calls them directly.
@@ -72,6 +73,7 @@ pub mod model;
 pub mod ports;
 mod random;
 pub mod roles;
+pub mod room_change;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod usecases;

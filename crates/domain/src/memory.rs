@@ -58,15 +58,16 @@ use crate::error::Action;
 use crate::error::StoreError;
 use crate::filter::{Bound, MessageFilter};
 use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, StoredResponse, Ticket};
-use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
+use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId};
 use crate::model::{
-    Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent,
-    MessagePage, NewRoom, NewToken, RECALL_TYPE, RetentionDays, Room, RoomChanges,
-    RoomUpdateOutcome, TokenHash, TokenRecord,
+    AuditReason, Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, ExpiredRoom,
+    Message, MessageContent, MessagePage, NewRoom, NewToken, RECALL_TYPE, RetentionDays,
+    RetentionOrigin, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use crate::ports::{
     AuditStore, ClientStore, IdempotencyStore, MessageStore, RoomStore, StoreResult,
 };
+use crate::room_change::{RetentionSet, RoomChange};
 use crate::webhook::{DestinationRefused, WebhookGuard};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -84,6 +85,8 @@ struct StoredRoom {
     room: Room,
     managers: BTreeSet<ClientId>,
     members: BTreeSet<ClientId>,
+    /// Who set the room's own retention, and when (see [`RoomChange::retention_set`]).
+    retention_set: Option<RetentionSet>,
 }
 
 impl StoredRoom {
@@ -106,6 +109,8 @@ struct State {
     next_seq: u64,
     /// The audit log, oldest first.
     deletions: Vec<Deletion>,
+    /// The room-change records, oldest first.
+    room_changes: Vec<RoomChange>,
     /// Retention of rooms without their own.
     default_retention: Option<RetentionDays>,
     /// Idempotency records by (owner, key).
@@ -433,12 +438,19 @@ impl ClientStore for MemoryStore {
     }
 }
 
+/// Who makes a room change, when and why: what its record names beside the changes.
+struct ChangeBy<'a> {
+    actor: &'a Actor,
+    now: DateTime<Utc>,
+    reason: Option<&'a AuditReason>,
+}
+
 /// Applies a room change as [`RoomStore`] requires: checked against the room as it is, in
-/// the same step as the write.
+/// the same step as the write and its room-change record.
 fn change_room(
     store: &MemoryStore,
     id: &RoomId,
-    now: DateTime<Utc>,
+    by: &ChangeBy<'_>,
     allowed: impl FnOnce(&Room) -> Result<(), Action>,
     write: impl FnOnce(&mut StoredRoom),
 ) -> StoreResult<RoomUpdateOutcome> {
@@ -446,16 +458,30 @@ fn change_room(
     let Some(stored) = state.rooms.get_mut(id) else {
         return Ok(RoomUpdateOutcome::RoomNotFound);
     };
-    if let Err(action) = allowed(&stored.snapshot()) {
+    let before = stored.snapshot();
+    if let Err(action) = allowed(&before) {
         return Ok(RoomUpdateOutcome::PermissionDenied(action));
     }
     write(stored);
-    stored.room.updated_at = now;
-    Ok(RoomUpdateOutcome::Updated(stored.snapshot()))
+    stored.room.updated_at = by.now;
+    let after = stored.snapshot();
+    let record = RoomChange::record(Some(&before), &after, by.actor, by.now, by.reason);
+    if let Some(record) = record {
+        if let Some(set) = record.retention_set() {
+            stored.retention_set = set;
+        }
+        state.room_changes.push(record);
+    }
+    Ok(RoomUpdateOutcome::Updated(after))
 }
 
 impl RoomStore for MemoryStore {
-    fn insert_room(&self, room: &NewRoom) -> StoreResult<bool> {
+    fn insert_room(
+        &self,
+        room: &NewRoom,
+        actor: &Actor,
+        reason: Option<&AuditReason>,
+    ) -> StoreResult<bool> {
         let mut state = self.lock();
         if state.rooms.contains_key(&room.id) {
             return Ok(false);
@@ -467,7 +493,7 @@ impl RoomStore for MemoryStore {
             .chain(&room.managers)
             .cloned()
             .collect();
-        let stored = StoredRoom {
+        let mut stored = StoredRoom {
             room: Room {
                 id: room.id.clone(),
                 name: room.name.clone(),
@@ -482,7 +508,15 @@ impl RoomStore for MemoryStore {
             },
             managers: room.managers.iter().cloned().collect(),
             members,
+            retention_set: None,
         };
+        let record = RoomChange::record(None, &stored.snapshot(), actor, room.created_at, reason);
+        if let Some(record) = record {
+            if let Some(set) = record.retention_set() {
+                stored.retention_set = set;
+            }
+            state.room_changes.push(record);
+        }
         state.rooms.insert(room.id.clone(), stored);
         Ok(true)
     }
@@ -529,11 +563,12 @@ impl RoomStore for MemoryStore {
         actor: &Actor,
         changes: &RoomChanges,
         now: DateTime<Utc>,
+        reason: Option<&AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome> {
         change_room(
             self,
             id,
-            now,
+            &ChangeBy { actor, now, reason },
             |room| room.may_apply(actor, changes),
             |stored| {
                 if let Some(name) = &changes.name {
@@ -563,11 +598,12 @@ impl RoomStore for MemoryStore {
         actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
+        reason: Option<&AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome> {
         change_room(
             self,
             id,
-            now,
+            &ChangeBy { actor, now, reason },
             |room| room.may_add_members(actor),
             |stored| stored.members.extend(members.iter().cloned()),
         )
@@ -579,11 +615,12 @@ impl RoomStore for MemoryStore {
         actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
+        reason: Option<&AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome> {
         change_room(
             self,
             id,
-            now,
+            &ChangeBy { actor, now, reason },
             |room| room.may_remove_members(actor, members),
             |stored| {
                 for member in members {
@@ -713,19 +750,27 @@ impl MessageStore for MemoryStore {
         &self,
         default_days: Option<RetentionDays>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<(RoomId, DateTime<Utc>)>> {
+    ) -> StoreResult<Vec<ExpiredRoom>> {
         let state = self.lock();
         Ok(state
             .rooms
             .values()
             .filter_map(|stored| {
-                let days = stored.room.retention_days.or(default_days)?;
-                let cutoff = days.cutoff(now);
+                let retention = RetentionOrigin::in_force(
+                    stored.room.retention_days,
+                    stored.retention_set.clone(),
+                    default_days,
+                )?;
+                let cutoff = retention.days.cutoff(now);
                 state
                     .messages
                     .values()
                     .any(|m| m.room == stored.room.id && m.sent_at < cutoff)
-                    .then(|| (stored.room.id.clone(), cutoff))
+                    .then(|| ExpiredRoom {
+                        room: stored.room.id.clone(),
+                        cutoff,
+                        retention,
+                    })
             })
             .collect())
     }
@@ -753,6 +798,36 @@ impl AuditStore for MemoryStore {
         };
         Ok(Some(
             state.deletions[..end]
+                .iter()
+                .rev()
+                .filter(of_room)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    fn list_room_changes(
+        &self,
+        room: Option<&RoomId>,
+        before: Option<&RoomChangeId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<RoomChange>>> {
+        let state = self.lock();
+        let of_room = |c: &&RoomChange| room.is_none_or(|r| c.room == *r);
+        let end = match before {
+            None => state.room_changes.len(),
+            Some(id) => match state
+                .room_changes
+                .iter()
+                .position(|c| c.id == *id && room.is_none_or(|r| c.room == *r))
+            {
+                Some(at) => at,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(
+            state.room_changes[..end]
                 .iter()
                 .rev()
                 .filter(of_room)

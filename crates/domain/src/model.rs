@@ -251,6 +251,59 @@ impl RetentionDays {
     }
 }
 
+/// The `setBy` of a retention that no room set: the deployment's default
+/// (`ROOMWARDEN_RETENTION_DAYS`) applies.
+pub const DEFAULT_RETENTION_SETTER: &str = "_default";
+
+/// The retention in force for a room and where it comes from: what a retention deletion
+/// records, so that its audit record names who set the retention it applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionOrigin {
+    /// The retention.
+    pub days: RetentionDays,
+    /// Who set it: the `changedBy` of the room change that set the room's own retention, or
+    /// [`DEFAULT_RETENTION_SETTER`]; `None` for a room retention set before room changes
+    /// were recorded (nobody is known).
+    pub set_by: Option<String>,
+    /// When that room change happened; `None` for the default (and when unknown).
+    pub set_at: Option<DateTime<Utc>>,
+}
+
+impl RetentionOrigin {
+    /// The retention in force: the room's own (`own`, set as `set` records), else the
+    /// deployment's `default`; `None` when neither applies.
+    #[must_use]
+    pub fn in_force(
+        own: Option<RetentionDays>,
+        set: Option<crate::room_change::RetentionSet>,
+        default: Option<RetentionDays>,
+    ) -> Option<Self> {
+        match own {
+            Some(days) => Some(Self {
+                days,
+                set_by: set.as_ref().map(|s| s.by.clone()),
+                set_at: set.map(|s| s.at),
+            }),
+            None => default.map(|days| Self {
+                days,
+                set_by: Some(DEFAULT_RETENTION_SETTER.to_owned()),
+                set_at: None,
+            }),
+        }
+    }
+}
+
+/// A room whose retention has expired messages not yet removed: what a retention run clears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredRoom {
+    /// The room.
+    pub room: RoomId,
+    /// Messages sent strictly before it have expired.
+    pub cutoff: DateTime<Utc>,
+    /// The retention in force and who set it.
+    pub retention: RetentionOrigin,
+}
+
 /// A message's content: one serialized JSON value, at most [`MAX_MESSAGE_BYTES`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageContent(String);
@@ -375,6 +428,9 @@ pub struct DeletionRequest {
     /// Commit nothing, no audit record and no event, when nothing matches (retention runs
     /// and user purges); otherwise an empty deletion is recorded like any other.
     pub skip_if_nothing: bool,
+    /// For a retention run's deletion: the retention it applies and who set it, recorded
+    /// with the deletion; `None` for every other deletion.
+    pub retention: Option<RetentionOrigin>,
 }
 
 /// A committed deletion: the audit record.
@@ -398,6 +454,8 @@ pub struct Deletion {
     pub filter: Option<MessageFilter>,
     /// The messages a `_bulk` deletion removed; empty for every other deletion.
     pub message_ids: Vec<MessageId>,
+    /// A retention deletion's retention and who set it; `None` for every other deletion.
+    pub retention: Option<RetentionOrigin>,
 }
 
 impl Deletion {
@@ -414,6 +472,7 @@ impl Deletion {
             reason: request.reason.clone(),
             filter: Some(request.filter.clone()).filter(|f| !f.is_empty()),
             message_ids: Vec::new(),
+            retention: request.retention.clone(),
         }
     }
 

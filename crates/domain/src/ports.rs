@@ -10,11 +10,13 @@ use crate::error::StoreError;
 use crate::events::{DeliveryState, EventDelivery, Redelivered};
 use crate::filter::MessageFilter;
 use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, Ticket};
-use crate::ids::{ClientId, DeletionId, MessageId, RoomId};
+use crate::ids::{ClientId, DeletionId, MessageId, RoomChangeId, RoomId};
 use crate::model::{
-    Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, Message, MessagePage, NewRoom,
-    NewToken, RetentionDays, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
+    AuditReason, Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, ExpiredRoom,
+    Message, MessagePage, NewRoom, NewToken, RetentionDays, Room, RoomChanges, RoomUpdateOutcome,
+    TokenHash, TokenRecord,
 };
+use crate::room_change::RoomChange;
 use chrono::{DateTime, Utc};
 
 /// Result of a port call.
@@ -63,15 +65,28 @@ pub trait ClientStore: Send + Sync {
 }
 
 /// Rooms, their owner, managers and members.
+///
+/// Every change of a room (its creation included) MUST write, in the same transaction,
+/// the room-change record [`RoomChange::record`] makes of the room as it was (reloaded under
+/// the change's lock) and as it is afterwards, none when that is `None` (nothing changed);
+/// and when the record changes `retentionDays`, keep its [`RoomChange::retention_set`] with
+/// the room, for [`MessageStore::expired_rooms`]. [`AuditStore::list_room_changes`] lists the
+/// records; nothing changes or removes them.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[expect(
     clippy::needless_lifetimes,
     reason = "mockall needs named lifetimes for Option<&T> arguments"
 )]
 pub trait RoomStore: Send + Sync {
-    /// Stores a new room with its members (owner and managers included).
+    /// Stores a new room with its members (owner and managers included), created by
+    /// `actor` for `reason`, and its creation's room-change record.
     /// MUST return `false`, changing nothing, when the ID is taken.
-    fn insert_room(&self, room: &NewRoom) -> StoreResult<bool>;
+    fn insert_room<'a>(
+        &self,
+        room: &NewRoom,
+        actor: &Actor,
+        reason: Option<&'a AuditReason>,
+    ) -> StoreResult<bool>;
 
     /// The room, or `None`.
     fn get_room(&self, id: &RoomId) -> StoreResult<Option<Room>>;
@@ -91,35 +106,38 @@ pub trait RoomStore: Send + Sync {
     /// room does not exist, and `PermissionDenied`, changing nothing, unless
     /// [`Room::may_apply`] allows the actor these changes as the room is when they take
     /// effect (so that an owner or manager demoted concurrently cannot apply them).
-    fn update_room(
+    fn update_room<'a>(
         &self,
         id: &RoomId,
         actor: &Actor,
         changes: &RoomChanges,
         now: DateTime<Utc>,
+        reason: Option<&'a AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome>;
 
     /// Adds members (existing ones are kept as they are), as `actor`. MUST answer
     /// `RoomNotFound` when the room does not exist, and `PermissionDenied`, changing
     /// nothing, unless [`Room::may_add_members`] allows the actor as the room is then.
-    fn add_members(
+    fn add_members<'a>(
         &self,
         id: &RoomId,
         actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
+        reason: Option<&'a AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome>;
 
     /// Removes members (and their manager role), as `actor`; IDs that are not members are
     /// ignored. MUST answer `RoomNotFound` when the room does not exist, and
     /// `PermissionDenied`, changing nothing, unless [`Room::may_remove_members`] allows it
     /// as the room is then.
-    fn remove_members(
+    fn remove_members<'a>(
         &self,
         id: &RoomId,
         actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
+        reason: Option<&'a AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome>;
 }
 
@@ -212,15 +230,17 @@ pub trait MessageStore: Send + Sync {
 
     /// The rooms whose retention (their own, else `default_days`) has expired at least one
     /// of their messages, not yet removed, at `now`; with the cutoff (`now` minus the
-    /// retention), sorted by room ID.
+    /// retention) and the retention's origin
+    /// ([`crate::model::RetentionOrigin::in_force`]: who set the room's own retention and
+    /// when, as the room change that set it recorded, else the default), sorted by room ID.
     fn expired_rooms(
         &self,
         default_days: Option<RetentionDays>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<(RoomId, DateTime<Utc>)>>;
+    ) -> StoreResult<Vec<ExpiredRoom>>;
 }
 
-/// The append-only audit log of deletions.
+/// The append-only audit log: deletions, and room changes.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[expect(
     clippy::needless_lifetimes,
@@ -236,6 +256,17 @@ pub trait AuditStore: Send + Sync {
         before: Option<&'b DeletionId>,
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>>;
+
+    /// Up to `limit` room-change records, newest first (in the order they were written), of
+    /// one room or all rooms, older than `before` when given. MUST return `None` when
+    /// `before` names no room-change record (of `room`, when one is given: another room's
+    /// record is treated as unknown).
+    fn list_room_changes<'a, 'b>(
+        &self,
+        room: Option<&'a RoomId>,
+        before: Option<&'b RoomChangeId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<RoomChange>>>;
 }
 
 /// The outbox of deletion events as operators see it: every event with its webhook

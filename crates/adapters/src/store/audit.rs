@@ -1,12 +1,13 @@
-//! [`AuditStore`] over the `deletions` table.
+//! [`AuditStore`] over the `deletions` and `room_changes` tables.
 
 use super::DieselStore;
-use crate::rows::DeletionRow;
-use crate::schema::deletions;
+use crate::rows::{DeletionRow, RoomChangeRow};
+use crate::schema::{deletions, room_changes};
 use diesel::prelude::*;
-use roomwarden_domain::ids::{DeletionId, RoomId};
+use roomwarden_domain::ids::{DeletionId, RoomChangeId, RoomId};
 use roomwarden_domain::model::Deletion;
 use roomwarden_domain::ports::{AuditStore, StoreResult};
+use roomwarden_domain::room_change::RoomChange;
 
 impl AuditStore for DieselStore {
     fn list_deletions(
@@ -48,6 +49,47 @@ impl AuditStore for DieselStore {
                 .limit(i64::from(limit))
                 .load::<DeletionRow>(conn)?;
             Ok(Some(rows.into_iter().map(Deletion::from).collect()))
+        })
+    }
+
+    fn list_room_changes(
+        &self,
+        room: Option<&RoomId>,
+        before: Option<&RoomChangeId>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<RoomChange>>> {
+        self.with_conn(|conn| {
+            let before_seq = match before {
+                None => None,
+                Some(id) => {
+                    let mut cursor = room_changes::table
+                        .filter(room_changes::id.eq(id.as_str()))
+                        .select(room_changes::seq)
+                        .into_boxed();
+                    // As for deletions: another room's record is no cursor here.
+                    if let Some(room) = room {
+                        cursor = cursor.filter(room_changes::room_id.eq(room.as_str()));
+                    }
+                    match cursor.first::<i64>(conn).optional()? {
+                        None => return Ok(None),
+                        some => some,
+                    }
+                }
+            };
+            let mut query = room_changes::table
+                .select(RoomChangeRow::as_select())
+                .into_boxed();
+            if let Some(room) = room {
+                query = query.filter(room_changes::room_id.eq(room.as_str()));
+            }
+            if let Some(seq) = before_seq {
+                query = query.filter(room_changes::seq.lt(seq));
+            }
+            let rows = query
+                .order(room_changes::seq.desc())
+                .limit(i64::from(limit))
+                .load::<RoomChangeRow>(conn)?;
+            Ok(Some(rows.into_iter().map(RoomChange::from).collect()))
         })
     }
 }

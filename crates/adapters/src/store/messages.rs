@@ -28,8 +28,8 @@ use roomwarden_domain::error::StoreError;
 use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::{ClientId, DeleteTarget, MessageId, RoomId};
 use roomwarden_domain::model::{
-    DeleteOutcome, Deletion, DeletionRequest, Message, MessageContent, MessagePage, RECALL_TYPE,
-    RetentionDays,
+    DeleteOutcome, Deletion, DeletionRequest, ExpiredRoom, Message, MessageContent, MessagePage,
+    RECALL_TYPE, RetentionDays, RetentionOrigin,
 };
 use roomwarden_domain::ports::{MessageStore, StoreResult};
 use roomwarden_domain::roles::{Membership, Role};
@@ -801,27 +801,37 @@ impl MessageStore for DieselStore {
         &self,
         default_days: Option<RetentionDays>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<(RoomId, DateTime<Utc>)>> {
+    ) -> StoreResult<Vec<ExpiredRoom>> {
         self.with_conn(|conn| {
             let mut q = rooms::table
-                .select((rooms::id, rooms::retention_days))
+                .select((
+                    rooms::id,
+                    rooms::retention_days,
+                    rooms::retention_set_by,
+                    rooms::retention_set_at,
+                ))
                 .order(rooms::id.asc())
                 .into_boxed();
             if default_days.is_none() {
                 q = q.filter(rooms::retention_days.is_not_null());
             }
-            let rooms: Vec<(String, Option<i32>)> = q.load(conn)?;
+            type Row = (String, Option<i32>, Option<String>, Option<i64>);
+            let rooms: Vec<Row> = q.load(conn)?;
             // Rooms by the retention that applies to them; each group is checked one
             // chunk of rooms per statement, with its cutoff.
             let mut groups: std::collections::BTreeMap<u32, (RetentionDays, Vec<String>)> =
                 std::collections::BTreeMap::new();
-            for (room, own) in rooms {
-                if let Some(days) = crate::rows::retention(own).or(default_days) {
+            let mut origins = std::collections::HashMap::new();
+            for (room, own, set_by, set_at) in rooms {
+                let set = crate::rows::retention_set(set_by, set_at);
+                let own = crate::rows::retention(own);
+                if let Some(origin) = RetentionOrigin::in_force(own, set, default_days) {
                     groups
-                        .entry(days.get())
-                        .or_insert_with(|| (days, Vec::new()))
+                        .entry(origin.days.get())
+                        .or_insert_with(|| (origin.days, Vec::new()))
                         .1
-                        .push(room);
+                        .push(room.clone());
+                    origins.insert(room, origin);
                 }
             }
             let mut expired = Vec::new();
@@ -841,14 +851,17 @@ impl MessageStore for DieselStore {
                         .filter(old)
                         .select(rooms::id)
                         .load(conn)?;
-                    expired.extend(
-                        found
-                            .into_iter()
-                            .map(|room| (RoomId::from_trusted(room), cutoff)),
-                    );
+                    expired.extend(found.into_iter().filter_map(|room| {
+                        let retention = origins.remove(&room)?;
+                        Some(ExpiredRoom {
+                            room: RoomId::from_trusted(room),
+                            cutoff,
+                            retention,
+                        })
+                    }));
                 }
             }
-            expired.sort_by(|a, b| a.0.cmp(&b.0));
+            expired.sort_by(|a, b| a.room.cmp(&b.room));
             Ok(expired)
         })
     }

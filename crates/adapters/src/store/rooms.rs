@@ -1,16 +1,18 @@
-//! [`RoomStore`] over the `rooms` and `room_members` tables.
+//! [`RoomStore`] over the `rooms` and `room_members` tables, with each change's record in
+//! `room_changes`.
 
 use super::DieselStore;
 use crate::db::DbConnection;
-use crate::rows::{MemberRow, NewRoomRow, RoomRow, RoomUpdate, to_ms};
-use crate::schema::{room_members, rooms};
+use crate::rows::{MemberRow, NewRoomChangeRow, NewRoomRow, RoomRow, RoomUpdate, to_ms};
+use crate::schema::{room_changes, room_members, rooms};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::error::Action;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::model::{NewRoom, Room, RoomChanges, RoomUpdateOutcome};
+use roomwarden_domain::model::{AuditReason, NewRoom, Room, RoomChanges, RoomUpdateOutcome};
 use roomwarden_domain::ports::{RoomStore, StoreResult};
+use roomwarden_domain::room_change::RoomChange;
 use std::collections::BTreeMap;
 
 /// Reads a room with its members.
@@ -69,17 +71,52 @@ fn touch(conn: &mut DbConnection, room: &str, now: i64) -> QueryResult<bool> {
     Ok(n > 0)
 }
 
+/// Writes the room-change record of a change (or creation) of a room, inside its
+/// transaction: the domain's [`RoomChange::record`] of the room before (`None` at creation)
+/// and after, nothing when nothing changed; a change of the retention also records who set
+/// it on the room row.
+fn record_change(
+    conn: &mut DbConnection,
+    before: Option<&Room>,
+    after: &Room,
+    by: &ChangeBy<'_>,
+) -> QueryResult<()> {
+    let Some(record) = RoomChange::record(before, after, by.actor, by.now, by.reason) else {
+        return Ok(());
+    };
+    diesel::insert_into(room_changes::table)
+        .values(NewRoomChangeRow::from(&record))
+        .execute(conn)?;
+    if let Some(set) = record.retention_set() {
+        diesel::update(rooms::table.find(after.id.as_str()))
+            .set((
+                rooms::retention_set_by.eq(set.as_ref().map(|s| s.by.as_str())),
+                rooms::retention_set_at.eq(set.as_ref().map(|s| to_ms(s.at))),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Who makes a room change, when and why: what its record names beside the changes.
+struct ChangeBy<'a> {
+    actor: &'a Actor,
+    now: DateTime<Utc>,
+    reason: Option<&'a AuditReason>,
+}
+
 /// Changes a room in one transaction, as the domain allows: touching the room first takes
 /// its write lock, so the room that `allowed` judges (reloaded under the lock) has the
-/// roles in force when `write` commits. Refused, the transaction rolls back (the touch too).
+/// roles in force when `write` commits, and is the `before` of the change's record, written
+/// in the same transaction. Refused, the transaction rolls back (the touch too).
 fn change_room(
     store: &DieselStore,
     id: &RoomId,
-    now: DateTime<Utc>,
+    by: &ChangeBy<'_>,
     allowed: impl FnOnce(&Room) -> Result<(), Action>,
     write: impl FnOnce(&mut DbConnection, i64) -> QueryResult<()>,
 ) -> StoreResult<RoomUpdateOutcome> {
-    let now = to_ms(now);
+    let now = to_ms(by.now);
     let mut refused = None;
     let outcome = store.with_write(|conn| {
         if !touch(conn, id.as_str(), now)? {
@@ -93,8 +130,11 @@ fn change_room(
             return Err(diesel::result::Error::RollbackTransaction);
         }
         write(conn, now)?;
-        Ok(load_room(conn, id.as_str())?
-            .map_or(RoomUpdateOutcome::RoomNotFound, RoomUpdateOutcome::Updated))
+        let Some(after) = load_room(conn, id.as_str())? else {
+            return Ok(RoomUpdateOutcome::RoomNotFound);
+        };
+        record_change(conn, Some(&room), &after, by)?;
+        Ok(RoomUpdateOutcome::Updated(after))
     });
     match (outcome, refused) {
         (Err(_), Some(action)) => Ok(RoomUpdateOutcome::PermissionDenied(action)),
@@ -134,7 +174,12 @@ fn apply_changes(
 }
 
 impl RoomStore for DieselStore {
-    fn insert_room(&self, room: &NewRoom) -> StoreResult<bool> {
+    fn insert_room(
+        &self,
+        room: &NewRoom,
+        actor: &Actor,
+        reason: Option<&AuditReason>,
+    ) -> StoreResult<bool> {
         let now = to_ms(room.created_at);
         // Managers win over plain membership; the owner is a plain member unless also a manager.
         let mut members: BTreeMap<&str, bool> = BTreeMap::new();
@@ -170,6 +215,15 @@ impl RoomStore for DieselStore {
                     })
                     .execute(conn)?;
             }
+            let Some(created) = load_room(conn, room.id.as_str())? else {
+                return Err(diesel::result::Error::NotFound);
+            };
+            let by = ChangeBy {
+                actor,
+                now: room.created_at,
+                reason,
+            };
+            record_change(conn, None, &created, &by)?;
             Ok(true)
         })
     }
@@ -254,11 +308,12 @@ impl RoomStore for DieselStore {
         actor: &Actor,
         changes: &RoomChanges,
         now: DateTime<Utc>,
+        reason: Option<&AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome> {
         change_room(
             self,
             id,
-            now,
+            &ChangeBy { actor, now, reason },
             |room| room.may_apply(actor, changes),
             |conn, now| apply_changes(conn, id.as_str(), changes, now),
         )
@@ -270,11 +325,12 @@ impl RoomStore for DieselStore {
         actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
+        reason: Option<&AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome> {
         change_room(
             self,
             id,
-            now,
+            &ChangeBy { actor, now, reason },
             |room| room.may_add_members(actor),
             |conn, now| {
                 for member in members {
@@ -291,9 +347,11 @@ impl RoomStore for DieselStore {
         actor: &Actor,
         members: &[ClientId],
         now: DateTime<Utc>,
+        reason: Option<&AuditReason>,
     ) -> StoreResult<RoomUpdateOutcome> {
         let allowed = |room: &Room| room.may_remove_members(actor, members);
-        change_room(self, id, now, allowed, |conn, _| {
+        let by = ChangeBy { actor, now, reason };
+        change_room(self, id, &by, allowed, |conn, _| {
             let ids: Vec<&str> = members.iter().map(ClientId::as_str).collect();
             diesel::delete(
                 room_members::table

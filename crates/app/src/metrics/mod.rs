@@ -324,6 +324,7 @@ mod tests {
             reason: None,
             filter,
             skip_if_nothing: false,
+            retention: None,
         };
         match &request.target {
             DeleteTarget::Bulk(ids) => Deletion::committed_bulk(&request, ids.clone()),

@@ -107,6 +107,10 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
         "room_deletions",
         &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
     ),
+    (
+        "room_changes",
+        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
+    ),
     ("redeliver_event", &[(404, "EVENT_NOT_FOUND")]),
 ];
 

@@ -1,12 +1,13 @@
-//! The audit log of deletions (ext).
+//! The audit log (ext): deletions, and room changes.
 
 use crate::auth::{Caller, Platform};
-use crate::dto::{AuditPageDto, AuditRecordDto};
+use crate::dto::{AuditPageDto, AuditRecordDto, RoomChangeDto, RoomChangePageDto};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use roomwarden_domain::ids::{DeletionId, RoomId};
+use roomwarden_domain::ids::{DeletionId, RoomChangeId, RoomId};
 use roomwarden_domain::model::Deletion;
+use roomwarden_domain::room_change::RoomChange;
 use roomwarden_domain::usecases::{Limit, audit};
 use serde::Deserialize;
 
@@ -89,4 +90,93 @@ pub async fn all_deletions(
         })
         .await?;
     Ok(page(records))
+}
+
+/// Query of a room's change records.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RoomChangesQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// Only records older than this room-change record ID (of this room).
+    pub before: Option<String>,
+}
+
+/// Query of every room's change records.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// Only this room (which need not exist any more).
+    #[serde(rename = "roomID")]
+    pub room_id: Option<String>,
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// Only records older than this room-change record ID.
+    pub before: Option<String>,
+}
+
+fn changes_page(records: Vec<RoomChange>) -> HttpResponse {
+    ok(
+        "OK",
+        RoomChangePageDto {
+            data: records.into_iter().map(RoomChangeDto::from).collect(),
+        },
+    )
+}
+
+/// A room's change records (platform admins, owner, managers).
+#[utoipa::path(get, path = "/rooms/{roomID}/changes", tag = "Audit",
+    params(("roomID" = String, Path, description = "Room ID"), RoomChangesQuery),
+    responses((status = 200, description = "Newest first", body = RoomChangePageDto)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn room_changes(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<RoomChangesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let records = state
+        .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&path)?;
+            let limit = Limit::parse(query.limit.as_deref())?;
+            let before = query
+                .before
+                .as_deref()
+                .map(RoomChangeId::parse)
+                .transpose()?;
+            Ok(audit::room_changes(
+                ports.rooms.as_ref(),
+                ports.audit.as_ref(),
+                actor,
+                &room,
+                before.as_ref(),
+                limit,
+            )?)
+        })
+        .await?;
+    Ok(changes_page(records))
+}
+
+/// Every room's change records (API key).
+#[utoipa::path(get, path = "/admin/changes", tag = "Audit", params(ChangesQuery),
+    responses((status = 200, description = "Newest first", body = RoomChangePageDto)),
+    security(("api_key" = [])))]
+pub async fn all_changes(
+    _: Platform,
+    state: web::Data<AppState>,
+    query: web::Query<ChangesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let room = query.room_id.as_deref().map(RoomId::parse).transpose()?;
+    let limit = Limit::parse(query.limit.as_deref())?;
+    let before = query
+        .before
+        .as_deref()
+        .map(RoomChangeId::parse)
+        .transpose()?;
+    let records = state
+        .run(move |ports| {
+            audit::all_room_changes(ports.audit.as_ref(), room.as_ref(), before.as_ref(), limit)
+        })
+        .await?;
+    Ok(changes_page(records))
 }

@@ -22,8 +22,8 @@ use roomwarden_domain::usecases::purge::{self, PurgeClient};
 /// Header carrying the optional, percent-encoded audit reason (ext).
 pub const REASON_HEADER: &str = "X-Audit-Log-Reason";
 
-/// The percent-decoded reason, if one was sent.
-fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
+/// The percent-decoded reason, if one was sent (deletions and room changes).
+pub(crate) fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError> {
     let Some(raw) = req.headers().get(REASON_HEADER) else {
         return Ok(None);
     };

@@ -169,6 +169,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .guarded(),
         )
         .service(at("/admin/deletions").get(audit::all_deletions).guarded())
+        .service(at("/admin/changes").get(audit::all_changes).guarded())
         .service(at("/admin/events").get(events::list_events).guarded())
         .service(
             at("/admin/events/{eventID}/redeliver")
@@ -221,6 +222,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             at("/rooms/{roomID}/deletions")
                 .get(audit::room_deletions)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/changes")
+                .get(audit::room_changes)
                 .guarded(),
         )
         // One resource for all three: `v3` and `delete` are also valid message IDs that

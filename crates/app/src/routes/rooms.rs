@@ -7,8 +7,9 @@ use crate::dto::{
 };
 use crate::envelope::{ApiError, ok};
 use crate::idempotency::Embeds;
+use crate::routes::deletion::reason;
 use crate::state::AppState;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
@@ -34,15 +35,20 @@ fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
     raw.map(ClientId::parse).transpose()
 }
 
-/// Creates a room (API key).
+/// Creates a room (API key); the creation is recorded as a room change.
 #[utoipa::path(post, path = "/rooms", tag = "Rooms", request_body = CreateRoomBody,
+    params(
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
+    ),
     responses((status = 200, description = "Created", body = RoomDto)),
     security(("api_key" = [])))]
 pub async fn create_room(
     _: Platform,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let reason = reason(&req);
     let body: CreateRoomBody = body.parse()?;
     let command = CreateRoom {
         id: body.id.as_deref().map(RoomId::parse).transpose()?,
@@ -58,6 +64,7 @@ pub async fn create_room(
         managers: client_ids(&body.managers)?,
         webhook: body.webhook,
         retention_days: body.retention_days.map(RetentionDays::new).transpose()?,
+        reason: reason?,
     };
     let view = state
         .run(move |ports| {
@@ -137,17 +144,23 @@ pub async fn get_room(
     Ok(answer(view))
 }
 
-/// Updates name, owner, managers, webhook or retention.
+/// Updates name, owner, managers, webhook or retention; what changed is recorded as a
+/// room change.
 #[utoipa::path(put, path = "/rooms/{roomID}", tag = "Rooms", request_body = UpdateRoomBody,
-    params(("roomID" = String, Path, description = "Room ID")),
+    params(
+        ("roomID" = String, Path, description = "Room ID"),
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
+    ),
     responses((status = 200, description = "Updated", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn update_room(
     caller: Caller,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let reason = reason(&req);
     let view = state
         .run_as(caller, move |actor, ports| {
             let id = RoomId::parse(&path)?;
@@ -162,6 +175,7 @@ pub async fn update_room(
                     .map(|days| days.map(RetentionDays::new).transpose())
                     .transpose()?,
             };
+            let reason = reason?;
             Ok(rooms::update_room(
                 ports.clients.as_ref(),
                 ports.rooms.as_ref(),
@@ -171,27 +185,34 @@ pub async fn update_room(
                 &id,
                 changes,
                 Utc::now(),
+                reason,
             )?)
         })
         .await?;
     Ok(answer(view))
 }
 
-/// Invites members.
+/// Invites members; new members are recorded as a room change.
 #[utoipa::path(post, path = "/rooms/{roomID}/members", tag = "Rooms", request_body = InviteBody,
-    params(("roomID" = String, Path, description = "Room ID")),
+    params(
+        ("roomID" = String, Path, description = "Room ID"),
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
+    ),
     responses((status = 200, description = "Updated room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn add_members(
     caller: Caller,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let reason = reason(&req);
     let view = state
         .run_as(caller, move |actor, ports| {
             let id = RoomId::parse(&path)?;
             let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
+            let reason = reason?;
             Ok(rooms::add_members(
                 ports.clients.as_ref(),
                 ports.rooms.as_ref(),
@@ -200,27 +221,34 @@ pub async fn add_members(
                 &id,
                 &invitees,
                 Utc::now(),
+                reason,
             )?)
         })
         .await?;
     Ok(answer(view))
 }
 
-/// Removes members (or leaves).
+/// Removes members (or leaves); the removal is recorded as a room change.
 #[utoipa::path(post, path = "/rooms/{roomID}/delete/members", tag = "Rooms", request_body = RemoveMembersBody,
-    params(("roomID" = String, Path, description = "Room ID")),
+    params(
+        ("roomID" = String, Path, description = "Room ID"),
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
+    ),
     responses((status = 200, description = "Updated room", body = RoomDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn remove_members(
     caller: Caller,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let reason = reason(&req);
     let view = state
         .run_as(caller, move |actor, ports| {
             let id = RoomId::parse(&path)?;
             let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
+            let reason = reason?;
             Ok(rooms::remove_members(
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
@@ -228,6 +256,7 @@ pub async fn remove_members(
                 &id,
                 &members,
                 Utc::now(),
+                reason,
             )?)
         })
         .await?;

@@ -76,6 +76,7 @@ fn admin_endpoints_need_the_api_key_even_for_flagged_admins() {
         ("POST", "/rooms"),
         ("POST", "/messages"),
         ("GET", "/admin/deletions"),
+        ("GET", "/admin/changes"),
         ("GET", "/admin/events"),
         ("POST", "/admin/events/e1/redeliver"),
     ] {

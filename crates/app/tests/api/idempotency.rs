@@ -8,7 +8,7 @@ use roomwarden_domain::filter::MessageFilter;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
 use roomwarden_domain::memory::{AcceptAnyWebhook, MemoryStore};
 use roomwarden_domain::model::{
-    DeleteOutcome, DeletionRequest, Message, MessagePage, RetentionDays,
+    DeleteOutcome, DeletionRequest, ExpiredRoom, Message, MessagePage, RetentionDays,
 };
 use roomwarden_domain::ports::{IdempotencyStore, MessageStore, MockIdempotencyStore, StoreResult};
 use serde_json::json;
@@ -487,7 +487,7 @@ impl MessageStore for Gated {
         &self,
         default_days: Option<RetentionDays>,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<Vec<(RoomId, chrono::DateTime<chrono::Utc>)>> {
+    ) -> StoreResult<Vec<ExpiredRoom>> {
         self.inner.expired_rooms(default_days, now)
     }
 }

@@ -22,5 +22,6 @@ mod messages;
 mod metrics;
 mod moderation;
 mod protocol;
+mod room_changes;
 mod rooms;
 mod socket;

@@ -71,7 +71,11 @@ pub fn add_room<S: ContractStore + ?Sized>(
         retention_days: None,
         created_at: now(),
     };
-    assert!(store.insert_room(&room).expect("room inserted"));
+    assert!(
+        store
+            .insert_room(&room, &Actor::Platform, None)
+            .expect("room inserted")
+    );
 }
 
 /// A text message `id` whose content is the JSON string `body`.
@@ -139,6 +143,7 @@ pub fn request_as(room: &str, target: DeleteTarget, actor: Actor) -> DeletionReq
         reason: None,
         filter: MessageFilter::default(),
         skip_if_nothing: false,
+        retention: None,
     }
 }
 
@@ -166,7 +171,7 @@ pub fn update_as_platform<S: ContractStore + ?Sized>(
     changes: &RoomChanges,
 ) -> Room {
     match store
-        .update_room(&rid(room), &Actor::Platform, changes, now())
+        .update_room(&rid(room), &Actor::Platform, changes, now(), None)
         .expect("ran")
     {
         RoomUpdateOutcome::Updated(room) => room,

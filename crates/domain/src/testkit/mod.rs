@@ -2,8 +2,9 @@
 //!
 //! Every port's documented guarantees (exactly one success for concurrent deletes, exact
 //! clear counts, visibility, permission checks made as the room is when a change takes
-//! effect, audit records written with the deletion, tokens belonging to one client) are
-//! checked here by plain functions over any store that implements the four ports. The
+//! effect, audit records written with the deletion, room-change records written with the
+//! change, tokens belonging to one client) are checked here by plain functions over any
+//! store that implements the four ports. The
 //! [`store_contract!`](crate::store_contract) macro turns them into one `#[test]` each, so
 //! an adapter author runs the whole suite in a few lines; Roomwarden runs it against its
 //! own [`crate::memory::MemoryStore`] and its diesel store (SQLite and MySQL).
@@ -47,6 +48,7 @@ pub mod fixtures;
 pub mod idempotency;
 pub mod messages;
 pub mod moderation;
+pub mod room_changes;
 pub mod rooms;
 
 use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
@@ -116,6 +118,9 @@ macro_rules! store_contract {
             rooms::members_are_added_once_and_removed_with_their_role,
             rooms::membership_changes_check_the_roles_in_force,
             rooms::rooms_are_listed_newest_first_with_a_cursor_and_a_member_filter,
+            room_changes::each_room_change_is_recorded_once_with_from_and_to,
+            room_changes::room_changes_are_listed_newest_first_with_a_cursor,
+            room_changes::a_retention_deletion_names_who_set_the_retention,
         );
     };
     (@cases $fresh:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -36,7 +36,7 @@ pub fn a_taken_room_id_changes_nothing<S: ContractStore + ?Sized>(s: &S) {
         retention_days: None,
         created_at: now(),
     };
-    assert!(!s.insert_room(&again).expect("ran"));
+    assert!(!s.insert_room(&again, &Actor::Platform, None).expect("ran"));
     let room = s.get_room(&rid("r1")).expect("read").expect("exists");
     assert_eq!(room.owner, Some(cid("owner")));
     assert_eq!(room.members, vec![cid("owner")]);
@@ -80,7 +80,7 @@ pub fn update_changes_owner_managers_and_webhook<S: ContractStore + ?Sized>(s: &
         "untouched fields are kept"
     );
     assert_eq!(
-        s.update_room(&rid("nope"), &Actor::Platform, &clear, now())
+        s.update_room(&rid("nope"), &Actor::Platform, &clear, now(), None)
             .expect("ran"),
         RoomUpdateOutcome::RoomNotFound
     );
@@ -108,7 +108,7 @@ pub fn storage_checks_the_roles_in_force_when_an_update_takes_effect<S: Contract
         ..RoomChanges::default()
     };
     assert_eq!(
-        s.update_room(&rid("r1"), &user("mgr"), &rename, now())
+        s.update_room(&rid("r1"), &user("mgr"), &rename, now(), None)
             .expect("ran"),
         RoomUpdateOutcome::PermissionDenied(Action::UpdateRoom)
     );
@@ -128,19 +128,19 @@ pub fn storage_checks_the_roles_in_force_when_an_update_takes_effect<S: Contract
         ..RoomChanges::default()
     };
     assert_eq!(
-        s.update_room(&rid("r1"), &user("mgr"), &handover, now())
+        s.update_room(&rid("r1"), &user("mgr"), &handover, now(), None)
             .expect("ran"),
         RoomUpdateOutcome::PermissionDenied(Action::ChangeOwner)
     );
     let renamed = s
-        .update_room(&rid("r1"), &user("mgr"), &rename, now())
+        .update_room(&rid("r1"), &user("mgr"), &rename, now(), None)
         .expect("ran");
     assert!(
         matches!(&renamed, RoomUpdateOutcome::Updated(r) if r.name.as_deref() == Some("taken over")),
         "{renamed:?}"
     );
     assert!(matches!(
-        s.update_room(&rid("r1"), &user("owner"), &handover, now())
+        s.update_room(&rid("r1"), &user("owner"), &handover, now(), None)
             .expect("ran"),
         RoomUpdateOutcome::Updated(_)
     ));
@@ -160,6 +160,7 @@ pub fn members_are_added_once_and_removed_with_their_role<S: ContractStore + ?Si
             &Actor::Platform,
             &[cid("x"), cid("x"), cid("mgr")],
             now(),
+            None,
         )
         .expect("ran"),
     );
@@ -175,13 +176,14 @@ pub fn members_are_added_once_and_removed_with_their_role<S: ContractStore + ?Si
             &Actor::Platform,
             &[cid("mgr"), cid("not-a-member")],
             now(),
+            None,
         )
         .expect("ran"),
     );
     assert_eq!(room.members, vec![cid("owner"), cid("x")]);
     assert!(room.managers.is_empty());
     assert_eq!(
-        s.add_members(&rid("nope"), &Actor::Platform, &[cid("x")], now())
+        s.add_members(&rid("nope"), &Actor::Platform, &[cid("x")], now(), None)
             .expect("ran"),
         RoomUpdateOutcome::RoomNotFound
     );
@@ -202,17 +204,17 @@ pub fn membership_changes_check_the_roles_in_force<S: ContractStore + ?Sized>(s:
     );
     let before = s.get_room(&rid("r1")).expect("ran");
     assert_eq!(
-        s.add_members(&rid("r1"), &user("mgr"), &[cid("x")], now())
+        s.add_members(&rid("r1"), &user("mgr"), &[cid("x")], now(), None)
             .expect("ran"),
         RoomUpdateOutcome::PermissionDenied(Action::ManageMembers)
     );
     assert_eq!(
-        s.remove_members(&rid("r1"), &user("mgr"), &[cid("m1")], now())
+        s.remove_members(&rid("r1"), &user("mgr"), &[cid("m1")], now(), None)
             .expect("ran"),
         RoomUpdateOutcome::PermissionDenied(Action::ManageMembers)
     );
     assert_eq!(
-        s.remove_members(&rid("r1"), &Actor::Platform, &[cid("owner")], now())
+        s.remove_members(&rid("r1"), &Actor::Platform, &[cid("owner")], now(), None)
             .expect("ran"),
         RoomUpdateOutcome::PermissionDenied(Action::RemoveOwner)
     );
@@ -223,7 +225,7 @@ pub fn membership_changes_check_the_roles_in_force<S: ContractStore + ?Sized>(s:
     );
     // A plain member may still leave.
     assert!(matches!(
-        s.remove_members(&rid("r1"), &user("m1"), &[cid("m1")], now())
+        s.remove_members(&rid("r1"), &user("m1"), &[cid("m1")], now(), None)
             .expect("ran"),
         RoomUpdateOutcome::Updated(room) if !room.has_member(&cid("m1"))
     ));

@@ -1,10 +1,11 @@
-//! Reading the audit log of deletions.
+//! Reading the audit log: deletions, and room changes.
 
 use crate::auth::Actor;
 use crate::error::{Action, DomainError};
-use crate::ids::{DeletionId, RoomId};
+use crate::ids::{DeletionId, RoomChangeId, RoomId};
 use crate::model::Deletion;
 use crate::ports::{AuditStore, RoomStore};
+use crate::room_change::RoomChange;
 use crate::usecases::Limit;
 
 /// `GET /rooms/{roomID}/deletions`: platform admins, the owner and managers.
@@ -42,6 +43,43 @@ pub fn all_deletions(
         .ok_or_else(|| DomainError::InvalidParameter("before names no audit record".to_owned()))
 }
 
+/// `GET /rooms/{roomID}/changes`: platform admins, the owner and managers, as for the
+/// room's deletions.
+///
+/// # Errors
+/// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, `InvalidParameter` for an unknown
+/// cursor, or a storage failure.
+pub fn room_changes(
+    rooms: &dyn RoomStore,
+    audit: &dyn AuditStore,
+    actor: &Actor,
+    room: &RoomId,
+    before: Option<&RoomChangeId>,
+    limit: Limit,
+) -> Result<Vec<RoomChange>, DomainError> {
+    let found = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
+    if !found.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::ReadAuditLog));
+    }
+    all_room_changes(audit, Some(room), before, limit)
+}
+
+/// `GET /admin/changes`: every room's change records (or one room's, which need not exist
+/// any more).
+///
+/// # Errors
+/// `InvalidParameter` for an unknown cursor, or a storage failure.
+pub fn all_room_changes(
+    audit: &dyn AuditStore,
+    room: Option<&RoomId>,
+    before: Option<&RoomChangeId>,
+    limit: Limit,
+) -> Result<Vec<RoomChange>, DomainError> {
+    audit
+        .list_room_changes(room, before, limit.get())?
+        .ok_or_else(|| DomainError::InvalidParameter("before names no room change".to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +113,50 @@ mod tests {
         let cursor = DeletionId::from_trusted("nope".to_owned());
         let err = all_deletions(&audit, None, Some(&cursor), Limit(20));
         assert!(matches!(err, Err(DomainError::InvalidParameter(_))));
+    }
+
+    #[test]
+    fn room_changes_are_read_as_deletions_are() {
+        let mut rooms = MockRoomStore::new();
+        rooms.expect_get_room().returning(|_| Ok(Some(room())));
+        let err = room_changes(
+            &rooms,
+            &MockAuditStore::new(),
+            &user("member"),
+            &room().id,
+            None,
+            Limit(20),
+        );
+        assert!(matches!(
+            err,
+            Err(DomainError::PermissionDenied(Action::ReadAuditLog))
+        ));
+        let mut audit = MockAuditStore::new();
+        audit
+            .expect_list_room_changes()
+            .withf(|room, before, limit| {
+                room.map(RoomId::as_str) == Some("r") && before.is_some() && *limit == 7
+            })
+            .returning(|_, _, _| Ok(None));
+        let cursor = RoomChangeId::from_trusted("nope".to_owned());
+        let err = room_changes(
+            &rooms,
+            &audit,
+            &user("manager"),
+            &room().id,
+            Some(&cursor),
+            Limit(7),
+        );
+        assert!(
+            matches!(&err, Err(DomainError::InvalidParameter(m)) if m == "before names no room change"),
+            "{err:?}"
+        );
+        let mut none = MockRoomStore::new();
+        none.expect_get_room().returning(|_| Ok(None));
+        assert!(matches!(
+            room_changes(&none, &audit, &Actor::Platform, &room().id, None, Limit(1)),
+            Err(DomainError::RoomNotFound)
+        ));
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub fn preview_deletion(
         reason: command.reason.clone(),
         filter,
         skip_if_nothing: false,
+        retention: None,
     };
     match &command.target {
         DeleteTarget::All => {
@@ -170,6 +171,7 @@ pub fn delete_messages(
         reason: command.reason,
         filter,
         skip_if_nothing: false,
+        retention: None,
     };
     deleted(messages.delete(&request)?)?.ok_or_else(|| {
         DomainError::Internal(anyhow::anyhow!(

@@ -127,6 +127,7 @@ pub fn purge_client(
             reason: command.reason.clone(),
             filter: command.filter.clone(),
             skip_if_nothing: true,
+            retention: None,
         })
         .collect();
     let mut deletions = Vec::new();

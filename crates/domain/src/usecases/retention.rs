@@ -1,6 +1,7 @@
 //! Retention (`spec/moderation.md` §4): one run of the background job that removes the
 //! messages older than their room's retention. Read paths already hide those messages;
-//! a run records their removal (`deletedBy` `_retention`, filter `{before: cutoff}`) and
+//! a run records their removal (`deletedBy` `_retention`, filter `{before: cutoff}`, and
+//! `retention`: the days applied and who set them, from [`MessageStore::expired_rooms`]) and
 //! announces it, one audit record and one event per room.
 
 use crate::auth::Actor;
@@ -32,19 +33,20 @@ pub fn apply_retention(
     for chunk in expired.chunks(ROOMS_PER_TRANSACTION) {
         let requests: Vec<DeletionRequest> = chunk
             .iter()
-            .map(|(room, cutoff)| DeletionRequest {
+            .map(|expired| DeletionRequest {
                 id: DeletionId::generate(now),
-                room: room.clone(),
+                room: expired.room.clone(),
                 target: DeleteTarget::All,
                 actor: Actor::Retention,
                 deleted_at: now,
                 reason: None,
                 filter: MessageFilter {
-                    before: Some(Bound::At(*cutoff)),
+                    before: Some(Bound::At(expired.cutoff)),
                     after: None,
                     senders: Vec::new(),
                 },
                 skip_if_nothing: true,
+                retention: Some(expired.retention.clone()),
             })
             .collect();
         for outcome in messages.delete_many(&requests)? {
@@ -59,7 +61,7 @@ pub fn apply_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DeleteOutcome;
+    use crate::model::{DeleteOutcome, ExpiredRoom, RetentionOrigin};
     use crate::ports::MockMessageStore;
     use crate::testkit::fixtures::rid;
     use chrono::Duration;
@@ -74,7 +76,18 @@ mod tests {
         messages
             .expect_expired_rooms()
             .withf(move |d, at| *d == Some(days) && *at == now)
-            .returning(move |_, _| Ok(vec![(rid("old"), cutoff), (rid("quiet"), cutoff)]));
+            .returning(move |_, _| {
+                let expired = |room: &str| ExpiredRoom {
+                    room: rid(room),
+                    cutoff,
+                    retention: RetentionOrigin {
+                        days,
+                        set_by: Some("manager".to_owned()),
+                        set_at: Some(now),
+                    },
+                };
+                Ok(vec![expired("old"), expired("quiet")])
+            });
         messages
             .expect_delete_many()
             .times(1)
@@ -83,6 +96,8 @@ mod tests {
                     && reqs.iter().all(|r| {
                         r.actor == Actor::Retention
                             && r.skip_if_nothing
+                            && r.retention.as_ref().and_then(|o| o.set_by.as_deref())
+                                == Some("manager")
                             && r.filter.before == Some(Bound::At(cutoff))
                     })
             })
@@ -97,6 +112,7 @@ mod tests {
         assert_eq!(done[0].deleted_by, "_retention");
         assert_eq!(done[0].deleted_count, 4);
         assert!(done[0].filter.is_some());
+        assert_eq!(done[0].retention.as_ref().map(|o| o.days), Some(days));
     }
 
     #[test]
@@ -105,7 +121,14 @@ mod tests {
         let mut messages = MockMessageStore::new();
         let rooms = ROOMS_PER_TRANSACTION * 2 + 1;
         messages.expect_expired_rooms().returning(move |_, at| {
-            Ok((0..rooms).map(|i| (rid(&format!("r{i:03}")), at)).collect())
+            Ok((0..rooms)
+                .map(|i| ExpiredRoom {
+                    room: rid(&format!("r{i:03}")),
+                    cutoff: at,
+                    retention: RetentionOrigin::in_force(None, None, RetentionDays::new(1).ok())
+                        .expect("the default"),
+                })
+                .collect())
         });
         messages
             .expect_delete_many()

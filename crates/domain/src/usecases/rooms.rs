@@ -4,8 +4,8 @@ use crate::auth::Actor;
 use crate::error::DomainError;
 use crate::ids::{ClientId, RoomId};
 use crate::model::{
-    MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, RetentionDays, Room, RoomChanges, RoomType,
-    RoomUpdateOutcome, RoomView, check_text,
+    AuditReason, MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, RetentionDays, Room, RoomChanges,
+    RoomType, RoomUpdateOutcome, RoomView, check_text,
 };
 use crate::ports::{ClientStore, MessageStore, RoomStore};
 use crate::webhook::WebhookGuard;
@@ -30,6 +30,8 @@ pub struct CreateRoom {
     pub webhook: Option<String>,
     /// Retention (ext).
     pub retention_days: Option<RetentionDays>,
+    /// Why, from `X-Audit-Log-Reason`: recorded with the creation's room-change record.
+    pub reason: Option<AuditReason>,
 }
 
 /// Checks a webhook URL: `http://` or `https://`, at most 2048 characters, and a
@@ -82,7 +84,8 @@ fn view(messages: &dyn MessageStore, room: Room) -> Result<RoomView, DomainError
     Ok(RoomView { room, last_message })
 }
 
-/// Creates a room; the owner and managers become members.
+/// Creates a room as the API key (the only caller allowed); the owner and managers become
+/// members. Storage records the creation as a room change by `_platform`.
 ///
 /// # Errors
 /// `InvalidBody`, `ClientNotFound`, `RoomAlreadyExists`, or a storage failure.
@@ -117,7 +120,7 @@ pub fn create_room(
         retention_days: command.retention_days,
         created_at: now,
     };
-    if !rooms.insert_room(&room)? {
+    if !rooms.insert_room(&room, &Actor::Platform, command.reason.as_ref())? {
         return Err(DomainError::RoomAlreadyExists);
     }
     let stored = rooms.get_room(&room.id)?.ok_or_else(|| {
@@ -172,6 +175,7 @@ pub fn list_rooms(
 }
 
 /// `PUT /rooms/{roomID}`: admins, owner, managers; a new owner only by admins and the owner.
+/// Storage records what changed, if anything, with `reason`.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(UpdateRoom | ChangeOwner)`, `InvalidBody`,
@@ -189,6 +193,7 @@ pub fn update_room(
     id: &RoomId,
     changes: RoomChanges,
     now: DateTime<Utc>,
+    reason: Option<AuditReason>,
 ) -> Result<RoomView, DomainError> {
     let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     room.may_apply(actor, &changes)
@@ -202,14 +207,25 @@ pub fn update_room(
     let mut referenced: Vec<ClientId> = changes.owner.iter().cloned().collect();
     referenced.extend(changes.managers.iter().flatten().cloned());
     require_clients(clients, &referenced)?;
-    let outcome = rooms.update_room(id, actor, &changes, crate::model::to_millis(now))?;
+    let outcome = rooms.update_room(
+        id,
+        actor,
+        &changes,
+        crate::model::to_millis(now),
+        reason.as_ref(),
+    )?;
     updated(messages, outcome)
 }
 
-/// `POST /rooms/{roomID}/members`: admins, owner, managers.
+/// `POST /rooms/{roomID}/members`: admins, owner, managers. Storage records the new
+/// members, if any, with `reason`.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(ManageMembers)`, `ClientNotFound`, or a storage failure.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one port per concern, as every use case takes them"
+)]
 pub fn add_members(
     clients: &dyn ClientStore,
     rooms: &dyn RoomStore,
@@ -218,17 +234,25 @@ pub fn add_members(
     id: &RoomId,
     invitees: &[ClientId],
     now: DateTime<Utc>,
+    reason: Option<AuditReason>,
 ) -> Result<RoomView, DomainError> {
     let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     room.may_add_members(actor)
         .map_err(DomainError::PermissionDenied)?;
     require_clients(clients, invitees)?;
-    let outcome = rooms.add_members(id, actor, invitees, crate::model::to_millis(now))?;
+    let outcome = rooms.add_members(
+        id,
+        actor,
+        invitees,
+        crate::model::to_millis(now),
+        reason.as_ref(),
+    )?;
     updated(messages, outcome)
 }
 
 /// `POST /rooms/{roomID}/delete/members`: admins, owner, managers; any member may remove
-/// only itself. The owner cannot be removed.
+/// only itself. The owner cannot be removed. Storage records the removal, if it removed
+/// anyone, with `reason`.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(ManageMembers | RemoveOwner)`, or a storage failure.
@@ -239,11 +263,18 @@ pub fn remove_members(
     id: &RoomId,
     members: &[ClientId],
     now: DateTime<Utc>,
+    reason: Option<AuditReason>,
 ) -> Result<RoomView, DomainError> {
     let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     room.may_remove_members(actor, members)
         .map_err(DomainError::PermissionDenied)?;
-    let outcome = rooms.remove_members(id, actor, members, crate::model::to_millis(now))?;
+    let outcome = rooms.remove_members(
+        id,
+        actor,
+        members,
+        crate::model::to_millis(now),
+        reason.as_ref(),
+    )?;
     updated(messages, outcome)
 }
 
@@ -267,13 +298,13 @@ mod tests {
         rooms.expect_get_room().returning(|_| Ok(Some(room())));
         rooms
             .expect_update_room()
-            .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
+            .returning(|_, _, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
             .expect_add_members()
-            .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
+            .returning(|_, _, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
             .expect_remove_members()
-            .returning(|_, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
+            .returning(|_, _, _, _, _| Ok(RoomUpdateOutcome::Updated(room())));
         rooms
     }
 
@@ -305,7 +336,7 @@ mod tests {
         ));
 
         let mut taken = MockRoomStore::new();
-        taken.expect_insert_room().returning(|_| Ok(false));
+        taken.expect_insert_room().returning(|_, _, _| Ok(false));
         let cmd = CreateRoom {
             id: Some(room().id),
             ..CreateRoom::default()
@@ -321,8 +352,8 @@ mod tests {
         let mut rooms = MockRoomStore::new();
         rooms
             .expect_insert_room()
-            .withf(|r| r.id.as_str().len() == 24)
-            .returning(|_| Ok(true));
+            .withf(|r, actor, _| r.id.as_str().len() == 24 && *actor == Actor::Platform)
+            .returning(|_, _, _| Ok(true));
         rooms.expect_get_room().returning(|_| Ok(Some(room())));
         assert!(
             create_room(
@@ -410,7 +441,8 @@ mod tests {
                 &user("manager"),
                 &room().id,
                 rename.clone(),
-                now
+                now,
+                None
             )
             .is_ok()
         );
@@ -423,7 +455,8 @@ mod tests {
                 &user("member"),
                 &room().id,
                 rename,
-                now
+                now,
+                None
             ),
             Err(DomainError::PermissionDenied(Action::UpdateRoom))
         ));
@@ -436,7 +469,8 @@ mod tests {
                 &user("manager"),
                 &room().id,
                 new_owner.clone(),
-                now
+                now,
+                None
             ),
             Err(DomainError::PermissionDenied(Action::ChangeOwner))
         ));
@@ -449,7 +483,8 @@ mod tests {
                 &user("owner"),
                 &room().id,
                 new_owner,
-                now
+                now,
+                None
             )
             .is_ok()
         );
@@ -467,7 +502,8 @@ mod tests {
                 &user("manager"),
                 &room().id,
                 &[cid("x")],
-                now
+                now,
+                None
             )
             .is_ok()
         );
@@ -479,7 +515,8 @@ mod tests {
                 &user("member"),
                 &room().id,
                 &[cid("x")],
-                now
+                now,
+                None
             ),
             Err(DomainError::PermissionDenied(Action::ManageMembers))
         ));
@@ -491,7 +528,8 @@ mod tests {
                 &user("member"),
                 &room().id,
                 &[cid("member")],
-                now
+                now,
+                None
             )
             .is_ok()
         );
@@ -502,7 +540,8 @@ mod tests {
                 &user("member"),
                 &room().id,
                 &[cid("manager")],
-                now
+                now,
+                None
             ),
             Err(DomainError::PermissionDenied(Action::ManageMembers))
         ));
@@ -514,7 +553,8 @@ mod tests {
                 &Actor::Platform,
                 &room().id,
                 &[cid("owner")],
-                now
+                now,
+                None
             ),
             Err(DomainError::PermissionDenied(Action::RemoveOwner))
         ));
