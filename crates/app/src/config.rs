@@ -48,6 +48,9 @@ pub struct Config {
     pub retention_interval: std::time::Duration,
     /// `ROOMWARDEN_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <it>`.
     pub metrics_token: Option<SecretString>,
+    /// `ROOMWARDEN_KEY_GUARD` (`on`, the default, or `off`): limit wrong keys per source
+    /// address (docs/api.md, "Limits").
+    pub key_guard: bool,
 }
 
 /// The URL with any password replaced by `***`, for logs.
@@ -165,7 +168,13 @@ impl Config {
                     })
             })
             .transpose()?;
+        let key_guard = match get("ROOMWARDEN_KEY_GUARD").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => bail!("ROOMWARDEN_KEY_GUARD must be on or off, got {other:?}"),
+        };
         Ok(Self {
+            key_guard,
             bind,
             database_url: database_url.into(),
             api_key: credential("ROOMWARDEN_API_KEY", get("ROOMWARDEN_API_KEY"))?,
@@ -225,6 +234,7 @@ mod tests {
             ("ROOMWARDEN_WEBHOOK_URL", "ftp://x"),
             ("ROOMWARDEN_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
             ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "yes"),
+            ("ROOMWARDEN_KEY_GUARD", "maybe"),
             ("ROOMWARDEN_API_KEY", "has space"),
             ("ROOMWARDEN_METRICS_TOKEN", "has space"),
             ("ROOMWARDEN_API_KEY", "a"),

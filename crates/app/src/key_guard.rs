@@ -15,14 +15,15 @@
 
 use crate::auth::{API_KEY, CLIENT_KEY};
 use crate::envelope::ApiError;
-use crate::metrics::{Credential, Metrics};
+use crate::metrics::Credential;
+use crate::state::AppState;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, ResponseError, web};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Wrong keys an address may send in a burst.
@@ -127,25 +128,30 @@ impl KeyGuard {
     }
 }
 
-/// The middleware: refuses keyed requests from an address out of budget, and spends the
-/// budget of each request answered `INVALID_API_KEY` or `INVALID_CLIENT_KEY` for a key it sent.
+/// The middleware, on every route that authenticates (`routes::configure`): refuses keyed
+/// requests from an address out of budget, and spends the budget of each request answered
+/// `INVALID_API_KEY` or `INVALID_CLIENT_KEY` for a key it sent. Off when the server was
+/// started with `ROOMWARDEN_KEY_GUARD=off`.
 ///
 /// # Errors
 /// Only the wrapped service's own errors.
 pub async fn guard(
-    keys: Arc<KeyGuard>,
-    metrics: Arc<Metrics>,
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let sent = |name| req.headers().contains_key(name);
     let (api_key, client_key) = (sent(API_KEY), sent(CLIENT_KEY));
-    let Some(ip) = req.peer_addr().map(|a| a.ip()) else {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(state), Some(ip)) = (state, req.peer_addr().map(|a| a.ip())) else {
+        return next.call(req).await;
+    };
+    let Some(keys) = state.key_guard.clone() else {
         return next.call(req).await;
     };
     if !api_key && !client_key {
         return next.call(req).await;
     }
+    let metrics = &state.metrics;
     if let Some(retry_after) = keys.refused(ip, Instant::now()) {
         metrics.credential_refused();
         let err = ApiError::too_many_requests(

@@ -64,7 +64,6 @@ fn app(
     >,
 > {
     let metrics = state.metrics.clone();
-    let (key_guard, guard_metrics) = (state.key_guard.clone(), state.metrics.clone());
     App::new()
         .app_data(web::Data::new(state))
         .app_data(crate::body::body_config())
@@ -82,9 +81,6 @@ fn app(
                 crate::run::with_deadline(next.call(req))
             },
         ))
-        .wrap(actix_web::middleware::from_fn(move |req, next| {
-            crate::key_guard::guard(key_guard.clone(), guard_metrics.clone(), req, next)
-        }))
         .wrap(middleware::envelope_safety_net())
         .wrap(actix_web::middleware::from_fn(
             middleware::reject_bad_percent_encoding,
@@ -242,7 +238,7 @@ impl Application {
             socket_auth_timeout: config.socket_auth_timeout,
             metrics,
             metrics_token: config.metrics_token.clone(),
-            key_guard: Arc::default(),
+            key_guard: config.key_guard.then(Arc::default),
         };
         let server = serve(listener, state)?;
         Ok(Self {

@@ -182,6 +182,7 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// `ROOMWARDEN_METRICS_TOKEN`: when set, `/metrics` needs it as a bearer token.
     pub metrics_token: Option<secrecy::SecretString>,
-    /// Wrong keys per source address ([`crate::key_guard`]).
-    pub key_guard: Arc<crate::key_guard::KeyGuard>,
+    /// Wrong keys per source address ([`crate::key_guard`]); `None` with
+    /// `ROOMWARDEN_KEY_GUARD=off`.
+    pub key_guard: Option<Arc<crate::key_guard::KeyGuard>>,
 }

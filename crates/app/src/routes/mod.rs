@@ -31,6 +31,8 @@ struct Endpoint {
     resource: Resource,
     allow: Vec<&'static str>,
     callers: Callers,
+    /// Whether its handlers check the API's keys (then [`crate::key_guard`] watches it).
+    keyed: bool,
 }
 
 /// Starts an [`Endpoint`] at `path`.
@@ -39,6 +41,7 @@ fn at(path: &str) -> Endpoint {
         resource: web::resource(path),
         allow: Vec::new(),
         callers: Callers::Any,
+        keyed: true,
     }
 }
 
@@ -47,6 +50,13 @@ impl Endpoint {
     /// extractor), so that idempotency checks authenticate the same way.
     fn api_key_only(mut self) -> Self {
         self.callers = Callers::ApiKeyOnly;
+        self
+    }
+
+    /// Marks an endpoint that takes none of the API's keys (health, documents, metrics,
+    /// the console, the socket, which authenticates in its first frame).
+    fn unkeyed(mut self) -> Self {
+        self.keyed = false;
         self
     }
 
@@ -130,26 +140,37 @@ impl Endpoint {
     /// The resource with panic capture. It sits on the resource, not the app, because it
     /// must hold a copy of the request, which only works once routing is done.
     fn guarded(self) -> impl HttpServiceFactory {
-        self.into_resource().wrap(actix_web::middleware::from_fn(
-            crate::middleware::catch_panic,
-        ))
+        let keyed = self.keyed;
+        self.into_resource()
+            .wrap(actix_web::middleware::Condition::new(
+                keyed,
+                actix_web::middleware::from_fn(crate::key_guard::guard),
+            ))
+            .wrap(actix_web::middleware::from_fn(
+                crate::middleware::catch_panic,
+            ))
     }
 }
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(at("/health").get(ops::health).guarded())
-        .service(at("/ready").get(ops::ready).guarded())
+    cfg.service(at("/health").unkeyed().get(ops::health).guarded())
+        .service(at("/ready").unkeyed().get(ops::ready).guarded())
         .service(
             at("/socket")
                 .get(crate::realtime::socket::socket)
                 .into_resource(),
         )
-        .service(at("/openapi.json").get(ops::openapi).guarded())
-        .service(at("/console").get(console::index).guarded())
-        .service(at("/console/").get(console::index).guarded())
-        .service(at("/console/{file}").get(console::asset).guarded())
-        .service(at("/metrics").get(ops::metrics).guarded())
+        .service(at("/openapi.json").unkeyed().get(ops::openapi).guarded())
+        .service(at("/console").unkeyed().get(console::index).guarded())
+        .service(at("/console/").unkeyed().get(console::index).guarded())
+        .service(
+            at("/console/{file}")
+                .unkeyed()
+                .get(console::asset)
+                .guarded(),
+        )
+        .service(at("/metrics").unkeyed().get(ops::metrics).guarded())
         .service(
             at("/admin/clients")
                 .api_key_only()

@@ -231,3 +231,33 @@ fn wrong_keys_from_one_address_are_refused_unchecked_for_a_while_and_counted() {
     std::thread::sleep(std::time::Duration::from_millis(1_100));
     app.get("/admin/deletions").api_key().send().ok();
 }
+
+#[test]
+fn the_key_guard_can_be_turned_off_and_spares_routes_without_keys() {
+    let (url, file) = fresh_database();
+    let mut config = test_config(url);
+    config.key_guard = false;
+    let app = TestApp::spawn_with(config, file);
+    for _ in 0..30 {
+        app.get("/admin/deletions")
+            .header("IM-API-KEY", "guess")
+            .send()
+            .err(401, "INVALID_API_KEY");
+    }
+    let guarded = TestApp::spawn();
+    for _ in 0..30 {
+        guarded
+            .get("/admin/deletions")
+            .header("IM-API-KEY", "guess")
+            .send();
+    }
+    // Routes that take no key answer as ever, whatever headers come along.
+    assert_eq!(
+        guarded
+            .get("/health")
+            .header("IM-API-KEY", "guess")
+            .send()
+            .status,
+        200
+    );
+}

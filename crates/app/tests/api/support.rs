@@ -47,6 +47,7 @@ pub fn test_config(database_url: String) -> Config {
         retention_interval: std::time::Duration::from_secs(60),
         socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
         metrics_token: None,
+        key_guard: true,
     }
 }
 
@@ -126,7 +127,7 @@ impl TestApp {
             socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
             metrics: std::sync::Arc::new(roomwarden::metrics::Metrics::new(None, hub)),
             metrics_token: None,
-            key_guard: std::sync::Arc::default(),
+            key_guard: Some(std::sync::Arc::default()),
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
