@@ -18,6 +18,28 @@ fn ids(list: &[ClientId]) -> Vec<String> {
     list.iter().map(|c| c.as_str().to_owned()).collect()
 }
 
+/// A whole number as JSON may write it: `30` or `30.0` (JSON Schema's `integer` is both, so
+/// a client generated from the document may send either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Whole(pub i64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        /// Beyond this a float has no fraction but no longer holds every whole number.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        let n = serde_json::Number::deserialize(de)?;
+        let whole = n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+                .map(|f| f as i64)
+        });
+        whole.map(Whole).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid value: {n}, expected a whole number"))
+        })
+    }
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn double_option<'de, D, T>(de: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -672,7 +694,8 @@ pub struct CreateRoomBody {
     pub webhook: Option<String>,
     /// Days to keep messages, 1 to 36500 (ext; default: the deployment's).
     #[serde(rename = "retentionDays")]
-    pub retention_days: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub retention_days: Option<Whole>,
 }
 
 /// `PUT /rooms/{roomID}`: absent fields are kept; `"webhook": null` removes the webhook.
@@ -692,7 +715,7 @@ pub struct UpdateRoomBody {
     /// New retention in days (1 to 36500), or `null` for the deployment's default (ext).
     #[serde(rename = "retentionDays", deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
-    pub retention_days: Option<Option<i64>>,
+    pub retention_days: Option<Option<Whole>>,
 }
 
 /// `POST /rooms/{roomID}/members`.

@@ -47,8 +47,9 @@ impl Bound {
             ))
         };
         let time = if is_all_digits(raw) {
-            raw.parse::<i64>()
-                .ok()
+            Some(raw)
+                .filter(|r| r.len() <= MAX_MILLIS_DIGITS)
+                .and_then(|r| r.parse::<i64>().ok())
                 .and_then(DateTime::from_timestamp_millis)
                 .ok_or_else(bad)?
         } else {
@@ -68,6 +69,11 @@ impl Bound {
         }
     }
 }
+
+/// Most digits of a time given as Unix milliseconds (up to year 33658): an all-digit value
+/// with more is out of range, whatever its value, so that the rule is a pattern a client can
+/// check (`^[0-9]{1,15}$`).
+pub const MAX_MILLIS_DIGITS: usize = 15;
 
 /// Whether `raw` is Unix milliseconds in form (digits only), whatever its range.
 fn is_all_digits(raw: &str) -> bool {
@@ -176,6 +182,11 @@ mod tests {
         }
         assert!(Bound::parse_time("after", "m-1").is_err());
         assert!(Bound::parse_time("after", "99999999999999999999").is_err());
+        assert!(Bound::parse_time("after", "999999999999999").is_ok());
+        assert!(
+            Bound::parse_time("after", "1000000000000000").is_err(),
+            "16 digits, though a valid time"
+        );
     }
 
     #[test]

@@ -79,9 +79,16 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
         "delete_messages",
         &[
             (403, "INSUFFICIENT_PERMISSION"),
+            (404, "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND"),
+        ],
+    ),
+    (
+        "clear_messages",
+        &[
+            (403, "INSUFFICIENT_PERMISSION"),
             (
                 404,
-                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (the message, or a message given as `before`/`after` of `_all`)",
+                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (a message given as `before`/`after`)",
             ),
         ],
     ),
@@ -123,15 +130,10 @@ const RAW: &[&str] = &["openapi", "socket", "metrics"];
 /// in [`SPECIFIC`], with the `WWW-Authenticate` challenge they send.
 const OWN_CREDENTIAL: &[(&str, &str)] = &[("metrics", crate::routes::ops::METRICS_CHALLENGE)];
 
-/// Rule of client, room and message IDs (api.md §1): 1 to 128 characters, no whitespace,
+/// Rule of client, room and message IDs (docs/api.md): 1 to 128 characters, no whitespace,
 /// no control characters, no `/`.
 pub fn id_schema() -> Value {
-    json!({
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 128,
-        "pattern": "^[^\\s/\\u0000-\\u001f\\u007f-\\u009f]+$"
-    })
+    super::constraints::id()
 }
 
 const ID_PARAMETERS: &[&str] = &[
@@ -286,7 +288,10 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
             }}),
         );
     }
-    let base = id.strip_suffix("_alias").unwrap_or(id);
+    let base = match id.strip_suffix("_alias").unwrap_or(id) {
+        named if named.starts_with("delete_message_named_") => "delete_messages",
+        base => base,
+    };
     if let Some((_, specific)) = SPECIFIC.iter().find(|(op_id, _)| *op_id == base) {
         for (status, codes) in *specific {
             add(responses, *status, codes);
@@ -338,12 +343,44 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
 /// contract beside `POST /rooms`): `(alias, documented path)`.
 const ALIASES: &[(&str, &str)] = &[("/rooms/", "/rooms")];
 
+/// Message IDs that are also the last segment of another route (`GET …/messages/v3`,
+/// `POST …/messages/delete`): `DELETE` on that path deletes the message with that ID. The
+/// document says so on the path itself, where tools look first.
+const NAMED_MESSAGES: &[&str] = &["v3", "delete"];
+
+/// The message route's `DELETE` on `…/messages/{name}`, with `messageID` fixed to `name`.
+fn delete_named_message(paths: &mut serde_json::Map<String, Value>, name: &str) {
+    let Some(mut op) = paths
+        .get("/rooms/{roomID}/messages/{messageID}")
+        .and_then(|item| item.get("delete"))
+        .cloned()
+    else {
+        return;
+    };
+    op["operationId"] = json!(format!("delete_message_named_{name}"));
+    op["description"] = json!(format!(
+        "Deletes the message whose ID is `{name}`, exactly as `DELETE /rooms/{{roomID}}/messages/{{messageID}}` does."
+    ));
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        params.retain(|p| p["name"] != "messageID");
+    }
+    if let Some(item) = paths
+        .get_mut(&format!("/rooms/{{roomID}}/messages/{name}"))
+        .and_then(Value::as_object_mut)
+    {
+        item.insert("delete".to_owned(), op);
+    }
+}
+
 /// Applies the envelope, the statuses and the parameter rules to every operation of `doc`,
 /// and documents the aliases.
 pub fn apply(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
+    for name in NAMED_MESSAGES {
+        delete_named_message(paths, name);
+    }
     for (alias, path) in ALIASES {
         if let Some(mut item) = paths.get(*path).cloned() {
             if let Some(ops) = item.as_object_mut() {

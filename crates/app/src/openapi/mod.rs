@@ -5,6 +5,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use crate::routes::{audit, clients, deletion, events, messages, ops, rooms};
 
+pub mod constraints;
 pub mod envelope;
 
 struct SecuritySchemes;
@@ -45,7 +46,7 @@ impl utoipa::Modify for SecuritySchemes {
         clients::save_client, clients::revoke_tokens, clients::me,
         rooms::list_rooms, rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
         messages::send_message, messages::send_as, messages::list_messages,
-        deletion::delete_messages, deletion::bulk_delete_at, deletion::purge_client,
+        deletion::delete_messages, deletion::clear_messages, deletion::bulk_delete_at, deletion::purge_client,
         audit::room_deletions, audit::all_deletions, audit::room_changes, audit::all_changes,
         events::list_events, events::redeliver_event,
         crate::realtime::socket::socket,
@@ -63,6 +64,7 @@ pub fn document() -> serde_json::Value {
         serde_json::Value::Null
     });
     envelope::apply(&mut doc);
+    constraints::apply(&mut doc);
     doc
 }
 

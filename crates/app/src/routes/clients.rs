@@ -40,11 +40,10 @@ pub async fn save_client(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let body: SaveClientBody = body.parse()?;
+    // Checked in form even where it does not apply (no `token`): a malformed field is refused.
+    let expires_at = expiration(body.expiration_date)?;
     let token = match (body.token, body.issue_access_token) {
-        (Some(token), _) => TokenRequest::Assign {
-            token,
-            expires_at: expiration(body.expiration_date)?,
-        },
+        (Some(token), _) => TokenRequest::Assign { token, expires_at },
         (None, true) => TokenRequest::Issue,
         (None, false) => TokenRequest::Keep,
     };

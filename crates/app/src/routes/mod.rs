@@ -250,12 +250,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(audit::room_changes)
                 .guarded(),
         )
-        // One resource for all three: `v3` and `delete` are also valid message IDs that
-        // DELETE must reach.
+        // `_all`, `v3` and `delete` are resources of their own (so that each answers, and
+        // lists in `Allow`, exactly its methods), registered before any message ID; `v3` and
+        // `delete` are also message IDs, which DELETE still reaches.
+        .service(
+            at("/rooms/{roomID}/messages/{all:_all}")
+                .delete(deletion::clear_messages)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/messages/{version:v3}")
+                .get(messages::list_messages)
+                .delete(deletion::delete_messages)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/messages/{action:delete}")
+                .post(deletion::bulk_delete_at)
+                .delete(deletion::delete_messages)
+                .guarded(),
+        )
         .service(
             at("/rooms/{roomID}/messages/{messageID}")
-                .get(messages::list_messages)
-                .post(deletion::bulk_delete_at)
                 .delete(deletion::delete_messages)
                 .guarded(),
         );

@@ -63,7 +63,10 @@ pub async fn create_room(
         members: client_ids(&body.members)?,
         managers: client_ids(&body.managers)?,
         webhook: body.webhook,
-        retention_days: body.retention_days.map(RetentionDays::new).transpose()?,
+        retention_days: body
+            .retention_days
+            .map(|days| RetentionDays::new(days.0))
+            .transpose()?,
         reason: reason?,
     };
     let view = state
@@ -172,7 +175,7 @@ pub async fn update_room(
                 webhook: body.webhook,
                 retention_days: body
                     .retention_days
-                    .map(|days| days.map(RetentionDays::new).transpose())
+                    .map(|days| days.map(|d| RetentionDays::new(d.0)).transpose())
                     .transpose()?,
             };
             let reason = reason?;

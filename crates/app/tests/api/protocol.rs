@@ -152,7 +152,11 @@ fn every_405_says_which_methods_are_allowed() {
     for (method, path, allow) in [
         ("POST", "/health", "GET, HEAD"),
         ("PATCH", "/rooms/r", "GET, HEAD, PUT"),
-        ("PUT", "/rooms/r/messages/x", "GET, HEAD, POST, DELETE"),
+        // Each route lists its own methods, though all four share a path shape.
+        ("PUT", "/rooms/r/messages/x", "DELETE"),
+        ("OPTIONS", "/rooms/r/messages/v3", "GET, HEAD, DELETE"),
+        ("GET", "/rooms/r/messages/delete", "POST, DELETE"),
+        ("POST", "/rooms/r/messages/_all", "DELETE"),
         ("GET", "/admin/clients", "POST"),
     ] {
         let res = raw(

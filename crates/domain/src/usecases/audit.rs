@@ -11,8 +11,8 @@ use crate::usecases::Limit;
 /// `GET /rooms/{roomID}/deletions`: platform admins, the owner and managers.
 ///
 /// # Errors
-/// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, `InvalidParameter` for an unknown
-/// cursor, or a storage failure.
+/// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, or a storage failure (an unknown
+/// cursor is an empty page).
 pub fn room_deletions(
     rooms: &dyn RoomStore,
     audit: &dyn AuditStore,
@@ -31,24 +31,26 @@ pub fn room_deletions(
 /// `GET /admin/deletions`: every room's records (or one room's, which need not exist any more).
 ///
 /// # Errors
-/// `InvalidParameter` for an unknown cursor, or a storage failure.
+/// A storage failure (an unknown cursor is an empty page).
 pub fn all_deletions(
     audit: &dyn AuditStore,
     room: Option<&RoomId>,
     before: Option<&DeletionId>,
     limit: Limit,
 ) -> Result<Vec<Deletion>, DomainError> {
-    audit
-        .list_deletions(room, before, limit.get())?
-        .ok_or_else(|| DomainError::InvalidParameter("before names no audit record".to_owned()))
+    Ok(super::page(audit.list_deletions(
+        room,
+        before,
+        limit.get(),
+    )?))
 }
 
 /// `GET /rooms/{roomID}/changes`: platform admins, the owner and managers, as for the
 /// room's deletions.
 ///
 /// # Errors
-/// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, `InvalidParameter` for an unknown
-/// cursor, or a storage failure.
+/// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, or a storage failure (an unknown
+/// cursor is an empty page).
 pub fn room_changes(
     rooms: &dyn RoomStore,
     audit: &dyn AuditStore,
@@ -68,16 +70,18 @@ pub fn room_changes(
 /// any more).
 ///
 /// # Errors
-/// `InvalidParameter` for an unknown cursor, or a storage failure.
+/// A storage failure (an unknown cursor is an empty page).
 pub fn all_room_changes(
     audit: &dyn AuditStore,
     room: Option<&RoomId>,
     before: Option<&RoomChangeId>,
     limit: Limit,
 ) -> Result<Vec<RoomChange>, DomainError> {
-    audit
-        .list_room_changes(room, before, limit.get())?
-        .ok_or_else(|| DomainError::InvalidParameter("before names no room change".to_owned()))
+    Ok(super::page(audit.list_room_changes(
+        room,
+        before,
+        limit.get(),
+    )?))
 }
 
 #[cfg(test)]
@@ -107,12 +111,12 @@ mod tests {
     }
 
     #[test]
-    fn unknown_cursor_is_an_invalid_parameter() {
+    fn an_unknown_cursor_is_an_empty_page() {
         let mut audit = MockAuditStore::new();
         audit.expect_list_deletions().returning(|_, _, _| Ok(None));
         let cursor = DeletionId::from_trusted("nope".to_owned());
-        let err = all_deletions(&audit, None, Some(&cursor), Limit(20));
-        assert!(matches!(err, Err(DomainError::InvalidParameter(_))));
+        let page = all_deletions(&audit, None, Some(&cursor), Limit(20));
+        assert!(matches!(page, Ok(records) if records.is_empty()));
     }
 
     #[test]
@@ -139,7 +143,7 @@ mod tests {
             })
             .returning(|_, _, _| Ok(None));
         let cursor = RoomChangeId::from_trusted("nope".to_owned());
-        let err = room_changes(
+        let page = room_changes(
             &rooms,
             &audit,
             &user("manager"),
@@ -148,8 +152,8 @@ mod tests {
             Limit(7),
         );
         assert!(
-            matches!(&err, Err(DomainError::InvalidParameter(m)) if m == "before names no room change"),
-            "{err:?}"
+            matches!(&page, Ok(records) if records.is_empty()),
+            "an unknown cursor is an empty page: {page:?}"
         );
         let mut none = MockRoomStore::new();
         none.expect_get_room().returning(|_| Ok(None));

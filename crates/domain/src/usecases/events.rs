@@ -29,7 +29,7 @@ pub fn parse_state(raw: Option<&str>) -> Result<Option<DeliveryState>, DomainErr
 /// room need not exist any more), older than the event `before`.
 ///
 /// # Errors
-/// `InvalidParameter` when `before` names no event, or a storage failure.
+/// A storage failure (a `before` that names no event is an empty page).
 pub fn list_events(
     events: &dyn EventLog,
     state: Option<DeliveryState>,
@@ -37,9 +37,12 @@ pub fn list_events(
     before: Option<&DeletionId>,
     limit: Limit,
 ) -> Result<Vec<EventDelivery>, DomainError> {
-    events
-        .list_events(state, room, before, limit.get())?
-        .ok_or_else(|| DomainError::InvalidParameter("before names no event".to_owned()))
+    Ok(super::page(events.list_events(
+        state,
+        room,
+        before,
+        limit.get(),
+    )?))
 }
 
 /// `POST /admin/events/{id}/redeliver`: the event again, under the same ID, as a new
@@ -121,20 +124,18 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_cursor_is_an_invalid_parameter() {
+    fn an_unknown_cursor_is_an_empty_page() {
         let mut log = MockEventLog::new();
         log.expect_list_events().returning(|_, _, _, _| Ok(None));
         let cursor = DeletionId::from_trusted("nope".to_owned());
-        let err = list_events(
+        let page = list_events(
             &log,
             None,
             None,
             Some(&cursor),
             Limit::parse(None).expect("limit"),
         );
-        assert!(
-            matches!(err, Err(DomainError::InvalidParameter(m)) if m == "before names no event")
-        );
+        assert!(matches!(page, Ok(events) if events.is_empty()));
     }
 
     #[test]

@@ -11,6 +11,14 @@ pub mod rooms;
 
 use crate::error::DomainError;
 
+/// A page of a listing whose cursor the store may not know: an unknown cursor (or one of
+/// another room, or one the caller may not see) is an empty page, as after the last item, so
+/// the answer reveals nothing and a client generated from the document never meets a refusal
+/// of a well-formed cursor (docs/api.md, "Cursors").
+pub(crate) fn page<T>(found: Option<Vec<T>>) -> Vec<T> {
+    found.unwrap_or_default()
+}
+
 /// A page size: 1 to 100, default 20.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(u32);

@@ -153,7 +153,7 @@ pub fn get_room(
 /// API key or a flagged client), newest first, after the room `before`.
 ///
 /// # Errors
-/// `InvalidParameter` when `before` names no room the caller may list; a storage failure.
+/// A storage failure. A `before` that names no room the caller may list is an empty page.
 pub fn list_rooms(
     rooms: &dyn RoomStore,
     messages: &dyn MessageStore,
@@ -166,9 +166,7 @@ pub fn list_rooms(
     } else {
         actor.client_id()
     };
-    rooms
-        .list_rooms(member, before, limit.get())?
-        .ok_or_else(|| DomainError::InvalidParameter("before names no room".to_owned()))?
+    super::page(rooms.list_rooms(member, before, limit.get())?)
         .into_iter()
         .map(|room| view(messages, room))
         .collect()
