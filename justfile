@@ -59,3 +59,16 @@ bench-http *args:
 # purge across 1,000 rooms) on SQLite and MySQL/MariaDB, beside the floor.
 bench-moderation *args:
     just bench-http --moderation {{args}}
+
+# A 3-node MariaDB Galera cluster on loopback (client ports 3307-3309; data under
+# /tmp/roomwarden-galera, kept across stop/start). `tools/galera.sh` also has kill, restart, reset.
+galera-start:
+    bash tools/galera.sh start
+
+# Shut the Galera cluster's nodes down cleanly.
+galera-stop:
+    bash tools/galera.sh stop
+
+# One line per Galera node: state and cluster size.
+galera-status:
+    bash tools/galera.sh status
