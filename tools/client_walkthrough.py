@@ -42,13 +42,7 @@ OPERATIONS = {
     "send_message": "send_message",  # POST /rooms/{roomID}/message
     "list_messages": "list_messages",  # GET /rooms/{roomID}/messages/v3
     "delete_message": "delete_messages",  # DELETE /rooms/{roomID}/messages/{messageID}
-    # Clearing a room (DELETE /rooms/{roomID}/messages/_all with before/after/sender/dryRun).
-    # FALLBACK: "clear" is preferred when the generated package has it (the document is
-    # getting a separate clear_messages operation); otherwise "clear_fallback" is called
-    # with messageID "_all", which is how today's document (one delete_messages
-    # operation for both) expresses it. Remove the fallback once clear_messages has landed.
-    "clear": "clear_messages",
-    "clear_fallback": "delete_messages",
+    "clear": "clear_messages",  # DELETE /rooms/{roomID}/messages/_all (before/after/sender/dryRun)
     "bulk_delete": "bulk_delete_at",  # POST /rooms/{roomID}/messages/delete
     "purge_client": "purge_client",  # DELETE /admin/clients/{clientID}/messages
     "room_deletions": "room_deletions",  # GET /rooms/{roomID}/deletions
@@ -64,8 +58,6 @@ MODELS = {
     "failure": "Failure",  # the error envelope {"RC","RM","error":{"code","message"}}
 }
 
-# The argument of the single-message operation that the fallback fills with "_all".
-CLEAR_FALLBACK_MESSAGE_ID = "_all"
 # ---------------------------------------------------------------------------------------
 
 ROOM = "test-room-123"
@@ -260,12 +252,8 @@ def annotation_text(annotation):
 
 
 def clear(room_id, **kwargs):
-    """DELETE /rooms/{roomID}/messages/_all through clear_messages when the generated package
-    has it, else (today's document) through delete_messages with messageID "_all"."""
-    if has_op("clear"):  # preferred: the dedicated operation
-        return call("clear", room_id, **kwargs)
-    # FALLBACK for today's document: the single-message operation with messageID "_all".
-    return call("clear_fallback", room_id, CLEAR_FALLBACK_MESSAGE_ID, **kwargs)
+    """DELETE /rooms/{roomID}/messages/_all through its own operation."""
+    return call("clear", room_id, **kwargs)
 
 
 def mismatches(obj, path="body"):
@@ -619,7 +607,7 @@ def main():
 
     PKG_TIMEOUT = httpx.Timeout(15.0)
     print(f"walk-through against {BASE} with generated package {PACKAGE}; "
-          f"clear via {OPERATIONS['clear'] if has_op('clear') else OPERATIONS['clear_fallback'] + ' (messageID _all, fallback)'}")
+          f"clear via {OPERATIONS['clear']}")
     passed, failed, findings = 0, [], []
     for i, (title, fn) in enumerate(STEPS, 1):
         try:

@@ -35,3 +35,20 @@ fn me_is_for_users_only() {
         .send()
         .err(403, "INSUFFICIENT_PERMISSION");
 }
+
+#[test]
+fn an_expiration_date_out_of_form_is_refused_even_without_a_token() {
+    let app = TestApp::spawn();
+    for bad in [json!("soon"), json!("1700000000000"), json!(true)] {
+        app.post("/admin/clients")
+            .api_key()
+            .json(json!({"_id": "alice", "expirationDate": bad}))
+            .send()
+            .err(400, "INVALID_BODY");
+    }
+    app.post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "alice", "expirationDate": 4_102_444_800_000_i64}))
+        .send()
+        .ok();
+}

@@ -134,3 +134,27 @@ fn the_document_catches_an_undocumented_status_and_a_wrong_body() {
         &json!({"RC": 404, "RM": "Message not found", "error": {"code": "MESSAGE_NOT_FOUND", "message": "x"}}),
     );
 }
+
+#[test]
+fn the_clear_is_its_own_operation_and_a_single_delete_takes_no_filters() {
+    let doc = &document().doc;
+    let clear = &doc["paths"]["/rooms/{roomID}/messages/_all"]["delete"];
+    assert_eq!(clear["operationId"], "clear_messages");
+    let names = |op: &Value| -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(names(clear), ["before", "after", "sender", "dryRun"]);
+    let single = &doc["paths"]["/rooms/{roomID}/messages/{messageID}"]["delete"];
+    assert_eq!(names(single), ["dryRun"]);
+    // The message named v3 is deleted on the listing's path, where tools look first.
+    assert_eq!(
+        doc["paths"]["/rooms/{roomID}/messages/v3"]["delete"]["operationId"],
+        "delete_message_named_v3"
+    );
+}

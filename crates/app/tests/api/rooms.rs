@@ -266,3 +266,22 @@ fn rooms_are_listed_for_members_and_all_for_admins_newest_first() {
         .send()
         .err(401, "INVALID_TOKEN");
 }
+
+#[test]
+fn retention_days_is_a_whole_number_however_json_writes_it() {
+    let app = TestApp::spawn();
+    app.user("owner");
+    let created = app
+        .post("/rooms")
+        .api_key()
+        .json(json!({"_id": "r", "owner": "owner", "retentionDays": 30.0}))
+        .send();
+    assert_eq!(created.ok()["retentionDays"], 30);
+    for bad in [json!(30.5), json!("30"), json!(1e300)] {
+        app.put("/rooms/r")
+            .api_key()
+            .json(json!({"retentionDays": bad}))
+            .send()
+            .err(400, "INVALID_BODY");
+    }
+}
