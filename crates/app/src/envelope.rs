@@ -287,15 +287,6 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status).json(body);
         res.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
-        // For the key guard: a wrong key (the guard checks that the header was sent).
-        let credential = match self.code {
-            "INVALID_API_KEY" => Some(crate::metrics::Credential::ApiKey),
-            "INVALID_CLIENT_KEY" => Some(crate::metrics::Credential::ClientKey),
-            _ => None,
-        };
-        if let Some(credential) = credential {
-            res.extensions_mut().insert(credential);
-        }
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(secs));

@@ -20,8 +20,10 @@
 //!
 //! The claim, the handler and the storing share the request's one deadline
 //! ([`crate::run`]): storing or releasing never adds a wait of its own. A claim that
-//! commits after its request was answered `503` is released at once; storing or releasing
-//! that outlives the deadline goes on after the answer.
+//! commits after its request was answered `503` (or after its client went away) is released
+//! at once; storing or releasing that outlives the deadline goes on after the answer. A
+//! `503` whose use case was cut off while it ran keeps the key in flight until its lease
+//! lapses: that use case may still commit, and a retry must not repeat it.
 //!
 //! Credentials are never stored (the caller is a client ID or `/platform`), nor are
 //! answers that carry a token ([`CarriesSecret`]: the key is released instead); neither
@@ -212,8 +214,17 @@ pub async fn handle(
         release(&state, ticket).await;
         return Ok(ServiceResponse::new(http_req, res));
     }
-    let embeds = res.extensions().get::<Embeds>().cloned();
     let status = res.status();
+    if status.is_server_error() && crate::run::outcome_uncertain() {
+        // Cut off by the deadline while its work ran: that work may still commit, so the
+        // key is neither released (a retry could repeat the effect) nor stored; it stays in
+        // flight until its lease lapses, and a retry meanwhile gets 409.
+        tracing::warn!(
+            "the idempotency key is kept until its lease lapses: the request's outcome is unknown"
+        );
+        return Ok(ServiceResponse::new(http_req, res));
+    }
+    let embeds = res.extensions().get::<Embeds>().cloned();
     let content_type = res
         .headers()
         .get(CONTENT_TYPE)
@@ -229,6 +240,14 @@ pub async fn handle(
             ApiError::internal().error_response(),
         ));
     };
+    if bytes.len() > idempotency::MAX_STORED_ANSWER_BYTES {
+        // Not stored (see `idempotency::finish`): released without copying the answer.
+        release(&state, ticket).await;
+        return Ok(ServiceResponse::new(
+            http_req,
+            head.set_body(bytes).map_into_boxed_body(),
+        ));
+    }
     let embeds = match embeds.map(|e| e.redact(&bytes)) {
         Some(None) => {
             // Never store content that a deletion could not remove.

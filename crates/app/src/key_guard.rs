@@ -1,13 +1,15 @@
 //! Limits key guessing: wrong `IM-API-KEY` and `IM-CLIENT-KEY` values per source address.
 //!
 //! Each source address (an IPv6 address by its /64, the block one host is usually given)
-//! has a budget of [`BURST`] wrong keys, refilled by one every [`REFILL`]. While the budget
-//! is spent, requests from that address that carry either key header are answered `429
-//! TOO_MANY_REQUESTS` with `Retry-After`, **without checking the key** (checking would tell
-//! a right guess from a wrong one). Requests with only a token, and every other address, are
-//! not affected; an address that sends right keys never spends its budget, and nothing is
-//! slowed: refused requests are answered at once. Both are counted in `/metrics`
-//! (`roomwarden_credential_failures_total`, `roomwarden_credential_refusals_total`).
+//! has a budget of [`BURST`] wrong keys, refilled by one every [`REFILL`]. Each request (and
+//! each socket's first frame) that presents a key has it compared as it arrives, and a wrong
+//! one spends the budget at once. While the budget is spent, requests and sockets from that
+//! address that present either key are refused (`429 TOO_MANY_REQUESTS` with `Retry-After`;
+//! a socket is closed with 1008) **without checking the key** (checking would tell a right
+//! guess from a wrong one). Other addresses are not affected; an address that sends right
+//! keys never spends its budget, and nothing is slowed: refused requests are answered at
+//! once. Both are counted in `/metrics` (`roomwarden_credential_failures_total`,
+//! `roomwarden_credential_refusals_total`).
 //!
 //! Addresses are taken from the connection (a proxy in front makes all callers one address:
 //! see docs/operations.md). At most [`MAX_TRACKED`] addresses are remembered; when full,
@@ -21,6 +23,8 @@ use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
+use roomwarden_domain::auth::{DeploymentKeys, secrets_match};
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
@@ -87,11 +91,7 @@ impl KeyGuard {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let left = budgets.get(&source(ip))?.at(now).left;
-        (left < 1.0).then(|| {
-            let wait = Duration::from_secs_f64((1.0 - left) * REFILL.as_secs_f64());
-            // Whole seconds, rounded up, at least 1.
-            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-        })
+        (left < 1.0).then(|| refill_wait(left))
     }
 
     /// Spends one of `ip`'s budget for a wrong key at `now`.
@@ -100,23 +100,51 @@ impl KeyGuard {
             .budgets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        spend(&mut budgets, source(ip), now);
+    }
+
+    /// Admits a request from `ip` that presents `api_key` and/or `client_key`: refused (the
+    /// seconds to wait) when the address has no budget left, without looking at the keys;
+    /// else each presented key is compared with the deployment's (in constant time), and each
+    /// wrong one spends the budget at once, before the request goes on (so requests in flight
+    /// together cannot pass the check on the same unit). Returns the wrong ones.
+    ///
+    /// # Errors
+    /// The seconds until the address may send a key again.
+    pub fn admit(
+        &self,
+        ip: IpAddr,
+        presented: [(Credential, Option<&str>); 2],
+        keys: &DeploymentKeys,
+        now: Instant,
+    ) -> Result<Vec<Credential>, u64> {
+        let mut budgets = self
+            .budgets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = source(ip);
-        if !budgets.contains_key(&key) && budgets.len() >= MAX_TRACKED {
-            budgets.retain(|_, b| b.at(now).left < f64::from(BURST));
-            // Then the address with the most budget left: it is the least suspect.
-            if budgets.len() >= MAX_TRACKED
-                && let Some(freest) = budgets
-                    .iter()
-                    .max_by(|(_, a), (_, b)| a.at(now).left.total_cmp(&b.at(now).left))
-                    .map(|(k, _)| *k)
-            {
-                budgets.remove(&freest);
+        if let Some(budget) = budgets.get(&key) {
+            let left = budget.at(now).left;
+            if left < 1.0 {
+                return Err(refill_wait(left));
             }
         }
-        let budget = budgets.entry(key).or_insert_with(|| Budget::full(now));
-        let mut spent = budget.at(now);
-        spent.left = (spent.left - 1.0).max(0.0);
-        *budget = spent;
+        let wrong: Vec<Credential> = presented
+            .into_iter()
+            .filter_map(|(credential, given)| {
+                let expected = match credential {
+                    Credential::ApiKey => &keys.api_key,
+                    Credential::ClientKey => &keys.client_key,
+                };
+                given
+                    .filter(|given| !secrets_match(given, expected.expose_secret()))
+                    .map(|_| credential)
+            })
+            .collect();
+        for _ in &wrong {
+            spend(&mut budgets, key, now);
+        }
+        Ok(wrong)
     }
 
     /// How many addresses are remembered.
@@ -128,10 +156,72 @@ impl KeyGuard {
     }
 }
 
-/// The middleware, on every route that authenticates (`routes::configure`): refuses keyed
-/// requests from an address out of budget, and spends the budget of each request answered
-/// `INVALID_API_KEY` or `INVALID_CLIENT_KEY` for a key it sent. Off when the server was
-/// started with `ROOMWARDEN_KEY_GUARD=off`.
+/// Whole seconds, rounded up and at least 1, until a budget with `left` holds one unit.
+fn refill_wait(left: f64) -> u64 {
+    let wait = Duration::from_secs_f64((1.0 - left).max(0.0) * REFILL.as_secs_f64());
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// Spends one unit of `key`'s budget, making room first when [`MAX_TRACKED`] addresses are
+/// remembered: those whose budget has refilled go, then the tenth with the most budget left
+/// (the least suspect), so that eviction is rare work, not work per wrong key.
+fn spend(budgets: &mut HashMap<IpAddr, Budget>, key: IpAddr, now: Instant) {
+    if !budgets.contains_key(&key) && budgets.len() >= MAX_TRACKED {
+        budgets.retain(|_, b| b.at(now).left < f64::from(BURST));
+        if budgets.len() >= MAX_TRACKED {
+            let mut by_left: Vec<(IpAddr, f64)> =
+                budgets.iter().map(|(k, b)| (*k, b.at(now).left)).collect();
+            by_left.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (freest, _) in by_left.into_iter().take(MAX_TRACKED / 10) {
+                budgets.remove(&freest);
+            }
+        }
+    }
+    let budget = budgets.entry(key).or_insert_with(|| Budget::full(now));
+    let mut spent = budget.at(now);
+    spent.left = (spent.left - 1.0).max(0.0);
+    *budget = spent;
+}
+
+/// Admits a request or socket of `state` from `ip` presenting these keys (see
+/// [`KeyGuard::admit`]), counting wrong keys and refusals in `/metrics`. Always admitted
+/// with `ROOMWARDEN_KEY_GUARD=off`.
+///
+/// # Errors
+/// The seconds until the address may send a key again.
+pub fn admit(
+    state: &AppState,
+    ip: IpAddr,
+    api_key: Option<&str>,
+    client_key: Option<&str>,
+) -> Result<(), u64> {
+    let Some(guard) = &state.key_guard else {
+        return Ok(());
+    };
+    if api_key.is_none() && client_key.is_none() {
+        return Ok(());
+    }
+    let presented = [
+        (Credential::ApiKey, api_key),
+        (Credential::ClientKey, client_key),
+    ];
+    match guard.admit(ip, presented, &state.keys, Instant::now()) {
+        Ok(wrong) => {
+            for credential in wrong {
+                state.metrics.credential_failed(credential);
+            }
+            Ok(())
+        }
+        Err(retry_after) => {
+            state.metrics.credential_refused();
+            Err(retry_after)
+        }
+    }
+}
+
+/// The middleware, on every route that checks the keys (`routes::configure`): refuses a
+/// request from an address out of budget with `429`, and spends the budget for each wrong
+/// key it presents (the handler then answers `401` as ever).
 ///
 /// # Errors
 /// Only the wrapped service's own errors.
@@ -139,40 +229,24 @@ pub async fn guard(
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let sent = |name| req.headers().contains_key(name);
-    let (api_key, client_key) = (sent(API_KEY), sent(CLIENT_KEY));
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let (api_key, client_key) = (header(API_KEY), header(CLIENT_KEY));
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (Some(state), Some(ip)) = (state, req.peer_addr().map(|a| a.ip())) else {
         return next.call(req).await;
     };
-    let Some(keys) = state.key_guard.clone() else {
-        return next.call(req).await;
-    };
-    if !api_key && !client_key {
-        return next.call(req).await;
-    }
-    let metrics = &state.metrics;
-    if let Some(retry_after) = keys.refused(ip, Instant::now()) {
-        metrics.credential_refused();
+    if let Err(retry_after) = admit(&state, ip, api_key.as_deref(), client_key.as_deref()) {
         let err = ApiError::too_many_requests(
             "Too many wrong keys from this address; retry after the time in Retry-After",
             retry_after,
         );
         return Ok(req.into_response(err.error_response()));
     }
-    let res = next.call(req).await?;
-    let wrong = res.response().extensions().get::<Credential>().copied();
-    if let Some(credential) = wrong {
-        let was_sent = match credential {
-            Credential::ApiKey => api_key,
-            Credential::ClientKey => client_key,
-        };
-        if was_sent {
-            metrics.credential_failed(credential);
-            keys.failed(ip, Instant::now());
-        }
-    }
-    Ok(res)
+    next.call(req).await
 }
 
 #[cfg(test)]
@@ -200,6 +274,40 @@ mod tests {
         );
         guard.failed(ip("192.0.2.7"), t0 + REFILL);
         assert!(guard.refused(ip("192.0.2.7"), t0 + REFILL).is_some());
+    }
+
+    #[test]
+    fn admission_checks_keys_as_they_come_and_spends_at_once() {
+        let guard = KeyGuard::default();
+        let keys = DeploymentKeys {
+            api_key: "api-key-0123456789abcdef0123456789".to_owned().into(),
+            client_key: "client-key-0123456789abcdef01234567".to_owned().into(),
+        };
+        let t0 = Instant::now();
+        let at = ip("192.0.2.9");
+        let right = [
+            (
+                Credential::ApiKey,
+                Some("api-key-0123456789abcdef0123456789"),
+            ),
+            (Credential::ClientKey, None),
+        ];
+        let wrong = [
+            (Credential::ApiKey, None),
+            (Credential::ClientKey, Some("guess")),
+        ];
+        for _ in 0..50 {
+            assert_eq!(guard.admit(at, right, &keys, t0), Ok(Vec::new()));
+        }
+        for _ in 0..BURST {
+            assert_eq!(
+                guard.admit(at, wrong, &keys, t0),
+                Ok(vec![Credential::ClientKey])
+            );
+        }
+        assert_eq!(guard.admit(at, wrong, &keys, t0), Err(1));
+        assert_eq!(guard.admit(at, right, &keys, t0), Err(1), "unchecked");
+        assert_eq!(guard.admit(at, right, &keys, t0 + REFILL), Ok(Vec::new()));
     }
 
     #[test]

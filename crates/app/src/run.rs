@@ -20,34 +20,67 @@ use tokio::time::Instant;
 /// hold a request longer.
 pub const USE_CASE_DEADLINE: Duration = Duration::from_secs(8);
 
+/// What the hops of one request share.
+#[derive(Default)]
+struct Request {
+    /// The deadline, set by the first hop.
+    deadline: Cell<Option<Instant>>,
+    /// Whether a hop was cut off by the deadline after its work had started.
+    uncertain: Cell<bool>,
+}
+
 tokio::task_local! {
-    /// The deadline of the request being served, set by its first storage hop.
-    static DEADLINE: Cell<Option<Instant>>;
+    /// The request being served.
+    static REQUEST: Request;
 }
 
 /// Runs `request` with one storage deadline for all its hops (see the module docs).
 pub async fn with_deadline<F: Future>(request: F) -> F::Output {
-    DEADLINE.scope(Cell::new(None), request).await
+    REQUEST.scope(Request::default(), request).await
 }
 
 /// The deadline of the current request (started now by its first hop), or a deadline of
 /// its own for work outside a request.
 fn deadline() -> Instant {
-    DEADLINE
-        .try_with(|cell| {
-            let at = cell
+    REQUEST
+        .try_with(|r| {
+            let at = r
+                .deadline
                 .get()
                 .unwrap_or_else(|| Instant::now() + USE_CASE_DEADLINE);
-            cell.set(Some(at));
+            r.deadline.set(Some(at));
             at
         })
         .unwrap_or_else(|_| Instant::now() + USE_CASE_DEADLINE)
 }
 
-/// Where a hop stands: the caller still waits, gave up, or has the result on its way.
+/// Whether a hop of the current request was cut off by the deadline while its work ran:
+/// that work may still commit, so what it changed is unknown (an idempotency key must then
+/// not be released, see `crate::idempotency`).
+pub fn outcome_uncertain() -> bool {
+    REQUEST.try_with(|r| r.uncertain.get()).unwrap_or(false)
+}
+
+/// Where a hop stands: queued, running, given up by its caller, or with its result on its
+/// way to the caller.
 const WAITING: u8 = 0;
-const ABANDONED: u8 = 1;
-const DELIVERED: u8 = 2;
+const RUNNING: u8 = 1;
+const ABANDONED: u8 = 2;
+const DELIVERED: u8 = 3;
+
+/// Gives a hop up if its caller goes away before its result (a client that disconnects):
+/// its late result then goes to the undo, as after the deadline.
+struct GiveUpOnDrop(Arc<AtomicU8>);
+
+impl Drop for GiveUpOnDrop {
+    fn drop(&mut self) {
+        for from in [WAITING, RUNNING] {
+            let _ = self
+                .0
+                .compare_exchange(from, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+        }
+    }
+}
 
 /// Runs a use case on actix's blocking pool and maps its outcome to an [`ApiError`].
 ///
@@ -69,9 +102,11 @@ where
     blocking_undoable(f, drop).await
 }
 
-/// [`blocking`], where a success that comes after the caller gave up is handed to `undo`
-/// on the blocking thread (for example to release a claim nobody will use). Exactly one of
-/// the two happens: the caller gets the success, or `undo` does.
+/// [`blocking`], where a success that comes after the caller gave up (its deadline, or a
+/// client that went away) is handed to `undo` on the blocking thread (for example to
+/// release a claim nobody will use). Exactly one of the two happens: the caller gets the
+/// success, or `undo` does. A hop cut off while it ran marks the request's outcome
+/// uncertain ([`outcome_uncertain`]).
 ///
 /// # Errors
 /// As [`blocking`].
@@ -87,12 +122,15 @@ where
     let span = tracing::Span::current();
     let work = web::block(move || {
         let _entered = span.enter();
-        if flag.load(Ordering::Acquire) == ABANDONED {
-            return None;
+        if flag
+            .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return None; // given up before it started: it never starts
         }
         let result = f();
         if flag
-            .compare_exchange(WAITING, DELIVERED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(RUNNING, DELIVERED, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             if let Ok(value) = result {
@@ -102,22 +140,31 @@ where
         }
         Some(result)
     });
+    let _give_up = GiveUpOnDrop(Arc::clone(&state));
     tokio::pin!(work);
     let outcome = match tokio::time::timeout_at(deadline(), &mut work).await {
         Ok(outcome) => outcome,
         Err(_) => {
-            if state
-                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                tracing::warn!(
-                    deadline_secs = USE_CASE_DEADLINE.as_secs(),
-                    "storage did not answer in time"
-                );
-                return Err(ApiError::unavailable());
+            let given_up = [WAITING, RUNNING].into_iter().find(|from| {
+                state
+                    .compare_exchange(*from, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+            match given_up {
+                Some(from) => {
+                    if from == RUNNING {
+                        let _ = REQUEST.try_with(|r| r.uncertain.set(true));
+                    }
+                    tracing::warn!(
+                        deadline_secs = USE_CASE_DEADLINE.as_secs(),
+                        started = from == RUNNING,
+                        "storage did not answer in time"
+                    );
+                    return Err(ApiError::unavailable());
+                }
+                // The result was delivered as the deadline passed: it is on its way.
+                None => work.await,
             }
-            // The result was delivered as the deadline passed: it is on its way.
-            work.await
         }
     };
     match outcome {
@@ -183,14 +230,18 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_result_that_comes_after_the_deadline_is_undone() {
+    async fn a_result_that_comes_after_the_deadline_is_undone_and_marks_the_outcome_uncertain() {
         let (undone, seen) = mpsc::channel();
+        let (started, running) = mpsc::channel();
         let (release, hold) = mpsc::channel::<()>();
-        let answer = with_deadline(async move {
-            // Use up the deadline before the hop: it is abandoned while it runs.
-            DEADLINE.with(|d| d.set(Some(Instant::now() + Duration::from_millis(50))));
-            blocking_undoable(
+        let (answer, uncertain) = with_deadline(async move {
+            REQUEST.with(|r| {
+                r.deadline
+                    .set(Some(Instant::now() + Duration::from_secs(2)))
+            });
+            let answer = blocking_undoable(
                 move || {
+                    let _ = started.send(());
                     let _ = hold.recv();
                     Ok::<_, ApiError>(7)
                 },
@@ -198,15 +249,22 @@ mod tests {
                     let _ = undone.send(value);
                 },
             )
-            .await
+            .await;
+            (answer, outcome_uncertain())
         })
         .await;
         assert!(answer.is_err(), "the caller got its 503");
-        release.send(()).expect("the hop waits");
-        assert_eq!(
-            seen.recv_timeout(Duration::from_secs(10)).ok(),
-            Some(7),
-            "the late success went to undo"
-        );
+        if running.try_recv().is_ok() {
+            assert!(uncertain, "the work had started: its outcome is unknown");
+            let _ = release.send(());
+            assert_eq!(
+                seen.recv_timeout(Duration::from_secs(10)).ok(),
+                Some(7),
+                "the late success went to undo"
+            );
+        } else {
+            // The blocking pool did not start it within 2 s: it never runs.
+            assert!(!uncertain);
+        }
     }
 }

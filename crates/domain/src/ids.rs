@@ -9,12 +9,6 @@ use std::fmt;
 /// Longest accepted ID, in characters.
 pub const MAX_ID_CHARS: usize = 128;
 
-/// The ID rule without its length, as an ECMA-262 (JSON Schema) pattern for documents: no
-/// character that Rust calls whitespace (`char::is_whitespace`) or control
-/// (`char::is_control`), and no `/`, listed explicitly so that every regex engine reads it
-/// alike. The server's check is the code below; a test in the app compares the two.
-pub const ID_PATTERN: &str = "^[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000/]+$";
-
 /// The reserved message ID that means "every message of the room".
 pub const ALL_MESSAGES: &str = "_all";
 

@@ -852,7 +852,12 @@ impl IdempotencyStore for MemoryStore {
                 }
             });
         }
-        if let Some(limit) = claim.limit {
+        // A stale record of this key that has not expired is taken over: no new record.
+        let replaces_own = state
+            .keys
+            .get(&at)
+            .is_some_and(|r| r.expires_at > claim.now);
+        if let Some(limit) = claim.limit.filter(|_| !replaces_own) {
             let held: Vec<DateTime<Utc>> = state
                 .keys
                 .iter()

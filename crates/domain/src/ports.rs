@@ -329,7 +329,8 @@ pub trait IdempotencyStore: Send + Sync {
     /// concurrent claims of one key, exactly one answers `Started`. With `claim.limit`, a
     /// claim that would store a record for a key with no unexpired record MUST instead
     /// answer `Full` (with the earliest expiry among them) when the owner holds `limit`
-    /// unexpired records or more already; concurrent claims of one owner may pass the
+    /// unexpired records or more already (taking over the owner's own stale, unexpired
+    /// record of the key adds none and is never `Full`); concurrent claims of one owner may pass the
     /// count together, so the cap holds to within the owner's concurrent requests.
     fn claim_key(&self, claim: &KeyClaim) -> StoreResult<ClaimOutcome>;
 

@@ -170,10 +170,12 @@ impl IdempotencyStore for DieselStore {
                         .first(conn)
                         .optional()
                 })?;
-                return match held.filter(|row| !row.is_stale(now)) {
-                    Some(row) => row.outcome(&claim.fingerprint),
-                    None => Ok(ClaimOutcome::Full(crate::rows::from_ms(oldest))),
-                };
+                match held {
+                    Some(row) if !row.is_stale(now) => return row.outcome(&claim.fingerprint),
+                    // Its own stale record (a lapsed lease) is taken over below: no new record.
+                    Some(row) if row.expires_at > now => {}
+                    _ => return Ok(ClaimOutcome::Full(crate::rows::from_ms(oldest))),
+                }
             }
             let inserted = store.with_write(|conn| {
                 match diesel::insert_into(keys::table)

@@ -189,7 +189,7 @@ fn idempotency_key_parameter() -> Value {
         "name": crate::idempotency::KEY_HEADER,
         "in": "header",
         "required": false,
-        "description": "1 to 255 visible ASCII characters (0x21 to 0x7E). A retry of the same request (method, path, query and body) by the same caller within 24 hours gets the first answer again (any status but 5xx), with `Idempotent-Replayed: true`, and changes nothing (ext).",
+        "description": "1 to 255 visible ASCII characters (0x21 to 0x7E): a fresh random value (a UUID) for each new request. A retry of the same request (method, path, query and body) by the same caller within 24 hours gets the first answer again (any status but 5xx), with `Idempotent-Replayed: true`, and changes nothing; the same key with another request answers 422 IDEMPOTENCY_KEY_REUSED, and a new key beyond a user's 1,000 unexpired ones 429 (ext).",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
     })
 }
@@ -233,6 +233,10 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
             }
         }
     }
+    // Users (token callers) are the ones whose keys are capped.
+    let users_too = op["security"]
+        .as_array()
+        .is_some_and(|schemes| schemes.iter().any(|s| s.get("token").is_some()));
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
@@ -272,7 +276,7 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
             "TOO_MANY_REQUESTS (this address failed the API key or client key check too often; refused until Retry-After)",
         );
     }
-    if write {
+    if write && users_too {
         add(
             responses,
             429,

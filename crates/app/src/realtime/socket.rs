@@ -63,19 +63,31 @@ pub async fn socket(
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
-    actix_web::rt::spawn(serve(session, stream, state.into_inner()));
+    let peer = req.peer_addr().map(|a| a.ip());
+    actix_web::rt::spawn(serve(session, stream, state.into_inner(), peer));
     Ok(response)
 }
 
-/// Checks the first frame; the subscriber and its token's hash on success.
+/// Checks the first frame (its keys through the key guard for `peer`, as for requests); the
+/// subscriber and its token's hash on success.
 async fn authenticate(
     frame: Option<AggregatedMessage>,
     state: &AppState,
+    peer: Option<std::net::IpAddr>,
 ) -> Option<(Subscriber, Option<TokenHash>)> {
     let Some(AggregatedMessage::Text(text)) = frame else {
         return None;
     };
     let hello: Hello = serde_json::from_str(&text).ok()?;
+    if let Some(ip) = peer {
+        crate::key_guard::admit(
+            state,
+            ip,
+            hello.api_key.as_deref(),
+            hello.client_key.as_deref(),
+        )
+        .ok()?;
+    }
     let token = hello.token.as_deref().map(auth::hash_token);
     let credentials = Credentials {
         api_key: hello.api_key.map(Into::into),
@@ -93,6 +105,7 @@ async fn serve(
     mut session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
     state: std::sync::Arc<AppState>,
+    peer: Option<std::net::IpAddr>,
 ) {
     let first = match tokio::time::timeout(state.socket_auth_timeout, stream.next()).await {
         Ok(Some(Ok(frame))) => Some(frame),
@@ -102,7 +115,7 @@ async fn serve(
         }
         _ => None,
     };
-    let Some((subscriber, token)) = authenticate(first, &state).await else {
+    let Some((subscriber, token)) = authenticate(first, &state, peer).await else {
         let _ = session
             .close(policy(
                 "authenticate with {\"clientKey\", \"token\"} or {\"apiKey\"} first",

@@ -518,6 +518,15 @@ fn a_keyed_request_gets_one_deadline_when_the_database_stops_mid_request() {
         "answered after {elapsed:?}"
     );
     wait_until_ready(&app);
+    // The clear was cut off while it ran and may have committed: its key is not released,
+    // so a retry cannot clear twice; it waits for the lease.
+    keyed_clear(&app, "clear-1").err(409, "IDEMPOTENCY_KEY_IN_USE");
+    let clears = poll(|| app.audit("r"), |records| !records.is_empty());
+    assert_eq!(
+        clears.len(),
+        1,
+        "the cut-off clear committed once: {clears:?}"
+    );
 }
 
 #[test]

@@ -311,3 +311,22 @@ fn a_frame_over_the_limit_closes_with_1009() {
     after_auth.send(&big);
     assert_eq!(after_auth.close_code(), 1009);
 }
+
+#[test]
+fn wrong_keys_in_first_frames_spend_the_addresss_budget_like_requests() {
+    let app = TestApp::spawn();
+    app.user("alice");
+    for _ in 0..20 {
+        let mut socket = Socket::open(&app.base);
+        socket.send(&json!({"apiKey": "guess"}).to_string());
+        assert_eq!(socket.close_code(), 1008);
+    }
+    // Out of budget: the right key is refused too, over a socket and over HTTP.
+    let mut socket = Socket::open(&app.base);
+    socket.send(&json!({"apiKey": API_KEY}).to_string());
+    assert_eq!(socket.close_code(), 1008);
+    app.get("/admin/deletions")
+        .api_key()
+        .send()
+        .err(429, "TOO_MANY_REQUESTS");
+}

@@ -439,4 +439,21 @@ pub fn an_owner_at_its_cap_cannot_claim_new_keys<S: IdempotencyContractStore + ?
         ClaimOutcome::Started,
         "an expired record holds no place"
     );
+    // At the cap, a key of its own left in flight by a dead request is taken over once its
+    // lease lapses (no new record), while a new key is still refused.
+    for key in ["c1", "c2"] {
+        assert_eq!(
+            claim_capped(s, &ticket("carol", key), &fp, t0, 2),
+            ClaimOutcome::Started
+        );
+    }
+    let lapsed = t0 + LEASE + Duration::seconds(1);
+    assert_eq!(
+        claim_capped(s, &ticket("carol", "c2"), &fp, lapsed, 2),
+        ClaimOutcome::Started
+    );
+    assert_eq!(
+        claim_capped(s, &ticket("carol", "c3"), &fp, lapsed, 2),
+        ClaimOutcome::Full(t0 + RETENTION)
+    );
 }
