@@ -11,26 +11,26 @@ use roomwarden_domain::room_change::RoomChange;
 use roomwarden_domain::usecases::{Limit, audit};
 use serde::Deserialize;
 
-/// Query of a room's audit log.
+/// Query of a room's log (deletions or room changes).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RoomAuditQuery {
     /// 1 to 100, default 20.
     pub limit: Option<String>,
-    /// Only records older than this audit record ID (of this room).
+    /// Only records older than this record ID (of this room; an unknown one is an empty page).
     pub before: Option<String>,
 }
 
-/// Query of the whole audit log.
+/// Query of every room's log (deletions or room changes).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Only this room (`/admin/deletions` only).
+    /// Only this room (which need not exist any more).
     #[serde(rename = "roomID")]
     pub room_id: Option<String>,
     /// 1 to 100, default 20.
     pub limit: Option<String>,
-    /// Only records older than this audit record ID.
+    /// Only records older than this record ID (an unknown one is an empty page).
     pub before: Option<String>,
 }
 
@@ -92,29 +92,6 @@ pub async fn all_deletions(
     Ok(page(records))
 }
 
-/// Query of a room's change records.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RoomChangesQuery {
-    /// 1 to 100, default 20.
-    pub limit: Option<String>,
-    /// Only records older than this room-change record ID (of this room).
-    pub before: Option<String>,
-}
-
-/// Query of every room's change records.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ChangesQuery {
-    /// Only this room (which need not exist any more).
-    #[serde(rename = "roomID")]
-    pub room_id: Option<String>,
-    /// 1 to 100, default 20.
-    pub limit: Option<String>,
-    /// Only records older than this room-change record ID.
-    pub before: Option<String>,
-}
-
 fn changes_page(records: Vec<RoomChange>) -> HttpResponse {
     ok(
         "OK",
@@ -126,14 +103,14 @@ fn changes_page(records: Vec<RoomChange>) -> HttpResponse {
 
 /// A room's change records (platform admins, owner, managers).
 #[utoipa::path(get, path = "/rooms/{roomID}/changes", tag = "Audit",
-    params(("roomID" = String, Path, description = "Room ID"), RoomChangesQuery),
+    params(("roomID" = String, Path, description = "Room ID"), RoomAuditQuery),
     responses((status = 200, description = "Newest first", body = RoomChangePageDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]
 pub async fn room_changes(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<RoomChangesQuery>,
+    query: web::Query<RoomAuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let records = state
         .run_as(caller, move |actor, ports| {
@@ -158,13 +135,13 @@ pub async fn room_changes(
 }
 
 /// Every room's change records (API key).
-#[utoipa::path(get, path = "/admin/changes", tag = "Audit", params(ChangesQuery),
+#[utoipa::path(get, path = "/admin/changes", tag = "Audit", params(AuditQuery),
     responses((status = 200, description = "Newest first", body = RoomChangePageDto)),
     security(("api_key" = [])))]
 pub async fn all_changes(
     _: Platform,
     state: web::Data<AppState>,
-    query: web::Query<ChangesQuery>,
+    query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let room = query.room_id.as_deref().map(RoomId::parse).transpose()?;
     let limit = Limit::parse(query.limit.as_deref())?;

@@ -128,49 +128,7 @@ pub async fn delete_messages(
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let (room, message) = path.into_inner();
-    run_delete(caller, &req, &state, room, message, query.into_inner()).await
-}
-
-/// Deletes every message of the room (`_all`), or those the filters select; with
-/// `dryRun=true`, only checks and counts.
-#[utoipa::path(
-    delete,
-    path = "/rooms/{roomID}/messages/_all",
-    tag = "Deletion",
-    params(
-        ("roomID" = String, Path, description = "Room ID"),
-        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why (percent-encoded UTF-8, at most 512 characters) (ext)"),
-        ("before" = Option<String>, Query, description = "Messages sent strictly before this ISO 8601 time, Unix milliseconds (1 to 15 digits), or message of the room; later than `after` (ext)"),
-        ("after" = Option<String>, Query, description = "Messages sent strictly after this point, same forms (ext)"),
-        ("sender" = Option<Vec<String>>, Query, explode = true, description = "Messages of this client; repeatable, up to 20 distinct senders (ext)"),
-        ("dryRun" = Option<bool>, Query, description = "`true` checks and counts without deleting (ext)"),
-    ),
-    responses(
-        (status = 200, description = "All messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
-    ),
-    security(("api_key" = []), ("client_key" = [], "token" = [])),
-)]
-pub async fn clear_messages(
-    caller: Caller,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    query: web::Query<Vec<(String, String)>>,
-) -> Result<HttpResponse, ApiError> {
-    let (room, all) = path.into_inner();
-    run_delete(caller, &req, &state, room, all, query.into_inner()).await
-}
-
-/// The deletion of `message` (`_all` for the clear) of `room`, as the two routes take it.
-async fn run_delete(
-    caller: Caller,
-    req: &HttpRequest,
-    state: &AppState,
-    room: String,
-    message: String,
-    query: Vec<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let reason = reason(req);
+    let reason = reason(&req);
     let (deletion, dry_run) = state
         .run_as(caller, move |actor, ports| {
             let room = RoomId::parse(&room)?;
@@ -204,13 +162,43 @@ async fn run_delete(
             DeletionResultDto::dry_run(&deletion),
         ));
     }
-    committed(state, &deletion, DeletionKind::of_request(&deletion));
+    committed(&state, &deletion, DeletionKind::of_request(&deletion));
     let rm = if deletion.message_id == DeleteTarget::All.as_str() {
         "All messages deleted successfully"
     } else {
         "Message deleted successfully"
     };
     Ok(ok(rm, DeletionResultDto::from(&deletion)))
+}
+
+/// Deletes every message of the room (`_all`), or those the filters select; with
+/// `dryRun=true`, only checks and counts.
+#[utoipa::path(
+    delete,
+    path = "/rooms/{roomID}/messages/_all",
+    tag = "Deletion",
+    params(
+        ("roomID" = String, Path, description = "Room ID"),
+        ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why (percent-encoded UTF-8, at most 512 characters) (ext)"),
+        ("before" = Option<String>, Query, description = "Messages sent strictly before this ISO 8601 time, Unix milliseconds (1 to 15 digits), or message of the room; later than `after` (ext)"),
+        ("after" = Option<String>, Query, description = "Messages sent strictly after this point, same forms (ext)"),
+        ("sender" = Option<Vec<String>>, Query, explode = true, description = "Messages of this client; repeatable, up to 20 distinct senders (ext)"),
+        ("dryRun" = Option<bool>, Query, description = "`true` checks and counts without deleting (ext)"),
+    ),
+    responses(
+        (status = 200, description = "All messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
+    ),
+    security(("api_key" = []), ("client_key" = [], "token" = [])),
+)]
+pub async fn clear_messages(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    // The same deletion, with `_all` as the target (the route's second segment).
+    delete_messages(caller, req, state, path, query).await
 }
 
 /// The access log's line (no content, no credentials) and the metrics of a committed
