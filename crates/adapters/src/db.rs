@@ -305,14 +305,28 @@ impl Database {
 
     /// Runs `f` in one write transaction on `conn`. On SQLite it first waits for its turn
     /// among the process's writers ([`WriteGate`]), so no writer sleeps in SQLite's busy
-    /// handler; on MySQL the database orders writers itself.
+    /// handler; on MySQL the database orders writers itself, and a transaction it aborts
+    /// (a deadlock, a lock wait timeout, a Galera node not ready: [`crate::error::is_transient`])
+    /// is run again whole, up to [`WRITE_ATTEMPTS`] times with short jittered pauses. `f` must
+    /// therefore be a closure that can run again from the start: it changes nothing outside
+    /// the transaction (what it computes is returned, never accumulated in captured state).
     pub(crate) fn write<T>(
         &self,
         conn: &mut DbConnection,
-        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+        mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> QueryResult<T> {
         let _turn = self.writes.as_deref().map(WriteGate::enter);
-        conn.transaction(f)
+        let mut attempt = 0;
+        loop {
+            match conn.transaction(&mut f) {
+                Err(e) if attempt + 1 < WRITE_ATTEMPTS && crate::error::is_transient(&e) => {
+                    attempt += 1;
+                    tracing::debug!(attempt, error = %e, "write transaction aborted by the database; retrying it whole");
+                    std::thread::sleep(retry_pause(attempt));
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// SQLite only: returns once the content of every transaction committed before the call
@@ -331,6 +345,21 @@ impl Database {
     pub(crate) fn write_gate(&self) -> Option<&WriteGate> {
         self.writes.as_deref()
     }
+}
+
+/// Most runs of one write transaction that the database keeps aborting (see
+/// [`Database::write`]); then its error stands (503 for a deadlock or a node not ready).
+pub(crate) const WRITE_ATTEMPTS: u32 = 5;
+
+/// The pause before run `attempt + 1` of an aborted transaction: 2, 4, 8, 16 ms, each plus
+/// up to as much again at random, so that two transactions aborting each other part ways.
+fn retry_pause(attempt: u32) -> std::time::Duration {
+    let base = 1_u64 << attempt.min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
+        % (base * 1000);
+    std::time::Duration::from_micros(base * 1000 + jitter)
 }
 
 /// Connects; a MySQL database that does not exist yet is created first.

@@ -10,13 +10,28 @@ fn is_unavailable(err: &DieselError) -> bool {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
         DieselError::DatabaseError(_, info) => {
             let msg = info.message();
-            // SQLite busy past the busy timeout; MySQL connection loss (2006, 2013) or
-            // lock wait timeout / deadlock under overload.
+            // SQLite busy past the busy timeout; MySQL connection loss (2006, 2013); a
+            // transaction the database kept aborting (deadlock, lock wait, node not ready).
             msg.contains("database is locked")
                 || msg.contains("gone away")
                 || msg.contains("Lost connection")
                 || msg.contains("Can't connect")
+                || is_transient(err)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the database aborted the transaction and running it again may succeed: MySQL's
+/// deadlock (1213, also Galera's certification failure), lock wait timeout (1205), and a
+/// Galera node that is not ready (1047, "WSREP has not yet prepared node").
+pub(crate) fn is_transient(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(_, info) => {
+            let msg = info.message();
+            msg.contains("Deadlock found")
                 || msg.contains("Lock wait timeout")
+                || msg.contains("WSREP has not yet prepared node")
         }
         _ => false,
     }

@@ -203,4 +203,15 @@ impl Rows {
             .first(&mut *conn)
             .expect("counted")
     }
+
+    /// Runs `sql` (statements of the test's own, such as a trigger that simulates a
+    /// database failure) on one connection.
+    ///
+    /// # Panics
+    /// On any failure.
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.0.conn().expect("connection");
+        conn.batch_execute(sql).expect("executed");
+    }
 }

@@ -173,14 +173,17 @@ impl ApiError {
         )
     }
 
-    /// `503 SERVICE_UNAVAILABLE`.
+    /// `503 SERVICE_UNAVAILABLE`, with `Retry-After: 1`.
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service unavailable",
-            "SERVICE_UNAVAILABLE",
-            "The database is unavailable; try again shortly",
-        )
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "SERVICE_UNAVAILABLE",
+                "The database is unavailable; try again shortly",
+            )
+        }
     }
 
     /// The envelope for a status the framework produced on its own.

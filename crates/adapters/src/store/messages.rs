@@ -571,7 +571,7 @@ impl DieselStore {
                     );
                 }
                 let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
-                for i in order {
+                for &i in &order {
                     done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
                 }
                 Ok(done.into_iter().flatten().collect::<Vec<_>>())

@@ -228,7 +228,7 @@ impl DieselStore {
     /// SQLite writers), classifying failures.
     pub(crate) fn with_write<T>(
         &self,
-        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+        f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.conn()?;
         self.db.write(&mut conn, f).map_err(crate::error::query)

@@ -113,8 +113,8 @@ fn change_room(
     store: &DieselStore,
     id: &RoomId,
     by: &ChangeBy<'_>,
-    allowed: impl FnOnce(&Room) -> Result<(), Action>,
-    write: impl FnOnce(&mut DbConnection, i64) -> QueryResult<()>,
+    allowed: impl Fn(&Room) -> Result<(), Action>,
+    write: impl Fn(&mut DbConnection, i64) -> QueryResult<()>,
 ) -> StoreResult<RoomUpdateOutcome> {
     let now = to_ms(by.now);
     let mut refused = None;

@@ -18,6 +18,7 @@ mod idempotency;
 mod moderation;
 mod session;
 mod settings;
+mod transient;
 mod webhook;
 
 /// Every case of the published storage contract, against the diesel store.

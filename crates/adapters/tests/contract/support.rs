@@ -13,6 +13,11 @@ pub struct TestStore {
 }
 
 impl TestStore {
+    /// The database's URL.
+    pub fn url(&self) -> &str {
+        &self.database.url
+    }
+
     /// The SQLite file, when the run uses SQLite.
     pub fn sqlite_file(&self) -> Option<&std::path::Path> {
         self.database.sqlite_file.as_deref()

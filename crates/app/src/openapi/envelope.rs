@@ -329,6 +329,15 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
     add(responses, 500, "INTERNAL_ERROR");
     if !NO_STORAGE.contains(&id) {
         add(responses, 503, "SERVICE_UNAVAILABLE");
+        if let Some(response) = responses.get_mut("503").and_then(Value::as_object_mut) {
+            response.insert(
+                "headers".to_owned(),
+                json!({"Retry-After": {
+                    "description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer", "minimum": 1}
+                }}),
+            );
+        }
     }
     if write {
         // Any answer but a 5xx can be a replay.
