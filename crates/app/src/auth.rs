@@ -59,7 +59,7 @@ fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         })
 }
 
-/// The caller's credentials, API key or user token (api.md §2), taken from the headers
+/// The caller's credentials, API key or user token (docs/api.md, "Authentication"), taken from the headers
 /// without any I/O. [`AppState::run_as`] checks them on the blocking pool, first, on the
 /// same connection and in the same hop as the use case; so handlers parse their path,
 /// query and body inside its closure, after authentication, as the contract orders checks.

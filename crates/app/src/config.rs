@@ -1,4 +1,4 @@
-//! Configuration from the environment (api.md §5).
+//! Configuration from the environment (the README's configuration table).
 
 use anyhow::{Context, bail};
 use roomwarden_adapters::AddressPolicy;

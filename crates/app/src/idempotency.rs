@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on every `POST`, `PUT` and `DELETE` (moderation.md §5), as a route
+//! `Idempotency-Key` on every `POST`, `PUT` and `DELETE` (docs/api.md, "Idempotency keys"), as a route
 //! middleware ([`handle`], wrapped around those routes by `routes::configure`).
 //!
 //! Without the header a request passes straight through: no extra work, no storage round

@@ -1,6 +1,6 @@
 //! # roomwarden
 //!
-//! The Roomwarden server: the HTTP API of `spec/api.md` over `roomwarden-domain` (rules)
+//! The Roomwarden server: the HTTP API of docs/api.md over `roomwarden-domain` (rules)
 //! and `roomwarden-adapters` (storage). This crate owns everything HTTP: configuration,
 //! routes, header extraction, and the RC/RM envelope with the single mapping from domain
 //! outcomes to statuses ([`envelope`]).

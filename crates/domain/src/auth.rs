@@ -111,7 +111,7 @@ pub fn generate_secret() -> String {
     hex::encode(bytes)
 }
 
-/// Resolves the caller (api.md §2): a present `IM-API-KEY` decides alone; otherwise the
+/// Resolves the caller (docs/api.md, "Authentication"): a present `IM-API-KEY` decides alone; otherwise the
 /// client key, then the token.
 ///
 /// # Errors

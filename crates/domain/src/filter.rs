@@ -1,5 +1,5 @@
 //! Which messages a moderation deletion applies to: the filters of a clear
-//! (`spec/moderation.md` §1) and of a user purge (§3), as one validated value type.
+//! and of a user purge (docs/api.md, "Moderation tools"), as one validated value type.
 
 use crate::error::DomainError;
 use crate::ids::{ClientId, MessageId};

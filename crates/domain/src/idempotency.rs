@@ -1,4 +1,4 @@
-//! Idempotency keys (moderation.md §5): a retried `POST`, `PUT` or `DELETE` that carries the
+//! Idempotency keys (docs/api.md, "Idempotency keys"): a retried `POST`, `PUT` or `DELETE` that carries the
 //! same `Idempotency-Key` gets the first answer again instead of running again.
 //!
 //! The rules, independent of HTTP:

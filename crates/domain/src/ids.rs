@@ -1,7 +1,7 @@
 //! Validated identifiers.
 //!
 //! Every client, room and message ID is 1 to 128 characters with no whitespace, no control
-//! character and no `/` (api.md §1). `_all` is reserved: it can never name a message.
+//! character and no `/` (docs/api.md, "Envelope and errors"). `_all` is reserved: it can never name a message.
 
 use crate::error::DomainError;
 use std::fmt;

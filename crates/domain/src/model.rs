@@ -6,7 +6,7 @@ pub use crate::filter::MessageFilter;
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use chrono::{DateTime, Utc};
 
-/// Largest serialized `message` field accepted, in bytes (api.md §1).
+/// Largest serialized `message` field accepted, in bytes (docs/api.md, "Envelope and errors").
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Longest audit reason, in characters after percent-decoding.
 pub const MAX_REASON_CHARS: usize = 512;
@@ -212,7 +212,7 @@ pub struct RoomChanges {
     pub retention_days: Option<Option<RetentionDays>>,
 }
 
-/// How many days a room keeps its messages: 1 to 36,500 (`spec/moderation.md` §4).
+/// How many days a room keeps its messages: 1 to 36,500 (docs/api.md, "Moderation tools").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RetentionDays(u32);
 

@@ -1,4 +1,4 @@
-//! Roles in a room and what each may do (api.md §2).
+//! Roles in a room and what each may do (docs/api.md, "Authentication").
 
 use crate::auth::Actor;
 use crate::error::Action;

@@ -1,4 +1,4 @@
-//! The server's Prometheus series, served by `GET /metrics` (moderation.md §6; each series is
+//! The server's Prometheus series, served by `GET /metrics` (docs/api.md, "Metrics"; each series is
 //! described in docs/operations.md, "Metrics").
 //!
 //! [`Metrics`] holds a `prometheus-client` registry with the prefix `roomwarden_`. Events are

@@ -183,7 +183,7 @@ fn envelope(result: Value) -> Value {
     })
 }
 
-/// The `Idempotency-Key` parameter of every `POST`, `PUT` and `DELETE` (moderation.md §5).
+/// The `Idempotency-Key` parameter of every `POST`, `PUT` and `DELETE` (docs/api.md, "Idempotency keys").
 fn idempotency_key_parameter() -> Value {
     json!({
         "name": crate::idempotency::KEY_HEADER,

@@ -41,7 +41,7 @@ pub(crate) fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError>
     Ok(Some(AuditReason::parse(decoded.into_owned())?))
 }
 
-/// The moderation query of `DELETE .../messages/_all` (`spec/moderation.md` §1), parsed
+/// The moderation query of `DELETE .../messages/_all` (docs/api.md, "Moderation tools"), parsed
 /// after authentication like every other input.
 struct ClearQuery {
     filter: MessageFilter,
@@ -216,7 +216,7 @@ fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
     );
 }
 
-/// Deletes the listed messages of a room in one transaction (ext, `spec/moderation.md` §2).
+/// Deletes the listed messages of a room in one transaction (ext, docs/api.md, "Moderation tools").
 /// Served by the resource of `/rooms/{roomID}/messages/{messageID}` (POST answers only
 /// for `delete`), because `delete` is also a message ID that `DELETE` must reach.
 #[utoipa::path(
@@ -308,7 +308,7 @@ fn bulk_query(pairs: &[(String, String)]) -> Result<bool, DomainError> {
 }
 
 /// Removes a client's messages from every room, or the listed ones (API key; ext,
-/// `spec/moderation.md` §3).
+/// docs/api.md, "Moderation tools").
 #[utoipa::path(
     delete,
     path = "/admin/clients/{clientID}/messages",

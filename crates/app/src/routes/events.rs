@@ -1,4 +1,4 @@
-//! The outbox of deletion events for operators (ext, `spec/moderation.md` §6): listing
+//! The outbox of deletion events for operators (ext, docs/api.md, "Deletion events (operators)"): listing
 //! events with their delivery, and redelivering one. API key only.
 
 use crate::auth::Platform;

@@ -94,7 +94,7 @@ pub struct RoomListQuery {
 }
 
 /// The rooms the caller belongs to; every room for the API key and platform admins (ext,
-/// `spec/moderation.md` §6).
+/// docs/api.md, "Rooms and members").
 #[utoipa::path(get, path = "/rooms", tag = "Rooms", params(RoomListQuery),
     responses((status = 200, description = "A page of rooms, newest first", body = RoomListDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]

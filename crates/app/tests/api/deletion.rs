@@ -1,4 +1,4 @@
-//! The seed feature, row by row of `spec/delete-a-message.md`.
+//! The seed feature, row by row of the seed contract (docs/api.md, "Deletion").
 
 use crate::support::*;
 use serde_json::{Value, json};

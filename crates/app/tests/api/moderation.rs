@@ -1,4 +1,4 @@
-//! The moderation tools, row by row of `spec/moderation.md` §1–§4: filtered clears and
+//! The moderation tools, row by row of docs/api.md, "Moderation tools": filtered clears and
 //! their dry run, bulk deletion, purging a user, retention.
 
 use crate::support::*;

@@ -1,5 +1,5 @@
 //! Purging a user's messages across rooms (`DELETE /admin/clients/{clientID}/messages`,
-//! `spec/moderation.md` §3): one filtered clear per room where the user has messages, all
+//! docs/api.md, "Moderation tools"): one filtered clear per room where the user has messages, all
 //! committed in one transaction, one audit record and one event per room affected.
 
 use crate::auth::Actor;

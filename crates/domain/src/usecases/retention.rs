@@ -1,4 +1,4 @@
-//! Retention (`spec/moderation.md` §4): one run of the background job that removes the
+//! Retention (docs/api.md, "Moderation tools"): one run of the background job that removes the
 //! messages older than their room's retention. Read paths already hide those messages;
 //! a run records their removal (`deletedBy` `_retention`, filter `{before: cutoff}`, and
 //! `retention`: the days applied and who set them, from [`MessageStore::expired_rooms`]) and
