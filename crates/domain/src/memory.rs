@@ -776,6 +776,31 @@ impl MessageStore for MemoryStore {
     }
 }
 
+/// A page of a log kept oldest first: newest first, of `room` when given, before the record
+/// `is_cursor` picks (`None` when the cursor names none of that room's records).
+fn log_page<T: Clone>(
+    log: &[T],
+    room_of: impl Fn(&T) -> &RoomId,
+    room: Option<&RoomId>,
+    is_cursor: Option<impl Fn(&T) -> bool>,
+    limit: u32,
+) -> Option<Vec<T>> {
+    let of_room = |record: &T| room.is_none_or(|r| room_of(record) == r);
+    let end = match is_cursor {
+        None => log.len(),
+        Some(is_cursor) => log.iter().position(|r| is_cursor(r) && of_room(r))?,
+    };
+    Some(
+        log[..end]
+            .iter()
+            .rev()
+            .filter(|r| of_room(r))
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .cloned()
+            .collect(),
+    )
+}
+
 impl AuditStore for MemoryStore {
     fn list_deletions(
         &self,
@@ -784,26 +809,13 @@ impl AuditStore for MemoryStore {
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>> {
         let state = self.lock();
-        let of_room = |d: &&Deletion| room.is_none_or(|r| d.room == *r);
-        let end = match before {
-            None => state.deletions.len(),
-            Some(id) => match state
-                .deletions
-                .iter()
-                .position(|d| d.id == *id && room.is_none_or(|r| d.room == *r))
-            {
-                Some(at) => at,
-                None => return Ok(None),
-            },
-        };
-        Ok(Some(
-            state.deletions[..end]
-                .iter()
-                .rev()
-                .filter(of_room)
-                .take(usize::try_from(limit).unwrap_or(usize::MAX))
-                .cloned()
-                .collect(),
+        let is_cursor = before.map(|id| move |d: &Deletion| d.id == *id);
+        Ok(log_page(
+            &state.deletions,
+            |d| &d.room,
+            room,
+            is_cursor,
+            limit,
         ))
     }
 
@@ -814,26 +826,13 @@ impl AuditStore for MemoryStore {
         limit: u32,
     ) -> StoreResult<Option<Vec<RoomChange>>> {
         let state = self.lock();
-        let of_room = |c: &&RoomChange| room.is_none_or(|r| c.room == *r);
-        let end = match before {
-            None => state.room_changes.len(),
-            Some(id) => match state
-                .room_changes
-                .iter()
-                .position(|c| c.id == *id && room.is_none_or(|r| c.room == *r))
-            {
-                Some(at) => at,
-                None => return Ok(None),
-            },
-        };
-        Ok(Some(
-            state.room_changes[..end]
-                .iter()
-                .rev()
-                .filter(of_room)
-                .take(usize::try_from(limit).unwrap_or(usize::MAX))
-                .cloned()
-                .collect(),
+        let is_cursor = before.map(|id| move |c: &RoomChange| c.id == *id);
+        Ok(log_page(
+            &state.room_changes,
+            |c| &c.room,
+            room,
+            is_cursor,
+            limit,
         ))
     }
 }

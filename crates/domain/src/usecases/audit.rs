@@ -8,6 +8,16 @@ use crate::ports::{AuditStore, RoomStore};
 use crate::room_change::RoomChange;
 use crate::usecases::Limit;
 
+/// Who may read a room's logs (deletions and room changes): platform admins, the owner and
+/// managers of an existing room.
+fn may_read_log(rooms: &dyn RoomStore, actor: &Actor, room: &RoomId) -> Result<(), DomainError> {
+    let found = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
+    if !found.can_moderate(actor) {
+        return Err(DomainError::PermissionDenied(Action::ReadAuditLog));
+    }
+    Ok(())
+}
+
 /// `GET /rooms/{roomID}/deletions`: platform admins, the owner and managers.
 ///
 /// # Errors
@@ -21,10 +31,7 @@ pub fn room_deletions(
     before: Option<&DeletionId>,
     limit: Limit,
 ) -> Result<Vec<Deletion>, DomainError> {
-    let found = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
-    if !found.can_moderate(actor) {
-        return Err(DomainError::PermissionDenied(Action::ReadAuditLog));
-    }
+    may_read_log(rooms, actor, room)?;
     all_deletions(audit, Some(room), before, limit)
 }
 
@@ -59,10 +66,7 @@ pub fn room_changes(
     before: Option<&RoomChangeId>,
     limit: Limit,
 ) -> Result<Vec<RoomChange>, DomainError> {
-    let found = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
-    if !found.can_moderate(actor) {
-        return Err(DomainError::PermissionDenied(Action::ReadAuditLog));
-    }
+    may_read_log(rooms, actor, room)?;
     all_room_changes(audit, Some(room), before, limit)
 }
 
