@@ -1,13 +1,15 @@
 //! Connections, the pool, per-connection settings and embedded migrations.
 
+use crate::cluster::Writer;
 use crate::sqlite_writes::{WalScrubber, WriteGate};
 use anyhow::{Context, bail};
 use diesel::ConnectionError;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use r2d2::{Pool, PooledConnection};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// One connection to either backend; the variant is chosen from the URL scheme.
@@ -32,6 +34,27 @@ macro_rules! per_backend {
     };
 }
 pub(crate) use per_backend;
+
+/// A pooled connection: the backend's own, and the writer election it was opened in (see
+/// [`crate::cluster`]); it derefs to the [`DbConnection`].
+pub struct NodeConnection {
+    conn: DbConnection,
+    /// [`Writer::generation`] when it was opened; 0 without a node list.
+    generation: u64,
+}
+
+impl std::ops::Deref for NodeConnection {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for NodeConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
 
 /// The pool type.
 pub type DbPool = Pool<Manager>;
@@ -79,13 +102,20 @@ pub struct PoolOptions {
     /// How long a request waits for a free connection before the store reports
     /// itself unavailable.
     pub checkout_timeout: Duration,
+    /// Galera only: the session's `wsrep_sync_wait` (0 to 15; default 1, reads wait until
+    /// the node has applied every write the cluster committed before them).
+    pub sync_wait: u8,
 }
+
+/// The default [`PoolOptions::sync_wait`]: causality checks on reads.
+pub const DEFAULT_SYNC_WAIT: u8 = 1;
 
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             max_size: 10,
             checkout_timeout: Duration::from_secs(5),
+            sync_wait: DEFAULT_SYNC_WAIT,
         }
     }
 }
@@ -117,40 +147,126 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
 ///
 /// `MultiConnection::establish` would try every backend in turn and hide the real error,
 /// so connections are opened for the backend the URL names.
+///
+/// With a node list ([`crate::cluster`]), connections open on the elected writer, and one
+/// opened before the writer changed is discarded on its next checkout or return.
 #[derive(Debug)]
 pub struct Manager {
     target: String,
     backend: Backend,
+    writer: Option<Arc<Writer>>,
+}
+
+impl Manager {
+    /// Whether `conn` was opened on an earlier writer than the one elected now.
+    fn stale(&self, conn: &NodeConnection) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|w| w.generation() != conn.generation)
+    }
 }
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = NodeConnection;
     type Error = ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, ConnectionError> {
-        open(&self.target, self.backend)
+    fn connect(&self) -> Result<NodeConnection, ConnectionError> {
+        let Some(writer) = &self.writer else {
+            return open(&self.target, self.backend).map(|conn| NodeConnection {
+                conn,
+                generation: 0,
+            });
+        };
+        let Some((node, generation)) = writer.current() else {
+            writer.suspect();
+            return Err(ConnectionError::BadConnection(
+                "no database node can take writes now".to_owned(),
+            ));
+        };
+        open(&node.url, self.backend)
+            .map(|conn| NodeConnection { conn, generation })
+            .inspect_err(|_| writer.suspect())
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
+    fn is_valid(&self, conn: &mut NodeConnection) -> Result<(), ConnectionError> {
+        if self.stale(conn) {
+            return Err(ConnectionError::BadConnection(
+                "opened on a former writer".to_owned(),
+            ));
+        }
+        // `DO 1` on MySQL: a `SELECT` would wait for the node's causality check
+        // (`wsrep_sync_wait`) on every checkout.
+        let check = match &conn.conn {
+            DbConnection::Sqlite(_) => "SELECT 1",
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql(_) => "DO 1",
+        };
+        conn.batch_execute(check)
             .map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     /// A connection returned while its thread panics, or with a transaction still open or
     /// failed, is discarded instead of pooled: reused, its open transaction would turn the
-    /// next caller's transaction into a savepoint that never commits.
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
+    /// next caller's transaction into a savepoint that never commits. So is one opened on a
+    /// former writer.
+    fn has_broken(&self, conn: &mut NodeConnection) -> bool {
+        std::thread::panicking()
+            || diesel::r2d2::R2D2Connection::is_broken(&mut conn.conn)
+            || self.stale(conn)
     }
 }
 
-/// Applies the session settings ([`setup_session`]) to every new pooled connection.
+/// Applies the session settings ([`setup_session`]) to every new pooled connection, and
+/// notes whether the server is a Galera node.
 #[derive(Debug)]
-struct SessionSetup;
+struct SessionSetup {
+    galera: Arc<AtomicBool>,
+    sync_wait: u8,
+}
 
-impl r2d2::CustomizeConnection<DbConnection, ConnectionError> for SessionSetup {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        setup_session(conn).map_err(ConnectionError::CouldntSetupConfiguration)
+impl r2d2::CustomizeConnection<NodeConnection, ConnectionError> for SessionSetup {
+    fn on_acquire(&self, conn: &mut NodeConnection) -> Result<(), ConnectionError> {
+        setup_session(conn).map_err(ConnectionError::CouldntSetupConfiguration)?;
+        if setup_galera(conn, self.sync_wait).map_err(ConnectionError::CouldntSetupConfiguration)? {
+            self.galera.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// A server variable or status row, as `SHOW ... LIKE` returns it.
+#[derive(QueryableByName, Debug)]
+pub(crate) struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = Variable_name)]
+    pub(crate) name: String,
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = Value)]
+    pub(crate) value: String,
+}
+
+/// Whether a MySQL-protocol server is a Galera node (`wsrep_on` is ON; a server without
+/// Galera has it OFF or not at all).
+#[cfg(feature = "mysql")]
+pub(crate) fn wsrep_on(conn: &mut diesel::MysqlConnection) -> QueryResult<bool> {
+    let on: Vec<Setting> =
+        diesel::sql_query("SHOW GLOBAL VARIABLES LIKE 'wsrep\\_on'").load(conn)?;
+    Ok(on.iter().any(|s| s.value.eq_ignore_ascii_case("ON")))
+}
+
+/// On a Galera node, sets the session's `wsrep_sync_wait`; whether it is one.
+fn setup_galera(conn: &mut DbConnection, sync_wait: u8) -> QueryResult<bool> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(false),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            if !wsrep_on(c)? {
+                return Ok(false);
+            }
+            c.batch_execute(&format!(
+                "SET SESSION wsrep_sync_wait = {}",
+                sync_wait.min(15)
+            ))?;
+            Ok(true)
+        }
     }
 }
 
@@ -180,6 +296,27 @@ fn setup_session(conn: &mut DbConnection) -> QueryResult<()> {
         DbConnection::Mysql(c) => c.batch_execute(
             "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET SESSION sql_mode = 'STRICT_ALL_TABLES';",
         ),
+    }
+}
+
+/// The step between the `seq`s one node hands out: `auto_increment_increment` on MySQL (the
+/// cluster size on Galera), 1 on SQLite.
+pub(crate) fn seq_step(conn: &mut DbConnection) -> QueryResult<i64> {
+    match conn {
+        DbConnection::Sqlite(_) => Ok(1),
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => {
+            #[derive(QueryableByName)]
+            struct Step {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            Ok(
+                diesel::sql_query("SELECT CAST(@@auto_increment_increment AS SIGNED) AS n")
+                    .get_result::<Step>(c)?
+                    .n,
+            )
+        }
     }
 }
 
@@ -216,6 +353,11 @@ pub struct Database {
     writes: Option<Arc<WriteGate>>,
     /// SQLite only: the WAL checkpoints deletions share.
     scrubber: Option<Arc<WalScrubber>>,
+    /// A node list's elected writer (`mysql://u@h1,h2,h3/db`).
+    writer: Option<Arc<Writer>>,
+    /// Whether the server is a Galera node: write transactions then guard against a
+    /// brute-force abort ([`Database::write`]).
+    galera: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Database {
@@ -234,19 +376,28 @@ impl Database {
     /// A bad URL, an unreachable database, or a failed migration, each with a one-line cause.
     pub fn connect(url: &str, options: &PoolOptions) -> anyhow::Result<Self> {
         let backend = Backend::of_url(url)?;
-        let target = diesel_url(url)?;
+        let writer = cluster_writer(url, backend)?;
+        let target = match &writer {
+            Some(writer) => elected(writer)?,
+            None => diesel_url(url)?,
+        };
         let mut conn = establish(&target, backend)?;
         setup_session(&mut conn).context("cannot configure the database session")?;
         run_migrations(&mut conn)?;
         drop(conn);
+        let galera = Arc::new(AtomicBool::new(false));
         let pool = Pool::builder()
             .max_size(options.max_size)
             .min_idle(Some(0))
             .connection_timeout(options.checkout_timeout)
-            .connection_customizer(Box::new(SessionSetup))
+            .connection_customizer(Box::new(SessionSetup {
+                galera: Arc::clone(&galera),
+                sync_wait: options.sync_wait,
+            }))
             .build_unchecked(Manager {
                 target: target.clone(),
                 backend,
+                writer: writer.clone(),
             });
         let sqlite = backend == Backend::Sqlite;
         let scrubber = match backend {
@@ -260,7 +411,20 @@ impl Database {
             backend,
             writes: sqlite.then(Arc::default),
             scrubber,
+            writer,
+            galera,
         })
+    }
+
+    /// The node list's writer now (`host:port`) and how many times it changed, when the URL
+    /// names several hosts.
+    #[must_use]
+    pub fn writer(&self) -> Option<(String, u64)> {
+        let writer = self.writer.as_ref()?;
+        let label = writer
+            .current()
+            .map_or_else(String::new, |(node, _)| node.label.clone());
+        Some((label, writer.failovers()))
     }
 
     /// The backend.
@@ -310,15 +474,28 @@ impl Database {
     /// is run again whole, up to [`WRITE_ATTEMPTS`] times with short jittered pauses. `f` must
     /// therefore be a closure that can run again from the start: it changes nothing outside
     /// the transaction (what it computes is returned, never accumulated in captured state).
+    ///
+    /// On a Galera node the transaction is guarded: after a brute-force abort (the cluster
+    /// rolls it back in favour of a replicated one) the session's next statement fails with
+    /// a deadlock, and any statement after that would run in autocommit, committing on its
+    /// own. Every write here stops at its first error, and besides, `autocommit` is off for
+    /// the transaction's length and a savepoint set after `BEGIN` must still exist just
+    /// before `COMMIT`; when it is gone the transaction is not the one that began, and it is
+    /// rolled back and run again (docs/operations.md, "Running on a Galera cluster").
+    ///
+    /// A connection lost while `COMMIT` ran is an uncertain outcome: the error is diesel's
+    /// `RollbackErrorOnCommit`, which [`crate::error::query`] reports as
+    /// [`roomwarden_domain::error::StoreError::Uncertain`], and nothing is retried.
     pub(crate) fn write<T>(
         &self,
         conn: &mut DbConnection,
         mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> QueryResult<T> {
         let _turn = self.writes.as_deref().map(WriteGate::enter);
+        let guarded = self.galera.load(Ordering::Relaxed);
         let mut attempt = 0;
         loop {
-            match conn.transaction(&mut f) {
+            match transaction(conn, guarded, &mut f) {
                 Err(e) if attempt + 1 < WRITE_ATTEMPTS && crate::error::is_transient(&e) => {
                     attempt += 1;
                     tracing::debug!(attempt, error = %e, "write transaction aborted by the database; retrying it whole");
@@ -347,6 +524,73 @@ impl Database {
     }
 }
 
+/// The savepoint that proves, just before `COMMIT`, that a Galera transaction is still the
+/// one that began ([`Database::write`]).
+pub(crate) const INTACT_SAVEPOINT: &str = "rw_intact";
+
+/// One run of `f` in a transaction: `BEGIN`, (the guard), `f`, (its check), `COMMIT`. A
+/// failure before `COMMIT` rolls back; a `COMMIT` that fails on a lost connection is reported
+/// as diesel's `RollbackErrorOnCommit` (the outcome is unknown).
+///
+/// The guard, on a Galera node: `autocommit` is off for the transaction's length, so that
+/// statements after a brute-force abort open a new transaction instead of committing one
+/// by one, and a savepoint set after `BEGIN` must still exist just before `COMMIT`.
+fn transaction<T>(
+    conn: &mut DbConnection,
+    guarded: bool,
+    f: &mut impl FnMut(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    Manager::begin_transaction(conn)?;
+    let body = (|| {
+        if guarded {
+            conn.batch_execute(&format!(
+                "SET SESSION autocommit = 0; SAVEPOINT {INTACT_SAVEPOINT}"
+            ))?;
+        }
+        let value = f(conn)?;
+        if guarded {
+            conn.batch_execute(&format!("RELEASE SAVEPOINT {INTACT_SAVEPOINT}"))?;
+        }
+        Ok(value)
+    })();
+    let committed = match body {
+        Ok(value) => Manager::commit_transaction(conn).map(|()| value),
+        Err(e) => {
+            // The error that ended the body is the one that matters; a rollback that fails
+            // leaves the connection broken, and the pool discards it.
+            let _ = Manager::rollback_transaction(conn);
+            if guarded {
+                restore_autocommit(conn);
+            }
+            return Err(e);
+        }
+    };
+    if guarded {
+        restore_autocommit(conn);
+    }
+    match committed {
+        Ok(value) => Ok(value),
+        Err(e @ diesel::result::Error::RollbackErrorOnCommit { .. }) => Err(e),
+        Err(e) if crate::error::is_connection_loss(&e) => {
+            Err(diesel::result::Error::RollbackErrorOnCommit {
+                rollback_error: Box::new(diesel::result::Error::BrokenTransactionManager),
+                commit_error: Box::new(e),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Turns `autocommit` back on after a guarded transaction ended (committed or rolled back,
+/// so nothing is open that it could commit). A connection where this fails is lost; the
+/// pool's check on its next checkout discards it.
+fn restore_autocommit(conn: &mut DbConnection) {
+    if let Err(e) = conn.batch_execute("SET SESSION autocommit = 1") {
+        tracing::debug!(error = %e, "autocommit not restored; the connection is discarded at its next checkout");
+    }
+}
+
 /// Most runs of one write transaction that the database keeps aborting (see
 /// [`Database::write`]); then its error stands (503 for a deadlock or a node not ready).
 pub(crate) const WRITE_ATTEMPTS: u32 = 5;
@@ -360,6 +604,40 @@ fn retry_pause(attempt: u32) -> std::time::Duration {
         .map_or(0, |d| u64::from(d.subsec_nanos()))
         % (base * 1000);
     std::time::Duration::from_micros(base * 1000 + jitter)
+}
+
+/// The writer of a `mysql://` URL that names several hosts (its probers started); `None`
+/// for one host.
+fn cluster_writer(url: &str, backend: Backend) -> anyhow::Result<Option<Arc<Writer>>> {
+    if backend != Backend::Mysql {
+        return Ok(None);
+    }
+    let nodes = crate::cluster::split_hosts(url)?;
+    if nodes.len() < 2 {
+        return Ok(None);
+    }
+    let writer = Arc::new(Writer::new(nodes));
+    #[cfg(feature = "mysql")]
+    crate::cluster::spawn_probers(&writer);
+    Ok(Some(writer))
+}
+
+/// How long the start waits for a node list to elect a writer.
+const ELECTION_WAIT: Duration = Duration::from_secs(15);
+
+/// The URL of the elected writer, once there is one.
+fn elected(writer: &Writer) -> anyhow::Result<String> {
+    match writer.await_writer(ELECTION_WAIT) {
+        Some(node) => Ok(node.url.clone()),
+        None => {
+            let labels: Vec<&str> = writer.nodes().iter().map(|n| n.label.as_str()).collect();
+            bail!(
+                "no database node can take writes (tried {} for {} s): none answers, or none is a synced member of the primary component",
+                labels.join(", "),
+                ELECTION_WAIT.as_secs()
+            )
+        }
+    }
 }
 
 /// Connects; a MySQL database that does not exist yet is created first.
@@ -426,7 +704,7 @@ mod tests {
         let fresh = crate::testing::FreshDatabase::new();
         let options = PoolOptions {
             max_size: 1,
-            checkout_timeout: Duration::from_secs(5),
+            ..PoolOptions::default()
         };
         (
             Database::connect(&fresh.url, &options).expect("connects"),
@@ -471,7 +749,7 @@ mod tests {
         let mut fresh = other.conn().expect("fresh connection");
         assert_eq!(settings_rows(&mut fresh), 1);
         let kept: i64 = diesel::sql_query("SELECT COUNT(*) AS n FROM settings WHERE name = 'kept'")
-            .get_result::<Count>(&mut fresh)
+            .get_result::<Count>(&mut **fresh)
             .expect("counted")
             .n;
         assert_eq!(kept, 1);

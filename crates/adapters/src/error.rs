@@ -7,24 +7,44 @@ use roomwarden_domain::error::StoreError;
 /// Whether a database error means "the database is not reachable or too busy right now".
 fn is_unavailable(err: &DieselError) -> bool {
     match err {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
         DieselError::DatabaseError(_, info) => {
-            let msg = info.message();
-            // SQLite busy past the busy timeout; MySQL connection loss (2006, 2013); a
-            // transaction the database kept aborting (deadlock, lock wait, node not ready).
-            msg.contains("database is locked")
-                || msg.contains("gone away")
-                || msg.contains("Lost connection")
-                || msg.contains("Can't connect")
+            // SQLite busy past the busy timeout; a transaction the database kept aborting
+            // (deadlock, lock wait, node not ready).
+            info.message().contains("database is locked")
+                || is_connection_loss(err)
                 || is_transient(err)
         }
         _ => false,
     }
 }
 
+/// Whether the connection to the server is gone (MySQL 2006 "server has gone away", 2013
+/// "Lost connection", or a connection diesel closed): nothing more runs on it.
+pub(crate) fn is_connection_loss(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DieselError::DatabaseError(_, info) => {
+            let msg = info.message();
+            msg.contains("gone away")
+                || msg.contains("Lost connection")
+                || msg.contains("Can't connect")
+        }
+        _ => false,
+    }
+}
+
+/// Whether `COMMIT` was sent and the connection was lost before its answer: the transaction
+/// may or may not have committed ([`crate::db::Database::write`] reports it so).
+pub(crate) fn is_uncertain(err: &DieselError) -> bool {
+    matches!(err, DieselError::RollbackErrorOnCommit { commit_error, .. } if is_connection_loss(commit_error))
+}
+
 /// Whether the database aborted the transaction and running it again may succeed: MySQL's
-/// deadlock (1213, also Galera's certification failure), lock wait timeout (1205), and a
-/// Galera node that is not ready (1047, "WSREP has not yet prepared node").
+/// deadlock (1213, also Galera's certification failure and brute-force abort), lock wait
+/// timeout (1205), a Galera node that is not ready (1047, "WSREP has not yet prepared
+/// node"), and a Galera transaction whose guard savepoint vanished before `COMMIT` (1305:
+/// the cluster rolled it back, see [`crate::db::Database::write`]). A `COMMIT` that answers
+/// a deadlock did not commit (certification failed), so it is transient too.
 pub(crate) fn is_transient(err: &DieselError) -> bool {
     match err {
         DieselError::DatabaseError(_, info) => {
@@ -32,6 +52,7 @@ pub(crate) fn is_transient(err: &DieselError) -> bool {
             msg.contains("Deadlock found")
                 || msg.contains("Lock wait timeout")
                 || msg.contains("WSREP has not yet prepared node")
+                || (msg.contains(crate::db::INTACT_SAVEPOINT) && msg.contains("does not exist"))
         }
         _ => false,
     }
@@ -39,7 +60,9 @@ pub(crate) fn is_transient(err: &DieselError) -> bool {
 
 /// Classifies a query error.
 pub(crate) fn query(err: DieselError) -> StoreError {
-    if is_unavailable(&err) {
+    if is_uncertain(&err) {
+        StoreError::Uncertain(err.into())
+    } else if is_unavailable(&err) {
         StoreError::Unavailable(err.into())
     } else {
         StoreError::Internal(err.into())

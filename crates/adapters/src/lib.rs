@@ -13,6 +13,7 @@
 //! diesel type appears in this crate's public API: failures reach callers as the domain's
 //! `StoreError`.
 
+pub mod cluster;
 mod db;
 mod error;
 mod filter_sql;
@@ -26,7 +27,7 @@ pub mod webhook;
 pub mod wire;
 pub mod workers;
 
-pub use db::{Backend, Database, PoolOptions, PoolState};
+pub use db::{Backend, DEFAULT_SYNC_WAIT, Database, PoolOptions, PoolState};
 pub use store::{
     Backlog, CommitListener, DieselStore, EventQueueing, FeedEvent, OutboxCounts, PURGE_BATCH,
     PurgeBacklog, RealtimeFeed,

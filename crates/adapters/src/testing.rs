@@ -78,6 +78,16 @@ pub fn mysql_server() -> Option<String> {
     url
 }
 
+/// The step between the `seq`s the database hands out (3 on a 3-node Galera cluster, else 1).
+///
+/// # Panics
+/// On any storage failure.
+#[must_use]
+pub fn seq_step(db: &crate::Database) -> i64 {
+    let mut conn = db.conn().expect("connection");
+    crate::db::seq_step(&mut conn).expect("read")
+}
+
 /// Removes an SQLite database file with its WAL and shared-memory files.
 pub fn remove_sqlite(path: Option<&std::path::Path>) {
     if let Some(path) = path {
@@ -178,7 +188,7 @@ impl Rows {
         if let Some(s) = sender {
             q = q.filter(messages::sender.eq(s));
         }
-        q.count().get_result(&mut *conn).expect("counted")
+        q.count().get_result(&mut **conn).expect("counted")
     }
 
     /// The idempotency records stored and the bytes of their answers (bodies and redacted
@@ -200,7 +210,7 @@ impl Rows {
                     "CAST(COALESCE(SUM(LENGTH(body)), 0) + COALESCE(SUM(LENGTH(redacted_body)), 0) AS SIGNED)",
                 ),
             ))
-            .first(&mut *conn)
+            .first(&mut **conn)
             .expect("counted")
     }
 

@@ -51,6 +51,9 @@ pub struct Config {
     /// `ROOMWARDEN_KEY_GUARD` (`on`, the default, or `off`): limit wrong keys per source
     /// address (docs/api.md, "Limits").
     pub key_guard: bool,
+    /// `ROOMWARDEN_DATABASE_SYNC_WAIT` (0 to 15, default 1): on a Galera cluster, the
+    /// sessions' `wsrep_sync_wait` (docs/operations.md, "Running on a Galera cluster").
+    pub database_sync_wait: u8,
 }
 
 /// The URL with any password replaced by `***`, for logs.
@@ -173,8 +176,17 @@ impl Config {
             Some("off") => false,
             Some(other) => bail!("ROOMWARDEN_KEY_GUARD must be on or off, got {other:?}"),
         };
+        let database_sync_wait = match get("ROOMWARDEN_DATABASE_SYNC_WAIT") {
+            None => roomwarden_adapters::DEFAULT_SYNC_WAIT,
+            Some(v) => v.parse::<u8>().ok().filter(|n| *n <= 15).with_context(|| {
+                format!(
+                    "ROOMWARDEN_DATABASE_SYNC_WAIT must be a whole number from 0 to 15, got {v:?}"
+                )
+            })?,
+        };
         Ok(Self {
             key_guard,
+            database_sync_wait,
             bind,
             database_url: database_url.into(),
             api_key: credential("ROOMWARDEN_API_KEY", get("ROOMWARDEN_API_KEY"))?,
@@ -235,6 +247,8 @@ mod tests {
             ("ROOMWARDEN_WEBHOOK_URL", "http://127.0.0.1:9/hook"),
             ("ROOMWARDEN_WEBHOOK_ALLOW_PRIVATE", "yes"),
             ("ROOMWARDEN_KEY_GUARD", "maybe"),
+            ("ROOMWARDEN_DATABASE_SYNC_WAIT", "16"),
+            ("ROOMWARDEN_DATABASE_SYNC_WAIT", "on"),
             ("ROOMWARDEN_API_KEY", "has space"),
             ("ROOMWARDEN_METRICS_TOKEN", "has space"),
             ("ROOMWARDEN_API_KEY", "a"),

@@ -420,6 +420,18 @@ impl From<DomainError> for ApiError {
                 tracing::warn!(error = format!("{cause:#}"), "storage unavailable");
                 Self::unavailable()
             }
+            DomainError::CommitUncertain(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "commit outcome unknown");
+                Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        S::SERVICE_UNAVAILABLE,
+                        "Commit outcome unknown",
+                        "COMMIT_UNCERTAIN",
+                        "The database connection was lost while the change was committing, so it may or may not have been applied; send the request again (with the same Idempotency-Key, if it had one)",
+                    )
+                }
+            }
             DomainError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
                 Self::internal()

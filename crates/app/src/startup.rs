@@ -40,7 +40,11 @@ const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// A bad URL, an unreachable database, a failed migration or key storage failure.
 pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
     let url = config.database_url.expose_secret();
-    let db = Database::connect(url, &PoolOptions::default())
+    let options = PoolOptions {
+        sync_wait: config.database_sync_wait,
+        ..PoolOptions::default()
+    };
+    let db = Database::connect(url, &options)
         .with_context(|| format!("database {}", redact_url(url)))?;
     let store = DieselStore::new(db);
     let keys = keys::resolve(&store, config)?;

@@ -61,6 +61,10 @@ pub enum DomainError {
     /// The store could not be reached (connection refused, pool exhausted past its timeout).
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The connection to the store was lost while a change was committing: it may or may
+    /// not have been applied.
+    #[error("commit outcome unknown")]
+    CommitUncertain(#[source] anyhow::Error),
     /// Anything else that went wrong below the domain: a bug or a broken invariant.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -93,6 +97,10 @@ pub enum StoreError {
     /// The store is unreachable or saturated; retrying later may succeed.
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The connection was lost after the commit was sent and before its answer: the change
+    /// may or may not have been applied. Nothing is retried.
+    #[error("commit outcome unknown")]
+    Uncertain(#[source] anyhow::Error),
     /// Any other storage failure.
     #[error("storage failure")]
     Internal(#[source] anyhow::Error),
@@ -102,6 +110,7 @@ impl From<StoreError> for DomainError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(e) => Self::Unavailable(e),
+            StoreError::Uncertain(e) => Self::CommitUncertain(e),
             StoreError::Internal(e) => Self::Internal(e),
         }
     }

@@ -5,6 +5,12 @@
 //! values are handed out before commit, so a row with a lower `seq` can become visible after
 //! a higher one. The cursor therefore keeps a short grace window ([`GRACE`]) in which it
 //! looks back for such late rows, and remembers which `seq`s it already delivered.
+//!
+//! On a Galera cluster the auto-increment step is the cluster size and each node has its own
+//! offset (`auto_increment_increment` and `_offset`), so `seq`s written through one node
+//! leave permanent gaps. Only values in the residue classes (modulo the step) of the rows
+//! seen in the window count as missing, so the look-back runs only when a row of those
+//! classes really is missing; the step is read again every [`GRACE`].
 
 use crate::rows::MessageRow;
 use crate::schema::{messages, outbox};
@@ -52,6 +58,8 @@ struct SeqCursor {
     seen: BTreeSet<i64>,
     /// `(when, max_seen then)`: `floor` catches up with a mark once it is `GRACE` old.
     marks: VecDeque<(Instant, i64)>,
+    /// The auto-increment step (1 but on a Galera cluster).
+    step: i64,
 }
 
 impl SeqCursor {
@@ -61,12 +69,23 @@ impl SeqCursor {
             max_seen: start,
             seen: BTreeSet::new(),
             marks: VecDeque::new(),
+            step: 1,
         }
     }
 
-    /// Whether some `seq` between `floor` and `max_seen` was not delivered yet.
+    /// Whether some `seq` between `floor` and `max_seen`, in the residue class of a delivered
+    /// one, was not delivered yet.
     fn has_gaps(&self) -> bool {
-        usize::try_from(self.max_seen - self.floor).is_ok_and(|span| span != self.seen.len())
+        if self.step <= 1 {
+            return usize::try_from(self.max_seen - self.floor)
+                .is_ok_and(|span| span != self.seen.len());
+        }
+        let classes: BTreeSet<i64> = self.seen.iter().map(|s| s.rem_euclid(self.step)).collect();
+        let expected: i64 = classes
+            .iter()
+            .map(|&r| in_class(self.floor, self.max_seen, r, self.step))
+            .sum();
+        usize::try_from(expected).is_ok_and(|expected| expected != self.seen.len())
     }
 
     /// Records `seq`; `true` when it was not delivered before.
@@ -93,12 +112,24 @@ impl SeqCursor {
     }
 }
 
+/// How many values in `(low, high]` are `r` modulo `step`.
+fn in_class(low: i64, high: i64, r: i64, step: i64) -> i64 {
+    let first = low + 1 + (r - (low + 1)).rem_euclid(step);
+    if first > high {
+        0
+    } else {
+        (high - first) / step + 1
+    }
+}
+
 /// Polls the database for events; one per server process.
 #[derive(Debug)]
 pub struct RealtimeFeed {
     store: DieselStore,
     messages: SeqCursor,
     deletions: SeqCursor,
+    /// When the auto-increment step was read last.
+    step_read: Instant,
 }
 
 impl RealtimeFeed {
@@ -107,16 +138,24 @@ impl RealtimeFeed {
     /// # Errors
     /// A storage failure.
     pub fn starting_now(store: DieselStore) -> StoreResult<Self> {
-        let (last_message, last_deletion) = store.with_conn(|conn| {
+        let (last_message, last_deletion, step) = store.with_conn(|conn| {
             let m: Option<i64> = messages::table.select(max(messages::seq)).first(conn)?;
             let d: Option<i64> = outbox::table.select(max(outbox::seq)).first(conn)?;
-            Ok((m.unwrap_or(0), d.unwrap_or(0)))
+            Ok((m.unwrap_or(0), d.unwrap_or(0), crate::db::seq_step(conn)?))
         })?;
-        Ok(Self {
+        let mut feed = Self {
             store,
             messages: SeqCursor::new(last_message),
             deletions: SeqCursor::new(last_deletion),
-        })
+            step_read: Instant::now(),
+        };
+        feed.set_step(step);
+        Ok(feed)
+    }
+
+    fn set_step(&mut self, step: i64) {
+        self.messages.step = step.max(1);
+        self.deletions.step = step.max(1);
     }
 
     /// Events that became visible since the last poll: deletions first (oldest first),
@@ -126,11 +165,21 @@ impl RealtimeFeed {
     /// # Errors
     /// A storage failure; the cursors are unchanged and the next poll retries.
     pub fn poll(&mut self) -> StoreResult<Vec<FeedEvent>> {
-        let (deletions, new_messages) = self.store.with_conn(|conn| {
+        let read_step = self.step_read.elapsed() >= GRACE;
+        let (deletions, new_messages, step) = self.store.with_conn(|conn| {
+            let step = if read_step {
+                Some(crate::db::seq_step(conn)?)
+            } else {
+                None
+            };
             let deletions = poll_deletions(conn, &self.deletions)?;
             let new_messages = poll_messages(conn, &self.messages)?;
-            Ok((deletions, new_messages))
+            Ok((deletions, new_messages, step))
         })?;
+        if let Some(step) = step {
+            self.set_step(step);
+            self.step_read = Instant::now();
+        }
         let mut events = Vec::new();
         for (seq, room, message_id, payload) in deletions {
             if self.deletions.accept(seq) {
@@ -289,6 +338,29 @@ mod tests {
         assert_eq!(c.floor, 12);
         assert!(!c.has_gaps());
         assert!(c.seen.is_empty());
+    }
+
+    #[test]
+    fn with_a_step_only_the_classes_of_delivered_rows_count_as_gaps() {
+        // Galera, step 3, one writer with offset 2: 2, 5, 8, ... and nothing else, ever.
+        let mut c = SeqCursor::new(0);
+        c.step = 3;
+        let t0 = Instant::now();
+        for seq in [2, 5, 8] {
+            assert!(c.accept(seq));
+        }
+        c.settle(t0);
+        assert!(!c.has_gaps(), "1, 3, 4, 6, 7 belong to the other nodes");
+        assert!(c.accept(14));
+        assert!(c.has_gaps(), "11 is missing from the writer's own class");
+        assert!(c.accept(11));
+        assert!(!c.has_gaps());
+        // A second writer (a failover): its class counts from its first row on.
+        assert!(c.accept(16));
+        assert!(c.has_gaps(), "13 is missing from the new writer's class");
+        assert_eq!(in_class(0, 16, 1, 3), 6, "1, 4, 7, 10, 13, 16");
+        assert_eq!(in_class(16, 16, 1, 3), 0);
+        assert_eq!(in_class(-1, 2, 2, 3), 1);
     }
 
     #[test]

@@ -104,6 +104,19 @@ impl std::ops::Deref for Conn<'_> {
     }
 }
 
+impl Conn<'_> {
+    /// Swaps the connection for a fresh one from the pool (the old one, broken, is
+    /// discarded when it goes back).
+    fn replace(&mut self, db: &Database) -> StoreResult<()> {
+        let fresh = db.conn()?;
+        match self {
+            Self::Pooled(c) => *c = fresh,
+            Self::Held(c) => **c = fresh,
+        }
+        Ok(())
+    }
+}
+
 impl std::ops::DerefMut for Conn<'_> {
     fn deref_mut(&mut self) -> &mut DbConnection {
         match self {
@@ -225,24 +238,54 @@ impl DieselStore {
     }
 
     /// Runs `f` as one write transaction ([`Database::write`]: in turn among the process's
-    /// SQLite writers), classifying failures.
+    /// SQLite writers, run again when the database aborts it), classifying failures. A
+    /// connection lost before `COMMIT` was sent (the server rolled the transaction back) is
+    /// replaced by a fresh one, on the writer elected now, and `f` runs again, up to
+    /// [`RECONNECTS`] times; one lost during `COMMIT` is an uncertain outcome and is not.
     pub(crate) fn with_write<T>(
         &self,
-        f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
+        mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        self.db.write(&mut conn, f).map_err(crate::error::query)
+        let mut reconnects = 0;
+        loop {
+            match self.db.write(&mut conn, &mut f) {
+                Err(e) if reconnects < RECONNECTS && lost_before_commit(&e) => {
+                    reconnects += 1;
+                    tracing::debug!(error = %e, "connection lost before commit; running the write again on a new one");
+                    conn.replace(&self.db)?;
+                }
+                outcome => return outcome.map_err(crate::error::query),
+            }
+        }
     }
 
     /// Runs `f` on a pooled connection, classifying failures. Only for reads: writes go
-    /// through [`DieselStore::with_write`].
+    /// through [`DieselStore::with_write`]. A connection found lost is replaced and `f` runs
+    /// again, once.
     pub(crate) fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+        mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        f(&mut conn).map_err(crate::error::query)
+        match f(&mut conn) {
+            Err(e) if crate::error::is_connection_loss(&e) => {
+                tracing::debug!(error = %e, "connection lost; reading again on a new one");
+                conn.replace(&self.db)?;
+                f(&mut conn).map_err(crate::error::query)
+            }
+            outcome => outcome.map_err(crate::error::query),
+        }
     }
+}
+
+/// How many times one write runs again on a new connection after losing its connection
+/// before `COMMIT` (a failover can take the first new connection's node down too).
+const RECONNECTS: u32 = 2;
+
+/// A connection loss that did not happen during `COMMIT`: nothing was committed.
+fn lost_before_commit(err: &diesel::result::Error) -> bool {
+    crate::error::is_connection_loss(err) && !crate::error::is_uncertain(err)
 }
 
 /// Converts a stored count to the domain's `u64` result.

@@ -15,7 +15,7 @@ impl DieselStore {
     pub fn setting_or_insert(
         &self,
         name: &str,
-        generate: impl FnOnce() -> String,
+        generate: impl Fn() -> String,
     ) -> StoreResult<(String, bool)> {
         // Read first, then insert outside a transaction: it runs at start-up, before any
         // traffic, and a racing process's row is read back on the key violation.

@@ -55,10 +55,14 @@ fn the_purge_backlog_bounds_what_is_left_and_is_zero_when_done() {
 
     let backlog = s.purge_backlog().expect("read");
     assert_eq!((backlog.clears, backlog.erasures), (1, 2), "{backlog:?}");
-    // 20 rows of "clear" among 39 seqs (its first to its last message).
-    assert_eq!(backlog.clear_rows, 39, "{backlog:?}");
-    // Erasures: the spammer's 30 rows span 35 seqs (alice's 5 inside), "old"'s 20 span 39.
-    assert_eq!(backlog.erasure_rows, 35 + 39, "{backlog:?}");
+    // Seqs from one message to the `n`th after it: `step` apart (3 on a Galera cluster).
+    let step =
+        u64::try_from(roomwarden_adapters::testing::seq_step(s.database())).expect("positive");
+    let span = |n: u64| (n - 1) * step + 1;
+    // 20 rows of "clear" among 39 messages' seqs (its first to its last message).
+    assert_eq!(backlog.clear_rows, span(39), "{backlog:?}");
+    // Erasures: the spammer's 30 rows span 35 messages (alice's 5 inside), "old"'s 20 span 39.
+    assert_eq!(backlog.erasure_rows, span(35) + span(39), "{backlog:?}");
 
     s.purge_pending(&AtomicBool::new(false)).expect("purged");
     assert_eq!(s.purge_backlog().expect("read"), PurgeBacklog::default());

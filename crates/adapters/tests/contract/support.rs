@@ -63,6 +63,7 @@ pub fn store_with_pool(max_size: u32, checkout_timeout: std::time::Duration) -> 
     let options = PoolOptions {
         max_size,
         checkout_timeout,
+        ..PoolOptions::default()
     };
     let db = Database::connect(&database.url, &options).expect("test database must be reachable");
     TestStore {

@@ -8,6 +8,7 @@ use crate::realtime::hub::Hub;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use roomwarden_adapters::{DieselStore, OutboxCounts, PurgeBacklog};
 use roomwarden_domain::ports::StoreResult;
@@ -141,6 +142,21 @@ impl Scrape {
             "Most connections this process's database pool opens.",
             u64::from(pool.max),
         )?;
+        if let Some((writer, failovers)) = store.database().writer() {
+            gauge(
+                encoder,
+                "db_writer",
+                "The database node this process writes to, from ROOMWARDEN_DATABASE_URL's host list: 1 for the elected node (no sample while no node can take writes).",
+                &[([("node", writer.as_str())], u64::from(!writer.is_empty()))],
+            )?;
+            let metric = encoder.encode_descriptor(
+                "db_writer_changes",
+                "Times this process's database writer moved from one node to another (failovers, and returns to a node earlier in the list).",
+                None,
+                MetricType::Counter,
+            )?;
+            ConstCounter::new(failovers).encode(metric)?;
+        }
         let Some(reading) = self.reading(store) else {
             return Ok(());
         };

@@ -329,6 +329,13 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
     add(responses, 500, "INTERNAL_ERROR");
     if !NO_STORAGE.contains(&id) {
         add(responses, 503, "SERVICE_UNAVAILABLE");
+        if write {
+            add(
+                responses,
+                503,
+                "COMMIT_UNCERTAIN (the database connection was lost while the change committed; retry it)",
+            );
+        }
         if let Some(response) = responses.get_mut("503").and_then(Value::as_object_mut) {
             response.insert(
                 "headers".to_owned(),

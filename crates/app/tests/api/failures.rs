@@ -305,6 +305,11 @@ impl Outage {
         *self.tripwire.lock().expect("lock") = Some(pattern.as_bytes().to_vec());
     }
 
+    /// Whether the armed statement was sent (and held back).
+    fn tripped(&self) -> bool {
+        self.tripwire.lock().expect("lock").is_none()
+    }
+
     /// Stops forwarding in both directions while keeping every connection open.
     fn pause(&self) {
         self.paused
@@ -358,6 +363,9 @@ fn app_behind_proxy(name: &str) -> Option<(TestApp, Outage)> {
         .next()
         .expect("host")
         .trim_end_matches('/')
+        .split(',')
+        .next()
+        .expect("the first host of a list")
         .to_owned();
     let target = hostport
         .to_socket_addrs()
@@ -544,6 +552,33 @@ fn a_claim_that_commits_after_its_503_leaves_the_key_free() {
     let retried = poll(|| keyed_clear(&app, "clear-2"), |res| res.status != 409);
     assert_eq!(retried.status, 200, "{:#}", retried.body);
     assert_eq!(retried.body["result"]["deletedCount"], 1);
+}
+
+#[test]
+fn a_connection_lost_during_commit_is_a_503_of_its_own_and_the_retry_runs() {
+    let Some((app, proxy)) = room_behind_proxy("lost_commit") else {
+        return;
+    };
+    // The clear's COMMIT is held back by the proxy, which then drops every connection: the
+    // server cannot know whether it committed.
+    proxy.pause_on("COMMIT");
+    let answer = std::thread::scope(|s| {
+        // Without a key, so that the first COMMIT is the clear's (not the key's claim).
+        let clear = s.spawn(|| app.delete("/rooms/r/messages/_all").api_key().send());
+        poll(|| proxy.tripped(), |tripped| *tripped);
+        let (port, target) = proxy.cut();
+        let answer = clear.join().expect("answered");
+        (answer, port, target)
+    });
+    let (res, port, target) = answer;
+    // Before: 500 INTERNAL_ERROR ("Transaction rollback failed: ... gone away").
+    res.err(503, "COMMIT_UNCERTAIN");
+    assert_eq!(res.header("Retry-After"), Some("1"));
+    let _restored = Outage::forward(port, target);
+    wait_until_ready(&app);
+    // The COMMIT never reached the database: the retry clears the message.
+    let retried = app.delete("/rooms/r/messages/_all").api_key().send();
+    assert_eq!(retried.ok()["deletedCount"], 1);
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod support;
 mod admin_events;
 mod auth;
 mod clients;
+mod cluster;
 mod console;
 mod deletion;
 mod envelope;

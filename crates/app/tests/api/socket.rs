@@ -40,7 +40,7 @@ impl Socket {
     }
 
     /// The next event frame (pings are answered by the client library).
-    fn next_event(&mut self) -> Value {
+    pub(crate) fn next_event(&mut self) -> Value {
         loop {
             match self.ws.read().expect("a frame within the read limit") {
                 Message::Text(text) => {

@@ -48,6 +48,7 @@ pub fn test_config(database_url: String) -> Config {
         socket_auth_timeout: roomwarden::config::SOCKET_AUTH_TIMEOUT,
         metrics_token: None,
         key_guard: true,
+        database_sync_wait: roomwarden_adapters::DEFAULT_SYNC_WAIT,
     }
 }
 
@@ -93,6 +94,12 @@ impl TestApp {
     /// The real `roomwarden` binary over a fresh database, with the test keys and `env`.
     pub fn binary(env: &[(&str, &str)]) -> Self {
         let (url, sqlite_file) = fresh_database();
+        Self::binary_on(url, sqlite_file, env)
+    }
+
+    /// The real `roomwarden` binary over the database at `url` (which other processes may
+    /// share), with the test keys and `env`.
+    pub fn binary_on(url: String, sqlite_file: Option<PathBuf>, env: &[(&str, &str)]) -> Self {
         let mut all = vec![
             ("ROOMWARDEN_DATABASE_URL", url.as_str()),
             ("ROOMWARDEN_API_KEY", API_KEY),
