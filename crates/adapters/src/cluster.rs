@@ -11,8 +11,10 @@
 //! new ones open on the new writer. A node that comes back and is synced again is elected
 //! again, by every process, so processes never stay split between writers.
 
+#[cfg(feature = "mysql")]
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How often each node is probed.
@@ -203,6 +205,7 @@ impl Writer {
 
     /// Waits until the next tick or a [`Writer::suspect`] after `seen` (the wake count the
     /// caller saw last); returns the wake count now.
+    #[cfg(feature = "mysql")]
     fn wait_tick(&self, seen: u64) -> u64 {
         let (lock, cvar) = &self.wake;
         let guard = lock.lock().unwrap_or_else(PoisonError::into_inner);

@@ -235,6 +235,7 @@ impl r2d2::CustomizeConnection<NodeConnection, ConnectionError> for SessionSetup
 }
 
 /// A server variable or status row, as `SHOW ... LIKE` returns it.
+#[cfg(feature = "mysql")]
 #[derive(QueryableByName, Debug)]
 pub(crate) struct Setting {
     #[diesel(sql_type = diesel::sql_types::Text, column_name = Variable_name)]
@@ -253,6 +254,7 @@ pub(crate) fn wsrep_on(conn: &mut diesel::MysqlConnection) -> QueryResult<bool> 
 }
 
 /// On a Galera node, sets the session's `wsrep_sync_wait`; whether it is one.
+#[cfg_attr(not(feature = "mysql"), allow(unused_variables))]
 fn setup_galera(conn: &mut DbConnection, sync_wait: u8) -> QueryResult<bool> {
     match conn {
         DbConnection::Sqlite(_) => Ok(false),

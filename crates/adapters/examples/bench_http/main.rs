@@ -13,6 +13,9 @@
 //! `moderation.rs`), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
 //! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
+//!
+//! The backend `galera` runs the Galera cluster workloads of `galera.rs` instead
+//! (`just bench-galera`).
 #![expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -23,6 +26,7 @@
 )]
 
 mod client;
+mod galera;
 mod load;
 mod moderation;
 mod server;
@@ -39,6 +43,7 @@ use std::time::{Duration, Instant};
 /// Rooms the single-delete workload spreads its clients over (client `t` uses room `t % 32`).
 const DELETE_ROOMS: usize = 32;
 
+#[derive(Clone, Copy)]
 struct Plan {
     big: u64,
     per_room: u64,
@@ -68,7 +73,8 @@ fn main() -> anyhow::Result<()> {
     {
         None | Some("sqlite") => "sqlite",
         Some("mysql") => "mysql",
-        Some(other) => anyhow::bail!("unknown backend {other:?}: sqlite or mysql"),
+        Some("galera") => "galera",
+        Some(other) => anyhow::bail!("unknown backend {other:?}: sqlite, mysql or galera"),
     };
     let plan = if quick {
         Plan {
@@ -93,6 +99,12 @@ fn main() -> anyhow::Result<()> {
         std::env::var("ROOMWARDEN_BIN").unwrap_or_else(|_| "target/release/roomwarden".to_owned());
     let dir = std::env::temp_dir().join(format!("roomwarden-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    if backend == "galera" {
+        let report = galera::run(&binary, &dir, plan, quick);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("{}", report?.join("\n"));
+        return Ok(());
+    }
     let (url, mysql_db) = if backend == "sqlite" {
         (format!("sqlite://{}", dir.join("bench.db").display()), None)
     } else {
@@ -105,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let receiver = Receiver::start()?;
-    let server = Server::start(&binary, &url, &dir.join("server.log"))?;
+    let server = Server::start(&binary, &url, &dir.join("server.log"), &[])?;
     let result = if args.iter().any(|a| a == "--moderation") {
         let per_room = if quick { 100 } else { 1_000 };
         moderation::run(server.addr, &url, plan.big, per_room)
@@ -139,22 +151,6 @@ fn run(
     receiver: &Receiver,
     plan: Plan,
 ) -> anyhow::Result<Vec<String>> {
-    let admin_auth = format!("IM-API-KEY: {API_KEY}\r\n");
-    let mut admin = Client::new(server.addr, admin_auth);
-    let r = admin.call(
-        "POST",
-        "/admin/clients",
-        Some(r#"{"_id":"mod","issueAccessToken":true}"#),
-    )?;
-    anyhow::ensure!(
-        r.status == 200,
-        "creating the moderator: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let token = r.json()?["result"]["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let mut rooms: Vec<String> = (0..DELETE_ROOMS)
         .flat_map(|i| [format!("d{i}"), format!("f{i}")])
         .collect();
@@ -164,15 +160,7 @@ fn run(
         ]
         .map(str::to_owned),
     );
-    for room in &rooms {
-        let body = format!(r#"{{"_id":"{room}","owner":"mod"}}"#);
-        let r = admin.call("POST", "/rooms", Some(&body))?;
-        anyhow::ensure!(
-            r.status == 200,
-            "creating {room}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
-    }
+    let (mut admin, token) = moderator_and_rooms(server.addr, &rooms)?;
     let body = format!(
         r#"{{"_id":"hook","owner":"mod","webhook":"{}"}}"#,
         receiver.url
@@ -223,7 +211,7 @@ fn run(
         bench.plan.phase.as_secs()
     ));
     bench.pages()?;
-    bench.single_deletes()?;
+    bench.single_deletes(&[1, 8, 32])?;
     // Every deletion so far was in a room without a webhook, and no global webhook is set:
     // their events are written `skipped`, so the dispatcher has nothing to do.
     let pending = db.pending_events()?;
@@ -236,6 +224,40 @@ fn run(
     bench.clears()?;
     bench.outbox(server, receiver)?;
     Ok(bench.report)
+}
+
+/// Creates the moderator `mod` (with an access token, returned) and `rooms` it owns, over
+/// HTTP; also returns the API-key client.
+fn moderator_and_rooms(
+    addr: std::net::SocketAddr,
+    rooms: &[String],
+) -> anyhow::Result<(Client, String)> {
+    let admin_auth = format!("IM-API-KEY: {API_KEY}\r\n");
+    let mut admin = Client::new(addr, admin_auth);
+    let r = admin.call(
+        "POST",
+        "/admin/clients",
+        Some(r#"{"_id":"mod","issueAccessToken":true}"#),
+    )?;
+    anyhow::ensure!(
+        r.status == 200,
+        "creating the moderator: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let token = r.json()?["result"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for room in rooms {
+        let body = format!(r#"{{"_id":"{room}","owner":"mod"}}"#);
+        let r = admin.call("POST", "/rooms", Some(&body))?;
+        anyhow::ensure!(
+            r.status == 200,
+            "creating {room}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    Ok((admin, token))
 }
 
 impl Bench {
@@ -273,8 +295,11 @@ impl Bench {
             .push(format!("| {what} | {http} | {floor} | {ratio} |"));
     }
 
-    fn pages(&mut self) -> anyhow::Result<()> {
+    /// The newest page of the big and the small room, beside the floor; the HTTP medians
+    /// (ms), in that order.
+    fn pages(&mut self) -> anyhow::Result<Vec<f64>> {
         eprintln!("newest pages");
+        let mut medians = Vec::new();
         for room in ["cbig", "small"] {
             let path = format!("/rooms/{room}/messages/v3?limit=20");
             let mut client = self.user();
@@ -295,6 +320,7 @@ impl Bench {
                 })
                 .collect::<anyhow::Result<_>>()?;
             let (h, f) = (quantile_ms(&http, 0.5), quantile_ms(&floor, 0.5));
+            medians.push(h);
             let size = if room == "small" { 100 } else { self.plan.big };
             self.row(
                 &format!("newest page of 20 (totalCount), {size}-message room, median / p99"),
@@ -303,12 +329,15 @@ impl Bench {
                 &format!("{:.1}×", h / f),
             );
         }
-        Ok(())
+        Ok(medians)
     }
 
-    fn single_deletes(&mut self) -> anyhow::Result<()> {
+    /// Single deletes from each count of `clients`, beside the floor; their rates
+    /// (HTTP ops/s, floor ops/s), in the same order.
+    fn single_deletes(&mut self, clients: &[usize]) -> anyhow::Result<Vec<(f64, f64)>> {
         let sqlite = self.backend == "sqlite";
-        for clients in [1_usize, 8, 32] {
+        let mut rates = Vec::new();
+        for &clients in clients {
             eprintln!("single deletes, {clients} clients: HTTP, then the floor");
             let http = load::run(
                 clients,
@@ -349,6 +378,7 @@ impl Bench {
                 )
             };
             let bare = floor(false);
+            rates.push((http.per_sec(), bare.per_sec()));
             let per_delete = sqlite.then(|| floor(true));
             self.delete_row(
                 clients,
@@ -371,7 +401,7 @@ impl Bench {
                 );
             }
         }
-        Ok(())
+        Ok(rates)
     }
 
     fn delete_row(&mut self, clients: usize, http: &Stats, floor: &Stats, note: &str) {

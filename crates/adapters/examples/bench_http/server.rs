@@ -33,10 +33,17 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 }
 
 impl Server {
-    /// Starts `binary` on `database_url` and waits until `/ready` answers 200.
-    pub fn start(binary: &str, database_url: &str, log: &std::path::Path) -> anyhow::Result<Self> {
+    /// Starts `binary` on `database_url`, with the variables `env` besides the harness's
+    /// own, and waits until `/ready` answers 200.
+    pub fn start(
+        binary: &str,
+        database_url: &str,
+        log: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let addr = free_port()?;
         let child = Command::new(binary)
+            .envs(env.iter().copied())
             .env("ROOMWARDEN_BIND", addr.to_string())
             .env("ROOMWARDEN_DATABASE_URL", database_url)
             .env("ROOMWARDEN_API_KEY", API_KEY)

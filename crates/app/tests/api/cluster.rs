@@ -477,8 +477,31 @@ fn a_killed_writer_node_fails_over_without_losing_an_acknowledged_deletion() {
         "503s only during the failover: {outage:?}"
     );
 
+    // The processes show the move in their metrics.
+    let hosts: Vec<&str> = cluster
+        .rsplit_once('@')
+        .expect("hosts")
+        .1
+        .trim_end_matches('/')
+        .split(',')
+        .collect();
+    let writer_is = |app: &TestApp, host: &str| {
+        let (_, _, text) = crate::metrics::fetch(app, &[]);
+        text.contains(&format!("roomwarden_db_writer{{node=\"{host}\"}} 1"))
+            && !text.contains("roomwarden_db_writer_changes_total 0")
+    };
+    assert!(
+        writer_is(&a, hosts[1]) && writer_is(&b, hosts[1]),
+        "both on node 2"
+    );
+
     // Node 1 back; it rejoins, and the processes return to it (first in the list).
     galera(&["restart", "1"]);
+    let returned = poll(
+        || writer_is(&a, hosts[0]) && writer_is(&b, hosts[0]),
+        |back| *back,
+    );
+    assert!(returned, "both back on node 1");
     let after = a.say(&cast.member, "r", "after the failover");
     poll(
         || {

@@ -75,7 +75,7 @@ impl Scrape {
 }
 
 /// `GET /metrics` with `headers`: the status, content type and body text.
-fn fetch(app: &TestApp, headers: &[(&str, &str)]) -> (u16, String, String) {
+pub(crate) fn fetch(app: &TestApp, headers: &[(&str, &str)]) -> (u16, String, String) {
     let mut builder = ureq::http::Request::builder()
         .method("GET")
         .uri(format!("{}/metrics", app.base));
