@@ -64,10 +64,12 @@ fn visible_ids(app: &TestApp, room: &str) -> Vec<String> {
 }
 
 /// Keeps the screenshot for the README when asked (`ROOMWARDEN_UPDATE_SCREENSHOT=1`), and
-/// always under `target/` for a look after a failing run.
+/// always in cargo's temporary folder for integration tests (`CARGO_TARGET_TMPDIR`, inside
+/// whatever target directory is in use) for a look after a failing run.
 fn keep_screenshot(png: &[u8]) {
-    let target = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/console.png");
-    std::fs::write(target, png).expect("screenshot written");
+    let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png");
+    std::fs::write(&target, png)
+        .unwrap_or_else(|e| panic!("screenshot written to {}: {e}", target.display()));
     if std::env::var("ROOMWARDEN_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
         let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/console.png");
         std::fs::write(docs, png).expect("docs/console.png written");
