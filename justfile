@@ -60,6 +60,13 @@ bench-http *args:
 bench-moderation *args:
     just bench-http --moderation {{args}}
 
+# Galera benchmark (docs/benchmarks.md): single deletes on the cluster of `just galera-start`
+# beside the standalone MariaDB and the floor, read-your-writes, failover of node 1 (killed and
+# restarted). `--quick` checks the harness.
+bench-galera *args:
+    cargo build --release --features mysql -p roomwarden
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- galera {{args}}
+
 # A 3-node MariaDB Galera cluster on loopback (client ports 3307-3309; data under
 # /tmp/roomwarden-galera, kept across stop/start). `tools/galera.sh` also has kill, restart, reset.
 galera-start:

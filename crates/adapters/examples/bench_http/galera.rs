@@ -77,6 +77,7 @@ pub fn run(binary: &str, dir: &Path, plan: Plan, quick: bool) -> anyhow::Result<
     result
 }
 
+/// The three parts, on the databases `standalone` and `cluster` (the host list's `nodes`).
 fn measure(
     binary: &str,
     dir: &Path,
@@ -110,7 +111,7 @@ fn measure(
     let sync_wait = |w: &'static str| [("ROOMWARDEN_DATABASE_SYNC_WAIT", w)];
     let server = Server::start(binary, cluster, &log, &sync_wait("1"))?;
     // The failover runs delete in rooms d0..d7 too.
-    let hot = plan.per_room * if quick { 5 } else { 8 };
+    let hot = plan.per_room * 3;
     let mut bench = prepare(&server, &nodes[0].url, plan, hot)?;
     let mut pages = vec![tagged(&mut bench, "sync_wait=1: ", Bench::pages)?];
     let clustered = bench.single_deletes(&[8, 32])?;
