@@ -217,7 +217,7 @@ impl<'a> From<&'a Message> for NewMessageRow<'a> {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = deletions)]
 pub(crate) struct DeletionRow {
     pub id: String,
@@ -232,6 +232,7 @@ pub(crate) struct DeletionRow {
     pub retention_days: Option<i32>,
     pub retention_set_by: Option<String>,
     pub retention_set_at: Option<i64>,
+    pub hash: Option<String>,
 }
 
 impl From<DeletionRow> for Deletion {
@@ -258,6 +259,7 @@ impl From<DeletionRow> for Deletion {
                 set_by: row.retention_set_by,
                 set_at: row.retention_set_at.map(from_ms),
             }),
+            hash: row.hash,
         }
     }
 }
@@ -277,6 +279,7 @@ pub(crate) struct NewDeletionRow<'a> {
     pub retention_days: Option<i32>,
     pub retention_set_by: Option<&'a str>,
     pub retention_set_at: Option<i64>,
+    pub hash: Option<&'a str>,
 }
 
 impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
@@ -302,6 +305,7 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
             retention_days: retention_column(d.retention.as_ref().map(|o| o.days)),
             retention_set_by: d.retention.as_ref().and_then(|o| o.set_by.as_deref()),
             retention_set_at: d.retention.as_ref().and_then(|o| o.set_at).map(to_ms),
+            hash: d.hash.as_deref(),
         }
     }
 }
@@ -314,7 +318,7 @@ pub(crate) fn retention_set(by: Option<String>, at: Option<i64>) -> Option<Reten
     })
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = room_changes)]
 pub(crate) struct RoomChangeRow {
     pub id: String,
@@ -323,6 +327,7 @@ pub(crate) struct RoomChangeRow {
     pub changed_at: i64,
     pub changes: String,
     pub reason: Option<String>,
+    pub hash: Option<String>,
 }
 
 impl From<RoomChangeRow> for RoomChange {
@@ -334,6 +339,7 @@ impl From<RoomChangeRow> for RoomChange {
             changed_at: from_ms(row.changed_at),
             changes: crate::wire::decode_changes(&row.changes),
             reason: row.reason.map(AuditReason::from_trusted),
+            hash: row.hash,
         }
     }
 }
@@ -347,6 +353,7 @@ pub(crate) struct NewRoomChangeRow<'a> {
     pub changed_at: i64,
     pub changes: String,
     pub reason: Option<&'a str>,
+    pub hash: Option<&'a str>,
 }
 
 impl<'a> From<&'a RoomChange> for NewRoomChangeRow<'a> {
@@ -358,6 +365,7 @@ impl<'a> From<&'a RoomChange> for NewRoomChangeRow<'a> {
             changed_at: to_ms(c.changed_at),
             changes: crate::wire::changes_json(&c.changes).to_string(),
             reason: c.reason.as_ref().map(AuditReason::as_str),
+            hash: c.hash.as_deref(),
         }
     }
 }

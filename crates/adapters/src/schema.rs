@@ -83,6 +83,7 @@ diesel::table! {
         retention_days -> Nullable<Integer>,
         retention_set_by -> Nullable<Text>,
         retention_set_at -> Nullable<BigInt>,
+        hash -> Nullable<Text>,
     }
 }
 
@@ -166,5 +167,6 @@ diesel::table! {
         changed_at -> BigInt,
         changes -> Text,
         reason -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }

@@ -224,4 +224,20 @@ impl Rows {
         let mut conn = self.0.conn().expect("connection");
         conn.batch_execute(sql).expect("executed");
     }
+
+    /// The `seq` of the audit record `id`.
+    ///
+    /// # Panics
+    /// On any storage failure, or when there is no such record.
+    #[must_use]
+    pub fn deletion_seq(&self, id: &str) -> i64 {
+        use crate::schema::deletions;
+        use diesel::prelude::*;
+        let mut conn = self.0.conn().expect("connection");
+        deletions::table
+            .filter(deletions::id.eq(id))
+            .select(deletions::seq)
+            .first(&mut **conn)
+            .expect("a record")
+    }
 }

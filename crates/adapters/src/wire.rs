@@ -6,82 +6,13 @@
 //! retention deletion's `retention`, and a room-change record's `changes`.
 
 use roomwarden_domain::events::MESSAGE_DELETED;
-use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::{Deletion, RetentionDays, RetentionOrigin, iso8601};
+use roomwarden_domain::model::{Deletion, RetentionDays, iso8601};
 use roomwarden_domain::room_change::{FieldChange, FieldValue, RoomField};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-/// A filter as the API, the audit log and the events show it: `before`/`after` as ISO
-/// times with milliseconds (or the message ID given), `sender` as an array; absent fields
-/// were not given.
-#[must_use]
-pub fn filter_json(filter: &MessageFilter) -> Value {
-    let bound = |b: &Bound| match b {
-        Bound::At(t) => Value::String(iso8601(*t)),
-        Bound::Message(id) => Value::String(id.as_str().to_owned()),
-    };
-    let mut out = Map::new();
-    if let Some(b) = &filter.before {
-        out.insert("before".to_owned(), bound(b));
-    }
-    if let Some(a) = &filter.after {
-        out.insert("after".to_owned(), bound(a));
-    }
-    if !filter.senders.is_empty() {
-        out.insert(
-            "sender".to_owned(),
-            filter
-                .senders
-                .iter()
-                .map(|s| Value::String(s.as_str().to_owned()))
-                .collect(),
-        );
-    }
-    Value::Object(out)
-}
-
-/// A retention deletion's `retention`: `{days, setBy, setAt}` (`setAt` as an ISO time or
-/// `null`).
-#[must_use]
-pub fn retention_json(origin: &RetentionOrigin) -> Value {
-    json!({
-        "days": origin.days.get(),
-        "setBy": origin.set_by,
-        "setAt": origin.set_at.map(iso8601),
-    })
-}
-
-/// A room field's value as the room object shows it.
-fn value_json(value: &FieldValue) -> Value {
-    match value {
-        FieldValue::Null => Value::Null,
-        FieldValue::Text(t) => Value::String(t.clone()),
-        FieldValue::Days(d) => Value::from(d.get()),
-        FieldValue::Clients(ids) => ids
-            .iter()
-            .map(|id| Value::String(id.as_str().to_owned()))
-            .collect(),
-    }
-}
-
-/// A room-change record's `changes`: `{<field>: {from, to}}` by the room object's JSON
-/// names, as the API shows it and storage keeps it.
-#[must_use]
-pub fn changes_json(changes: &[FieldChange]) -> Value {
-    Value::Object(
-        changes
-            .iter()
-            .map(|c| {
-                (
-                    c.field.as_str().to_owned(),
-                    json!({"from": value_json(&c.from), "to": value_json(&c.to)}),
-                )
-            })
-            .collect(),
-    )
-}
+pub use roomwarden_domain::record_json::{changes_json, filter_json, retention_json};
 
 /// A value of `field` read back from [`changes_json`]; `None` for one it never writes.
 fn value_of(field: RoomField, json: &Value) -> Option<FieldValue> {
@@ -154,6 +85,9 @@ struct WebhookData<'a> {
     filter: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     retention: Option<Value>,
+    /// The audit record's `hash`: the receiver's witness of the log (docs/events.md).
+    #[serde(rename = "auditHash", skip_serializing_if = "Option::is_none")]
+    audit_hash: Option<&'a str>,
 }
 
 /// The JSON body of the webhook announcing `deletion`; its `id` is the deletion's ID.
@@ -175,6 +109,7 @@ pub fn webhook_body(deletion: &Deletion) -> String {
                 .then(|| deletion.message_ids.iter().map(|m| m.as_str()).collect()),
             filter: deletion.filter.as_ref().map(filter_json),
             retention: deletion.retention.as_ref().map(retention_json),
+            audit_hash: deletion.hash.as_deref(),
         },
     };
     serde_json::to_string(&body)
@@ -196,16 +131,20 @@ struct SocketData<'a> {
     message_ids: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     filter: Option<&'a Value>,
+    #[serde(rename = "auditHash", skip_serializing_if = "Option::is_none")]
+    audit_hash: Option<&'a str>,
 }
 
 /// The socket frame announcing that `message_id` (a message, `_all` or `_bulk`) was deleted
-/// in `room`; a `_bulk` deletion lists its `message_ids`, a filtered `_all` its `filter`.
+/// in `room`; a `_bulk` deletion lists its `message_ids`, a filtered `_all` its `filter`,
+/// and every deletion its audit record's hash (`auditHash`, the client's witness).
 #[must_use]
 pub fn socket_frame(
     room: &str,
     message_id: &str,
     message_ids: &[String],
     filter: Option<&Value>,
+    audit_hash: Option<&str>,
 ) -> String {
     let frame = SocketFrame {
         event: SOCKET_EVENT,
@@ -214,6 +153,7 @@ pub fn socket_frame(
             message_id,
             message_ids,
             filter,
+            audit_hash,
         },
     };
     serde_json::to_string(&frame).unwrap_or_else(|_| unreachable!("plain strings always serialize"))
@@ -223,6 +163,8 @@ pub fn socket_frame(
 mod tests {
     use super::*;
     use roomwarden_domain::ids::{DeletionId, RoomId};
+    use roomwarden_domain::model::RetentionOrigin;
+    use serde_json::json;
 
     #[test]
     fn room_changes_round_trip_through_their_json() {
@@ -267,6 +209,7 @@ mod tests {
             reason: None,
             filter: None,
             message_ids: Vec::new(),
+            hash: None,
             retention: None,
         };
         let body: serde_json::Value = serde_json::from_str(&webhook_body(&deletion)).expect("JSON");
@@ -295,7 +238,7 @@ mod tests {
             json!({"days": 1, "setBy": "mgr", "setAt": "1970-01-01T00:00:01.000Z"})
         );
         let frame: serde_json::Value =
-            serde_json::from_str(&socket_frame("r", "m\"1", &[], None)).expect("JSON");
+            serde_json::from_str(&socket_frame("r", "m\"1", &[], None, None)).expect("JSON");
         assert_eq!(frame["event"], SOCKET_EVENT);
         assert_eq!(frame["data"]["messageID"], "m\"1");
     }

@@ -1,11 +1,11 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
-use roomwarden_adapters::wire::{changes_json, filter_json, retention_json};
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
 use roomwarden_domain::ids::{ClientId, MessageId};
 use roomwarden_domain::model::{
     Client, Deletion, Message, PLATFORM_ACTOR, RetentionDays, Room, RoomView,
 };
+use roomwarden_domain::record_json::{changes_json, filter_json, retention_json};
 use roomwarden_domain::room_change::RoomChange;
 use roomwarden_domain::usecases::purge::Purge;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -389,6 +389,10 @@ pub struct AuditRecordDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<RetentionOriginDto>)]
     pub retention: Option<serde_json::Value>,
+    /// The record's link in its room's audit chain: lowercase hex SHA-256 of the previous
+    /// record's `hash` and this record's canonical JSON (docs/api.md, "A verifiable audit log").
+    #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
+    pub hash: Option<String>,
 }
 
 /// The retention a retention deletion applied, and who set it (ext).
@@ -426,6 +430,7 @@ impl From<Deletion> for AuditRecordDto {
             deleted_by: d.deleted_by,
             deleted_at: iso(d.deleted_at),
             reason: d.reason.map(|r| r.as_str().to_owned()),
+            hash: d.hash,
         }
     }
 }
@@ -471,6 +476,10 @@ pub struct RoomChangeDto {
     /// Reason from `X-Audit-Log-Reason`, or `null`.
     #[schema(required = true)]
     pub reason: Option<String>,
+    /// The record's link in its room's chain of room changes (docs/api.md, "A verifiable
+    /// audit log").
+    #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
+    pub hash: Option<String>,
 }
 
 impl From<RoomChange> for RoomChangeDto {
@@ -482,6 +491,39 @@ impl From<RoomChange> for RoomChangeDto {
             changed_by: c.changed_by,
             changed_at: iso(c.changed_at),
             reason: c.reason.map(|r| r.as_str().to_owned()),
+            hash: c.hash,
+        }
+    }
+}
+
+/// The result of recomputing a room's chain of deletion records.
+#[derive(Serialize, ToSchema)]
+pub struct ChainReportDto {
+    /// Room ID.
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    /// Records checked.
+    pub records: u64,
+    /// The newest record's `hash` (64 zeros for a room without records).
+    pub head: String,
+    /// Whether every record's `hash` matched.
+    pub valid: bool,
+    /// When not `valid`: the first record whose `hash` does not match (edited, or following a
+    /// record that was removed or moved).
+    #[serde(rename = "firstInvalid", skip_serializing_if = "Option::is_none")]
+    pub first_invalid: Option<String>,
+}
+
+impl ChainReportDto {
+    /// The report of `room`'s chain.
+    #[must_use]
+    pub fn new(room: &str, report: roomwarden_domain::audit_chain::ChainReport) -> Self {
+        Self {
+            room_id: room.to_owned(),
+            records: report.records,
+            valid: report.valid(),
+            head: report.head,
+            first_invalid: report.first_invalid,
         }
     }
 }
@@ -759,4 +801,94 @@ pub struct SendAsBody {
     /// Message type.
     #[serde(rename = "messageType")]
     pub message_type: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AuditRecordDto, RoomChangeDto};
+    use roomwarden_domain::filter::{Bound, MessageFilter};
+    use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomChangeId, RoomId};
+    use roomwarden_domain::model::{AuditReason, Deletion, RetentionDays, RetentionOrigin};
+    use roomwarden_domain::record_json::{deletion_record, room_change_record};
+    use roomwarden_domain::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
+
+    fn without_hash<T: serde::Serialize>(dto: &T) -> serde_json::Value {
+        let mut value = serde_json::to_value(dto).expect("serializes");
+        let hash = value
+            .as_object_mut()
+            .and_then(|o| o.remove("hash"))
+            .expect("a hash field");
+        assert_eq!(hash, "h", "the stored hash is shown as it is");
+        value
+    }
+
+    /// The listings show exactly the fields the chain hashes (plus `hash`), so a reader can
+    /// recompute every hash from what the API shows.
+    #[test]
+    fn listed_records_are_the_hashed_records_plus_their_hash() {
+        let at = chrono::DateTime::from_timestamp_millis(1_700_000_000_123).expect("time");
+        let base = Deletion {
+            id: DeletionId::from_trusted("d1".to_owned()),
+            room: RoomId::from_trusted("r".to_owned()),
+            message_id: "m1".to_owned(),
+            deleted_count: 1,
+            deleted_by: "alice".to_owned(),
+            deleted_at: at,
+            reason: None,
+            filter: None,
+            message_ids: Vec::new(),
+            retention: None,
+            hash: Some("h".to_owned()),
+        };
+        let kinds = [
+            base.clone(),
+            Deletion {
+                reason: Some(AuditReason::from_trusted("spam wave".to_owned())),
+                message_id: "_all".to_owned(),
+                filter: Some(MessageFilter {
+                    before: Some(Bound::At(at)),
+                    after: Some(Bound::Message(MessageId::from_trusted("m0".to_owned()))),
+                    senders: vec![ClientId::from_trusted("s".to_owned())],
+                }),
+                ..base.clone()
+            },
+            Deletion {
+                message_id: "_bulk".to_owned(),
+                message_ids: vec![MessageId::from_trusted("m2".to_owned())],
+                ..base.clone()
+            },
+            Deletion {
+                message_id: "_all".to_owned(),
+                retention: Some(RetentionOrigin {
+                    days: RetentionDays::new(7).expect("valid"),
+                    set_by: Some("mgr".to_owned()),
+                    set_at: Some(at),
+                }),
+                ..base.clone()
+            },
+        ];
+        for d in kinds {
+            assert_eq!(
+                without_hash(&AuditRecordDto::from(d.clone())),
+                deletion_record(&d)
+            );
+        }
+        let change = RoomChange {
+            id: RoomChangeId::from_trusted("c1".to_owned()),
+            room: RoomId::from_trusted("r".to_owned()),
+            changed_by: "_platform".to_owned(),
+            changed_at: at,
+            changes: vec![FieldChange {
+                field: RoomField::Name,
+                from: FieldValue::Null,
+                to: FieldValue::Text("x".to_owned()),
+            }],
+            reason: None,
+            hash: Some("h".to_owned()),
+        };
+        assert_eq!(
+            without_hash(&RoomChangeDto::from(change.clone())),
+            room_change_record(&change)
+        );
+    }
 }

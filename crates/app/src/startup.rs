@@ -47,6 +47,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
     let db = Database::connect(url, &options)
         .with_context(|| format!("database {}", redact_url(url)))?;
     let store = DieselStore::new(db);
+    store
+        .chain_backfill()
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("cannot link the audit records written before the audit chain")?;
     let keys = keys::resolve(&store, config)?;
     Ok((store, keys))
 }

@@ -61,6 +61,7 @@
 //! # Ok::<(), DomainError>(())
 //! ```
 
+pub mod audit_chain;
 pub mod auth;
 pub mod error;
 pub mod events;
@@ -72,6 +73,7 @@ pub mod memory;
 pub mod model;
 pub mod ports;
 mod random;
+pub mod record_json;
 pub mod roles;
 pub mod room_change;
 #[cfg(any(test, feature = "testkit"))]

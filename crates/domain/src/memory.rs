@@ -69,6 +69,7 @@ use crate::ports::{
 };
 use crate::room_change::{RetentionSet, RoomChange};
 use crate::webhook::{DestinationRefused, WebhookGuard};
+use crate::{audit_chain, record_json};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -240,7 +241,18 @@ impl State {
             self.remove(*seq);
         }
         self.redact_answers(&request.room, &gone);
-        let deletion = deletion(doomed.len());
+        let mut deletion = deletion(doomed.len());
+        let previous = self
+            .deletions
+            .iter()
+            .rev()
+            .find(|d| d.room == deletion.room)
+            .and_then(|d| d.hash.as_deref())
+            .unwrap_or(audit_chain::GENESIS);
+        deletion.hash = Some(audit_chain::link(
+            previous,
+            &record_json::deletion_record(&deletion),
+        ));
         self.deletions.push(deletion.clone());
         DeleteOutcome::Deleted(deletion)
     }
@@ -470,7 +482,7 @@ fn change_room(
         if let Some(set) = record.retention_set() {
             stored.retention_set = set;
         }
-        state.room_changes.push(record);
+        push_change(&mut state.room_changes, record);
     }
     Ok(RoomUpdateOutcome::Updated(after))
 }
@@ -515,7 +527,7 @@ impl RoomStore for MemoryStore {
             if let Some(set) = record.retention_set() {
                 stored.retention_set = set;
             }
-            state.room_changes.push(record);
+            push_change(&mut state.room_changes, record);
         }
         state.rooms.insert(room.id.clone(), stored);
         Ok(true)
@@ -802,6 +814,39 @@ fn log_page<T: Clone>(
 }
 
 impl AuditStore for MemoryStore {
+    fn list_deletions_oldest_first(
+        &self,
+        room: Option<&RoomId>,
+        after: Option<&DeletionId>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Deletion>>> {
+        let state = self.lock();
+        let of_room = |d: &Deletion| room.is_none_or(|r| d.room == *r);
+        let start = match after {
+            None => 0,
+            Some(id) => match state
+                .deletions
+                .iter()
+                .position(|d| d.id == *id && of_room(d))
+            {
+                Some(i) => i + 1,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(
+            state.deletions[start..]
+                .iter()
+                .filter(|d| of_room(d))
+                .filter(|d| since.is_none_or(|t| d.deleted_at >= t))
+                .filter(|d| until.is_none_or(|t| d.deleted_at < t))
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .cloned()
+                .collect(),
+        ))
+    }
+
     fn list_deletions(
         &self,
         room: Option<&RoomId>,
@@ -950,6 +995,21 @@ impl IdempotencyStore for MemoryStore {
 }
 
 /// The published storage contract, run against this store.
+/// Appends `record` to the room-change log, linked to its room's previous record.
+fn push_change(log: &mut Vec<RoomChange>, mut record: RoomChange) {
+    let previous = log
+        .iter()
+        .rev()
+        .find(|c| c.room == record.room)
+        .and_then(|c| c.hash.as_deref())
+        .unwrap_or(audit_chain::GENESIS);
+    record.hash = Some(audit_chain::link(
+        previous,
+        &record_json::room_change_record(&record),
+    ));
+    log.push(record);
+}
+
 #[cfg(test)]
 mod contract {
     crate::store_contract!(super::MemoryStore::new());

@@ -456,6 +456,9 @@ pub struct Deletion {
     pub message_ids: Vec<MessageId>,
     /// A retention deletion's retention and who set it; `None` for every other deletion.
     pub retention: Option<RetentionOrigin>,
+    /// The record's link in its room's audit chain ([`crate::audit_chain`]), set by storage
+    /// when it records the deletion; `None` before that, and for a dry run.
+    pub hash: Option<String>,
 }
 
 impl Deletion {
@@ -473,6 +476,7 @@ impl Deletion {
             filter: Some(request.filter.clone()).filter(|f| !f.is_empty()),
             message_ids: Vec::new(),
             retention: request.retention.clone(),
+            hash: None,
         }
     }
 

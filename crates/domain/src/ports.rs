@@ -257,6 +257,19 @@ pub trait AuditStore: Send + Sync {
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>>;
 
+    /// Up to `limit` audit records, oldest first (in the order they were written: the order
+    /// of each room's chain), of one room or all rooms, written after the record `after`
+    /// when given, with a `deleted_at` at or after `since` and before `until` when given.
+    /// MUST return `None` when `after` names no audit record (of `room`, when one is given).
+    fn list_deletions_oldest_first<'a, 'b>(
+        &self,
+        room: Option<&'a RoomId>,
+        after: Option<&'b DeletionId>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Deletion>>>;
+
     /// Up to `limit` room-change records, newest first (in the order they were written), of
     /// one room or all rooms, older than `before` when given. MUST return `None` when
     /// `before` names no room-change record (of `room`, when one is given: another room's

@@ -145,6 +145,9 @@ pub struct RoomChange {
     pub changes: Vec<FieldChange>,
     /// Why, from `X-Audit-Log-Reason`, if given.
     pub reason: Option<AuditReason>,
+    /// The record's link in its room's chain of room changes ([`crate::audit_chain`]), set by
+    /// storage when it records the change.
+    pub hash: Option<String>,
 }
 
 impl RoomChange {
@@ -189,6 +192,7 @@ impl RoomChange {
             changed_at: crate::model::to_millis(at),
             changes,
             reason: reason.cloned(),
+            hash: None,
         })
     }
 

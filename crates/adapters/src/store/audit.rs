@@ -1,8 +1,9 @@
 //! [`AuditStore`] over the `deletions` and `room_changes` tables.
 
 use super::DieselStore;
-use crate::rows::{DeletionRow, RoomChangeRow};
+use crate::rows::{DeletionRow, RoomChangeRow, to_ms};
 use crate::schema::{deletions, room_changes};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::ids::{DeletionId, RoomChangeId, RoomId};
 use roomwarden_domain::model::Deletion;
@@ -10,6 +11,54 @@ use roomwarden_domain::ports::{AuditStore, StoreResult};
 use roomwarden_domain::room_change::RoomChange;
 
 impl AuditStore for DieselStore {
+    fn list_deletions_oldest_first(
+        &self,
+        room: Option<&RoomId>,
+        after: Option<&DeletionId>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Option<Vec<Deletion>>> {
+        self.with_conn(|conn| {
+            let after_seq = match after {
+                None => None,
+                Some(id) => {
+                    let mut cursor = deletions::table
+                        .filter(deletions::id.eq(id.as_str()))
+                        .select(deletions::seq)
+                        .into_boxed();
+                    if let Some(room) = room {
+                        cursor = cursor.filter(deletions::room_id.eq(room.as_str()));
+                    }
+                    match cursor.first::<i64>(conn).optional()? {
+                        None => return Ok(None),
+                        some => some,
+                    }
+                }
+            };
+            let mut query = deletions::table
+                .select(DeletionRow::as_select())
+                .into_boxed();
+            if let Some(room) = room {
+                query = query.filter(deletions::room_id.eq(room.as_str()));
+            }
+            if let Some(seq) = after_seq {
+                query = query.filter(deletions::seq.gt(seq));
+            }
+            if let Some(t) = since {
+                query = query.filter(deletions::deleted_at.ge(to_ms(t)));
+            }
+            if let Some(t) = until {
+                query = query.filter(deletions::deleted_at.lt(to_ms(t)));
+            }
+            let rows = query
+                .order(deletions::seq.asc())
+                .limit(i64::from(limit))
+                .load::<DeletionRow>(conn)?;
+            Ok(Some(rows.into_iter().map(Deletion::from).collect()))
+        })
+    }
+
     fn list_deletions(
         &self,
         room: Option<&RoomId>,

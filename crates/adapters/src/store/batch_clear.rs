@@ -386,6 +386,8 @@ pub(super) fn clear_rooms(
     let counts = count_rooms(conn, &present, &state, filter, rule)?;
 
     let mut committed: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
+    // `(request index, left to the purger)` of each of `records`, in the same order.
+    let mut deleted: Vec<(usize, bool)> = Vec::new();
     let mut in_place = (Vec::new(), false);
     let mut lowered = Vec::new();
     let mut erasure_rows = Vec::new();
@@ -427,9 +429,11 @@ pub(super) fn clear_rooms(
             lowered.push((room, covered));
             acted.push(room);
         }
-        let deletion = Deletion::committed(request, count(shown));
-        records.push((deletion.clone(), room_state.queued));
-        committed[i] = Some(Committed::deleted(deletion, large, room_state.queued));
+        records.push((
+            Deletion::committed(request, count(shown)),
+            room_state.queued,
+        ));
+        deleted.push((i, large));
     }
     redact_embedded(conn, &acted, &senders, &window)?;
     remove_in_place(conn, &in_place.0, &senders, &window, in_place.1)?;
@@ -439,6 +443,7 @@ pub(super) fn clear_rooms(
             .execute(c))?;
     }
     lower_visible(conn, &lowered)?;
+    super::chain::link_deletions(conn, records.iter_mut().map(|(d, _)| d))?;
     for part in records.chunks(CHUNK) {
         let rows: Vec<NewDeletionRow<'_>> =
             part.iter().map(|(d, _)| NewDeletionRow::from(d)).collect();
@@ -447,6 +452,9 @@ pub(super) fn clear_rooms(
             .execute(c))?;
         let events: Vec<(&Deletion, bool)> = part.iter().map(|(d, q)| (d, *q)).collect();
         super::outbox::record_many(conn, &events)?;
+    }
+    for ((deletion, queued), (i, large)) in records.into_iter().zip(deleted) {
+        committed[i] = Some(Committed::deleted(deletion, large, queued));
     }
     Ok(committed.into_iter().flatten().collect())
 }

@@ -44,6 +44,8 @@ pub enum FeedEvent {
         message_ids: Vec<String>,
         /// The filter of a filtered `_all`, as the API shows it.
         filter: Option<serde_json::Value>,
+        /// The deletion's audit record hash (the witness).
+        audit_hash: Option<String>,
     },
 }
 
@@ -183,12 +185,13 @@ impl RealtimeFeed {
         let mut events = Vec::new();
         for (seq, room, message_id, payload) in deletions {
             if self.deletions.accept(seq) {
-                let (message_ids, filter) = details(&payload);
+                let (message_ids, filter, audit_hash) = details(&payload);
                 events.push(FeedEvent::Deleted {
                     room: RoomId::from_trusted(room),
                     message_id,
                     message_ids,
                     filter,
+                    audit_hash,
                 });
             }
         }
@@ -206,10 +209,11 @@ impl RealtimeFeed {
 
 type Conn = crate::db::DbConnection;
 
-/// The `messageIDs` and `filter` of a webhook body (absent for most deletions).
-fn details(payload: &str) -> (Vec<String>, Option<serde_json::Value>) {
+/// The `messageIDs` and `filter` of a webhook body (absent for most deletions), and its
+/// `auditHash`.
+fn details(payload: &str) -> (Vec<String>, Option<serde_json::Value>, Option<String>) {
     let Ok(mut body) = serde_json::from_str::<serde_json::Value>(payload) else {
-        return (Vec::new(), None);
+        return (Vec::new(), None, None);
     };
     let data = body["data"].take();
     let ids = data["messageIDs"]
@@ -221,7 +225,8 @@ fn details(payload: &str) -> (Vec<String>, Option<serde_json::Value>) {
         })
         .unwrap_or_default();
     let filter = data.get("filter").filter(|f| f.is_object()).cloned();
-    (ids, filter)
+    let audit_hash = data["auditHash"].as_str().map(str::to_owned);
+    (ids, filter, audit_hash)
 }
 
 /// `(seq, room, message ID, payload)` of an outbox row.

@@ -158,9 +158,10 @@ fn has_erasures(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
 }
 
 /// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
-fn record(conn: &mut DbConnection, deletion: &Deletion, queued: bool) -> QueryResult<()> {
+fn record(conn: &mut DbConnection, deletion: &mut Deletion, queued: bool) -> QueryResult<()> {
+    super::chain::link_deletion(conn, deletion)?;
     diesel::insert_into(deletions::table)
-        .values(NewDeletionRow::from(deletion))
+        .values(NewDeletionRow::from(&*deletion))
         .execute(conn)?;
     super::outbox::record(conn, deletion, queued)
 }
@@ -218,8 +219,8 @@ fn delete_one(
     diesel::delete(messages::table.find(seq)).execute(conn)?;
     add_visible(conn, room, -1)?;
     super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
-    let deletion = Deletion::committed(request, 1);
-    record(conn, &deletion, room_state.queued)?;
+    let mut deletion = Deletion::committed(request, 1);
+    record(conn, &mut deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
 }
 
@@ -256,8 +257,8 @@ fn delete_bulk(
     for id in &removed {
         super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
     }
-    let deletion = Deletion::committed_bulk(request, removed);
-    record(conn, &deletion, room_state.queued)?;
+    let mut deletion = Deletion::committed_bulk(request, removed);
+    record(conn, &mut deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
 }
 
@@ -318,8 +319,8 @@ fn clear_all(
             ..Committed::nothing(DeleteOutcome::NothingMatched)
         });
     }
-    let deletion = Deletion::committed(request, count(cleared_now));
-    record(conn, &deletion, room_state.queued)?;
+    let mut deletion = Deletion::committed(request, count(cleared_now));
+    record(conn, &mut deletion, room_state.queued)?;
     Ok(Committed::deleted(
         deletion,
         purged_now < watermark,
@@ -492,8 +493,8 @@ fn clear_matching(
         }
     }
     add_visible(conn, room, -covered)?;
-    let deletion = Deletion::committed(request, count(shown));
-    record(conn, &deletion, room_state.queued)?;
+    let mut deletion = Deletion::committed(request, count(shown));
+    record(conn, &mut deletion, room_state.queued)?;
     Ok(Committed::deleted(deletion, large, room_state.queued))
 }
 

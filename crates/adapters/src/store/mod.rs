@@ -8,6 +8,7 @@
 
 mod audit;
 mod batch_clear;
+mod chain;
 mod clients;
 mod event_log;
 pub mod feed;

@@ -81,9 +81,10 @@ fn record_change(
     after: &Room,
     by: &ChangeBy<'_>,
 ) -> QueryResult<()> {
-    let Some(record) = RoomChange::record(before, after, by.actor, by.now, by.reason) else {
+    let Some(mut record) = RoomChange::record(before, after, by.actor, by.now, by.reason) else {
         return Ok(());
     };
+    super::chain::link_change(conn, &mut record)?;
     diesel::insert_into(room_changes::table)
         .values(NewRoomChangeRow::from(&record))
         .execute(conn)?;

@@ -228,6 +228,9 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
         .expect("ran");
     let events = feed.poll().expect("polled");
     assert_eq!(events.len(), 3, "{events:?}");
+    let record = roomwarden_domain::ports::AuditStore::list_deletions(&*s, None, None, 1)
+        .expect("read")
+        .expect("page");
     assert_eq!(
         events[0],
         FeedEvent::Deleted {
@@ -235,8 +238,10 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
             message_id: "old-0".to_owned(),
             message_ids: vec![],
             filter: None,
+            audit_hash: record[0].hash.clone(),
         }
     );
+    assert!(record[0].hash.is_some(), "the witness is the record's hash");
     assert!(matches!(&events[1], FeedEvent::Message(m) if m.id.as_str() == "new-0"));
     assert!(matches!(&events[2], FeedEvent::Message(m) if m.id.as_str() == "new-1"));
     assert!(feed.poll().expect("polled").is_empty(), "nothing twice");
@@ -245,6 +250,9 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
     s.delete(&request("r1", DeleteTarget::All, "alice"))
         .expect("ran");
     let events = feed.poll().expect("polled");
+    let record = roomwarden_domain::ports::AuditStore::list_deletions(&*s, None, None, 1)
+        .expect("read")
+        .expect("page");
     assert_eq!(
         events,
         vec![FeedEvent::Deleted {
@@ -252,6 +260,7 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
             message_id: "_all".to_owned(),
             message_ids: vec![],
             filter: None,
+            audit_hash: record[0].hash.clone(),
         }],
         "a message deleted before it was polled is never announced"
     );

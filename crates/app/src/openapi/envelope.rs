@@ -118,13 +118,17 @@ const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
         "room_changes",
         &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
     ),
+    (
+        "verify_deletions",
+        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
+    ),
     ("redeliver_event", &[(404, "EVENT_NOT_FOUND")]),
 ];
 
 /// Operations that cannot answer 503 (no storage, or the socket, which authenticates after
 /// the upgrade) and operations whose success is not enveloped.
 const NO_STORAGE: &[&str] = &["health", "openapi", "socket"];
-const RAW: &[&str] = &["openapi", "socket", "metrics"];
+const RAW: &[&str] = &["openapi", "socket", "metrics", "export_deletions"];
 
 /// Operations with a credential of their own instead of the API's headers: their `401` is
 /// in [`SPECIFIC`], with the `WWW-Authenticate` challenge they send.

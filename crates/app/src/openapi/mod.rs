@@ -47,7 +47,7 @@ impl utoipa::Modify for SecuritySchemes {
         rooms::list_rooms, rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
         messages::send_message, messages::send_as, messages::list_messages,
         deletion::delete_messages, deletion::clear_messages, deletion::bulk_delete_at, deletion::purge_client,
-        audit::room_deletions, audit::all_deletions, audit::room_changes, audit::all_changes,
+        audit::room_deletions, audit::all_deletions, audit::verify_deletions, audit::export_deletions, audit::room_changes, audit::all_changes,
         events::list_events, events::redeliver_event,
         crate::realtime::socket::socket,
     ),

@@ -32,12 +32,14 @@ pub fn frame(event: FeedEvent) -> (RoomId, Frame) {
             message_id,
             message_ids,
             filter,
+            audit_hash,
         } => {
             let text = roomwarden_adapters::wire::socket_frame(
                 room.as_str(),
                 &message_id,
                 &message_ids,
                 filter.as_ref(),
+                audit_hash.as_deref(),
             );
             (room, Arc::from(text))
         }

@@ -1,10 +1,11 @@
 //! The audit log (ext): deletions, and room changes.
 
 use crate::auth::{Caller, Platform};
-use crate::dto::{AuditPageDto, AuditRecordDto, RoomChangeDto, RoomChangePageDto};
+use crate::dto::{AuditPageDto, AuditRecordDto, ChainReportDto, RoomChangeDto, RoomChangePageDto};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
+use roomwarden_domain::filter::Bound;
 use roomwarden_domain::ids::{DeletionId, RoomChangeId, RoomId};
 use roomwarden_domain::model::Deletion;
 use roomwarden_domain::room_change::RoomChange;
@@ -90,6 +91,120 @@ pub async fn all_deletions(
         })
         .await?;
     Ok(page(records))
+}
+
+/// Recomputes a room's chain of deletion records (platform admins, owner, managers).
+#[utoipa::path(get, path = "/rooms/{roomID}/deletions/verify", tag = "Audit",
+    params(("roomID" = String, Path, description = "Room ID")),
+    responses((status = 200, description = "The chain checked, oldest record first", body = ChainReportDto)),
+    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+pub async fn verify_deletions(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (room, report) = state
+        .run_as(caller, move |actor, ports| {
+            let room = RoomId::parse(&path)?;
+            let report =
+                audit::verify_room(ports.rooms.as_ref(), ports.audit.as_ref(), actor, &room)?;
+            Ok((room, report))
+        })
+        .await?;
+    Ok(ok("OK", ChainReportDto::new(room.as_str(), report)))
+}
+
+/// Query of the export.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Only records deleted at or after this time (ISO 8601 or Unix milliseconds).
+    pub after: Option<String>,
+    /// Only records deleted before this time (ISO 8601 or Unix milliseconds).
+    pub before: Option<String>,
+}
+
+/// Every room's deletion records, oldest first, as JSON Lines (API key): streamed a page at
+/// a time, so memory stays bounded whatever their number.
+#[utoipa::path(get, path = "/admin/deletions/export", tag = "Audit", params(ExportQuery),
+    responses((status = 200, description = "One audit record (with its `hash`) per line, oldest first",
+        content_type = "application/x-ndjson", body = AuditRecordDto)),
+    security(("api_key" = [])))]
+pub async fn export_deletions(
+    _: Platform,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let time = |field: &str, raw: Option<&str>| {
+        raw.map(|r| Bound::parse_time(field, r).map(|b| b.time()))
+            .transpose()
+            .map(Option::flatten)
+    };
+    let since = time("after", query.after.as_deref())?;
+    let until = time("before", query.before.as_deref())?;
+    // The first page before the answer starts, so that a failure is still an envelope.
+    let first = export_page(&state, None, since, until).await?;
+    let pages = futures_util::stream::unfold(Some(first), move |page| {
+        let state = state.clone();
+        async move {
+            let page = page?;
+            let lines = page.lines;
+            let next = match page.last {
+                Some(last) => export_page(&state, Some(last), since, until)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            };
+            match next {
+                Ok(next) => Some((Ok(lines), next)),
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export cut short");
+                    Some((
+                        Err(actix_web::error::ErrorServiceUnavailable(e.to_string())),
+                        None,
+                    ))
+                }
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .streaming(pages))
+}
+
+/// One page of the export: its lines, and the cursor of the next page (none after the last).
+struct ExportPage {
+    lines: actix_web::web::Bytes,
+    last: Option<DeletionId>,
+}
+
+async fn export_page(
+    state: &web::Data<AppState>,
+    after: Option<DeletionId>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<ExportPage, ApiError> {
+    let records = state
+        .run(move |ports| {
+            Ok(ports
+                .audit
+                .list_deletions_oldest_first(None, after.as_ref(), since, until, audit::CHAIN_PAGE)?
+                .unwrap_or_default())
+        })
+        .await?;
+    let full = records.len() == audit::CHAIN_PAGE as usize;
+    let last = records.last().map(|r| r.id.clone()).filter(|_| full);
+    let mut lines = Vec::new();
+    for record in records {
+        serde_json::to_writer(&mut lines, &AuditRecordDto::from(record))
+            .map_err(|_| ApiError::internal())?;
+        lines.push(b'\n');
+    }
+    Ok(ExportPage {
+        lines: lines.into(),
+        last,
+    })
 }
 
 fn changes_page(records: Vec<RoomChange>) -> HttpResponse {

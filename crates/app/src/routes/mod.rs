@@ -190,6 +190,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .guarded(),
         )
         .service(at("/admin/deletions").get(audit::all_deletions).guarded())
+        .service(
+            at("/admin/deletions/export")
+                .get(audit::export_deletions)
+                .guarded(),
+        )
         .service(at("/admin/changes").get(audit::all_changes).guarded())
         .service(at("/admin/events").get(events::list_events).guarded())
         .service(
@@ -243,6 +248,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             at("/rooms/{roomID}/deletions")
                 .get(audit::room_deletions)
+                .guarded(),
+        )
+        .service(
+            at("/rooms/{roomID}/deletions/verify")
+                .get(audit::verify_deletions)
                 .guarded(),
         )
         .service(

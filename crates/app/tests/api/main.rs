@@ -9,6 +9,7 @@ mod receiver;
 mod support;
 
 mod admin_events;
+mod audit_chain;
 mod auth;
 mod clients;
 mod cluster;

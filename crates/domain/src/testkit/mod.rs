@@ -84,6 +84,7 @@ macro_rules! store_contract {
     ($fresh:expr) => {
         $crate::store_contract!(@cases $fresh;
             audit::audit_records_are_newest_first_filterable_and_paged,
+            audit::audit_records_chain_per_room_and_list_oldest_first,
             clients::upsert_creates_then_updates_only_given_fields,
             clients::a_new_token_revokes_the_previous_ones,
             clients::a_token_is_one_clients_and_reassigning_it_revives_it,

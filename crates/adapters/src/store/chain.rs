@@ -1,0 +1,178 @@
+//! Links audit records into their room's chains as they are written (docs/api.md, "A
+//! verifiable audit log"): inside the record's transaction, after the room's lock, the
+//! previous record of the room is the newest one stored.
+
+use crate::db::DbConnection;
+use crate::schema::{deletions, room_changes};
+use diesel::prelude::*;
+use roomwarden_domain::audit_chain::{GENESIS, link};
+use roomwarden_domain::model::Deletion;
+use roomwarden_domain::record_json::{deletion_record, room_change_record};
+use roomwarden_domain::room_change::RoomChange;
+use std::collections::HashMap;
+
+/// The hash of `room`'s newest deletion record, [`GENESIS`] when it has none.
+fn last_deletion_hash(conn: &mut DbConnection, room: &str) -> QueryResult<String> {
+    let last: Option<Option<String>> = deletions::table
+        .filter(deletions::room_id.eq(room))
+        .order(deletions::seq.desc())
+        .select(deletions::hash)
+        .first(conn)
+        .optional()?;
+    Ok(previous_of(last))
+}
+
+/// A stored hash as the next record's previous one. A record without a hash was written by a
+/// release before the chain and not filled in yet (`chain_backfill` runs at start-up, before
+/// the server serves); the chain then restarts, and `verify` reports the record after it.
+fn previous_of(stored: Option<Option<String>>) -> String {
+    match stored {
+        None => GENESIS.to_owned(),
+        Some(Some(hash)) => hash,
+        Some(None) => {
+            tracing::warn!(
+                "an audit record without hash precedes a new one: its chain is broken there"
+            );
+            GENESIS.to_owned()
+        }
+    }
+}
+
+/// Sets `deletion.hash`, linking it to its room's newest deletion record.
+pub(super) fn link_deletion(conn: &mut DbConnection, deletion: &mut Deletion) -> QueryResult<()> {
+    let previous = last_deletion_hash(conn, deletion.room.as_str())?;
+    deletion.hash = Some(link(&previous, &deletion_record(deletion)));
+    Ok(())
+}
+
+/// Sets the hash of each of `records` (at most one per room, as one batched purge writes
+/// them), linking each to its room's newest deletion record; one query for all rooms.
+pub(super) fn link_deletions<'a>(
+    conn: &mut DbConnection,
+    records: impl Iterator<Item = &'a mut Deletion>,
+) -> QueryResult<()> {
+    let mut records: Vec<&mut Deletion> = records.collect();
+    let rooms: Vec<&str> = records.iter().map(|d| d.room.as_str()).collect();
+    let mut last: HashMap<String, Option<String>> = HashMap::new();
+    for part in rooms.chunks(500) {
+        let newest = deletions::table
+            .group_by(deletions::room_id)
+            .filter(deletions::room_id.eq_any(part))
+            .select((deletions::room_id, diesel::dsl::max(deletions::seq)));
+        let seqs: Vec<(String, Option<i64>)> = newest.load(conn)?;
+        let seqs: Vec<i64> = seqs.into_iter().filter_map(|(_, s)| s).collect();
+        let hashes: Vec<(String, Option<String>)> = deletions::table
+            .filter(deletions::seq.eq_any(&seqs))
+            .select((deletions::room_id, deletions::hash))
+            .load(conn)?;
+        last.extend(hashes);
+    }
+    for deletion in &mut records {
+        let previous = previous_of(last.remove(deletion.room.as_str()));
+        deletion.hash = Some(link(&previous, &deletion_record(deletion)));
+    }
+    Ok(())
+}
+
+/// Sets `change.hash`, linking it to its room's newest room-change record.
+pub(super) fn link_change(conn: &mut DbConnection, change: &mut RoomChange) -> QueryResult<()> {
+    let last: Option<Option<String>> = room_changes::table
+        .filter(room_changes::room_id.eq(change.room.as_str()))
+        .order(room_changes::seq.desc())
+        .select(room_changes::hash)
+        .first(conn)
+        .optional()?;
+    change.hash = Some(link(&previous_of(last), &room_change_record(change)));
+    Ok(())
+}
+
+/// Records linked per transaction by [`DieselStore::chain_backfill`].
+const BACKFILL_BATCH: i64 = 1_000;
+
+impl super::DieselStore {
+    /// Links the audit records written before the chain existed (their `hash` is NULL),
+    /// oldest first, [`BACKFILL_BATCH`] per transaction, so that no transaction is long
+    /// whatever their number, and a stop resumes where it left off. Run at start-up, before
+    /// the server serves (a record written meanwhile would link to an unlinked one). Returns
+    /// how many records it linked.
+    ///
+    /// # Errors
+    /// A storage failure; what was linked stays linked.
+    pub fn chain_backfill(&self) -> roomwarden_domain::ports::StoreResult<u64> {
+        let mut linked = 0_u64;
+        loop {
+            let n = self.with_write(backfill_deletions)? + self.with_write(backfill_changes)?;
+            if n == 0 {
+                if linked > 0 {
+                    tracing::info!(linked, "audit chain: earlier records linked");
+                }
+                return Ok(linked);
+            }
+            linked += n;
+            tracing::info!(linked, "audit chain: linking earlier records");
+        }
+    }
+}
+
+/// The stored hash of `room`'s newest record before `seq` in `table`'s chain.
+macro_rules! previous_in {
+    ($table:ident, $conn:expr, $room:expr, $seq:expr) => {
+        $table::table
+            .filter($table::room_id.eq($room))
+            .filter($table::seq.lt($seq))
+            .order($table::seq.desc())
+            .select($table::hash)
+            .first::<Option<String>>($conn)
+            .optional()
+            .map(previous_of)
+    };
+}
+
+/// One batch of deletion records without hash, linked; how many.
+fn backfill_deletions(conn: &mut DbConnection) -> QueryResult<u64> {
+    let rows: Vec<(i64, crate::rows::DeletionRow)> = deletions::table
+        .filter(deletions::hash.is_null())
+        .order(deletions::seq.asc())
+        .limit(BACKFILL_BATCH)
+        .select((deletions::seq, crate::rows::DeletionRow::as_select()))
+        .load(conn)?;
+    let mut last: HashMap<String, String> = HashMap::new();
+    for (seq, row) in &rows {
+        let previous = match last.get(&row.room_id) {
+            Some(hash) => hash.clone(),
+            None => previous_in!(deletions, conn, &row.room_id, seq)?,
+        };
+        let hash = link(&previous, &deletion_record(&Deletion::from(row.clone())));
+        diesel::update(deletions::table.find(seq))
+            .set(deletions::hash.eq(&hash))
+            .execute(conn)?;
+        last.insert(row.room_id.clone(), hash);
+    }
+    Ok(crate::store::unsigned(rows.len()))
+}
+
+/// One batch of room-change records without hash, linked; how many.
+fn backfill_changes(conn: &mut DbConnection) -> QueryResult<u64> {
+    let rows: Vec<(i64, crate::rows::RoomChangeRow)> = room_changes::table
+        .filter(room_changes::hash.is_null())
+        .order(room_changes::seq.asc())
+        .limit(BACKFILL_BATCH)
+        .select((room_changes::seq, crate::rows::RoomChangeRow::as_select()))
+        .load(conn)?;
+    let mut last: HashMap<String, String> = HashMap::new();
+    for (seq, row) in &rows {
+        let previous = match last.get(&row.room_id) {
+            Some(hash) => hash.clone(),
+            None => previous_in!(room_changes, conn, &row.room_id, seq)?,
+        };
+        let hash = link(
+            &previous,
+            &room_change_record(&RoomChange::from(row.clone())),
+        );
+        diesel::update(room_changes::table.find(seq))
+            .set(room_changes::hash.eq(&hash))
+            .execute(conn)?;
+        last.insert(row.room_id.clone(), hash);
+    }
+    Ok(crate::store::unsigned(rows.len()))
+}

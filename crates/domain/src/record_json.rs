@@ -1,0 +1,133 @@
+//! The JSON of audit records, as the API lists them and the audit chain hashes them
+//! ([`crate::audit_chain`]): a deletion's record, a room-change record, and their parts
+//! (a filter, a retention deletion's `retention`, a room change's `changes`). The app's
+//! listings, the webhook body and the chain all build these parts here, so they cannot
+//! drift apart (docs/api.md, "Audit log" and "A verifiable audit log").
+
+use crate::filter::{Bound, MessageFilter};
+use crate::model::{Deletion, RetentionOrigin, iso8601};
+use crate::room_change::{FieldChange, FieldValue, RoomChange};
+use serde_json::{Map, Value, json};
+
+/// A filter as the API, the audit log and the events show it: `before`/`after` as ISO
+/// times with milliseconds (or the message ID given), `sender` as an array; absent fields
+/// were not given.
+#[must_use]
+pub fn filter_json(filter: &MessageFilter) -> Value {
+    let bound = |b: &Bound| match b {
+        Bound::At(t) => Value::String(iso8601(*t)),
+        Bound::Message(id) => Value::String(id.as_str().to_owned()),
+    };
+    let mut out = Map::new();
+    if let Some(b) = &filter.before {
+        out.insert("before".to_owned(), bound(b));
+    }
+    if let Some(a) = &filter.after {
+        out.insert("after".to_owned(), bound(a));
+    }
+    if !filter.senders.is_empty() {
+        out.insert(
+            "sender".to_owned(),
+            filter
+                .senders
+                .iter()
+                .map(|s| Value::String(s.as_str().to_owned()))
+                .collect(),
+        );
+    }
+    Value::Object(out)
+}
+
+/// A retention deletion's `retention`: `{days, setBy, setAt}` (`setAt` as an ISO time or
+/// `null`).
+#[must_use]
+pub fn retention_json(origin: &RetentionOrigin) -> Value {
+    json!({
+        "days": origin.days.get(),
+        "setBy": origin.set_by,
+        "setAt": origin.set_at.map(iso8601),
+    })
+}
+
+/// A room field's value as the room object shows it.
+fn value_json(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Null => Value::Null,
+        FieldValue::Text(t) => Value::String(t.clone()),
+        FieldValue::Days(d) => Value::from(d.get()),
+        FieldValue::Clients(ids) => ids
+            .iter()
+            .map(|id| Value::String(id.as_str().to_owned()))
+            .collect(),
+    }
+}
+
+/// A room-change record's `changes`: `{<field>: {from, to}}` by the room object's JSON
+/// names, as the API shows it and storage keeps it.
+#[must_use]
+pub fn changes_json(changes: &[FieldChange]) -> Value {
+    Value::Object(
+        changes
+            .iter()
+            .map(|c| {
+                (
+                    c.field.as_str().to_owned(),
+                    json!({"from": value_json(&c.from), "to": value_json(&c.to)}),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A deletion's audit record without its `hash`: `_id`, `roomID`, `messageID`,
+/// `deletedCount`, `deletedBy`, `deletedAt`, `reason` (`null` when none), and, only when they
+/// apply, `filter`, `messageIDs` and `retention`.
+#[must_use]
+pub fn deletion_record(d: &Deletion) -> Value {
+    let mut record = Map::new();
+    record.insert("_id".to_owned(), Value::String(d.id.as_str().to_owned()));
+    record.insert(
+        "roomID".to_owned(),
+        Value::String(d.room.as_str().to_owned()),
+    );
+    record.insert("messageID".to_owned(), Value::String(d.message_id.clone()));
+    record.insert("deletedCount".to_owned(), Value::from(d.deleted_count));
+    record.insert("deletedBy".to_owned(), Value::String(d.deleted_by.clone()));
+    record.insert("deletedAt".to_owned(), Value::String(iso8601(d.deleted_at)));
+    record.insert(
+        "reason".to_owned(),
+        d.reason
+            .as_ref()
+            .map_or(Value::Null, |r| Value::String(r.as_str().to_owned())),
+    );
+    if let Some(filter) = &d.filter {
+        record.insert("filter".to_owned(), filter_json(filter));
+    }
+    if !d.message_ids.is_empty() {
+        record.insert(
+            "messageIDs".to_owned(),
+            d.message_ids
+                .iter()
+                .map(|m| Value::String(m.as_str().to_owned()))
+                .collect(),
+        );
+    }
+    if let Some(origin) = &d.retention {
+        record.insert("retention".to_owned(), retention_json(origin));
+    }
+    Value::Object(record)
+}
+
+/// A room-change record without its `hash`: `_id`, `roomID`, `changedBy`, `changedAt`,
+/// `changes`, `reason` (`null` when none).
+#[must_use]
+pub fn room_change_record(c: &RoomChange) -> Value {
+    json!({
+        "_id": c.id.as_str(),
+        "roomID": c.room.as_str(),
+        "changedBy": c.changed_by,
+        "changedAt": iso8601(c.changed_at),
+        "changes": changes_json(&c.changes),
+        "reason": c.reason.as_ref().map(|r| r.as_str()),
+    })
+}

@@ -1,0 +1,2 @@
+ALTER TABLE room_changes DROP COLUMN hash;
+ALTER TABLE deletions DROP COLUMN hash;
