@@ -20,6 +20,18 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// What [`Client::stream`] read.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub status: u16,
+    /// Bytes of the body.
+    pub bytes: u64,
+    /// Newlines in the body.
+    pub lines: u64,
+    /// The body's first 200 bytes.
+    pub start: Vec<u8>,
+}
+
 impl Response {
     /// The body as JSON.
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
@@ -66,6 +78,80 @@ impl Client {
         Ok((r, t.elapsed()))
     }
 
+    /// Sends one GET on a connection of its own (`Connection: close`) and reads the body as
+    /// it arrives, chunked or not, without keeping it: the status, the body's bytes and its
+    /// newlines (records of a JSON Lines body), and the first 200 bytes (an error's envelope).
+    pub fn stream(&self, path: &str) -> anyhow::Result<Streamed> {
+        let s = TcpStream::connect(self.addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(600)))?;
+        let mut conn = BufReader::with_capacity(1 << 16, s);
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: bench\r\n{}Connection: close\r\n\r\n",
+            self.auth
+        );
+        conn.get_mut().write_all(head.as_bytes())?;
+        let mut line = String::new();
+        conn.read_line(&mut line)?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .ok_or_else(|| anyhow::anyhow!("bad status line {line:?}"))?
+            .parse()?;
+        let mut chunked = false;
+        loop {
+            line.clear();
+            conn.read_line(&mut line)?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("transfer-encoding")
+            {
+                chunked = value.trim().eq_ignore_ascii_case("chunked");
+            }
+        }
+        let mut out = Streamed {
+            status,
+            ..Streamed::default()
+        };
+        let mut buf = vec![0_u8; 1 << 16];
+        let mut take = |out: &mut Streamed, data: &[u8]| {
+            out.bytes += data.len() as u64;
+            out.lines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            let room = 200_usize.saturating_sub(out.start.len());
+            out.start.extend_from_slice(&data[..room.min(data.len())]);
+        };
+        if !chunked {
+            // Content-Length or close-delimited: read to the end (the server closes).
+            loop {
+                let n = conn.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(out);
+                }
+                take(&mut out, &buf[..n]);
+            }
+        }
+        loop {
+            line.clear();
+            conn.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim_end().split(';').next().unwrap_or(""), 16)?;
+            if size == 0 {
+                return Ok(out);
+            }
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(buf.len());
+                conn.read_exact(&mut buf[..n])?;
+                take(&mut out, &buf[..n]);
+                left -= n;
+            }
+            line.clear();
+            conn.read_line(&mut line)?;
+        }
+    }
+
     fn try_call(
         &mut self,
         method: &str,
@@ -75,7 +161,7 @@ impl Client {
         if self.conn.is_none() {
             let s = TcpStream::connect(self.addr)?;
             s.set_nodelay(true)?;
-            s.set_read_timeout(Some(Duration::from_secs(60)))?;
+            s.set_read_timeout(Some(Duration::from_secs(600)))?;
             self.conn = Some(BufReader::new(s));
         }
         let conn = self

@@ -15,7 +15,9 @@
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
 //!
 //! The backend `galera` runs the Galera cluster workloads of `galera.rs` instead
-//! (`just bench-galera`).
+//! (`just bench-galera`). `--chain` runs the verifiable audit log's benchmark of `chain.rs`
+//! instead (`just bench-chain`): `ROOMWARDEN_BIN_BEFORE` names the server built before the
+//! chain; `--rounds=N`, `--records=N`, `--part=deletes|log`.
 #![expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -25,6 +27,7 @@
     reason = "a benchmark reports on standard output and computes approximate figures"
 )]
 
+mod chain;
 mod client;
 mod galera;
 mod load;
@@ -101,6 +104,26 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     if backend == "galera" {
         let report = galera::run(&binary, &dir, plan, quick);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("{}", report?.join("\n"));
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--chain") {
+        anyhow::ensure!(backend != "galera", "--chain runs on sqlite or mysql");
+        let value = |name: &str| args.iter().find_map(|a| a.strip_prefix(name));
+        let part = value("--part=");
+        let options = chain::Options {
+            backend,
+            before: std::env::var("ROOMWARDEN_BIN_BEFORE").ok(),
+            after: binary,
+            phase: plan.phase,
+            rounds: value("--rounds=").map_or(Ok(3), str::parse)?,
+            records: value("--records=")
+                .map_or(Ok(if quick { 20_000 } else { 1_000_000 }), str::parse)?,
+            deletes: part != Some("log"),
+            log: part != Some("deletes"),
+        };
+        let report = chain::run(&options, &dir);
         let _ = std::fs::remove_dir_all(&dir);
         println!("{}", report?.join("\n"));
         return Ok(());

@@ -41,6 +41,18 @@ impl Server {
         log: &std::path::Path,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_within(binary, database_url, log, env, Duration::from_secs(60))
+    }
+
+    /// Like [`Server::start`], waiting up to `ready_within` for `/ready` (a start-up that
+    /// links many earlier audit records takes longer than a minute).
+    pub fn start_within(
+        binary: &str,
+        database_url: &str,
+        log: &std::path::Path,
+        env: &[(&str, &str)],
+        ready_within: Duration,
+    ) -> anyhow::Result<Self> {
         let addr = free_port()?;
         let child = Command::new(binary)
             .envs(env.iter().copied())
@@ -66,7 +78,7 @@ impl Server {
             addr,
             sampler: None,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + ready_within;
         let mut probe = Client::new(addr, String::new());
         loop {
             if probe
@@ -78,7 +90,11 @@ impl Server {
             if let Some(status) = server.child.try_wait()? {
                 anyhow::bail!("server exited with {status}; see {}", log.display());
             }
-            anyhow::ensure!(Instant::now() < deadline, "server not ready within 60 s");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "server not ready within {} s",
+                ready_within.as_secs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         let pid = server.child.id();
@@ -102,6 +118,11 @@ impl Server {
     /// Its peak RSS so far and its threads now (the sampler keeps running).
     pub fn current(&self) -> Peak {
         sample(self.child.id()).unwrap_or_default()
+    }
+
+    /// Its resident set now (`VmRSS`), KiB.
+    pub fn rss_now_kib(&self) -> u64 {
+        status_field(self.child.id(), "VmRSS:").unwrap_or_default()
     }
 
     /// Stops the server and returns the most it used.
@@ -138,19 +159,21 @@ impl Drop for Server {
 }
 
 /// `VmHWM` and `Threads` of `pid` from `/proc`.
-fn sample(pid: u32) -> Option<Peak> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
+pub fn sample(pid: u32) -> Option<Peak> {
     Some(Peak {
-        rss_kib: field("VmHWM:")?,
-        threads: field("Threads:")?,
+        rss_kib: status_field(pid, "VmHWM:")?,
+        threads: status_field(pid, "Threads:")?,
     })
+}
+
+/// The number after `name` (e.g. `VmRSS:`) in `/proc/<pid>/status`.
+fn status_field(pid: u32, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// A loopback webhook receiver answering 200 to every request; counts what it received.

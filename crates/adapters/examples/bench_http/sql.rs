@@ -132,6 +132,35 @@ impl Sql {
         ))
     }
 
+    /// Adds `n` (at most 1,000,000) single-delete audit records of `room` without hash, as
+    /// a release before the audit chain left them: IDs of 24 hex digits, oldest first, one
+    /// millisecond apart, every fourth with a reason.
+    pub fn seed_deletions(&mut self, room: &str, n: u64) -> anyhow::Result<()> {
+        anyhow::ensure!(n <= 1_000_000, "at most 1,000,000 records");
+        let t0 = 1_764_000_000_000_i64;
+        if self.is_sqlite() {
+            return self.run(&format!(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
+                 INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+                 SELECT printf('%08x%016x', {t0} / 1000, x), '{room}', printf('{room}-%09d', x), 1,
+                        'mod', {t0} + x, CASE WHEN x % 4 = 0 THEN 'spam, removed by the moderator' END
+                 FROM c;"
+            ));
+        }
+        let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                      UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                      UNION ALL SELECT 8 UNION ALL SELECT 9)";
+        self.run(&format!(
+            "INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+             SELECT CONCAT(LOWER(HEX({t0} DIV 1000)), LPAD(LOWER(HEX(x)), 16, '0')), '{room}',
+                    CONCAT('{room}-', LPAD(x, 9, '0')), 1, 'mod', {t0} + x,
+                    CASE WHEN x % 4 = 0 THEN 'spam, removed by the moderator' END
+             FROM (SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS x
+                   FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f, {digits} g) n
+             WHERE x <= {n} ORDER BY x;"
+        ))
+    }
+
     /// Adds `n` messages `<room>-000000001`… to `room` from `senders` clients
     /// `<who>0`, `<who>1`… in turn, message `x` sent at `t0 + x` milliseconds, and counts
     /// them as visible.

@@ -180,7 +180,7 @@ fn replace(schema: &mut Value, rule: Value) {
 /// The rule of a query parameter of operation `op`, by name.
 fn query_rule(op: &str, name: &str) -> Option<Value> {
     match (op, name) {
-        ("purge_client", "before" | "after") => Some(time()),
+        ("purge_client" | "export_deletions", "before" | "after") => Some(time()),
         ("clear_messages", "before" | "after") => Some(bound()),
         ("clear_messages", "sender") => {
             Some(json!({"type": "array", "items": id(), "maxItems": MAX_SENDERS}))

@@ -94,31 +94,50 @@ fn the_same_message_deleted_through_two_processes_at_once_is_one_200_and_one_404
     // Through another node: two writers, whose conflicts the cluster certifies.
     let c = process(&rotated);
     let cast = a.cast("r");
-    for (first, second) in [(&a, &b), (&a, &c)] {
+    let rounds: [(&TestApp, &TestApp, bool); 2] = [(&a, &b, true), (&a, &c, false)];
+    let mut deleted = 0;
+    for (first, second, one_writer) in rounds {
         let ids: Vec<String> = (0..12)
             .map(|i| a.say(&cast.member, "r", &format!("m{i}")))
             .collect();
+        // With one writer (the supported topology): exactly one 200 and one 404, never a
+        // 5xx. With two writers, never two 200s either, but a deletion that keeps losing
+        // the certification race may give up with a 503 after its retries (docs/operations.md,
+        // "Why one writer"); its message is deleted by the other one all the same.
+        let settled = |statuses: Vec<u16>| {
+            if one_writer {
+                assert_eq!(statuses, [200, 404]);
+            } else {
+                assert!(matches!(statuses[..], [200, 404 | 503]), "{statuses:?}");
+            }
+        };
         // One pair at a time, then eight pairs at once.
         for id in &ids[..4] {
-            assert_eq!(
-                delete_at_once(&[first, second], &cast.owner, id),
-                [200, 404]
-            );
+            settled(delete_at_once(&[first, second], &cast.owner, id));
         }
         std::thread::scope(|s| {
             for id in &ids[4..] {
-                let owner = &cast.owner;
-                s.spawn(move || {
-                    assert_eq!(delete_at_once(&[first, second], owner, id), [200, 404]);
-                });
+                let (owner, settled) = (&cast.owner, &settled);
+                s.spawn(move || settled(delete_at_once(&[first, second], owner, id)));
             }
         });
+        deleted += ids.len();
+        let page = a
+            .get("/rooms/r/messages/v3?limit=1")
+            .user(&cast.member)
+            .send();
+        assert_eq!(page.ok()["totalCount"], 0, "every message deleted");
     }
     let records = a.get("/rooms/r/deletions?limit=100").api_key().send();
     assert_eq!(
         records.ok()["data"].as_array().map(Vec::len),
-        Some(24),
+        Some(deleted),
         "one record per deleted message"
+    );
+    assert_eq!(
+        a.get("/rooms/r/deletions/verify").api_key().send().ok()["valid"],
+        true,
+        "one chain, however the writers raced"
     );
 }
 
