@@ -117,7 +117,7 @@ impl Client {
             ..Streamed::default()
         };
         let mut buf = vec![0_u8; 1 << 16];
-        let mut take = |out: &mut Streamed, data: &[u8]| {
+        let take = |out: &mut Streamed, data: &[u8]| {
             out.bytes += data.len() as u64;
             out.lines += data.iter().filter(|&&b| b == b'\n').count() as u64;
             let room = 200_usize.saturating_sub(out.start.len());

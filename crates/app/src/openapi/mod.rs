@@ -65,6 +65,12 @@ pub fn document() -> serde_json::Value {
     });
     envelope::apply(&mut doc);
     constraints::apply(&mut doc);
+    // The export is a byte stream of JSON Lines, read line by line, not one JSON value.
+    if let Some(schema) = doc.pointer_mut(
+        "/paths/~1admin~1deletions~1export/get/responses/200/content/application~1x-ndjson/schema",
+    ) {
+        *schema = serde_json::json!({"type": "string", "format": "binary"});
+    }
     doc
 }
 

@@ -128,8 +128,8 @@ pub struct ExportQuery {
 /// Every room's deletion records, oldest first, as JSON Lines (API key): streamed a page at
 /// a time, so memory stays bounded whatever their number.
 #[utoipa::path(get, path = "/admin/deletions/export", tag = "Audit", params(ExportQuery),
-    responses((status = 200, description = "One audit record (with its `hash`) per line, oldest first",
-        content_type = "application/x-ndjson", body = AuditRecordDto)),
+    responses((status = 200, description = "JSON Lines: one audit record per line (an `AuditRecordDto`, with its `hash`), oldest first",
+        content_type = "application/x-ndjson", body = String)),
     security(("api_key" = [])))]
 pub async fn export_deletions(
     _: Platform,

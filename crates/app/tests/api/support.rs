@@ -118,6 +118,11 @@ impl TestApp {
         }
     }
 
+    /// The process ID of the real binary, when this app is one.
+    pub fn pid(&self) -> Option<u32> {
+        self.binary.as_ref().map(|b| b.child.id())
+    }
+
     /// The real routes over `ports` (mocks, say), with the test keys and no database,
     /// background workers or sockets' fan-out.
     pub fn over_ports(ports: roomwarden::state::Ports) -> Self {
