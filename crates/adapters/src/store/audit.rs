@@ -10,6 +10,24 @@ use roomwarden_domain::model::Deletion;
 use roomwarden_domain::ports::{AuditStore, StoreResult};
 use roomwarden_domain::room_change::RoomChange;
 
+/// The `seq` of the deletion record `id` (of `room`, when given), for a listing's cursor.
+/// Another room's record is no cursor: answering as for an unknown ID reveals nothing about
+/// which records exist elsewhere.
+fn deletion_seq(
+    conn: &mut crate::db::DbConnection,
+    id: &DeletionId,
+    room: Option<&RoomId>,
+) -> QueryResult<Option<i64>> {
+    let mut cursor = deletions::table
+        .filter(deletions::id.eq(id.as_str()))
+        .select(deletions::seq)
+        .into_boxed();
+    if let Some(room) = room {
+        cursor = cursor.filter(deletions::room_id.eq(room.as_str()));
+    }
+    cursor.first::<i64>(conn).optional()
+}
+
 impl AuditStore for DieselStore {
     fn list_deletions_oldest_first(
         &self,
@@ -22,19 +40,10 @@ impl AuditStore for DieselStore {
         self.with_conn(|conn| {
             let after_seq = match after {
                 None => None,
-                Some(id) => {
-                    let mut cursor = deletions::table
-                        .filter(deletions::id.eq(id.as_str()))
-                        .select(deletions::seq)
-                        .into_boxed();
-                    if let Some(room) = room {
-                        cursor = cursor.filter(deletions::room_id.eq(room.as_str()));
-                    }
-                    match cursor.first::<i64>(conn).optional()? {
-                        None => return Ok(None),
-                        some => some,
-                    }
-                }
+                Some(id) => match deletion_seq(conn, id, room)? {
+                    None => return Ok(None),
+                    some => some,
+                },
             };
             let mut query = deletions::table
                 .select(DeletionRow::as_select())
@@ -68,21 +77,10 @@ impl AuditStore for DieselStore {
         self.with_conn(|conn| {
             let before_seq = match before {
                 None => None,
-                Some(id) => {
-                    let mut cursor = deletions::table
-                        .filter(deletions::id.eq(id.as_str()))
-                        .select(deletions::seq)
-                        .into_boxed();
-                    // Another room's record is no cursor here: answering as for an unknown
-                    // ID reveals nothing about which records exist elsewhere.
-                    if let Some(room) = room {
-                        cursor = cursor.filter(deletions::room_id.eq(room.as_str()));
-                    }
-                    match cursor.first::<i64>(conn).optional()? {
-                        None => return Ok(None),
-                        some => some,
-                    }
-                }
+                Some(id) => match deletion_seq(conn, id, room)? {
+                    None => return Ok(None),
+                    some => some,
+                },
             };
             let mut query = deletions::table
                 .select(DeletionRow::as_select())

@@ -9,6 +9,7 @@ use crate::ports::{AuditStore, RoomStore};
 use crate::record_json::deletion_record;
 use crate::room_change::RoomChange;
 use crate::usecases::Limit;
+use std::collections::BTreeMap;
 
 /// Who may read a room's logs (deletions and room changes): platform admins, the owner and
 /// managers of an existing room.
@@ -74,65 +75,61 @@ pub fn verify_room(
     verify_chain(audit, room)
 }
 
+/// Calls `f` with every deletion record of `room` (of every room with `None`), oldest first,
+/// reading [`CHAIN_PAGE`] records at a time.
+fn each_oldest_first(
+    audit: &dyn AuditStore,
+    room: Option<&RoomId>,
+    mut f: impl FnMut(&Deletion),
+) -> Result<(), DomainError> {
+    let mut after: Option<DeletionId> = None;
+    loop {
+        let page = audit
+            .list_deletions_oldest_first(room, after.as_ref(), None, None, CHAIN_PAGE)?
+            .unwrap_or_default();
+        page.iter().for_each(&mut f);
+        match page.last() {
+            Some(last) if page.len() == CHAIN_PAGE as usize => after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Checks `record` as the next of its chain.
+fn check_next(check: &mut ChainCheck, record: &Deletion) {
+    check.push(
+        record.id.as_str(),
+        record.hash.as_deref(),
+        &deletion_record(record),
+    );
+}
+
 /// Recomputes `room`'s chain of deletion records (the room need not exist any more: records
-/// outlive rooms), for [`verify_room`] and the command line's `audit verify`.
+/// outlive rooms), for [`verify_room`] and the command line's `audit verify --room`.
 ///
 /// # Errors
 /// A storage failure.
 pub fn verify_chain(audit: &dyn AuditStore, room: &RoomId) -> Result<ChainReport, DomainError> {
     let mut check = ChainCheck::default();
-    let mut after: Option<DeletionId> = None;
-    loop {
-        let page = audit
-            .list_deletions_oldest_first(Some(room), after.as_ref(), None, None, CHAIN_PAGE)?
-            .unwrap_or_default();
-        for record in &page {
-            check.push(
-                record.id.as_str(),
-                record.hash.as_deref(),
-                &deletion_record(record),
-            );
-        }
-        match page.last() {
-            Some(last) if page.len() == CHAIN_PAGE as usize => after = Some(last.id.clone()),
-            _ => return Ok(check.finish()),
-        }
-    }
+    each_oldest_first(audit, Some(room), |record| check_next(&mut check, record))?;
+    Ok(check.finish())
 }
 
-/// Recomputes every room's chain of deletion records in one pass over the log, oldest
-/// first, [`CHAIN_PAGE`] records at a time (memory grows with the number of rooms, not of
-/// records), for the command line's `audit verify`. Rooms by ID.
+/// Recomputes every room's chain of deletion records in one pass over the log (memory grows
+/// with the number of rooms, not of records), for the command line's `audit verify`. Rooms
+/// by ID.
 ///
 /// # Errors
 /// A storage failure.
-pub fn verify_all(
-    audit: &dyn AuditStore,
-) -> Result<std::collections::BTreeMap<RoomId, ChainReport>, DomainError> {
-    let mut checks: std::collections::BTreeMap<RoomId, ChainCheck> =
-        std::collections::BTreeMap::new();
-    let mut after: Option<DeletionId> = None;
-    loop {
-        let page = audit
-            .list_deletions_oldest_first(None, after.as_ref(), None, None, CHAIN_PAGE)?
-            .unwrap_or_default();
-        for record in &page {
-            checks.entry(record.room.clone()).or_default().push(
-                record.id.as_str(),
-                record.hash.as_deref(),
-                &deletion_record(record),
-            );
-        }
-        match page.last() {
-            Some(last) if page.len() == CHAIN_PAGE as usize => after = Some(last.id.clone()),
-            _ => {
-                return Ok(checks
-                    .into_iter()
-                    .map(|(room, check)| (room, check.finish()))
-                    .collect());
-            }
-        }
-    }
+pub fn verify_all(audit: &dyn AuditStore) -> Result<BTreeMap<RoomId, ChainReport>, DomainError> {
+    let mut checks: BTreeMap<RoomId, ChainCheck> = BTreeMap::new();
+    each_oldest_first(audit, None, |record| {
+        check_next(checks.entry(record.room.clone()).or_default(), record);
+    })?;
+    Ok(checks
+        .into_iter()
+        .map(|(room, check)| (room, check.finish()))
+        .collect())
 }
 
 /// `GET /rooms/{roomID}/changes`: platform admins, the owner and managers, as for the
