@@ -28,6 +28,57 @@ fn deletion_seq(
     cursor.first::<i64>(conn).optional()
 }
 
+/// Which way a page of deletion records runs from its cursor.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Newest first, older than the cursor.
+    Older,
+    /// Oldest first, newer than the cursor.
+    Newer,
+}
+
+/// Up to `limit` deletion records of `room` (or every room) from the record `cursor` in
+/// `direction`, with `deleted_at` in `[since, until)`; `None` for an unknown cursor.
+fn deletions_page(
+    conn: &mut crate::db::DbConnection,
+    room: Option<&RoomId>,
+    cursor: Option<&DeletionId>,
+    direction: Direction,
+    (since, until): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    limit: u32,
+) -> QueryResult<Option<Vec<Deletion>>> {
+    let from = match cursor {
+        None => None,
+        Some(id) => match deletion_seq(conn, id, room)? {
+            None => return Ok(None),
+            some => some,
+        },
+    };
+    let mut query = deletions::table
+        .select(DeletionRow::as_select())
+        .into_boxed();
+    if let Some(room) = room {
+        query = query.filter(deletions::room_id.eq(room.as_str()));
+    }
+    query = match (from, direction) {
+        (None, _) => query,
+        (Some(seq), Direction::Older) => query.filter(deletions::seq.lt(seq)),
+        (Some(seq), Direction::Newer) => query.filter(deletions::seq.gt(seq)),
+    };
+    if let Some(t) = since {
+        query = query.filter(deletions::deleted_at.ge(to_ms(t)));
+    }
+    if let Some(t) = until {
+        query = query.filter(deletions::deleted_at.lt(to_ms(t)));
+    }
+    query = match direction {
+        Direction::Older => query.order(deletions::seq.desc()),
+        Direction::Newer => query.order(deletions::seq.asc()),
+    };
+    let rows = query.limit(i64::from(limit)).load::<DeletionRow>(conn)?;
+    Ok(Some(rows.into_iter().map(Deletion::from).collect()))
+}
+
 impl AuditStore for DieselStore {
     fn list_deletions_oldest_first(
         &self,
@@ -38,33 +89,7 @@ impl AuditStore for DieselStore {
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>> {
         self.with_conn(|conn| {
-            let after_seq = match after {
-                None => None,
-                Some(id) => match deletion_seq(conn, id, room)? {
-                    None => return Ok(None),
-                    some => some,
-                },
-            };
-            let mut query = deletions::table
-                .select(DeletionRow::as_select())
-                .into_boxed();
-            if let Some(room) = room {
-                query = query.filter(deletions::room_id.eq(room.as_str()));
-            }
-            if let Some(seq) = after_seq {
-                query = query.filter(deletions::seq.gt(seq));
-            }
-            if let Some(t) = since {
-                query = query.filter(deletions::deleted_at.ge(to_ms(t)));
-            }
-            if let Some(t) = until {
-                query = query.filter(deletions::deleted_at.lt(to_ms(t)));
-            }
-            let rows = query
-                .order(deletions::seq.asc())
-                .limit(i64::from(limit))
-                .load::<DeletionRow>(conn)?;
-            Ok(Some(rows.into_iter().map(Deletion::from).collect()))
+            deletions_page(conn, room, after, Direction::Newer, (since, until), limit)
         })
     }
 
@@ -75,27 +100,7 @@ impl AuditStore for DieselStore {
         limit: u32,
     ) -> StoreResult<Option<Vec<Deletion>>> {
         self.with_conn(|conn| {
-            let before_seq = match before {
-                None => None,
-                Some(id) => match deletion_seq(conn, id, room)? {
-                    None => return Ok(None),
-                    some => some,
-                },
-            };
-            let mut query = deletions::table
-                .select(DeletionRow::as_select())
-                .into_boxed();
-            if let Some(room) = room {
-                query = query.filter(deletions::room_id.eq(room.as_str()));
-            }
-            if let Some(seq) = before_seq {
-                query = query.filter(deletions::seq.lt(seq));
-            }
-            let rows = query
-                .order(deletions::seq.desc())
-                .limit(i64::from(limit))
-                .load::<DeletionRow>(conn)?;
-            Ok(Some(rows.into_iter().map(Deletion::from).collect()))
+            deletions_page(conn, room, before, Direction::Older, (None, None), limit)
         })
     }
 
