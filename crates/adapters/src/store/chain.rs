@@ -3,7 +3,7 @@
 //! previous record of the room is the newest one stored.
 
 use crate::db::DbConnection;
-use crate::schema::{deletions, room_changes};
+use crate::schema::{deletions, room_changes, settings};
 use diesel::prelude::*;
 use roomwarden_domain::audit_chain::{GENESIS, link};
 use roomwarden_domain::model::Deletion;
@@ -86,6 +86,9 @@ pub(super) fn link_change(conn: &mut DbConnection, change: &mut RoomChange) -> Q
     Ok(())
 }
 
+/// The setting that says every audit record written before the chain has been linked.
+pub const CHAIN_LINKED: &str = "audit_chain_linked";
+
 /// Records linked per transaction by [`DieselStore::chain_backfill`].
 const BACKFILL_BATCH: i64 = 1_000;
 
@@ -96,9 +99,22 @@ impl super::DieselStore {
     /// the server serves (a record written meanwhile would link to an unlinked one). Returns
     /// how many records it linked.
     ///
+    /// Once every record is linked, a setting ([`CHAIN_LINKED`]) records it, so later starts
+    /// skip the search for unlinked records (a scan of both tables).
+    ///
     /// # Errors
     /// A storage failure; what was linked stays linked.
     pub fn chain_backfill(&self) -> roomwarden_domain::ports::StoreResult<u64> {
+        let done = self.with_conn(|conn| {
+            settings::table
+                .find(CHAIN_LINKED)
+                .select(settings::name)
+                .first::<String>(conn)
+                .optional()
+        })?;
+        if done.is_some() {
+            return Ok(0);
+        }
         let mut linked = 0_u64;
         loop {
             let n = self.with_write(backfill_deletions)? + self.with_write(backfill_changes)?;
@@ -106,6 +122,15 @@ impl super::DieselStore {
                 if linked > 0 {
                     tracing::info!(linked, "audit chain: earlier records linked");
                 }
+                self.with_write(|conn| {
+                    match diesel::insert_into(settings::table)
+                        .values((settings::name.eq(CHAIN_LINKED), settings::value.eq("1")))
+                        .execute(conn)
+                    {
+                        Err(e) if !crate::error::is_unique_violation(&e) => Err(e),
+                        _ => Ok(()),
+                    }
+                })?;
                 return Ok(linked);
             }
             linked += n;
