@@ -67,6 +67,24 @@ bench-galera *args:
     cargo build --release --features mysql -p roomwarden
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- galera {{args}}
 
+# Verifiable audit log benchmark (docs/benchmarks.md): single deletes at 1, 8 and 32 clients on
+# the server built before the chain (commit ROOMWARDEN_BENCH_BEFORE, default a5dd004, built in a
+# temporary worktree and a target directory of its own) and on this one, alternately; then
+# start-up linking, verify and export of a room of 1,000,000 records. SQLite, then MariaDB.
+# Options: `--rounds=N`, `--phase=SECS`, `--records=N`, `--part=deletes|log`, `--quick`.
+bench-chain *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    target="${CARGO_TARGET_DIR:-$PWD/target}"
+    worktree="$(mktemp -d)/before"
+    git worktree add --detach "$worktree" "${ROOMWARDEN_BENCH_BEFORE:-a5dd004}" >/dev/null
+    trap 'git worktree remove --force "$worktree"; rmdir "$(dirname "$worktree")"' EXIT
+    (cd "$worktree" && CARGO_TARGET_DIR="$target/bench-before" cargo build --release --features mysql -p roomwarden)
+    cargo build --release --features mysql -p roomwarden
+    export ROOMWARDEN_BIN_BEFORE="$target/bench-before/release/roomwarden" ROOMWARDEN_BIN="$target/release/roomwarden"
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite --chain {{args}}
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql --chain {{args}}
+
 # A 3-node MariaDB Galera cluster on loopback (client ports 3307-3309; data under
 # /tmp/roomwarden-galera, kept across stop/start). `tools/galera.sh` also has kill, restart, reset.
 galera-start:

@@ -91,14 +91,15 @@ impl Drop for Db {
     }
 }
 
-/// Runs the parts of `options`; the Markdown report.
+/// Runs the parts of `options`: prints part 1's Markdown report, returns part 2's.
 pub fn run(options: &Options, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut report = Vec::new();
     if options.deletes {
         let before = options.before.as_deref().ok_or_else(|| {
             anyhow::anyhow!("ROOMWARDEN_BIN_BEFORE names the server built before the chain")
         })?;
-        report.extend(deletes_ab(options, before, dir)?);
+        // Printed at once: part 2 can take long, or fail, on a big room.
+        println!("{}", deletes_ab(options, before, dir)?.join("\n"));
     }
     if options.log {
         report.extend(log(options, dir)?);
