@@ -11,17 +11,6 @@ use roomwarden_domain::record_json::{deletion_record, room_change_record};
 use roomwarden_domain::room_change::RoomChange;
 use std::collections::HashMap;
 
-/// The hash of `room`'s newest deletion record, [`GENESIS`] when it has none.
-fn last_deletion_hash(conn: &mut DbConnection, room: &str) -> QueryResult<String> {
-    let last: Option<Option<String>> = deletions::table
-        .filter(deletions::room_id.eq(room))
-        .order(deletions::seq.desc())
-        .select(deletions::hash)
-        .first(conn)
-        .optional()?;
-    Ok(previous_of(last))
-}
-
 /// A stored hash as the next record's previous one. A record without a hash was written by a
 /// release before the chain and not filled in yet (`chain_backfill` runs at start-up, before
 /// the server serves); the chain then restarts, and `verify` reports the record after it.
@@ -38,11 +27,10 @@ fn previous_of(stored: Option<Option<String>>) -> String {
     }
 }
 
-/// Sets `deletion.hash`, linking it to its room's newest deletion record.
-pub(super) fn link_deletion(conn: &mut DbConnection, deletion: &mut Deletion) -> QueryResult<()> {
-    let previous = last_deletion_hash(conn, deletion.room.as_str())?;
-    deletion.hash = Some(link(&previous, &deletion_record(deletion)));
-    Ok(())
+/// Sets `deletion.hash`, linking it to `previous`, its room's newest deletion record's hash
+/// as read under the room's lock.
+pub(super) fn link_after(previous: &str, deletion: &mut Deletion) {
+    deletion.hash = Some(link(previous, &deletion_record(deletion)));
 }
 
 /// Sets the hash of each of `records` (at most one per room, as one batched purge writes

@@ -23,6 +23,7 @@ use diesel::dsl::{max, sql};
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
+use roomwarden_domain::audit_chain::GENESIS;
 use roomwarden_domain::auth::Actor;
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::filter::{Bound, MessageFilter};
@@ -157,13 +158,14 @@ fn has_erasures(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
         .map(|found| found.is_some())
 }
 
-/// Writes the audit record and the event of `deletion`; inside the deletion's transaction.
-fn record(conn: &mut DbConnection, deletion: &mut Deletion, queued: bool) -> QueryResult<()> {
-    super::chain::link_deletion(conn, deletion)?;
+/// Writes the audit record (linked to the room's previous one) and the event of
+/// `deletion`; inside the deletion's transaction.
+fn record(conn: &mut DbConnection, deletion: &mut Deletion, room: &Locked) -> QueryResult<()> {
+    super::chain::link_after(&room.audit_head, deletion);
     diesel::insert_into(deletions::table)
         .values(NewDeletionRow::from(&*deletion))
         .execute(conn)?;
-    super::outbox::record(conn, deletion, queued)
+    super::outbox::record(conn, deletion, room.queued)
 }
 
 /// The room as the deletion finds it, under its lock.
@@ -175,6 +177,9 @@ struct Locked {
     retention: Option<i32>,
     /// Whether the deletion's event is queued for the dispatcher.
     queued: bool,
+    /// The `hash` of the room's newest audit record ([`GENESIS`] without one), read after
+    /// the lock, so no other deletion of the room can come between it and this one.
+    audit_head: String,
 }
 
 /// What a committed deletion leaves to do after its transaction.
@@ -220,7 +225,7 @@ fn delete_one(
     add_visible(conn, room, -1)?;
     super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
     let mut deletion = Deletion::committed(request, 1);
-    record(conn, &mut deletion, room_state.queued)?;
+    record(conn, &mut deletion, room_state)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
 }
 
@@ -258,7 +263,7 @@ fn delete_bulk(
         super::idempotency::redact_answers(conn, room, Some(id.as_str()))?;
     }
     let mut deletion = Deletion::committed_bulk(request, removed);
-    record(conn, &mut deletion, room_state.queued)?;
+    record(conn, &mut deletion, room_state)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
 }
 
@@ -320,7 +325,7 @@ fn clear_all(
         });
     }
     let mut deletion = Deletion::committed(request, count(cleared_now));
-    record(conn, &mut deletion, room_state.queued)?;
+    record(conn, &mut deletion, room_state)?;
     Ok(Committed::deleted(
         deletion,
         purged_now < watermark,
@@ -494,7 +499,7 @@ fn clear_matching(
     }
     add_visible(conn, room, -covered)?;
     let mut deletion = Deletion::committed(request, count(shown));
-    record(conn, &mut deletion, room_state.queued)?;
+    record(conn, &mut deletion, room_state)?;
     Ok(Committed::deleted(deletion, large, room_state.queued))
 }
 
@@ -517,12 +522,13 @@ fn delete_in(
     if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate() {
         return Ok(Committed::nothing(DeleteOutcome::PermissionDenied));
     }
-    let (cleared, purged, visible, webhook, retention): (
+    let (cleared, purged, visible, webhook, retention, audit_head): (
         i64,
         i64,
         i64,
         Option<String>,
         Option<i32>,
+        String,
     ) = rooms::table
         .find(room)
         .select((
@@ -531,6 +537,12 @@ fn delete_in(
             rooms::visible_count,
             rooms::webhook,
             rooms::retention_days,
+            // In the same read as the room's state: after the lock (this statement reads what
+            // committed before it), and without a round trip of its own.
+            sql::<diesel::sql_types::Text>(&format!(
+                "COALESCE((SELECT d.hash FROM deletions d WHERE d.room_id = rooms.id \
+                 ORDER BY d.seq DESC LIMIT 1), '{GENESIS}')"
+            )),
         ))
         .first(conn)?;
     let room_state = Locked {
@@ -539,6 +551,7 @@ fn delete_in(
         visible,
         retention,
         queued: store.queueing == EventQueueing::All || webhook.is_some(),
+        audit_head,
     };
     match &request.target {
         DeleteTarget::One(id) => delete_one(conn, request, id, &room_state, rule),
