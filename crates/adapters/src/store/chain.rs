@@ -104,8 +104,12 @@ impl super::DieselStore {
             return Ok(0);
         }
         let mut linked = 0_u64;
+        let (mut deletions_done, mut changes_done) = (Progress::default(), Progress::default());
         loop {
-            let n = self.with_write(backfill_deletions)? + self.with_write(backfill_changes)?;
+            let n = deletions_done
+                .apply(self.with_write(|conn| backfill_deletions(conn, &deletions_done))?)
+                + changes_done
+                    .apply(self.with_write(|conn| backfill_changes(conn, &changes_done))?);
             if n == 0 {
                 if linked > 0 {
                     tracing::info!(linked, "audit chain: earlier records linked");
@@ -141,41 +145,79 @@ macro_rules! previous_in {
     };
 }
 
-/// One batch of deletion records without hash, linked; how many.
-fn backfill_deletions(conn: &mut DbConnection) -> QueryResult<u64> {
+/// How far the start-up linking of one table got: the last record it linked, and the newest
+/// hash of each room it linked records of (so that a room's previous record is looked up in
+/// the table once, not once per batch).
+#[derive(Default)]
+struct Progress {
+    after: i64,
+    last: HashMap<String, String>,
+}
+
+/// What one committed batch linked: its last `seq` and each room's newest hash.
+struct Batch {
+    through: Option<i64>,
+    heads: Vec<(String, String)>,
+    linked: u64,
+}
+
+impl Progress {
+    /// Takes in a committed batch; how many records it linked.
+    fn apply(&mut self, batch: Batch) -> u64 {
+        if let Some(seq) = batch.through {
+            self.after = seq;
+        }
+        self.last.extend(batch.heads);
+        batch.linked
+    }
+
+    /// The previous hash of `room`'s next record: from the batches so far, else the table.
+    fn previous(&self, batch: &HashMap<String, String>, room: &str) -> Option<String> {
+        batch.get(room).or_else(|| self.last.get(room)).cloned()
+    }
+}
+
+/// One batch of deletion records without hash after `done`, linked.
+fn backfill_deletions(conn: &mut DbConnection, done: &Progress) -> QueryResult<Batch> {
     let rows: Vec<(i64, crate::rows::DeletionRow)> = deletions::table
+        .filter(deletions::seq.gt(done.after))
         .filter(deletions::hash.is_null())
         .order(deletions::seq.asc())
         .limit(BACKFILL_BATCH)
         .select((deletions::seq, crate::rows::DeletionRow::as_select()))
         .load(conn)?;
-    let mut last: HashMap<String, String> = HashMap::new();
+    let mut heads: HashMap<String, String> = HashMap::new();
     for (seq, row) in &rows {
-        let previous = match last.get(&row.room_id) {
-            Some(hash) => hash.clone(),
+        let previous = match done.previous(&heads, &row.room_id) {
+            Some(hash) => hash,
             None => previous_in!(deletions, conn, &row.room_id, seq)?,
         };
         let hash = link(&previous, &deletion_record(&Deletion::from(row.clone())));
         diesel::update(deletions::table.find(seq))
             .set(deletions::hash.eq(&hash))
             .execute(conn)?;
-        last.insert(row.room_id.clone(), hash);
+        heads.insert(row.room_id.clone(), hash);
     }
-    Ok(crate::store::unsigned(rows.len()))
+    Ok(Batch {
+        through: rows.last().map(|(seq, _)| *seq),
+        heads: heads.into_iter().collect(),
+        linked: crate::store::unsigned(rows.len()),
+    })
 }
 
-/// One batch of room-change records without hash, linked; how many.
-fn backfill_changes(conn: &mut DbConnection) -> QueryResult<u64> {
+/// One batch of room-change records without hash after `done`, linked.
+fn backfill_changes(conn: &mut DbConnection, done: &Progress) -> QueryResult<Batch> {
     let rows: Vec<(i64, crate::rows::RoomChangeRow)> = room_changes::table
+        .filter(room_changes::seq.gt(done.after))
         .filter(room_changes::hash.is_null())
         .order(room_changes::seq.asc())
         .limit(BACKFILL_BATCH)
         .select((room_changes::seq, crate::rows::RoomChangeRow::as_select()))
         .load(conn)?;
-    let mut last: HashMap<String, String> = HashMap::new();
+    let mut heads: HashMap<String, String> = HashMap::new();
     for (seq, row) in &rows {
-        let previous = match last.get(&row.room_id) {
-            Some(hash) => hash.clone(),
+        let previous = match done.previous(&heads, &row.room_id) {
+            Some(hash) => hash,
             None => previous_in!(room_changes, conn, &row.room_id, seq)?,
         };
         let hash = link(
@@ -185,7 +227,11 @@ fn backfill_changes(conn: &mut DbConnection) -> QueryResult<u64> {
         diesel::update(room_changes::table.find(seq))
             .set(room_changes::hash.eq(&hash))
             .execute(conn)?;
-        last.insert(row.room_id.clone(), hash);
+        heads.insert(row.room_id.clone(), hash);
     }
-    Ok(crate::store::unsigned(rows.len()))
+    Ok(Batch {
+        through: rows.last().map(|(seq, _)| *seq),
+        heads: heads.into_iter().collect(),
+        linked: crate::store::unsigned(rows.len()),
+    })
 }

@@ -272,12 +272,38 @@ fn records_written_before_the_chain_are_linked_at_start_up() {
     rows.execute("DELETE FROM settings WHERE name = 'audit_chain_linked'");
     assert!(records(&app, "r").iter().all(|r| r["hash"].is_null()));
     assert_eq!(verify(&app, "r")["valid"], false);
+    // More than two batches' worth, two rooms interleaved.
+    app.room("s", "owner", &[], &[]);
+    let values: Vec<String> = (0..2_500)
+        .map(|i| {
+            let room = if i % 2 == 0 { "r" } else { "s" };
+            format!(
+                "('old-{i:05}', '{room}', 'm{i}', 1, '_platform', {}, NULL)",
+                1_800_000_000_000_i64 + i
+            )
+        })
+        .collect();
+    rows.execute(&format!(
+        "INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason) VALUES {}",
+        values.join(", ")
+    ));
     drop(app);
 
     // The next start links them, oldest first, exactly as they would have been linked.
     let restarted = TestApp::binary_on(url, file, &[]);
-    assert_eq!(records(&restarted, "r"), linked);
-    assert_eq!(verify(&restarted, "r")["valid"], true);
+    let (_, _, exported) = export(&restarted, "");
+    assert_eq!(exported.len(), 5 + 2_500);
+    assert_eq!(
+        exported[..5],
+        linked[..],
+        "the same hashes as when first written"
+    );
+    for room in ["r", "s"] {
+        let report = verify(&restarted, room);
+        assert_eq!(report["valid"], true, "{report}");
+    }
+    assert_eq!(verify(&restarted, "r")["records"], 5 + 1_250);
+    assert_eq!(verify(&restarted, "s")["records"], 1_250);
 }
 
 /// `roomwarden audit verify` against `url`: its exit status and output.
