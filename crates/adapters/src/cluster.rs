@@ -231,26 +231,26 @@ impl Writer {
     }
 }
 
-/// Starts one prober thread per node; they run for the life of the process.
+/// Starts one prober thread per node; each stops (closing its connection) within a tick of
+/// the writer being dropped with the last pool that uses it.
 #[cfg(feature = "mysql")]
 pub fn spawn_probers(writer: &Arc<Writer>) {
     for i in 0..writer.nodes().len() {
-        let writer = Arc::clone(writer);
+        let writer = Arc::downgrade(writer);
         let name = format!("db-probe-{i}");
         std::thread::Builder::new()
             .name(name)
-            .spawn(move || probe_forever(&writer, i))
+            .spawn(move || probe_while_used(&writer, i))
             .expect("a prober thread starts");
     }
 }
 
 #[cfg(feature = "mysql")]
-fn probe_forever(writer: &Writer, i: usize) {
-    let url = writer.nodes()[i].server_url.clone();
+fn probe_while_used(writer: &std::sync::Weak<Writer>, i: usize) {
     let mut conn: Option<diesel::MysqlConnection> = None;
     let mut wakes = 0;
-    loop {
-        let verdict = probe(&url, &mut conn);
+    while let Some(writer) = writer.upgrade() {
+        let verdict = probe(&writer.nodes()[i].server_url, &mut conn);
         writer.record(i, verdict, Instant::now());
         wakes = writer.wait_tick(wakes);
     }
@@ -368,6 +368,28 @@ mod tests {
         w.record(0, Verdict::Down, t);
         assert_eq!(w.current().map(|(n, _)| n.label.as_str()), Some("b:2"));
         assert_eq!(w.failovers(), 2);
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn a_prober_stops_once_its_writer_is_dropped() {
+        // Nodes nobody listens on: every probe finds them down, at once.
+        let writer = Arc::new(Writer::new(
+            split_hosts("mysql://r@127.0.0.1:1,127.0.0.1:2/d").expect("splits"),
+        ));
+        let weak = Arc::downgrade(&writer);
+        let (ended, end) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            probe_while_used(&weak, 0);
+            let _ = ended.send(());
+        });
+        std::thread::sleep(PROBE_INTERVAL * 2);
+        assert!(end.try_recv().is_err(), "probes while the writer is used");
+        assert!(writer.current().is_none());
+        drop(writer);
+        // Generous: it ends at its next tick (0.5 s); a prober that never ends fails here.
+        end.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the prober ends once its writer is dropped");
     }
 
     #[test]
