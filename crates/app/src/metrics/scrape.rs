@@ -146,7 +146,7 @@ impl Scrape {
             gauge(
                 encoder,
                 "db_writer",
-                "The database node this process writes to, from ROOMWARDEN_DATABASE_URL's host list: 1 for the elected node (no sample while no node can take writes).",
+                "The database node this process writes to, from ROOMWARDEN_DATABASE_URL's host list: 1 for the elected node; 0, with an empty node label, while no node can take writes.",
                 &[([("node", writer.as_str())], u64::from(!writer.is_empty()))],
             )?;
             let metric = encoder.encode_descriptor(
