@@ -177,61 +177,57 @@ impl Progress {
     }
 }
 
+/// One batch of `$table`'s records without hash after `$done`, each linked to its room's
+/// previous record; `$record` gives a row's JSON as the chain hashes it. The same steps for
+/// both chains (the tables differ in type only).
+macro_rules! backfill_batch {
+    ($table:ident, $row:ty, $record:expr, $conn:expr, $done:expr) => {{
+        let (conn, done): (&mut DbConnection, &Progress) = ($conn, $done);
+        let rows: Vec<(i64, $row)> = $table::table
+            .filter($table::seq.gt(done.after))
+            .filter($table::hash.is_null())
+            .order($table::seq.asc())
+            .limit(BACKFILL_BATCH)
+            .select(($table::seq, <$row>::as_select()))
+            .load(conn)?;
+        let mut heads: HashMap<String, String> = HashMap::new();
+        for (seq, row) in &rows {
+            let previous = match done.previous(&heads, &row.room_id) {
+                Some(hash) => hash,
+                None => previous_in!($table, conn, &row.room_id, seq)?,
+            };
+            let hash = link(&previous, &$record(row.clone()));
+            diesel::update($table::table.find(seq))
+                .set($table::hash.eq(&hash))
+                .execute(conn)?;
+            heads.insert(row.room_id.clone(), hash);
+        }
+        Ok(Batch {
+            through: rows.last().map(|(seq, _)| *seq),
+            heads: heads.into_iter().collect(),
+            linked: crate::store::unsigned(rows.len()),
+        })
+    }};
+}
+
 /// One batch of deletion records without hash after `done`, linked.
 fn backfill_deletions(conn: &mut DbConnection, done: &Progress) -> QueryResult<Batch> {
-    let rows: Vec<(i64, crate::rows::DeletionRow)> = deletions::table
-        .filter(deletions::seq.gt(done.after))
-        .filter(deletions::hash.is_null())
-        .order(deletions::seq.asc())
-        .limit(BACKFILL_BATCH)
-        .select((deletions::seq, crate::rows::DeletionRow::as_select()))
-        .load(conn)?;
-    let mut heads: HashMap<String, String> = HashMap::new();
-    for (seq, row) in &rows {
-        let previous = match done.previous(&heads, &row.room_id) {
-            Some(hash) => hash,
-            None => previous_in!(deletions, conn, &row.room_id, seq)?,
-        };
-        let hash = link(&previous, &deletion_record(&Deletion::from(row.clone())));
-        diesel::update(deletions::table.find(seq))
-            .set(deletions::hash.eq(&hash))
-            .execute(conn)?;
-        heads.insert(row.room_id.clone(), hash);
-    }
-    Ok(Batch {
-        through: rows.last().map(|(seq, _)| *seq),
-        heads: heads.into_iter().collect(),
-        linked: crate::store::unsigned(rows.len()),
-    })
+    backfill_batch!(
+        deletions,
+        crate::rows::DeletionRow,
+        |row| deletion_record(&Deletion::from(row)),
+        conn,
+        done
+    )
 }
 
 /// One batch of room-change records without hash after `done`, linked.
 fn backfill_changes(conn: &mut DbConnection, done: &Progress) -> QueryResult<Batch> {
-    let rows: Vec<(i64, crate::rows::RoomChangeRow)> = room_changes::table
-        .filter(room_changes::seq.gt(done.after))
-        .filter(room_changes::hash.is_null())
-        .order(room_changes::seq.asc())
-        .limit(BACKFILL_BATCH)
-        .select((room_changes::seq, crate::rows::RoomChangeRow::as_select()))
-        .load(conn)?;
-    let mut heads: HashMap<String, String> = HashMap::new();
-    for (seq, row) in &rows {
-        let previous = match done.previous(&heads, &row.room_id) {
-            Some(hash) => hash,
-            None => previous_in!(room_changes, conn, &row.room_id, seq)?,
-        };
-        let hash = link(
-            &previous,
-            &room_change_record(&RoomChange::from(row.clone())),
-        );
-        diesel::update(room_changes::table.find(seq))
-            .set(room_changes::hash.eq(&hash))
-            .execute(conn)?;
-        heads.insert(row.room_id.clone(), hash);
-    }
-    Ok(Batch {
-        through: rows.last().map(|(seq, _)| *seq),
-        heads: heads.into_iter().collect(),
-        linked: crate::store::unsigned(rows.len()),
-    })
+    backfill_batch!(
+        room_changes,
+        crate::rows::RoomChangeRow,
+        |row| room_change_record(&RoomChange::from(row)),
+        conn,
+        done
+    )
 }
