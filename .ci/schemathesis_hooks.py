@@ -35,7 +35,7 @@ def filter_case(context, case):
     operation = case.operation.definition.raw.get("operationId", "")
     query = case.query or {}
     body = case.body if isinstance(case.body, dict) else {}
-    # `before` must be later than `after` (docs/api.md, "Moderation tools"): a relation
+    # `before` must be later than `after` (docs/api.md §7.3): a relation
     # between two parameters, checked by roomwarden_domain::filter::MessageFilter::new.
     if operation in ("clear_messages", "purge_client"):
         before, after = _time(query.get("before")), _time(query.get("after"))

@@ -1,4 +1,4 @@
--- Idempotency keys (moderation.md §5): one record per (caller, key), in flight from its
+-- Idempotency keys (docs/api.md §11): one record per (caller, key), in flight from its
 -- claim (state 'running', leased until lease_until) until its answer is stored ('done').
 -- caller is a client ID, or '/platform' for the API key. fingerprint is the SHA-256 (hex)
 -- of method, path, query and body. content_room/content_message name the message whose

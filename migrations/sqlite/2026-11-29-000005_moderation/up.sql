@@ -1,4 +1,4 @@
--- Moderation tools (spec/moderation.md): retention per room, the filter and message IDs
+-- Moderation tools (docs/api.md §7): retention per room, the filter and message IDs
 -- of an audit record, and pending erasures.
 ALTER TABLE rooms ADD COLUMN retention_days INTEGER;
 ALTER TABLE deletions ADD COLUMN filter TEXT;
