@@ -12,7 +12,7 @@ use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 use roomwarden_adapters::{Database, DieselStore, PoolOptions};
-use roomwarden_domain::auth::Actor;
+use roomwarden_domain::actor::Actor;
 use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use roomwarden_domain::model::{ClientChanges, DeleteOutcome, DeletionRequest, NewRoom, RoomType};
 use roomwarden_domain::ports::{ClientStore, MessageStore, RoomStore};
@@ -45,7 +45,7 @@ fn request(room: &RoomId, target: DeleteTarget) -> DeletionRequest {
         id: DeletionId::generate(Utc::now()),
         room: room.clone(),
         target,
-        actor: roomwarden_domain::auth::Actor::Platform,
+        actor: roomwarden_domain::actor::Actor::Platform,
         deleted_at: Utc::now(),
         reason: None,
         filter: Default::default(),

@@ -275,16 +275,36 @@ fn probe(url: &str, conn: &mut Option<diesel::MysqlConnection>) -> Verdict {
     }
 }
 
+/// A server variable or status row, as `SHOW ... LIKE` returns it.
+#[cfg(feature = "mysql")]
+#[derive(diesel::QueryableByName, Debug)]
+pub(crate) struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = Variable_name)]
+    pub(crate) name: String,
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = Value)]
+    pub(crate) value: String,
+}
+
+/// Whether a MySQL-protocol server is a Galera node (`wsrep_on` is ON; a server without
+/// Galera has it OFF or not at all).
+#[cfg(feature = "mysql")]
+pub(crate) fn wsrep_on(conn: &mut diesel::MysqlConnection) -> diesel::QueryResult<bool> {
+    use diesel::RunQueryDsl;
+    let on: Vec<Setting> =
+        diesel::sql_query("SHOW GLOBAL VARIABLES LIKE 'wsrep\\_on'").load(conn)?;
+    Ok(on.iter().any(|s| s.value.eq_ignore_ascii_case("ON")))
+}
+
 /// A Galera node takes writes when `wsrep_on` and it is `Synced` (local state 4), ready and
 /// in the primary component; a server without Galera (`wsrep_on` OFF or absent) always.
 #[cfg(feature = "mysql")]
 fn node_state(conn: &mut diesel::MysqlConnection) -> diesel::QueryResult<Verdict> {
     use diesel::RunQueryDsl;
-    let galera = crate::db::wsrep_on(conn)?;
+    let galera = wsrep_on(conn)?;
     if !galera {
         return Ok(Verdict::Eligible);
     }
-    let status: Vec<crate::db::Setting> = diesel::sql_query(
+    let status: Vec<Setting> = diesel::sql_query(
         "SHOW GLOBAL STATUS WHERE Variable_name IN \
          ('wsrep_local_state', 'wsrep_cluster_status', 'wsrep_ready')",
     )

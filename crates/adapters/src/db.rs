@@ -1,6 +1,7 @@
 //! Connections, the pool, per-connection settings and embedded migrations.
 
 use crate::cluster::Writer;
+use crate::error::INTACT_SAVEPOINT;
 use crate::sqlite_writes::{WalScrubber, WriteGate};
 use anyhow::{Context, bail};
 use diesel::ConnectionError;
@@ -234,25 +235,6 @@ impl r2d2::CustomizeConnection<NodeConnection, ConnectionError> for SessionSetup
     }
 }
 
-/// A server variable or status row, as `SHOW ... LIKE` returns it.
-#[cfg(feature = "mysql")]
-#[derive(QueryableByName, Debug)]
-pub(crate) struct Setting {
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = Variable_name)]
-    pub(crate) name: String,
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = Value)]
-    pub(crate) value: String,
-}
-
-/// Whether a MySQL-protocol server is a Galera node (`wsrep_on` is ON; a server without
-/// Galera has it OFF or not at all).
-#[cfg(feature = "mysql")]
-pub(crate) fn wsrep_on(conn: &mut diesel::MysqlConnection) -> QueryResult<bool> {
-    let on: Vec<Setting> =
-        diesel::sql_query("SHOW GLOBAL VARIABLES LIKE 'wsrep\\_on'").load(conn)?;
-    Ok(on.iter().any(|s| s.value.eq_ignore_ascii_case("ON")))
-}
-
 /// On a Galera node, sets the session's `wsrep_sync_wait`; whether it is one.
 #[cfg_attr(not(feature = "mysql"), allow(unused_variables))]
 fn setup_galera(conn: &mut DbConnection, sync_wait: u8) -> QueryResult<bool> {
@@ -260,7 +242,7 @@ fn setup_galera(conn: &mut DbConnection, sync_wait: u8) -> QueryResult<bool> {
         DbConnection::Sqlite(_) => Ok(false),
         #[cfg(feature = "mysql")]
         DbConnection::Mysql(c) => {
-            if !wsrep_on(c)? {
+            if !crate::cluster::wsrep_on(c)? {
                 return Ok(false);
             }
             c.batch_execute(&format!(
@@ -525,10 +507,6 @@ impl Database {
         self.writes.as_deref()
     }
 }
-
-/// The savepoint that proves, just before `COMMIT`, that a Galera transaction is still the
-/// one that began ([`Database::write`]).
-pub(crate) const INTACT_SAVEPOINT: &str = "rw_intact";
 
 /// One run of `f` in a transaction: `BEGIN`, (the guard), `f`, (its check), `COMMIT`. A
 /// failure before `COMMIT` rolls back; a `COMMIT` that fails on a lost connection is reported

@@ -4,6 +4,11 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use roomwarden_domain::error::StoreError;
 
+/// The savepoint of the Galera write guard: set after `BEGIN`, it must still exist just
+/// before `COMMIT` ([`crate::db::Database::write`]); an error that names it as missing
+/// means the cluster rolled the transaction back.
+pub(crate) const INTACT_SAVEPOINT: &str = "rw_intact";
+
 /// Whether a database error means "the database is not reachable or too busy right now".
 fn is_unavailable(err: &DieselError) -> bool {
     match err {
@@ -52,7 +57,7 @@ pub(crate) fn is_transient(err: &DieselError) -> bool {
             msg.contains("Deadlock found")
                 || msg.contains("Lock wait timeout")
                 || msg.contains("WSREP has not yet prepared node")
-                || (msg.contains(crate::db::INTACT_SAVEPOINT) && msg.contains("does not exist"))
+                || (msg.contains(INTACT_SAVEPOINT) && msg.contains("does not exist"))
         }
         _ => false,
     }

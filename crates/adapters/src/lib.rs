@@ -5,10 +5,14 @@
 //! (cargo feature `mysql`, `mysql://...`), through one `MultiConnection` and an r2d2 pool.
 //! Migrations are embedded per backend and run by [`Database::connect`].
 //!
-//! All SQL is in [`store`]. Background [`Worker`]s take a store: the purger finishes
+//! The SQL of the ports and the workers is in [`store`] (the visibility rule's fragments in
+//! `filter_sql`).
+//! Background [`Worker`]s take a store: the purger finishes
 //! large room clears ([`spawn_purger`]), the dispatcher sends deletion events
-//! ([`spawn_dispatcher`]) through the [`WebhookNotifier`], the key sweeper removes expired
-//! idempotency records ([`spawn_key_sweeper`]); the store wakes them through [`Wakeups`].
+//! ([`spawn_dispatcher`]) through the [`WebhookNotifier`], the retention job removes
+//! expired messages ([`spawn_retention`]), the key sweeper removes expired idempotency
+//! records ([`spawn_key_sweeper`]); the store wakes the purger and the dispatcher through
+//! [`Wakeups`].
 //! [`wire`] owns the deletion event's wire format (webhook body and socket frame). No
 //! diesel type appears in this crate's public API: failures reach callers as the domain's
 //! `StoreError`.

@@ -5,8 +5,9 @@ use crate::schema::{
 };
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use roomwarden_domain::actor::RecordedActor;
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
-use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomChangeId, RoomId};
+use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId};
 use roomwarden_domain::model::{
     AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, RetentionOrigin, Room,
     RoomType,
@@ -240,20 +241,21 @@ impl From<DeletionRow> for Deletion {
         Self {
             id: DeletionId::from_trusted(row.id),
             room: RoomId::from_trusted(row.room_id),
-            message_id: row.message_id,
+            target: DeleteTarget::from_record(
+                row.message_id,
+                row.message_ids
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(MessageId::from_trusted)
+                    .collect(),
+            ),
             deleted_count: count(row.deleted_count),
-            deleted_by: row.deleted_by,
+            deleted_by: RecordedActor::from_recorded(row.deleted_by),
             deleted_at: from_ms(row.deleted_at),
             reason: row.reason.map(AuditReason::from_trusted),
             filter: row.filter.as_deref().and_then(crate::filter_sql::decode),
-            message_ids: row
-                .message_ids
-                .as_deref()
-                .and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
-                .unwrap_or_default()
-                .into_iter()
-                .map(MessageId::from_trusted)
-                .collect(),
             retention: retention(row.retention_days).map(|days| RetentionOrigin {
                 days,
                 set_by: row.retention_set_by,
@@ -287,15 +289,15 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
         Self {
             id: d.id.as_str(),
             room_id: d.room.as_str(),
-            message_id: &d.message_id,
+            message_id: d.message_id(),
             deleted_count: i64::try_from(d.deleted_count).unwrap_or(i64::MAX),
-            deleted_by: &d.deleted_by,
+            deleted_by: d.deleted_by.as_str(),
             deleted_at: to_ms(d.deleted_at),
             reason: d.reason.as_ref().map(AuditReason::as_str),
             filter: d.filter.as_ref().map(crate::filter_sql::encode),
-            message_ids: (!d.message_ids.is_empty()).then(|| {
+            message_ids: (!d.removed_ids().is_empty()).then(|| {
                 serde_json::Value::from(
-                    d.message_ids
+                    d.removed_ids()
                         .iter()
                         .map(|id| id.as_str())
                         .collect::<Vec<_>>(),
@@ -335,7 +337,7 @@ impl From<RoomChangeRow> for RoomChange {
         Self {
             id: RoomChangeId::from_trusted(row.id),
             room: RoomId::from_trusted(row.room_id),
-            changed_by: row.changed_by,
+            changed_by: RecordedActor::from_recorded(row.changed_by),
             changed_at: from_ms(row.changed_at),
             changes: crate::wire::decode_changes(&row.changes),
             reason: row.reason.map(AuditReason::from_trusted),
@@ -361,7 +363,7 @@ impl<'a> From<&'a RoomChange> for NewRoomChangeRow<'a> {
         Self {
             id: c.id.as_str(),
             room_id: c.room.as_str(),
-            changed_by: &c.changed_by,
+            changed_by: c.changed_by.as_str(),
             changed_at: to_ms(c.changed_at),
             changes: crate::wire::changes_json(&c.changes).to_string(),
             reason: c.reason.as_ref().map(AuditReason::as_str),

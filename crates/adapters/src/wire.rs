@@ -1,9 +1,10 @@
 //! The deletion event's wire format, in one place: the webhook body (`docs/events.md`)
-//! and the socket frame that connected clients receive (`docs/api.md`, `/socket`).
+//! and the socket frame that connected clients receive (docs/api.md §10.2).
 //! Both are built from the committed [`Deletion`]; the webhook body is written to the
 //! outbox in the deletion's transaction, the frame when the feed reads the outbox row.
-//! Also the JSON of the parts the API, the audit log and storage share: a filter, a
-//! retention deletion's `retention`, and a room-change record's `changes`.
+//! Also re-exports the JSON of the parts the API, the audit log and storage share (a filter,
+//! a retention deletion's `retention`, a room-change record's `changes`), which
+//! `roomwarden_domain::record_json` defines, and reads stored `changes` back.
 
 use roomwarden_domain::events::MESSAGE_DELETED;
 use roomwarden_domain::ids::ClientId;
@@ -100,13 +101,13 @@ pub fn webhook_body(deletion: &Deletion) -> String {
         created_at: iso8601(deletion.deleted_at),
         data: WebhookData {
             room: deletion.room.as_str(),
-            message_id: &deletion.message_id,
+            message_id: deletion.message_id(),
             deleted_count: deletion.deleted_count,
-            deleted_by: &deletion.deleted_by,
+            deleted_by: deletion.deleted_by.as_str(),
             deleted_at: iso8601(deletion.deleted_at),
             reason: deletion.reason.as_ref().map(|r| r.as_str()),
-            message_ids: (!deletion.message_ids.is_empty())
-                .then(|| deletion.message_ids.iter().map(|m| m.as_str()).collect()),
+            message_ids: (!deletion.removed_ids().is_empty())
+                .then(|| deletion.removed_ids().iter().map(|m| m.as_str()).collect()),
             filter: deletion.filter.as_ref().map(filter_json),
             retention: deletion.retention.as_ref().map(retention_json),
             audit_hash: deletion.hash.as_deref(),
@@ -162,7 +163,8 @@ pub fn socket_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomwarden_domain::ids::{DeletionId, RoomId};
+    use roomwarden_domain::actor::RecordedActor;
+    use roomwarden_domain::ids::{DeleteTarget, DeletionId, RoomId};
     use roomwarden_domain::model::RetentionOrigin;
     use serde_json::json;
 
@@ -202,13 +204,12 @@ mod tests {
         let deletion = Deletion {
             id: DeletionId::from_trusted("d-1".to_owned()),
             room: RoomId::from_trusted("r".to_owned()),
-            message_id: "_all".to_owned(),
+            target: DeleteTarget::All,
             deleted_count: 3,
-            deleted_by: "_platform".to_owned(),
+            deleted_by: RecordedActor::Platform,
             deleted_at: chrono::DateTime::from_timestamp_millis(0).expect("epoch"),
             reason: None,
             filter: None,
-            message_ids: Vec::new(),
             hash: None,
             retention: None,
         };
@@ -223,7 +224,7 @@ mod tests {
             "only retention deletions"
         );
         let by_retention = Deletion {
-            deleted_by: "_retention".to_owned(),
+            deleted_by: RecordedActor::Retention,
             retention: Some(RetentionOrigin {
                 days: RetentionDays::new(1).expect("valid"),
                 set_by: Some("mgr".to_owned()),

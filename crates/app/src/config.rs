@@ -1,4 +1,4 @@
-//! Configuration from the environment (the README's configuration table).
+//! Configuration from the environment (docs/api.md §14).
 
 use anyhow::{Context, bail};
 use roomwarden_adapters::AddressPolicy;
@@ -49,7 +49,7 @@ pub struct Config {
     /// `ROOMWARDEN_METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <it>`.
     pub metrics_token: Option<SecretString>,
     /// `ROOMWARDEN_KEY_GUARD` (`on`, the default, or `off`): limit wrong keys per source
-    /// address (docs/api.md, "Limits").
+    /// address (docs/api.md §13.3).
     pub key_guard: bool,
     /// `ROOMWARDEN_DATABASE_SYNC_WAIT` (0 to 15, default 1): on a Galera cluster, the
     /// sessions' `wsrep_sync_wait` (docs/operations.md, "Running on a Galera cluster").

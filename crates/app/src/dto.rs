@@ -203,7 +203,7 @@ pub struct RoomListDto {
     pub data: Vec<RoomDto>,
 }
 
-/// The seed specification's deletion result.
+/// The result of a deletion (docs/api.md §7.1).
 #[derive(Serialize, ToSchema)]
 pub struct DeletionResultDto {
     /// Number of deleted messages.
@@ -252,8 +252,8 @@ impl From<&Deletion> for DeletionResultDto {
         Self {
             deleted_count: d.deleted_count,
             room_id: d.room.as_str().to_owned(),
-            message_id: d.message_id.clone(),
-            deleted_by: d.deleted_by.clone(),
+            message_id: d.message_id().to_owned(),
+            deleted_by: d.deleted_by.to_string(),
             deleted_at: iso(d.deleted_at),
             filter: d.filter.as_ref().map(filter_json),
             dry_run: false,
@@ -276,7 +276,7 @@ impl DeletionResultDto {
     pub fn bulk(d: &Deletion, listed: &[MessageId]) -> Self {
         Self {
             message_ids: Some(
-                d.message_ids
+                d.removed_ids()
                     .iter()
                     .map(|m| m.as_str().to_owned())
                     .collect(),
@@ -284,7 +284,7 @@ impl DeletionResultDto {
             not_found: Some(
                 listed
                     .iter()
-                    .filter(|id| !d.message_ids.contains(id))
+                    .filter(|id| !d.removed_ids().contains(id))
                     .map(|m| m.as_str().to_owned())
                     .collect(),
             ),
@@ -390,7 +390,7 @@ pub struct AuditRecordDto {
     #[schema(value_type = Option<RetentionOriginDto>)]
     pub retention: Option<serde_json::Value>,
     /// The record's link in its room's audit chain: lowercase hex SHA-256 of the previous
-    /// record's `hash` and this record's canonical JSON (docs/api.md, "A verifiable audit log").
+    /// record's `hash` and this record's canonical JSON (docs/api.md §8.5).
     #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
     pub hash: Option<String>,
 }
@@ -417,17 +417,17 @@ impl From<Deletion> for AuditRecordDto {
         Self {
             filter: d.filter.as_ref().map(filter_json),
             retention: d.retention.as_ref().map(retention_json),
-            message_ids: (!d.message_ids.is_empty()).then(|| {
-                d.message_ids
+            message_ids: (!d.removed_ids().is_empty()).then(|| {
+                d.removed_ids()
                     .iter()
                     .map(|m| m.as_str().to_owned())
                     .collect()
             }),
             id: d.id.as_str().to_owned(),
             room_id: d.room.as_str().to_owned(),
-            message_id: d.message_id,
+            message_id: d.message_id().to_owned(),
             deleted_count: d.deleted_count,
-            deleted_by: d.deleted_by,
+            deleted_by: d.deleted_by.to_string(),
             deleted_at: iso(d.deleted_at),
             reason: d.reason.map(|r| r.as_str().to_owned()),
             hash: d.hash,
@@ -476,8 +476,7 @@ pub struct RoomChangeDto {
     /// Reason from `X-Audit-Log-Reason`, or `null`.
     #[schema(required = true)]
     pub reason: Option<String>,
-    /// The record's link in its room's chain of room changes (docs/api.md, "A verifiable
-    /// audit log").
+    /// The record's link in its room's chain of room changes (docs/api.md §8.5).
     #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
     pub hash: Option<String>,
 }
@@ -488,7 +487,7 @@ impl From<RoomChange> for RoomChangeDto {
             changes: changes_json(&c.changes),
             id: c.id.as_str().to_owned(),
             room_id: c.room.as_str().to_owned(),
-            changed_by: c.changed_by,
+            changed_by: c.changed_by.to_string(),
             changed_at: iso(c.changed_at),
             reason: c.reason.map(|r| r.as_str().to_owned()),
             hash: c.hash,
@@ -806,8 +805,11 @@ pub struct SendAsBody {
 #[cfg(test)]
 mod tests {
     use super::{AuditRecordDto, RoomChangeDto};
+    use roomwarden_domain::actor::RecordedActor;
     use roomwarden_domain::filter::{Bound, MessageFilter};
-    use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, RoomChangeId, RoomId};
+    use roomwarden_domain::ids::{
+        ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId,
+    };
     use roomwarden_domain::model::{AuditReason, Deletion, RetentionDays, RetentionOrigin};
     use roomwarden_domain::record_json::{deletion_record, room_change_record};
     use roomwarden_domain::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
@@ -830,13 +832,12 @@ mod tests {
         let base = Deletion {
             id: DeletionId::from_trusted("d1".to_owned()),
             room: RoomId::from_trusted("r".to_owned()),
-            message_id: "m1".to_owned(),
+            target: DeleteTarget::One(MessageId::from_trusted("m1".to_owned())),
             deleted_count: 1,
-            deleted_by: "alice".to_owned(),
+            deleted_by: RecordedActor::Client(ClientId::from_trusted("alice".to_owned())),
             deleted_at: at,
             reason: None,
             filter: None,
-            message_ids: Vec::new(),
             retention: None,
             hash: Some("h".to_owned()),
         };
@@ -844,7 +845,7 @@ mod tests {
             base.clone(),
             Deletion {
                 reason: Some(AuditReason::from_trusted("spam wave".to_owned())),
-                message_id: "_all".to_owned(),
+                target: DeleteTarget::All,
                 filter: Some(MessageFilter {
                     before: Some(Bound::At(at)),
                     after: Some(Bound::Message(MessageId::from_trusted("m0".to_owned()))),
@@ -853,12 +854,11 @@ mod tests {
                 ..base.clone()
             },
             Deletion {
-                message_id: "_bulk".to_owned(),
-                message_ids: vec![MessageId::from_trusted("m2".to_owned())],
+                target: DeleteTarget::Bulk(vec![MessageId::from_trusted("m2".to_owned())]),
                 ..base.clone()
             },
             Deletion {
-                message_id: "_all".to_owned(),
+                target: DeleteTarget::All,
                 retention: Some(RetentionOrigin {
                     days: RetentionDays::new(7).expect("valid"),
                     set_by: Some("mgr".to_owned()),
@@ -876,7 +876,7 @@ mod tests {
         let change = RoomChange {
             id: RoomChangeId::from_trusted("c1".to_owned()),
             room: RoomId::from_trusted("r".to_owned()),
-            changed_by: "_platform".to_owned(),
+            changed_by: RecordedActor::Platform,
             changed_at: at,
             changes: vec![FieldChange {
                 field: RoomField::Name,

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on every `POST`, `PUT` and `DELETE` (docs/api.md, "Idempotency keys"), as a route
+//! `Idempotency-Key` on every `POST`, `PUT` and `DELETE` (docs/api.md §11), as a route
 //! middleware ([`handle`], wrapped around those routes by `routes::configure`).
 //!
 //! Without the header a request passes straight through: no extra work, no storage round
@@ -13,9 +13,9 @@
 //!   used with another request: `422 IDEMPOTENCY_KEY_REUSED`;
 //! - otherwise the handler runs and its answer is stored for 24 hours, unless it is a 5xx
 //!   (or the handler failed or panicked) or larger than
-//!   [`idempotency::MAX_STORED_ANSWER_BYTES`]: then the key is released, so a retry runs
+//!   [`roomwarden_domain::idempotency::MAX_STORED_ANSWER_BYTES`]: then the key is released, so a retry runs
 //!   again;
-//! - a user holding [`idempotency::KEYS_PER_CLIENT`] unexpired keys gets `429
+//! - a user holding [`roomwarden_domain::idempotency::KEYS_PER_CLIENT`] unexpired keys gets `429
 //!   TOO_MANY_REQUESTS` with `Retry-After` for a new one.
 //!
 //! The claim, the handler and the storing share the request's one deadline
@@ -30,7 +30,7 @@
 //! keys nor bodies are logged. A handler whose answer embeds a message's content marks it
 //! with [`Embeds`], so that the stored answer loses that content when the message is deleted.
 
-use crate::auth;
+use crate::credentials;
 use crate::envelope::ApiError;
 use crate::state::AppState;
 use actix_web::body::BoxBody;
@@ -40,13 +40,14 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
-use roomwarden_domain::auth::Actor;
+use roomwarden_domain::actor::Actor;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::idempotency::{
-    self, Begin, Completion, EmbeddedMessage, Fingerprint, IdempotencyKey, StoredResponse, Ticket,
+    Completion, EmbeddedMessage, Fingerprint, IdempotencyKey, StoredResponse, Ticket,
 };
 use roomwarden_domain::ids::{MessageId, RoomId};
 use roomwarden_domain::model::Message;
+use roomwarden_domain::usecases::idempotency::{self, Begin};
 use std::panic::AssertUnwindSafe;
 
 /// The request header.
@@ -141,7 +142,7 @@ pub async fn handle(
         tracing::error!("application state missing");
         return Ok(req.error_response(ApiError::internal()));
     };
-    let credentials = auth::credentials(req.request());
+    let credentials = credentials::credentials(req.request());
     if callers == Callers::ApiKeyOnly
         && let Err(e) = roomwarden_domain::auth::require_api_key(&credentials, &state.keys)
     {
@@ -240,7 +241,7 @@ pub async fn handle(
             ApiError::internal().error_response(),
         ));
     };
-    if bytes.len() > idempotency::MAX_STORED_ANSWER_BYTES {
+    if bytes.len() > roomwarden_domain::idempotency::MAX_STORED_ANSWER_BYTES {
         // Not stored (see `idempotency::finish`): released without copying the answer.
         release(&state, ticket).await;
         return Ok(ServiceResponse::new(

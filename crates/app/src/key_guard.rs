@@ -15,14 +15,7 @@
 //! see docs/operations.md). At most [`MAX_TRACKED`] addresses are remembered; when full,
 //! those whose budget has refilled are forgotten first, then the one with the most left.
 
-use crate::auth::{API_KEY, CLIENT_KEY};
-use crate::envelope::ApiError;
 use crate::metrics::Credential;
-use crate::state::AppState;
-use actix_web::body::BoxBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError, web};
 use roomwarden_domain::auth::{DeploymentKeys, secrets_match};
 use secrecy::ExposeSecret;
 use std::collections::HashMap;
@@ -181,72 +174,6 @@ fn spend(budgets: &mut HashMap<IpAddr, Budget>, key: IpAddr, now: Instant) {
     let mut spent = budget.at(now);
     spent.left = (spent.left - 1.0).max(0.0);
     *budget = spent;
-}
-
-/// Admits a request or socket of `state` from `ip` presenting these keys (see
-/// [`KeyGuard::admit`]), counting wrong keys and refusals in `/metrics`. Always admitted
-/// with `ROOMWARDEN_KEY_GUARD=off`.
-///
-/// # Errors
-/// The seconds until the address may send a key again.
-pub fn admit(
-    state: &AppState,
-    ip: IpAddr,
-    api_key: Option<&str>,
-    client_key: Option<&str>,
-) -> Result<(), u64> {
-    let Some(guard) = &state.key_guard else {
-        return Ok(());
-    };
-    if api_key.is_none() && client_key.is_none() {
-        return Ok(());
-    }
-    let presented = [
-        (Credential::ApiKey, api_key),
-        (Credential::ClientKey, client_key),
-    ];
-    match guard.admit(ip, presented, &state.keys, Instant::now()) {
-        Ok(wrong) => {
-            for credential in wrong {
-                state.metrics.credential_failed(credential);
-            }
-            Ok(())
-        }
-        Err(retry_after) => {
-            state.metrics.credential_refused();
-            Err(retry_after)
-        }
-    }
-}
-
-/// The middleware, on every route that checks the keys (`routes::configure`): refuses a
-/// request from an address out of budget with `429`, and spends the budget for each wrong
-/// key it presents (the handler then answers `401` as ever).
-///
-/// # Errors
-/// Only the wrapped service's own errors.
-pub async fn guard(
-    req: ServiceRequest,
-    next: Next<BoxBody>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let header = |name| {
-        req.headers()
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-    };
-    let (api_key, client_key) = (header(API_KEY), header(CLIENT_KEY));
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let (Some(state), Some(ip)) = (state, req.peer_addr().map(|a| a.ip())) else {
-        return next.call(req).await;
-    };
-    if let Err(retry_after) = admit(&state, ip, api_key.as_deref(), client_key.as_deref()) {
-        let err = ApiError::too_many_requests(
-            "Too many wrong keys from this address; retry after the time in Retry-After",
-            retry_after,
-        );
-        return Ok(req.into_response(err.error_response()));
-    }
-    next.call(req).await
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod credentials;
 pub mod dto;
 pub mod envelope;
 pub mod idempotency;

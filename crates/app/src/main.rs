@@ -1,5 +1,6 @@
-//! `roomwarden`: run the server, `roomwarden keys` to print the keys, or
-//! `roomwarden audit verify [--room ID]` to check the audit log's chains.
+//! `roomwarden`: run the server, `roomwarden keys` to print the keys, `roomwarden openapi`
+//! to print the OpenAPI document, or `roomwarden audit verify [--room ID]` to check the
+//! audit log's chains (docs/api.md §14.2).
 
 use roomwarden::config::Config;
 use roomwarden::startup::{Application, open_store};

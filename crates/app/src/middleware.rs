@@ -1,17 +1,49 @@
 //! Cross-cutting HTTP behaviour: the envelope safety net, percent-encoding checks, panic
-//! capture, and the request span (access log).
+//! capture, the request span (access log), and the key guard's refusals.
 
+use crate::credentials::{API_KEY, CLIENT_KEY};
 use crate::envelope::{ApiError, JSON_UTF8};
+use crate::state::AppState;
 use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next};
-use actix_web::{Error, ResponseError};
+use actix_web::{Error, ResponseError, web};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+/// [`crate::key_guard`] on every route that checks the keys (`routes::configure`): refuses a
+/// request from an address out of budget with `429`, and spends the budget for each wrong
+/// key it presents (the handler then answers `401` as ever).
+///
+/// # Errors
+/// Only the wrapped service's own errors.
+pub async fn key_guard(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let (api_key, client_key) = (header(API_KEY), header(CLIENT_KEY));
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let (Some(state), Some(ip)) = (state, req.peer_addr().map(|a| a.ip())) else {
+        return next.call(req).await;
+    };
+    if let Err(retry_after) = state.admit_keys(ip, api_key.as_deref(), client_key.as_deref()) {
+        let err = ApiError::too_many_requests(
+            "Too many wrong keys from this address; retry after the time in Retry-After",
+            retry_after,
+        );
+        return Ok(req.into_response(err.error_response()));
+    }
+    next.call(req).await
+}
 
 /// Envelopes any error response that the framework produced itself (unknown path
 /// encodings, extractor failures, ...): ours already carry the JSON content type.

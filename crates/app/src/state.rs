@@ -1,10 +1,11 @@
 //! What every handler can reach: the ports, the keys and the settings.
 
-use crate::auth::Caller;
+use crate::credentials::Caller;
 use crate::envelope::ApiError;
 use chrono::Duration;
 use roomwarden_adapters::{AddressPolicy, DieselStore};
-use roomwarden_domain::auth::{self, Actor, DeploymentKeys};
+use roomwarden_domain::actor::Actor;
+use roomwarden_domain::auth::{self, DeploymentKeys};
 use roomwarden_domain::error::{DomainError, StoreError};
 use roomwarden_domain::ports::{
     AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore,
@@ -185,4 +186,43 @@ pub struct AppState {
     /// Wrong keys per source address ([`crate::key_guard`]); `None` with
     /// `ROOMWARDEN_KEY_GUARD=off`.
     pub key_guard: Option<Arc<crate::key_guard::KeyGuard>>,
+}
+
+impl AppState {
+    /// Admits a request or socket from `ip` presenting these keys (see
+    /// [`KeyGuard::admit`](crate::key_guard::KeyGuard::admit)), counting wrong keys and
+    /// refusals in `/metrics`. Always admitted with `ROOMWARDEN_KEY_GUARD=off`.
+    ///
+    /// # Errors
+    /// The seconds until the address may send a key again.
+    pub fn admit_keys(
+        &self,
+        ip: std::net::IpAddr,
+        api_key: Option<&str>,
+        client_key: Option<&str>,
+    ) -> Result<(), u64> {
+        use crate::metrics::Credential;
+        let Some(guard) = &self.key_guard else {
+            return Ok(());
+        };
+        if api_key.is_none() && client_key.is_none() {
+            return Ok(());
+        }
+        let presented = [
+            (Credential::ApiKey, api_key),
+            (Credential::ClientKey, client_key),
+        ];
+        match guard.admit(ip, presented, &self.keys, std::time::Instant::now()) {
+            Ok(wrong) => {
+                for credential in wrong {
+                    self.metrics.credential_failed(credential);
+                }
+                Ok(())
+            }
+            Err(retry_after) => {
+                self.metrics.credential_refused();
+                Err(retry_after)
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! The verifiable audit log (docs/api.md, "A verifiable audit log"): every audit record of a
+//! The verifiable audit log (docs/api.md §8.5): every audit record of a
 //! room carries `hash`, the lowercase hex SHA-256 of the previous record's `hash` in the same
 //! room ([`GENESIS`] for the room's first) followed by the record's canonical JSON (its fields
 //! other than `hash`, keys sorted, no spaces, times as ISO with milliseconds). Deletion records

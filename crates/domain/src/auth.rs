@@ -1,8 +1,8 @@
 //! Authentication: who is calling, from the request's credentials.
 
-use crate::error::{Action, DomainError};
-use crate::ids::ClientId;
-use crate::model::{PLATFORM_ACTOR, RETENTION_ACTOR, TokenHash};
+use crate::actor::Actor;
+use crate::error::DomainError;
+use crate::model::TokenHash;
 use crate::ports::ClientStore;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -27,63 +27,6 @@ pub struct DeploymentKeys {
     pub api_key: SecretString,
     /// Application client key (`IM-CLIENT-KEY`).
     pub client_key: SecretString,
-}
-
-/// Who is calling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// The backend, with the API key.
-    Platform,
-    /// A user, with a token.
-    Client {
-        /// The user's ID.
-        id: ClientId,
-        /// Whether the user is flagged as a platform administrator.
-        is_platform_admin: bool,
-    },
-    /// The retention job: moderates every room, recorded as `_retention`.
-    Retention,
-}
-
-impl Actor {
-    /// Platform administrators: the API key, or a client flagged `isPlatformAdmin`.
-    #[must_use]
-    pub fn is_platform_admin(&self) -> bool {
-        match self {
-            Self::Platform | Self::Retention => true,
-            Self::Client {
-                is_platform_admin, ..
-            } => *is_platform_admin,
-        }
-    }
-
-    /// The caller's client ID, if it is a user.
-    #[must_use]
-    pub fn client_id(&self) -> Option<&ClientId> {
-        match self {
-            Self::Platform | Self::Retention => None,
-            Self::Client { id, .. } => Some(id),
-        }
-    }
-
-    /// The caller's client ID, or `PermissionDenied(ActAsClient)` for the API key.
-    ///
-    /// # Errors
-    /// [`DomainError::PermissionDenied`] when called with the API key.
-    pub fn require_client(&self) -> Result<&ClientId, DomainError> {
-        self.client_id()
-            .ok_or(DomainError::PermissionDenied(Action::ActAsClient))
-    }
-
-    /// The `deletedBy` value: the client ID, `_platform`, or `_retention`.
-    #[must_use]
-    pub fn audit_name(&self) -> String {
-        match self {
-            Self::Platform => PLATFORM_ACTOR.to_owned(),
-            Self::Retention => RETENTION_ACTOR.to_owned(),
-            Self::Client { id, .. } => id.as_str().to_owned(),
-        }
-    }
 }
 
 /// Compares two secrets in constant time, whatever their lengths: their SHA-256 digests
@@ -111,7 +54,7 @@ pub fn generate_secret() -> String {
     hex::encode(bytes)
 }
 
-/// Resolves the caller (docs/api.md, "Authentication"): a present `IM-API-KEY` decides alone; otherwise the
+/// Resolves the caller (docs/api.md §2.1): a present `IM-API-KEY` decides alone; otherwise the
 /// client key, then the token.
 ///
 /// # Errors
@@ -194,6 +137,7 @@ pub fn require_api_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ClientId;
     use crate::model::TokenRecord;
     use crate::ports::MockClientStore;
     use chrono::Duration;

@@ -1,5 +1,5 @@
 //! Which messages a moderation deletion applies to: the filters of a clear
-//! and of a user purge (docs/api.md, "Moderation tools"), as one validated value type.
+//! and of a user purge (docs/api.md §7.3, §7.6), as one validated value type.
 
 use crate::error::DomainError;
 use crate::ids::{ClientId, MessageId};
@@ -57,7 +57,7 @@ impl Bound {
                 .map_err(|_| bad())?
                 .with_timezone(&Utc)
         };
-        Ok(Self::At(crate::model::to_millis(time)))
+        Ok(Self::At(crate::time::to_millis(time)))
     }
 
     /// The time, when this bound is one.

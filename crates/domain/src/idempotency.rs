@@ -1,15 +1,15 @@
-//! Idempotency keys (docs/api.md, "Idempotency keys"): a retried `POST`, `PUT` or `DELETE` that carries the
+//! Idempotency keys (docs/api.md §11): a retried `POST`, `PUT` or `DELETE` that carries the
 //! same `Idempotency-Key` gets the first answer again instead of running again.
 //!
 //! The rules, independent of HTTP:
 //!
 //! - Keys belong to a caller ([`KeyOwner`]): two callers use the same key independently.
-//! - A key is first claimed ([`begin`]) with the request's [`Fingerprint`]; the claim is
-//!   *in flight* until [`finish`] stores the answer or releases the key. An in-flight claim
+//! - A key is first claimed ([`crate::usecases::idempotency::begin`]) with the request's [`Fingerprint`]; the claim is
+//!   *in flight* until [`crate::usecases::idempotency::finish`] stores the answer or releases the key. An in-flight claim
 //!   holds a lease of [`LEASE`]: when its process died before finishing, the next request
 //!   with the key takes it over once the lease has lapsed, so a key is never blocked forever.
 //! - A stored answer is kept for [`RETENTION`] after it was stored; later the key is new
-//!   again, and [`sweep`] removes such records.
+//!   again, and [`crate::usecases::idempotency::sweep`] removes such records.
 //! - Answers with a 5xx status are not stored: the key is released, so a retry runs again.
 //!   So are answers over [`MAX_STORED_ANSWER_BYTES`]: storage stays bounded.
 //! - A client (a token's caller) holds at most [`KEYS_PER_CLIENT`] unexpired keys at once;
@@ -21,8 +21,9 @@
 //!   the message is deleted (see [`crate::ports::IdempotencyStore`]).
 //!
 //! ```
-//! use roomwarden_domain::auth::Actor;
-//! use roomwarden_domain::idempotency::{self, Begin, Completion, Fingerprint, IdempotencyKey, StoredResponse};
+//! use roomwarden_domain::actor::Actor;
+//! use roomwarden_domain::idempotency::{Completion, Fingerprint, IdempotencyKey, StoredResponse};
+//! use roomwarden_domain::usecases::idempotency::{self, Begin};
 //! use roomwarden_domain::memory::MemoryStore;
 //!
 //! let store = MemoryStore::new();
@@ -40,10 +41,9 @@
 //! # Ok::<(), roomwarden_domain::error::DomainError>(())
 //! ```
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::ids::{MessageId, RoomId};
-use crate::ports::IdempotencyStore;
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
@@ -268,102 +268,10 @@ pub enum ClaimOutcome {
     Full(DateTime<Utc>),
 }
 
-/// What a request with a key does, once [`begin`] has claimed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Begin {
-    /// Run the request, then [`finish`] with this ticket.
-    Run(Ticket),
-    /// Answer with the stored response; change nothing.
-    Replay(StoredResponse),
-}
-
-/// Claims `key` for `actor`'s request `fingerprint` at `now`.
-///
-/// # Errors
-/// [`DomainError::IdempotencyKeyReused`] when the key was used with another request (also
-/// while that one runs), [`DomainError::IdempotencyKeyInUse`] while the same request runs,
-/// [`DomainError::TooManyRequests`] for a new key of a client holding
-/// [`KEYS_PER_CLIENT`] already, a storage failure.
-pub fn begin(
-    store: &dyn IdempotencyStore,
-    actor: &Actor,
-    key: IdempotencyKey,
-    fingerprint: Fingerprint,
-    now: DateTime<Utc>,
-) -> Result<Begin, DomainError> {
-    let ticket = Ticket {
-        owner: KeyOwner::of(actor),
-        key,
-        claim: ClaimId::generate(),
-    };
-    let claim = KeyClaim {
-        ticket,
-        fingerprint,
-        now,
-        lease_until: now + LEASE,
-        expires_at: now + RETENTION,
-        limit: actor.client_id().map(|_| KEYS_PER_CLIENT),
-    };
-    match store.claim_key(&claim)? {
-        ClaimOutcome::Started => Ok(Begin::Run(claim.ticket)),
-        ClaimOutcome::Replay(stored) => Ok(Begin::Replay(stored)),
-        ClaimOutcome::InFlight => Err(DomainError::IdempotencyKeyInUse),
-        ClaimOutcome::Mismatch => Err(DomainError::IdempotencyKeyReused),
-        ClaimOutcome::Full(frees_at) => Err(DomainError::TooManyRequests {
-            retry_after_secs: u64::try_from((frees_at - now).num_seconds())
-                .unwrap_or(0)
-                .max(1),
-        }),
-    }
-}
-
-/// Ends the claim of `ticket` with its answer, finished at `now`: a 5xx answer, or one over
-/// [`MAX_STORED_ANSWER_BYTES`], releases the key (a retry runs again); any other is stored
-/// for [`RETENTION`]. Returns whether the
-/// ticket still held the key (`false`: its lease lapsed and another request took it over,
-/// so nothing was stored).
-///
-/// # Errors
-/// A storage failure.
-pub fn finish(
-    store: &dyn IdempotencyStore,
-    ticket: &Ticket,
-    completion: &Completion,
-    now: DateTime<Utc>,
-) -> Result<bool, DomainError> {
-    if completion.response.status >= 500 || completion.response.body.len() > MAX_STORED_ANSWER_BYTES
-    {
-        return Ok(store.release_key(ticket)?);
-    }
-    Ok(store.complete_key(ticket, completion, now + RETENTION)?)
-}
-
-/// Releases the claim of `ticket` without an answer (the request failed or panicked), so
-/// that the next request with the key runs.
-///
-/// # Errors
-/// A storage failure.
-pub fn release(store: &dyn IdempotencyStore, ticket: &Ticket) -> Result<bool, DomainError> {
-    Ok(store.release_key(ticket)?)
-}
-
-/// Removes up to about `batch` records expired at `now`; returns how many went.
-///
-/// # Errors
-/// A storage failure.
-pub fn sweep(
-    store: &dyn IdempotencyStore,
-    now: DateTime<Utc>,
-    batch: u32,
-) -> Result<u64, DomainError> {
-    Ok(store.remove_expired_keys(now, batch)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::ClientId;
-    use crate::ports::MockIdempotencyStore;
 
     #[test]
     fn keys_are_1_to_255_visible_ascii_characters() {
@@ -425,128 +333,5 @@ mod tests {
             Fingerprint::of("DELETE", "/a", "b", b""),
             Fingerprint::of("DELETE", "/ab", "", b"")
         );
-    }
-
-    fn answer(status: u16) -> Completion {
-        Completion {
-            response: StoredResponse {
-                status,
-                content_type: "application/json".to_owned(),
-                body: b"{}".to_vec(),
-            },
-            embeds: None,
-        }
-    }
-
-    #[test]
-    fn a_claim_is_leased_and_kept_for_a_day() {
-        let now = Utc::now();
-        let mut store = MockIdempotencyStore::new();
-        store
-            .expect_claim_key()
-            .withf(move |c| {
-                c.now == now
-                    && c.lease_until == now + LEASE
-                    && c.expires_at == now + RETENTION
-                    && c.ticket.owner.as_str() == PLATFORM_OWNER
-                    && c.limit.is_none()
-            })
-            .times(1)
-            .returning(|_| Ok(ClaimOutcome::Started));
-        let key = IdempotencyKey::parse(b"k").expect("valid");
-        let fp = Fingerprint::of("DELETE", "/x", "", b"");
-        assert!(matches!(
-            begin(&store, &Actor::Platform, key, fp, now),
-            Ok(Begin::Run(_))
-        ));
-    }
-
-    #[test]
-    fn a_client_is_capped_and_told_when_its_oldest_key_frees() {
-        let now = Utc::now();
-        let mut store = MockIdempotencyStore::new();
-        store
-            .expect_claim_key()
-            .withf(|c| c.limit == Some(KEYS_PER_CLIENT))
-            .return_once(move |_| Ok(ClaimOutcome::Full(now + TimeDelta::seconds(90))));
-        let alice = Actor::Client {
-            id: ClientId::parse("alice").expect("valid"),
-            is_platform_admin: false,
-        };
-        let key = IdempotencyKey::parse(b"k").expect("valid");
-        let fp = Fingerprint::of("DELETE", "/x", "", b"");
-        let err = begin(&store, &alice, key, fp, now).expect_err("refused");
-        assert!(
-            matches!(
-                err,
-                DomainError::TooManyRequests {
-                    retry_after_secs: 90
-                }
-            ),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn in_flight_and_mismatch_are_errors() {
-        for (outcome, code) in [
-            (ClaimOutcome::InFlight, "in use"),
-            (ClaimOutcome::Mismatch, "reused"),
-        ] {
-            let mut store = MockIdempotencyStore::new();
-            store.expect_claim_key().return_once(move |_| Ok(outcome));
-            let key = IdempotencyKey::parse(b"k").expect("valid");
-            let fp = Fingerprint::of("DELETE", "/x", "", b"");
-            let err = begin(&store, &Actor::Platform, key, fp, Utc::now()).expect_err("refused");
-            let matched = match err {
-                DomainError::IdempotencyKeyInUse => "in use",
-                DomainError::IdempotencyKeyReused => "reused",
-                _ => "other",
-            };
-            assert_eq!(matched, code);
-        }
-    }
-
-    #[test]
-    fn server_errors_release_the_key_and_others_are_stored_for_a_day() {
-        let now = Utc::now();
-        let ticket = Ticket {
-            owner: KeyOwner::of(&Actor::Platform),
-            key: IdempotencyKey::parse(b"k").expect("valid"),
-            claim: ClaimId::generate(),
-        };
-        let mut store = MockIdempotencyStore::new();
-        store.expect_release_key().times(2).returning(|_| Ok(true));
-        store
-            .expect_complete_key()
-            .withf(move |_, _, expires| *expires == now + RETENTION)
-            .times(3)
-            .returning(|_, _, _| Ok(true));
-        for status in [500, 503] {
-            assert!(finish(&store, &ticket, &answer(status), now).expect("ran"));
-        }
-        for status in [200, 404, 409] {
-            assert!(finish(&store, &ticket, &answer(status), now).expect("ran"));
-        }
-    }
-
-    #[test]
-    fn answers_over_the_cap_release_the_key() {
-        let ticket = Ticket {
-            owner: KeyOwner::of(&Actor::Platform),
-            key: IdempotencyKey::parse(b"k").expect("valid"),
-            claim: ClaimId::generate(),
-        };
-        let mut store = MockIdempotencyStore::new();
-        store.expect_release_key().times(1).returning(|_| Ok(true));
-        store
-            .expect_complete_key()
-            .times(1)
-            .returning(|_, _, _| Ok(true));
-        let mut big = answer(200);
-        big.response.body = vec![b' '; MAX_STORED_ANSWER_BYTES + 1];
-        assert!(finish(&store, &ticket, &big, Utc::now()).expect("released"));
-        big.response.body.pop();
-        assert!(finish(&store, &ticket, &big, Utc::now()).expect("stored"));
     }
 }

@@ -1,7 +1,7 @@
 //! Validated identifiers.
 //!
 //! Every client, room and message ID is 1 to 128 characters with no whitespace, no control
-//! character and no `/` (docs/api.md, "Envelope and errors"). `_all` is reserved: it can never name a message.
+//! character and no `/` (docs/api.md §1.4). `_all` is reserved: it can never name a message.
 
 use crate::error::DomainError;
 use std::fmt;
@@ -205,6 +205,20 @@ impl DeleteTarget {
         }
     }
 
+    /// Reads back a record's target from its stored `messageID` and the IDs a `_bulk`
+    /// deletion removed (never empty for one): the listed IDs decide a bulk deletion, so a
+    /// message whose ID is `_bulk` reads back as itself.
+    #[must_use]
+    pub fn from_record(message_id: String, removed: Vec<MessageId>) -> Self {
+        if !removed.is_empty() {
+            Self::Bulk(removed)
+        } else if message_id == ALL_MESSAGES {
+            Self::All
+        } else {
+            Self::One(MessageId(message_id))
+        }
+    }
+
     /// `_all` or the message ID, as it appears in results, audit records and events.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -219,6 +233,26 @@ impl DeleteTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_target_reads_back_whatever_the_message_is_called() {
+        let id = |s: &str| MessageId(s.to_owned());
+        for target in [
+            DeleteTarget::All,
+            DeleteTarget::One(id("m1")),
+            DeleteTarget::One(id(BULK_MESSAGES)),
+            DeleteTarget::Bulk(vec![id("a"), id("_bulk")]),
+        ] {
+            let removed = match &target {
+                DeleteTarget::Bulk(ids) => ids.clone(),
+                _ => Vec::new(),
+            };
+            assert_eq!(
+                DeleteTarget::from_record(target.as_str().to_owned(), removed),
+                target
+            );
+        }
+    }
 
     #[test]
     fn accepts_ids_within_the_rule() {

@@ -10,7 +10,7 @@
 //! calls them directly.
 //!
 //! ```
-//! use roomwarden_domain::auth::Actor;
+//! use roomwarden_domain::actor::Actor;
 //! use roomwarden_domain::ids::{ClientId, DeleteTarget, RoomId};
 //! use roomwarden_domain::model::{Room, RoomType};
 //!
@@ -43,7 +43,7 @@
 //! A service's own error handling when storage is down, tested with the mocks:
 //!
 //! ```
-//! use roomwarden_domain::auth::Actor;
+//! use roomwarden_domain::actor::Actor;
 //! use roomwarden_domain::error::{DomainError, StoreError};
 //! use roomwarden_domain::ids::{DeleteTarget, RoomId};
 //! use roomwarden_domain::ports::{MockMessageStore, MockRoomStore};
@@ -61,6 +61,7 @@
 //! # Ok::<(), DomainError>(())
 //! ```
 
+pub mod actor;
 pub mod audit_chain;
 pub mod auth;
 pub mod error;
@@ -78,5 +79,6 @@ pub mod roles;
 pub mod room_change;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod time;
 pub mod usecases;
 pub mod webhook;

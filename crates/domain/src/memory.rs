@@ -12,7 +12,7 @@
 //! Embedding the domain: build the store, then call the use cases with it.
 //!
 //! ```
-//! use roomwarden_domain::auth::Actor;
+//! use roomwarden_domain::actor::Actor;
 //! use roomwarden_domain::ids::{ClientId, DeleteTarget, RoomId};
 //! use roomwarden_domain::memory::{AcceptAnyWebhook, MemoryStore};
 //! use roomwarden_domain::model::{ClientChanges, MessageContent};
@@ -53,7 +53,7 @@
 //! # Ok::<(), roomwarden_domain::error::DomainError>(())
 //! ```
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::Action;
 use crate::error::StoreError;
 use crate::filter::{Bound, MessageFilter};

@@ -1,12 +1,13 @@
 //! Entities and value types.
 
-use crate::auth::Actor;
+pub use crate::actor::{Actor, PLATFORM_ACTOR, RETENTION_ACTOR, RecordedActor};
 use crate::error::DomainError;
 pub use crate::filter::MessageFilter;
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
+pub use crate::time::{iso8601, to_millis};
 use chrono::{DateTime, Utc};
 
-/// Largest serialized `message` field accepted, in bytes (docs/api.md, "Envelope and errors").
+/// Largest serialized `message` field accepted, in bytes (docs/api.md §6.2).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Longest audit reason, in characters after percent-decoding.
 pub const MAX_REASON_CHARS: usize = 512;
@@ -14,19 +15,6 @@ pub const MAX_REASON_CHARS: usize = 512;
 pub const MAX_TEXT_CHARS: usize = 255;
 /// Longest URL field (avatar, webhook), in characters.
 pub const MAX_URL_CHARS: usize = 2048;
-
-/// Truncates a time to whole milliseconds, the precision of every stored and shown time.
-#[must_use]
-pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
-}
-
-/// ISO 8601 UTC with milliseconds and `Z` (`2023-10-15T10:30:45.123Z`), the format of every
-/// time the API and the events show.
-#[must_use]
-pub fn iso8601(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
 
 /// Checks a free-text field's length; `field` names it in the error.
 ///
@@ -212,7 +200,7 @@ pub struct RoomChanges {
     pub retention_days: Option<Option<RetentionDays>>,
 }
 
-/// How many days a room keeps its messages: 1 to 36,500 (docs/api.md, "Moderation tools").
+/// How many days a room keeps its messages: 1 to 36,500 (docs/api.md §7.7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RetentionDays(u32);
 
@@ -255,6 +243,16 @@ impl RetentionDays {
 /// (`ROOMWARDEN_RETENTION_DAYS`) applies.
 pub const DEFAULT_RETENTION_SETTER: &str = "_default";
 
+/// Who set a room's own retention, and when: the actor and time of the room change that
+/// set it (kept with the room, and written in that change's transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionSet {
+    /// The change's `changedBy`: a client ID, or `_platform` for the API key.
+    pub by: String,
+    /// The change's `changedAt`.
+    pub at: DateTime<Utc>,
+}
+
 /// The retention in force for a room and where it comes from: what a retention deletion
 /// records, so that its audit record names who set the retention it applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,7 +273,7 @@ impl RetentionOrigin {
     #[must_use]
     pub fn in_force(
         own: Option<RetentionDays>,
-        set: Option<crate::room_change::RetentionSet>,
+        set: Option<RetentionSet>,
         default: Option<RetentionDays>,
     ) -> Option<Self> {
         match own {
@@ -370,11 +368,6 @@ pub struct MessagePage {
     pub messages: Vec<Message>,
 }
 
-/// Who performed a deletion: a client ID, or `_platform` for the API key.
-pub const PLATFORM_ACTOR: &str = "_platform";
-/// Who performed a deletion of the retention job.
-pub const RETENTION_ACTOR: &str = "_retention";
-
 /// An optional audit reason (ext): at most [`MAX_REASON_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditReason(String);
@@ -417,7 +410,7 @@ pub struct DeletionRequest {
     /// One message or `_all`.
     pub target: DeleteTarget,
     /// Who deletes: storage checks again, inside the deletion's transaction, that they may
-    /// moderate the room, and records them ([`Actor::audit_name`]) as the executor.
+    /// moderate the room, and records them ([`Actor::recorded`]) as the executor.
     pub actor: Actor,
     /// Time of the deletion.
     pub deleted_at: DateTime<Utc>,
@@ -440,20 +433,19 @@ pub struct Deletion {
     pub id: DeletionId,
     /// The room.
     pub room: RoomId,
-    /// `_all` or the message ID.
-    pub message_id: String,
+    /// What was deleted: one message, the messages a `_bulk` deletion removed (in the
+    /// order listed), or `_all` (with [`Self::filter`], when one applied).
+    pub target: DeleteTarget,
     /// How many messages were removed.
     pub deleted_count: u64,
-    /// Client ID of the executor, or `_platform`.
-    pub deleted_by: String,
+    /// Who deleted them.
+    pub deleted_by: RecordedActor,
     /// Time of the deletion.
     pub deleted_at: DateTime<Utc>,
     /// Why, if given.
     pub reason: Option<AuditReason>,
     /// The filter of a filtered `_all`, as applied; `None` for every other deletion.
     pub filter: Option<MessageFilter>,
-    /// The messages a `_bulk` deletion removed; empty for every other deletion.
-    pub message_ids: Vec<MessageId>,
     /// A retention deletion's retention and who set it; `None` for every other deletion.
     pub retention: Option<RetentionOrigin>,
     /// The record's link in its room's audit chain ([`crate::audit_chain`]), set by storage
@@ -468,13 +460,12 @@ impl Deletion {
         Self {
             id: request.id.clone(),
             room: request.room.clone(),
-            message_id: request.target.as_str().to_owned(),
+            target: request.target.clone(),
             deleted_count,
-            deleted_by: request.actor.audit_name(),
+            deleted_by: request.actor.recorded(),
             deleted_at: request.deleted_at,
             reason: request.reason.clone(),
             filter: Some(request.filter.clone()).filter(|f| !f.is_empty()),
-            message_ids: Vec::new(),
             retention: request.retention.clone(),
             hash: None,
         }
@@ -483,17 +474,26 @@ impl Deletion {
     /// The audit record of a `_bulk` `request` that removed `removed`.
     #[must_use]
     pub fn committed_bulk(request: &DeletionRequest, removed: Vec<MessageId>) -> Self {
+        let count = u64::try_from(removed.len()).unwrap_or(u64::MAX);
         Self {
-            message_ids: removed,
-            ..Self::committed(request, 0)
+            target: DeleteTarget::Bulk(removed),
+            ..Self::committed(request, count)
         }
-        .counted()
     }
 
-    /// Sets `deleted_count` to the number of `message_ids`.
-    fn counted(mut self) -> Self {
-        self.deleted_count = u64::try_from(self.message_ids.len()).unwrap_or(u64::MAX);
-        self
+    /// The record's `messageID`: the message's ID, `_bulk` or `_all`.
+    #[must_use]
+    pub fn message_id(&self) -> &str {
+        self.target.as_str()
+    }
+
+    /// The messages a `_bulk` deletion removed; empty for every other deletion.
+    #[must_use]
+    pub fn removed_ids(&self) -> &[MessageId] {
+        match &self.target {
+            DeleteTarget::Bulk(ids) => ids,
+            _ => &[],
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! Storage ports: what the use cases need from storage, shaped around what must be atomic.
 //!
 //! Ports are synchronous; an async caller runs use cases on a blocking pool. Every method
-//! answers [`StoreError::Unavailable`] when storage cannot be reached and
+//! answers [`StoreError::Unavailable`] when storage cannot be reached,
+//! [`StoreError::Uncertain`] when the connection was lost while a change committed, and
 //! [`StoreError::Internal`] for any other failure. "Visible" messages are those that no
-//! deletion has removed, even when their rows are still being purged in the background.
+//! deletion has removed and no retention has expired, even when their rows are still being
+//! purged in the background.
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::StoreError;
 use crate::events::{DeliveryState, EventDelivery, Redelivered};
 use crate::filter::MessageFilter;

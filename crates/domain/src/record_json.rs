@@ -2,7 +2,7 @@
 //! ([`crate::audit_chain`]): a deletion's record, a room-change record, and their parts
 //! (a filter, a retention deletion's `retention`, a room change's `changes`). The app's
 //! listings, the webhook body and the chain all build these parts here, so they cannot
-//! drift apart (docs/api.md, "Audit log" and "A verifiable audit log").
+//! drift apart (docs/api.md §8).
 
 use crate::filter::{Bound, MessageFilter};
 use crate::model::{Deletion, RetentionOrigin, iso8601};
@@ -90,9 +90,15 @@ pub fn deletion_record(d: &Deletion) -> Value {
         "roomID".to_owned(),
         Value::String(d.room.as_str().to_owned()),
     );
-    record.insert("messageID".to_owned(), Value::String(d.message_id.clone()));
+    record.insert(
+        "messageID".to_owned(),
+        Value::String(d.message_id().to_owned()),
+    );
     record.insert("deletedCount".to_owned(), Value::from(d.deleted_count));
-    record.insert("deletedBy".to_owned(), Value::String(d.deleted_by.clone()));
+    record.insert(
+        "deletedBy".to_owned(),
+        Value::String(d.deleted_by.as_str().to_owned()),
+    );
     record.insert("deletedAt".to_owned(), Value::String(iso8601(d.deleted_at)));
     record.insert(
         "reason".to_owned(),
@@ -103,10 +109,10 @@ pub fn deletion_record(d: &Deletion) -> Value {
     if let Some(filter) = &d.filter {
         record.insert("filter".to_owned(), filter_json(filter));
     }
-    if !d.message_ids.is_empty() {
+    if !d.removed_ids().is_empty() {
         record.insert(
             "messageIDs".to_owned(),
-            d.message_ids
+            d.removed_ids()
                 .iter()
                 .map(|m| Value::String(m.as_str().to_owned()))
                 .collect(),
@@ -125,7 +131,7 @@ pub fn room_change_record(c: &RoomChange) -> Value {
     json!({
         "_id": c.id.as_str(),
         "roomID": c.room.as_str(),
-        "changedBy": c.changed_by,
+        "changedBy": c.changed_by.as_str(),
         "changedAt": iso8601(c.changed_at),
         "changes": changes_json(&c.changes),
         "reason": c.reason.as_ref().map(|r| r.as_str()),

@@ -1,6 +1,6 @@
-//! Roles in a room and what each may do (docs/api.md, "Authentication").
+//! Roles in a room and what each may do (docs/api.md §2.3).
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::Action;
 use crate::ids::ClientId;
 use crate::model::{Room, RoomChanges};

@@ -6,8 +6,9 @@
 //! room's lock) and as it is afterwards, and stores the record it returns, if any. Records
 //! are append-only: nothing changes or removes them.
 
-use crate::auth::Actor;
+use crate::actor::{Actor, RecordedActor};
 use crate::ids::{ClientId, RoomChangeId, RoomId};
+pub use crate::model::RetentionSet;
 use crate::model::{AuditReason, RetentionDays, Room};
 use chrono::{DateTime, Utc};
 
@@ -120,16 +121,6 @@ pub struct FieldChange {
     pub to: FieldValue,
 }
 
-/// Who set a room's own retention, and when: the actor and time of the room change that
-/// set it (kept with the room, and written in that change's transaction).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetentionSet {
-    /// The change's `changedBy`: a client ID, or `_platform` for the API key.
-    pub by: String,
-    /// The change's `changedAt`.
-    pub at: DateTime<Utc>,
-}
-
 /// A room-change record: one committed change of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomChange {
@@ -137,8 +128,8 @@ pub struct RoomChange {
     pub id: RoomChangeId,
     /// The room.
     pub room: RoomId,
-    /// Who changed it: a client ID, or `_platform` for the API key ([`Actor::audit_name`]).
-    pub changed_by: String,
+    /// Who changed it: a client ID, or `_platform` for the API key ([`Actor::recorded`]).
+    pub changed_by: RecordedActor,
     /// When.
     pub changed_at: DateTime<Utc>,
     /// The fields whose value changed, in [`RoomField::ALL`] order, each once.
@@ -188,7 +179,7 @@ impl RoomChange {
         Some(Self {
             id: RoomChangeId::generate(at),
             room: after.id.clone(),
-            changed_by: actor.audit_name(),
+            changed_by: actor.recorded(),
             changed_at: crate::model::to_millis(at),
             changes,
             reason: reason.cloned(),
@@ -211,7 +202,7 @@ impl RoomChange {
         Some(match change.to {
             FieldValue::Null => None,
             _ => Some(RetentionSet {
-                by: self.changed_by.clone(),
+                by: self.changed_by.as_str().to_owned(),
                 at: self.changed_at,
             }),
         })

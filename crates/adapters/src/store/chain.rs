@@ -1,5 +1,5 @@
-//! Links audit records into their room's chains as they are written (docs/api.md, "A
-//! verifiable audit log"): inside the record's transaction, after the room's lock, the
+//! Links audit records into their room's chains as they are written (docs/api.md §8.5):
+//! inside the record's transaction, after the room's lock, the
 //! previous record of the room is the newest one stored.
 
 use crate::db::DbConnection;

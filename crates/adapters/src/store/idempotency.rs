@@ -13,7 +13,8 @@
 //! stores the redacted body at once when the message is already gone.
 
 use super::DieselStore;
-use super::messages::{find_visible, lock_room};
+use super::room_lock::lock_room;
+use super::visibility::{Rule, find_visible};
 use crate::db::DbConnection;
 use crate::rows::to_ms;
 use crate::schema::idempotency_keys as keys;
@@ -241,7 +242,7 @@ impl IdempotencyStore for DieselStore {
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<bool> {
         let answer = &completion.response;
-        let rule = super::messages::Rule::now(self);
+        let rule = Rule::now(self);
         self.with_write(|conn| {
             let mut body = answer.body.as_slice();
             let mut embeds = None;

@@ -1,23 +1,26 @@
 //! [`DieselStore`]: the domain's storage ports over a [`Database`].
 //!
-//! All SQL of the crate lives here: the ports' methods (idempotency keys in `idempotency`,
+//! The SQL of the ports and the workers lives here (the visibility rule's fragments in
+//! `crate::filter_sql`): the ports' methods (idempotency keys in `idempotency`,
 //! the operators' view of the outbox in `event_log`), the outbox ([`outbox`]), the
 //! background purge ([`purge`]) and the real-time feed ([`feed`]). The workers of
 //! [`crate::workers`] take a store; the store knows nothing of them and reports work it
 //! leaves behind to a [`CommitListener`].
 
 mod audit;
-mod batch_clear;
 mod chain;
 mod clients;
+mod deletion;
 mod event_log;
 pub mod feed;
 mod idempotency;
 mod messages;
 pub mod outbox;
 pub mod purge;
+mod room_lock;
 mod rooms;
 mod settings;
+mod visibility;
 
 pub use feed::{FeedEvent, RealtimeFeed};
 pub use outbox::{ClaimedEvent, OutboxCounts};

@@ -46,7 +46,7 @@ pub(crate) fn record_many(
             (
                 outbox::deletion_id.eq(deletion.id.as_str()),
                 outbox::room_id.eq(deletion.room.as_str()),
-                outbox::message_id.eq(deletion.message_id.as_str()),
+                outbox::message_id.eq(deletion.message_id()),
                 outbox::payload.eq(crate::wire::webhook_body(deletion)),
                 outbox::created_at.eq(created),
                 outbox::state.eq(state.as_str()),

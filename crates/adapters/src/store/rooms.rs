@@ -7,7 +7,7 @@ use crate::rows::{MemberRow, NewRoomChangeRow, NewRoomRow, RoomRow, RoomUpdate, 
 use crate::schema::{room_changes, room_members, rooms};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use roomwarden_domain::auth::Actor;
+use roomwarden_domain::actor::Actor;
 use roomwarden_domain::error::Action;
 use roomwarden_domain::ids::{ClientId, RoomId};
 use roomwarden_domain::model::{AuditReason, NewRoom, Room, RoomChanges, RoomUpdateOutcome};

@@ -23,7 +23,7 @@ pub fn spawn_key_sweeper<S: IdempotencyStore + 'static>(store: S) -> std::io::Re
         "key-sweeper",
         SWEEP_INTERVAL,
         Wakeup::default(),
-        move |_| match roomwarden_domain::idempotency::sweep(
+        move |_| match roomwarden_domain::usecases::idempotency::sweep(
             &store,
             chrono::Utc::now(),
             SWEEP_BATCH,

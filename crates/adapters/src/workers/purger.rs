@@ -1,4 +1,4 @@
-//! The purger: a worker that finishes large room clears.
+//! The purger: a worker that finishes large room clears and erasures.
 
 use super::{Wakeup, Worker};
 use crate::store::DieselStore;

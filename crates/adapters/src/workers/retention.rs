@@ -5,7 +5,7 @@ use crate::store::DieselStore;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often the job runs by default (docs/api.md, "Moderation tools": at least every minute).
+/// How often the job runs by default (docs/api.md §7.7).
 pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Starts the thread that runs the domain's

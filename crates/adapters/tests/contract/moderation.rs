@@ -262,7 +262,7 @@ fn a_purge_of_many_rooms_without_retention_leaves_each_as_its_own_clear_would() 
 /// `with_retention`.
 fn purge_twins(with_retention: bool) {
     use chrono::Duration;
-    use roomwarden_domain::auth::Actor;
+    use roomwarden_domain::actor::Actor;
     use roomwarden_domain::filter::Bound;
     use roomwarden_domain::model::{Message, RetentionDays, RoomChanges};
 
@@ -434,7 +434,7 @@ fn purge_twins(with_retention: bool) {
 /// batched purge (and its dry run) counts only what is above their watermark.
 #[test]
 fn a_batched_purge_counts_nothing_below_an_unfinished_clear() {
-    use roomwarden_domain::auth::Actor;
+    use roomwarden_domain::actor::Actor;
 
     let s = store_with_batch(10);
     let rooms = [rid("a"), rid("b")];
@@ -475,7 +475,7 @@ fn a_batched_purge_counts_nothing_below_an_unfinished_clear() {
 fn a_batched_purge_redacts_answers_beyond_one_statements_bind_limit() {
     use diesel::Connection;
     use diesel::connection::SimpleConnection;
-    use roomwarden_domain::auth::Actor;
+    use roomwarden_domain::actor::Actor;
     use roomwarden_domain::idempotency::ClaimOutcome;
     use roomwarden_domain::testkit::idempotency::{claim_at, request_print, ticket};
 

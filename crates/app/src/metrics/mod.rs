@@ -1,4 +1,4 @@
-//! The server's Prometheus series, served by `GET /metrics` (docs/api.md, "Metrics"; each series is
+//! The server's Prometheus series, served by `GET /metrics` (docs/api.md §12.3; each series is
 //! described in docs/operations.md, "Metrics").
 //!
 //! [`Metrics`] holds a `prometheus-client` registry with the prefix `roomwarden_`. Events are
@@ -18,10 +18,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use roomwarden_adapters::{DeliveryOutcome, DieselStore, Observer};
-use roomwarden_domain::ids::{ALL_MESSAGES, BULK_MESSAGES};
+use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::Deletion;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The challenge of a `401` from `/metrics` (RFC 6750).
+pub const METRICS_CHALLENGE: &str = "Bearer realm=\"metrics\"";
 
 /// `Content-Type` of the Prometheus text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -79,12 +82,11 @@ impl DeletionKind {
     /// The kind of a deletion made through `DELETE …/messages/{messageID}` or the bulk
     /// route, from its audit record (a purge or a retention run is known by its caller).
     pub fn of_request(deletion: &Deletion) -> Self {
-        match deletion.message_id.as_str() {
-            ALL_MESSAGES if deletion.filter.is_some() => Self::Filtered,
-            ALL_MESSAGES => Self::All,
-            // A message may be called `_bulk`: a bulk deletion is the one that lists IDs.
-            BULK_MESSAGES if !deletion.message_ids.is_empty() => Self::Bulk,
-            _ => Self::One,
+        match deletion.target {
+            DeleteTarget::All if deletion.filter.is_some() => Self::Filtered,
+            DeleteTarget::All => Self::All,
+            DeleteTarget::Bulk(_) => Self::Bulk,
+            DeleteTarget::One(_) => Self::One,
         }
     }
 }
@@ -309,7 +311,7 @@ impl Observer for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roomwarden_domain::auth::Actor;
+    use roomwarden_domain::actor::Actor;
     use roomwarden_domain::filter::{Bound, MessageFilter};
     use roomwarden_domain::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
     use roomwarden_domain::model::DeletionRequest;

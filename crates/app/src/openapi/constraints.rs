@@ -1,6 +1,6 @@
 //! The rules the server checks on body fields and query parameters, written into the
 //! document from the constants the checks themselves use, so that a client generated from it
-//! sends nothing the server refuses for its form (docs/api.md, "The OpenAPI document").
+//! sends nothing the server refuses for its form (docs/api.md §12.2).
 //!
 //! What a schema cannot say (a time in the future, `before` later than `after`, a webhook
 //! host that resolves to a public address, at most 20 *distinct* senders) is in the

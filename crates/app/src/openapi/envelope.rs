@@ -132,9 +132,9 @@ const RAW: &[&str] = &["openapi", "socket", "metrics", "export_deletions"];
 
 /// Operations with a credential of their own instead of the API's headers: their `401` is
 /// in [`SPECIFIC`], with the `WWW-Authenticate` challenge they send.
-const OWN_CREDENTIAL: &[(&str, &str)] = &[("metrics", crate::routes::ops::METRICS_CHALLENGE)];
+const OWN_CREDENTIAL: &[(&str, &str)] = &[("metrics", crate::metrics::METRICS_CHALLENGE)];
 
-/// Rule of client, room and message IDs (docs/api.md): 1 to 128 characters, no whitespace,
+/// Rule of client, room and message IDs (docs/api.md §1.4): 1 to 128 characters, no whitespace,
 /// no control characters, no `/`.
 pub fn id_schema() -> Value {
     super::constraints::id()
@@ -187,7 +187,7 @@ fn envelope(result: Value) -> Value {
     })
 }
 
-/// The `Idempotency-Key` parameter of every `POST`, `PUT` and `DELETE` (docs/api.md, "Idempotency keys").
+/// The `Idempotency-Key` parameter of every `POST`, `PUT` and `DELETE` (docs/api.md §11).
 fn idempotency_key_parameter() -> Value {
     json!({
         "name": crate::idempotency::KEY_HEADER,

@@ -42,7 +42,7 @@ impl utoipa::Modify for SecuritySchemes {
 #[openapi(
     info(title = "Roomwarden", description = "Chat server core with admin message deletion. Every response is an RC/RM envelope."),
     paths(
-        ops::health, ops::ready, ops::openapi, ops::metrics,
+        ops::health, ops::ready, serve, ops::metrics,
         clients::save_client, clients::revoke_tokens, clients::me,
         rooms::list_rooms, rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
         messages::send_message, messages::send_as, messages::list_messages,
@@ -77,4 +77,15 @@ pub fn document() -> serde_json::Value {
 /// The document as pretty JSON.
 pub fn document_json() -> String {
     serde_json::to_string_pretty(&document()).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The served document, built once.
+static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The OpenAPI 3 document of this API, generated from the code (served as is, not enveloped).
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "Operations", responses((status = 200, description = "OpenAPI 3 document")))]
+pub async fn serve() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(crate::envelope::JSON_UTF8)
+        .body(DOCUMENT.get_or_init(document_json).as_str())
 }

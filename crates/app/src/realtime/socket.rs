@@ -5,7 +5,8 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
-use roomwarden_domain::auth::{self, Actor, Credentials};
+use roomwarden_domain::actor::Actor;
+use roomwarden_domain::auth::{self, Credentials};
 use roomwarden_domain::model::{PLATFORM_ACTOR, TokenHash};
 use serde::Deserialize;
 use serde_json::json;
@@ -80,13 +81,9 @@ async fn authenticate(
     };
     let hello: Hello = serde_json::from_str(&text).ok()?;
     if let Some(ip) = peer {
-        crate::key_guard::admit(
-            state,
-            ip,
-            hello.api_key.as_deref(),
-            hello.client_key.as_deref(),
-        )
-        .ok()?;
+        state
+            .admit_keys(ip, hello.api_key.as_deref(), hello.client_key.as_deref())
+            .ok()?;
     }
     let token = hello.token.as_deref().map(auth::hash_token);
     let credentials = Credentials {

@@ -1,6 +1,7 @@
 //! The audit log (ext): deletions, and room changes.
 
-use crate::auth::{Caller, Platform};
+use crate::auth::Platform;
+use crate::credentials::Caller;
 use crate::dto::{AuditPageDto, AuditRecordDto, ChainReportDto, RoomChangeDto, RoomChangePageDto};
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;

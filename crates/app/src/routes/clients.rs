@@ -1,7 +1,8 @@
 //! Clients and tokens.
 
-use crate::auth::{Caller, Platform};
+use crate::auth::Platform;
 use crate::body::JsonBody;
+use crate::credentials::Caller;
 use crate::dto::{ClientDto, RevokeBody, RevokedDto, SaveClientBody, iso};
 use crate::envelope::{ApiError, ok};
 use crate::idempotency::CarriesSecret;

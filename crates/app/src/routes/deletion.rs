@@ -1,8 +1,9 @@
 //! `DELETE /rooms/{roomID}/messages/{messageID}` and `…/_all`: the seed feature, with the
 //! moderation filters and dry run of `_all`; bulk deletion by IDs; purging a user's messages.
 
-use crate::auth::{Caller, Platform};
+use crate::auth::Platform;
 use crate::body::JsonBody;
+use crate::credentials::Caller;
 use crate::dto::{BulkDeleteBody, DeletionResultDto, PurgeResultDto};
 use crate::envelope::{ApiError, ok};
 use crate::metrics::DeletionKind;
@@ -41,7 +42,7 @@ pub(crate) fn reason(req: &HttpRequest) -> Result<Option<AuditReason>, ApiError>
     Ok(Some(AuditReason::parse(decoded.into_owned())?))
 }
 
-/// The moderation query of `DELETE .../messages/_all` (docs/api.md, "Moderation tools"), parsed
+/// The moderation query of `DELETE .../messages/_all` (docs/api.md §7.3), parsed
 /// after authentication like every other input.
 struct ClearQuery {
     filter: MessageFilter,
@@ -163,7 +164,7 @@ pub async fn delete_messages(
         ));
     }
     committed(&state, &deletion, DeletionKind::of_request(&deletion));
-    let rm = if deletion.message_id == DeleteTarget::All.as_str() {
+    let rm = if deletion.target == DeleteTarget::All {
         "All messages deleted successfully"
     } else {
         "Message deleted successfully"
@@ -208,7 +209,7 @@ fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
     tracing::info!(
         executor = %deletion.deleted_by,
         room = %deletion.room,
-        target = %deletion.message_id,
+        target = %deletion.message_id(),
         count = deletion.deleted_count,
         filtered = deletion.filter.is_some(),
         reason = deletion.reason.as_ref().map(AuditReason::as_str),
@@ -216,7 +217,7 @@ fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
     );
 }
 
-/// Deletes the listed messages of a room in one transaction (ext, docs/api.md, "Moderation tools").
+/// Deletes the listed messages of a room in one transaction (ext, docs/api.md §7.4).
 /// Served by the resource of `/rooms/{roomID}/messages/{messageID}` (POST answers only
 /// for `delete`), because `delete` is also a message ID that `DELETE` must reach.
 #[utoipa::path(
@@ -308,7 +309,7 @@ fn bulk_query(pairs: &[(String, String)]) -> Result<bool, DomainError> {
 }
 
 /// Removes a client's messages from every room, or the listed ones (API key; ext,
-/// docs/api.md, "Moderation tools").
+/// docs/api.md §7.6).
 #[utoipa::path(
     delete,
     path = "/admin/clients/{clientID}/messages",

@@ -1,4 +1,4 @@
-//! The outbox of deletion events for operators (ext, docs/api.md, "Deletion events (operators)"): listing
+//! The outbox of deletion events for operators (ext, docs/api.md §9.3–9.4): listing
 //! events with their delivery, and redelivering one. API key only.
 
 use crate::auth::Platform;

@@ -1,7 +1,8 @@
 //! Sending and reading messages.
 
-use crate::auth::{Caller, Platform};
+use crate::auth::Platform;
 use crate::body::JsonBody;
+use crate::credentials::Caller;
 use crate::dto::{MessageDto, MessagePageDto, SendAsBody, SendMessageBody};
 use crate::envelope::{ApiError, ok};
 use crate::idempotency::Embeds;

@@ -144,7 +144,7 @@ impl Endpoint {
         self.into_resource()
             .wrap(actix_web::middleware::Condition::new(
                 keyed,
-                actix_web::middleware::from_fn(crate::key_guard::guard),
+                actix_web::middleware::from_fn(crate::middleware::key_guard),
             ))
             .wrap(actix_web::middleware::from_fn(
                 crate::middleware::catch_panic,
@@ -161,7 +161,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(crate::realtime::socket::socket)
                 .into_resource(),
         )
-        .service(at("/openapi.json").unkeyed().get(ops::openapi).guarded())
+        .service(
+            at("/openapi.json")
+                .unkeyed()
+                .get(crate::openapi::serve)
+                .guarded(),
+        )
         .service(at("/console").unkeyed().get(console::index).guarded())
         .service(at("/console/").unkeyed().get(console::index).guarded())
         .service(

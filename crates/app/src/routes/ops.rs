@@ -10,9 +10,6 @@ use roomwarden_domain::error::DomainError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
-/// The served document, built once.
-static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
 /// `{"status": "..."}`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusDto {
@@ -36,17 +33,6 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     crate::run::blocking(move || readiness().map_err(DomainError::from)).await?;
     Ok(ok("OK", StatusDto { status: "ready" }))
 }
-
-/// The OpenAPI 3 document of this API, generated from the code (served as is, not enveloped).
-#[utoipa::path(get, path = "/openapi.json", tag = "Operations", responses((status = 200, description = "OpenAPI 3 document")))]
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(crate::envelope::JSON_UTF8)
-        .body(DOCUMENT.get_or_init(crate::openapi::document_json).as_str())
-}
-
-/// The challenge of a `401` from `/metrics` (RFC 6750).
-pub const METRICS_CHALLENGE: &str = "Bearer realm=\"metrics\"";
 
 /// Whether `req` carries `Authorization: Bearer <expected>` (the scheme in any case; the
 /// token compared in constant time).
@@ -77,7 +63,7 @@ fn metrics_unauthorized() -> HttpResponse {
     .error_response();
     res.headers_mut().insert(
         WWW_AUTHENTICATE,
-        HeaderValue::from_static(METRICS_CHALLENGE),
+        HeaderValue::from_static(crate::metrics::METRICS_CHALLENGE),
     );
     res
 }

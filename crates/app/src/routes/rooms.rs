@@ -1,7 +1,8 @@
 //! Rooms and membership.
 
-use crate::auth::{Caller, Platform};
+use crate::auth::Platform;
 use crate::body::JsonBody;
+use crate::credentials::Caller;
 use crate::dto::{
     CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, RoomListDto, UpdateRoomBody,
 };
@@ -94,7 +95,7 @@ pub struct RoomListQuery {
 }
 
 /// The rooms the caller belongs to; every room for the API key and platform admins (ext,
-/// docs/api.md, "Rooms and members").
+/// docs/api.md §5.3).
 #[utoipa::path(get, path = "/rooms", tag = "Rooms", params(RoomListQuery),
     responses((status = 200, description = "A page of rooms, newest first", body = RoomListDto)),
     security(("api_key" = []), ("client_key" = [], "token" = [])))]

@@ -1,4 +1,4 @@
-//! The verifiable audit log (docs/api.md, "A verifiable audit log"): every record's `hash`
+//! The verifiable audit log (docs/api.md §8.5–8.7): every record's `hash`
 //! links it to its room's previous record, witnesses travel in events, `verify` finds any
 //! edit of the database, and the export streams every record.
 

@@ -1,4 +1,4 @@
-//! The seed feature, row by row of the seed contract (docs/api.md, "Deletion").
+//! The seed feature, row by row of its contract (docs/api.md §7.1–7.3).
 
 use crate::support::*;
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! What a hostile caller tries: answers that repeat huge inputs, filling the idempotency
-//! store, guessing keys (docs/api.md, "Limits").
+//! store, guessing keys (docs/api.md §13).
 
 use crate::support::*;
 use roomwarden_adapters::testing::Rows;

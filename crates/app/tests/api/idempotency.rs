@@ -1,4 +1,4 @@
-//! `Idempotency-Key` (docs/api.md, "Idempotency keys"): replays, refusals, per-caller keys, what is never
+//! `Idempotency-Key` (docs/api.md §11): replays, refusals, per-caller keys, what is never
 //! stored, and expiry.
 
 use crate::support::*;

@@ -1,4 +1,4 @@
-//! `GET /metrics` (docs/api.md, "Metrics"): the Prometheus text format, its series after real
+//! `GET /metrics` (docs/api.md §12.3): the Prometheus text format, its series after real
 //! traffic, and the bearer token when one is configured.
 
 use crate::events::{app_with, fast_retries};

@@ -1,4 +1,4 @@
-//! The moderation tools, row by row of docs/api.md, "Moderation tools": filtered clears and
+//! The moderation tools, row by row of docs/api.md §7.3–7.7: filtered clears and
 //! their dry run, bulk deletion, purging a user, retention.
 
 use crate::support::*;

@@ -32,8 +32,8 @@ pub fn audit_records_are_newest_first_filterable_and_paged<S: ContractStore + ?S
         ids.iter().rev().cloned().collect::<Vec<_>>()
     );
     assert_eq!(all[0].deleted_count, 2);
-    assert_eq!(all[0].message_id, "_all");
-    assert_eq!(all[2].message_id, "a-0");
+    assert_eq!(all[0].message_id(), "_all");
+    assert_eq!(all[2].message_id(), "a-0");
     assert_eq!(
         all[2].reason.as_ref().map(AuditReason::as_str),
         Some("spam ✓")

@@ -2,7 +2,7 @@
 
 use super::ContractStore;
 use super::fixtures::*;
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::ids::DeleteTarget;
 use crate::model::{DeleteOutcome, RoomChanges};
 use std::sync::Barrier;

@@ -2,7 +2,7 @@
 //! same vocabulary. They panic on any storage error: they are test code.
 
 use super::ContractStore;
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::filter::MessageFilter;
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomId};
 use crate::model::{

@@ -3,7 +3,7 @@
 
 use super::ContractStore;
 use super::fixtures::*;
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::filter::{Bound, MessageFilter};
 use crate::ids::{ClientId, DeleteTarget, RoomId};
 use crate::model::{
@@ -80,7 +80,7 @@ pub fn a_sender_filtered_clear_removes_only_that_senders_messages<S: ContractSto
     assert_eq!(s.count_matching(&rid("r1"), &filter).expect("ran"), Some(3));
     let done = deleted(s.delete(&filtered("r1", filter.clone())).expect("ran"));
     assert_eq!(done.deleted_count, 3);
-    assert_eq!(done.message_id, "_all");
+    assert_eq!(done.message_id(), "_all");
     assert_eq!(done.filter.as_ref(), Some(&filter));
     assert_eq!(
         visible(s, "r1"),
@@ -176,12 +176,12 @@ pub fn bulk_deletes_the_visible_listed_messages_once<S: ContractStore + ?Sized>(
         s.delete(&bulk(&["m-0", "m-1", "x-0", "nope"]))
             .expect("ran"),
     );
-    assert_eq!(first.message_id, "_bulk");
-    assert_eq!(first.message_ids, vec![mid("m-0"), mid("m-1")]);
+    assert_eq!(first.message_id(), "_bulk");
+    assert_eq!(first.removed_ids(), vec![mid("m-0"), mid("m-1")]);
     assert_eq!(first.deleted_count, 2);
     let second = deleted(s.delete(&bulk(&["m-1", "m-2"])).expect("ran"));
     assert_eq!(
-        second.message_ids,
+        second.removed_ids(),
         vec![mid("m-2")],
         "m-1 went with the first"
     );
@@ -196,7 +196,7 @@ pub fn bulk_deletes_the_visible_listed_messages_once<S: ContractStore + ?Sized>(
         .expect("ran")
         .expect("list");
     assert_eq!(records.len(), 2, "the refused bulk wrote nothing");
-    assert_eq!(records[0].message_ids, vec![mid("m-2")]);
+    assert_eq!(records[0].removed_ids(), vec![mid("m-2")]);
 }
 
 /// Several rooms in one call: each outcome as alone; `skip_if_nothing` writes nothing for
@@ -405,7 +405,7 @@ pub fn bulk_and_single_deletes_of_the_same_messages_report_each_once<S: Contract
                 if let DeleteOutcome::Deleted(d) =
                     s.delete(&request("r1", target, "alice")).expect("ran")
                 {
-                    got.extend(d.message_ids.into_iter().map(|m| m.as_str().to_owned()));
+                    got.extend(d.removed_ids().iter().map(|m| m.as_str().to_owned()));
                 }
             }
             got

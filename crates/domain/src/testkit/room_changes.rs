@@ -4,7 +4,7 @@
 use super::ContractStore;
 use super::fixtures::*;
 use super::moderation::send_at;
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::ids::{ClientId, RoomChangeId};
 use crate::model::{
     AuditReason, DEFAULT_RETENTION_SETTER, NewRoom, RetentionDays, RoomChanges, RoomType,

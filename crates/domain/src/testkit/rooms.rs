@@ -2,7 +2,7 @@
 
 use super::ContractStore;
 use super::fixtures::*;
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::Action;
 use crate::model::{NewRoom, RetentionDays, RoomChanges, RoomType, RoomUpdateOutcome};
 

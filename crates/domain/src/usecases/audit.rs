@@ -1,7 +1,7 @@
 //! Reading the audit log: deletions, and room changes.
 
+use crate::actor::Actor;
 use crate::audit_chain::{ChainCheck, ChainReport};
-use crate::auth::Actor;
 use crate::error::{Action, DomainError};
 use crate::ids::{DeletionId, RoomChangeId, RoomId};
 use crate::model::Deletion;

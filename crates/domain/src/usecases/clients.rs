@@ -1,6 +1,7 @@
 //! Clients and tokens: upsert, revoke, and the caller's own record.
 
-use crate::auth::{Actor, generate_secret, hash_token};
+use crate::actor::Actor;
+use crate::auth::{generate_secret, hash_token};
 use crate::error::DomainError;
 use crate::ids::ClientId;
 use crate::model::{Client, ClientChanges, MAX_TEXT_CHARS, MAX_URL_CHARS, NewToken, check_text};

@@ -1,7 +1,7 @@
 //! The seed feature: delete one message, or clear a room with `_all`; and the moderation
 //! tools on the same path: filtered clears and their dry run, bulk deletion by IDs.
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::{Action, DomainError};
 use crate::filter::MessageFilter;
 use crate::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
@@ -270,7 +270,7 @@ mod tests {
             .expect("allowed");
             assert_eq!(done.deleted_by, by);
             assert_eq!(done.deleted_count, 1);
-            assert_eq!(done.message_id, "m1");
+            assert_eq!(done.message_id(), "m1");
             assert_eq!(done.reason.as_ref().map(AuditReason::as_str), Some("spam"));
         }
     }
@@ -305,7 +305,7 @@ mod tests {
             .expect_delete()
             .withf(move |req| {
                 req.target == DeleteTarget::All
-                    && req.actor.audit_name() == "owner"
+                    && req.actor.recorded() == "owner"
                     && req.deleted_at == crate::model::to_millis(now)
                     && req.id.as_str().len() == 24
             })
@@ -325,7 +325,7 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(done.deleted_count, 145);
-        assert_eq!(done.message_id, "_all");
+        assert_eq!(done.message_id(), "_all");
     }
 
     #[test]

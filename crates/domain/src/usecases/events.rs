@@ -1,4 +1,4 @@
-//! The outbox of deletion events for operators (docs/api.md, "Deletion events (operators)"): listing events
+//! The outbox of deletion events for operators (docs/api.md §9.3–9.4): listing events
 //! with their delivery, and redelivering one. API key only, like every `/admin` use case:
 //! the routes take the API key alone (the app's `Platform` extractor), so these functions
 //! take no actor.

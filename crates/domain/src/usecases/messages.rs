@@ -1,6 +1,6 @@
 //! Messages: send, recall, and read.
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::{Action, DomainError};
 use crate::ids::{ClientId, MessageId, RoomId};
 use crate::model::{Message, MessageContent, MessagePage, RECALL_TYPE};

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod clients;
 pub mod deletion;
 pub mod events;
+pub mod idempotency;
 pub mod messages;
 pub mod purge;
 pub mod retention;
@@ -14,7 +15,7 @@ use crate::error::DomainError;
 /// A page of a listing whose cursor the store may not know: an unknown cursor (or one of
 /// another room, or one the caller may not see) is an empty page, as after the last item, so
 /// the answer reveals nothing and a client generated from the document never meets a refusal
-/// of a well-formed cursor (docs/api.md, "Cursors").
+/// of a well-formed cursor (docs/api.md §1.9).
 pub(crate) fn page<T>(found: Option<Vec<T>>) -> Vec<T> {
     found.unwrap_or_default()
 }

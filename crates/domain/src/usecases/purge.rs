@@ -1,8 +1,8 @@
 //! Purging a user's messages across rooms (`DELETE /admin/clients/{clientID}/messages`,
-//! docs/api.md, "Moderation tools"): one filtered clear per room where the user has messages, all
+//! docs/api.md §7.6): one filtered clear per room where the user has messages, all
 //! committed in one transaction, one audit record and one event per room affected.
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::filter::{Bound, MessageFilter};
 use crate::ids::{ClientId, DeleteTarget, DeletionId, RoomId};

@@ -1,10 +1,10 @@
-//! Retention (docs/api.md, "Moderation tools"): one run of the background job that removes the
+//! Retention (docs/api.md §7.7): one run of the background job that removes the
 //! messages older than their room's retention. Read paths already hide those messages;
 //! a run records their removal (`deletedBy` `_retention`, filter `{before: cutoff}`, and
 //! `retention`: the days applied and who set them, from [`MessageStore::expired_rooms`]) and
 //! announces it, one audit record and one event per room.
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::filter::{Bound, MessageFilter};
 use crate::ids::{DeleteTarget, DeletionId};

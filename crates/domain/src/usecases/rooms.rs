@@ -1,6 +1,6 @@
 //! Rooms: create, read, update, and membership.
 
-use crate::auth::Actor;
+use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::ids::{ClientId, RoomId};
 use crate::model::{

@@ -15,11 +15,11 @@
 //! [`applies`] decides, and anything else takes the per-room path.
 
 use super::Committed;
-use crate::store::visibility::Rule;
 use crate::db::DbConnection;
 use crate::filter_sql;
 use crate::rows::{NewDeletionRow, count, to_ms};
 use crate::schema::{deletions, erasures, idempotency_keys as keys, messages, rooms};
+use crate::store::visibility::Rule;
 use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable};

@@ -1,0 +1,190 @@
+//! A filtered `_all` (times, senders, message bounds), and the count of its dry run: the
+//! filter is resolved against the room into a `seq` range and a time window, whose rows
+//! are removed in the transaction when few, else hidden at once by erasures that the
+//! purger works off.
+
+use super::{Committed, Locked, record};
+use crate::db::DbConnection;
+use crate::filter_sql;
+use crate::rows::{count, to_ms};
+use crate::schema::{erasures, messages, rooms};
+use crate::store::idempotency::{embedded_messages, redact_answers};
+use crate::store::room_lock::add_visible;
+use crate::store::visibility::{Rule, find_visible, has_erasures};
+use diesel::dsl::{max, sql};
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+use roomwarden_domain::actor::Actor;
+use roomwarden_domain::filter::{Bound, MessageFilter};
+use roomwarden_domain::ids::ClientId;
+use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
+
+/// A filter resolved against the room: the `seq` range and time window it covers.
+pub(in crate::store) struct Resolved<'a> {
+    above: i64,
+    through: i64,
+    after_ms: i64,
+    before_ms: i64,
+    senders: Vec<&'a str>,
+    /// Whether the room has pending erasures (else the rule's `NOT EXISTS` is left out:
+    /// erasures of a room are only added under its lock).
+    erased: bool,
+}
+
+/// Resolves `filter`'s message bounds in `room` (`None` when one is not visible there).
+pub(in crate::store) fn resolve<'a>(
+    conn: &mut DbConnection,
+    room: &str,
+    filter: &'a MessageFilter,
+    rule: Rule,
+) -> QueryResult<Option<Resolved<'a>>> {
+    let mut seq_of = |bound: &Option<Bound>| -> QueryResult<Option<Option<i64>>> {
+        match bound {
+            Some(Bound::Message(id)) => {
+                Ok(find_visible(conn, room, id.as_str(), rule)?.map(|(seq, _)| Some(seq)))
+            }
+            _ => Ok(Some(None)),
+        }
+    };
+    let Some(before_seq) = seq_of(&filter.before)? else {
+        return Ok(None);
+    };
+    let Some(after_seq) = seq_of(&filter.after)? else {
+        return Ok(None);
+    };
+    let (cleared, newest): (i64, Option<i64>) = rooms::table
+        .find(room)
+        .select((
+            rooms::cleared_through_seq,
+            messages::table
+                .filter(messages::room_id.eq(room))
+                .select(max(messages::seq))
+                .single_value(),
+        ))
+        .first(conn)?;
+    let newest = newest.unwrap_or(0);
+    let erased = has_erasures(conn, room)?;
+    let time = |b: &Option<Bound>| b.as_ref().and_then(Bound::time).map(to_ms);
+    Ok(Some(Resolved {
+        above: cleared.max(after_seq.unwrap_or(0)),
+        through: before_seq.map_or(newest, |b| newest.min(b - 1)),
+        after_ms: time(&filter.after).unwrap_or(i64::MIN),
+        before_ms: time(&filter.before).unwrap_or(i64::MAX),
+        senders: filter.senders.iter().map(ClientId::as_str).collect(),
+        erased,
+    }))
+}
+
+type Candidates<'a> = messages::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+/// The room's rows that `r` covers (not erased), sent at or after `not_before` when given.
+fn candidates<'a>(room: &'a str, r: &Resolved<'a>, not_before: Option<i64>) -> Candidates<'a> {
+    let mut q = messages::table
+        .filter(messages::room_id.eq(room))
+        .filter(messages::seq.gt(r.above))
+        .filter(messages::seq.le(r.through))
+        .into_boxed();
+    if r.erased {
+        q = q.filter(sql::<Bool>(filter_sql::NOT_ERASED));
+    }
+    if !r.senders.is_empty() {
+        q = q.filter(messages::sender.eq_any(r.senders.clone()));
+    }
+    if r.after_ms != i64::MIN {
+        q = q.filter(messages::created_at.gt(r.after_ms));
+    }
+    if r.before_ms != i64::MAX {
+        q = q.filter(messages::created_at.lt(r.before_ms));
+    }
+    if let Some(cutoff) = not_before {
+        q = q.filter(messages::created_at.ge(cutoff));
+    }
+    q
+}
+
+/// `(rows covered, of which visible now)`: a filtered deletion removes the first and
+/// reports the second (the rest only the retention hides already).
+pub(in crate::store) fn count_covered(
+    conn: &mut DbConnection,
+    room: &str,
+    r: &Resolved<'_>,
+    rule: Rule,
+    retention: Option<i32>,
+    by_retention: bool,
+) -> QueryResult<(i64, i64)> {
+    let all: i64 = candidates(room, r, None).count().get_result(conn)?;
+    let cutoff = rule
+        .cutoff_ms(retention)
+        .filter(|_| all > 0 && !by_retention);
+    let Some(cutoff) = cutoff else {
+        return Ok((all, all));
+    };
+    let shown: i64 = candidates(room, r, Some(cutoff)).count().get_result(conn)?;
+    Ok((all, shown))
+}
+
+/// A filtered `_all`: the matching rows are removed in the transaction when few, else
+/// covered by erasures (one per sender) that hide them at once and that the purger works off.
+pub(super) fn clear_matching(
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    room_state: &Locked,
+    budget: &mut usize,
+    rule: Rule,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    let Some(r) = resolve(conn, room, &request.filter, rule)? else {
+        return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
+    };
+    let by_retention = request.actor == Actor::Retention;
+    let (covered, shown) = count_covered(conn, room, &r, rule, room_state.retention, by_retention)?;
+    if shown == 0 && request.skip_if_nothing {
+        return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
+    }
+    // Stored answers that embed a covered message lose it; the others keep theirs.
+    let embedded = embedded_messages(conn, room)?;
+    if !embedded.is_empty() {
+        let hit: Vec<String> = candidates(room, &r, None)
+            .filter(messages::id.eq_any(&embedded))
+            .select(messages::id)
+            .load(conn)?;
+        for id in &hit {
+            redact_answers(conn, room, Some(id))?;
+        }
+    }
+    let large = usize::try_from(covered).map_or(true, |n| n > *budget);
+    if !large {
+        *budget -= usize::try_from(covered).unwrap_or(0);
+    }
+    if large {
+        let senders: Vec<&str> = if r.senders.is_empty() {
+            vec![""]
+        } else {
+            r.senders.clone()
+        };
+        for sender in senders {
+            diesel::insert_into(erasures::table)
+                .values((
+                    erasures::deletion_id.eq(request.id.as_str()),
+                    erasures::room_id.eq(room),
+                    erasures::sender.eq(sender),
+                    erasures::above_seq.eq(r.above),
+                    erasures::through_seq.eq(r.through),
+                    erasures::after_ms.eq(r.after_ms),
+                    erasures::before_ms.eq(r.before_ms),
+                ))
+                .execute(conn)?;
+        }
+    } else if covered > 0 {
+        let seqs: Vec<i64> = candidates(room, &r, None)
+            .select(messages::seq)
+            .load(conn)?;
+        for chunk in seqs.chunks(1_000) {
+            diesel::delete(messages::table.filter(messages::seq.eq_any(chunk))).execute(conn)?;
+        }
+    }
+    add_visible(conn, room, -covered)?;
+    let mut deletion = Deletion::committed(request, count(shown));
+    record(conn, &mut deletion, room_state)?;
+    Ok(Committed::deleted(deletion, large, room_state.queued))
+}

@@ -1,0 +1,204 @@
+//! The deletion engine over SQL: [`MessageStore::delete`] and [`MessageStore::delete_many`]
+//! commit here.
+//!
+//! One transaction locks each room in ID order ([`super::room_lock`]), checks the actor's
+//! role under the lock, removes the target ([`targets`]: one message, listed messages, the
+//! whole room; [`filtered`]: a filtered `_all`), redacts the stored idempotent answers that
+//! embed a removed message (`super::idempotency::redact_answers`), and writes the audit
+//! record, linked into the room's chain, and its event. A transaction removes at most the
+//! purge batch of rows in place; larger sets are hidden at once (the watermark, erasures)
+//! and left to the purger. A user purge's clears of many rooms go through [`batch`], in
+//! fewer statements, with the same outcome per room.
+//!
+//! [`MessageStore::delete`]: roomwarden_domain::ports::MessageStore::delete
+//! [`MessageStore::delete_many`]: roomwarden_domain::ports::MessageStore::delete_many
+
+pub(super) mod batch;
+pub(super) mod filtered;
+mod targets;
+
+use super::room_lock::{lock_room, membership};
+use super::visibility::Rule;
+use super::{Backlog, DieselStore, EventQueueing};
+use crate::db::DbConnection;
+use crate::rows::NewDeletionRow;
+use crate::schema::{deletions, rooms};
+use diesel::prelude::*;
+use roomwarden_domain::audit_chain::GENESIS;
+use roomwarden_domain::ids::DeleteTarget;
+use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
+use roomwarden_domain::ports::StoreResult;
+use roomwarden_domain::roles::Role;
+
+/// Writes the audit record (linked to the room's previous one) and the event of
+/// `deletion`; inside the deletion's transaction.
+pub(super) fn record(
+    conn: &mut DbConnection,
+    deletion: &mut Deletion,
+    room: &Locked,
+) -> QueryResult<()> {
+    super::chain::link_after(&room.audit_head, deletion);
+    diesel::insert_into(deletions::table)
+        .values(NewDeletionRow::from(&*deletion))
+        .execute(conn)?;
+    super::outbox::record(conn, deletion, room.queued)
+}
+
+/// The room as the deletion finds it, under its lock.
+pub(super) struct Locked {
+    cleared: i64,
+    purged: i64,
+    visible: i64,
+    /// The room's own retention.
+    retention: Option<i32>,
+    /// Whether the deletion's event is queued for the dispatcher.
+    queued: bool,
+    /// The `hash` of the room's newest audit record ([`GENESIS`] without one), read after
+    /// the lock, so no other deletion of the room can come between it and this one.
+    audit_head: String,
+}
+
+/// What a committed deletion leaves to do after its transaction.
+pub(super) struct Committed {
+    outcome: DeleteOutcome,
+    needs_purge: bool,
+    /// Whether the event is queued for the dispatcher.
+    queued: bool,
+}
+
+impl Committed {
+    /// Nothing deleted, nothing to do afterwards.
+    pub(super) fn nothing(outcome: DeleteOutcome) -> Self {
+        Self {
+            outcome,
+            needs_purge: false,
+            queued: false,
+        }
+    }
+
+    /// `deletion` recorded; the purger has work when `needs_purge`.
+    pub(super) fn deleted(deletion: Deletion, needs_purge: bool, queued: bool) -> Self {
+        Self {
+            outcome: DeleteOutcome::Deleted(deletion),
+            needs_purge,
+            queued,
+        }
+    }
+}
+
+/// Runs one deletion inside the caller's transaction: lock, permission, then the target.
+/// `budget` is how many rows the transaction may still remove in place; larger sets are
+/// left to the purger, so a transaction never removes more than the purge batch in total.
+fn delete_in(
+    store: &DieselStore,
+    conn: &mut DbConnection,
+    request: &DeletionRequest,
+    rule: Rule,
+    budget: &mut usize,
+) -> QueryResult<Committed> {
+    let room = request.room.as_str();
+    if !lock_room(conn, room)? {
+        return Ok(Committed::nothing(DeleteOutcome::RoomNotFound));
+    }
+    // Holding the room's write lock, which role changes also take: the role
+    // read here is the one in force when the deletion commits.
+    if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate() {
+        return Ok(Committed::nothing(DeleteOutcome::PermissionDenied));
+    }
+    let (cleared, purged, visible, webhook, retention, audit_head): (
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+    ) = rooms::table
+        .find(room)
+        .select((
+            rooms::cleared_through_seq,
+            rooms::purged_through_seq,
+            rooms::visible_count,
+            rooms::webhook,
+            rooms::retention_days,
+            // In the same read as the room's state: after the lock (this statement reads what
+            // committed before it), and without a round trip of its own. Built from the DSL
+            // with the room bound, so that the statement is prepared once per connection (a
+            // raw SQL fragment is prepared again on every call: a round trip on MySQL).
+            deletions::table
+                .filter(deletions::room_id.eq(room))
+                .order(deletions::seq.desc())
+                .select(deletions::hash)
+                .limit(1)
+                .single_value(),
+        ))
+        .first(conn)?;
+    let room_state = Locked {
+        cleared,
+        purged,
+        visible,
+        retention,
+        queued: store.queueing == EventQueueing::All || webhook.is_some(),
+        audit_head: audit_head.unwrap_or_else(|| GENESIS.to_owned()),
+    };
+    match &request.target {
+        DeleteTarget::One(id) => targets::delete_one(conn, request, id, &room_state, rule),
+        DeleteTarget::Bulk(ids) => targets::delete_bulk(conn, request, ids, &room_state, rule),
+        DeleteTarget::All if request.filter.is_empty() => {
+            targets::clear_all(conn, request, &room_state, budget, rule)
+        }
+        DeleteTarget::All => filtered::clear_matching(conn, request, &room_state, budget, rule),
+    }
+}
+
+impl DieselStore {
+    /// Commits `requests` in one transaction (rooms locked in ID order, so that two such
+    /// calls cannot deadlock), then waits for the files to be scrubbed and wakes the workers.
+    pub(super) fn commit_deletions(
+        &self,
+        requests: &[DeletionRequest],
+    ) -> StoreResult<Vec<DeleteOutcome>> {
+        let rule = Rule::now(self);
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        order.sort_by(|a, b| requests[*a].room.cmp(&requests[*b].room));
+        let mut conn = self.conn()?;
+        let committed = self
+            .database()
+            .write(&mut conn, |conn| {
+                let mut budget = self.purge_batch;
+                if batch::applies(requests) {
+                    return batch::clear_rooms(self, conn, requests, rule, &mut budget);
+                }
+                let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
+                for &i in &order {
+                    done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
+                }
+                Ok(done.into_iter().flatten().collect::<Vec<_>>())
+            })
+            .map_err(crate::error::query)?;
+        let mut any_deleted = false;
+        let (mut queued, mut needs_purge) = (false, false);
+        for c in &committed {
+            if let DeleteOutcome::Deleted(deletion) = &c.outcome {
+                tracing::debug!(
+                    deletion = %deletion.id,
+                    count = deletion.deleted_count,
+                    purge_later = c.needs_purge,
+                    "deletion committed"
+                );
+                any_deleted = true;
+                queued |= c.queued;
+            }
+            needs_purge |= c.needs_purge;
+        }
+        if any_deleted {
+            self.db.scrub_wal();
+        }
+        if queued {
+            self.listener.committed(Backlog::Event);
+        }
+        if needs_purge {
+            self.listener.committed(Backlog::Purge);
+        }
+        Ok(committed.into_iter().map(|c| c.outcome).collect())
+    }
+}
