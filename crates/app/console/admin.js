@@ -2,25 +2,39 @@
 // the webhook deliveries of deletion events with redelivery.
 
 import { call, newIdempotencyKey, path } from "./api.js";
-import { confirmAction } from "./confirm.js";
-import { deletedLine, justAfter } from "./room.js";
+import { confirmAction, deletedLine, justAfter } from "./confirm.js";
+import * as store from "./store.js";
 import { $, count, el, exclusive, focusOn, isoFromLocal, numbers, say, showError, when } from "./ui.js";
 
 const DELIVERY_PAGE = 50;
 
-/** The listing shown: its filter (kept for "Older events") and where the next page starts. */
-const deliveries = { query: [], cursor: null, loading: false };
+/** Wires both screens' forms (once, at start). */
+export function start() {
+  $("purge-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    exclusive(previewPurge);
+  });
+  $("deliveries-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadDeliveries(true);
+  });
+  $("older-deliveries").addEventListener("click", () => loadDeliveries(false));
+}
 
 /** Shows the purge form. */
 export function showPurge() {
   $("purge-client").focus();
 }
 
-/** Empties both screens (signing out). */
-export function clearAdminScreens() {
+/** Shows the deliveries screen with the filter in its form. */
+export function showDeliveries() {
+  loadDeliveries(true);
+}
+
+/** Empties both screens (signing out; the store forgets the listing). */
+export function reset() {
   $("purge-form").reset();
   $("delivery-rows").replaceChildren();
-  Object.assign(deliveries, { query: [], cursor: null });
   $("older-deliveries").hidden = true;
 }
 
@@ -90,18 +104,8 @@ async function previewPurge() {
   }
 }
 
-$("purge-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  exclusive(previewPurge);
-});
-
-/** Shows the deliveries screen with the filter in its form. */
-export function showDeliveries() {
-  loadDeliveries(true);
-}
-
 async function loadDeliveries(fresh) {
-  if (deliveries.loading && !fresh) {
+  if (store.get().loadingDeliveries && !fresh) {
     return;
   }
   if (fresh) {
@@ -114,18 +118,18 @@ async function loadDeliveries(fresh) {
     if (room) {
       query.push(["roomID", room]);
     }
-    deliveries.query = query;
-    deliveries.cursor = null;
+    store.update({ deliveries: { query, cursor: null } });
   }
-  const query = deliveries.query.concat([["limit", String(DELIVERY_PAGE)]]);
-  if (!fresh && deliveries.cursor) {
-    query.push(["before", deliveries.cursor]);
+  const listing = store.get().deliveries;
+  const query = listing.query.concat([["limit", String(DELIVERY_PAGE)]]);
+  if (!fresh && listing.cursor) {
+    query.push(["before", listing.cursor]);
   }
-  const listing = deliveries.query;
-  deliveries.loading = true;
+  store.update({ loadingDeliveries: true });
   try {
     const page = await call("GET", "/admin/events", { query });
-    if (listing !== deliveries.query) {
+    // A new listing (or signing out) meanwhile: this page is not wanted.
+    if (listing.query !== store.get().deliveries.query) {
       return;
     }
     const rows = page.data.map(deliveryRow);
@@ -134,13 +138,14 @@ async function loadDeliveries(fresh) {
     } else {
       $("delivery-rows").append(...rows);
     }
-    deliveries.cursor = page.data.length === DELIVERY_PAGE ? page.data[page.data.length - 1].id : null;
-    $("older-deliveries").hidden = !deliveries.cursor;
+    const cursor = page.data.length === DELIVERY_PAGE ? page.data[page.data.length - 1].id : null;
+    store.update({ deliveries: { query: listing.query, cursor } });
+    $("older-deliveries").hidden = !cursor;
     $("deliveries-empty").hidden = $("delivery-rows").children.length > 0;
   } catch (error) {
     showError(error);
   } finally {
-    deliveries.loading = false;
+    store.update({ loadingDeliveries: false });
   }
 }
 
@@ -190,9 +195,3 @@ function deliveryRow(event) {
   );
   return row;
 }
-
-$("deliveries-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  loadDeliveries(true);
-});
-$("older-deliveries").addEventListener("click", () => loadDeliveries(false));

@@ -1,20 +1,75 @@
-// The Roomwarden moderator console: signing in and out, the screens, the live connection.
-// The rooms screen is room.js, the platform administrators' screens admin.js; everything
-// goes through the public HTTP API (api.js) and /socket (live.js).
+// The console itself: start() wires signing in and out, the navigation between screens and
+// the live connection, and starts every screen. The screens are rooms.js (the rooms list),
+// room.js (the open room and its tabs: messages.js, clear.js, audit.js) and admin.js (API
+// key only); what they show is in store.js. Nothing happens until main.js calls start().
 
 import { call, credentials, onUnauthorized } from "./api.js";
+import * as admin from "./admin.js";
 import { connect } from "./live.js";
-import { clearAdminScreens, showDeliveries, showPurge } from "./admin.js";
-import { clearRoomScreen, loadRooms, onRoomEvent, openRoom } from "./room.js";
-import { me, resetView, view } from "./state.js";
+import * as room from "./room.js";
+import * as rooms from "./rooms.js";
+import * as store from "./store.js";
 import { $, say, showError } from "./ui.js";
 
+/** The socket connection while signed in (live.js). */
 let live = null;
+
+/** Wires the page and signs in again with this tab's credentials, if it has any. */
+export function start() {
+  onUnauthorized((message) => showSignIn(`Signed out: ${message}`));
+  $("sign-in-form").addEventListener("submit", submitSignIn);
+  for (const radio of document.querySelectorAll('input[name="mode"]')) {
+    radio.addEventListener("change", syncSignInMode);
+  }
+  $("sign-out").addEventListener("click", () => {
+    showSignIn();
+    $("notice").hidden = true;
+    say("Signed out.");
+  });
+  $("notice-close").addEventListener("click", () => {
+    $("notice").hidden = true;
+  });
+  $("nav-rooms").addEventListener("click", () => showPane("rooms"));
+  $("nav-purge").addEventListener("click", () => {
+    showPane("purge");
+    admin.showPurge();
+  });
+  $("nav-deliveries").addEventListener("click", () => {
+    showPane("deliveries");
+    admin.showDeliveries();
+  });
+  rooms.start();
+  room.start();
+  admin.start();
+
+  syncSignInMode();
+  const stored = credentials.load();
+  if (stored) {
+    // A reload: sign in again with this tab's credentials. Only a 401 forgets them; an
+    // outage leaves them for the next reload.
+    signIn(stored).catch((error) => {
+      if (error.status === 401) {
+        showSignIn(`Signed out: ${error.message}`);
+      } else {
+        $("sign-in").hidden = false;
+        showError(new Error(`${error.message} Reload the page to try again.`));
+      }
+    });
+  } else {
+    showSignIn();
+  }
+}
 
 // ---- signing in and out ----
 
 function selectedMode() {
   return document.querySelector('input[name="mode"]:checked').value;
+}
+
+function syncSignInMode() {
+  const mode = selectedMode();
+  document.querySelector(".mode-token").hidden = mode !== "token";
+  document.querySelector(".mode-api-key").hidden = mode !== "api-key";
 }
 
 /**
@@ -27,10 +82,10 @@ function showSignIn(message) {
     live = null;
   }
   credentials.clear();
-  Object.assign(me, { creds: null, id: null, isPlatformAdmin: false });
-  resetView();
-  clearRoomScreen();
-  clearAdminScreens();
+  store.reset();
+  rooms.reset();
+  room.reset();
+  admin.reset();
   $("workspace").hidden = true;
   $("nav").hidden = true;
   $("sign-out").hidden = true;
@@ -44,12 +99,20 @@ function showSignIn(message) {
   (selectedMode() === "api-key" ? $("api-key") : $("client-key")).focus();
 }
 
-onUnauthorized((message) => showSignIn(`Signed out: ${message}`));
-
-function syncSignInMode() {
+async function submitSignIn(event) {
+  event.preventDefault();
   const mode = selectedMode();
-  document.querySelector(".mode-token").hidden = mode !== "token";
-  document.querySelector(".mode-api-key").hidden = mode !== "api-key";
+  const creds = mode === "api-key"
+    ? { mode, apiKey: $("api-key").value.trim() }
+    : { mode, clientKey: $("client-key").value.trim(), token: $("token").value.trim() };
+  $("sign-in-button").disabled = true;
+  try {
+    await signIn(creds);
+  } catch (error) {
+    showError(error);
+  } finally {
+    $("sign-in-button").disabled = false;
+  }
 }
 
 /** Checks the credentials with one read; who they are. */
@@ -70,7 +133,7 @@ async function identify(creds) {
 async function signIn(creds) {
   const who = await identify(creds);
   credentials.save(creds);
-  Object.assign(me, { creds, id: who.id, isPlatformAdmin: who.isPlatformAdmin });
+  store.update({ me: { creds, id: who.id, isPlatformAdmin: who.isPlatformAdmin } });
   $("notice").hidden = true;
   $("sign-in").hidden = true;
   $("sign-in-form").reset();
@@ -83,53 +146,26 @@ async function signIn(creds) {
   }
   $("workspace").hidden = false;
   showPane("rooms");
-  startLive();
-  await loadRooms(true);
+  startLive(creds);
+  await rooms.loadRooms(true);
 }
-
-$("sign-in-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const mode = selectedMode();
-  const creds = mode === "api-key"
-    ? { mode, apiKey: $("api-key").value.trim() }
-    : { mode, clientKey: $("client-key").value.trim(), token: $("token").value.trim() };
-  $("sign-in-button").disabled = true;
-  try {
-    await signIn(creds);
-  } catch (error) {
-    showError(error);
-  } finally {
-    $("sign-in-button").disabled = false;
-  }
-});
-
-for (const radio of document.querySelectorAll('input[name="mode"]')) {
-  radio.addEventListener("change", syncSignInMode);
-}
-$("sign-out").addEventListener("click", () => {
-  showSignIn();
-  $("notice").hidden = true;
-  say("Signed out.");
-});
-$("notice-close").addEventListener("click", () => {
-  $("notice").hidden = true;
-});
 
 // ---- the live connection ----
 
-function startLive() {
+function startLive(creds) {
   const indicator = $("live");
   indicator.hidden = false;
   indicator.textContent = "Connecting…";
   indicator.classList.remove("on");
-  live = connect(me.creds, {
-    onEvent: onRoomEvent,
+  live = connect(creds, {
+    onEvent: room.onFrame,
     onState: (connected, resumed) => {
       indicator.textContent = connected ? "Live" : "Reconnecting…";
       indicator.classList.toggle("on", connected);
-      if (connected && resumed && view.room) {
+      const open = store.get().room;
+      if (connected && resumed && open) {
         // Frames may have been missed while disconnected.
-        openRoom(view.room._id, { keepTab: true });
+        room.openRoom(open._id, { keepTab: true });
       }
     },
     onRejected: (reason) => showSignIn(`Signed out: ${reason}`),
@@ -150,33 +186,4 @@ function showPane(name) {
       $(id).removeAttribute("aria-current");
     }
   }
-}
-
-$("nav-rooms").addEventListener("click", () => showPane("rooms"));
-$("nav-purge").addEventListener("click", () => {
-  showPane("purge");
-  showPurge();
-});
-$("nav-deliveries").addEventListener("click", () => {
-  showPane("deliveries");
-  showDeliveries();
-});
-
-// ---- start ----
-
-syncSignInMode();
-const stored = credentials.load();
-if (stored) {
-  // A reload: sign in again with this tab's credentials. Only a 401 forgets them; an
-  // outage leaves them for the next reload.
-  signIn(stored).catch((error) => {
-    if (error.status === 401) {
-      showSignIn(`Signed out: ${error.message}`);
-    } else {
-      $("sign-in").hidden = false;
-      showError(new Error(`${error.message} Reload the page to try again.`));
-    }
-  });
-} else {
-  showSignIn();
 }

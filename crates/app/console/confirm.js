@@ -1,11 +1,11 @@
 // The confirmation of a destructive action: nothing is deleted until the moderator reads
 // the dry run's count and confirms; the action runs once however often Confirm is pressed,
-// and a failed attempt is retried with the same Idempotency-Key.
+// and a failed attempt is retried with the same Idempotency-Key. Also what the clear and
+// purge flows share: pinning to the preview, and the result line.
 
-import { focusOn } from "./ui.js";
+import { $, count, focusOn, numbers } from "./ui.js";
 
-const dialog = () => document.getElementById("confirm");
-const $ = (id) => document.getElementById(id);
+const dialog = () => $("confirm");
 
 // What had keyboard focus when the dialog opened: focus goes back there when it closes.
 // A live frame may delete that message while the dialog is open; `moveFocus` then names
@@ -118,4 +118,20 @@ export function confirmAction({ title, detail, okLabel, withReason = false, reas
     box.showModal();
     (withReason ? $("confirm-reason") : cancel).focus();
   });
+}
+
+/** One millisecond after an ISO time: a `before` that keeps everything up to that moment. */
+export function justAfter(iso) {
+  return new Date(Date.parse(iso) + 1).toISOString();
+}
+
+/**
+ * The result line ("Deleted 3 messages{suffix}."), saying so when fewer went than the
+ * preview counted (others deleted some in between).
+ */
+export function deletedLine(result, previewed, suffix = "") {
+  const line = `Deleted ${count(result.deletedCount, "message")}${suffix}`;
+  return result.deletedCount === previewed
+    ? `${line}.`
+    : `${line} (the preview counted ${numbers.format(previewed)}; the others were deleted meanwhile).`;
 }

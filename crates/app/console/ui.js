@@ -44,7 +44,7 @@ export function isoFromLocal(value) {
   return value ? new Date(value).toISOString() : null;
 }
 
-
+/** Whether a destructive flow is under way (exclusive's own). */
 let busy = false;
 
 /**

@@ -9,36 +9,39 @@ use actix_web::{HttpResponse, web};
 /// The page itself.
 const INDEX: &str = include_str!("../../console/index.html");
 
-/// The page's scripts and style sheet by file name (`/console/{file}`).
+/// One of the console's ES modules: its name, type and text.
+macro_rules! script {
+    ($name:literal) => {
+        (
+            $name,
+            "text/javascript; charset=utf-8",
+            include_str!(concat!("../../console/", $name)),
+        )
+    };
+}
+
+/// The page's scripts and style sheet by file name (`/console/{file}`). A new file in
+/// `console/` goes here too (a test checks that every file there is served).
 const ASSETS: &[(&str, &str, &str)] = &[
     (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../../console/app.css"),
     ),
-    ("app.js", JAVASCRIPT, include_str!("../../console/app.js")),
-    (
-        "admin.js",
-        JAVASCRIPT,
-        include_str!("../../console/admin.js"),
-    ),
-    ("api.js", JAVASCRIPT, include_str!("../../console/api.js")),
-    (
-        "confirm.js",
-        JAVASCRIPT,
-        include_str!("../../console/confirm.js"),
-    ),
-    ("live.js", JAVASCRIPT, include_str!("../../console/live.js")),
-    ("room.js", JAVASCRIPT, include_str!("../../console/room.js")),
-    (
-        "state.js",
-        JAVASCRIPT,
-        include_str!("../../console/state.js"),
-    ),
-    ("ui.js", JAVASCRIPT, include_str!("../../console/ui.js")),
+    script!("app.js"),
+    script!("admin.js"),
+    script!("api.js"),
+    script!("audit.js"),
+    script!("clear.js"),
+    script!("confirm.js"),
+    script!("live.js"),
+    script!("main.js"),
+    script!("messages.js"),
+    script!("room.js"),
+    script!("rooms.js"),
+    script!("store.js"),
+    script!("ui.js"),
 ];
-
-const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// Only this server's own scripts, styles and connections (HTTP and its WebSocket); no
 /// inline script, no framing, no form posting elsewhere.
