@@ -13,7 +13,8 @@
 //! expired messages ([`spawn_retention`]), the key sweeper removes expired idempotency
 //! records ([`spawn_key_sweeper`]); the store wakes the purger and the dispatcher through
 //! [`Wakeups`].
-//! [`wire`] owns the deletion event's wire format (webhook body and socket frame). No
+//! The event's wire format is the server's: the store writes each event body with the
+//! `EventEncoder` it is given ([`DieselStore::with_event_encoder`]). No
 //! diesel type appears in this crate's public API: failures reach callers as the domain's
 //! `StoreError`.
 
@@ -28,7 +29,6 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod webhook;
-pub mod wire;
 pub mod workers;
 
 pub use db::{Backend, DEFAULT_SYNC_WAIT, Database, PoolOptions, PoolState};

@@ -339,7 +339,7 @@ impl From<RoomChangeRow> for RoomChange {
             room: RoomId::from_trusted(row.room_id),
             changed_by: RecordedActor::from_recorded(row.changed_by),
             changed_at: from_ms(row.changed_at),
-            changes: crate::wire::decode_changes(&row.changes),
+            changes: roomwarden_domain::record_json::decode_changes(&row.changes),
             reason: row.reason.map(AuditReason::from_trusted),
             hash: row.hash,
         }
@@ -365,7 +365,7 @@ impl<'a> From<&'a RoomChange> for NewRoomChangeRow<'a> {
             room_id: c.room.as_str(),
             changed_by: c.changed_by.as_str(),
             changed_at: to_ms(c.changed_at),
-            changes: crate::wire::changes_json(&c.changes).to_string(),
+            changes: roomwarden_domain::record_json::changes_json(&c.changes).to_string(),
             reason: c.reason.as_ref().map(AuditReason::as_str),
             hash: c.hash.as_deref(),
         }

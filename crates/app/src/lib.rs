@@ -23,6 +23,7 @@ pub mod routes;
 pub mod run;
 pub mod startup;
 pub mod state;
+pub mod wire;
 
 /// Logs to standard error as text; `RUST_LOG` filters (default `info`). A request's span
 /// closing is its access-log line (`request{method path request_id status}: close

@@ -46,7 +46,8 @@ pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
     };
     let db = Database::connect(url, &options)
         .with_context(|| format!("database {}", redact_url(url)))?;
-    let store = DieselStore::new(db);
+    let store =
+        DieselStore::new(db).with_event_encoder(std::sync::Arc::new(crate::wire::WebhookFormat));
     store
         .chain_backfill()
         .map_err(|e| anyhow::anyhow!(e))

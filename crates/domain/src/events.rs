@@ -7,6 +7,7 @@
 //! [`crate::ports::EventLog`] port.
 
 use crate::ids::{DeletionId, RoomId};
+use crate::model::Deletion;
 use chrono::{DateTime, Duration, Utc};
 
 /// The event name of a deletion.
@@ -23,6 +24,31 @@ pub struct OutgoingEvent {
     pub room: RoomId,
     /// The exact JSON body to send (identical on every attempt).
     pub body: String,
+}
+
+/// How a deletion's event is written: the body of its webhook. Storage calls it in the
+/// deletion's transaction and keeps the bytes in the outbox, then sends them unchanged on
+/// every attempt and redelivery; the server supplies its wire format (docs/events.md).
+pub trait EventEncoder: Send + Sync + std::fmt::Debug {
+    /// The webhook body announcing `deletion`, its record as committed (`hash` included).
+    fn webhook_body(&self, deletion: &Deletion) -> String;
+}
+
+/// An [`EventEncoder`] that writes the deletion's audit record with its `hash`, as the
+/// export shows it ([`crate::record_json::deletion_record`]); for a store used without a
+/// server's wire format (an embedding service's, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordBody;
+
+impl EventEncoder for RecordBody {
+    fn webhook_body(&self, deletion: &Deletion) -> String {
+        let mut record = crate::record_json::deletion_record(deletion);
+        record["hash"] = deletion
+            .hash
+            .as_deref()
+            .map_or(serde_json::Value::Null, Into::into);
+        record.to_string()
+    }
 }
 
 /// Why a delivery attempt failed.

@@ -5,8 +5,10 @@
 //! drift apart (docs/api.md §8).
 
 use crate::filter::{Bound, MessageFilter};
+use crate::ids::ClientId;
+use crate::model::RetentionDays;
 use crate::model::{Deletion, RetentionOrigin, iso8601};
-use crate::room_change::{FieldChange, FieldValue, RoomChange};
+use crate::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
 use serde_json::{Map, Value, json};
 
 /// A filter as the API, the audit log and the events show it: `before`/`after` as ISO
@@ -79,6 +81,47 @@ pub fn changes_json(changes: &[FieldChange]) -> Value {
     )
 }
 
+/// A value of `field` read back from [`changes_json`]; `None` for one it never writes.
+fn value_of(field: RoomField, json: &Value) -> Option<FieldValue> {
+    Some(match (field, json) {
+        (_, Value::Null) => FieldValue::Null,
+        (RoomField::Name | RoomField::Webhook | RoomField::Owner, Value::String(t)) => {
+            FieldValue::Text(t.clone())
+        }
+        (RoomField::RetentionDays, Value::Number(n)) => {
+            FieldValue::Days(RetentionDays::new(n.as_i64()?).ok()?)
+        }
+        (RoomField::Members | RoomField::Managers, Value::Array(ids)) => FieldValue::Clients(
+            ids.iter()
+                .map(|id| id.as_str().map(|s| ClientId::from_trusted(s.to_owned())))
+                .collect::<Option<Vec<_>>>()?,
+        ),
+        _ => return None,
+    })
+}
+
+/// The changes stored by [`changes_json`], in [`RoomField::ALL`] order (entries no version
+/// of ours writes are dropped).
+#[must_use]
+pub fn decode_changes(stored: &str) -> Vec<FieldChange> {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(stored) else {
+        return Vec::new();
+    };
+    let mut changes: Vec<FieldChange> = map
+        .iter()
+        .filter_map(|(name, change)| {
+            let field = RoomField::parse(name)?;
+            Some(FieldChange {
+                field,
+                from: value_of(field, change.get("from")?)?,
+                to: value_of(field, change.get("to")?)?,
+            })
+        })
+        .collect();
+    changes.sort_by_key(|c| c.field);
+    changes
+}
+
 /// A deletion's audit record without its `hash`: `_id`, `roomID`, `messageID`,
 /// `deletedCount`, `deletedBy`, `deletedAt`, `reason` (`null` when none), and, only when they
 /// apply, `filter`, `messageIDs` and `retention`.
@@ -136,4 +179,40 @@ pub fn room_change_record(c: &RoomChange) -> Value {
         "changes": changes_json(&c.changes),
         "reason": c.reason.as_ref().map(|r| r.as_str()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_changes_round_trip_through_their_json() {
+        let changes = vec![
+            FieldChange {
+                field: RoomField::Name,
+                from: FieldValue::Null,
+                to: FieldValue::Text("x".to_owned()),
+            },
+            FieldChange {
+                field: RoomField::RetentionDays,
+                from: FieldValue::Days(RetentionDays::new(7).expect("valid")),
+                to: FieldValue::Null,
+            },
+            FieldChange {
+                field: RoomField::Managers,
+                from: FieldValue::Clients(vec![]),
+                to: FieldValue::Clients(vec![ClientId::from_trusted("a".to_owned())]),
+            },
+        ];
+        let json = changes_json(&changes);
+        assert_eq!(
+            json,
+            json!({
+                "name": {"from": null, "to": "x"},
+                "retentionDays": {"from": 7, "to": null},
+                "managers": {"from": [], "to": ["a"]},
+            })
+        );
+        assert_eq!(decode_changes(&json.to_string()), changes);
+    }
 }

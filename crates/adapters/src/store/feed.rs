@@ -12,13 +12,12 @@
 //! seen in the window count as missing, so the look-back runs only when a row of those
 //! classes really is missing; the step is read again every [`GRACE`].
 
-use crate::rows::MessageRow;
-use crate::schema::{messages, outbox};
+use crate::rows::{DeletionRow, MessageRow};
+use crate::schema::{deletions, messages, outbox};
 use crate::store::DieselStore;
 use diesel::dsl::max;
 use diesel::prelude::*;
-use roomwarden_domain::ids::RoomId;
-use roomwarden_domain::model::Message;
+use roomwarden_domain::model::{Deletion, Message};
 use roomwarden_domain::ports::StoreResult;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -34,19 +33,8 @@ const PAGE: i64 = 500;
 pub enum FeedEvent {
     /// A new message.
     Message(Message),
-    /// A deletion: one message, `_all` or `_bulk`.
-    Deleted {
-        /// The room.
-        room: RoomId,
-        /// The message ID, `_all` or `_bulk`.
-        message_id: String,
-        /// The messages a `_bulk` deletion removed.
-        message_ids: Vec<String>,
-        /// The filter of a filtered `_all`, as the API shows it.
-        filter: Option<serde_json::Value>,
-        /// The deletion's audit record hash (the witness).
-        audit_hash: Option<String>,
-    },
+    /// A deletion (one message, `_all` or `_bulk`): its audit record, `hash` included.
+    Deleted(Deletion),
 }
 
 /// Which `seq` values of one table were delivered.
@@ -183,16 +171,23 @@ impl RealtimeFeed {
             self.step_read = Instant::now();
         }
         let mut events = Vec::new();
-        for (seq, room, message_id, payload) in deletions {
-            if self.deletions.accept(seq) {
-                let (message_ids, filter, audit_hash) = details(&payload);
-                events.push(FeedEvent::Deleted {
-                    room: RoomId::from_trusted(room),
-                    message_id,
-                    message_ids,
-                    filter,
-                    audit_hash,
-                });
+        let announced: Vec<String> = deletions
+            .into_iter()
+            .filter(|(seq, _)| self.deletions.accept(*seq))
+            .map(|(_, deletion)| deletion)
+            .collect();
+        if !announced.is_empty() {
+            let mut records = self.store.with_conn(|conn| {
+                deletions::table
+                    .filter(deletions::id.eq_any(&announced))
+                    .select(DeletionRow::as_select())
+                    .load::<DeletionRow>(conn)
+            })?;
+            // In the order of the outbox (each record is written with its event).
+            for id in &announced {
+                if let Some(i) = records.iter().position(|r| r.id == *id) {
+                    events.push(FeedEvent::Deleted(records.swap_remove(i).into()));
+                }
             }
         }
         for (seq, row) in new_messages {
@@ -209,28 +204,8 @@ impl RealtimeFeed {
 
 type Conn = crate::db::DbConnection;
 
-/// The `messageIDs` and `filter` of a webhook body (absent for most deletions), and its
-/// `auditHash`.
-fn details(payload: &str) -> (Vec<String>, Option<serde_json::Value>, Option<String>) {
-    let Ok(mut body) = serde_json::from_str::<serde_json::Value>(payload) else {
-        return (Vec::new(), None, None);
-    };
-    let data = body["data"].take();
-    let ids = data["messageIDs"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let filter = data.get("filter").filter(|f| f.is_object()).cloned();
-    let audit_hash = data["auditHash"].as_str().map(str::to_owned);
-    (ids, filter, audit_hash)
-}
-
-/// `(seq, room, message ID, payload)` of an outbox row.
-type DeletionFeedRow = (i64, String, String, String);
+/// `(seq, deletion ID)` of an outbox row.
+type DeletionFeedRow = (i64, String);
 
 /// `seq`s of `range` rows of a table, for finding late rows inside the grace window.
 fn late_seqs(found: Vec<i64>, cursor: &SeqCursor) -> Vec<i64> {
@@ -254,12 +229,7 @@ fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<Deleti
                 outbox::table
                     .filter(outbox::seq.eq_any(&late))
                     .order(outbox::seq.asc())
-                    .select((
-                        outbox::seq,
-                        outbox::room_id,
-                        outbox::message_id,
-                        outbox::payload,
-                    ))
+                    .select((outbox::seq, outbox::deletion_id))
                     .load::<DeletionFeedRow>(conn)?,
             );
         }
@@ -269,12 +239,7 @@ fn poll_deletions(conn: &mut Conn, cursor: &SeqCursor) -> QueryResult<Vec<Deleti
             .filter(outbox::seq.gt(cursor.max_seen))
             .order(outbox::seq.asc())
             .limit(PAGE)
-            .select((
-                outbox::seq,
-                outbox::room_id,
-                outbox::message_id,
-                outbox::payload,
-            ))
+            .select((outbox::seq, outbox::deletion_id))
             .load::<DeletionFeedRow>(conn)?,
     );
     Ok(rows)

@@ -28,6 +28,7 @@ pub use purge::{PURGE_BATCH, PurgeBacklog};
 
 use crate::db::{Database, DbConnection, PooledConn};
 use diesel::QueryResult;
+use roomwarden_domain::events::{EventEncoder, RecordBody};
 use roomwarden_domain::model::RetentionDays;
 use roomwarden_domain::ports::StoreResult;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -66,6 +67,8 @@ pub struct DieselStore {
     queueing: EventQueueing,
     /// Retention of rooms without their own (`ROOMWARDEN_RETENTION_DAYS`).
     default_retention: Option<RetentionDays>,
+    /// Writes each deletion's event body into the outbox.
+    events: Arc<dyn EventEncoder>,
     /// The connection of a [`DieselStore::session`]; `None`: one from the pool per call.
     held: Option<Held>,
 }
@@ -131,7 +134,8 @@ impl std::ops::DerefMut for Conn<'_> {
 }
 
 impl DieselStore {
-    /// A store over `db`. Large room clears are finished by the purger
+    /// A store over `db`, whose outbox keeps each event's body as [`RecordBody`] writes it
+    /// until [`Self::with_event_encoder`] sets the server's format. Large room clears are finished by the purger
     /// ([`crate::workers::spawn_purger`]), events sent by the dispatcher
     /// ([`crate::workers::spawn_dispatcher`]).
     #[must_use]
@@ -142,6 +146,7 @@ impl DieselStore {
             purge_batch: PURGE_BATCH,
             queueing: EventQueueing::All,
             default_retention: None,
+            events: Arc::new(RecordBody),
             held: None,
         }
     }
@@ -211,6 +216,14 @@ impl DieselStore {
     #[must_use]
     pub fn default_retention(&self) -> Option<RetentionDays> {
         self.default_retention
+    }
+
+    /// Writes each deletion's event body into the outbox with `events` (the server's wire
+    /// format), in the deletion's transaction.
+    #[must_use]
+    pub fn with_event_encoder(mut self, events: Arc<dyn EventEncoder>) -> Self {
+        self.events = events;
+        self
     }
 
     /// Tells `listener` about the background work each commit leaves.

@@ -13,25 +13,29 @@ use crate::schema::{outbox, rooms};
 use crate::store::DieselStore;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
+use roomwarden_domain::events::EventEncoder;
 use roomwarden_domain::events::{DeliveryState, OutgoingEvent};
 use roomwarden_domain::ids::{DeletionId, RoomId};
 use roomwarden_domain::model::Deletion;
 use roomwarden_domain::ports::StoreResult;
 
-/// Writes the event of `deletion`; call inside the deletion's transaction. `queued`: whether
-/// a dispatcher is to send it (it has a destination); if not, it is written as `skipped`,
-/// finished at once, and only the real-time feed reads it.
+/// Writes the event of `deletion`, its body as `events` encodes it; call inside the
+/// deletion's transaction. `queued`: whether a dispatcher is to send it (it has a
+/// destination); if not, it is written as `skipped`, finished at once, and only the
+/// real-time feed reads it.
 pub(crate) fn record(
     conn: &mut DbConnection,
+    events: &dyn EventEncoder,
     deletion: &Deletion,
     queued: bool,
 ) -> QueryResult<()> {
-    record_many(conn, &[(deletion, queued)])
+    record_many(conn, events, &[(deletion, queued)])
 }
 
 /// [`record`] for several deletions (each with whether it is queued), in one statement.
 pub(crate) fn record_many(
     conn: &mut DbConnection,
+    events: &dyn EventEncoder,
     deletions: &[(&Deletion, bool)],
 ) -> QueryResult<()> {
     let rows: Vec<_> = deletions
@@ -47,7 +51,7 @@ pub(crate) fn record_many(
                 outbox::deletion_id.eq(deletion.id.as_str()),
                 outbox::room_id.eq(deletion.room.as_str()),
                 outbox::message_id.eq(deletion.message_id()),
-                outbox::payload.eq(crate::wire::webhook_body(deletion)),
+                outbox::payload.eq(events.webhook_body(deletion)),
                 outbox::created_at.eq(created),
                 outbox::state.eq(state.as_str()),
                 outbox::next_attempt_at.eq(created),

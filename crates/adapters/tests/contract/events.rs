@@ -104,7 +104,7 @@ fn dispatch_records_delivery_retry_and_skip() {
         .withf(|dest, event| {
             dest == "http://hook"
                 && event.room.as_str() == "r1"
-                && event.body.contains("\"MESSAGE_DELETED\"")
+                && event.body.contains("\"messageID\":\"_all\"")
         })
         .times(1)
         .returning(|_, _| Ok(()));
@@ -231,16 +231,8 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
     let record = roomwarden_domain::ports::AuditStore::list_deletions(&*s, None, None, 1)
         .expect("read")
         .expect("page");
-    assert_eq!(
-        events[0],
-        FeedEvent::Deleted {
-            room: rid("r1"),
-            message_id: "old-0".to_owned(),
-            message_ids: vec![],
-            filter: None,
-            audit_hash: record[0].hash.clone(),
-        }
-    );
+    assert_eq!(events[0], FeedEvent::Deleted(record[0].clone()));
+    assert_eq!(record[0].message_id(), "old-0");
     assert!(record[0].hash.is_some(), "the witness is the record's hash");
     assert!(matches!(&events[1], FeedEvent::Message(m) if m.id.as_str() == "new-0"));
     assert!(matches!(&events[2], FeedEvent::Message(m) if m.id.as_str() == "new-1"));
@@ -253,15 +245,10 @@ fn the_feed_announces_new_messages_and_deletions_but_not_history() {
     let record = roomwarden_domain::ports::AuditStore::list_deletions(&*s, None, None, 1)
         .expect("read")
         .expect("page");
+    assert_eq!(record[0].target, DeleteTarget::All);
     assert_eq!(
         events,
-        vec![FeedEvent::Deleted {
-            room: rid("r1"),
-            message_id: "_all".to_owned(),
-            message_ids: vec![],
-            filter: None,
-            audit_hash: record[0].hash.clone(),
-        }],
+        vec![FeedEvent::Deleted(record[0].clone())],
         "a message deleted before it was polled is never announced"
     );
 }

@@ -1,13 +1,11 @@
 //! The thread that turns database events into socket frames.
 
-use crate::dto::MessageDto;
 use crate::realtime::hub::{Frame, Hub};
 use crate::state::Ports;
 use roomwarden_adapters::{FeedEvent, RealtimeFeed, Wakeup, Worker};
 use roomwarden_domain::auth;
 use roomwarden_domain::ids::{ClientId, RoomId};
 use roomwarden_domain::ports::{ClientStore, RoomStore};
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,25 +21,11 @@ pub fn frame(event: FeedEvent) -> (RoomId, Frame) {
     match event {
         FeedEvent::Message(message) => {
             let room = message.room.clone();
-            let text =
-                json!({"event": "chat message", "data": MessageDto::from(message)}).to_string();
-            (room, Arc::from(text))
+            (room, Arc::from(crate::wire::message_frame(message)))
         }
-        FeedEvent::Deleted {
-            room,
-            message_id,
-            message_ids,
-            filter,
-            audit_hash,
-        } => {
-            let text = roomwarden_adapters::wire::socket_frame(
-                room.as_str(),
-                &message_id,
-                &message_ids,
-                filter.as_ref(),
-                audit_hash.as_deref(),
-            );
-            (room, Arc::from(text))
+        FeedEvent::Deleted(deletion) => {
+            let text = crate::wire::deletion_frame(&deletion);
+            (deletion.room, Arc::from(text))
         }
     }
 }

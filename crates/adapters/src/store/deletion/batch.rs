@@ -450,7 +450,7 @@ pub(in crate::store) fn clear_rooms(
             .values(&rows)
             .execute(c))?;
         let events: Vec<(&Deletion, bool)> = part.iter().map(|(d, q)| (d, *q)).collect();
-        crate::store::outbox::record_many(conn, &events)?;
+        crate::store::outbox::record_many(conn, store.events.as_ref(), &events)?;
     }
     for ((deletion, queued), (i, large)) in records.into_iter().zip(deleted) {
         committed[i] = Some(Committed::deleted(deletion, large, queued));

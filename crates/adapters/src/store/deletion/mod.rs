@@ -25,6 +25,7 @@ use crate::rows::NewDeletionRow;
 use crate::schema::{deletions, rooms};
 use diesel::prelude::*;
 use roomwarden_domain::audit_chain::GENESIS;
+use roomwarden_domain::events::EventEncoder;
 use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
 use roomwarden_domain::ports::StoreResult;
@@ -41,11 +42,11 @@ pub(super) fn record(
     diesel::insert_into(deletions::table)
         .values(NewDeletionRow::from(&*deletion))
         .execute(conn)?;
-    super::outbox::record(conn, deletion, room.queued)
+    super::outbox::record(conn, room.events, deletion, room.queued)
 }
 
 /// The room as the deletion finds it, under its lock.
-pub(super) struct Locked {
+pub(super) struct Locked<'a> {
     cleared: i64,
     purged: i64,
     visible: i64,
@@ -56,6 +57,8 @@ pub(super) struct Locked {
     /// The `hash` of the room's newest audit record ([`GENESIS`] without one), read after
     /// the lock, so no other deletion of the room can come between it and this one.
     audit_head: String,
+    /// Writes the event's body.
+    events: &'a dyn EventEncoder,
 }
 
 /// What a committed deletion leaves to do after its transaction.
@@ -139,6 +142,7 @@ fn delete_in(
         retention,
         queued: store.queueing == EventQueueing::All || webhook.is_some(),
         audit_head: audit_head.unwrap_or_else(|| GENESIS.to_owned()),
+        events: store.events.as_ref(),
     };
     match &request.target {
         DeleteTarget::One(id) => targets::delete_one(conn, request, id, &room_state, rule),

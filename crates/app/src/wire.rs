@@ -1,63 +1,20 @@
-//! The deletion event's wire format, in one place: the webhook body (`docs/events.md`)
-//! and the socket frame that connected clients receive (docs/api.md §10.2).
-//! Both are built from the committed [`Deletion`]; the webhook body is written to the
-//! outbox in the deletion's transaction, the frame when the feed reads the outbox row.
-//! Also re-exports the JSON of the parts the API, the audit log and storage share (a filter,
-//! a retention deletion's `retention`, a room-change record's `changes`), which
-//! `roomwarden_domain::record_json` defines, and reads stored `changes` back.
+//! Every wire format of the server's events, in one place: the webhook body of a deletion
+//! (docs/events.md), which storage keeps in the outbox through [`WebhookFormat`], and the
+//! socket frames connected clients receive (docs/api.md §10.2): `messageDeleted`, built
+//! from the deletion's record, and `chat message`.
 
-use roomwarden_domain::events::MESSAGE_DELETED;
-use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::{Deletion, RetentionDays, iso8601};
-use roomwarden_domain::room_change::{FieldChange, FieldValue, RoomField};
+use crate::dto::MessageDto;
+use roomwarden_domain::events::{EventEncoder, MESSAGE_DELETED};
+use roomwarden_domain::model::{Deletion, Message, iso8601};
+use roomwarden_domain::record_json::{filter_json, retention_json};
 use serde::Serialize;
-use serde_json::Value;
-
-pub use roomwarden_domain::record_json::{changes_json, filter_json, retention_json};
-
-/// A value of `field` read back from [`changes_json`]; `None` for one it never writes.
-fn value_of(field: RoomField, json: &Value) -> Option<FieldValue> {
-    Some(match (field, json) {
-        (_, Value::Null) => FieldValue::Null,
-        (RoomField::Name | RoomField::Webhook | RoomField::Owner, Value::String(t)) => {
-            FieldValue::Text(t.clone())
-        }
-        (RoomField::RetentionDays, Value::Number(n)) => {
-            FieldValue::Days(RetentionDays::new(n.as_i64()?).ok()?)
-        }
-        (RoomField::Members | RoomField::Managers, Value::Array(ids)) => FieldValue::Clients(
-            ids.iter()
-                .map(|id| id.as_str().map(|s| ClientId::from_trusted(s.to_owned())))
-                .collect::<Option<Vec<_>>>()?,
-        ),
-        _ => return None,
-    })
-}
-
-/// The changes stored by [`changes_json`], in [`RoomField::ALL`] order (entries no version
-/// of ours writes are dropped).
-#[must_use]
-pub fn decode_changes(stored: &str) -> Vec<FieldChange> {
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(stored) else {
-        return Vec::new();
-    };
-    let mut changes: Vec<FieldChange> = map
-        .iter()
-        .filter_map(|(name, change)| {
-            let field = RoomField::parse(name)?;
-            Some(FieldChange {
-                field,
-                from: value_of(field, change.get("from")?)?,
-                to: value_of(field, change.get("to")?)?,
-            })
-        })
-        .collect();
-    changes.sort_by_key(|c| c.field);
-    changes
-}
+use serde_json::{Value, json};
 
 /// The socket event name of a deletion.
 pub const SOCKET_EVENT: &str = "messageDeleted";
+
+/// The socket event name of a new message.
+pub const MESSAGE_EVENT: &str = "chat message";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,7 +48,18 @@ struct WebhookData<'a> {
     audit_hash: Option<&'a str>,
 }
 
-/// The JSON body of the webhook announcing `deletion`; its `id` is the deletion's ID.
+/// The server's [`EventEncoder`]: the webhook body of docs/events.md, whose `id` is the
+/// deletion's ID.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WebhookFormat;
+
+impl EventEncoder for WebhookFormat {
+    fn webhook_body(&self, deletion: &Deletion) -> String {
+        webhook_body(deletion)
+    }
+}
+
+/// The JSON body of the webhook announcing `deletion`.
 #[must_use]
 pub fn webhook_body(deletion: &Deletion) -> String {
     let body = WebhookBody {
@@ -128,76 +96,46 @@ struct SocketData<'a> {
     room: &'a str,
     #[serde(rename = "messageID")]
     message_id: &'a str,
-    #[serde(rename = "messageIDs", skip_serializing_if = "<[String]>::is_empty")]
-    message_ids: &'a [String],
+    #[serde(rename = "messageIDs", skip_serializing_if = "Option::is_none")]
+    message_ids: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    filter: Option<&'a Value>,
+    filter: Option<Value>,
     #[serde(rename = "auditHash", skip_serializing_if = "Option::is_none")]
     audit_hash: Option<&'a str>,
 }
 
-/// The socket frame announcing that `message_id` (a message, `_all` or `_bulk`) was deleted
-/// in `room`; a `_bulk` deletion lists its `message_ids`, a filtered `_all` its `filter`,
-/// and every deletion its audit record's hash (`auditHash`, the client's witness).
+/// The `messageDeleted` frame announcing `deletion`: its room and `messageID` (a message,
+/// `_all` or `_bulk`), a `_bulk` deletion's `messageIDs`, a filtered `_all`'s `filter`, and
+/// the audit record's hash (`auditHash`, the client's witness).
 #[must_use]
-pub fn socket_frame(
-    room: &str,
-    message_id: &str,
-    message_ids: &[String],
-    filter: Option<&Value>,
-    audit_hash: Option<&str>,
-) -> String {
+pub fn deletion_frame(deletion: &Deletion) -> String {
+    let removed = deletion.removed_ids();
     let frame = SocketFrame {
         event: SOCKET_EVENT,
         data: SocketData {
-            room,
-            message_id,
-            message_ids,
-            filter,
-            audit_hash,
+            room: deletion.room.as_str(),
+            message_id: deletion.message_id(),
+            message_ids: (!removed.is_empty())
+                .then(|| removed.iter().map(|m| m.as_str()).collect()),
+            filter: deletion.filter.as_ref().map(filter_json),
+            audit_hash: deletion.hash.as_deref(),
         },
     };
     serde_json::to_string(&frame).unwrap_or_else(|_| unreachable!("plain strings always serialize"))
+}
+
+/// The `chat message` frame announcing `message`.
+#[must_use]
+pub fn message_frame(message: Message) -> String {
+    json!({"event": MESSAGE_EVENT, "data": MessageDto::from(message)}).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use roomwarden_domain::actor::RecordedActor;
-    use roomwarden_domain::ids::{DeleteTarget, DeletionId, RoomId};
-    use roomwarden_domain::model::RetentionOrigin;
-    use serde_json::json;
-
-    #[test]
-    fn room_changes_round_trip_through_their_json() {
-        let changes = vec![
-            FieldChange {
-                field: RoomField::Name,
-                from: FieldValue::Null,
-                to: FieldValue::Text("x".to_owned()),
-            },
-            FieldChange {
-                field: RoomField::RetentionDays,
-                from: FieldValue::Days(RetentionDays::new(7).expect("valid")),
-                to: FieldValue::Null,
-            },
-            FieldChange {
-                field: RoomField::Managers,
-                from: FieldValue::Clients(vec![]),
-                to: FieldValue::Clients(vec![ClientId::from_trusted("a".to_owned())]),
-            },
-        ];
-        let json = changes_json(&changes);
-        assert_eq!(
-            json,
-            json!({
-                "name": {"from": null, "to": "x"},
-                "retentionDays": {"from": 7, "to": null},
-                "managers": {"from": [], "to": ["a"]},
-            })
-        );
-        assert_eq!(decode_changes(&json.to_string()), changes);
-    }
+    use roomwarden_domain::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
+    use roomwarden_domain::model::{RetentionDays, RetentionOrigin};
 
     #[test]
     fn the_webhook_body_names_the_deletion_by_its_id() {
@@ -238,9 +176,15 @@ mod tests {
             body["data"]["retention"],
             json!({"days": 1, "setBy": "mgr", "setAt": "1970-01-01T00:00:01.000Z"})
         );
-        let frame: serde_json::Value =
-            serde_json::from_str(&socket_frame("r", "m\"1", &[], None, None)).expect("JSON");
+        let one = Deletion {
+            target: DeleteTarget::One(MessageId::from_trusted("m\"1".to_owned())),
+            hash: Some("h".to_owned()),
+            ..deletion
+        };
+        let frame: serde_json::Value = serde_json::from_str(&deletion_frame(&one)).expect("JSON");
         assert_eq!(frame["event"], SOCKET_EVENT);
         assert_eq!(frame["data"]["messageID"], "m\"1");
+        assert_eq!(frame["data"]["auditHash"], "h");
+        assert!(frame["data"].get("messageIDs").is_none());
     }
 }
