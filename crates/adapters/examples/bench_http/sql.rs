@@ -259,7 +259,7 @@ impl Sql {
     }
 
     /// Floor of a user purge of `sender` from `rooms` (every room holding its messages), as
-    /// the store commits it (`src/store/batch_clear.rs`): the client read and the rooms with
+    /// the store commits it (`src/store/deletion/batch.rs`): the client read and the rooms with
     /// its visible messages (the API key needs no token read), then in one transaction, per
     /// chunk of 500 rooms, the locks, the rooms' state, their pending erasures and the count
     /// grouped by room (it decides the removal); then the in-place `DELETE` of the first

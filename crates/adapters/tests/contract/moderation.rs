@@ -241,7 +241,7 @@ fn a_small_clear_after_a_large_filtered_one_leaves_the_hidden_rows_to_the_purger
     );
 }
 
-/// A purge of many rooms in one call (batched, `store/batch_clear.rs`) leaves every room
+/// A purge of many rooms in one call (batched, `store/deletion/batch.rs`) leaves every room
 /// as its own clear would: twin rooms, one set purged in one `delete_many` by the API key,
 /// the other room by room, preview and report the same counts and show the same messages,
 /// with a window, a room's retention, a pending erasure, a clear still being purged and a
