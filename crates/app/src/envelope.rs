@@ -63,7 +63,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with explicit parts. The message is bounded ([`bounded`]): whatever part of
+    /// An error with explicit parts. The message is bounded (`bounded`): whatever part of
     /// the caller's input it quotes, its answer stays small.
     pub fn new(
         status: StatusCode,

@@ -215,7 +215,7 @@ pub struct EmbeddedMessage {
     pub redacted_body: Vec<u8>,
 }
 
-/// What [`finish`] stores for a claim.
+/// What [`crate::usecases::idempotency::finish`] stores for a claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
     /// The answer.
@@ -235,7 +235,7 @@ pub struct Ticket {
     pub claim: ClaimId,
 }
 
-/// A request to claim a key, as [`IdempotencyStore::claim_key`] receives it.
+/// A request to claim a key, as [`crate::ports::IdempotencyStore::claim_key`] receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyClaim {
     /// Owner, key and the new claim's ID.

@@ -1,10 +1,12 @@
 //! # roomwarden-domain
 //!
 //! The pure rules of Roomwarden, a chat server core whose headline feature is admin message
-//! deletion: validated IDs ([`ids`]), entities ([`model`]), roles ([`roles`]),
-//! authentication ([`auth`]), what a room change changed ([`room_change`]), the use cases
-//! behind every endpoint ([`usecases`]) and the storage ports they need ([`ports`]), and the
-//! rules of idempotency keys ([`idempotency`]).
+//! deletion: validated IDs ([`ids`]), who acts and who a record names ([`actor`]), entities
+//! ([`model`]), roles ([`roles`]), authentication ([`auth`]), what a room change changed
+//! ([`room_change`]), the JSON of audit records ([`record_json`]) and their chain
+//! ([`audit_chain`]), deletion events ([`events`]), the use cases behind every endpoint
+//! ([`usecases`]) and the storage ports they need ([`ports`]), and the rules of idempotency
+//! keys ([`idempotency`]).
 //! Nothing here knows about diesel, actix or HTTP; use cases are synchronous functions over
 //! `&dyn` ports, so an embedding service plugs in its own storage (or an in-memory one) and
 //! calls them directly.

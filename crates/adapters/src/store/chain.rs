@@ -82,12 +82,12 @@ const BACKFILL_BATCH: i64 = 1_000;
 
 impl super::DieselStore {
     /// Links the audit records written before the chain existed (their `hash` is NULL),
-    /// oldest first, [`BACKFILL_BATCH`] per transaction, so that no transaction is long
+    /// oldest first, `BACKFILL_BATCH` per transaction, so that no transaction is long
     /// whatever their number, and a stop resumes where it left off. Run at start-up, before
     /// the server serves (a record written meanwhile would link to an unlinked one). Returns
     /// how many records it linked.
     ///
-    /// Once every record is linked, a setting ([`CHAIN_LINKED`]) records it, so later starts
+    /// Once every record is linked, a setting (`CHAIN_LINKED`) records it, so later starts
     /// skip the search for unlinked records (a scan of both tables).
     ///
     /// # Errors

@@ -1,6 +1,6 @@
 //! The transactional outbox of deletion events: its SQL.
 //!
-//! [`record`] is called inside the deletion's transaction, so an event exists exactly when
+//! `record` is called inside the deletion's transaction, so an event exists exactly when
 //! its deletion committed. The dispatcher ([`crate::workers::dispatcher`]) claims due
 //! events with a lease (so that several processes on one database do not send the same
 //! event at the same time) and records each outcome here. A state is stored as its

@@ -13,7 +13,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 pub const SWEEP_BATCH: u32 = 1_000;
 
 /// Starts the thread that removes expired idempotency records
-/// ([`roomwarden_domain::idempotency::sweep`]) every ten minutes and once at start-up, in
+/// ([`roomwarden_domain::usecases::idempotency::sweep`]) every ten minutes and once at start-up, in
 /// batches of [`SWEEP_BATCH`], until none is left.
 ///
 /// # Errors

@@ -6,7 +6,7 @@
 //! ([`Metrics::deleted`], called by the deletion routes and, for retention runs, through the
 //! adapters' worker [`Observer`]) and webhook delivery attempts (the dispatcher's
 //! [`Observer`]). What is a state rather than an event (outbox, purge backlog, pool,
-//! sockets) is read when scraped ([`scrape`]).
+//! sockets) is read when scraped (`scrape`).
 
 pub mod http;
 mod scrape;
