@@ -15,7 +15,9 @@ def _time(value):
     """A bound as the server reads a time (Unix milliseconds or RFC 3339), else None."""
     if not isinstance(value, str):
         return None
-    if value.isdigit() and len(value) <= MILLIS_DIGITS:
+    # ASCII digits only, as the server reads them: str.isdigit() also accepts digits such
+    # as '²', which int() refuses.
+    if value.isascii() and value.isdigit() and len(value) <= MILLIS_DIGITS:
         return int(value)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
