@@ -156,38 +156,37 @@ impl RealtimeFeed {
     /// A storage failure; the cursors are unchanged and the next poll retries.
     pub fn poll(&mut self) -> StoreResult<Vec<FeedEvent>> {
         let read_step = self.step_read.elapsed() >= GRACE;
-        let (deletions, new_messages, step) = self.store.with_conn(|conn| {
+        let (deletions, mut records, new_messages, step) = self.store.with_conn(|conn| {
             let step = if read_step {
                 Some(crate::db::seq_step(conn)?)
             } else {
                 None
             };
             let deletions = poll_deletions(conn, &self.deletions)?;
+            let ids: Vec<&str> = deletions.iter().map(|(_, id)| id.as_str()).collect();
+            let records: Vec<DeletionRow> = if ids.is_empty() {
+                Vec::new()
+            } else {
+                deletions::table
+                    .filter(deletions::id.eq_any(&ids))
+                    .select(DeletionRow::as_select())
+                    .load(conn)?
+            };
             let new_messages = poll_messages(conn, &self.messages)?;
-            Ok((deletions, new_messages, step))
+            Ok((deletions, records, new_messages, step))
         })?;
         if let Some(step) = step {
             self.set_step(step);
             self.step_read = Instant::now();
         }
         let mut events = Vec::new();
-        let announced: Vec<String> = deletions
-            .into_iter()
-            .filter(|(seq, _)| self.deletions.accept(*seq))
-            .map(|(_, deletion)| deletion)
-            .collect();
-        if !announced.is_empty() {
-            let mut records = self.store.with_conn(|conn| {
-                deletions::table
-                    .filter(deletions::id.eq_any(&announced))
-                    .select(DeletionRow::as_select())
-                    .load::<DeletionRow>(conn)
-            })?;
-            // In the order of the outbox (each record is written with its event).
-            for id in &announced {
-                if let Some(i) = records.iter().position(|r| r.id == *id) {
-                    events.push(FeedEvent::Deleted(records.swap_remove(i).into()));
-                }
+        // In the order of the outbox; each event's record is written in its transaction, so
+        // the read above found it.
+        for (seq, id) in deletions {
+            if self.deletions.accept(seq)
+                && let Some(i) = records.iter().position(|r| r.id == id)
+            {
+                events.push(FeedEvent::Deleted(records.swap_remove(i).into()));
             }
         }
         for (seq, row) in new_messages {
