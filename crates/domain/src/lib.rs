@@ -3,7 +3,8 @@
 //! The pure rules of Roomwarden, a chat server core whose headline feature is admin message
 //! deletion: validated IDs ([`ids`]), who acts and who a record names ([`actor`]), entities
 //! ([`model`]), roles ([`roles`]), authentication ([`auth`]), what a room change changed
-//! ([`room_change`]), the JSON of audit records ([`record_json`]) and their chain
+//! ([`room_change`]), what a deletion covers, counts, removes and records
+//! ([`deletion_plan`]: every store carries out its answers), the JSON of audit records ([`record_json`]) and their chain
 //! ([`audit_chain`]), deletion events ([`events`]), the use cases behind every endpoint
 //! ([`usecases`]) and the storage ports they need ([`ports`]), and the rules of idempotency
 //! keys ([`idempotency`]).
@@ -66,6 +67,7 @@
 pub mod actor;
 pub mod audit_chain;
 pub mod auth;
+pub mod deletion_plan;
 pub mod error;
 pub mod events;
 pub mod filter;

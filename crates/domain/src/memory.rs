@@ -54,6 +54,7 @@
 //! ```
 
 use crate::actor::Actor;
+use crate::deletion_plan::{self, Budget, Coverage, Refusal, Rows};
 use crate::error::Action;
 use crate::error::StoreError;
 use crate::filter::{Bound, MessageFilter};
@@ -189,59 +190,57 @@ impl State {
         )
     }
 
-    /// [`MessageStore::delete`], on the locked state.
+    /// [`MessageStore::delete`], on the locked state: the facts [`deletion_plan`] needs,
+    /// then its plan carried out (at once, whatever its [`deletion_plan::Removal`]: there
+    /// is no purger here).
     fn delete(&mut self, request: &DeletionRequest) -> DeleteOutcome {
-        let Some(stored) = self.rooms.get(&request.room) else {
-            return DeleteOutcome::RoomNotFound;
-        };
-        if !stored.snapshot().can_moderate(&request.actor) {
-            return DeleteOutcome::PermissionDenied;
+        match self.try_delete(request) {
+            Ok(deletion) => DeleteOutcome::Deleted(deletion),
+            Err(refusal) => refusal.into(),
         }
-        let (doomed, deletion): (Vec<u64>, Box<dyn Fn(usize) -> Deletion>) = match &request.target {
-            DeleteTarget::One(id) => match self.visible(&request.room, id) {
-                Some(seq) => (vec![seq], Box::new(|_| Deletion::committed(request, 1))),
-                None => return DeleteOutcome::MessageNotFound,
-            },
-            DeleteTarget::Bulk(ids) => {
-                let found: Vec<(u64, MessageId)> = ids
-                    .iter()
-                    .filter_map(|id| self.visible(&request.room, id).map(|s| (s, id.clone())))
-                    .collect();
-                if found.is_empty() {
-                    return DeleteOutcome::MessageNotFound;
+    }
+
+    fn try_delete(&mut self, request: &DeletionRequest) -> Result<Deletion, Refusal> {
+        let room = &request.room;
+        let membership = self.rooms.get(room).map(|stored| {
+            let snapshot = stored.snapshot();
+            request
+                .actor
+                .client_id()
+                .map(|id| snapshot.membership(id))
+                .unwrap_or_default()
+        });
+        deletion_plan::admit(&request.actor, membership)?;
+        let (covered, coverage): (Vec<u64>, Coverage) = match &request.target {
+            DeleteTarget::One(id) => self.listed(room, std::slice::from_ref(id)),
+            DeleteTarget::Bulk(listed) => self.listed(room, listed),
+            DeleteTarget::All => match self.matching(room, &request.filter, true) {
+                Some(seqs) => {
+                    let now = Utc::now();
+                    let visible = seqs
+                        .iter()
+                        .filter(|seq| self.unexpired(&self.messages[*seq], now))
+                        .count();
+                    let rows = Rows {
+                        covered: u64::try_from(seqs.len()).unwrap_or(u64::MAX),
+                        visible: u64::try_from(visible).unwrap_or(u64::MAX),
+                        others_hidden_among: false,
+                    };
+                    (seqs, Coverage::Rows(rows))
                 }
-                let removed: Vec<MessageId> = found.iter().map(|(_, id)| id.clone()).collect();
-                (
-                    found.into_iter().map(|(s, _)| s).collect(),
-                    Box::new(move |_| Deletion::committed_bulk(request, removed.clone())),
-                )
-            }
-            DeleteTarget::All => match self.matching(
-                &request.room,
-                &request.filter,
-                request.actor == Actor::Retention,
-            ) {
-                Some(seqs) => (
-                    seqs,
-                    Box::new(|n| {
-                        Deletion::committed(request, u64::try_from(n).unwrap_or(u64::MAX))
-                    }),
-                ),
-                None => return DeleteOutcome::MessageNotFound,
+                None => (Vec::new(), Coverage::BoundNotVisible),
             },
         };
-        if doomed.is_empty() && request.skip_if_nothing {
-            return DeleteOutcome::NothingMatched;
-        }
-        let gone: HashSet<MessageId> = doomed
+        let plan = deletion_plan::plan(request, coverage, &mut Budget::unlimited())?;
+        let gone: HashSet<MessageId> = covered
             .iter()
             .filter_map(|seq| self.messages.get(seq).map(|m| m.id.clone()))
             .collect();
-        for seq in &doomed {
+        for seq in &covered {
             self.remove(*seq);
         }
-        self.redact_answers(&request.room, &gone);
-        let mut deletion = deletion(doomed.len());
+        self.redact_answers(room, &gone);
+        let mut deletion = plan.record;
         let previous = self
             .deletions
             .iter()
@@ -254,7 +253,16 @@ impl State {
             &record_json::deletion_record(&deletion),
         ));
         self.deletions.push(deletion.clone());
-        DeleteOutcome::Deleted(deletion)
+        Ok(deletion)
+    }
+
+    /// The `seq`s of the `listed` messages visible in `room`, and their coverage.
+    fn listed(&self, room: &RoomId, listed: &[MessageId]) -> (Vec<u64>, Coverage) {
+        let (seqs, ids) = listed
+            .iter()
+            .filter_map(|id| self.visible(room, id).map(|seq| (seq, id.clone())))
+            .unzip();
+        (seqs, Coverage::Listed(ids))
     }
 
     fn remove(&mut self, seq: u64) {

@@ -109,6 +109,7 @@ macro_rules! store_contract {
             moderation::bulk_deletes_the_visible_listed_messages_once,
             moderation::several_rooms_in_one_call_and_a_senders_rooms,
             moderation::expired_messages_are_invisible_before_the_job_runs,
+            moderation::a_clear_takes_what_only_the_retention_hides_uncounted,
             moderation::a_purge_racing_with_the_users_sends_loses_nothing,
             moderation::a_filtered_clear_racing_with_sends_loses_nothing,
             moderation::bulk_and_single_deletes_of_the_same_messages_report_each_once,

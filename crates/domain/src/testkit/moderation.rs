@@ -308,6 +308,47 @@ pub fn expired_messages_are_invisible_before_the_job_runs<S: ContractStore + ?Si
     );
 }
 
+/// A clear counts the visible messages it covers and takes those only the retention hides
+/// with it, uncounted: lifting the retention afterwards brings none of them back. A clear
+/// that would count nothing and was asked to skip writes nothing, so they stay.
+pub fn a_clear_takes_what_only_the_retention_hides_uncounted<S: ContractStore + ?Sized>(s: &S) {
+    let old = now() - Duration::days(10);
+    for room in ["whole", "filtered", "skipped"] {
+        add_room(s, room, "owner", &[], &[]);
+        send_at(s, room, "owner", &format!("{room}-old"), old);
+        if room != "skipped" {
+            send_at(s, room, "owner", &format!("{room}-new"), now());
+        }
+    }
+    let retention = |days: Option<RetentionDays>| {
+        for room in ["whole", "filtered", "skipped"] {
+            let changes = RoomChanges {
+                retention_days: Some(days),
+                ..RoomChanges::default()
+            };
+            s.update_room(&rid(room), &Actor::Platform, &changes, now(), None)
+                .expect("updated");
+        }
+    };
+    retention(Some(RetentionDays::new(7).expect("valid")));
+    let whole = deleted(
+        s.delete(&request("whole", DeleteTarget::All, "admin"))
+            .expect("ran"),
+    );
+    let by_owner = MessageFilter::new(None, None, vec![cid("owner")]).expect("valid");
+    let filtered_clear = deleted(s.delete(&filtered("filtered", by_owner)).expect("ran"));
+    assert_eq!((whole.deleted_count, filtered_clear.deleted_count), (1, 1));
+    let skip = DeletionRequest {
+        skip_if_nothing: true,
+        ..request("skipped", DeleteTarget::All, "admin")
+    };
+    assert_eq!(s.delete(&skip).expect("ran"), DeleteOutcome::NothingMatched);
+    retention(None);
+    assert_eq!(visible(s, "whole"), (vec![], 0));
+    assert_eq!(visible(s, "filtered"), (vec![], 0));
+    assert_eq!(visible(s, "skipped"), (vec!["skipped-old".into()], 1));
+}
+
 fn count_or_zero(outcome: DeleteOutcome) -> u64 {
     match outcome {
         DeleteOutcome::Deleted(d) => d.deleted_count,

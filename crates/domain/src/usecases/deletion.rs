@@ -2,6 +2,7 @@
 //! tools on the same path: filtered clears and their dry run, bulk deletion by IDs.
 
 use crate::actor::Actor;
+use crate::deletion_plan::{self, Budget, Coverage, Rows};
 use crate::error::{Action, DomainError};
 use crate::filter::MessageFilter;
 use crate::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
@@ -90,54 +91,48 @@ pub fn preview_deletion(
     now: DateTime<Utc>,
 ) -> Result<Deletion, DomainError> {
     moderated_room(rooms, actor, &command.room)?;
-    let request = |target: DeleteTarget, filter: MessageFilter| DeletionRequest {
+    let listed = |ids: &[MessageId]| -> Result<Coverage, DomainError> {
+        let mut visible = Vec::new();
+        for id in ids {
+            if messages.find_message(&command.room, id)?.is_some() {
+                visible.push(id.clone());
+            }
+        }
+        Ok(Coverage::Listed(visible))
+    };
+    let coverage = match &command.target {
+        DeleteTarget::One(id) => listed(std::slice::from_ref(id))?,
+        DeleteTarget::Bulk(ids) => listed(ids)?,
+        // The dry run counts the visible rows, all that a deletion other than a retention
+        // run's reports.
+        DeleteTarget::All => match messages.count_matching(&command.room, &command.filter)? {
+            Some(visible) => Coverage::Rows(Rows {
+                covered: visible,
+                visible,
+                others_hidden_among: false,
+            }),
+            None => Coverage::BoundNotVisible,
+        },
+    };
+    let filter = match command.target {
+        DeleteTarget::All => command.filter,
+        _ => MessageFilter::default(),
+    };
+    let request = DeletionRequest {
         id: DeletionId::generate(now),
-        room: command.room.clone(),
-        target,
+        room: command.room,
+        target: command.target,
         actor: actor.clone(),
         deleted_at: crate::model::to_millis(now),
-        reason: command.reason.clone(),
+        reason: command.reason,
         filter,
         skip_if_nothing: false,
         retention: None,
     };
-    match &command.target {
-        DeleteTarget::All => {
-            let count = messages
-                .count_matching(&command.room, &command.filter)?
-                .ok_or(DomainError::MessageNotFound)?;
-            Ok(Deletion::committed(
-                &request(DeleteTarget::All, command.filter.clone()),
-                count,
-            ))
-        }
-        DeleteTarget::One(id) => {
-            messages
-                .find_message(&command.room, id)?
-                .ok_or(DomainError::MessageNotFound)?;
-            let target = command.target.clone();
-            Ok(Deletion::committed(
-                &request(target, MessageFilter::default()),
-                1,
-            ))
-        }
-        DeleteTarget::Bulk(listed) => {
-            let mut visible = Vec::new();
-            for id in listed {
-                if messages.find_message(&command.room, id)?.is_some() {
-                    visible.push(id.clone());
-                }
-            }
-            if visible.is_empty() {
-                return Err(DomainError::MessageNotFound);
-            }
-            let target = command.target.clone();
-            Ok(Deletion::committed_bulk(
-                &request(target, MessageFilter::default()),
-                visible,
-            ))
-        }
-    }
+    // With `skip_if_nothing` off, the plan refuses only a coverage that finds nothing.
+    deletion_plan::plan(&request, coverage, &mut Budget::unlimited())
+        .map(|plan| plan.record)
+        .map_err(|_| DomainError::MessageNotFound)
 }
 
 /// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the

@@ -2,11 +2,11 @@
 //! with a number of statements that grows with chunks of [`CHUNK`] rooms, not with rooms.
 //!
 //! Each room ends exactly as its own filtered clear (`clear_matching` in
-//! [`super::filtered`]) would leave it: locked, counted under its lock, its covered rows
-//! removed in place while the transaction's budget lasts and hidden by erasures (one per
-//! sender) beyond it, its `visible_count` lowered, its stored idempotent answers that embed a
-//! covered message redacted, and one audit record and one event when something visible
-//! went. Where the per-room path makes about a dozen round trips per room, this one makes
+//! [`super::filtered`]) would leave it: locked, counted under its lock, planned by the
+//! domain ([`deletion_plan::plan`], in room order, drawing on the transaction's budget),
+//! its covered rows removed in place or hidden by erasures (one per sender) as its plan
+//! says, its `visible_count` lowered, its stored idempotent answers that embed a covered
+//! message redacted, and its plan's audit record and event written. Where the per-room path makes about a dozen round trips per room, this one makes
 //! about a dozen per chunk (measurements: `docs/benchmarks.md`).
 //!
 //! It applies when every request clears a distinct room with the same filter of times and
@@ -24,10 +24,11 @@ use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable};
 use roomwarden_domain::actor::Actor;
+use roomwarden_domain::deletion_plan::{self, Budget, Coverage, Removal, Rows};
 use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::{ClientId, DeleteTarget};
-use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
-use roomwarden_domain::roles::{Membership, Role};
+use roomwarden_domain::model::{Deletion, DeletionRequest};
+use roomwarden_domain::roles::Membership;
 use std::collections::{HashMap, HashSet};
 
 /// Rooms per statement: well under both backends' limits on bound parameters.
@@ -54,7 +55,7 @@ pub(in crate::store) fn applies(requests: &[DeletionRequest]) -> bool {
         && countable(filter)
         && *actor != Actor::Retention
         && any_room
-        && Role::of(actor, Membership::default()).can_moderate()
+        && deletion_plan::admit(actor, Some(Membership::default())).is_ok()
         && requests
             .iter()
             .all(|r| r.target == DeleteTarget::All && r.filter == *filter && r.actor == *actor)
@@ -366,7 +367,7 @@ pub(in crate::store) fn clear_rooms(
     conn: &mut DbConnection,
     requests: &[DeletionRequest],
     rule: Rule,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> QueryResult<Vec<Committed>> {
     let mut order: Vec<usize> = (0..requests.len()).collect();
     order.sort_by(|a, b| requests[*a].room.cmp(&requests[*b].room));
@@ -395,17 +396,30 @@ pub(in crate::store) fn clear_rooms(
     for &i in &order {
         let request = &requests[i];
         let room = request.room.as_str();
-        let Some(room_state) = state.get(room) else {
-            committed[i] = Some(Committed::nothing(DeleteOutcome::RoomNotFound));
-            continue;
-        };
-        let (covered, shown) = counts.get(room).copied().unwrap_or((0, 0));
-        if shown == 0 && request.skip_if_nothing {
-            committed[i] = Some(Committed::nothing(DeleteOutcome::NothingMatched));
+        // `applies` holds: the actor's right to moderate does not depend on the room.
+        let membership = state.get(room).map(|_| Membership::default());
+        if let Err(refusal) = deletion_plan::admit(&request.actor, membership) {
+            committed[i] = Some(Committed::refused(refusal));
             continue;
         }
-        let large = usize::try_from(covered).map_or(true, |n| n > *budget);
-        if large {
+        let Some(room_state) = state.get(room) else {
+            continue; // refused above
+        };
+        let (covered, shown) = counts.get(room).copied().unwrap_or((0, 0));
+        let rows = Rows {
+            covered: count(covered),
+            visible: count(shown),
+            others_hidden_among: false,
+        };
+        let plan = match deletion_plan::plan(request, Coverage::Rows(rows), budget) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                committed[i] = Some(Committed::refused(refusal));
+                continue;
+            }
+        };
+        let deferred = plan.removal == Removal::Deferred;
+        if deferred {
             for sender in &senders {
                 erasure_rows.push((
                     erasures::deletion_id.eq(request.id.as_str()),
@@ -417,22 +431,16 @@ pub(in crate::store) fn clear_rooms(
                     erasures::before_ms.eq(window_bound(&request.filter.before, i64::MAX)),
                 ));
             }
-        } else {
-            *budget -= usize::try_from(covered).unwrap_or(0);
-            if covered > 0 {
-                in_place.0.push(room);
-                in_place.1 |= room_state.erased;
-            }
+        } else if covered > 0 {
+            in_place.0.push(room);
+            in_place.1 |= room_state.erased;
         }
         if covered > 0 {
             lowered.push((room, covered));
             acted.push(room);
         }
-        records.push((
-            Deletion::committed(request, count(shown)),
-            room_state.queued,
-        ));
-        deleted.push((i, large));
+        records.push((plan.record, room_state.queued));
+        deleted.push((i, deferred));
     }
     redact_embedded(conn, &acted, &senders, &window)?;
     remove_in_place(conn, &in_place.0, &senders, &window, in_place.1)?;

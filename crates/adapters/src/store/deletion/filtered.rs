@@ -1,7 +1,7 @@
 //! A filtered `_all` (times, senders, message bounds), and the count of its dry run: the
 //! filter is resolved against the room into a `seq` range and a time window, whose rows
-//! are removed in the transaction when few, else hidden at once by erasures that the
-//! purger works off.
+//! are removed in the transaction or hidden at once by erasures that the purger works off,
+//! as the domain's plan says.
 
 use super::{Committed, Locked, record};
 use crate::db::DbConnection;
@@ -14,10 +14,10 @@ use crate::store::visibility::{Rule, find_visible, has_erasures};
 use diesel::dsl::{max, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
-use roomwarden_domain::actor::Actor;
+use roomwarden_domain::deletion_plan::{self, Budget, Coverage, Refusal, Removal, Rows};
 use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
+use roomwarden_domain::model::DeletionRequest;
 
 /// A filter resolved against the room: the `seq` range and time window it covers.
 pub(in crate::store) struct Resolved<'a> {
@@ -123,24 +123,35 @@ pub(in crate::store) fn count_covered(
     Ok((all, shown))
 }
 
-/// A filtered `_all`: the matching rows are removed in the transaction when few, else
-/// covered by erasures (one per sender) that hide them at once and that the purger works off.
+/// A filtered `_all`: its coverage read for [`deletion_plan::plan`]; the covered rows
+/// removed in the transaction when the plan says so, else covered by erasures (one per
+/// sender) that hide them at once and that the purger works off.
 pub(super) fn clear_matching(
     conn: &mut DbConnection,
     request: &DeletionRequest,
     room_state: &Locked,
-    budget: &mut usize,
+    budget: &mut Budget,
     rule: Rule,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
     let Some(r) = resolve(conn, room, &request.filter, rule)? else {
-        return Ok(Committed::nothing(DeleteOutcome::MessageNotFound));
+        // The plan refuses a filter whose message bound is not visible.
+        let refusal = deletion_plan::plan(request, Coverage::BoundNotVisible, budget).err();
+        return Ok(Committed::refused(
+            refusal.unwrap_or(Refusal::MessageNotFound),
+        ));
     };
-    let by_retention = request.actor == Actor::Retention;
+    let by_retention = deletion_plan::counts_expired(&request.actor);
     let (covered, shown) = count_covered(conn, room, &r, rule, room_state.retention, by_retention)?;
-    if shown == 0 && request.skip_if_nothing {
-        return Ok(Committed::nothing(DeleteOutcome::NothingMatched));
-    }
+    let rows = Rows {
+        covered: count(covered),
+        visible: count(shown),
+        others_hidden_among: false,
+    };
+    let plan = match deletion_plan::plan(request, Coverage::Rows(rows), budget) {
+        Ok(plan) => plan,
+        Err(refusal) => return Ok(Committed::refused(refusal)),
+    };
     // Stored answers that embed a covered message lose it; the others keep theirs.
     let embedded = embedded_messages(conn, room)?;
     if !embedded.is_empty() {
@@ -152,39 +163,41 @@ pub(super) fn clear_matching(
             redact_answers(conn, room, Some(id))?;
         }
     }
-    let large = usize::try_from(covered).map_or(true, |n| n > *budget);
-    if !large {
-        *budget -= usize::try_from(covered).unwrap_or(0);
-    }
-    if large {
-        let senders: Vec<&str> = if r.senders.is_empty() {
-            vec![""]
-        } else {
-            r.senders.clone()
-        };
-        for sender in senders {
-            diesel::insert_into(erasures::table)
-                .values((
-                    erasures::deletion_id.eq(request.id.as_str()),
-                    erasures::room_id.eq(room),
-                    erasures::sender.eq(sender),
-                    erasures::above_seq.eq(r.above),
-                    erasures::through_seq.eq(r.through),
-                    erasures::after_ms.eq(r.after_ms),
-                    erasures::before_ms.eq(r.before_ms),
-                ))
-                .execute(conn)?;
+    match plan.removal {
+        Removal::Deferred => {
+            let senders: Vec<&str> = if r.senders.is_empty() {
+                vec![""]
+            } else {
+                r.senders.clone()
+            };
+            for sender in senders {
+                diesel::insert_into(erasures::table)
+                    .values((
+                        erasures::deletion_id.eq(request.id.as_str()),
+                        erasures::room_id.eq(room),
+                        erasures::sender.eq(sender),
+                        erasures::above_seq.eq(r.above),
+                        erasures::through_seq.eq(r.through),
+                        erasures::after_ms.eq(r.after_ms),
+                        erasures::before_ms.eq(r.before_ms),
+                    ))
+                    .execute(conn)?;
+            }
         }
-    } else if covered > 0 {
-        let seqs: Vec<i64> = candidates(room, &r, None)
-            .select(messages::seq)
-            .load(conn)?;
-        for chunk in seqs.chunks(1_000) {
-            diesel::delete(messages::table.filter(messages::seq.eq_any(chunk))).execute(conn)?;
+        Removal::InPlace if covered > 0 => {
+            let seqs: Vec<i64> = candidates(room, &r, None)
+                .select(messages::seq)
+                .load(conn)?;
+            for chunk in seqs.chunks(1_000) {
+                diesel::delete(messages::table.filter(messages::seq.eq_any(chunk)))
+                    .execute(conn)?;
+            }
         }
+        Removal::InPlace => {}
     }
     add_visible(conn, room, -covered)?;
-    let mut deletion = Deletion::committed(request, count(shown));
+    let mut deletion = plan.record;
     record(conn, &mut deletion, room_state)?;
-    Ok(Committed::deleted(deletion, large, room_state.queued))
+    let deferred = plan.removal == Removal::Deferred;
+    Ok(Committed::deleted(deletion, deferred, room_state.queued))
 }

@@ -1,14 +1,17 @@
 //! The deletion engine over SQL: [`MessageStore::delete`] and [`MessageStore::delete_many`]
 //! commit here.
 //!
-//! One transaction locks each room in ID order ([`super::room_lock`]), checks the actor's
-//! role under the lock, removes the target ([`targets`]: one message, listed messages, the
-//! whole room; [`filtered`]: a filtered `_all`), redacts the stored idempotent answers that
-//! embed a removed message (`super::idempotency::redact_answers`), and writes the audit
-//! record, linked into the room's chain, and its event. A transaction removes at most the
-//! purge batch of rows in place; larger sets are hidden at once (the watermark, erasures)
-//! and left to the purger. A user purge's clears of many rooms go through [`batch`], in
-//! fewer statements, with the same outcome per room.
+//! The rules are the domain's ([`deletion_plan`]); this module reads the facts they need
+//! and carries out their answer. One transaction locks each room in ID order
+//! ([`super::room_lock`]) and reads the actor's membership under the lock for
+//! [`deletion_plan::admit`]; it reads what the target covers ([`targets`]: listed messages,
+//! the whole room; [`filtered`]: a filtered `_all`) for [`deletion_plan::plan`], then
+//! removes the covered rows in place or hides them for the purger as the plan says, redacts
+//! the stored idempotent answers that embed a removed message
+//! (`super::idempotency::redact_answers`), and writes the plan's audit record, linked into
+//! the room's chain, and its event. A user purge's clears of many rooms go through
+//! [`batch`]: the same facts read and the same plans carried out for many rooms at once, in
+//! fewer statements.
 //!
 //! [`MessageStore::delete`]: roomwarden_domain::ports::MessageStore::delete
 //! [`MessageStore::delete_many`]: roomwarden_domain::ports::MessageStore::delete_many
@@ -25,11 +28,11 @@ use crate::rows::NewDeletionRow;
 use crate::schema::{deletions, rooms};
 use diesel::prelude::*;
 use roomwarden_domain::audit_chain::GENESIS;
+use roomwarden_domain::deletion_plan::{self, Budget, Refusal};
 use roomwarden_domain::events::EventEncoder;
 use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
 use roomwarden_domain::ports::StoreResult;
-use roomwarden_domain::roles::Role;
 
 /// Writes the audit record (linked to the room's previous one) and the event of
 /// `deletion`; inside the deletion's transaction.
@@ -79,6 +82,11 @@ impl Committed {
         }
     }
 
+    /// Refused by the plan: nothing written.
+    pub(super) fn refused(refusal: Refusal) -> Self {
+        Self::nothing(refusal.into())
+    }
+
     /// `deletion` recorded; the purger has work when `needs_purge`.
     pub(super) fn deleted(deletion: Deletion, needs_purge: bool, queued: bool) -> Self {
         Self {
@@ -112,24 +120,26 @@ macro_rules! state_under_lock {
     };
 }
 
-/// Runs one deletion inside the caller's transaction: lock, permission, then the target.
-/// `budget` is how many rows the transaction may still remove in place; larger sets are
-/// left to the purger, so a transaction never removes more than the purge batch in total.
+/// Runs one deletion inside the caller's transaction: lock, admission, then the target's
+/// coverage, planned by the domain and carried out. `budget` is how many rows the
+/// transaction may still remove in place.
 fn delete_in(
     store: &DieselStore,
     conn: &mut DbConnection,
     request: &DeletionRequest,
     rule: Rule,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
-    if !lock_room(conn, room)? {
-        return Ok(Committed::nothing(DeleteOutcome::RoomNotFound));
-    }
-    // Holding the room's write lock, which role changes also take: the role
-    // read here is the one in force when the deletion commits.
-    if !Role::of(&request.actor, membership(conn, room, &request.actor)?).can_moderate() {
-        return Ok(Committed::nothing(DeleteOutcome::PermissionDenied));
+    // Holding the room's write lock, which role changes also take: the role read here is
+    // the one in force when the deletion commits.
+    let membership = if lock_room(conn, room)? {
+        Some(membership(conn, room, &request.actor)?)
+    } else {
+        None
+    };
+    if let Err(refusal) = deletion_plan::admit(&request.actor, membership) {
+        return Ok(Committed::refused(refusal));
     }
     let (cleared, purged, visible, webhook, retention, audit_head): (
         i64,
@@ -149,8 +159,13 @@ fn delete_in(
         events: store.events.as_ref(),
     };
     match &request.target {
-        DeleteTarget::One(id) => targets::delete_one(conn, request, id, &room_state, rule),
-        DeleteTarget::Bulk(ids) => targets::delete_bulk(conn, request, ids, &room_state, rule),
+        DeleteTarget::One(id) => {
+            let listed = std::slice::from_ref(id);
+            targets::delete_listed(conn, request, listed, &room_state, budget, rule)
+        }
+        DeleteTarget::Bulk(listed) => {
+            targets::delete_listed(conn, request, listed, &room_state, budget, rule)
+        }
         DeleteTarget::All if request.filter.is_empty() => {
             targets::clear_all(conn, request, &room_state, budget, rule)
         }
@@ -172,7 +187,7 @@ impl DieselStore {
         let committed = self
             .database()
             .write(&mut conn, |conn| {
-                let mut budget = self.purge_batch;
+                let mut budget = Budget::new(self.purge_batch);
                 if batch::applies(requests) {
                     return batch::clear_rooms(self, conn, requests, rule, &mut budget);
                 }
