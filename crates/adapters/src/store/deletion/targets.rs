@@ -8,7 +8,7 @@ use crate::rows::count;
 use crate::schema::{messages, rooms};
 use crate::store::idempotency::redact_answers;
 use crate::store::room_lock::add_visible;
-use crate::store::visibility::{Rule, has_erasures};
+use crate::store::visibility::{Rule, find_visible, has_erasures};
 use diesel::dsl::max;
 use diesel::prelude::*;
 use roomwarden_domain::deletion_plan::{self, Budget, Coverage, Removal, Rows};
@@ -25,15 +25,7 @@ pub(super) fn delete_listed(
     rule: Rule,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
-    let ids: Vec<&str> = listed.iter().map(MessageId::as_str).collect();
-    let found: Vec<(i64, String)> = messages::table
-        .inner_join(rooms::table)
-        .filter(messages::room_id.eq(room))
-        .filter(messages::id.eq_any(&ids))
-        .filter(messages::seq.gt(rooms::cleared_through_seq))
-        .filter(rule.sql(false))
-        .select((messages::seq, messages::id))
-        .load(conn)?;
+    let found = visible_in(conn, room, listed, rule)?;
     let visible = listed
         .iter()
         .filter(|id| found.iter().any(|(_, f)| f == id.as_str()))
@@ -44,7 +36,11 @@ pub(super) fn delete_listed(
         Err(refusal) => return Ok(Committed::refused(refusal)),
     };
     let seqs: Vec<i64> = found.iter().map(|(seq, _)| *seq).collect();
-    diesel::delete(messages::table.filter(messages::seq.eq_any(&seqs))).execute(conn)?;
+    match seqs.as_slice() {
+        // A statement diesel prepares once per connection (`eq_any` is prepared each time).
+        [seq] => diesel::delete(messages::table.find(seq)).execute(conn)?,
+        _ => diesel::delete(messages::table.filter(messages::seq.eq_any(&seqs))).execute(conn)?,
+    };
     add_visible(conn, room, -i64::try_from(seqs.len()).unwrap_or(i64::MAX))?;
     for (_, id) in &found {
         redact_answers(conn, room, Some(id))?;
@@ -52,6 +48,32 @@ pub(super) fn delete_listed(
     let mut deletion = plan.record;
     record(conn, &mut deletion, room_state)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
+}
+
+/// `(seq, id)` of the `listed` messages visible in `room`: for one message, the lookup every
+/// read of a message makes ([`find_visible`]); for several, one statement.
+fn visible_in(
+    conn: &mut DbConnection,
+    room: &str,
+    listed: &[MessageId],
+    rule: Rule,
+) -> QueryResult<Vec<(i64, String)>> {
+    if let [one] = listed {
+        let found = find_visible(conn, room, one.as_str(), rule)?;
+        return Ok(found
+            .map(|(seq, _)| (seq, one.as_str().to_owned()))
+            .into_iter()
+            .collect());
+    }
+    let ids: Vec<&str> = listed.iter().map(MessageId::as_str).collect();
+    messages::table
+        .inner_join(rooms::table)
+        .filter(messages::room_id.eq(room))
+        .filter(messages::id.eq_any(&ids))
+        .filter(messages::seq.gt(rooms::cleared_through_seq))
+        .filter(rule.sql(false))
+        .select((messages::seq, messages::id))
+        .load(conn)
 }
 
 /// Moves the room's watermark to its newest message, so everything up to it is invisible
