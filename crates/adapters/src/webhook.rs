@@ -180,6 +180,8 @@ impl Notifier for WebhookNotifier {
         self.policy
             .check(destination)
             .map_err(|refused| NotifyError::Refused(refused.0))?;
+        // The system's clock, not the server's (`roomwarden_domain::time::Clock`): receivers
+        // check the signature's time against their own wall clock.
         let now = chrono::Utc::now().timestamp();
         let response = self
             .agent

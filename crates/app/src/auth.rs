@@ -22,7 +22,7 @@ pub async fn authenticate(credentials: Credentials, state: &AppState) -> Result<
                 &credentials,
                 &keys,
                 ports.clients.as_ref(),
-                chrono::Utc::now(),
+                ports.clock.now(),
             )
         })
         .await

@@ -4,8 +4,10 @@ use anyhow::{Context, bail};
 use roomwarden_adapters::AddressPolicy;
 use roomwarden_domain::events::RetryPolicy;
 use roomwarden_domain::model::RetentionDays;
+use roomwarden_domain::time::{Clock, SystemClock};
 use secrecy::SecretString;
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 
 /// Default database: an SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/roomwarden.db";
@@ -18,6 +20,9 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// a password) are `secrecy` types: `Debug` shows none of them.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where the server's time comes from: the system's clock (no variable sets another);
+    /// given to the store and the handlers alike. Tests may set another.
+    pub clock: Arc<dyn Clock>,
     /// `ROOMWARDEN_BIND`.
     pub bind: String,
     /// `ROOMWARDEN_DATABASE_URL`.
@@ -185,6 +190,7 @@ impl Config {
             })?,
         };
         Ok(Self {
+            clock: Arc::new(SystemClock),
             key_guard,
             database_sync_wait,
             bind,

@@ -160,10 +160,10 @@ pub async fn handle(
         &body,
     );
     let keys = state.keys.clone();
-    let now = chrono::Utc::now();
     let begun = state
         .run_undoable(
             move |ports| {
+                let now = ports.clock.now();
                 let actor = match callers {
                     Callers::ApiKeyOnly => Actor::Platform,
                     Callers::Any => roomwarden_domain::auth::authenticate(
@@ -276,7 +276,7 @@ pub async fn handle(
                 ports.idempotency.as_ref(),
                 &ticket,
                 &completion,
-                chrono::Utc::now(),
+                ports.clock.now(),
             )
         })
         .await;

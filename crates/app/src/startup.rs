@@ -195,7 +195,8 @@ impl Application {
         let store = store
             .with_listener(Arc::new(wakeups.clone()))
             .with_event_queueing(queueing)
-            .with_default_retention(config.retention_days);
+            .with_default_retention(config.retention_days)
+            .with_clock(config.clock.clone());
         let banner = keys::banner(&keys, true);
         let listener = TcpListener::bind(&config.bind)
             .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -235,7 +236,7 @@ impl Application {
                 .context("cannot start the webhook dispatcher")?,
             retention: spawn_retention(store.clone(), config.retention_interval, metrics.clone())
                 .context("cannot start the retention job")?,
-            key_sweeper: spawn_key_sweeper(store.clone())
+            key_sweeper: spawn_key_sweeper(store.clone(), store.clock())
                 .context("cannot start the idempotency key sweeper")?,
             purger: spawn_purger(store, wakeups.purge).context("cannot start the purger")?,
         };

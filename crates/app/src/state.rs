@@ -10,6 +10,7 @@ use roomwarden_domain::error::{DomainError, StoreError};
 use roomwarden_domain::ports::{
     AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore,
 };
+use roomwarden_domain::time::Clock;
 use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ pub struct Ports {
     pub webhooks: Arc<dyn WebhookGuard>,
     /// How a request gets its unit of work ([`Ports::without_sessions`] for test doubles).
     pub sessions: Sessions,
+    /// The time every use case runs at: the store's own clock ([`Ports::from_store`]), so
+    /// a request's time and its reads' agree.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Ports {
@@ -58,6 +62,7 @@ impl Ports {
             events: shared,
             readiness: Arc::new(move || db.ping()),
             webhooks: Arc::new(webhooks),
+            clock: store.clock(),
             sessions: Arc::new(move |ports: &Ports| {
                 let session = Arc::new(sessions.session()?);
                 Ok(Ports {
@@ -158,7 +163,7 @@ impl AppState {
                 caller.credentials(),
                 &keys,
                 session.clients.as_ref(),
-                chrono::Utc::now(),
+                session.clock.now(),
             )?;
             f(&actor, &session)
         })

@@ -69,6 +69,7 @@ use crate::ports::{
     AuditStore, ClientStore, IdempotencyStore, MessageStore, RoomStore, StoreResult,
 };
 use crate::room_change::{RetentionSet, RoomChange};
+use crate::time::{Clock, SystemClock};
 use crate::webhook::{DestinationRefused, WebhookGuard};
 use crate::{audit_chain, record_json};
 use chrono::{DateTime, Utc};
@@ -117,6 +118,18 @@ struct State {
     default_retention: Option<RetentionDays>,
     /// Idempotency records by (owner, key).
     keys: HashMap<(String, String), KeyRecord>,
+    /// The time reads are judged at (retention cutoffs).
+    clock: StoreClock,
+}
+
+/// The store's clock: the system's unless [`MemoryStore::with_clock`] sets another.
+#[derive(Debug, Clone)]
+struct StoreClock(Arc<dyn Clock>);
+
+impl Default for StoreClock {
+    fn default() -> Self {
+        Self(Arc::new(SystemClock))
+    }
 }
 
 /// One idempotency key's record.
@@ -139,6 +152,11 @@ impl KeyRecord {
 }
 
 impl State {
+    /// The current time by the store's clock.
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.0.now()
+    }
+
     /// The time before which the room's messages have expired at `now`, if it has a retention.
     fn cutoff(&self, room: &RoomId, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let stored = self.rooms.get(room)?;
@@ -157,7 +175,7 @@ impl State {
     fn visible(&self, room: &RoomId, id: &MessageId) -> Option<u64> {
         let seq = *self.message_seq.get(id)?;
         let m = self.messages.get(&seq)?;
-        (m.room == *room && self.unexpired(m, Utc::now())).then_some(seq)
+        (m.room == *room && self.unexpired(m, self.now())).then_some(seq)
     }
 
     /// The visible messages of `room` (oldest first) that `filter` matches, and those only
@@ -174,7 +192,7 @@ impl State {
             _ => Some(None),
         };
         let (below, above) = (seq_of(&filter.before)?, seq_of(&filter.after)?);
-        let now = Utc::now();
+        let now = self.now();
         Some(
             self.messages
                 .iter()
@@ -216,7 +234,7 @@ impl State {
             DeleteTarget::Bulk(listed) => self.listed(room, listed),
             DeleteTarget::All => match self.matching(room, &request.filter, true) {
                 Some(seqs) => {
-                    let now = Utc::now();
+                    let now = self.now();
                     let visible = seqs
                         .iter()
                         .filter(|seq| self.unexpired(&self.messages[*seq], now))
@@ -334,6 +352,14 @@ impl MemoryStore {
         let store = Self::default();
         store.lock().default_retention = days;
         store
+    }
+
+    /// The same store judging its reads at `clock`'s time (default: the system's): give
+    /// the use cases their `now` from the same clock.
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.lock().clock = StoreClock(clock);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -704,7 +730,7 @@ impl MessageStore for MemoryStore {
                 None => return Ok(None),
             },
         };
-        let now = Utc::now();
+        let now = state.now();
         let in_room = |m: &&Message| m.room == *room && state.unexpired(m, now);
         let total_count = state.messages.values().filter(in_room).count();
         let messages = state
@@ -724,7 +750,7 @@ impl MessageStore for MemoryStore {
 
     fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>> {
         let state = self.lock();
-        let now = Utc::now();
+        let now = state.now();
         Ok(state
             .messages
             .values()
@@ -755,7 +781,7 @@ impl MessageStore for MemoryStore {
         among: Option<&[RoomId]>,
     ) -> StoreResult<Vec<RoomId>> {
         let state = self.lock();
-        let now = Utc::now();
+        let now = state.now();
         let rooms: BTreeSet<RoomId> = state
             .messages
             .values()
@@ -1022,4 +1048,38 @@ fn push_change(log: &mut Vec<RoomChange>, mut record: RoomChange) {
 mod contract {
     crate::store_contract!(super::MemoryStore::new());
     crate::idempotency_contract!(super::MemoryStore::new());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryStore;
+    use crate::model::RetentionDays;
+    use crate::ports::MessageStore;
+    use crate::testkit::fixtures::{add_room, message, mid, rid};
+    use crate::time::OffsetClock;
+    use std::sync::Arc;
+
+    /// The store judges its reads at its clock's time: moved on past the retention, a
+    /// message sent before is gone from every read.
+    #[test]
+    fn reads_are_judged_at_the_store_s_clock() {
+        let clock = Arc::new(OffsetClock::new());
+        let week = RetentionDays::new(7).expect("valid");
+        let store = MemoryStore::with_default_retention(Some(week)).with_clock(clock.clone());
+        add_room(&store, "r", "owner", &[], &[]);
+        assert!(
+            store
+                .insert_message(&message("r", "owner", "m", "hi"))
+                .expect("sent")
+        );
+        assert!(
+            store
+                .find_message(&rid("r"), &mid("m"))
+                .expect("ran")
+                .is_some()
+        );
+        clock.advance(chrono::Duration::days(8));
+        assert_eq!(store.find_message(&rid("r"), &mid("m")).expect("ran"), None);
+        assert_eq!(store.last_message(&rid("r")).expect("ran"), None);
+    }
 }

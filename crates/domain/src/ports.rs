@@ -195,8 +195,13 @@ pub trait MessageStore: Send + Sync {
     /// not a visible message of the room answers `MessageNotFound`. For `_bulk`, removes the
     /// listed messages visible in the room and reports them; `MessageNotFound`, changing
     /// nothing, when none is. With `skip_if_nothing`, a deletion that matches nothing
-    /// answers `NothingMatched` and writes nothing. A deletion by [`Actor::Retention`] also
-    /// removes, and counts, the matching messages that only the retention hides.
+    /// answers `NothingMatched` and writes nothing. A clear also removes the covered
+    /// messages that only the retention hides; a deletion by [`Actor::Retention`] counts
+    /// them, any other does not.
+    ///
+    /// These rules are [`crate::deletion_plan`]'s: an implementation reads, under the room's
+    /// lock, the facts that [`crate::deletion_plan::admit`] and
+    /// [`crate::deletion_plan::plan`] need, and carries out their answer.
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome>;
 
     /// Commits several deletions (of different rooms) in one transaction, each as

@@ -31,6 +31,7 @@ use diesel::QueryResult;
 use roomwarden_domain::events::{EventEncoder, RecordBody};
 use roomwarden_domain::model::RetentionDays;
 use roomwarden_domain::ports::StoreResult;
+use roomwarden_domain::time::{Clock, SystemClock};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Background work a commit left behind.
@@ -69,6 +70,8 @@ pub struct DieselStore {
     default_retention: Option<RetentionDays>,
     /// Writes each deletion's event body into the outbox.
     events: Arc<dyn EventEncoder>,
+    /// The time its reads are judged at (retention cutoffs) and its workers run at.
+    clock: Arc<dyn Clock>,
     /// The connection of a [`DieselStore::session`]; `None`: one from the pool per call.
     held: Option<Held>,
 }
@@ -147,6 +150,7 @@ impl DieselStore {
             queueing: EventQueueing::All,
             default_retention: None,
             events: Arc::new(RecordBody),
+            clock: Arc::new(SystemClock),
             held: None,
         }
     }
@@ -202,6 +206,26 @@ impl DieselStore {
     pub fn with_event_queueing(mut self, queueing: EventQueueing) -> Self {
         self.queueing = queueing;
         self
+    }
+
+    /// Sets the clock (default: the system's): the one the server's handlers use too
+    /// (`roomwarden_domain::time::Clock`).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store's clock.
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The current time by the store's clock.
+    #[must_use]
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// Sets the retention of rooms without their own (default: keep forever). Read paths

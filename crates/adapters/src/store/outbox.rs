@@ -122,7 +122,7 @@ impl DieselStore {
         lease: Duration,
         limit: i64,
     ) -> StoreResult<Vec<ClaimedEvent>> {
-        let now = to_ms(Utc::now());
+        let now = to_ms(self.now());
         let until = now + lease.num_milliseconds();
         // One connection for the three steps (the dispatcher calls outside any session).
         let store = self.session()?;
@@ -213,7 +213,7 @@ impl DieselStore {
         error: Option<&str>,
         attempts: u32,
     ) -> StoreResult<bool> {
-        let now = to_ms(Utc::now());
+        let now = to_ms(self.now());
         let (worker, until) = &claimed.claim;
         self.with_write(|conn| {
             diesel::update(

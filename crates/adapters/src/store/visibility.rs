@@ -25,7 +25,7 @@ impl Rule {
     /// The rule of `store` at this moment.
     pub(crate) fn now(store: &DieselStore) -> Self {
         Self {
-            now_ms: chrono::Utc::now().timestamp_millis(),
+            now_ms: store.now().timestamp_millis(),
             default: store.default_retention(),
         }
     }

@@ -9,7 +9,7 @@
 
 use super::{DeliveryOutcome, Observer, Unobserved, Wakeup, Worker};
 use crate::store::{ClaimedEvent, DieselStore};
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use roomwarden_domain::events::{AfterFailure, DeliveryState, Notifier, NotifyError, RetryPolicy};
 use roomwarden_domain::model::iso8601;
 use roomwarden_domain::ports::StoreResult;
@@ -103,7 +103,7 @@ fn attempt(
             let error = e.to_string();
             match options
                 .retry
-                .after_failure(attempts, claimed.round_start, Utc::now())
+                .after_failure(attempts, claimed.round_start, store.now())
             {
                 AfterFailure::RetryAt(at) => {
                     observe(DeliveryOutcome::Retry);

@@ -2,6 +2,8 @@
 
 use super::{Wakeup, Worker};
 use roomwarden_domain::ports::IdempotencyStore;
+use roomwarden_domain::time::Clock;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the sweeper looks for expired records. A record past its expiry already
@@ -14,18 +16,21 @@ pub const SWEEP_BATCH: u32 = 1_000;
 
 /// Starts the thread that removes expired idempotency records
 /// ([`roomwarden_domain::usecases::idempotency::sweep`]) every ten minutes and once at start-up, in
-/// batches of [`SWEEP_BATCH`], until none is left.
+/// batches of [`SWEEP_BATCH`], until none is left; "expired" by `clock` (the store's).
 ///
 /// # Errors
 /// When the thread cannot be spawned.
-pub fn spawn_key_sweeper<S: IdempotencyStore + 'static>(store: S) -> std::io::Result<Worker> {
+pub fn spawn_key_sweeper<S: IdempotencyStore + 'static>(
+    store: S,
+    clock: Arc<dyn Clock>,
+) -> std::io::Result<Worker> {
     Worker::spawn(
         "key-sweeper",
         SWEEP_INTERVAL,
         Wakeup::default(),
         move |_| match roomwarden_domain::usecases::idempotency::sweep(
             &store,
-            chrono::Utc::now(),
+            clock.now(),
             SWEEP_BATCH,
         ) {
             Ok(removed) => {
@@ -46,6 +51,7 @@ pub fn spawn_key_sweeper<S: IdempotencyStore + 'static>(store: S) -> std::io::Re
 mod tests {
     use super::*;
     use roomwarden_domain::ports::MockIdempotencyStore;
+    use roomwarden_domain::time::SystemClock;
     use std::sync::mpsc;
 
     #[test]
@@ -61,7 +67,7 @@ mod tests {
                 Ok(answers.next().unwrap_or(0))
             });
         let started = chrono::Utc::now();
-        let worker = spawn_key_sweeper(store).expect("spawned");
+        let worker = spawn_key_sweeper(store, Arc::new(SystemClock)).expect("spawned");
         // A full batch: again at once; a short one: wait for the interval (ten minutes).
         let first = seen
             .recv_timeout(Duration::from_secs(10))

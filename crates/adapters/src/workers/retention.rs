@@ -24,11 +24,8 @@ pub fn spawn_retention(
 ) -> std::io::Result<Worker> {
     Worker::spawn("retention", interval, Wakeup::default(), move |_| {
         let default = store.default_retention();
-        match roomwarden_domain::usecases::retention::apply_retention(
-            &store,
-            default,
-            chrono::Utc::now(),
-        ) {
+        match roomwarden_domain::usecases::retention::apply_retention(&store, default, store.now())
+        {
             Ok(done) => {
                 for d in &done {
                     tracing::info!(room = %d.room, count = d.deleted_count, deletion = %d.id, "retention removed messages");

@@ -2,6 +2,7 @@
 
 use crate::realtime::hub::{Frame, Hub};
 use crate::state::Ports;
+use chrono::{DateTime, Utc};
 use roomwarden_adapters::{FeedEvent, RealtimeFeed, Wakeup, Worker};
 use roomwarden_domain::auth;
 use roomwarden_domain::ids::{ClientId, RoomId};
@@ -54,12 +55,12 @@ fn deliver(hub: &Hub, rooms: &dyn RoomStore, events: Vec<FeedEvent>) {
 
 /// Ends the sockets whose token no longer authenticates (revoked, superseded, expired), on
 /// whichever server process the token changed.
-fn end_lapsed_sessions(hub: &Hub, clients: &dyn ClientStore) {
+fn end_lapsed_sessions(hub: &Hub, clients: &dyn ClientStore, now: DateTime<Utc>) {
     let tokens = hub.tokens();
     if tokens.is_empty() {
         return;
     }
-    match auth::lapsed_tokens(clients, &tokens, chrono::Utc::now()) {
+    match auth::lapsed_tokens(clients, &tokens, now) {
         Ok(lapsed) => {
             hub.end_sessions_with(&lapsed);
         }
@@ -83,7 +84,7 @@ pub fn spawn(mut feed: RealtimeFeed, ports: Ports, hub: Arc<Hub>) -> std::io::Re
             && !hub.is_empty()
             && (!events.is_empty() || last_check.elapsed() >= TOKEN_CHECK_INTERVAL)
         {
-            end_lapsed_sessions(&hub, ports.clients.as_ref());
+            end_lapsed_sessions(&hub, ports.clients.as_ref(), ports.clock.now());
             last_check = Instant::now();
         }
         match events {

@@ -59,7 +59,9 @@ pub async fn save_client(
     };
     let ttl = state.token_ttl;
     let saved = state
-        .run(move |ports| clients::save_client(ports.clients.as_ref(), command, ttl, Utc::now()))
+        .run(move |ports| {
+            clients::save_client(ports.clients.as_ref(), command, ttl, ports.clock.now())
+        })
         .await?;
     let mut dto = ClientDto::from(saved.client);
     let Some((token, expires_at)) = saved.token else {

@@ -147,7 +147,7 @@ pub async fn delete_messages(
                 filter: clear.filter,
             };
             let (rooms, messages) = (ports.rooms.as_ref(), ports.messages.as_ref());
-            let now = chrono::Utc::now();
+            let now = ports.clock.now();
             if clear.dry_run {
                 return Ok((
                     preview_deletion(rooms, messages, actor, command, now)?,
@@ -264,7 +264,7 @@ pub async fn bulk_delete_at(
                 filter: MessageFilter::default(),
             };
             let (rooms, messages) = (ports.rooms.as_ref(), ports.messages.as_ref());
-            let now = chrono::Utc::now();
+            let now = ports.clock.now();
             let deletion = if dry_run {
                 preview_deletion(rooms, messages, actor, command, now)?
             } else {
@@ -346,7 +346,7 @@ pub async fn purge_client(
                 actor,
                 command,
                 dry_run,
-                chrono::Utc::now(),
+                ports.clock.now(),
             )?;
             Ok((purge, dry_run))
         })

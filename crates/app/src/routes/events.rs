@@ -83,7 +83,7 @@ pub async fn redeliver_event(
 ) -> Result<HttpResponse, ApiError> {
     let id = DeletionId::parse_event(&path.into_inner())?;
     let done = state
-        .run(move |ports| events::redeliver_event(ports.events.as_ref(), &id, chrono::Utc::now()))
+        .run(move |ports| events::redeliver_event(ports.events.as_ref(), &id, ports.clock.now()))
         .await?;
     let rm = match done.outcome {
         Redelivery::Queued => "Event queued for delivery",

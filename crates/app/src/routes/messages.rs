@@ -8,7 +8,6 @@ use crate::envelope::{ApiError, ok};
 use crate::idempotency::Embeds;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
 use roomwarden_domain::model::{Message, MessageContent};
@@ -52,7 +51,7 @@ pub async fn send_message(
                 actor,
                 &room,
                 command,
-                Utc::now(),
+                ports.clock.now(),
             )?)
         })
         .await?;
@@ -82,7 +81,7 @@ pub async fn send_as(
                 ports.rooms.as_ref(),
                 ports.messages.as_ref(),
                 command,
-                Utc::now(),
+                ports.clock.now(),
             )
         })
         .await?;

@@ -11,7 +11,6 @@ use crate::idempotency::Embeds;
 use crate::routes::deletion::reason;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Utc;
 use roomwarden_domain::error::DomainError;
 use roomwarden_domain::ids::{ClientId, RoomId};
 use roomwarden_domain::model::{RetentionDays, RoomChanges, RoomType, RoomView};
@@ -77,7 +76,7 @@ pub async fn create_room(
                 ports.rooms.as_ref(),
                 ports.webhooks.as_ref(),
                 command,
-                Utc::now(),
+                ports.clock.now(),
             )
         })
         .await?;
@@ -188,7 +187,7 @@ pub async fn update_room(
                 actor,
                 &id,
                 changes,
-                Utc::now(),
+                ports.clock.now(),
                 reason,
             )?)
         })
@@ -224,7 +223,7 @@ pub async fn add_members(
                 actor,
                 &id,
                 &invitees,
-                Utc::now(),
+                ports.clock.now(),
                 reason,
             )?)
         })
@@ -259,7 +258,7 @@ pub async fn remove_members(
                 actor,
                 &id,
                 &members,
-                Utc::now(),
+                ports.clock.now(),
                 reason,
             )?)
         })

@@ -25,6 +25,7 @@ fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Test
         }),
         webhooks: Arc::new(roomwarden_adapters::AddressPolicy::default()),
         sessions: Ports::without_sessions(),
+        clock: Arc::new(roomwarden_domain::time::SystemClock),
     })
 }
 

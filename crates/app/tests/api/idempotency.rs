@@ -518,6 +518,7 @@ fn gated_app(
         readiness: Arc::new(|| Ok(())),
         webhooks: Arc::new(AcceptAnyWebhook),
         sessions: Ports::without_sessions(),
+        clock: Arc::new(roomwarden_domain::time::SystemClock),
     });
     app.post("/admin/clients")
         .api_key()

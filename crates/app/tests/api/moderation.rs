@@ -693,3 +693,53 @@ fn a_filtered_clear_leaves_the_stored_answers_of_messages_it_spared_intact() {
         spam.body
     );
 }
+
+/// One clock, given at the edge (`Config::clock`), runs the handlers and the store alike:
+/// moved on past a room's retention, a token issued before lapses, the messages sent before
+/// are hidden on every read though the retention job has not run, and a deletion is
+/// recorded at the clock's time.
+#[test]
+fn one_injected_clock_judges_tokens_reads_and_records() {
+    let clock = std::sync::Arc::new(roomwarden_domain::time::OffsetClock::new());
+    let (url, sqlite_file) = fresh_database();
+    let mut config = test_config(url);
+    config.clock = clock.clone();
+    // The job runs at start-up only: what hides the old message below is the reads' rule.
+    config.retention_interval = Duration::from_secs(3600);
+    let app = TestApp::spawn_with(config, sqlite_file);
+    let cast = app.cast("r");
+    app.put("/rooms/r")
+        .user(&cast.owner)
+        .json(json!({"retentionDays": 7}))
+        .send()
+        .ok();
+    let old = app.say(&cast.member, "r", "old news");
+    assert_eq!(visible(&app, &cast.member, "r"), (vec![old.clone()], 1));
+
+    clock.advance(chrono::Duration::days(8));
+    app.get("/me")
+        .user(&cast.member)
+        .send()
+        .err(401, "INVALID_TOKEN");
+    let member = app.user("member");
+    assert_eq!(visible(&app, &member, "r"), (vec![], 0));
+    app.delete(&format!("/rooms/r/messages/{old}"))
+        .api_key()
+        .send()
+        .err(404, "MESSAGE_NOT_FOUND");
+    let new = app.say(&member, "r", "new");
+    let deleted = app
+        .delete(&format!("/rooms/r/messages/{new}"))
+        .api_key()
+        .send();
+    let at = deleted.ok()["deletedAt"]
+        .as_str()
+        .expect("deletedAt")
+        .to_owned();
+    let at = chrono::DateTime::parse_from_rfc3339(&at).expect("a time");
+    let ahead = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(
+        ahead > chrono::Duration::days(7),
+        "recorded at {at}, the clock's time, not the system's"
+    );
+}

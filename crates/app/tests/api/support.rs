@@ -32,6 +32,7 @@ pub fn fresh_database() -> (String, Option<PathBuf>) {
 
 pub fn test_config(database_url: String) -> Config {
     Config {
+        clock: std::sync::Arc::new(roomwarden_domain::time::SystemClock),
         bind: "127.0.0.1:0".to_owned(),
         database_url: database_url.into(),
         api_key: Some(API_KEY.into()),
