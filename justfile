@@ -85,6 +85,12 @@ bench-chain *args:
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite --chain {{args}}
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql --chain {{args}}
 
+# What one single delete asks of MariaDB, counted (statements, prepares, index reads, redo log,
+# fsyncs; and CPU time), for this build and any other given as label=path (docs/benchmarks.md).
+bench-statements *args:
+    cargo build --release --features mysql -p roomwarden
+    python3 tools/statement_counts.py this="${CARGO_TARGET_DIR:-target}/release/roomwarden" {{args}}
+
 # A 3-node MariaDB Galera cluster on loopback (client ports 3307-3309; data under
 # /tmp/roomwarden-galera, kept across stop/start). `tools/galera.sh` also has kill, restart, reset.
 galera-start:
