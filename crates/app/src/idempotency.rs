@@ -5,7 +5,9 @@
 //! trip. With it, in the contract's order of checks: the body is read (as the handlers read
 //! it: 1 MiB, 10 s), the caller is authenticated as the route's handler does it ([`Callers`]),
 //! the header's syntax is checked, and the key is claimed for the caller with the request's
-//! fingerprint (method, path, query, body), all in one hop to the blocking pool. Then:
+//! fingerprint (method, path, query, body), all in one hop to the blocking pool; the handler
+//! then runs as the actor so authenticated ([`credentials::Authenticated`]), without a second
+//! lookup. Then:
 //!
 //! - a stored answer is replayed (status, content type, body) with `Idempotent-Replayed:
 //!   true`, and the handler does not run;
@@ -30,7 +32,7 @@
 //! keys nor bodies are logged. A handler whose answer embeds a message's content marks it
 //! with [`Embeds`], so that the stored answer loses that content when the message is deleted.
 
-use crate::credentials;
+use crate::credentials::{self, Authenticated};
 use crate::envelope::ApiError;
 use crate::state::AppState;
 use actix_web::body::BoxBody;
@@ -38,7 +40,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, ResponseError, web};
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::FutureExt;
 use roomwarden_domain::actor::Actor;
 use roomwarden_domain::error::DomainError;
@@ -181,10 +183,12 @@ pub async fn handle(
                         )));
                     }
                 };
-                idempotency::begin(ports.idempotency.as_ref(), &actor, key, fingerprint, now)
+                let begun =
+                    idempotency::begin(ports.idempotency.as_ref(), &actor, key, fingerprint, now)?;
+                Ok((actor, begun))
             },
             // Claimed after the client was answered 503: nobody runs it, so free the key.
-            |ports, begun| {
+            |ports, (_, begun)| {
                 if let Begin::Run(ticket) = begun
                     && let Err(e) = idempotency::release(ports.idempotency.as_ref(), &ticket)
                 {
@@ -194,8 +198,14 @@ pub async fn handle(
         )
         .await;
     let ticket = match begun {
-        Ok(Begin::Run(ticket)) => ticket,
-        Ok(Begin::Replay(stored)) => return Ok(ServiceResponse::new(http_req, replay(stored))),
+        Ok((actor, Begin::Run(ticket))) => {
+            // The handler runs as the actor the claim was made for, without a second lookup.
+            http_req.extensions_mut().insert(Authenticated(actor));
+            ticket
+        }
+        Ok((_, Begin::Replay(stored))) => {
+            return Ok(ServiceResponse::new(http_req, replay(stored)));
+        }
         Err(e) => return Ok(ServiceResponse::new(http_req, e.error_response())),
     };
     let req = ServiceRequest::from_parts(http_req, Payload::from(body));

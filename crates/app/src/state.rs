@@ -143,8 +143,9 @@ impl AppState {
         .await
     }
 
-    /// Authenticates `caller`, then runs `f` as the authenticated actor, in one hop to the
-    /// blocking pool and on one storage connection. `f` does everything that comes after
+    /// Authenticates `caller` (unless a middleware did already: [`Caller::authenticated`]),
+    /// then runs `f` as the authenticated actor, in one hop to the blocking pool and on one
+    /// storage connection. `f` does everything that comes after
     /// authentication in the contract's order of checks: parsing the path, query and body,
     /// then the use case.
     ///
@@ -159,12 +160,15 @@ impl AppState {
         let keys = self.keys.clone();
         crate::run::blocking(move || {
             let session = (ports.sessions)(&ports).map_err(DomainError::from)?;
-            let actor = auth::authenticate(
-                caller.credentials(),
-                &keys,
-                session.clients.as_ref(),
-                session.clock.now(),
-            )?;
+            let actor = match caller.authenticated() {
+                Some(actor) => actor.clone(),
+                None => auth::authenticate(
+                    caller.credentials(),
+                    &keys,
+                    session.clients.as_ref(),
+                    session.clock.now(),
+                )?,
+            };
             f(&actor, &session)
         })
         .await

@@ -687,3 +687,104 @@ fn keys_and_bodies_stay_out_of_the_log() {
     }
     remove_sqlite(file.as_deref());
 }
+
+/// Memory's clients, counting the token lookups that authenticate a request.
+struct CountingClients {
+    inner: MemoryStore,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl roomwarden_domain::ports::ClientStore for CountingClients {
+    fn find_token(
+        &self,
+        hash: &roomwarden_domain::model::TokenHash,
+    ) -> StoreResult<Option<roomwarden_domain::model::TokenRecord>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_token(hash)
+    }
+    fn find_tokens(
+        &self,
+        hashes: &[roomwarden_domain::model::TokenHash],
+    ) -> StoreResult<
+        Vec<(
+            roomwarden_domain::model::TokenHash,
+            roomwarden_domain::model::TokenRecord,
+        )>,
+    > {
+        self.inner.find_tokens(hashes)
+    }
+    fn get_client(&self, id: &ClientId) -> StoreResult<Option<roomwarden_domain::model::Client>> {
+        self.inner.get_client(id)
+    }
+    fn save_client(
+        &self,
+        changes: &roomwarden_domain::model::ClientChanges,
+        token: Option<&roomwarden_domain::model::NewToken>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<roomwarden_domain::model::Client>> {
+        self.inner.save_client(changes, token, now)
+    }
+    fn revoke_tokens(
+        &self,
+        client: &ClientId,
+        only: Option<&roomwarden_domain::model::TokenHash>,
+    ) -> StoreResult<Option<u64>> {
+        self.inner.revoke_tokens(client, only)
+    }
+    fn missing_clients(&self, ids: &[ClientId]) -> StoreResult<Vec<ClientId>> {
+        self.inner.missing_clients(ids)
+    }
+}
+
+/// A request with `Idempotency-Key` is authenticated once: the claim's authentication is the
+/// one its handler runs as (one token lookup, as without the key), and a replay looks the
+/// token up once too.
+#[test]
+fn a_request_with_a_key_authenticates_once() {
+    let memory = MemoryStore::new();
+    let clients = Arc::new(CountingClients {
+        inner: memory.clone(),
+        lookups: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let shared = Arc::new(memory);
+    let app = TestApp::over_ports(Ports {
+        clients: clients.clone(),
+        rooms: shared.clone(),
+        messages: shared.clone(),
+        audit: shared.clone(),
+        idempotency: shared,
+        events: Arc::new(roomwarden_domain::ports::MockEventLog::new()),
+        readiness: Arc::new(|| Ok(())),
+        webhooks: Arc::new(AcceptAnyWebhook),
+        sessions: Ports::without_sessions(),
+        clock: Arc::new(roomwarden_domain::time::SystemClock),
+    });
+    let alice = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    let first = app.say(&alice, "r", "one");
+    let second = app.say(&alice, "r", "two");
+    let lookups = || clients.lookups.load(Ordering::SeqCst);
+
+    let before = lookups();
+    app.delete(&format!("/rooms/r/messages/{first}"))
+        .user(&alice)
+        .send()
+        .ok();
+    assert_eq!(lookups() - before, 1, "without a key");
+
+    let before = lookups();
+    let with_key = |message: &str| {
+        app.delete(&format!("/rooms/r/messages/{message}"))
+            .user(&alice)
+            .header(KEY, "once")
+            .send()
+    };
+    let res = with_key(&second);
+    res.ok();
+    assert_eq!(lookups() - before, 1, "with a key: the claim's lookup only");
+
+    let before = lookups();
+    let replay = with_key(&second);
+    assert_eq!(replay.header(REPLAYED), Some("true"));
+    assert_eq!(lookups() - before, 1, "a replay");
+}
