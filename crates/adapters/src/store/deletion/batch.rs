@@ -24,7 +24,7 @@ use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable};
 use roomwarden_domain::actor::Actor;
-use roomwarden_domain::deletion_plan::{self, Budget, Coverage, Removal, Rows};
+use roomwarden_domain::deletion_plan::{self, Budget, Removal};
 use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::{ClientId, DeleteTarget};
 use roomwarden_domain::model::{Deletion, DeletionRequest};
@@ -405,13 +405,10 @@ pub(in crate::store) fn clear_rooms(
         let Some(room_state) = state.get(room) else {
             continue; // refused above
         };
-        let (covered, shown) = counts.get(room).copied().unwrap_or((0, 0));
-        let rows = Rows {
-            covered: count(covered),
-            visible: count(shown),
-            others_hidden_among: false,
-        };
-        let plan = match deletion_plan::plan(request, Coverage::Rows(rows), budget) {
+        let room_counts = counts.get(room).copied().unwrap_or((0, 0));
+        let covered = room_counts.0;
+        let coverage = super::filtered::coverage(room_counts);
+        let plan = match deletion_plan::plan(request, coverage, budget) {
             Ok(plan) => plan,
             Err(refusal) => {
                 committed[i] = Some(Committed::refused(refusal));

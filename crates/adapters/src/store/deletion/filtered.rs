@@ -123,6 +123,16 @@ pub(in crate::store) fn count_covered(
     Ok((all, shown))
 }
 
+/// The coverage of a filtered clear from its counts ([`count_covered`]): no other hidden rows
+/// lie among its rows, since the counts and the removal both leave out erased ones.
+pub(in crate::store) fn coverage((covered, shown): (i64, i64)) -> Coverage {
+    Coverage::Rows(Rows {
+        covered: count(covered),
+        visible: count(shown),
+        others_hidden_among: false,
+    })
+}
+
 /// A filtered `_all`: its coverage read for [`deletion_plan::plan`]; the covered rows
 /// removed in the transaction when the plan says so, else covered by erasures (one per
 /// sender) that hide them at once and that the purger works off.
@@ -142,13 +152,9 @@ pub(super) fn clear_matching(
         ));
     };
     let by_retention = deletion_plan::counts_expired(&request.actor);
-    let (covered, shown) = count_covered(conn, room, &r, rule, room_state.retention, by_retention)?;
-    let rows = Rows {
-        covered: count(covered),
-        visible: count(shown),
-        others_hidden_among: false,
-    };
-    let plan = match deletion_plan::plan(request, Coverage::Rows(rows), budget) {
+    let counts = count_covered(conn, room, &r, rule, room_state.retention, by_retention)?;
+    let covered = counts.0;
+    let plan = match deletion_plan::plan(request, coverage(counts), budget) {
         Ok(plan) => plan,
         Err(refusal) => return Ok(Committed::refused(refusal)),
     };
