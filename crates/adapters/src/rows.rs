@@ -9,8 +9,8 @@ use roomwarden_domain::actor::RecordedActor;
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
 use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId};
 use roomwarden_domain::model::{
-    AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, RetentionOrigin, Room,
-    RoomType,
+    AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, RetentionOrigin,
+    RetentionSetter, Room, RoomType,
 };
 use roomwarden_domain::room_change::{RetentionSet, RoomChange};
 
@@ -258,7 +258,7 @@ impl From<DeletionRow> for Deletion {
             filter: row.filter.as_deref().and_then(crate::filter_sql::decode),
             retention: retention(row.retention_days).map(|days| RetentionOrigin {
                 days,
-                set_by: row.retention_set_by,
+                set_by: row.retention_set_by.map(RetentionSetter::from_recorded),
                 set_at: row.retention_set_at.map(from_ms),
             }),
             hash: row.hash,
@@ -305,7 +305,11 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
                 .to_string()
             }),
             retention_days: retention_column(d.retention.as_ref().map(|o| o.days)),
-            retention_set_by: d.retention.as_ref().and_then(|o| o.set_by.as_deref()),
+            retention_set_by: d
+                .retention
+                .as_ref()
+                .and_then(|o| o.set_by.as_ref())
+                .map(RetentionSetter::as_str),
             retention_set_at: d.retention.as_ref().and_then(|o| o.set_at).map(to_ms),
             hash: d.hash.as_deref(),
         }
@@ -315,7 +319,7 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
 /// Who set a room's own retention, as stored on its row (both columns, or neither).
 pub(crate) fn retention_set(by: Option<String>, at: Option<i64>) -> Option<RetentionSet> {
     Some(RetentionSet {
-        by: by?,
+        by: RecordedActor::from_recorded(by?),
         at: from_ms(at?),
     })
 }

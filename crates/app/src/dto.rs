@@ -810,7 +810,9 @@ mod tests {
     use roomwarden_domain::ids::{
         ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId,
     };
-    use roomwarden_domain::model::{AuditReason, Deletion, RetentionDays, RetentionOrigin};
+    use roomwarden_domain::model::{
+        AuditReason, Deletion, RetentionDays, RetentionOrigin, RetentionSetter,
+    };
     use roomwarden_domain::record_json::{deletion_record, room_change_record};
     use roomwarden_domain::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
 
@@ -861,7 +863,7 @@ mod tests {
                 target: DeleteTarget::All,
                 retention: Some(RetentionOrigin {
                     days: RetentionDays::new(7).expect("valid"),
-                    set_by: Some("mgr".to_owned()),
+                    set_by: Some(RetentionSetter::from_recorded("mgr".to_owned())),
                     set_at: Some(at),
                 }),
                 ..base.clone()

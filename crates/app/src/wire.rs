@@ -135,7 +135,7 @@ mod tests {
     use super::*;
     use roomwarden_domain::actor::RecordedActor;
     use roomwarden_domain::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
-    use roomwarden_domain::model::{RetentionDays, RetentionOrigin};
+    use roomwarden_domain::model::{RetentionDays, RetentionOrigin, RetentionSetter};
 
     #[test]
     fn the_webhook_body_names_the_deletion_by_its_id() {
@@ -165,7 +165,7 @@ mod tests {
             deleted_by: RecordedActor::Retention,
             retention: Some(RetentionOrigin {
                 days: RetentionDays::new(1).expect("valid"),
-                set_by: Some("mgr".to_owned()),
+                set_by: Some(RetentionSetter::from_recorded("mgr".to_owned())),
                 set_at: chrono::DateTime::from_timestamp_millis(1_000),
             }),
             ..deletion.clone()

@@ -247,10 +247,43 @@ pub const DEFAULT_RETENTION_SETTER: &str = "_default";
 /// set it (kept with the room, and written in that change's transaction).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionSet {
-    /// The change's `changedBy`: a client ID, or `_platform` for the API key.
-    pub by: String,
+    /// The change's `changedBy`: a client, or the API key.
+    pub by: RecordedActor,
     /// The change's `changedAt`.
     pub at: DateTime<Utc>,
+}
+
+/// Who set the retention a retention deletion applied: the actor of the room change that
+/// set the room's own, or the deployment's default ([`DEFAULT_RETENTION_SETTER`] on the wire
+/// and in storage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionSetter {
+    /// A client or the API key, through a room change.
+    Actor(RecordedActor),
+    /// `ROOMWARDEN_RETENTION_DAYS`.
+    Default,
+}
+
+impl RetentionSetter {
+    /// The recorded name: the actor's, or [`DEFAULT_RETENTION_SETTER`].
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Actor(actor) => actor.as_str(),
+            Self::Default => DEFAULT_RETENTION_SETTER,
+        }
+    }
+
+    /// Reads back a name [`Self::as_str`] wrote (a client called `_default` reads back as
+    /// the default, as the wire format cannot tell them apart).
+    #[must_use]
+    pub fn from_recorded(name: String) -> Self {
+        if name == DEFAULT_RETENTION_SETTER {
+            Self::Default
+        } else {
+            Self::Actor(RecordedActor::from_recorded(name))
+        }
+    }
 }
 
 /// The retention in force for a room and where it comes from: what a retention deletion
@@ -259,10 +292,10 @@ pub struct RetentionSet {
 pub struct RetentionOrigin {
     /// The retention.
     pub days: RetentionDays,
-    /// Who set it: the `changedBy` of the room change that set the room's own retention, or
-    /// [`DEFAULT_RETENTION_SETTER`]; `None` for a room retention set before room changes
-    /// were recorded (nobody is known).
-    pub set_by: Option<String>,
+    /// Who set it: the actor of the room change that set the room's own retention, or the
+    /// deployment's default; `None` for a room retention set before room changes were
+    /// recorded (nobody is known).
+    pub set_by: Option<RetentionSetter>,
     /// When that room change happened; `None` for the default (and when unknown).
     pub set_at: Option<DateTime<Utc>>,
 }
@@ -279,12 +312,12 @@ impl RetentionOrigin {
         match own {
             Some(days) => Some(Self {
                 days,
-                set_by: set.as_ref().map(|s| s.by.clone()),
+                set_by: set.as_ref().map(|s| RetentionSetter::Actor(s.by.clone())),
                 set_at: set.map(|s| s.at),
             }),
             None => default.map(|days| Self {
                 days,
-                set_by: Some(DEFAULT_RETENTION_SETTER.to_owned()),
+                set_by: Some(RetentionSetter::Default),
                 set_at: None,
             }),
         }
@@ -521,4 +554,26 @@ pub enum DeleteOutcome {
     PermissionDenied,
     /// Nothing matched a request with [`DeletionRequest::skip_if_nothing`]: nothing was written.
     NothingMatched,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_setters_read_back_as_written() {
+        for setter in [
+            RetentionSetter::Default,
+            RetentionSetter::Actor(RecordedActor::Platform),
+            RetentionSetter::Actor(RecordedActor::Client(ClientId::from_trusted(
+                "mgr".to_owned(),
+            ))),
+        ] {
+            assert_eq!(
+                RetentionSetter::from_recorded(setter.as_str().to_owned()),
+                setter
+            );
+        }
+        assert_eq!(RetentionSetter::Default.as_str(), DEFAULT_RETENTION_SETTER);
+    }
 }

@@ -7,7 +7,7 @@
 use crate::filter::{Bound, MessageFilter};
 use crate::ids::ClientId;
 use crate::model::RetentionDays;
-use crate::model::{Deletion, RetentionOrigin, iso8601};
+use crate::model::{Deletion, RetentionOrigin, RetentionSetter, iso8601};
 use crate::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
 use serde_json::{Map, Value, json};
 
@@ -46,7 +46,7 @@ pub fn filter_json(filter: &MessageFilter) -> Value {
 pub fn retention_json(origin: &RetentionOrigin) -> Value {
     json!({
         "days": origin.days.get(),
-        "setBy": origin.set_by,
+        "setBy": origin.set_by.as_ref().map(RetentionSetter::as_str),
         "setAt": origin.set_at.map(iso8601),
     })
 }

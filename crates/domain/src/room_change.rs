@@ -202,7 +202,7 @@ impl RoomChange {
         Some(match change.to {
             FieldValue::Null => None,
             _ => Some(RetentionSet {
-                by: self.changed_by.as_str().to_owned(),
+                by: self.changed_by.clone(),
                 at: self.changed_at,
             }),
         })
@@ -256,7 +256,7 @@ mod tests {
         assert_eq!(
             record.retention_set(),
             Some(Some(RetentionSet {
-                by: "manager".to_owned(),
+                by: RecordedActor::Client(cid("manager")),
                 at: at()
             }))
         );

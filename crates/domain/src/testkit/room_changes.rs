@@ -4,11 +4,10 @@
 use super::ContractStore;
 use super::fixtures::*;
 use super::moderation::send_at;
-use crate::actor::Actor;
+use crate::actor::{Actor, RecordedActor};
 use crate::ids::{ClientId, RoomChangeId};
 use crate::model::{
-    AuditReason, DEFAULT_RETENTION_SETTER, NewRoom, RetentionDays, RoomChanges, RoomType,
-    RoomUpdateOutcome,
+    AuditReason, NewRoom, RetentionDays, RetentionSetter, RoomChanges, RoomType, RoomUpdateOutcome,
 };
 use crate::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
 use crate::usecases::retention::apply_retention;
@@ -319,10 +318,11 @@ pub fn a_retention_deletion_names_who_set_the_retention<S: ContractStore>(s: &S)
     assert_eq!(r1.deleted_by, "_retention");
     let origin = r1.retention.expect("a retention origin");
     assert_eq!(origin.days, day);
-    assert_eq!(origin.set_by.as_deref(), Some("mgr"));
+    let by = |actor| Some(RetentionSetter::Actor(actor));
+    assert_eq!(origin.set_by, by(RecordedActor::Client(cid("mgr"))));
     assert_eq!(origin.set_at, Some(set_at));
     let born = by_room("born").retention.expect("a retention origin");
-    assert_eq!(born.set_by.as_deref(), Some("_platform"));
+    assert_eq!(born.set_by, by(RecordedActor::Platform));
     assert_eq!(born.set_at, Some(created.created_at));
 
     // Back to the default: `_default`, no time.
@@ -350,8 +350,8 @@ pub fn a_retention_deletion_names_who_set_the_retention<S: ContractStore>(s: &S)
     assert_eq!(
         origin
             .as_ref()
-            .map(|o| (o.days, o.set_by.as_deref(), o.set_at)),
-        Some((week, Some(DEFAULT_RETENTION_SETTER), None))
+            .map(|o| (o.days, o.set_by.clone(), o.set_at)),
+        Some((week, Some(RetentionSetter::Default), None))
     );
     assert!(
         s.list_deletions(Some(&rid("r1")), None, 10)

@@ -61,7 +61,7 @@ pub fn apply_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DeleteOutcome, ExpiredRoom, RetentionOrigin};
+    use crate::model::{DeleteOutcome, ExpiredRoom, RetentionOrigin, RetentionSetter};
     use crate::ports::MockMessageStore;
     use crate::testkit::fixtures::rid;
     use chrono::Duration;
@@ -82,7 +82,7 @@ mod tests {
                     cutoff,
                     retention: RetentionOrigin {
                         days,
-                        set_by: Some("manager".to_owned()),
+                        set_by: Some(RetentionSetter::from_recorded("manager".to_owned())),
                         set_at: Some(now),
                     },
                 };
@@ -96,7 +96,10 @@ mod tests {
                     && reqs.iter().all(|r| {
                         r.actor == Actor::Retention
                             && r.skip_if_nothing
-                            && r.retention.as_ref().and_then(|o| o.set_by.as_deref())
+                            && r.retention
+                                .as_ref()
+                                .and_then(|o| o.set_by.as_ref())
+                                .map(RetentionSetter::as_str)
                                 == Some("manager")
                             && r.filter.before == Some(Bound::At(cutoff))
                     })
