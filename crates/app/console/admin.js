@@ -4,7 +4,19 @@
 import { call, newIdempotencyKey, path } from "./api.js";
 import { confirmAction, deletedLine, justAfter } from "./confirm.js";
 import * as store from "./store.js";
-import { $, count, el, exclusive, focusOn, isoFromLocal, numbers, say, showError, when } from "./ui.js";
+import {
+  $,
+  count,
+  el,
+  exclusive,
+  focusOn,
+  isoFromLocal,
+  nextCursor,
+  numbers,
+  say,
+  showError,
+  when,
+} from "./ui.js";
 
 const DELIVERY_PAGE = 50;
 
@@ -138,7 +150,7 @@ async function loadDeliveries(fresh) {
     } else {
       $("delivery-rows").append(...rows);
     }
-    const cursor = page.data.length === DELIVERY_PAGE ? page.data[page.data.length - 1].id : null;
+    const cursor = nextCursor(page, DELIVERY_PAGE, "id");
     store.update({ deliveries: { query: listing.query, cursor } });
     $("older-deliveries").hidden = !cursor;
     $("deliveries-empty").hidden = $("delivery-rows").children.length > 0;

@@ -3,7 +3,7 @@
 
 import { call, path } from "./api.js";
 import * as store from "./store.js";
-import { $, el, numbers, showError, when } from "./ui.js";
+import { $, el, nextCursor, numbers, showError, when } from "./ui.js";
 
 const AUDIT_PAGE = 50;
 
@@ -35,7 +35,7 @@ export async function load(fresh) {
     } else {
       $("audit-rows").append(...rows);
     }
-    const cursor = page.data.length === AUDIT_PAGE ? page.data[page.data.length - 1]._id : null;
+    const cursor = nextCursor(page, AUDIT_PAGE);
     store.update({ auditCursor: cursor });
     $("older-audit").hidden = !cursor;
     $("audit-empty").hidden = $("audit-rows").children.length > 0;

@@ -4,7 +4,7 @@
 import { call } from "./api.js";
 import { openRoom } from "./room.js";
 import * as store from "./store.js";
-import { $, el, showError } from "./ui.js";
+import { $, el, nextCursor, showError } from "./ui.js";
 
 const ROOM_PAGE = 100;
 
@@ -47,7 +47,7 @@ export async function loadRooms(fresh) {
     }
     store.update({
       rooms: fresh ? page.data : now.rooms.concat(page.data),
-      roomsCursor: page.data.length === ROOM_PAGE ? page.data[page.data.length - 1]._id : null,
+      roomsCursor: nextCursor(page, ROOM_PAGE),
     });
   } catch (error) {
     showError(error);

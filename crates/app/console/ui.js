@@ -1,4 +1,4 @@
-// Small helpers shared by the console's screens: elements, numbers, times, messages.
+// Small helpers shared by the console's screens: elements, numbers, times, messages, paging.
 
 /** The element with this ID. */
 export const $ = (id) => document.getElementById(id);
@@ -14,6 +14,14 @@ export function count(n, noun) {
 /** A time for people: the browser's locale and zone. */
 export function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
+}
+
+/**
+ * The cursor for the page after `page` (its last item's `key`), or null when `page` is the
+ * last one: a page shorter than the `size` asked for.
+ */
+export function nextCursor(page, size, key = "_id") {
+  return page.data.length === size ? page.data[page.data.length - 1][key] : null;
 }
 
 /** An element with text (never HTML) and attributes. */
