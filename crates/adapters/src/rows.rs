@@ -149,6 +149,8 @@ pub(crate) struct NewRoomRow<'a> {
     pub retention_days: Option<i32>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The chain's head: [`roomwarden_domain::audit_chain::GENESIS`] for a new room.
+    pub audit_head: &'a str,
 }
 
 #[derive(AsChangeset)]

@@ -44,6 +44,7 @@ diesel::table! {
         retention_days -> Nullable<Integer>,
         retention_set_by -> Nullable<Text>,
         retention_set_at -> Nullable<BigInt>,
+        audit_head -> Nullable<Text>,
     }
 }
 

@@ -1,6 +1,9 @@
 //! Links audit records into their room's chains as they are written (docs/api.md §8.5):
-//! inside the record's transaction, after the room's lock, the
-//! previous record of the room is the newest one stored.
+//! inside the record's transaction, after the room's lock, the previous record of the room
+//! is the newest one stored. A room's row keeps the hash of its newest deletion record
+//! (`rooms.audit_head`), read with the room's state and moved in the room update every
+//! deletion makes; rooms created before that column have none until their next deletion,
+//! which looks the head up in `deletions` ([`head_of`]).
 
 use crate::db::DbConnection;
 use crate::schema::{deletions, room_changes, settings};
@@ -27,22 +30,50 @@ fn previous_of(stored: Option<Option<String>>) -> String {
     }
 }
 
-/// Sets `deletion.hash`, linking it to `previous`, its room's newest deletion record's hash
-/// as read under the room's lock.
+/// Sets `deletion.hash`, linking it to `previous`, its room's chain head as read under the
+/// room's lock ([`head_of`]).
 pub(super) fn link_after(previous: &str, deletion: &mut Deletion) {
     deletion.hash = Some(link(previous, &deletion_record(deletion)));
 }
 
-/// Sets the hash of each of `records` (at most one per room, as one batched purge writes
-/// them), linking each to its room's newest deletion record; one query for all rooms.
-pub(super) fn link_deletions<'a>(
+/// The hash `room`'s next deletion record links to: `stored`, the head its row keeps
+/// (`rooms.audit_head`, moved by every deletion in the room update it makes), or, for a
+/// room whose row keeps none (created before the column), its newest record's, looked up.
+pub(super) fn head_of(
     conn: &mut DbConnection,
-    records: impl Iterator<Item = &'a mut Deletion>,
-) -> QueryResult<()> {
-    let mut records: Vec<&mut Deletion> = records.collect();
-    let rooms: Vec<&str> = records.iter().map(|d| d.room.as_str()).collect();
+    room: &str,
+    stored: Option<String>,
+) -> QueryResult<String> {
+    if let Some(head) = stored {
+        return Ok(head);
+    }
+    deletions::table
+        .filter(deletions::room_id.eq(room))
+        .order(deletions::seq.desc())
+        .select(deletions::hash)
+        .first(conn)
+        .optional()
+        .map(previous_of)
+}
+
+/// [`head_of`] for many rooms (`(room, stored head)`), as one batched purge reads them;
+/// the rooms without a stored head are looked up together.
+pub(super) fn heads_of(
+    conn: &mut DbConnection,
+    stored: Vec<(&str, Option<String>)>,
+) -> QueryResult<HashMap<String, String>> {
+    let mut heads = HashMap::with_capacity(stored.len());
+    let mut missing = Vec::new();
+    for (room, head) in stored {
+        match head {
+            Some(head) => {
+                heads.insert(room.to_owned(), head);
+            }
+            None => missing.push(room),
+        }
+    }
     let mut last: HashMap<String, Option<String>> = HashMap::new();
-    for part in rooms.chunks(500) {
+    for part in missing.chunks(500) {
         let newest = deletions::table
             .group_by(deletions::room_id)
             .filter(deletions::room_id.eq_any(part))
@@ -55,11 +86,10 @@ pub(super) fn link_deletions<'a>(
             .load(conn)?;
         last.extend(hashes);
     }
-    for deletion in &mut records {
-        let previous = previous_of(last.remove(deletion.room.as_str()));
-        deletion.hash = Some(link(&previous, &deletion_record(deletion)));
+    for room in missing {
+        heads.insert(room.to_owned(), previous_of(last.remove(room)));
     }
-    Ok(())
+    Ok(heads)
 }
 
 /// Sets `change.hash`, linking it to its room's newest room-change record.

@@ -200,6 +200,7 @@ impl RoomStore for DieselStore {
                 retention_days: crate::rows::retention_column(room.retention_days),
                 created_at: now,
                 updated_at: now,
+                audit_head: roomwarden_domain::audit_chain::GENESIS,
             };
             match diesel::insert_into(rooms::table).values(&row).execute(conn) {
                 Ok(_) => {}

@@ -66,6 +66,15 @@ fn every_kind_of_deletion_extends_a_chain_that_an_auditor_can_recompute() {
         .map(|i| app.say(&member, "r", &format!("m{i}")))
         .collect();
     app.say(&spammer, "r", "spam");
+    // In two rooms, so that the user purge takes the batched path (one statement moves
+    // both rooms' heads): the clear after it must link to the purge's record.
+    app.room("r2", "owner", &[], &["spammer"]);
+    app.say(&spammer, "r2", "spam");
+    let hello = app.say(&owner, "r2", "hello");
+    app.delete(&format!("/rooms/r2/messages/{hello}"))
+        .api_key()
+        .send()
+        .ok();
     // One of each: a message, a bulk deletion, a filtered clear, a user purge, a clear.
     app.delete(&format!("/rooms/r/messages/{}", ids[0]))
         .user(&manager)
@@ -89,6 +98,19 @@ fn every_kind_of_deletion_extends_a_chain_that_an_auditor_can_recompute() {
         .send()
         .ok();
     app.delete("/rooms/r/messages/_all").api_key().send().ok();
+    app.delete("/rooms/r2/messages/_all").api_key().send().ok();
+    let r2 = records(&app, "r2");
+    assert_eq!(
+        r2.len(),
+        3,
+        "a message, the purge's record, a clear: {r2:?}"
+    );
+    assert_eq!(
+        verify(&app, "r2")["valid"],
+        true,
+        "{:?}",
+        verify(&app, "r2")
+    );
 
     let listed = records(&app, "r");
     assert!(listed.len() >= 4, "{listed:?}");
@@ -287,6 +309,8 @@ fn records_written_before_the_chain_are_linked_at_start_up() {
         "INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason) VALUES {}",
         values.join(", ")
     ));
+    // Nor does any room keep a head (the column came later still).
+    rows.execute("UPDATE rooms SET audit_head = NULL");
     drop(app);
 
     // The next start links them, oldest first, exactly as they would have been linked.
@@ -304,6 +328,20 @@ fn records_written_before_the_chain_are_linked_at_start_up() {
     }
     assert_eq!(verify(&restarted, "r")["records"], 5 + 1_250);
     assert_eq!(verify(&restarted, "s")["records"], 1_250);
+    // Their rows keep no head (the column came later): the next deletion of each room
+    // links to its newest record, and the one after it to that deletion.
+    for room in ["r", "s", "r", "s"] {
+        restarted
+            .delete(&format!("/rooms/{room}/messages/_all"))
+            .api_key()
+            .send()
+            .ok();
+    }
+    for room in ["r", "s"] {
+        let report = verify(&restarted, room);
+        assert_eq!(report["valid"], true, "{report}");
+    }
+    assert_eq!(verify(&restarted, "s")["records"], 1_250 + 2);
 }
 
 /// `roomwarden audit verify` against `url`: its exit status and output.

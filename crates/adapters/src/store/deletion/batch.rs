@@ -5,7 +5,7 @@
 //! [`super::filtered`]) would leave it: locked, counted under its lock, planned by the
 //! domain ([`deletion_plan::plan`], in room order, drawing on the transaction's budget),
 //! its covered rows removed in place or hidden by erasures (one per sender) as its plan
-//! says, its `visible_count` lowered, its stored idempotent answers that embed a covered
+//! says, its `visible_count` lowered and its chain's head moved (one statement per chunk), its stored idempotent answers that embed a covered
 //! message redacted, and its plan's audit record and event written. Where the per-room path makes about a dozen round trips per room, this one makes
 //! about a dozen per chunk (measurements: `docs/benchmarks.md`).
 //!
@@ -24,6 +24,7 @@ use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable};
 use roomwarden_domain::actor::Actor;
+use roomwarden_domain::audit_chain::GENESIS;
 use roomwarden_domain::deletion_plan::{self, Budget, Removal};
 use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::{ClientId, DeleteTarget};
@@ -77,11 +78,21 @@ struct RoomState {
     retention: Option<i32>,
     newest: i64,
     erased: bool,
+    /// Its chain's head as its row keeps it (`rooms.audit_head`).
+    head: Option<String>,
 }
 
-/// `(id, cleared_through_seq, purged_through_seq, webhook, retention_days, newest seq)` of
-/// a room.
-type StateRow = (String, i64, i64, Option<String>, Option<i32>, Option<i64>);
+/// `(id, cleared_through_seq, purged_through_seq, webhook, retention_days, newest seq,
+/// audit_head)` of a room.
+type StateRow = (
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<i32>,
+    Option<i64>,
+    Option<String>,
+);
 
 /// `(covered, of which visible now)` per room, as `count_covered` reports them.
 type Counts = HashMap<String, (i64, i64)>;
@@ -137,6 +148,7 @@ fn read_state(
                 rooms::webhook,
                 rooms::retention_days,
                 sql::<Nullable<BigInt>>(NEWEST),
+                rooms::audit_head,
             ))
             .load(conn)?;
         let erased: HashSet<String> = erasures::table
@@ -146,7 +158,7 @@ fn read_state(
             .load::<String>(conn)?
             .into_iter()
             .collect();
-        for (id, cleared, purged, webhook, retention, newest) in rows {
+        for (id, cleared, purged, webhook, retention, newest, head) in rows {
             let room = RoomState {
                 cleared,
                 purged,
@@ -154,6 +166,7 @@ fn read_state(
                 retention,
                 newest: newest.unwrap_or(0).max(cleared),
                 erased: erased.contains(&id),
+                head,
             };
             state.insert(id, room);
         }
@@ -335,25 +348,28 @@ fn redact_embedded(
     Ok(())
 }
 
-/// Lowers each room's `visible_count` by its covered rows: one statement per chunk.
-fn lower_visible(conn: &mut DbConnection, by: &[(&str, i64)]) -> QueryResult<()> {
-    for chunk in by.chunks(CHUNK) {
-        let mut cases = String::from("visible_count - CASE id");
-        let mut ids = String::new();
-        for (i, _) in chunk.iter().enumerate() {
-            cases.push_str(" WHEN ? THEN ?");
-            ids.push_str(if i == 0 { "?" } else { ", ?" });
-        }
-        let statement =
-            format!("UPDATE rooms SET visible_count = {cases} ELSE 0 END WHERE id IN ({ids})");
+/// Lowers each room's `visible_count` by its covered rows and moves its chain's head to its
+/// (linked) record: `(room, covered, record)`, one statement per chunk.
+fn settle_rooms(conn: &mut DbConnection, rooms: &[(&str, i64, &Deletion)]) -> QueryResult<()> {
+    use diesel::sql_types::Text;
+    for chunk in rooms.chunks(CHUNK) {
+        let when = " WHEN ? THEN ?".repeat(chunk.len());
+        let ids = vec!["?"; chunk.len()].join(", ");
+        let statement = format!(
+            "UPDATE rooms SET visible_count = visible_count - CASE id{when} ELSE 0 END, \
+             audit_head = CASE id{when} ELSE audit_head END WHERE id IN ({ids})"
+        );
         let mut query = diesel::sql_query(statement).into_boxed();
-        for (room, n) in chunk {
-            query = query
-                .bind::<diesel::sql_types::Text, _>(*room)
-                .bind::<BigInt, _>(*n);
+        for (room, n, _) in chunk {
+            query = query.bind::<Text, _>(*room).bind::<BigInt, _>(*n);
         }
-        for (room, _) in chunk {
-            query = query.bind::<diesel::sql_types::Text, _>(*room);
+        for (room, _, record) in chunk {
+            query = query
+                .bind::<Text, _>(*room)
+                .bind::<Nullable<Text>, _>(record.hash.as_deref());
+        }
+        for (room, _, _) in chunk {
+            query = query.bind::<Text, _>(*room);
         }
         query.execute(conn)?;
     }
@@ -389,7 +405,8 @@ pub(in crate::store) fn clear_rooms(
     // `(request index, left to the purger)` of each of `records`, in the same order.
     let mut deleted: Vec<(usize, bool)> = Vec::new();
     let mut in_place = (Vec::new(), false);
-    let mut lowered = Vec::new();
+    // The rows each of `records` covers, in the same order.
+    let mut covered_of = Vec::new();
     let mut erasure_rows = Vec::new();
     let mut records = Vec::new();
     let mut acted = Vec::new();
@@ -433,9 +450,9 @@ pub(in crate::store) fn clear_rooms(
             in_place.1 |= room_state.erased;
         }
         if covered > 0 {
-            lowered.push((room, covered));
             acted.push(room);
         }
+        covered_of.push((room, covered, room_state.head.clone()));
         records.push((plan.record, room_state.queued));
         deleted.push((i, deferred));
     }
@@ -446,8 +463,22 @@ pub(in crate::store) fn clear_rooms(
             .values(part)
             .execute(c))?;
     }
-    lower_visible(conn, &lowered)?;
-    crate::store::chain::link_deletions(conn, records.iter_mut().map(|(d, _)| d))?;
+    let stored = covered_of
+        .iter()
+        .map(|(room, _, head)| (*room, head.clone()));
+    let heads = crate::store::chain::heads_of(conn, stored.collect())?;
+    for (deletion, _) in &mut records {
+        let head = heads
+            .get(deletion.room.as_str())
+            .map_or(GENESIS, String::as_str);
+        crate::store::chain::link_after(head, deletion);
+    }
+    let settled: Vec<(&str, i64, &Deletion)> = covered_of
+        .iter()
+        .zip(&records)
+        .map(|((room, covered, _), (deletion, _))| (*room, *covered, deletion))
+        .collect();
+    settle_rooms(conn, &settled)?;
     for part in records.chunks(CHUNK) {
         let rows: Vec<NewDeletionRow<'_>> =
             part.iter().map(|(d, _)| NewDeletionRow::from(d)).collect();

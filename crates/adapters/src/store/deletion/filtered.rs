@@ -3,13 +3,12 @@
 //! are removed in the transaction or hidden at once by erasures that the purger works off,
 //! as the domain's plan says.
 
-use super::{Committed, Locked, record};
+use super::{Committed, Locked, link, record, settle_room};
 use crate::db::DbConnection;
 use crate::filter_sql;
 use crate::rows::{count, to_ms};
 use crate::schema::{erasures, messages, rooms};
 use crate::store::idempotency::{embedded_messages, redact_answers};
-use crate::store::room_lock::add_visible;
 use crate::store::visibility::{Rule, find_visible, has_erasures};
 use diesel::dsl::{max, sql};
 use diesel::prelude::*;
@@ -201,9 +200,10 @@ pub(super) fn clear_matching(
         }
         Removal::InPlace => {}
     }
-    add_visible(conn, room, -covered)?;
     let mut deletion = plan.record;
-    record(conn, &mut deletion, room_state)?;
+    link(&mut deletion, room_state);
+    settle_room(conn, room, covered, &deletion)?;
+    record(conn, &deletion, room_state)?;
     let deferred = plan.removal == Removal::Deferred;
     Ok(Committed::deleted(deletion, deferred, room_state.queued))
 }

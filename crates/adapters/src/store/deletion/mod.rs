@@ -27,23 +27,50 @@ use crate::db::DbConnection;
 use crate::rows::NewDeletionRow;
 use crate::schema::{deletions, rooms};
 use diesel::prelude::*;
-use roomwarden_domain::audit_chain::GENESIS;
 use roomwarden_domain::deletion_plan::{self, Budget, Refusal};
 use roomwarden_domain::events::EventEncoder;
 use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
 use roomwarden_domain::ports::StoreResult;
 
-/// Writes the audit record (linked to the room's previous one) and the event of
-/// `deletion`; inside the deletion's transaction.
+/// Links `deletion` into its room's chain: sets its hash from the room's head, which the
+/// room's update (the one every deletion makes: [`settle_room`], or a clear's own) then
+/// stores as the new head.
+pub(super) fn link(deletion: &mut Deletion, room: &Locked) {
+    super::chain::link_after(&room.audit_head, deletion);
+}
+
+/// Lowers the room's visible count by `removed` and moves its chain's head to the (linked)
+/// `deletion`: the one update of the room's row a deletion of listed or filtered messages
+/// makes.
+pub(super) fn settle_room(
+    conn: &mut DbConnection,
+    room: &str,
+    removed: i64,
+    deletion: &Deletion,
+) -> QueryResult<()> {
+    diesel::update(rooms::table.find(room))
+        .set((
+            rooms::visible_count.eq(rooms::visible_count - removed),
+            rooms::audit_head.eq(deletion.hash.as_deref()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Writes the audit record of `deletion`, linked ([`link`]) and its head stored, and its
+/// event; inside the deletion's transaction.
 pub(super) fn record(
     conn: &mut DbConnection,
-    deletion: &mut Deletion,
+    deletion: &Deletion,
     room: &Locked,
 ) -> QueryResult<()> {
-    super::chain::link_after(&room.audit_head, deletion);
+    debug_assert!(
+        deletion.hash.is_some(),
+        "a deletion is linked before it is recorded"
+    );
     diesel::insert_into(deletions::table)
-        .values(NewDeletionRow::from(&*deletion))
+        .values(NewDeletionRow::from(deletion))
         .execute(conn)?;
     super::outbox::record(conn, room.events, deletion, room.queued)
 }
@@ -97,11 +124,10 @@ impl Committed {
     }
 }
 
-/// The room's state as a deletion reads it under the room's lock, with the `hash` of its
-/// newest audit record: in the same read (after the lock, this statement reads what
-/// committed before it) and without a round trip of its own. Built from the DSL with the
-/// room bound, so that diesel prepares the statement once per connection: a raw SQL
-/// fragment would make it prepare it again on every call (a round trip on MySQL).
+/// The room's state as a deletion reads it under the room's lock, its chain's head
+/// included (`rooms.audit_head`). Built from the DSL with the room bound, so that diesel
+/// prepares the statement once per connection: a raw SQL fragment would make it prepare it
+/// again on every call (a round trip on MySQL).
 macro_rules! state_under_lock {
     ($room:expr) => {
         rooms::table.find($room).select((
@@ -110,12 +136,7 @@ macro_rules! state_under_lock {
             rooms::visible_count,
             rooms::webhook,
             rooms::retention_days,
-            deletions::table
-                .filter(deletions::room_id.eq($room))
-                .order(deletions::seq.desc())
-                .select(deletions::hash)
-                .limit(1)
-                .single_value(),
+            rooms::audit_head,
         ))
     };
 }
@@ -155,7 +176,7 @@ fn delete_in(
         visible,
         retention,
         queued: store.queueing == EventQueueing::All || webhook.is_some(),
-        audit_head: audit_head.unwrap_or_else(|| GENESIS.to_owned()),
+        audit_head: super::chain::head_of(conn, room, audit_head)?,
         events: store.events.as_ref(),
     };
     match &request.target {

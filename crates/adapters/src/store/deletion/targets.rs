@@ -2,12 +2,11 @@
 //! filter), inside the deletion's transaction and under the room's lock: the coverage read
 //! for [`deletion_plan::plan`], and its plan carried out.
 
-use super::{Committed, Locked, record};
+use super::{Committed, Locked, link, record, settle_room};
 use crate::db::DbConnection;
 use crate::rows::count;
 use crate::schema::{messages, rooms};
 use crate::store::idempotency::redact_answers;
-use crate::store::room_lock::add_visible;
 use crate::store::visibility::{Rule, find_visible, has_erasures};
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -41,12 +40,18 @@ pub(super) fn delete_listed(
         [seq] => diesel::delete(messages::table.find(seq)).execute(conn)?,
         _ => diesel::delete(messages::table.filter(messages::seq.eq_any(&seqs))).execute(conn)?,
     };
-    add_visible(conn, room, -i64::try_from(seqs.len()).unwrap_or(i64::MAX))?;
+    let mut deletion = plan.record;
+    link(&mut deletion, room_state);
+    settle_room(
+        conn,
+        room,
+        i64::try_from(seqs.len()).unwrap_or(i64::MAX),
+        &deletion,
+    )?;
     for (_, id) in &found {
         redact_answers(conn, room, Some(id))?;
     }
-    let mut deletion = plan.record;
-    record(conn, &mut deletion, room_state)?;
+    record(conn, &deletion, room_state)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
 }
 
@@ -128,16 +133,18 @@ pub(super) fn clear_all(
     } else {
         purged
     };
+    let mut deletion = plan.record;
+    link(&mut deletion, room_state);
     diesel::update(rooms::table.find(room))
         .set((
             rooms::cleared_through_seq.eq(watermark),
             rooms::purged_through_seq.eq(purged_now),
             rooms::visible_count.eq(0),
+            rooms::audit_head.eq(deletion.hash.as_deref()),
         ))
         .execute(conn)?;
     redact_answers(conn, room, None)?;
-    let mut deletion = plan.record;
-    record(conn, &mut deletion, room_state)?;
+    record(conn, &deletion, room_state)?;
     Ok(Committed::deleted(
         deletion,
         purged_now < watermark,

@@ -1,0 +1,1 @@
+ALTER TABLE rooms DROP COLUMN audit_head;
