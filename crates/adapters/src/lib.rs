@@ -18,6 +18,7 @@
 //! diesel type appears in this crate's public API: failures reach callers as the domain's
 //! `StoreError`.
 
+mod cached;
 pub mod cluster;
 mod db;
 mod error;

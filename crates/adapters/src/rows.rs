@@ -268,8 +268,10 @@ impl From<DeletionRow> for Deletion {
     }
 }
 
+/// Absent values are written as NULL (every column's default), not `DEFAULT`: so the
+/// statement takes one form, which diesel keeps prepared (`crate::cached`).
 #[derive(Insertable)]
-#[diesel(table_name = deletions)]
+#[diesel(table_name = deletions, treat_none_as_default_value = false)]
 pub(crate) struct NewDeletionRow<'a> {
     pub id: &'a str,
     pub room_id: &'a str,

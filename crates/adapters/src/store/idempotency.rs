@@ -15,6 +15,7 @@
 use super::DieselStore;
 use super::room_lock::lock_room;
 use super::visibility::{Rule, find_visible};
+use crate::cached::update;
 use crate::db::DbConnection;
 use crate::rows::to_ms;
 use crate::schema::idempotency_keys as keys;
@@ -89,12 +90,16 @@ pub(crate) fn redact_answers(
             keys::content_message.eq(None::<String>),
         )
     };
-    let of_room = keys::table.filter(keys::content_room.eq(room));
     match message {
-        Some(id) => diesel::update(of_room.filter(keys::content_message.eq(id)))
-            .set(redaction())
-            .execute(conn),
-        None => diesel::update(of_room).set(redaction()).execute(conn),
+        Some(id) => update(
+            keys::table,
+            redaction(),
+            keys::content_room
+                .eq(room)
+                .and(keys::content_message.eq(id)),
+        )
+        .execute(conn),
+        None => update(keys::table, redaction(), keys::content_room.eq(room)).execute(conn),
     }
 }
 

@@ -59,9 +59,15 @@ pub(crate) fn record_many(
             )
         })
         .collect();
-    crate::db::per_backend!(conn, c => diesel::insert_into(outbox::table)
-        .values(&rows)
-        .execute(c))
+    match rows.as_slice() {
+        // One row, one form of the statement: kept prepared.
+        [row] => crate::db::per_backend!(conn, c => diesel::insert_into(outbox::table)
+            .values(row)
+            .execute(c)),
+        _ => crate::db::per_backend!(conn, c => diesel::insert_into(outbox::table)
+            .values(&rows)
+            .execute(c)),
+    }
     .map(|_| ())
 }
 

@@ -10,6 +10,7 @@
 //! erased, a clear sets 0), so a room's count is one row read plus a range count of the
 //! rows only the retention hides.
 
+use crate::cached::update;
 use crate::db::DbConnection;
 use crate::schema::{room_members, rooms};
 use diesel::prelude::*;
@@ -18,9 +19,8 @@ use roomwarden_domain::roles::Membership;
 
 /// Takes the room row's write lock; `false` when the room does not exist.
 pub(in crate::store) fn lock_room(conn: &mut DbConnection, room: &str) -> QueryResult<bool> {
-    let n = diesel::update(rooms::table.find(room))
-        .set(rooms::write_version.eq(rooms::write_version + 1))
-        .execute(conn)?;
+    let bump = rooms::write_version.eq(rooms::write_version + 1);
+    let n = update(rooms::table, bump, rooms::id.eq(room)).execute(conn)?;
     Ok(n > 0)
 }
 
@@ -30,8 +30,8 @@ pub(in crate::store) fn add_visible(
     room: &str,
     delta: i64,
 ) -> QueryResult<()> {
-    diesel::update(rooms::table.find(room))
-        .set(rooms::visible_count.eq(rooms::visible_count + delta))
+    let add = rooms::visible_count.eq(rooms::visible_count + delta);
+    update(rooms::table, add, rooms::id.eq(room))
         .execute(conn)
         .map(|_| ())
 }

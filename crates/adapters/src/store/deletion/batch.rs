@@ -5,9 +5,10 @@
 //! [`super::filtered`]) would leave it: locked, counted under its lock, planned by the
 //! domain ([`deletion_plan::plan`], in room order, drawing on the transaction's budget),
 //! its covered rows removed in place or hidden by erasures (one per sender) as its plan
-//! says, its `visible_count` lowered and its chain's head moved (one statement per chunk), its stored idempotent answers that embed a covered
-//! message redacted, and its plan's audit record and event written. Where the per-room path makes about a dozen round trips per room, this one makes
-//! about a dozen per chunk (measurements: `docs/benchmarks.md`).
+//! says, its `visible_count` lowered and its chain's head moved (one statement per chunk),
+//! its stored idempotent answers that embed a covered message redacted, and its plan's
+//! audit record and event written. Where the per-room path makes about a dozen round trips
+//! per room, this one makes about a dozen per chunk (measurements: `docs/benchmarks.md`).
 //!
 //! It applies when every request clears a distinct room with the same filter of times and
 //! senders (no message bounds, which need per-room lookups) by the same actor, one whose

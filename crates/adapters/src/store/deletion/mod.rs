@@ -23,6 +23,7 @@ mod targets;
 use super::room_lock::{lock_room, membership};
 use super::visibility::Rule;
 use super::{Backlog, DieselStore, EventQueueing};
+use crate::cached::update;
 use crate::db::DbConnection;
 use crate::rows::NewDeletionRow;
 use crate::schema::{deletions, rooms};
@@ -49,11 +50,11 @@ pub(super) fn settle_room(
     removed: i64,
     deletion: &Deletion,
 ) -> QueryResult<()> {
-    diesel::update(rooms::table.find(room))
-        .set((
-            rooms::visible_count.eq(rooms::visible_count - removed),
-            rooms::audit_head.eq(deletion.hash.as_deref()),
-        ))
+    let set = (
+        rooms::visible_count.eq(rooms::visible_count - removed),
+        rooms::audit_head.eq(deletion.hash.as_deref()),
+    );
+    update(rooms::table, set, rooms::id.eq(room))
         .execute(conn)
         .map(|_| ())
 }
