@@ -1,7 +1,8 @@
 //! The room row's write lock, and what is kept exact under it.
 //!
 //! Every write to a room's messages (send, delete, clear) first bumps the room row's
-//! `write_version`, which takes that row's write lock, so these writes serialize per room:
+//! `write_version`, which takes that row's write lock (on MySQL a deletion takes it by reading
+//! the room's state `FOR UPDATE` instead), so these writes serialize per room:
 //! a clear counts exactly the messages committed before it and none sent after it, and of
 //! two deletes of one message exactly one finds it. Role changes take the same lock, so a
 //! role read under it is the one in force when the write commits. Under the lock each write
@@ -36,23 +37,24 @@ pub(in crate::store) fn add_visible(
         .map(|_| ())
 }
 
-/// What `room` records about the actor (nothing for the API key): two primary-key reads.
+/// What `room`, owned by `owner` (as read under the lock), records about the actor
+/// (nothing for the API key): one primary-key read.
 pub(in crate::store) fn membership(
     conn: &mut DbConnection,
     room: &str,
+    owner: Option<&str>,
     actor: &Actor,
 ) -> QueryResult<Membership> {
     let Some(id) = actor.client_id().filter(|_| !actor.is_platform_admin()) else {
         return Ok(Membership::default());
     };
-    let owner: Option<String> = rooms::table.find(room).select(rooms::owner).first(conn)?;
     let manager: Option<bool> = room_members::table
         .find((room, id.as_str()))
         .select(room_members::is_manager)
         .first(conn)
         .optional()?;
     Ok(Membership {
-        is_owner: owner.as_deref() == Some(id.as_str()),
+        is_owner: owner == Some(id.as_str()),
         is_manager: manager == Some(true),
         is_member: manager.is_some(),
     })

@@ -125,10 +125,10 @@ impl Committed {
     }
 }
 
-/// The room's state as a deletion reads it under the room's lock, its chain's head
-/// included (`rooms.audit_head`). Built from the DSL with the room bound, so that diesel
-/// prepares the statement once per connection: a raw SQL fragment would make it prepare it
-/// again on every call (a round trip on MySQL).
+/// The room's state as a deletion reads it under the room's lock, its owner and its
+/// chain's head included (`rooms.audit_head`). Built from the DSL with the room bound, so
+/// that diesel prepares the statement once per connection: a raw SQL fragment would make it
+/// prepare it again on every call (a round trip on MySQL).
 macro_rules! state_under_lock {
     ($room:expr) => {
         rooms::table.find($room).select((
@@ -138,8 +138,38 @@ macro_rules! state_under_lock {
             rooms::webhook,
             rooms::retention_days,
             rooms::audit_head,
+            rooms::owner,
         ))
     };
+}
+
+/// What [`state_under_lock!`] reads.
+type StateRow = (
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Takes `room`'s write lock and reads its state under it ([`state_under_lock!`]); `None`
+/// when the room does not exist. On MySQL one statement, `SELECT … FOR UPDATE` (it takes
+/// the row's write lock as the bump of `write_version` does); on SQLite the bump first
+/// ([`lock_room`]: a transaction that starts with a read would have to upgrade its lock,
+/// and `SQLITE_BUSY` stops that), then the read.
+fn lock_with_state(conn: &mut DbConnection, room: &str) -> QueryResult<Option<StateRow>> {
+    match conn {
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(c) => state_under_lock!(room).for_update().first(c).optional(),
+        DbConnection::Sqlite(_) => {
+            if !lock_room(conn, room)? {
+                return Ok(None);
+            }
+            state_under_lock!(room).first(conn).map(Some)
+        }
+    }
 }
 
 /// Runs one deletion inside the caller's transaction: lock, admission, then the target's
@@ -155,22 +185,17 @@ fn delete_in(
     let room = request.room.as_str();
     // Holding the room's write lock, which role changes also take: the role read here is
     // the one in force when the deletion commits.
-    let membership = if lock_room(conn, room)? {
-        Some(membership(conn, room, &request.actor)?)
-    } else {
-        None
+    let state = lock_with_state(conn, room)?;
+    let membership = match &state {
+        Some(state) => Some(membership(conn, room, state.6.as_deref(), &request.actor)?),
+        None => None,
     };
     if let Err(refusal) = deletion_plan::admit(&request.actor, membership) {
         return Ok(Committed::refused(refusal));
     }
-    let (cleared, purged, visible, webhook, retention, audit_head): (
-        i64,
-        i64,
-        i64,
-        Option<String>,
-        Option<i32>,
-        Option<String>,
-    ) = state_under_lock!(room).first(conn)?;
+    let Some((cleared, purged, visible, webhook, retention, audit_head, _)) = state else {
+        return Ok(Committed::refused(Refusal::RoomNotFound));
+    };
     let room_state = Locked {
         cleared,
         purged,
