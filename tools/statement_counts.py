@@ -15,6 +15,11 @@ much the CPU times move between runs.
 
     python3 tools/statement_counts.py before=path/to/roomwarden after=target/release/roomwarden
 
+Exact instruction counts need valgrind: with `--callgrind-pid`/`--callgrind-dir`, of a
+`mariadbd` already running under `valgrind --tool=callgrind --instr-atstart=no`; with
+`--callgrind-server DIR`, of each server binary, which then runs under callgrind itself
+(docs/benchmarks.md shows both set up).
+
 Standard library only; needs the `mariadb` (or `mysql`) client on PATH and a MariaDB server
 at 127.0.0.1:3306 reachable as root without a password (ROOMWARDEN_BENCH_MYSQL_URL is not
 read). Loopback only; each database is dropped afterwards.
@@ -69,6 +74,9 @@ CPU = ["server CPU µs", "mariadbd CPU µs"]
 # of an idle stretch as long (exact for the same binaries and inputs, but for the database's
 # background threads, whose work follows time and is only approximately subtracted).
 CALLGRIND = "mariadbd instructions (callgrind)"
+# With --callgrind-server: the instructions the server executed per delete (it runs under
+# callgrind itself), less those of an idle stretch as long (its background workers).
+SERVER_CALLGRIND = "server instructions (callgrind)"
 
 
 def client_binary():
@@ -124,9 +132,20 @@ def free_port():
 
 class Api:
     def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def call(self, method, path, body=None):
+        try:
+            return self.send(method, path, body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the kept-alive connection as the request left (slow under
+            # valgrind): it was not read, so it is sent again on a new connection.
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            return self.send(method, path, body)
+
+    def send(self, method, path, body):
         headers = {"IM-API-KEY": API_KEY, "IM-CLIENT-KEY": CLIENT_KEY}
         data = None
         if body is not None:
@@ -173,7 +192,7 @@ def instructions_since_zero(pid, directory):
     sys.exit("no callgrind dump appeared")
 
 
-def measure(label, binary, deletes, traced=None):
+def measure(label, binary, deletes, traced=None, server_dir=None):
     database = f"rw_counts_{os.getpid()}_{re.sub(r'[^A-Za-z0-9]', '_', label)}"
     sql(f"CREATE DATABASE {database}")
     port = free_port()
@@ -185,9 +204,21 @@ def measure(label, binary, deletes, traced=None):
         ROOMWARDEN_BIND=f"127.0.0.1:{port}",
         RUST_LOG="warn",
     )
-    process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [binary]
+    if server_dir:
+        # valgrind runs the server in its own process: `process.pid` is the traced server.
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={server_dir}/callgrind.out.%p",
+            binary,
+        ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Every traced process: `(pid, dump directory, result name)`.
+    tracing = []
     try:
-        wait_ready(port, process)
+        wait_ready(port, process, within=600 if server_dir else 60)
         api = Api(port)
         assert api.call("POST", "/admin/clients", {"_id": "alice"})[0] == 200
         assert api.call("POST", "/rooms", {"_id": "r", "owner": "alice"})[0] == 200
@@ -206,8 +237,13 @@ def measure(label, binary, deletes, traced=None):
         time.sleep(1)
         database_pid = traced[0] if traced else mariadbd_pid()
         if traced:
-            callgrind(database_pid, "-z")
-            callgrind(database_pid, "-i", "on")
+            tracing.append((database_pid, traced[1], CALLGRIND))
+        if server_dir:
+            tracing.append((process.pid, server_dir, SERVER_CALLGRIND))
+        instructions = {}
+        for pid, _, _ in tracing:
+            callgrind(pid, "-z")
+            callgrind(pid, "-i", "on")
         start = status()
         cpu_start = (cpu_seconds(process.pid), cpu_seconds(database_pid))
         began = time.monotonic()
@@ -216,20 +252,19 @@ def measure(label, binary, deletes, traced=None):
             assert code == 200, body
         took = time.monotonic() - began
         end = status()
-        instructions = None
-        if traced:
-            callgrind(database_pid, "-i", "off")
-            instructions = instructions_since_zero(database_pid, traced[1])
+        for pid, directory, name in tracing:
+            callgrind(pid, "-i", "off")
+            instructions[name] = instructions_since_zero(pid, directory)
         cpu_end = (cpu_seconds(process.pid), cpu_seconds(database_pid))
         # The same length of time with no request: what the background workers ask (and,
         # traced, what the database's own background threads execute meanwhile).
-        if traced:
-            callgrind(database_pid, "-z")
-            callgrind(database_pid, "-i", "on")
+        for pid, _, _ in tracing:
+            callgrind(pid, "-z")
+            callgrind(pid, "-i", "on")
         time.sleep(took)
-        if traced:
-            callgrind(database_pid, "-i", "off")
-            instructions -= instructions_since_zero(database_pid, traced[1])
+        for pid, directory, name in tracing:
+            callgrind(pid, "-i", "off")
+            instructions[name] -= instructions_since_zero(pid, directory)
         idle = status()
         cpu_idle = (cpu_seconds(process.pid), cpu_seconds(database_pid))
         per_delete = {}
@@ -237,12 +272,12 @@ def measure(label, binary, deletes, traced=None):
             work = end[name] - start[name]
             background = idle[name] - end[name]
             per_delete[name] = (work - background) / deletes
-        for i, name in enumerate(CPU if not traced else []):
+        for i, name in enumerate(CPU if not tracing else []):
             work = cpu_end[i] - cpu_start[i]
             background = cpu_idle[i] - cpu_end[i]
             per_delete[name] = (work - background) * 1e6 / deletes
-        if instructions is not None:
-            per_delete[CALLGRIND] = instructions / deletes
+        for name, count in instructions.items():
+            per_delete[name] = count / deletes
         return per_delete, took
     finally:
         process.terminate()
@@ -262,6 +297,12 @@ def main():
         "as this process: count its instructions per delete (and skip CPU times)",
     )
     parser.add_argument("--callgrind-dir", default=".", help="where that valgrind writes its dumps")
+    parser.add_argument(
+        "--callgrind-server",
+        metavar="DIR",
+        help="run each server binary under `valgrind --tool=callgrind --instr-atstart=no`, "
+        "dumps in DIR: count its instructions per delete (and skip CPU times)",
+    )
     args = parser.parse_args()
     global PORT
     PORT = args.port
@@ -271,16 +312,17 @@ def main():
         label, _, path = spec.partition("=")
         if not path:
             sys.exit(f"expected label=path, got {spec!r}")
-        per_delete, took = measure(label, path, args.deletes, traced)
+        per_delete, took = measure(label, path, args.deletes, traced, args.callgrind_server)
         results.append((label, per_delete, took))
-        print(f"{label}: {args.deletes} deletes in {took:.1f} s", file=sys.stderr)
+        # Each result as it comes, so that a run stopped later keeps it.
+        print(f"{label}: {args.deletes} deletes in {took:.1f} s: {json.dumps(per_delete)}", file=sys.stderr)
     labels = [label for label, _, _ in results]
     print(f"| per single delete (MariaDB status, {args.deletes} deletes, idle subtracted) | " + " | ".join(labels) + " |")
     print("|---|" + "---|" * len(labels))
     for name in COUNTERS:
         cells = " | ".join(f"{r[1][name]:.2f}" for r in results)
         print(f"| `{name}` | {cells} |")
-    for name in CPU + [CALLGRIND]:
+    for name in CPU + [CALLGRIND, SERVER_CALLGRIND]:
         if all(name in r[1] for r in results):
             cells = " | ".join(f"{r[1][name]:,.0f}" for r in results)
             print(f"| {name} | {cells} |")
