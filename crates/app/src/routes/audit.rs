@@ -6,6 +6,7 @@ use crate::dto::{AuditPageDto, AuditRecordDto, ChainReportDto, RoomChangeDto, Ro
 use crate::envelope::{ApiError, ok};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
+use roomwarden_domain::audit_chain::ChainCheck;
 use roomwarden_domain::filter::Bound;
 use roomwarden_domain::ids::{DeletionId, RoomChangeId, RoomId};
 use roomwarden_domain::model::Deletion;
@@ -104,15 +105,32 @@ pub async fn verify_deletions(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (room, report) = state
+    let room = state
         .run_as(caller, move |actor, ports| {
             let room = RoomId::parse(&path)?;
-            let report =
-                audit::verify_room(ports.rooms.as_ref(), ports.audit.as_ref(), actor, &room)?;
-            Ok((room, report))
+            audit::may_verify(ports.rooms.as_ref(), actor, &room)?;
+            Ok(room)
         })
         .await?;
-    Ok(ok("OK", ChainReportDto::new(room.as_str(), report)))
+    // A page per storage call, each with a deadline of its own (`run::with_deadline`): the
+    // request's one deadline would cut off the chain of a large room (docs/api.md §8.6).
+    let mut check = ChainCheck::default();
+    let mut after = None;
+    loop {
+        let (room, checked) = (room.clone(), check);
+        let (checked, next) = crate::run::with_deadline(state.run(move |ports| {
+            let mut check = checked;
+            let next = audit::verify_page(ports.audit.as_ref(), &room, after.as_ref(), &mut check)?;
+            Ok((check, next))
+        }))
+        .await?;
+        check = checked;
+        match next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(ok("OK", ChainReportDto::new(room.as_str(), check.finish())))
 }
 
 /// Query of the export.

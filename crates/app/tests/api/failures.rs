@@ -790,3 +790,67 @@ fn threads_stay_bounded_under_many_concurrent_requests() {
         "{most} threads under load, {idle} idle"
     );
 }
+
+#[test]
+fn verify_answers_for_a_chain_whose_reading_outlasts_one_request_deadline() {
+    let Some((app, proxy)) = app_behind_proxy("long_verify") else {
+        return;
+    };
+    app.user("owner");
+    app.room("big", "owner", &[], &[]);
+    // Three pages of records (they need no hash to be read: the report then says where the
+    // chain breaks), written with SQL.
+    let ids: Vec<String> = (0..2_001).map(|i| format!("rec-{i:05}")).collect();
+    let values: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!(
+                "('{id}', 'big', 'm{i}', 1, '_platform', {}, NULL)",
+                1_800_000_000_000_i64 + i as i64
+            )
+        })
+        .collect();
+    roomwarden_adapters::testing::Rows::open(&app.database_url).execute(&format!(
+        "INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason) VALUES {}",
+        values.join(", ")
+    ));
+    // The database holds the second and the third page's reads 5 s each: more than the 8 s
+    // of one request's deadline together, less each. The read of a page after a record
+    // carries that record's ID.
+    let verify = std::thread::scope(|scope| {
+        let answer = scope.spawn(|| {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(std::time::Duration::from_secs(60)))
+                .build()
+                .into();
+            let headers = [("IM-API-KEY".to_owned(), API_KEY.to_owned())];
+            send_with(
+                &agent,
+                &app.base,
+                "GET",
+                "/rooms/big/deletions/verify",
+                &headers,
+                None,
+            )
+        });
+        for cursor in [&ids[999], &ids[1_999]] {
+            proxy.pause_on(cursor);
+            let armed_at = std::time::Instant::now();
+            while !proxy.tripped() {
+                assert!(
+                    armed_at.elapsed() < std::time::Duration::from_secs(30),
+                    "never read"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            proxy.resume();
+        }
+        answer.join().expect("verify")
+    });
+    let report = verify.ok();
+    assert_eq!(report["records"], 2_001, "{report}");
+    assert_eq!(report["roomID"], "big");
+}

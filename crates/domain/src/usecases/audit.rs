@@ -59,20 +59,49 @@ pub fn all_deletions(
 /// whatever the number of records.
 pub const CHAIN_PAGE: u32 = 1_000;
 
-/// `GET /rooms/{roomID}/deletions/verify`: platform admins, the owner and managers, as for
-/// the room's deletions. Recomputes the room's chain of deletion records, oldest first,
-/// [`CHAIN_PAGE`] records at a time.
+/// `GET /rooms/{roomID}/deletions/verify`, its first step: platform admins, the owner and
+/// managers may verify the room's chain (as read its deletions); then [`verify_page`], page
+/// after page.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, or a storage failure.
-pub fn verify_room(
-    rooms: &dyn RoomStore,
+pub fn may_verify(rooms: &dyn RoomStore, actor: &Actor, room: &RoomId) -> Result<(), DomainError> {
+    may_read_log(rooms, actor, room)
+}
+
+/// Checks the next [`CHAIN_PAGE`] of `room`'s deletion records, after the record `after`
+/// (from the first with `None`), as the next links of `check`; the cursor of the page after
+/// it, `None` once the chain is read. A caller that must bound each storage call (a request
+/// has a deadline) verifies a room of any size this way; [`verify_chain`] loops over it.
+///
+/// # Errors
+/// A storage failure.
+pub fn verify_page(
     audit: &dyn AuditStore,
-    actor: &Actor,
     room: &RoomId,
-) -> Result<ChainReport, DomainError> {
-    may_read_log(rooms, actor, room)?;
-    verify_chain(audit, room)
+    after: Option<&DeletionId>,
+    check: &mut ChainCheck,
+) -> Result<Option<DeletionId>, DomainError> {
+    next_page(audit, Some(room), after, |record| check_next(check, record))
+}
+
+/// Calls `f` with the next [`CHAIN_PAGE`] deletion records of `room` (of every room with
+/// `None`) after `after`, oldest first; the cursor of the page after it, `None` after the
+/// last.
+fn next_page(
+    audit: &dyn AuditStore,
+    room: Option<&RoomId>,
+    after: Option<&DeletionId>,
+    f: impl FnMut(&Deletion),
+) -> Result<Option<DeletionId>, DomainError> {
+    let page = audit
+        .list_deletions_oldest_first(room, after, None, None, CHAIN_PAGE)?
+        .unwrap_or_default();
+    page.iter().for_each(f);
+    Ok(page
+        .last()
+        .filter(|_| page.len() == CHAIN_PAGE as usize)
+        .map(|last| last.id.clone()))
 }
 
 /// Calls `f` with every deletion record of `room` (of every room with `None`), oldest first,
@@ -83,16 +112,10 @@ fn each_oldest_first(
     mut f: impl FnMut(&Deletion),
 ) -> Result<(), DomainError> {
     let mut after: Option<DeletionId> = None;
-    loop {
-        let page = audit
-            .list_deletions_oldest_first(room, after.as_ref(), None, None, CHAIN_PAGE)?
-            .unwrap_or_default();
-        page.iter().for_each(&mut f);
-        match page.last() {
-            Some(last) if page.len() == CHAIN_PAGE as usize => after = Some(last.id.clone()),
-            _ => return Ok(()),
-        }
+    while let Some(next) = next_page(audit, room, after.as_ref(), &mut f)? {
+        after = Some(next);
     }
+    Ok(())
 }
 
 /// Checks `record` as the next of its chain.
@@ -105,7 +128,7 @@ fn check_next(check: &mut ChainCheck, record: &Deletion) {
 }
 
 /// Recomputes `room`'s chain of deletion records (the room need not exist any more: records
-/// outlive rooms), for [`verify_room`] and the command line's `audit verify --room`.
+/// outlive rooms), for the command line's `audit verify --room`.
 ///
 /// # Errors
 /// A storage failure.
