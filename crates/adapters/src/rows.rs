@@ -220,7 +220,7 @@ impl<'a> From<&'a Message> for NewMessageRow<'a> {
     }
 }
 
-#[derive(Queryable, Selectable, Clone)]
+#[derive(Queryable, QueryableByName, Selectable, Clone)]
 #[diesel(table_name = deletions)]
 pub(crate) struct DeletionRow {
     pub id: String,
