@@ -6,7 +6,8 @@
 //! send and a deletion make take one form each, so [`update`] builds them as a statement
 //! that diesel may cache: it is keyed by its SQL text, prepared once per connection and
 //! executed from then on. (A single-row `INSERT` is cached by diesel already, unless an
-//! absent value is written as `DEFAULT`: `rows` inserts write NULL instead.)
+//! absent value is written as `DEFAULT`: a deletion record's insert, on every deletion's
+//! path, writes NULL instead, see `NewDeletionRow`.)
 //!
 //! Only for changesets and conditions whose SQL takes one form or a few: never with an
 //! `eq_any` list (one form per length) or SQL text that embeds values.
