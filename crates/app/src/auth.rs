@@ -17,14 +17,7 @@ use roomwarden_domain::auth::{self, Credentials};
 pub async fn authenticate(credentials: Credentials, state: &AppState) -> Result<Actor, ApiError> {
     let keys = state.keys.clone();
     state
-        .run(move |ports| {
-            auth::authenticate(
-                &credentials,
-                &keys,
-                ports.clients.as_ref(),
-                ports.clock.now(),
-            )
-        })
+        .run(move |ports| auth::authenticate(&credentials, &keys, ports.clients, ports.clock.now()))
         .await
 }
 

@@ -71,3 +71,25 @@ impl FromRequest for Caller {
         }))
     }
 }
+
+/// A [`Caller`] on an endpoint meant for users: extracted and authenticated exactly as a
+/// `Caller` is (the API key authenticates, and the use case answers it
+/// `403 INSUFFICIENT_PERMISSION`), but the endpoint is documented as taking a user's token
+/// ([`crate::access::Access::User`]).
+pub struct User(pub Caller);
+
+impl From<User> for Caller {
+    fn from(user: User) -> Self {
+        user.0
+    }
+}
+
+impl FromRequest for User {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload).into_inner();
+        ready(caller.map(User))
+    }
+}

@@ -3,7 +3,7 @@
 //!
 //! Without the header a request passes straight through: no extra work, no storage round
 //! trip. With it, in the contract's order of checks: the body is read (as the handlers read
-//! it: 1 MiB, 10 s), the caller is authenticated as the route's handler does it ([`Callers`]),
+//! it: 1 MiB, 10 s), the caller is authenticated as the route's handler does it ([`Access`]),
 //! the header's syntax is checked, and the key is claimed for the caller with the request's
 //! fingerprint (method, path, query, body), all in one hop to the blocking pool; the handler
 //! then runs as the actor so authenticated ([`credentials::Authenticated`]), without a second
@@ -32,6 +32,7 @@
 //! keys nor bodies are logged. A handler whose answer embeds a message's content marks it
 //! with [`Embeds`], so that the stored answer loses that content when the message is deleted.
 
+use crate::access::Access;
 use crate::credentials::{self, Authenticated};
 use crate::envelope::ApiError;
 use crate::state::AppState;
@@ -56,17 +57,6 @@ use std::panic::AssertUnwindSafe;
 pub const KEY_HEADER: &str = "Idempotency-Key";
 /// The header of a replayed answer.
 pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
-
-/// How a route's handler authenticates, which the middleware repeats so that its own
-/// answers (401, then 400 for the header) come in the order the handler's would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Callers {
-    /// Only the API key (`/admin/*`, `POST /rooms`, `POST /messages`): checked before the
-    /// body is read, as the handlers' `Platform` extractor does.
-    ApiKeyOnly,
-    /// The API key or a user token, checked after the body is read (as `run_as` does).
-    Any,
-}
 
 /// Where an answer embeds a message's content: the message, and the JSON pointer of the
 /// message object in the body (its `message` member is the content). Handlers put it in the
@@ -130,12 +120,13 @@ impl CarriesSecret {
 /// # Errors
 /// Only the wrapped service's own errors.
 pub async fn handle(
-    callers: Callers,
+    access: Access,
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let mut sent = req.headers().get_all(KEY_HEADER);
-    let Some(first) = sent.next() else {
+    // A route without credentials has no caller to hold a key for (every write takes one).
+    let Some(first) = sent.next().filter(|_| access.keyed()) else {
         return next.call(req).await;
     };
     // Two keys: checked as a bad value, after authentication.
@@ -145,7 +136,9 @@ pub async fn handle(
         return Ok(req.error_response(ApiError::internal()));
     };
     let credentials = credentials::credentials(req.request());
-    if callers == Callers::ApiKeyOnly
+    // API-key-only: checked before the body is read, as the `Platform` extractor does; any
+    // other caller after it, as `run_as` does.
+    if access == Access::ApiKey
         && let Err(e) = roomwarden_domain::auth::require_api_key(&credentials, &state.keys)
     {
         return Ok(req.error_response(ApiError::from(e)));
@@ -166,14 +159,16 @@ pub async fn handle(
         .run_undoable(
             move |ports| {
                 let now = ports.clock.now();
-                let actor = match callers {
-                    Callers::ApiKeyOnly => Actor::Platform,
-                    Callers::Any => roomwarden_domain::auth::authenticate(
-                        &credentials,
-                        &keys,
-                        ports.clients.as_ref(),
-                        now,
-                    )?,
+                let actor = match access {
+                    Access::ApiKey => Actor::Platform,
+                    Access::Open | Access::Caller | Access::User => {
+                        roomwarden_domain::auth::authenticate(
+                            &credentials,
+                            &keys,
+                            ports.clients,
+                            now,
+                        )?
+                    }
                 };
                 let key = match raw {
                     Some(raw) => IdempotencyKey::parse(&raw)?,
@@ -183,14 +178,13 @@ pub async fn handle(
                         )));
                     }
                 };
-                let begun =
-                    idempotency::begin(ports.idempotency.as_ref(), &actor, key, fingerprint, now)?;
+                let begun = idempotency::begin(ports, &actor, key, fingerprint)?;
                 Ok((actor, begun))
             },
             // Claimed after the client was answered 503: nobody runs it, so free the key.
             |ports, (_, begun)| {
                 if let Begin::Run(ticket) = begun
-                    && let Err(e) = idempotency::release(ports.idempotency.as_ref(), &ticket)
+                    && let Err(e) = idempotency::release(ports, &ticket)
                 {
                     tracing::warn!(error = %e, "a late idempotency claim could not be released");
                 }
@@ -281,14 +275,7 @@ pub async fn handle(
         embeds,
     };
     let stored = state
-        .run_detached(move |ports| {
-            idempotency::finish(
-                ports.idempotency.as_ref(),
-                &ticket,
-                &completion,
-                ports.clock.now(),
-            )
-        })
+        .run_detached(move |ports| idempotency::finish(ports, &ticket, &completion))
         .await;
     match stored {
         Some(Ok(true)) => {}
@@ -314,7 +301,7 @@ pub async fn handle(
 /// until the request's deadline, and carried out even past it.
 async fn release(state: &AppState, ticket: Ticket) {
     let released = state
-        .run_detached(move |ports| idempotency::release(ports.idempotency.as_ref(), &ticket))
+        .run_detached(move |ports| idempotency::release(ports, &ticket))
         .await;
     match released {
         Some(Ok(_)) => {}

@@ -5,6 +5,7 @@
 //! routes, header extraction, and the RC/RM envelope with the single mapping from domain
 //! outcomes to statuses ([`envelope`]).
 
+pub mod access;
 pub mod auth;
 pub mod body;
 pub mod config;

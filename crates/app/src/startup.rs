@@ -59,6 +59,19 @@ pub fn open_store(config: &Config) -> anyhow::Result<(DieselStore, Keys)> {
 /// How long a client has to send a request head (then `408`).
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The served OpenAPI document, built once per process.
+fn openapi_json() -> web::Data<routes::ops::OpenApiJson> {
+    static DOCUMENT: std::sync::OnceLock<web::Data<routes::ops::OpenApiJson>> =
+        std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            web::Data::new(routes::ops::OpenApiJson(web::Bytes::from(
+                crate::openapi::document_json(),
+            )))
+        })
+        .clone()
+}
+
 /// The application: every route, the envelope for framework errors, the access log, and
 /// (outermost, so it sees every final status) the HTTP metrics.
 fn app(
@@ -75,6 +88,7 @@ fn app(
     let metrics = state.metrics.clone();
     App::new()
         .app_data(web::Data::new(state))
+        .app_data(openapi_json())
         .app_data(crate::body::body_config())
         .app_data(
             web::QueryConfig::default()

@@ -11,6 +11,7 @@ use roomwarden_domain::ports::{
     AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore,
 };
 use roomwarden_domain::time::Clock;
+use roomwarden_domain::usecases::Ports as UseCasePorts;
 use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
 
@@ -78,6 +79,20 @@ impl Ports {
         }
     }
 
+    /// The ports as the bundle the use cases take.
+    pub fn for_use_cases(&self) -> UseCasePorts<'_> {
+        UseCasePorts {
+            clients: self.clients.as_ref(),
+            rooms: self.rooms.as_ref(),
+            messages: self.messages.as_ref(),
+            audit: self.audit.as_ref(),
+            idempotency: self.idempotency.as_ref(),
+            events: self.events.as_ref(),
+            webhooks: self.webhooks.as_ref(),
+            clock: self.clock.as_ref(),
+        }
+    }
+
     /// Sessions that are the ports themselves, for ports without connections (mocks).
     pub fn without_sessions() -> Sessions {
         Arc::new(|ports: &Ports| Ok(ports.clone()))
@@ -92,13 +107,13 @@ impl AppState {
     /// The use case's error, mapped to the API's.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Ports) -> Result<T, DomainError> + Send + 'static,
+        F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         let ports = self.ports.clone();
         crate::run::blocking(move || -> Result<T, DomainError> {
             let session = (ports.sessions)(&ports)?;
-            f(&session)
+            f(&session.for_use_cases())
         })
         .await
     }
@@ -110,18 +125,18 @@ impl AppState {
     /// As [`AppState::run`].
     pub async fn run_undoable<T, F, U>(&self, f: F, undo: U) -> Result<T, ApiError>
     where
-        F: FnOnce(&Ports) -> Result<T, DomainError> + Send + 'static,
-        U: FnOnce(&Ports, T) + Send + 'static,
+        F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
+        U: FnOnce(&UseCasePorts<'_>, T) + Send + 'static,
         T: Send + 'static,
     {
         let (ports, later) = (self.ports.clone(), self.ports.clone());
         crate::run::blocking_undoable(
             move || -> Result<T, DomainError> {
                 let session = (ports.sessions)(&ports)?;
-                f(&session)
+                f(&session.for_use_cases())
             },
             move |value| match (later.sessions)(&later) {
-                Ok(session) => undo(&session, value),
+                Ok(session) => undo(&session.for_use_cases(), value),
                 Err(e) => tracing::warn!(error = %e, "no session to undo a late result"),
             },
         )
@@ -132,13 +147,13 @@ impl AppState {
     /// request's deadline (see [`crate::run::detached`]); `None` when it outlived it.
     pub async fn run_detached<T, F>(&self, f: F) -> Option<Result<T, DomainError>>
     where
-        F: FnOnce(&Ports) -> Result<T, DomainError> + Send + 'static,
+        F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
         let ports = self.ports.clone();
         crate::run::detached(move || {
             let session = (ports.sessions)(&ports)?;
-            f(&session)
+            f(&session.for_use_cases())
         })
         .await
     }
@@ -153,7 +168,7 @@ impl AppState {
     /// `401` for bad credentials; else `f`'s error.
     pub async fn run_as<T, F>(&self, caller: Caller, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Actor, &Ports) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&Actor, &UseCasePorts<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
         let ports = self.ports.clone();
@@ -169,7 +184,7 @@ impl AppState {
                     session.clock.now(),
                 )?,
             };
-            f(&actor, &session)
+            f(&actor, &session.for_use_cases())
         })
         .await
     }

@@ -23,20 +23,22 @@
 //! ```
 //! use roomwarden_domain::actor::Actor;
 //! use roomwarden_domain::idempotency::{Completion, Fingerprint, IdempotencyKey, StoredResponse};
+//! use roomwarden_domain::usecases::Ports;
 //! use roomwarden_domain::usecases::idempotency::{self, Begin};
-//! use roomwarden_domain::memory::MemoryStore;
+//! use roomwarden_domain::memory::{AcceptAnyWebhook, MemoryStore};
 //!
 //! let store = MemoryStore::new();
-//! let now = chrono::Utc::now();
+//! let clock = store.clock();
+//! let ports = Ports::of(&store, &AcceptAnyWebhook, clock.as_ref());
 //! let key = IdempotencyKey::parse(b"retry-7f3a")?;
 //! let request = Fingerprint::of("DELETE", "/rooms/r/messages/_all", "", b"");
-//! let Begin::Run(ticket) = idempotency::begin(&store, &Actor::Platform, key.clone(), request.clone(), now)? else {
+//! let Begin::Run(ticket) = idempotency::begin(&ports, &Actor::Platform, key.clone(), request.clone())? else {
 //!     unreachable!("a new key runs")
 //! };
 //! let answer = StoredResponse { status: 200, content_type: "application/json".into(), body: b"{}".to_vec() };
-//! idempotency::finish(&store, &ticket, &Completion { response: answer.clone(), embeds: None }, now)?;
+//! idempotency::finish(&ports, &ticket, &Completion { response: answer.clone(), embeds: None })?;
 //! // The retry is answered from the store.
-//! let again = idempotency::begin(&store, &Actor::Platform, key, request, now)?;
+//! let again = idempotency::begin(&ports, &Actor::Platform, key, request)?;
 //! assert_eq!(again, Begin::Replay(answer));
 //! # Ok::<(), roomwarden_domain::error::DomainError>(())
 //! ```

@@ -39,7 +39,8 @@
 //! With the `memory` feature, [`memory::MemoryStore`] implements every port in memory (its
 //! docs show an embedding service creating a room, deleting a message and clearing the room
 //! through the use cases). With the `mock` feature, every port has a `mockall` mock
-//! (`ports::MockMessageStore`, ...) for other crates' tests. With the `testkit` feature,
+//! (`ports::MockMessageStore`, ...) for other crates' tests, and `usecases::Mocks` bundles them
+//! as the [`usecases::Ports`] a use case takes. With the `testkit` feature,
 //! [`testkit`] is the storage contract as a test suite: [`store_contract!`] runs every
 //! case against a third-party adapter in a few lines.
 //!
@@ -49,17 +50,18 @@
 //! use roomwarden_domain::actor::Actor;
 //! use roomwarden_domain::error::{DomainError, StoreError};
 //! use roomwarden_domain::ids::{DeleteTarget, RoomId};
-//! use roomwarden_domain::ports::{MockMessageStore, MockRoomStore};
+//! use roomwarden_domain::usecases::Mocks;
 //! use roomwarden_domain::usecases::deletion::{DeleteMessages, delete_messages};
 //!
-//! let mut rooms = MockRoomStore::new();
-//! rooms
+//! let mut mocks = Mocks::default(); // a call to a port without expectations panics
+//! mocks
+//!     .rooms
 //!     .expect_get_room()
 //!     .times(1)
 //!     .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("connection refused"))));
-//! let messages = MockMessageStore::new(); // no call expected: the room lookup failed first
+//! // No message call expected: the room lookup failed first.
 //! let command = DeleteMessages { room: RoomId::parse("r")?, target: DeleteTarget::All, reason: None, filter: Default::default() };
-//! let outcome = delete_messages(&rooms, &messages, &Actor::Platform, command, chrono::Utc::now());
+//! let outcome = delete_messages(&mocks.ports(), &Actor::Platform, command);
 //! assert!(matches!(outcome, Err(DomainError::Unavailable(_))));
 //! # Ok::<(), DomainError>(())
 //! ```

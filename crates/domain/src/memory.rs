@@ -6,32 +6,35 @@
 //! message exactly one succeeds; a clear removes exactly the messages present when it runs.
 //! Nothing is persisted, so "permanent" means removed from memory, and the audit log is the
 //! record of every committed deletion (the diesel store's outbox event is 1:1 with it).
-//! There is no outbox and nothing is delivered, so the optional [`crate::ports::EventLog`]
-//! port (the operators' view of event deliveries) is not implemented here.
+//! There is no outbox and nothing is delivered, so its [`crate::ports::EventLog`] (the
+//! operators' view of event deliveries) is always empty.
 //!
-//! Embedding the domain: build the store, then call the use cases with it.
+//! Embedding the domain: build the store, then call the use cases with it as their
+//! [`Ports`](crate::usecases::Ports), with the store's clock.
 //!
 //! ```
 //! use roomwarden_domain::actor::Actor;
 //! use roomwarden_domain::ids::{ClientId, DeleteTarget, RoomId};
 //! use roomwarden_domain::memory::{AcceptAnyWebhook, MemoryStore};
 //! use roomwarden_domain::model::{ClientChanges, MessageContent};
+//! use roomwarden_domain::usecases::Ports;
 //! use roomwarden_domain::usecases::clients::{SaveClient, TokenRequest, save_client};
 //! use roomwarden_domain::usecases::deletion::{DeleteMessages, delete_messages};
 //! use roomwarden_domain::usecases::messages::{SendMessage, send_message};
 //! use roomwarden_domain::usecases::rooms::{CreateRoom, create_room};
-//! use chrono::{Duration, Utc};
+//! use chrono::Duration;
 //!
 //! let store = MemoryStore::new();
-//! let now = Utc::now();
+//! let clock = store.clock();
+//! let ports = Ports::of(&store, &AcceptAnyWebhook, clock.as_ref());
 //! let (alice, bob) = (ClientId::parse("alice")?, ClientId::parse("bob")?);
 //! for id in [&alice, &bob] {
 //!     let changes = ClientChanges { id: id.clone(), nickname: None, avatar_url: None, is_platform_admin: None };
-//!     save_client(&store, SaveClient { changes, token: TokenRequest::Keep }, Duration::days(7), now)?;
+//!     save_client(&ports, SaveClient { changes, token: TokenRequest::Keep }, Duration::days(7))?;
 //! }
 //! let room = RoomId::parse("lobby")?;
 //! let command = CreateRoom { id: Some(room.clone()), owner: Some(alice.clone()), members: vec![bob.clone()], ..CreateRoom::default() };
-//! create_room(&store, &store, &AcceptAnyWebhook, command, now)?;
+//! create_room(&ports, command)?;
 //!
 //! let as_user = |id: &ClientId| Actor::Client { id: id.clone(), is_platform_admin: false };
 //! let say = |text: &str| SendMessage {
@@ -39,17 +42,17 @@
 //!     content: Some(MessageContent::from_json(format!("{text:?}")).expect("JSON")),
 //!     message_type: "text".to_owned(),
 //! };
-//! let spam = send_message(&store, &store, &as_user(&bob), &room, say("buy now"), now)?;
-//! send_message(&store, &store, &as_user(&bob), &room, say("hello"), now)?;
-//! send_message(&store, &store, &as_user(&bob), &room, say("bye"), now)?;
+//! let spam = send_message(&ports, &as_user(&bob), &room, say("buy now"))?;
+//! send_message(&ports, &as_user(&bob), &room, say("hello"))?;
+//! send_message(&ports, &as_user(&bob), &room, say("bye"))?;
 //!
 //! // Bob (a member) may not delete; Alice (the owner) deletes one message, then clears.
 //! let one = DeleteMessages { room: room.clone(), target: DeleteTarget::One(spam.id.clone()), reason: None, filter: Default::default() };
-//! assert!(delete_messages(&store, &store, &as_user(&bob), one.clone(), now).is_err());
-//! let deleted = delete_messages(&store, &store, &as_user(&alice), one, now)?;
+//! assert!(delete_messages(&ports, &as_user(&bob), one.clone()).is_err());
+//! let deleted = delete_messages(&ports, &as_user(&alice), one)?;
 //! assert_eq!((deleted.deleted_count, deleted.deleted_by.as_str()), (1, "alice"));
 //! let all = DeleteMessages { room: room.clone(), target: DeleteTarget::All, reason: None, filter: Default::default() };
-//! assert_eq!(delete_messages(&store, &store, &Actor::Platform, all, now)?.deleted_count, 2);
+//! assert_eq!(delete_messages(&ports, &Actor::Platform, all)?.deleted_count, 2);
 //! # Ok::<(), roomwarden_domain::error::DomainError>(())
 //! ```
 
@@ -57,6 +60,7 @@ use crate::actor::Actor;
 use crate::deletion_plan::{self, Budget, Coverage, Refusal, Rows};
 use crate::error::Action;
 use crate::error::StoreError;
+use crate::events::{DeliveryState, EventDelivery, Redelivered};
 use crate::filter::{Bound, MessageFilter};
 use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, StoredResponse, Ticket};
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId};
@@ -66,7 +70,7 @@ use crate::model::{
     RetentionOrigin, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use crate::ports::{
-    AuditStore, ClientStore, IdempotencyStore, MessageStore, RoomStore, StoreResult,
+    AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore, StoreResult,
 };
 use crate::room_change::{RetentionSet, RoomChange};
 use crate::time::{Clock, SystemClock};
@@ -362,8 +366,37 @@ impl MemoryStore {
         self
     }
 
+    /// The clock the store judges its reads at: the one to give the use cases
+    /// ([`crate::usecases::Ports::clock`]).
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.lock().clock.0.clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// No outbox: no deletion queues an event here, so the log is always empty (no event is a
+/// cursor, and none can be redelivered).
+impl EventLog for MemoryStore {
+    fn list_events(
+        &self,
+        _state: Option<DeliveryState>,
+        _room: Option<&RoomId>,
+        before: Option<&DeletionId>,
+        _limit: u32,
+    ) -> StoreResult<Option<Vec<EventDelivery>>> {
+        Ok(before.is_none().then(Vec::new))
+    }
+
+    fn redeliver_event(
+        &self,
+        _id: &DeletionId,
+        _now: DateTime<Utc>,
+    ) -> StoreResult<Option<Redelivered>> {
+        Ok(None)
     }
 }
 

@@ -292,9 +292,9 @@ pub trait AuditStore: Send + Sync {
 /// The outbox of deletion events as operators see it: every event with its webhook
 /// delivery, and sending one again (`GET /admin/events`, `POST /admin/events/{id}/redeliver`).
 ///
-/// Optional, like [`IdempotencyStore`]: only a store that keeps an outbox and delivers its
-/// events implements it (the diesel store does; the `memory` feature's `MemoryStore` has no
-/// outbox and does not). A destination is the room's webhook, else the global one; the
+/// A store that keeps an outbox and delivers its events lists them here (the diesel store
+/// does); one without an outbox, such as the `memory` feature's `MemoryStore`, is an empty
+/// log. A destination is the room's webhook, else the global one; the
 /// store knows whether a global webhook is configured.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[expect(

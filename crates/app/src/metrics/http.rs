@@ -42,9 +42,10 @@ pub async fn record(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req
-        .match_pattern()
-        .map_or_else(|| UNMATCHED.to_owned(), |p| literal_segments(&p));
+    let route = req.match_pattern().map_or_else(
+        || UNMATCHED.to_owned(),
+        |p| crate::routes::documented_path(&p),
+    );
     let result = next.call(req).await;
     let status = match &result {
         Ok(res) => res.status(),
@@ -52,20 +53,4 @@ pub async fn record(
     };
     metrics.request(method, route, status.as_u16(), started.elapsed());
     result.map(ServiceResponse::map_into_boxed_body)
-}
-
-/// A route pattern as the document writes it: a segment that matches one literal
-/// (`{all:_all}`) is that literal (`_all`).
-fn literal_segments(pattern: &str) -> String {
-    pattern
-        .split('/')
-        .map(|segment| {
-            segment
-                .strip_prefix('{')
-                .and_then(|s| s.strip_suffix('}'))
-                .and_then(|s| s.split_once(':'))
-                .map_or(segment, |(_, literal)| literal)
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }

@@ -1,129 +1,12 @@
 //! Makes the generated document say what the server really answers: every response in its
 //! RC/RM envelope, every status each operation can return, and the parameters' rules.
 //!
-//! The handlers' annotations describe the success result and the request; what is the same
-//! for many operations (the envelope, the errors of authentication, the body reader, the
+//! The handlers' annotations describe the success result, the request and the statuses
+//! specific to the operation; who may call it comes from its extractors
+//! ([`crate::access`]); what is the same for many operations (the envelope, the errors of authentication, the body reader, the
 //! protocol layer and storage) is applied here in one place, so it cannot drift per handler.
 
 use serde_json::{Value, json};
-
-/// Statuses specific to an operation (by `operationId`), with the codes it answers them with.
-const SPECIFIC: &[(&str, &[(u16, &str)])] = &[
-    ("save_client", &[(409, "TOKEN_ALREADY_IN_USE")]),
-    ("revoke_tokens", &[(404, "CLIENT_NOT_FOUND")]),
-    (
-        "me",
-        &[
-            (
-                403,
-                "INSUFFICIENT_PERMISSION (the API key has no client identity)",
-            ),
-            (404, "CLIENT_NOT_FOUND"),
-        ],
-    ),
-    (
-        "create_room",
-        &[(404, "CLIENT_NOT_FOUND"), (409, "ROOM_ALREADY_EXISTS")],
-    ),
-    (
-        "get_room",
-        &[(403, "NOT_ROOM_MEMBER"), (404, "ROOM_NOT_FOUND")],
-    ),
-    (
-        "update_room",
-        &[
-            (403, "INSUFFICIENT_PERMISSION"),
-            (404, "ROOM_NOT_FOUND or CLIENT_NOT_FOUND"),
-        ],
-    ),
-    (
-        "add_members",
-        &[
-            (403, "INSUFFICIENT_PERMISSION"),
-            (404, "ROOM_NOT_FOUND or CLIENT_NOT_FOUND"),
-        ],
-    ),
-    (
-        "remove_members",
-        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
-    ),
-    (
-        "send_message",
-        &[
-            (
-                403,
-                "NOT_ROOM_MEMBER, or INSUFFICIENT_PERMISSION (API key; recall of another's message)",
-            ),
-            (404, "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (recall)"),
-            (409, "MESSAGE_ALREADY_EXISTS"),
-        ],
-    ),
-    (
-        "send_as",
-        &[
-            (404, "ROOM_NOT_FOUND or CLIENT_NOT_FOUND"),
-            (409, "MESSAGE_ALREADY_EXISTS"),
-        ],
-    ),
-    (
-        "list_messages",
-        &[
-            (403, "NOT_ROOM_MEMBER"),
-            (
-                404,
-                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND for an unknown cursor",
-            ),
-        ],
-    ),
-    (
-        "delete_messages",
-        &[
-            (403, "INSUFFICIENT_PERMISSION"),
-            (404, "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND"),
-        ],
-    ),
-    (
-        "clear_messages",
-        &[
-            (403, "INSUFFICIENT_PERMISSION"),
-            (
-                404,
-                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (a message given as `before`/`after`)",
-            ),
-        ],
-    ),
-    (
-        "bulk_delete_at",
-        &[
-            (403, "INSUFFICIENT_PERMISSION"),
-            (
-                404,
-                "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (none of the listed messages is in the room)",
-            ),
-        ],
-    ),
-    ("purge_client", &[(404, "CLIENT_NOT_FOUND")]),
-    (
-        "metrics",
-        &[(
-            401,
-            "INVALID_TOKEN (the server sets ROOMWARDEN_METRICS_TOKEN and `Authorization: Bearer <that token>` is missing or wrong)",
-        )],
-    ),
-    (
-        "room_deletions",
-        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
-    ),
-    (
-        "room_changes",
-        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
-    ),
-    (
-        "verify_deletions",
-        &[(403, "INSUFFICIENT_PERMISSION"), (404, "ROOM_NOT_FOUND")],
-    ),
-    ("redeliver_event", &[(404, "EVENT_NOT_FOUND")]),
-];
 
 /// Operations that cannot answer 503 (no storage, or the socket, which authenticates after
 /// the upgrade) and operations whose success is not enveloped.
@@ -131,7 +14,7 @@ const NO_STORAGE: &[&str] = &["health", "openapi", "socket"];
 const RAW: &[&str] = &["openapi", "socket", "metrics", "export_deletions"];
 
 /// Operations with a credential of their own instead of the API's headers: their `401` is
-/// in [`SPECIFIC`], with the `WWW-Authenticate` challenge they send.
+/// in their annotation, and gets the `WWW-Authenticate` challenge they send here.
 const OWN_CREDENTIAL: &[(&str, &str)] = &[("metrics", crate::metrics::METRICS_CHALLENGE)];
 
 /// Rule of client, room and message IDs (docs/api.md §1.4): 1 to 128 characters, no whitespace,
@@ -296,15 +179,6 @@ fn apply_to_operation(id: &str, write: bool, op: &mut Value) {
             }}),
         );
     }
-    let base = match id.strip_suffix("_alias").unwrap_or(id) {
-        named if named.starts_with("delete_message_named_") => "delete_messages",
-        base => base,
-    };
-    if let Some((_, specific)) = SPECIFIC.iter().find(|(op_id, _)| *op_id == base) {
-        for (status, codes) in *specific {
-            add(responses, *status, codes);
-        }
-    }
     if let Some((_, challenge)) = own_credential
         && let Some(response) = responses.get_mut("401").and_then(Value::as_object_mut)
     {
@@ -430,7 +304,7 @@ pub fn apply(doc: &mut Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::{NO_STORAGE, OWN_CREDENTIAL, RAW, SPECIFIC};
+    use super::{NO_STORAGE, OWN_CREDENTIAL, RAW};
 
     /// The lists above name operations by `operationId`: a renamed handler must not
     /// silently lose its statuses.
@@ -444,10 +318,9 @@ mod tests {
             .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
             .filter_map(|op| op["operationId"].as_str())
             .collect();
-        let named = SPECIFIC
+        let named = NO_STORAGE
             .iter()
-            .map(|(id, _)| *id)
-            .chain(NO_STORAGE.iter().copied())
+            .copied()
             .chain(RAW.iter().copied())
             .chain(OWN_CREDENTIAL.iter().map(|(id, _)| *id));
         for id in named {

@@ -3,7 +3,7 @@
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use crate::routes::{audit, clients, deletion, events, messages, ops, rooms};
+use crate::routes;
 
 pub mod constraints;
 pub mod envelope;
@@ -37,32 +37,46 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
-/// The API's OpenAPI description.
+/// The API's OpenAPI description, beside the paths ([`crate::routes::Documented`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Roomwarden", description = "Chat server core with admin message deletion. Every response is an RC/RM envelope."),
-    paths(
-        ops::health, ops::ready, serve, ops::metrics,
-        clients::save_client, clients::revoke_tokens, clients::me,
-        rooms::list_rooms, rooms::create_room, rooms::get_room, rooms::update_room, rooms::add_members, rooms::remove_members,
-        messages::send_message, messages::send_as, messages::list_messages,
-        deletion::delete_messages, deletion::clear_messages, deletion::bulk_delete_at, deletion::purge_client,
-        audit::room_deletions, audit::all_deletions, audit::verify_deletions, audit::export_deletions, audit::room_changes, audit::all_changes,
-        events::list_events, events::redeliver_event,
-        crate::realtime::socket::socket,
-    ),
     components(schemas(crate::envelope::Failure, crate::envelope::ErrorBody, crate::dto::FilterDto)),
     modifiers(&SecuritySchemes),
 )]
 pub struct ApiDoc;
 
-/// The document served at `/openapi.json` and printed by `roomwarden openapi`: utoipa's
-/// output with [`envelope::apply`] applied.
+/// Gives each operation the security its handler's extractors require ([`Access`](crate::access::Access));
+/// operations open to anyone keep their annotation's (the metrics token).
+fn apply_access(doc: &mut serde_json::Value) {
+    for endpoint in routes::endpoints() {
+        let path = routes::documented_path(endpoint.path());
+        for (method, access) in endpoint.methods() {
+            let (Some(security), Some(op)) = (
+                access.security(),
+                doc["paths"]
+                    .get_mut(&path)
+                    .and_then(|item| item.get_mut(method.to_lowercase())),
+            ) else {
+                continue;
+            };
+            op["security"] = security;
+        }
+    }
+}
+
+/// The document served at `/openapi.json` (`routes::ops::openapi_document`) and printed by
+/// `roomwarden openapi`: utoipa's
+/// output with each operation's access (`apply_access`), [`envelope::apply`] and
+/// [`constraints::apply`] applied.
 pub fn document() -> serde_json::Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+    let mut api = ApiDoc::openapi();
+    api.merge(routes::Documented::openapi());
+    let mut doc = serde_json::to_value(api).unwrap_or_else(|e| {
         tracing::error!(error = %e, "OpenAPI document failed to serialize");
         serde_json::Value::Null
     });
+    apply_access(&mut doc);
     envelope::apply(&mut doc);
     constraints::apply(&mut doc);
     // The export is a byte stream of JSON Lines, read line by line, not one JSON value.
@@ -79,13 +93,86 @@ pub fn document_json() -> String {
     serde_json::to_string_pretty(&document()).unwrap_or_else(|_| "{}".to_owned())
 }
 
-/// The served document, built once.
-static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+#[cfg(test)]
+mod tests {
+    use super::{ApiDoc, document};
+    use crate::access::Access;
+    use crate::routes;
+    use crate::routes::documented_path;
+    use utoipa::OpenApi;
 
-/// The OpenAPI 3 document of this API, generated from the code (served as is, not enveloped).
-#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "Operations", responses((status = 200, description = "OpenAPI 3 document")))]
-pub async fn serve() -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok()
-        .content_type(crate::envelope::JSON_UTF8)
-        .body(DOCUMENT.get_or_init(document_json).as_str())
+    #[test]
+    fn literal_segments_are_written_as_the_literal() {
+        assert_eq!(
+            documented_path("/rooms/{roomID}/messages/{all:_all}"),
+            "/rooms/{roomID}/messages/_all"
+        );
+        assert_eq!(documented_path("/rooms/{roomID}"), "/rooms/{roomID}");
+    }
+
+    /// Every registered method is documented, with the security its handler requires, and
+    /// every documented operation is registered: the two come from one declaration.
+    #[test]
+    fn the_document_and_the_routes_agree() {
+        let doc = document();
+        let mut registered = Vec::new();
+        for endpoint in routes::endpoints() {
+            let path = documented_path(endpoint.path());
+            for (method, access) in endpoint.methods() {
+                if *method == "HEAD" {
+                    continue;
+                }
+                let method = method.to_lowercase();
+                let op = doc["paths"][&path][&method].clone();
+                assert!(
+                    op.is_object(),
+                    "{method} {path} is registered, not documented"
+                );
+                match access.security() {
+                    Some(security) => assert_eq!(op["security"], security, "{method} {path}"),
+                    None => assert!(
+                        op["security"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .all(|s| s.get("api_key").is_none() && s.get("token").is_none()),
+                        "{method} {path} takes no API credential"
+                    ),
+                }
+                if *access == Access::ApiKey {
+                    assert!(op["responses"]["401"].is_object(), "{method} {path}");
+                }
+                registered.push((path.clone(), method));
+            }
+        }
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                assert!(
+                    registered.contains(&(path.clone(), method.clone())),
+                    "{method} {path} is documented, not registered"
+                );
+            }
+        }
+    }
+
+    /// Security comes from the handlers' extractors only: an annotation that declared the
+    /// API's credentials itself could disagree with them.
+    #[test]
+    fn annotations_declare_no_api_credential() {
+        let mut api = ApiDoc::openapi();
+        api.merge(routes::Documented::openapi());
+        let raw = serde_json::to_value(api).expect("serializes");
+        for (path, item) in raw["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                for scheme in op["security"].as_array().into_iter().flatten() {
+                    for name in ["api_key", "client_key", "token"] {
+                        assert!(
+                            scheme.get(name).is_none(),
+                            "{method} {path} declares {name} in its annotation"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

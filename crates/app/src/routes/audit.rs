@@ -3,7 +3,7 @@
 use crate::auth::Platform;
 use crate::credentials::Caller;
 use crate::dto::{AuditPageDto, AuditRecordDto, ChainReportDto, RoomChangeDto, RoomChangePageDto};
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use roomwarden_domain::audit_chain::ChainCheck;
@@ -49,8 +49,11 @@ fn page(records: Vec<Deletion>) -> HttpResponse {
 /// A room's deletions (platform admins, owner, managers).
 #[utoipa::path(get, path = "/rooms/{roomID}/deletions", tag = "Audit",
     params(("roomID" = String, Path, description = "Room ID"), RoomAuditQuery),
-    responses((status = 200, description = "Newest first", body = AuditPageDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "Newest first", body = AuditPageDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND", body = Failure),
+    ))]
 pub async fn room_deletions(
     caller: Caller,
     state: web::Data<AppState>,
@@ -63,8 +66,7 @@ pub async fn room_deletions(
             let limit = Limit::parse(query.limit.as_deref())?;
             let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
             Ok(audit::room_deletions(
-                ports.rooms.as_ref(),
-                ports.audit.as_ref(),
+                ports,
                 actor,
                 &room,
                 before.as_ref(),
@@ -77,8 +79,7 @@ pub async fn room_deletions(
 
 /// Every room's deletions (API key).
 #[utoipa::path(get, path = "/admin/deletions", tag = "Audit", params(AuditQuery),
-    responses((status = 200, description = "Newest first", body = AuditPageDto)),
-    security(("api_key" = [])))]
+    responses((status = 200, description = "Newest first", body = AuditPageDto)))]
 pub async fn all_deletions(
     _: Platform,
     state: web::Data<AppState>,
@@ -88,9 +89,7 @@ pub async fn all_deletions(
     let limit = Limit::parse(query.limit.as_deref())?;
     let before = query.before.as_deref().map(DeletionId::parse).transpose()?;
     let records = state
-        .run(move |ports| {
-            audit::all_deletions(ports.audit.as_ref(), room.as_ref(), before.as_ref(), limit)
-        })
+        .run(move |ports| audit::all_deletions(ports, room.as_ref(), before.as_ref(), limit))
         .await?;
     Ok(page(records))
 }
@@ -98,8 +97,11 @@ pub async fn all_deletions(
 /// Recomputes a room's chain of deletion records (platform admins, owner, managers).
 #[utoipa::path(get, path = "/rooms/{roomID}/deletions/verify", tag = "Audit",
     params(("roomID" = String, Path, description = "Room ID")),
-    responses((status = 200, description = "The chain checked, oldest record first", body = ChainReportDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "The chain checked, oldest record first", body = ChainReportDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND", body = Failure),
+    ))]
 pub async fn verify_deletions(
     caller: Caller,
     state: web::Data<AppState>,
@@ -108,7 +110,7 @@ pub async fn verify_deletions(
     let room = state
         .run_as(caller, move |actor, ports| {
             let room = RoomId::parse(&path)?;
-            audit::may_verify(ports.rooms.as_ref(), actor, &room)?;
+            audit::may_verify(ports, actor, &room)?;
             Ok(room)
         })
         .await?;
@@ -120,7 +122,7 @@ pub async fn verify_deletions(
         let (room, checked) = (room.clone(), check);
         let (checked, next) = crate::run::with_deadline(state.run(move |ports| {
             let mut check = checked;
-            let next = audit::verify_page(ports.audit.as_ref(), &room, after.as_ref(), &mut check)?;
+            let next = audit::verify_page(ports, &room, after.as_ref(), &mut check)?;
             Ok((check, next))
         }))
         .await?;
@@ -148,8 +150,7 @@ pub struct ExportQuery {
 /// a time, so memory stays bounded whatever their number.
 #[utoipa::path(get, path = "/admin/deletions/export", tag = "Audit", params(ExportQuery),
     responses((status = 200, description = "JSON Lines: one audit record per line (an `AuditRecordDto`, with its `hash`), oldest first",
-        content_type = "application/x-ndjson", body = String)),
-    security(("api_key" = [])))]
+        content_type = "application/x-ndjson", body = String)))]
 pub async fn export_deletions(
     _: Platform,
     state: web::Data<AppState>,
@@ -238,8 +239,11 @@ fn changes_page(records: Vec<RoomChange>) -> HttpResponse {
 /// A room's change records (platform admins, owner, managers).
 #[utoipa::path(get, path = "/rooms/{roomID}/changes", tag = "Audit",
     params(("roomID" = String, Path, description = "Room ID"), RoomAuditQuery),
-    responses((status = 200, description = "Newest first", body = RoomChangePageDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "Newest first", body = RoomChangePageDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND", body = Failure),
+    ))]
 pub async fn room_changes(
     caller: Caller,
     state: web::Data<AppState>,
@@ -256,8 +260,7 @@ pub async fn room_changes(
                 .map(RoomChangeId::parse)
                 .transpose()?;
             Ok(audit::room_changes(
-                ports.rooms.as_ref(),
-                ports.audit.as_ref(),
+                ports,
                 actor,
                 &room,
                 before.as_ref(),
@@ -270,8 +273,7 @@ pub async fn room_changes(
 
 /// Every room's change records (API key).
 #[utoipa::path(get, path = "/admin/changes", tag = "Audit", params(AuditQuery),
-    responses((status = 200, description = "Newest first", body = RoomChangePageDto)),
-    security(("api_key" = [])))]
+    responses((status = 200, description = "Newest first", body = RoomChangePageDto)))]
 pub async fn all_changes(
     _: Platform,
     state: web::Data<AppState>,
@@ -285,9 +287,7 @@ pub async fn all_changes(
         .map(RoomChangeId::parse)
         .transpose()?;
     let records = state
-        .run(move |ports| {
-            audit::all_room_changes(ports.audit.as_ref(), room.as_ref(), before.as_ref(), limit)
-        })
+        .run(move |ports| audit::all_room_changes(ports, room.as_ref(), before.as_ref(), limit))
         .await?;
     Ok(changes_page(records))
 }

@@ -2,9 +2,9 @@
 
 use crate::auth::Platform;
 use crate::body::JsonBody;
-use crate::credentials::Caller;
+use crate::credentials::User;
 use crate::dto::{ClientDto, RevokeBody, RevokedDto, SaveClientBody, iso};
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::idempotency::CarriesSecret;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
@@ -33,8 +33,10 @@ fn expiration(value: Option<serde_json::Value>) -> Result<Option<DateTime<Utc>>,
 
 /// Creates or updates a client; optionally issues or assigns a token.
 #[utoipa::path(post, path = "/admin/clients", tag = "Clients", request_body = SaveClientBody,
-    responses((status = 200, description = "Saved", body = ClientDto)),
-    security(("api_key" = [])))]
+    responses(
+        (status = 200, description = "Saved", body = ClientDto),
+        (status = 409, description = "TOKEN_ALREADY_IN_USE", body = Failure),
+    ))]
 pub async fn save_client(
     _: Platform,
     state: web::Data<AppState>,
@@ -59,9 +61,7 @@ pub async fn save_client(
     };
     let ttl = state.token_ttl;
     let saved = state
-        .run(move |ports| {
-            clients::save_client(ports.clients.as_ref(), command, ttl, ports.clock.now())
-        })
+        .run(move |ports| clients::save_client(ports, command, ttl))
         .await?;
     let mut dto = ClientDto::from(saved.client);
     let Some((token, expires_at)) = saved.token else {
@@ -76,8 +76,10 @@ pub async fn save_client(
 /// Revokes one token (body `{"token"}`) or every token of the client.
 #[utoipa::path(delete, path = "/admin/clients/{clientID}/token", tag = "Clients", request_body(content = Option<RevokeBody>),
     params(("clientID" = String, Path, description = "Client ID")),
-    responses((status = 200, description = "Revoked", body = RevokedDto)),
-    security(("api_key" = [])))]
+    responses(
+        (status = 200, description = "Revoked", body = RevokedDto),
+        (status = 404, description = "CLIENT_NOT_FOUND", body = Failure),
+    ))]
 pub async fn revoke_tokens(
     _: Platform,
     state: web::Data<AppState>,
@@ -87,7 +89,7 @@ pub async fn revoke_tokens(
     let client = ClientId::parse(&path.into_inner())?;
     let token = body.parse_optional::<RevokeBody>()?.and_then(|b| b.token);
     let revoked = state
-        .run(move |ports| clients::revoke_tokens(ports.clients.as_ref(), &client, token.as_deref()))
+        .run(move |ports| clients::revoke_tokens(ports, &client, token.as_deref()))
         .await?;
     Ok(ok(
         "OK",
@@ -99,12 +101,15 @@ pub async fn revoke_tokens(
 
 /// The caller's own client record.
 #[utoipa::path(get, path = "/me", tag = "Clients",
-    responses((status = 200, description = "The caller", body = ClientDto)),
-    security(("client_key" = [], "token" = [])))]
-pub async fn me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    responses(
+        (status = 200, description = "The caller", body = ClientDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION (the API key has no client identity)", body = Failure),
+        (status = 404, description = "CLIENT_NOT_FOUND", body = Failure),
+    ))]
+pub async fn me(user: User, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let client = state
-        .run_as(caller, move |actor, ports| {
-            Ok(clients::me(ports.clients.as_ref(), actor)?)
+        .run_as(user.into(), move |actor, ports| {
+            Ok(clients::me(ports, actor)?)
         })
         .await?;
     Ok(ok("OK", ClientDto::from(client)))

@@ -5,7 +5,7 @@ use crate::auth::Platform;
 use crate::body::JsonBody;
 use crate::credentials::Caller;
 use crate::dto::{BulkDeleteBody, DeletionResultDto, PurgeResultDto};
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::metrics::DeletionKind;
 use crate::middleware::is_valid_percent_encoding;
 use crate::state::AppState;
@@ -118,8 +118,9 @@ fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
     ),
     responses(
         (status = 200, description = "Message deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND", body = Failure),
     ),
-    security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
 pub async fn delete_messages(
     caller: Caller,
@@ -146,15 +147,10 @@ pub async fn delete_messages(
                 reason: reason?,
                 filter: clear.filter,
             };
-            let (rooms, messages) = (ports.rooms.as_ref(), ports.messages.as_ref());
-            let now = ports.clock.now();
             if clear.dry_run {
-                return Ok((
-                    preview_deletion(rooms, messages, actor, command, now)?,
-                    true,
-                ));
+                return Ok((preview_deletion(ports, actor, command)?, true));
             }
-            Ok((delete(rooms, messages, actor, command, now)?, false))
+            Ok((delete(ports, actor, command)?, false))
         })
         .await?;
     if dry_run {
@@ -188,8 +184,9 @@ pub async fn delete_messages(
     ),
     responses(
         (status = 200, description = "All messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (a message given as `before`/`after`)", body = Failure),
     ),
-    security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
 pub async fn clear_messages(
     caller: Caller,
@@ -232,8 +229,9 @@ fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
     ),
     responses(
         (status = 200, description = "Messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (none of the listed messages is in the room)", body = Failure),
     ),
-    security(("api_key" = []), ("client_key" = [], "token" = [])),
 )]
 pub async fn bulk_delete_at(
     caller: Caller,
@@ -263,12 +261,10 @@ pub async fn bulk_delete_at(
                 reason: reason?,
                 filter: MessageFilter::default(),
             };
-            let (rooms, messages) = (ports.rooms.as_ref(), ports.messages.as_ref());
-            let now = ports.clock.now();
             let deletion = if dry_run {
-                preview_deletion(rooms, messages, actor, command, now)?
+                preview_deletion(ports, actor, command)?
             } else {
-                delete(rooms, messages, actor, command, now)?
+                delete(ports, actor, command)?
             };
             Ok((deletion, listed, dry_run))
         })
@@ -324,8 +320,8 @@ fn bulk_query(pairs: &[(String, String)]) -> Result<bool, DomainError> {
     ),
     responses(
         (status = 200, description = "User messages deleted successfully / Dry run: nothing deleted", body = PurgeResultDto),
+        (status = 404, description = "CLIENT_NOT_FOUND", body = Failure),
     ),
-    security(("api_key" = [])),
 )]
 pub async fn purge_client(
     _: Platform,
@@ -340,14 +336,7 @@ pub async fn purge_client(
         .run_as(caller, move |actor, ports| {
             let client = ClientId::parse(&path)?;
             let (command, dry_run) = purge_query(client, &query, reason?)?;
-            let purge = purge::purge_client(
-                ports.clients.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                command,
-                dry_run,
-                ports.clock.now(),
-            )?;
+            let purge = purge::purge_client(ports, actor, command, dry_run)?;
             Ok((purge, dry_run))
         })
         .await?;

@@ -3,7 +3,7 @@
 
 use crate::auth::Platform;
 use crate::dto::{EventDeliveryDto, EventPageDto};
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use roomwarden_domain::events::{EventDelivery, Redelivery};
@@ -38,8 +38,7 @@ fn dto(event: EventDelivery) -> Result<EventDeliveryDto, ApiError> {
 
 /// Deletion events and their webhook delivery, newest first (API key).
 #[utoipa::path(get, path = "/admin/events", tag = "Events", params(EventQuery),
-    responses((status = 200, description = "Newest first", body = EventPageDto)),
-    security(("api_key" = [])))]
+    responses((status = 200, description = "Newest first", body = EventPageDto)))]
 pub async fn list_events(
     _: Platform,
     state: web::Data<AppState>,
@@ -54,15 +53,7 @@ pub async fn list_events(
         .map(DeletionId::parse_event)
         .transpose()?;
     let found = state
-        .run(move |ports| {
-            events::list_events(
-                ports.events.as_ref(),
-                wanted,
-                room.as_ref(),
-                before.as_ref(),
-                limit,
-            )
-        })
+        .run(move |ports| events::list_events(ports, wanted, room.as_ref(), before.as_ref(), limit))
         .await?;
     let data = found.into_iter().map(dto).collect::<Result<_, _>>()?;
     Ok(ok("OK", EventPageDto { data }))
@@ -74,8 +65,10 @@ pub async fn list_events(
 /// is answered as it is (see `RM`).
 #[utoipa::path(post, path = "/admin/events/{eventID}/redeliver", tag = "Events",
     params(("eventID" = String, Path, description = "Event ID")),
-    responses((status = 200, description = "The event afterwards. `RM`: \"Event queued for delivery\", or, left as it was, \"Event not queued: it has no webhook to go to\" or \"Event not queued: it is being delivered now\"", body = EventDeliveryDto)),
-    security(("api_key" = [])))]
+    responses(
+        (status = 200, description = "The event afterwards. `RM`: \"Event queued for delivery\", or, left as it was, \"Event not queued: it has no webhook to go to\" or \"Event not queued: it is being delivered now\"", body = EventDeliveryDto),
+        (status = 404, description = "EVENT_NOT_FOUND", body = Failure),
+    ))]
 pub async fn redeliver_event(
     _: Platform,
     state: web::Data<AppState>,
@@ -83,7 +76,7 @@ pub async fn redeliver_event(
 ) -> Result<HttpResponse, ApiError> {
     let id = DeletionId::parse_event(&path.into_inner())?;
     let done = state
-        .run(move |ports| events::redeliver_event(ports.events.as_ref(), &id, ports.clock.now()))
+        .run(move |ports| events::redeliver_event(ports, &id))
         .await?;
     let rm = match done.outcome {
         Redelivery::Queued => "Event queued for delivery",

@@ -2,9 +2,9 @@
 
 use crate::auth::Platform;
 use crate::body::JsonBody;
-use crate::credentials::Caller;
+use crate::credentials::{Caller, User};
 use crate::dto::{MessageDto, MessagePageDto, SendAsBody, SendMessageBody};
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::idempotency::Embeds;
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
@@ -28,16 +28,20 @@ fn content(value: &serde_json::Value) -> Result<MessageContent, DomainError> {
 /// Sends a message as the caller (a member), or recalls the caller's own message.
 #[utoipa::path(post, path = "/rooms/{roomID}/message", tag = "Messages", request_body = SendMessageBody,
     params(("roomID" = String, Path, description = "Room ID")),
-    responses((status = 200, description = "Sent", body = MessageDto)),
-    security(("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "Sent", body = MessageDto),
+        (status = 403, description = "NOT_ROOM_MEMBER, or INSUFFICIENT_PERMISSION (API key; recall of another's message)", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND (recall)", body = Failure),
+        (status = 409, description = "MESSAGE_ALREADY_EXISTS", body = Failure),
+    ))]
 pub async fn send_message(
-    caller: Caller,
+    user: User,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let message = state
-        .run_as(caller, move |actor, ports| {
+        .run_as(user.into(), move |actor, ports| {
             let room = RoomId::parse(&path)?;
             let body: SendMessageBody = body.parse()?;
             let command = SendMessage {
@@ -45,14 +49,7 @@ pub async fn send_message(
                 content: body.message.as_ref().map(content).transpose()?,
                 message_type: body.message_type.unwrap_or_else(|| "text".to_owned()),
             };
-            Ok(messages::send_message(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                &room,
-                command,
-                ports.clock.now(),
-            )?)
+            Ok(messages::send_message(ports, actor, &room, command)?)
         })
         .await?;
     Ok(answer(message))
@@ -60,8 +57,11 @@ pub async fn send_message(
 
 /// Sends a message on behalf of `sender` (API key).
 #[utoipa::path(post, path = "/messages", tag = "Messages", request_body = SendAsBody,
-    responses((status = 200, description = "Sent", body = MessageDto)),
-    security(("api_key" = [])))]
+    responses(
+        (status = 200, description = "Sent", body = MessageDto),
+        (status = 404, description = "ROOM_NOT_FOUND or CLIENT_NOT_FOUND", body = Failure),
+        (status = 409, description = "MESSAGE_ALREADY_EXISTS", body = Failure),
+    ))]
 pub async fn send_as(
     _: Platform,
     state: web::Data<AppState>,
@@ -75,15 +75,7 @@ pub async fn send_as(
         message_type: body.message_type,
     };
     let message = state
-        .run(move |ports| {
-            messages::send_as(
-                ports.clients.as_ref(),
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                command,
-                ports.clock.now(),
-            )
-        })
+        .run(move |ports| messages::send_as(ports, command))
         .await?;
     Ok(answer(message))
 }
@@ -102,8 +94,11 @@ pub struct ListQuery {
 /// A room's messages, newest first (members and platform admins).
 #[utoipa::path(get, path = "/rooms/{roomID}/messages/v3", tag = "Messages",
     params(("roomID" = String, Path, description = "Room ID"), ListQuery),
-    responses((status = 200, description = "A page", body = MessagePageDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "A page", body = MessagePageDto),
+        (status = 403, description = "NOT_ROOM_MEMBER", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND, or MESSAGE_NOT_FOUND for an unknown cursor", body = Failure),
+    ))]
 pub async fn list_messages(
     caller: Caller,
     state: web::Data<AppState>,
@@ -124,8 +119,7 @@ pub async fn list_messages(
                 .map(MessageId::parse)
                 .transpose()?;
             Ok(messages::list_messages(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
+                ports,
                 actor,
                 &room,
                 before.as_ref(),

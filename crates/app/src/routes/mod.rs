@@ -9,10 +9,10 @@ pub mod messages;
 pub mod ops;
 pub mod rooms;
 
+use crate::access::{Access, HandlerAccess};
 use crate::envelope::ApiError;
-use crate::idempotency::Callers;
 use actix_web::body::BoxBody;
-use actix_web::dev::{HttpServiceFactory, ServiceRequest};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header::ALLOW;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{
@@ -26,47 +26,67 @@ pub async fn no_route() -> Result<HttpResponse, ApiError> {
 
 /// One path and the methods it answers. `GET` also answers `HEAD` (the same response
 /// without its body); any other method gets an enveloped `405` with `Allow`. `POST`, `PUT`
-/// and `DELETE` routes honour `Idempotency-Key` ([`crate::idempotency`]).
-struct Endpoint {
+/// and `DELETE` routes honour `Idempotency-Key` ([`crate::idempotency`]). Who may call each
+/// method is read from its handler's extractors ([`Access`]).
+pub struct Endpoint {
+    path: &'static str,
     resource: Resource,
-    allow: Vec<&'static str>,
-    callers: Callers,
-    /// Whether its handlers check the API's keys (then [`crate::key_guard`] watches it).
-    keyed: bool,
+    methods: Vec<(&'static str, Access)>,
+    /// Served without the panic capture and key guard (the socket, whose upgrade must reach
+    /// actix untouched).
+    bare: bool,
+}
+
+/// A route pattern as the document and the metrics write it: a segment that matches one
+/// literal (`{all:_all}`) is that literal (`_all`).
+pub fn documented_path(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|segment| {
+            segment
+                .strip_prefix('{')
+                .and_then(|s| s.strip_suffix('}'))
+                .and_then(|s| s.split_once(':'))
+                .map_or(segment, |(_, literal)| literal)
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Starts an [`Endpoint`] at `path`.
-fn at(path: &str) -> Endpoint {
+fn at(path: &'static str) -> Endpoint {
     Endpoint {
+        path,
         resource: web::resource(path),
-        allow: Vec::new(),
-        callers: Callers::Any,
-        keyed: true,
+        methods: Vec::new(),
+        bare: false,
     }
 }
 
 impl Endpoint {
-    /// Marks the endpoint's handlers as accepting only the API key (their `Platform`
-    /// extractor), so that idempotency checks authenticate the same way.
-    fn api_key_only(mut self) -> Self {
-        self.callers = Callers::ApiKeyOnly;
-        self
+    /// The path as registered (a `{name:literal}` segment matches only that literal).
+    pub fn path(&self) -> &'static str {
+        self.path
     }
 
-    /// Marks an endpoint that takes none of the API's keys (health, documents, metrics,
-    /// the console, the socket, which authenticates in its first frame).
-    fn unkeyed(mut self) -> Self {
-        self.keyed = false;
+    /// The methods it answers, each with who may call it.
+    pub fn methods(&self) -> &[(&'static str, Access)] {
+        &self.methods
+    }
+
+    /// Serves the endpoint without the panic capture and the key guard.
+    fn bare(mut self) -> Self {
+        self.bare = true;
         self
     }
 
     fn route<F, Args>(mut self, method: &'static str, route: Route, handler: F) -> Self
     where
         F: Handler<Args>,
-        Args: FromRequest + 'static,
+        Args: FromRequest + HandlerAccess + 'static,
         F::Output: Responder + 'static,
     {
-        self.allow.push(method);
+        self.methods.push((method, Args::ACCESS));
         self.resource = self.resource.route(route.to(handler));
         self
     }
@@ -75,14 +95,14 @@ impl Endpoint {
     fn idempotent<F, Args>(mut self, method: &'static str, route: Route, handler: F) -> Self
     where
         F: Handler<Args>,
-        Args: FromRequest + 'static,
+        Args: FromRequest + HandlerAccess + 'static,
         F::Output: Responder + 'static,
     {
-        let callers = self.callers;
-        self.allow.push(method);
+        let access = Args::ACCESS;
+        self.methods.push((method, access));
         self.resource = self.resource.route(route.to(handler).wrap(from_fn(
             move |req: ServiceRequest, next: Next<BoxBody>| {
-                crate::idempotency::handle(callers, req, next)
+                crate::idempotency::handle(access, req, next)
             },
         )));
         self
@@ -91,7 +111,7 @@ impl Endpoint {
     fn get<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args> + Clone,
-        Args: FromRequest + 'static,
+        Args: FromRequest + HandlerAccess + 'static,
         F::Output: Responder + 'static,
     {
         self.route("GET", web::get(), handler.clone())
@@ -101,7 +121,7 @@ impl Endpoint {
     fn post<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args>,
-        Args: FromRequest + 'static,
+        Args: FromRequest + HandlerAccess + 'static,
         F::Output: Responder + 'static,
     {
         self.idempotent("POST", web::post(), handler)
@@ -110,7 +130,7 @@ impl Endpoint {
     fn put<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args>,
-        Args: FromRequest + 'static,
+        Args: FromRequest + HandlerAccess + 'static,
         F::Output: Responder + 'static,
     {
         self.idempotent("PUT", web::put(), handler)
@@ -119,7 +139,7 @@ impl Endpoint {
     fn delete<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args>,
-        Args: FromRequest + 'static,
+        Args: FromRequest + HandlerAccess + 'static,
         F::Output: Responder + 'static,
     {
         self.idempotent("DELETE", web::delete(), handler)
@@ -127,7 +147,12 @@ impl Endpoint {
 
     /// The resource, answering `405` with `Allow` for other methods.
     fn into_resource(self) -> Resource {
-        let allow = self.allow.join(", ");
+        let allow = self
+            .methods
+            .iter()
+            .map(|(method, _)| *method)
+            .collect::<Vec<_>>()
+            .join(", ");
         self.resource.default_service(web::to(move || {
             let mut res = ApiError::method_not_allowed().error_response();
             if let Ok(value) = allow.parse() {
@@ -137,157 +162,99 @@ impl Endpoint {
         }))
     }
 
-    /// The resource with panic capture. It sits on the resource, not the app, because it
-    /// must hold a copy of the request, which only works once routing is done.
-    fn guarded(self) -> impl HttpServiceFactory {
-        let keyed = self.keyed;
-        self.into_resource()
-            .wrap(actix_web::middleware::Condition::new(
-                keyed,
-                actix_web::middleware::from_fn(crate::middleware::key_guard),
-            ))
-            .wrap(actix_web::middleware::from_fn(
-                crate::middleware::catch_panic,
-            ))
+    /// Registers the endpoint: with panic capture (on the resource, not the app, because it
+    /// must hold a copy of the request, which only works once routing is done), and with
+    /// the key guard ([`crate::key_guard`]) where its handlers take the API's keys.
+    fn register(self, cfg: &mut web::ServiceConfig) {
+        if self.bare {
+            cfg.service(self.into_resource());
+            return;
+        }
+        let keyed = self.methods.iter().any(|(_, access)| access.keyed());
+        cfg.service(
+            self.into_resource()
+                .wrap(actix_web::middleware::Condition::new(
+                    keyed,
+                    actix_web::middleware::from_fn(crate::middleware::key_guard),
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::middleware::catch_panic,
+                )),
+        );
     }
+}
+
+/// Declares the endpoints once: [`endpoints`] registers them, and [`Documented`] gives the
+/// OpenAPI paths of the same handlers. Handlers after `also` are served at that path too but
+/// documented at their own (an alias, or a message ID that is also a route's last segment:
+/// `openapi::envelope` writes those paths).
+macro_rules! documented_endpoints {
+    ($(
+        $path:literal $([$flag:ident])? { $($method:ident $handler:path),* $(,)? }
+        $(also { $($also_method:ident $also_handler:path),+ $(,)? })?
+    )*) => {
+        /// Every endpoint of the API's document, in the order actix tries them.
+        pub fn endpoints() -> Vec<Endpoint> {
+            vec![$(
+                at($path)$(.$flag())?$(.$method($handler))*$($(.$also_method($also_handler))+)?
+            ),*]
+        }
+
+        /// The OpenAPI paths of the handlers of [`endpoints`], from their annotations.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($($handler,)*)*))]
+        pub struct Documented;
+    };
+}
+
+documented_endpoints! {
+    "/health" { get ops::health }
+    "/ready" { get ops::ready }
+    "/socket" [bare] { get crate::realtime::socket::socket }
+    "/openapi.json" { get ops::openapi_document }
+    "/metrics" { get ops::metrics }
+    "/admin/clients" { post clients::save_client }
+    "/admin/clients/{clientID}/token" { delete clients::revoke_tokens }
+    "/admin/clients/{clientID}/messages" { delete deletion::purge_client }
+    "/admin/deletions" { get audit::all_deletions }
+    "/admin/deletions/export" { get audit::export_deletions }
+    "/admin/changes" { get audit::all_changes }
+    "/admin/events" { get events::list_events }
+    "/admin/events/{eventID}/redeliver" { post events::redeliver_event }
+    "/me" { get clients::me }
+    "/rooms" { get rooms::list_rooms, post rooms::create_room }
+    "/rooms/" {} also { get rooms::list_rooms, post rooms::create_room }
+    "/messages" { post messages::send_as }
+    "/rooms/{roomID}" { get rooms::get_room, put rooms::update_room }
+    "/rooms/{roomID}/members" { post rooms::add_members }
+    "/rooms/{roomID}/delete/members" { post rooms::remove_members }
+    "/rooms/{roomID}/message" { post messages::send_message }
+    "/rooms/{roomID}/deletions" { get audit::room_deletions }
+    "/rooms/{roomID}/deletions/verify" { get audit::verify_deletions }
+    "/rooms/{roomID}/changes" { get audit::room_changes }
+    // `_all`, `v3` and `delete` are resources of their own (so that each answers, and
+    // lists in `Allow`, exactly its methods), registered before any message ID; `v3` and
+    // `delete` are also message IDs, which DELETE still reaches.
+    "/rooms/{roomID}/messages/{all:_all}" { delete deletion::clear_messages }
+    "/rooms/{roomID}/messages/{version:v3}" { get messages::list_messages }
+        also { delete deletion::delete_messages }
+    "/rooms/{roomID}/messages/{action:delete}" { post deletion::bulk_delete_at }
+        also { delete deletion::delete_messages }
+    "/rooms/{roomID}/messages/{messageID}" { delete deletion::delete_messages }
+}
+
+/// The console's page and files: served, not part of the API's document.
+fn console_endpoints() -> Vec<Endpoint> {
+    vec![
+        at("/console").get(console::index),
+        at("/console/").get(console::index),
+        at("/console/{file}").get(console::asset),
+    ]
 }
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(at("/health").unkeyed().get(ops::health).guarded())
-        .service(at("/ready").unkeyed().get(ops::ready).guarded())
-        .service(
-            at("/socket")
-                .get(crate::realtime::socket::socket)
-                .into_resource(),
-        )
-        .service(
-            at("/openapi.json")
-                .unkeyed()
-                .get(crate::openapi::serve)
-                .guarded(),
-        )
-        .service(at("/console").unkeyed().get(console::index).guarded())
-        .service(at("/console/").unkeyed().get(console::index).guarded())
-        .service(
-            at("/console/{file}")
-                .unkeyed()
-                .get(console::asset)
-                .guarded(),
-        )
-        .service(at("/metrics").unkeyed().get(ops::metrics).guarded())
-        .service(
-            at("/admin/clients")
-                .api_key_only()
-                .post(clients::save_client)
-                .guarded(),
-        )
-        .service(
-            at("/admin/clients/{clientID}/token")
-                .api_key_only()
-                .delete(clients::revoke_tokens)
-                .guarded(),
-        )
-        .service(
-            at("/admin/clients/{clientID}/messages")
-                .api_key_only()
-                .delete(deletion::purge_client)
-                .guarded(),
-        )
-        .service(at("/admin/deletions").get(audit::all_deletions).guarded())
-        .service(
-            at("/admin/deletions/export")
-                .get(audit::export_deletions)
-                .guarded(),
-        )
-        .service(at("/admin/changes").get(audit::all_changes).guarded())
-        .service(at("/admin/events").get(events::list_events).guarded())
-        .service(
-            at("/admin/events/{eventID}/redeliver")
-                .api_key_only()
-                .post(events::redeliver_event)
-                .guarded(),
-        )
-        .service(at("/me").get(clients::me).guarded())
-        .service(
-            at("/rooms")
-                .api_key_only()
-                .get(rooms::list_rooms)
-                .post(rooms::create_room)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/")
-                .api_key_only()
-                .get(rooms::list_rooms)
-                .post(rooms::create_room)
-                .guarded(),
-        )
-        .service(
-            at("/messages")
-                .api_key_only()
-                .post(messages::send_as)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}")
-                .get(rooms::get_room)
-                .put(rooms::update_room)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/members")
-                .post(rooms::add_members)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/delete/members")
-                .post(rooms::remove_members)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/message")
-                .post(messages::send_message)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/deletions")
-                .get(audit::room_deletions)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/deletions/verify")
-                .get(audit::verify_deletions)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/changes")
-                .get(audit::room_changes)
-                .guarded(),
-        )
-        // `_all`, `v3` and `delete` are resources of their own (so that each answers, and
-        // lists in `Allow`, exactly its methods), registered before any message ID; `v3` and
-        // `delete` are also message IDs, which DELETE still reaches.
-        .service(
-            at("/rooms/{roomID}/messages/{all:_all}")
-                .delete(deletion::clear_messages)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/messages/{version:v3}")
-                .get(messages::list_messages)
-                .delete(deletion::delete_messages)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/messages/{action:delete}")
-                .post(deletion::bulk_delete_at)
-                .delete(deletion::delete_messages)
-                .guarded(),
-        )
-        .service(
-            at("/rooms/{roomID}/messages/{messageID}")
-                .delete(deletion::delete_messages)
-                .guarded(),
-        );
+    for endpoint in console_endpoints().into_iter().chain(endpoints()) {
+        endpoint.register(cfg);
+    }
 }

@@ -1,6 +1,6 @@
 //! Operations: liveness, readiness, the OpenAPI document and the Prometheus metrics.
 
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
@@ -15,6 +15,18 @@ use serde::Serialize;
 pub struct StatusDto {
     /// `up` or `ready`.
     pub status: &'static str,
+}
+
+/// The OpenAPI document as served: `crate::openapi::document_json`, built once per process
+/// at start-up and given to the app as data.
+pub struct OpenApiJson(pub web::Bytes);
+
+/// The OpenAPI 3 document of this API, generated from the code (served as is, not enveloped).
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "Operations", responses((status = 200, description = "OpenAPI 3 document")))]
+pub async fn openapi_document(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(crate::envelope::JSON_UTF8)
+        .body(document.0.clone())
 }
 
 /// The process is up.
@@ -73,7 +85,10 @@ fn metrics_unauthorized() -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "Operations",
     description = "Prometheus text format 0.0.4, served as is (not enveloped). Needs \
         `Authorization: Bearer <token>` only when the server sets `ROOMWARDEN_METRICS_TOKEN`.",
-    responses((status = 200, description = "The series", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)),
+    responses(
+        (status = 200, description = "The series", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, description = "INVALID_TOKEN (the server sets ROOMWARDEN_METRICS_TOKEN and `Authorization: Bearer <that token>` is missing or wrong)", body = Failure),
+    ),
     security((), ("metrics_token" = [])))]
 pub async fn metrics(
     req: HttpRequest,

@@ -6,7 +6,7 @@ use crate::credentials::Caller;
 use crate::dto::{
     CreateRoomBody, InviteBody, RemoveMembersBody, RoomDto, RoomListDto, UpdateRoomBody,
 };
-use crate::envelope::{ApiError, ok};
+use crate::envelope::{ApiError, Failure, ok};
 use crate::idempotency::Embeds;
 use crate::routes::deletion::reason;
 use crate::state::AppState;
@@ -40,8 +40,11 @@ fn optional_client(raw: Option<&str>) -> Result<Option<ClientId>, DomainError> {
     params(
         ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
     ),
-    responses((status = 200, description = "Created", body = RoomDto)),
-    security(("api_key" = [])))]
+    responses(
+        (status = 200, description = "Created", body = RoomDto),
+        (status = 404, description = "CLIENT_NOT_FOUND", body = Failure),
+        (status = 409, description = "ROOM_ALREADY_EXISTS", body = Failure),
+    ))]
 pub async fn create_room(
     _: Platform,
     req: HttpRequest,
@@ -70,15 +73,7 @@ pub async fn create_room(
         reason: reason?,
     };
     let view = state
-        .run(move |ports| {
-            rooms::create_room(
-                ports.clients.as_ref(),
-                ports.rooms.as_ref(),
-                ports.webhooks.as_ref(),
-                command,
-                ports.clock.now(),
-            )
-        })
+        .run(move |ports| rooms::create_room(ports, command))
         .await?;
     Ok(answer(view))
 }
@@ -96,8 +91,7 @@ pub struct RoomListQuery {
 /// The rooms the caller belongs to; every room for the API key and platform admins (ext,
 /// docs/api.md §5.3).
 #[utoipa::path(get, path = "/rooms", tag = "Rooms", params(RoomListQuery),
-    responses((status = 200, description = "A page of rooms, newest first", body = RoomListDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses((status = 200, description = "A page of rooms, newest first", body = RoomListDto)))]
 pub async fn list_rooms(
     caller: Caller,
     state: web::Data<AppState>,
@@ -107,13 +101,7 @@ pub async fn list_rooms(
         .run_as(caller, move |actor, ports| {
             let limit = Limit::parse(query.limit.as_deref())?;
             let before = query.before.as_deref().map(RoomId::parse).transpose()?;
-            Ok(rooms::list_rooms(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                before.as_ref(),
-                limit,
-            )?)
+            Ok(rooms::list_rooms(ports, actor, before.as_ref(), limit)?)
         })
         .await?;
     Ok(ok(
@@ -126,8 +114,11 @@ pub async fn list_rooms(
 
 /// A room with its last message (members and platform admins).
 #[utoipa::path(get, path = "/rooms/{roomID}", tag = "Rooms", params(("roomID" = String, Path, description = "Room ID")),
-    responses((status = 200, description = "The room", body = RoomDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "The room", body = RoomDto),
+        (status = 403, description = "NOT_ROOM_MEMBER", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND", body = Failure),
+    ))]
 pub async fn get_room(
     caller: Caller,
     state: web::Data<AppState>,
@@ -136,12 +127,7 @@ pub async fn get_room(
     let view = state
         .run_as(caller, move |actor, ports| {
             let id = RoomId::parse(&path)?;
-            Ok(rooms::get_room(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                &id,
-            )?)
+            Ok(rooms::get_room(ports, actor, &id)?)
         })
         .await?;
     Ok(answer(view))
@@ -154,8 +140,11 @@ pub async fn get_room(
         ("roomID" = String, Path, description = "Room ID"),
         ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
     ),
-    responses((status = 200, description = "Updated", body = RoomDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "Updated", body = RoomDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND or CLIENT_NOT_FOUND", body = Failure),
+    ))]
 pub async fn update_room(
     caller: Caller,
     req: HttpRequest,
@@ -179,17 +168,7 @@ pub async fn update_room(
                     .transpose()?,
             };
             let reason = reason?;
-            Ok(rooms::update_room(
-                ports.clients.as_ref(),
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                ports.webhooks.as_ref(),
-                actor,
-                &id,
-                changes,
-                ports.clock.now(),
-                reason,
-            )?)
+            Ok(rooms::update_room(ports, actor, &id, changes, reason)?)
         })
         .await?;
     Ok(answer(view))
@@ -201,8 +180,11 @@ pub async fn update_room(
         ("roomID" = String, Path, description = "Room ID"),
         ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
     ),
-    responses((status = 200, description = "Updated room", body = RoomDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "Updated room", body = RoomDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND or CLIENT_NOT_FOUND", body = Failure),
+    ))]
 pub async fn add_members(
     caller: Caller,
     req: HttpRequest,
@@ -216,16 +198,7 @@ pub async fn add_members(
             let id = RoomId::parse(&path)?;
             let invitees = client_ids(&body.parse::<InviteBody>()?.invitees)?;
             let reason = reason?;
-            Ok(rooms::add_members(
-                ports.clients.as_ref(),
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                &id,
-                &invitees,
-                ports.clock.now(),
-                reason,
-            )?)
+            Ok(rooms::add_members(ports, actor, &id, &invitees, reason)?)
         })
         .await?;
     Ok(answer(view))
@@ -237,8 +210,11 @@ pub async fn add_members(
         ("roomID" = String, Path, description = "Room ID"),
         ("X-Audit-Log-Reason" = Option<String>, Header, description = "Why, recorded with the room-change record (percent-encoded UTF-8, at most 512 characters) (ext)"),
     ),
-    responses((status = 200, description = "Updated room", body = RoomDto)),
-    security(("api_key" = []), ("client_key" = [], "token" = [])))]
+    responses(
+        (status = 200, description = "Updated room", body = RoomDto),
+        (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
+        (status = 404, description = "ROOM_NOT_FOUND", body = Failure),
+    ))]
 pub async fn remove_members(
     caller: Caller,
     req: HttpRequest,
@@ -252,15 +228,7 @@ pub async fn remove_members(
             let id = RoomId::parse(&path)?;
             let members = client_ids(&body.parse::<RemoveMembersBody>()?.members)?;
             let reason = reason?;
-            Ok(rooms::remove_members(
-                ports.rooms.as_ref(),
-                ports.messages.as_ref(),
-                actor,
-                &id,
-                &members,
-                ports.clock.now(),
-                reason,
-            )?)
+            Ok(rooms::remove_members(ports, actor, &id, &members, reason)?)
         })
         .await?;
     Ok(answer(view))

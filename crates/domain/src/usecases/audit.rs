@@ -8,7 +8,7 @@ use crate::model::Deletion;
 use crate::ports::{AuditStore, RoomStore};
 use crate::record_json::deletion_record;
 use crate::room_change::RoomChange;
-use crate::usecases::Limit;
+use crate::usecases::{Limit, Ports};
 use std::collections::BTreeMap;
 
 /// Who may read a room's logs (deletions and room changes): platform admins, the owner and
@@ -27,15 +27,14 @@ fn may_read_log(rooms: &dyn RoomStore, actor: &Actor, room: &RoomId) -> Result<(
 /// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, or a storage failure (an unknown
 /// cursor is an empty page).
 pub fn room_deletions(
-    rooms: &dyn RoomStore,
-    audit: &dyn AuditStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     room: &RoomId,
     before: Option<&DeletionId>,
     limit: Limit,
 ) -> Result<Vec<Deletion>, DomainError> {
-    may_read_log(rooms, actor, room)?;
-    all_deletions(audit, Some(room), before, limit)
+    may_read_log(ports.rooms, actor, room)?;
+    all_deletions(ports, Some(room), before, limit)
 }
 
 /// `GET /admin/deletions`: every room's records (or one room's, which need not exist any more).
@@ -43,12 +42,12 @@ pub fn room_deletions(
 /// # Errors
 /// A storage failure (an unknown cursor is an empty page).
 pub fn all_deletions(
-    audit: &dyn AuditStore,
+    ports: &Ports<'_>,
     room: Option<&RoomId>,
     before: Option<&DeletionId>,
     limit: Limit,
 ) -> Result<Vec<Deletion>, DomainError> {
-    Ok(super::page(audit.list_deletions(
+    Ok(super::page(ports.audit.list_deletions(
         room,
         before,
         limit.get(),
@@ -65,8 +64,8 @@ pub const CHAIN_PAGE: u32 = 1_000;
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, or a storage failure.
-pub fn may_verify(rooms: &dyn RoomStore, actor: &Actor, room: &RoomId) -> Result<(), DomainError> {
-    may_read_log(rooms, actor, room)
+pub fn may_verify(ports: &Ports<'_>, actor: &Actor, room: &RoomId) -> Result<(), DomainError> {
+    may_read_log(ports.rooms, actor, room)
 }
 
 /// Checks the next [`CHAIN_PAGE`] of `room`'s deletion records, after the record `after`
@@ -77,12 +76,14 @@ pub fn may_verify(rooms: &dyn RoomStore, actor: &Actor, room: &RoomId) -> Result
 /// # Errors
 /// A storage failure.
 pub fn verify_page(
-    audit: &dyn AuditStore,
+    ports: &Ports<'_>,
     room: &RoomId,
     after: Option<&DeletionId>,
     check: &mut ChainCheck,
 ) -> Result<Option<DeletionId>, DomainError> {
-    next_page(audit, Some(room), after, |record| check_next(check, record))
+    next_page(ports.audit, Some(room), after, |record| {
+        check_next(check, record)
+    })
 }
 
 /// Calls `f` with the next [`CHAIN_PAGE`] deletion records of `room` (of every room with
@@ -162,15 +163,14 @@ pub fn verify_all(audit: &dyn AuditStore) -> Result<BTreeMap<RoomId, ChainReport
 /// `RoomNotFound`, `PermissionDenied(ReadAuditLog)`, or a storage failure (an unknown
 /// cursor is an empty page).
 pub fn room_changes(
-    rooms: &dyn RoomStore,
-    audit: &dyn AuditStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     room: &RoomId,
     before: Option<&RoomChangeId>,
     limit: Limit,
 ) -> Result<Vec<RoomChange>, DomainError> {
-    may_read_log(rooms, actor, room)?;
-    all_room_changes(audit, Some(room), before, limit)
+    may_read_log(ports.rooms, actor, room)?;
+    all_room_changes(ports, Some(room), before, limit)
 }
 
 /// `GET /admin/changes`: every room's change records (or one room's, which need not exist
@@ -179,12 +179,12 @@ pub fn room_changes(
 /// # Errors
 /// A storage failure (an unknown cursor is an empty page).
 pub fn all_room_changes(
-    audit: &dyn AuditStore,
+    ports: &Ports<'_>,
     room: Option<&RoomId>,
     before: Option<&RoomChangeId>,
     limit: Limit,
 ) -> Result<Vec<RoomChange>, DomainError> {
-    Ok(super::page(audit.list_room_changes(
+    Ok(super::page(ports.audit.list_room_changes(
         room,
         before,
         limit.get(),
@@ -197,16 +197,23 @@ mod tests {
     use crate::ids::ClientId;
     use crate::ports::{MockAuditStore, MockRoomStore};
     use crate::testkit::fixtures::{cast_room as room, user};
+    use crate::usecases::Mocks;
+
+    /// The cast's room, and no audit expectation yet.
+    fn cast() -> Mocks {
+        let mut rooms = MockRoomStore::new();
+        rooms.expect_get_room().returning(|_| Ok(Some(room())));
+        Mocks {
+            rooms,
+            ..Mocks::default()
+        }
+    }
 
     #[test]
     fn members_cannot_read_the_audit_log() {
-        let mut rooms = MockRoomStore::new();
-        rooms.expect_get_room().returning(|_| Ok(Some(room())));
-        let member = user("member");
         let err = room_deletions(
-            &rooms,
-            &MockAuditStore::new(),
-            &member,
+            &cast().ports(),
+            &user("member"),
             &room().id,
             None,
             Limit(20),
@@ -221,18 +228,19 @@ mod tests {
     fn an_unknown_cursor_is_an_empty_page() {
         let mut audit = MockAuditStore::new();
         audit.expect_list_deletions().returning(|_, _, _| Ok(None));
+        let mocks = Mocks {
+            audit,
+            ..Mocks::default()
+        };
         let cursor = DeletionId::from_trusted("nope".to_owned());
-        let page = all_deletions(&audit, None, Some(&cursor), Limit(20));
+        let page = all_deletions(&mocks.ports(), None, Some(&cursor), Limit(20));
         assert!(matches!(page, Ok(records) if records.is_empty()));
     }
 
     #[test]
     fn room_changes_are_read_as_deletions_are() {
-        let mut rooms = MockRoomStore::new();
-        rooms.expect_get_room().returning(|_| Ok(Some(room())));
         let err = room_changes(
-            &rooms,
-            &MockAuditStore::new(),
+            &cast().ports(),
             &user("member"),
             &room().id,
             None,
@@ -249,10 +257,10 @@ mod tests {
                 room.map(RoomId::as_str) == Some("r") && before.is_some() && *limit == 7
             })
             .returning(|_, _, _| Ok(None));
+        let mocks = Mocks { audit, ..cast() };
         let cursor = RoomChangeId::from_trusted("nope".to_owned());
         let page = room_changes(
-            &rooms,
-            &audit,
+            &mocks.ports(),
             &user("manager"),
             &room().id,
             Some(&cursor),
@@ -264,16 +272,18 @@ mod tests {
         );
         let mut none = MockRoomStore::new();
         none.expect_get_room().returning(|_| Ok(None));
+        let none = Mocks {
+            rooms: none,
+            ..Mocks::default()
+        };
         assert!(matches!(
-            room_changes(&none, &audit, &Actor::Platform, &room().id, None, Limit(1)),
+            room_changes(&none.ports(), &Actor::Platform, &room().id, None, Limit(1)),
             Err(DomainError::RoomNotFound)
         ));
     }
 
     #[test]
     fn owner_reads_its_room_only() {
-        let mut rooms = MockRoomStore::new();
-        rooms.expect_get_room().returning(|_| Ok(Some(room())));
         let mut audit = MockAuditStore::new();
         audit
             .expect_list_deletions()
@@ -281,10 +291,11 @@ mod tests {
                 room.map(RoomId::as_str) == Some("r") && before.is_none() && *limit == 5
             })
             .returning(|_, _, _| Ok(Some(vec![])));
+        let mocks = Mocks { audit, ..cast() };
         let owner = Actor::Client {
             id: ClientId::from_trusted("owner".to_owned()),
             is_platform_admin: false,
         };
-        assert!(room_deletions(&rooms, &audit, &owner, &room().id, None, Limit(5)).is_ok());
+        assert!(room_deletions(&mocks.ports(), &owner, &room().id, None, Limit(5)).is_ok());
     }
 }

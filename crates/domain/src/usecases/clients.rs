@@ -5,7 +5,7 @@ use crate::auth::{generate_secret, hash_token};
 use crate::error::DomainError;
 use crate::ids::ClientId;
 use crate::model::{Client, ClientChanges, MAX_TEXT_CHARS, MAX_URL_CHARS, NewToken, check_text};
-use crate::ports::ClientStore;
+use crate::usecases::Ports;
 use chrono::{DateTime, Duration, Utc};
 
 /// Longest token a caller may assign, in characters.
@@ -51,12 +51,11 @@ pub struct SavedClient {
 /// `InvalidBody` for an over-long field, a malformed assigned token or a past expiry;
 /// `TokenInUse` when the assigned token is another client's; a storage failure.
 pub fn save_client(
-    clients: &dyn ClientStore,
+    ports: &Ports<'_>,
     command: SaveClient,
     token_ttl: Duration,
-    now: DateTime<Utc>,
 ) -> Result<SavedClient, DomainError> {
-    let now = crate::model::to_millis(now);
+    let now = crate::model::to_millis(ports.clock.now());
     if let Some(nickname) = &command.changes.nickname {
         check_text("nickname", nickname, MAX_TEXT_CHARS)?;
     }
@@ -81,7 +80,8 @@ pub fn save_client(
         hash: hash_token(raw),
         expires_at: *expires_at,
     });
-    let client = clients
+    let client = ports
+        .clients
         .save_client(&command.changes, new_token.as_ref(), now)?
         .ok_or(DomainError::TokenInUse)?;
     Ok(SavedClient { client, token })
@@ -105,12 +105,13 @@ fn check_assigned_token(token: &str) -> Result<(), DomainError> {
 /// # Errors
 /// `ClientNotFound`; a storage failure.
 pub fn revoke_tokens(
-    clients: &dyn ClientStore,
+    ports: &Ports<'_>,
     client: &ClientId,
     token: Option<&str>,
 ) -> Result<u64, DomainError> {
     let hash = token.map(hash_token);
-    clients
+    ports
+        .clients
         .revoke_tokens(client, hash.as_ref())?
         .ok_or(DomainError::ClientNotFound)
 }
@@ -119,15 +120,26 @@ pub fn revoke_tokens(
 ///
 /// # Errors
 /// `PermissionDenied(ActAsClient)` for the API key; `ClientNotFound`; a storage failure.
-pub fn me(clients: &dyn ClientStore, actor: &Actor) -> Result<Client, DomainError> {
+pub fn me(ports: &Ports<'_>, actor: &Actor) -> Result<Client, DomainError> {
     let id = actor.require_client()?;
-    clients.get_client(id)?.ok_or(DomainError::ClientNotFound)
+    ports
+        .clients
+        .get_client(id)?
+        .ok_or(DomainError::ClientNotFound)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ports::MockClientStore;
+    use crate::usecases::Mocks;
+
+    fn with(clients: MockClientStore) -> Mocks {
+        Mocks {
+            clients,
+            ..Mocks::default()
+        }
+    }
 
     fn changes() -> ClientChanges {
         ClientChanges {
@@ -155,7 +167,6 @@ mod tests {
 
     #[test]
     fn issuing_stores_only_the_hash_and_returns_the_token_once() {
-        let now = Utc::now();
         let mut store = MockClientStore::new();
         store
             .expect_save_client()
@@ -172,24 +183,25 @@ mod tests {
                 }))
             });
         let saved = save_client(
-            &store,
+            &with(store).ports(),
             SaveClient {
                 changes: changes(),
                 token: TokenRequest::Issue,
             },
             Duration::days(7),
-            now,
         )
         .expect("saved");
         let (token, expires) = saved.token.expect("issued");
         assert_eq!(token.len(), 64);
-        assert_eq!(expires, crate::model::to_millis(now) + Duration::days(7));
+        // The store saved the client at the clock's time; the token lasts 7 days from it.
+        assert_eq!(expires, saved.client.created_at + Duration::days(7));
     }
 
     #[test]
     fn assigned_tokens_are_checked() {
         let now = Utc::now();
-        let store = echoing_store();
+        let mocks = with(echoing_store());
+        let ports = mocks.ports();
         for bad in ["", "has space", &"x".repeat(513)] {
             let cmd = SaveClient {
                 changes: changes(),
@@ -199,7 +211,7 @@ mod tests {
                 },
             };
             assert!(matches!(
-                save_client(&store, cmd, Duration::days(7), now),
+                save_client(&ports, cmd, Duration::days(7)),
                 Err(DomainError::InvalidBody(_))
             ));
         }
@@ -211,7 +223,7 @@ mod tests {
             },
         };
         assert!(matches!(
-            save_client(&store, past, Duration::days(7), now),
+            save_client(&ports, past, Duration::days(7)),
             Err(DomainError::InvalidBody(_))
         ));
         let good = SaveClient {
@@ -221,7 +233,7 @@ mod tests {
                 expires_at: None,
             },
         };
-        let saved = save_client(&store, good, Duration::days(7), now).expect("ok");
+        let saved = save_client(&ports, good, Duration::days(7)).expect("ok");
         assert_eq!(saved.token.map(|t| t.0), Some("tok".to_owned()));
     }
 
@@ -237,7 +249,7 @@ mod tests {
             },
         };
         assert!(matches!(
-            save_client(&store, cmd, Duration::days(7), Utc::now()),
+            save_client(&with(store).ports(), cmd, Duration::days(7)),
             Err(DomainError::TokenInUse)
         ));
     }
@@ -247,13 +259,12 @@ mod tests {
         let mut c = changes();
         c.nickname = Some("n".repeat(256));
         let err = save_client(
-            &MockClientStore::new(),
+            &Mocks::default().ports(),
             SaveClient {
                 changes: c,
                 token: TokenRequest::Keep,
             },
             Duration::days(7),
-            Utc::now(),
         );
         assert!(matches!(err, Err(DomainError::InvalidBody(_))));
     }
@@ -262,7 +273,11 @@ mod tests {
     fn revoking_for_an_unknown_client_is_not_found() {
         let mut store = MockClientStore::new();
         store.expect_revoke_tokens().returning(|_, _| Ok(None));
-        let err = revoke_tokens(&store, &ClientId::from_trusted("x".to_owned()), None);
+        let err = revoke_tokens(
+            &with(store).ports(),
+            &ClientId::from_trusted("x".to_owned()),
+            None,
+        );
         assert!(matches!(err, Err(DomainError::ClientNotFound)));
     }
 
@@ -275,14 +290,19 @@ mod tests {
             .withf(move |_, only| only == &Some(&expected))
             .returning(|_, _| Ok(Some(1)));
         assert_eq!(
-            revoke_tokens(&store, &ClientId::from_trusted("x".to_owned()), Some("tok")).ok(),
+            revoke_tokens(
+                &with(store).ports(),
+                &ClientId::from_trusted("x".to_owned()),
+                Some("tok")
+            )
+            .ok(),
             Some(1)
         );
     }
 
     #[test]
     fn me_needs_a_client_identity() {
-        let err = me(&MockClientStore::new(), &Actor::Platform);
+        let err = me(&Mocks::default().ports(), &Actor::Platform);
         assert!(matches!(
             err,
             Err(DomainError::PermissionDenied(

@@ -7,8 +7,7 @@ use crate::error::{Action, DomainError};
 use crate::filter::MessageFilter;
 use crate::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
 use crate::model::{AuditReason, DeleteOutcome, Deletion, DeletionRequest, Room};
-use crate::ports::{MessageStore, RoomStore};
-use chrono::{DateTime, Utc};
+use crate::usecases::Ports;
 
 /// Most messages one bulk deletion may list.
 pub const MAX_BULK: usize = 100;
@@ -49,12 +48,11 @@ pub struct DeleteMessages {
 }
 
 /// The room, if `actor` may moderate it, in the contract's order of checks.
-fn moderated_room(
-    rooms: &dyn RoomStore,
-    actor: &Actor,
-    room: &RoomId,
-) -> Result<Room, DomainError> {
-    let room = rooms.get_room(room)?.ok_or(DomainError::RoomNotFound)?;
+fn moderated_room(ports: &Ports<'_>, actor: &Actor, room: &RoomId) -> Result<Room, DomainError> {
+    let room = ports
+        .rooms
+        .get_room(room)?
+        .ok_or(DomainError::RoomNotFound)?;
     if !room.can_moderate(actor) {
         return Err(DomainError::PermissionDenied(Action::DeleteMessages));
     }
@@ -84,13 +82,12 @@ pub(crate) fn deleted(outcome: DeleteOutcome) -> Result<Option<Deletion>, Domain
 /// of the listed ones, or a message bound that is not visible in the room), or a storage
 /// failure.
 pub fn preview_deletion(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     command: DeleteMessages,
-    now: DateTime<Utc>,
 ) -> Result<Deletion, DomainError> {
-    moderated_room(rooms, actor, &command.room)?;
+    let (messages, now) = (ports.messages, ports.clock.now());
+    moderated_room(ports, actor, &command.room)?;
     let listed = |ids: &[MessageId]| -> Result<Coverage, DomainError> {
         let mut visible = Vec::new();
         for id in ids {
@@ -139,20 +136,19 @@ pub fn preview_deletion(
 /// caller moderates it (403, so an outsider learns nothing about its messages), then the
 /// message is visible in this room (404 `MessageNotFound`; for `_bulk`, at least one listed
 /// message is; for a filtered `_all`, its message bounds are). The deletion and its audit
-/// record are committed together by [`MessageStore::delete`], which checks the permission
+/// record are committed together by [`MessageStore::delete`](crate::ports::MessageStore::delete), which checks the permission
 /// again inside that transaction: the check here answers in the contract's order, the one
 /// there is the one that holds when roles change concurrently.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound`, or a storage failure.
 pub fn delete_messages(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     command: DeleteMessages,
-    now: DateTime<Utc>,
 ) -> Result<Deletion, DomainError> {
-    moderated_room(rooms, actor, &command.room)?;
+    let now = ports.clock.now();
+    moderated_room(ports, actor, &command.room)?;
     let filter = match command.target {
         DeleteTarget::All => command.filter,
         _ => MessageFilter::default(),
@@ -168,7 +164,7 @@ pub fn delete_messages(
         skip_if_nothing: false,
         retention: None,
     };
-    deleted(messages.delete(&request)?)?.ok_or_else(|| {
+    deleted(ports.messages.delete(&request)?)?.ok_or_else(|| {
         DomainError::Internal(anyhow::anyhow!(
             "storage skipped a deletion that must be recorded"
         ))
@@ -181,6 +177,23 @@ mod tests {
     use crate::error::StoreError;
     use crate::ports::{MockMessageStore, MockRoomStore};
     use crate::testkit::fixtures::{cast_room as room, cid, rid, user};
+    use crate::usecases::Mocks;
+    use chrono::Utc;
+
+    /// [`delete_messages`] over these two mocks (any other port call panics).
+    fn delete_with(
+        rooms: MockRoomStore,
+        messages: MockMessageStore,
+        actor: &Actor,
+        command: DeleteMessages,
+    ) -> Result<Deletion, DomainError> {
+        let mocks = Mocks {
+            rooms,
+            messages,
+            ..Mocks::default()
+        };
+        delete_messages(&mocks.ports(), actor, command)
+    }
 
     fn rooms_with(room: Option<Room>) -> MockRoomStore {
         let mut rooms = MockRoomStore::new();
@@ -212,13 +225,7 @@ mod tests {
     #[test]
     fn missing_room_is_reported_before_permission() {
         let messages = MockMessageStore::new(); // no call expected
-        let err = delete_messages(
-            &rooms_with(None),
-            &messages,
-            &user("stranger"),
-            one("m1"),
-            Utc::now(),
-        );
+        let err = delete_with(rooms_with(None), messages, &user("stranger"), one("m1"));
         assert!(matches!(err, Err(DomainError::RoomNotFound)));
     }
 
@@ -226,13 +233,7 @@ mod tests {
     fn members_and_outsiders_are_refused_without_touching_messages() {
         for who in ["member", "stranger"] {
             let messages = MockMessageStore::new(); // any call would panic
-            let err = delete_messages(
-                &rooms_with(Some(room())),
-                &messages,
-                &user(who),
-                one("m1"),
-                Utc::now(),
-            );
+            let err = delete_with(rooms_with(Some(room())), messages, &user(who), one("m1"));
             assert!(
                 matches!(
                     err,
@@ -255,14 +256,8 @@ mod tests {
             (flagged, "stranger"),
             (Actor::Platform, "_platform"),
         ] {
-            let done = delete_messages(
-                &rooms_with(Some(room())),
-                &deleting(1),
-                &actor,
-                one("m1"),
-                Utc::now(),
-            )
-            .expect("allowed");
+            let done = delete_with(rooms_with(Some(room())), deleting(1), &actor, one("m1"))
+                .expect("allowed");
             assert_eq!(done.deleted_by, by);
             assert_eq!(done.deleted_count, 1);
             assert_eq!(done.message_id(), "m1");
@@ -279,12 +274,11 @@ mod tests {
             .expect_delete()
             .times(1)
             .returning(|_| Ok(DeleteOutcome::PermissionDenied));
-        let err = delete_messages(
-            &rooms_with(Some(room())),
-            &messages,
+        let err = delete_with(
+            rooms_with(Some(room())),
+            messages,
             &user("manager"),
             one("m1"),
-            Utc::now(),
         );
         assert!(matches!(
             err,
@@ -301,7 +295,8 @@ mod tests {
             .withf(move |req| {
                 req.target == DeleteTarget::All
                     && req.actor.recorded() == "owner"
-                    && req.deleted_at == crate::model::to_millis(now)
+                    && req.deleted_at >= crate::model::to_millis(now)
+                    && req.deleted_at - now < chrono::TimeDelta::minutes(1)
                     && req.id.as_str().len() == 24
             })
             .times(1)
@@ -311,14 +306,8 @@ mod tests {
             reason: None,
             ..one("x")
         };
-        let done = delete_messages(
-            &rooms_with(Some(room())),
-            &messages,
-            &user("owner"),
-            cmd,
-            now,
-        )
-        .expect("ok");
+        let done =
+            delete_with(rooms_with(Some(room())), messages, &user("owner"), cmd).expect("ok");
         assert_eq!(done.deleted_count, 145);
         assert_eq!(done.message_id(), "_all");
     }
@@ -330,12 +319,11 @@ mod tests {
             .expect_delete()
             .times(1)
             .returning(|_| Ok(DeleteOutcome::MessageNotFound));
-        let err = delete_messages(
-            &rooms_with(Some(room())),
-            &messages,
+        let err = delete_with(
+            rooms_with(Some(room())),
+            messages,
             &user("owner"),
             one("m1"),
-            Utc::now(),
         );
         assert!(matches!(err, Err(DomainError::MessageNotFound)));
     }
@@ -347,12 +335,11 @@ mod tests {
             .expect_delete()
             .times(1)
             .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
-        let err = delete_messages(
-            &rooms_with(Some(room())),
-            &messages,
+        let err = delete_with(
+            rooms_with(Some(room())),
+            messages,
             &user("owner"),
             one("m1"),
-            Utc::now(),
         );
         assert!(matches!(err, Err(DomainError::Unavailable(_))));
 
@@ -360,13 +347,7 @@ mod tests {
         rooms
             .expect_get_room()
             .returning(|_| Err(StoreError::Internal(anyhow::anyhow!("bug"))));
-        let err = delete_messages(
-            &rooms,
-            &MockMessageStore::new(),
-            &user("owner"),
-            one("m1"),
-            Utc::now(),
-        );
+        let err = delete_with(rooms, MockMessageStore::new(), &user("owner"), one("m1"));
         assert!(matches!(err, Err(DomainError::Internal(_))));
     }
 }

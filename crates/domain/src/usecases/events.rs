@@ -6,9 +6,7 @@
 use crate::error::DomainError;
 use crate::events::{DeliveryState, EventDelivery, Redelivered};
 use crate::ids::{DeletionId, RoomId};
-use crate::ports::EventLog;
-use crate::usecases::Limit;
-use chrono::{DateTime, Utc};
+use crate::usecases::{Limit, Ports};
 
 /// Parses the `state` query value: absent means every state.
 ///
@@ -31,13 +29,13 @@ pub fn parse_state(raw: Option<&str>) -> Result<Option<DeliveryState>, DomainErr
 /// # Errors
 /// A storage failure (a `before` that names no event is an empty page).
 pub fn list_events(
-    events: &dyn EventLog,
+    ports: &Ports<'_>,
     state: Option<DeliveryState>,
     room: Option<&RoomId>,
     before: Option<&DeletionId>,
     limit: Limit,
 ) -> Result<Vec<EventDelivery>, DomainError> {
-    Ok(super::page(events.list_events(
+    Ok(super::page(ports.events.list_events(
         state,
         room,
         before,
@@ -46,18 +44,15 @@ pub fn list_events(
 }
 
 /// `POST /admin/events/{id}/redeliver`: the event again, under the same ID, as a new
-/// delivery round starting at `now` (see [`EventLog::redeliver_event`] for the events left
+/// delivery round starting now (see [`EventLog::redeliver_event`](crate::ports::EventLog::redeliver_event) for the events left
 /// as they are).
 ///
 /// # Errors
 /// `EventNotFound`, or a storage failure.
-pub fn redeliver_event(
-    events: &dyn EventLog,
-    id: &DeletionId,
-    now: DateTime<Utc>,
-) -> Result<Redelivered, DomainError> {
-    events
-        .redeliver_event(id, crate::model::to_millis(now))?
+pub fn redeliver_event(ports: &Ports<'_>, id: &DeletionId) -> Result<Redelivered, DomainError> {
+    ports
+        .events
+        .redeliver_event(id, crate::model::to_millis(ports.clock.now()))?
         .ok_or(DomainError::EventNotFound)
 }
 
@@ -66,6 +61,15 @@ mod tests {
     use super::*;
     use crate::events::Redelivery;
     use crate::ports::MockEventLog;
+    use crate::usecases::Mocks;
+    use chrono::Utc;
+
+    fn with(events: MockEventLog) -> Mocks {
+        Mocks {
+            events,
+            ..Mocks::default()
+        }
+    }
 
     fn event(state: DeliveryState) -> EventDelivery {
         EventDelivery {
@@ -114,7 +118,7 @@ mod tests {
         let room = RoomId::from_trusted("r".to_owned());
         let before = DeletionId::from_trusted("e9".to_owned());
         let found = list_events(
-            &log,
+            &with(log).ports(),
             Some(DeliveryState::Failed),
             Some(&room),
             Some(&before),
@@ -129,7 +133,7 @@ mod tests {
         log.expect_list_events().returning(|_, _, _, _| Ok(None));
         let cursor = DeletionId::from_trusted("nope".to_owned());
         let page = list_events(
-            &log,
+            &with(log).ports(),
             None,
             None,
             Some(&cursor),
@@ -144,7 +148,7 @@ mod tests {
         log.expect_redeliver_event().returning(|_, _| Ok(None));
         let id = DeletionId::from_trusted("nope".to_owned());
         assert!(matches!(
-            redeliver_event(&log, &id, Utc::now()),
+            redeliver_event(&with(log).ports(), &id),
             Err(DomainError::EventNotFound)
         ));
     }
@@ -161,7 +165,7 @@ mod tests {
                 }))
             });
         let id = DeletionId::from_trusted("e1".to_owned());
-        let done = redeliver_event(&log, &id, Utc::now()).expect("redelivered");
+        let done = redeliver_event(&with(log).ports(), &id).expect("redelivered");
         assert_eq!(done.outcome, Redelivery::Queued);
         assert_eq!(done.event.state, DeliveryState::Pending);
     }

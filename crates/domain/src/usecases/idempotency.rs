@@ -8,6 +8,7 @@ use crate::idempotency::{
     KeyOwner, LEASE, MAX_STORED_ANSWER_BYTES, RETENTION, StoredResponse, Ticket,
 };
 use crate::ports::IdempotencyStore;
+use crate::usecases::Ports;
 use chrono::{DateTime, Utc};
 
 /// What a request with a key does, once [`begin`] has claimed it.
@@ -19,7 +20,7 @@ pub enum Begin {
     Replay(StoredResponse),
 }
 
-/// Claims `key` for `actor`'s request `fingerprint` at `now`.
+/// Claims `key` for `actor`'s request `fingerprint`, now.
 ///
 /// # Errors
 /// [`DomainError::IdempotencyKeyReused`] when the key was used with another request (also
@@ -27,12 +28,12 @@ pub enum Begin {
 /// [`DomainError::TooManyRequests`] for a new key of a client holding
 /// [`KEYS_PER_CLIENT`] already, a storage failure.
 pub fn begin(
-    store: &dyn IdempotencyStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     key: IdempotencyKey,
     fingerprint: Fingerprint,
-    now: DateTime<Utc>,
 ) -> Result<Begin, DomainError> {
+    let now = ports.clock.now();
     let ticket = Ticket {
         owner: KeyOwner::of(actor),
         key,
@@ -46,7 +47,7 @@ pub fn begin(
         expires_at: now + RETENTION,
         limit: actor.client_id().map(|_| KEYS_PER_CLIENT),
     };
-    match store.claim_key(&claim)? {
+    match ports.idempotency.claim_key(&claim)? {
         ClaimOutcome::Started => Ok(Begin::Run(claim.ticket)),
         ClaimOutcome::Replay(stored) => Ok(Begin::Replay(stored)),
         ClaimOutcome::InFlight => Err(DomainError::IdempotencyKeyInUse),
@@ -59,7 +60,7 @@ pub fn begin(
     }
 }
 
-/// Ends the claim of `ticket` with its answer, finished at `now`: a 5xx answer, or one over
+/// Ends the claim of `ticket` with its answer, finished now: a 5xx answer, or one over
 /// [`MAX_STORED_ANSWER_BYTES`], releases the key (a retry runs again); any other is stored
 /// for [`RETENTION`]. Returns whether the
 /// ticket still held the key (`false`: its lease lapsed and another request took it over,
@@ -68,16 +69,16 @@ pub fn begin(
 /// # Errors
 /// A storage failure.
 pub fn finish(
-    store: &dyn IdempotencyStore,
+    ports: &Ports<'_>,
     ticket: &Ticket,
     completion: &Completion,
-    now: DateTime<Utc>,
 ) -> Result<bool, DomainError> {
+    let store = ports.idempotency;
     if completion.response.status >= 500 || completion.response.body.len() > MAX_STORED_ANSWER_BYTES
     {
         return Ok(store.release_key(ticket)?);
     }
-    Ok(store.complete_key(ticket, completion, now + RETENTION)?)
+    Ok(store.complete_key(ticket, completion, ports.clock.now() + RETENTION)?)
 }
 
 /// Releases the claim of `ticket` without an answer (the request failed or panicked), so
@@ -85,11 +86,12 @@ pub fn finish(
 ///
 /// # Errors
 /// A storage failure.
-pub fn release(store: &dyn IdempotencyStore, ticket: &Ticket) -> Result<bool, DomainError> {
-    Ok(store.release_key(ticket)?)
+pub fn release(ports: &Ports<'_>, ticket: &Ticket) -> Result<bool, DomainError> {
+    Ok(ports.idempotency.release_key(ticket)?)
 }
 
-/// Removes up to about `batch` records expired at `now`; returns how many went.
+/// Removes up to about `batch` records expired at `now`; returns how many went. The key
+/// sweeper's job, so it takes its one port and the time of its run.
 ///
 /// # Errors
 /// A storage failure.
@@ -107,7 +109,20 @@ mod tests {
     use crate::idempotency::PLATFORM_OWNER;
     use crate::ids::ClientId;
     use crate::ports::MockIdempotencyStore;
+    use crate::usecases::Mocks;
     use chrono::TimeDelta;
+
+    fn with(idempotency: MockIdempotencyStore) -> Mocks {
+        Mocks {
+            idempotency,
+            ..Mocks::default()
+        }
+    }
+
+    /// Whether `t` is within a minute after `since`: the clock's time, read inside.
+    fn about(t: DateTime<Utc>, since: DateTime<Utc>) -> bool {
+        t >= since && t - since < TimeDelta::minutes(1)
+    }
 
     fn answer(status: u16) -> Completion {
         Completion {
@@ -127,9 +142,9 @@ mod tests {
         store
             .expect_claim_key()
             .withf(move |c| {
-                c.now == now
-                    && c.lease_until == now + LEASE
-                    && c.expires_at == now + RETENTION
+                about(c.now, now)
+                    && c.lease_until == c.now + LEASE
+                    && c.expires_at == c.now + RETENTION
                     && c.ticket.owner.as_str() == PLATFORM_OWNER
                     && c.limit.is_none()
             })
@@ -138,26 +153,25 @@ mod tests {
         let key = IdempotencyKey::parse(b"k").expect("valid");
         let fp = Fingerprint::of("DELETE", "/x", "", b"");
         assert!(matches!(
-            begin(&store, &Actor::Platform, key, fp, now),
+            begin(&with(store).ports(), &Actor::Platform, key, fp),
             Ok(Begin::Run(_))
         ));
     }
 
     #[test]
     fn a_client_is_capped_and_told_when_its_oldest_key_frees() {
-        let now = Utc::now();
         let mut store = MockIdempotencyStore::new();
         store
             .expect_claim_key()
             .withf(|c| c.limit == Some(KEYS_PER_CLIENT))
-            .return_once(move |_| Ok(ClaimOutcome::Full(now + TimeDelta::seconds(90))));
+            .return_once(move |c| Ok(ClaimOutcome::Full(c.now + TimeDelta::seconds(90))));
         let alice = Actor::Client {
             id: ClientId::parse("alice").expect("valid"),
             is_platform_admin: false,
         };
         let key = IdempotencyKey::parse(b"k").expect("valid");
         let fp = Fingerprint::of("DELETE", "/x", "", b"");
-        let err = begin(&store, &alice, key, fp, now).expect_err("refused");
+        let err = begin(&with(store).ports(), &alice, key, fp).expect_err("refused");
         assert!(
             matches!(
                 err,
@@ -179,7 +193,7 @@ mod tests {
             store.expect_claim_key().return_once(move |_| Ok(outcome));
             let key = IdempotencyKey::parse(b"k").expect("valid");
             let fp = Fingerprint::of("DELETE", "/x", "", b"");
-            let err = begin(&store, &Actor::Platform, key, fp, Utc::now()).expect_err("refused");
+            let err = begin(&with(store).ports(), &Actor::Platform, key, fp).expect_err("refused");
             let matched = match err {
                 DomainError::IdempotencyKeyInUse => "in use",
                 DomainError::IdempotencyKeyReused => "reused",
@@ -201,14 +215,15 @@ mod tests {
         store.expect_release_key().times(2).returning(|_| Ok(true));
         store
             .expect_complete_key()
-            .withf(move |_, _, expires| *expires == now + RETENTION)
+            .withf(move |_, _, expires| about(*expires, now + RETENTION))
             .times(3)
             .returning(|_, _, _| Ok(true));
+        let mocks = with(store);
         for status in [500, 503] {
-            assert!(finish(&store, &ticket, &answer(status), now).expect("ran"));
+            assert!(finish(&mocks.ports(), &ticket, &answer(status)).expect("ran"));
         }
         for status in [200, 404, 409] {
-            assert!(finish(&store, &ticket, &answer(status), now).expect("ran"));
+            assert!(finish(&mocks.ports(), &ticket, &answer(status)).expect("ran"));
         }
     }
 
@@ -225,10 +240,11 @@ mod tests {
             .expect_complete_key()
             .times(1)
             .returning(|_, _, _| Ok(true));
+        let mocks = with(store);
         let mut big = answer(200);
         big.response.body = vec![b' '; MAX_STORED_ANSWER_BYTES + 1];
-        assert!(finish(&store, &ticket, &big, Utc::now()).expect("released"));
+        assert!(finish(&mocks.ports(), &ticket, &big).expect("released"));
         big.response.body.pop();
-        assert!(finish(&store, &ticket, &big, Utc::now()).expect("stored"));
+        assert!(finish(&mocks.ports(), &ticket, &big).expect("stored"));
     }
 }

@@ -4,9 +4,7 @@ use crate::actor::Actor;
 use crate::error::{Action, DomainError};
 use crate::ids::{ClientId, MessageId, RoomId};
 use crate::model::{Message, MessageContent, MessagePage, RECALL_TYPE};
-use crate::ports::{ClientStore, MessageStore, RoomStore};
-use crate::usecases::Limit;
-use chrono::{DateTime, Utc};
+use crate::usecases::{Limit, Ports};
 
 /// Longest message type, in characters.
 pub const MAX_TYPE_CHARS: usize = 64;
@@ -33,15 +31,14 @@ fn check_type(message_type: &str) -> Result<(), DomainError> {
 }
 
 fn store_new(
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     room: &RoomId,
     sender: ClientId,
     id: Option<MessageId>,
     content: MessageContent,
     message_type: String,
-    now: DateTime<Utc>,
 ) -> Result<Message, DomainError> {
-    let now = crate::model::to_millis(now);
+    let now = crate::model::to_millis(ports.clock.now());
     let message = Message {
         id: id.unwrap_or_else(|| MessageId::generate(now)),
         room: room.clone(),
@@ -50,7 +47,7 @@ fn store_new(
         message_type,
         sent_at: now,
     };
-    if messages.insert_message(&message)? {
+    if ports.messages.insert_message(&message)? {
         Ok(message)
     } else {
         Err(DomainError::MessageAlreadyExists)
@@ -64,13 +61,12 @@ fn store_new(
 /// `InvalidBody`, `MessageAlreadyExists`; for a recall `MessageNotFound` or
 /// `PermissionDenied(RecallOthersMessage)`; a storage failure.
 pub fn send_message(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     room_id: &RoomId,
     command: SendMessage,
-    now: DateTime<Utc>,
 ) -> Result<Message, DomainError> {
+    let (rooms, messages) = (ports.rooms, ports.messages);
     let sender = actor.require_client()?.clone();
     check_type(&command.message_type)?;
     let room = rooms.get_room(room_id)?.ok_or(DomainError::RoomNotFound)?;
@@ -95,13 +91,12 @@ pub fn send_message(
         .content
         .ok_or_else(|| DomainError::InvalidBody("message is required".to_owned()))?;
     store_new(
-        messages,
+        ports,
         room_id,
         sender,
         command.id,
         content,
         command.message_type,
-        now,
     )
 }
 
@@ -122,13 +117,7 @@ pub struct SendAs {
 ///
 /// # Errors
 /// `InvalidBody`, `RoomNotFound`, `ClientNotFound`, or a storage failure.
-pub fn send_as(
-    clients: &dyn ClientStore,
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
-    command: SendAs,
-    now: DateTime<Utc>,
-) -> Result<Message, DomainError> {
+pub fn send_as(ports: &Ports<'_>, command: SendAs) -> Result<Message, DomainError> {
     let SendAs {
         room: room_id,
         sender,
@@ -142,11 +131,14 @@ pub fn send_as(
             "messageType \"recall\" is only accepted by POST /rooms/{roomID}/message".to_owned(),
         ));
     }
-    rooms.get_room(room_id)?.ok_or(DomainError::RoomNotFound)?;
-    if clients.get_client(&sender)?.is_none() {
+    ports
+        .rooms
+        .get_room(room_id)?
+        .ok_or(DomainError::RoomNotFound)?;
+    if ports.clients.get_client(&sender)?.is_none() {
         return Err(DomainError::ClientNotFound);
     }
-    store_new(messages, room_id, sender, None, content, message_type, now)
+    store_new(ports, room_id, sender, None, content, message_type)
 }
 
 /// `GET /rooms/{roomID}/messages/v3`: members and platform admins, newest first.
@@ -154,18 +146,21 @@ pub fn send_as(
 /// # Errors
 /// `RoomNotFound`, `NotRoomMember`, `MessageNotFound` for an unknown cursor, or a storage failure.
 pub fn list_messages(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     room_id: &RoomId,
     before: Option<&MessageId>,
     limit: Limit,
 ) -> Result<MessagePage, DomainError> {
-    let room = rooms.get_room(room_id)?.ok_or(DomainError::RoomNotFound)?;
+    let room = ports
+        .rooms
+        .get_room(room_id)?
+        .ok_or(DomainError::RoomNotFound)?;
     if !room.can_read(actor) {
         return Err(DomainError::NotRoomMember);
     }
-    messages
+    ports
+        .messages
         .list_messages(room_id, before, limit.get())?
         .ok_or(DomainError::MessageNotFound)
 }
@@ -176,6 +171,17 @@ mod tests {
     use crate::model::{Room, RoomType};
     use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
     use crate::testkit::fixtures::{cid, user};
+    use crate::usecases::Mocks;
+    use chrono::DateTime;
+
+    /// The room of alice and bob, with `messages`.
+    fn with(messages: MockMessageStore) -> Mocks {
+        Mocks {
+            rooms: rooms(),
+            messages,
+            ..Mocks::default()
+        }
+    }
 
     fn rid() -> RoomId {
         RoomId::from_trusted("r".to_owned())
@@ -227,31 +233,22 @@ mod tests {
             .times(1)
             .returning(|_| Ok(true));
         let sent = send_message(
-            &rooms(),
-            &messages,
+            &with(messages).ports(),
             &user("alice"),
             &rid(),
             text("\"hi\""),
-            Utc::now(),
         )
         .expect("sent");
         assert_eq!(sent.sender, cid("alice"));
         assert_eq!(sent.id.as_str().len(), 24);
 
-        let none = MockMessageStore::new();
+        let none = with(MockMessageStore::new());
         assert!(matches!(
-            send_message(&rooms(), &none, &user("eve"), &rid(), text("1"), Utc::now()),
+            send_message(&none.ports(), &user("eve"), &rid(), text("1")),
             Err(DomainError::NotRoomMember)
         ));
         assert!(matches!(
-            send_message(
-                &rooms(),
-                &none,
-                &Actor::Platform,
-                &rid(),
-                text("1"),
-                Utc::now()
-            ),
+            send_message(&none.ports(), &Actor::Platform, &rid(), text("1")),
             Err(DomainError::PermissionDenied(Action::ActAsClient))
         ));
     }
@@ -263,7 +260,7 @@ mod tests {
         let mut cmd = text("1");
         cmd.id = Some(MessageId::from_trusted("m1".to_owned()));
         assert!(matches!(
-            send_message(&rooms(), &messages, &user("alice"), &rid(), cmd, Utc::now()),
+            send_message(&with(messages).ports(), &user("alice"), &rid(), cmd),
             Err(DomainError::MessageAlreadyExists)
         ));
     }
@@ -283,26 +280,10 @@ mod tests {
             .expect_recall_message()
             .times(1)
             .returning(|_, _| Ok(Some(stored("alice"))));
-        assert!(
-            send_message(
-                &rooms(),
-                &messages,
-                &user("alice"),
-                &rid(),
-                recall.clone(),
-                Utc::now()
-            )
-            .is_ok()
-        );
+        let mocks = with(messages);
+        assert!(send_message(&mocks.ports(), &user("alice"), &rid(), recall.clone()).is_ok());
         assert!(matches!(
-            send_message(
-                &rooms(),
-                &messages,
-                &user("bob"),
-                &rid(),
-                recall,
-                Utc::now()
-            ),
+            send_message(&mocks.ports(), &user("bob"), &rid(), recall),
             Err(DomainError::PermissionDenied(Action::RecallOthersMessage))
         ));
     }
@@ -318,13 +299,11 @@ mod tests {
             content,
             message_type: "text".to_owned(),
         };
-        let err = send_as(
-            &clients,
-            &rooms(),
-            &MockMessageStore::new(),
-            cmd,
-            Utc::now(),
-        );
+        let mocks = Mocks {
+            clients,
+            ..with(MockMessageStore::new())
+        };
+        let err = send_as(&mocks.ports(), cmd);
         assert!(matches!(err, Err(DomainError::ClientNotFound)));
     }
 
@@ -336,16 +315,10 @@ mod tests {
             .returning(|_, _, _| Ok(None));
         let cursor = MessageId::from_trusted("zzz".to_owned());
         let limit = Limit::parse(None).expect("default");
-        let err = list_messages(
-            &rooms(),
-            &messages,
-            &user("alice"),
-            &rid(),
-            Some(&cursor),
-            limit,
-        );
+        let mocks = with(messages);
+        let err = list_messages(&mocks.ports(), &user("alice"), &rid(), Some(&cursor), limit);
         assert!(matches!(err, Err(DomainError::MessageNotFound)));
-        let err = list_messages(&rooms(), &messages, &user("eve"), &rid(), None, limit);
+        let err = list_messages(&mocks.ports(), &user("eve"), &rid(), None, limit);
         assert!(matches!(err, Err(DomainError::NotRoomMember)));
     }
 }

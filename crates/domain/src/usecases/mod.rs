@@ -6,11 +6,16 @@ pub mod deletion;
 pub mod events;
 pub mod idempotency;
 pub mod messages;
+pub mod ports;
 pub mod purge;
 pub mod retention;
 pub mod rooms;
 
 use crate::error::DomainError;
+
+#[cfg(any(test, feature = "mock"))]
+pub use ports::Mocks;
+pub use ports::Ports;
 
 /// A page of a listing whose cursor the store may not know: an unknown cursor (or one of
 /// another room, or one the caller may not see) is an empty page, as after the last item, so

@@ -7,7 +7,7 @@ use crate::error::DomainError;
 use crate::filter::{Bound, MessageFilter};
 use crate::ids::{ClientId, DeleteTarget, DeletionId, RoomId};
 use crate::model::{AuditReason, Deletion, DeletionRequest};
-use crate::ports::{ClientStore, MessageStore};
+use crate::usecases::Ports;
 use chrono::{DateTime, Utc};
 
 /// Most rooms one purge may be limited to.
@@ -88,14 +88,13 @@ impl Purge {
 /// # Errors
 /// `ClientNotFound`, or a storage failure.
 pub fn purge_client(
-    clients: &dyn ClientStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     command: PurgeClient,
     dry_run: bool,
-    now: DateTime<Utc>,
 ) -> Result<Purge, DomainError> {
-    if clients.get_client(&command.client)?.is_none() {
+    let (messages, now) = (ports.messages, ports.clock.now());
+    if ports.clients.get_client(&command.client)?.is_none() {
         return Err(DomainError::ClientNotFound);
     }
     let among = (!command.rooms.is_empty()).then_some(command.rooms.as_slice());
@@ -155,6 +154,7 @@ mod tests {
     use crate::model::{DeleteOutcome, Deletion};
     use crate::ports::{MockClientStore, MockMessageStore};
     use crate::testkit::fixtures::{cid, rid};
+    use crate::usecases::Mocks;
 
     fn known(exists: bool) -> MockClientStore {
         let mut clients = MockClientStore::new();
@@ -171,6 +171,22 @@ mod tests {
         clients
     }
 
+    /// [`purge_client`] over these two mocks (any other port call panics).
+    fn purge_with(
+        clients: MockClientStore,
+        messages: MockMessageStore,
+        actor: &Actor,
+        command: PurgeClient,
+        dry_run: bool,
+    ) -> Result<Purge, DomainError> {
+        let mocks = Mocks {
+            clients,
+            messages,
+            ..Mocks::default()
+        };
+        purge_client(&mocks.ports(), actor, command, dry_run)
+    }
+
     fn command() -> PurgeClient {
         PurgeClient::new(cid("spammer"), vec![], None, None, None).expect("valid")
     }
@@ -178,14 +194,7 @@ mod tests {
     #[test]
     fn an_unknown_client_is_not_found_before_any_message_is_touched() {
         let messages = MockMessageStore::new(); // any call would panic
-        let err = purge_client(
-            &known(false),
-            &messages,
-            &Actor::Platform,
-            command(),
-            false,
-            Utc::now(),
-        );
+        let err = purge_with(known(false), messages, &Actor::Platform, command(), false);
         assert!(matches!(err, Err(DomainError::ClientNotFound)));
     }
 
@@ -212,15 +221,8 @@ mod tests {
                     DeleteOutcome::NothingMatched,
                 ])
             });
-        let purge = purge_client(
-            &known(true),
-            &messages,
-            &Actor::Platform,
-            command(),
-            false,
-            Utc::now(),
-        )
-        .expect("purged");
+        let purge =
+            purge_with(known(true), messages, &Actor::Platform, command(), false).expect("purged");
         assert_eq!(purge.rooms, vec![(rid("a"), 3)]);
         assert_eq!(purge.deleted_count(), 3);
         assert_eq!(purge.deletions.len(), 1);
@@ -239,15 +241,8 @@ mod tests {
                 assert_eq!(rooms, [rid("a"), rid("b")], "every room in one call");
                 Ok(vec![Some(0), Some(7)])
             });
-        let purge = purge_client(
-            &known(true),
-            &messages,
-            &Actor::Platform,
-            command(),
-            true,
-            Utc::now(),
-        )
-        .expect("counted");
+        let purge =
+            purge_with(known(true), messages, &Actor::Platform, command(), true).expect("counted");
         assert_eq!(purge.rooms, vec![(rid("b"), 7)]);
         assert!(purge.deletions.is_empty());
     }

@@ -7,9 +7,9 @@ use crate::model::{
     AuditReason, MAX_TEXT_CHARS, MAX_URL_CHARS, NewRoom, RetentionDays, Room, RoomChanges,
     RoomType, RoomUpdateOutcome, RoomView, check_text,
 };
-use crate::ports::{ClientStore, MessageStore, RoomStore};
+use crate::ports::{ClientStore, MessageStore};
+use crate::usecases::Ports;
 use crate::webhook::WebhookGuard;
-use chrono::{DateTime, Utc};
 
 /// `POST /rooms` (API key).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -89,26 +89,20 @@ fn view(messages: &dyn MessageStore, room: Room) -> Result<RoomView, DomainError
 ///
 /// # Errors
 /// `InvalidBody`, `ClientNotFound`, `RoomAlreadyExists`, or a storage failure.
-pub fn create_room(
-    clients: &dyn ClientStore,
-    rooms: &dyn RoomStore,
-    webhooks: &dyn WebhookGuard,
-    command: CreateRoom,
-    now: DateTime<Utc>,
-) -> Result<RoomView, DomainError> {
+pub fn create_room(ports: &Ports<'_>, command: CreateRoom) -> Result<RoomView, DomainError> {
     if let Some(name) = &command.name {
         check_text("name", name, MAX_TEXT_CHARS)?;
     }
     if let Some(url) = &command.webhook {
-        check_webhook(url, webhooks)?;
+        check_webhook(url, ports.webhooks)?;
     }
     let mut referenced: Vec<ClientId> = command.owner.iter().cloned().collect();
     referenced.extend(command.members.iter().cloned());
     referenced.extend(command.managers.iter().cloned());
     referenced.sort();
     referenced.dedup();
-    require_clients(clients, &referenced)?;
-    let now = crate::model::to_millis(now);
+    require_clients(ports.clients, &referenced)?;
+    let now = crate::model::to_millis(ports.clock.now());
     let room = NewRoom {
         id: command.id.unwrap_or_else(|| RoomId::generate(now)),
         name: command.name,
@@ -120,10 +114,13 @@ pub fn create_room(
         retention_days: command.retention_days,
         created_at: now,
     };
-    if !rooms.insert_room(&room, &Actor::Platform, command.reason.as_ref())? {
+    if !ports
+        .rooms
+        .insert_room(&room, &Actor::Platform, command.reason.as_ref())?
+    {
         return Err(DomainError::RoomAlreadyExists);
     }
-    let stored = rooms.get_room(&room.id)?.ok_or_else(|| {
+    let stored = ports.rooms.get_room(&room.id)?.ok_or_else(|| {
         DomainError::Internal(anyhow::anyhow!("room {} vanished after insert", room.id))
     })?;
     Ok(RoomView {
@@ -136,17 +133,12 @@ pub fn create_room(
 ///
 /// # Errors
 /// `RoomNotFound`, `NotRoomMember`, or a storage failure.
-pub fn get_room(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
-    actor: &Actor,
-    id: &RoomId,
-) -> Result<RoomView, DomainError> {
-    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+pub fn get_room(ports: &Ports<'_>, actor: &Actor, id: &RoomId) -> Result<RoomView, DomainError> {
+    let room = ports.rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     if !room.can_read(actor) {
         return Err(DomainError::NotRoomMember);
     }
-    view(messages, room)
+    view(ports.messages, room)
 }
 
 /// `GET /rooms`: the rooms the caller belongs to, or every room for platform admins (the
@@ -155,8 +147,7 @@ pub fn get_room(
 /// # Errors
 /// A storage failure. A `before` that names no room the caller may list is an empty page.
 pub fn list_rooms(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     before: Option<&RoomId>,
     limit: super::Limit,
@@ -166,9 +157,9 @@ pub fn list_rooms(
     } else {
         actor.client_id()
     };
-    super::page(rooms.list_rooms(member, before, limit.get())?)
+    super::page(ports.rooms.list_rooms(member, before, limit.get())?)
         .into_iter()
-        .map(|room| view(messages, room))
+        .map(|room| view(ports.messages, room))
         .collect()
 }
 
@@ -178,41 +169,33 @@ pub fn list_rooms(
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(UpdateRoom | ChangeOwner)`, `InvalidBody`,
 /// `ClientNotFound`, or a storage failure.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one port per concern, as every use case takes them"
-)]
 pub fn update_room(
-    clients: &dyn ClientStore,
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
-    webhooks: &dyn WebhookGuard,
+    ports: &Ports<'_>,
     actor: &Actor,
     id: &RoomId,
     changes: RoomChanges,
-    now: DateTime<Utc>,
     reason: Option<AuditReason>,
 ) -> Result<RoomView, DomainError> {
-    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    let room = ports.rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     room.may_apply(actor, &changes)
         .map_err(DomainError::PermissionDenied)?;
     if let Some(name) = &changes.name {
         check_text("name", name, MAX_TEXT_CHARS)?;
     }
     if let Some(Some(url)) = &changes.webhook {
-        check_webhook(url, webhooks)?;
+        check_webhook(url, ports.webhooks)?;
     }
     let mut referenced: Vec<ClientId> = changes.owner.iter().cloned().collect();
     referenced.extend(changes.managers.iter().flatten().cloned());
-    require_clients(clients, &referenced)?;
-    let outcome = rooms.update_room(
+    require_clients(ports.clients, &referenced)?;
+    let outcome = ports.rooms.update_room(
         id,
         actor,
         &changes,
-        crate::model::to_millis(now),
+        crate::model::to_millis(ports.clock.now()),
         reason.as_ref(),
     )?;
-    updated(messages, outcome)
+    updated(ports.messages, outcome)
 }
 
 /// `POST /rooms/{roomID}/members`: admins, owner, managers. Storage records the new
@@ -220,32 +203,25 @@ pub fn update_room(
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(ManageMembers)`, `ClientNotFound`, or a storage failure.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one port per concern, as every use case takes them"
-)]
 pub fn add_members(
-    clients: &dyn ClientStore,
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     id: &RoomId,
     invitees: &[ClientId],
-    now: DateTime<Utc>,
     reason: Option<AuditReason>,
 ) -> Result<RoomView, DomainError> {
-    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    let room = ports.rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     room.may_add_members(actor)
         .map_err(DomainError::PermissionDenied)?;
-    require_clients(clients, invitees)?;
-    let outcome = rooms.add_members(
+    require_clients(ports.clients, invitees)?;
+    let outcome = ports.rooms.add_members(
         id,
         actor,
         invitees,
-        crate::model::to_millis(now),
+        crate::model::to_millis(ports.clock.now()),
         reason.as_ref(),
     )?;
-    updated(messages, outcome)
+    updated(ports.messages, outcome)
 }
 
 /// `POST /rooms/{roomID}/delete/members`: admins, owner, managers; any member may remove
@@ -255,25 +231,23 @@ pub fn add_members(
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(ManageMembers | RemoveOwner)`, or a storage failure.
 pub fn remove_members(
-    rooms: &dyn RoomStore,
-    messages: &dyn MessageStore,
+    ports: &Ports<'_>,
     actor: &Actor,
     id: &RoomId,
     members: &[ClientId],
-    now: DateTime<Utc>,
     reason: Option<AuditReason>,
 ) -> Result<RoomView, DomainError> {
-    let room = rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
+    let room = ports.rooms.get_room(id)?.ok_or(DomainError::RoomNotFound)?;
     room.may_remove_members(actor, members)
         .map_err(DomainError::PermissionDenied)?;
-    let outcome = rooms.remove_members(
+    let outcome = ports.rooms.remove_members(
         id,
         actor,
         members,
-        crate::model::to_millis(now),
+        crate::model::to_millis(ports.clock.now()),
         reason.as_ref(),
     )?;
-    updated(messages, outcome)
+    updated(ports.messages, outcome)
 }
 
 #[cfg(test)]
@@ -282,6 +256,7 @@ mod tests {
     use crate::error::Action;
     use crate::ports::{MockClientStore, MockMessageStore, MockRoomStore};
     use crate::testkit::fixtures::{cast_room as room, cid, user};
+    use crate::usecases::Mocks;
     use crate::webhook::{DestinationRefused, MockWebhookGuard};
 
     /// A guard that allows every destination.
@@ -318,29 +293,49 @@ mod tests {
         clients
     }
 
+    /// Every client exists, the room is the cast's, every destination is allowed.
+    fn cast() -> Mocks {
+        Mocks {
+            clients: clients_all_exist(),
+            rooms: rooms(),
+            messages: messages(),
+            webhooks: open(),
+            ..Mocks::default()
+        }
+    }
+
     #[test]
     fn create_refuses_unknown_clients_and_taken_ids() {
         let mut clients = MockClientStore::new();
         clients
             .expect_missing_clients()
             .returning(|ids| Ok(ids.to_vec()));
+        let unknown = Mocks {
+            clients,
+            webhooks: open(),
+            ..Mocks::default()
+        };
         let cmd = CreateRoom {
             owner: Some(cid("ghost")),
             ..CreateRoom::default()
         };
         assert!(matches!(
-            create_room(&clients, &MockRoomStore::new(), &open(), cmd, Utc::now()),
+            create_room(&unknown.ports(), cmd),
             Err(DomainError::ClientNotFound)
         ));
 
         let mut taken = MockRoomStore::new();
         taken.expect_insert_room().returning(|_, _, _| Ok(false));
+        let taken = Mocks {
+            rooms: taken,
+            ..cast()
+        };
         let cmd = CreateRoom {
             id: Some(room().id),
             ..CreateRoom::default()
         };
         assert!(matches!(
-            create_room(&clients_all_exist(), &taken, &open(), cmd, Utc::now()),
+            create_room(&taken.ports(), cmd),
             Err(DomainError::RoomAlreadyExists)
         ));
     }
@@ -353,29 +348,19 @@ mod tests {
             .withf(|r, actor, _| r.id.as_str().len() == 24 && *actor == Actor::Platform)
             .returning(|_, _, _| Ok(true));
         rooms.expect_get_room().returning(|_| Ok(Some(room())));
-        assert!(
-            create_room(
-                &clients_all_exist(),
-                &rooms,
-                &open(),
-                CreateRoom::default(),
-                Utc::now()
-            )
-            .is_ok()
-        );
+        let mocks = Mocks { rooms, ..cast() };
+        assert!(create_room(&mocks.ports(), CreateRoom::default()).is_ok());
 
         let cmd = CreateRoom {
             webhook: Some("ftp://x".to_owned()),
             ..CreateRoom::default()
         };
+        let untouched = Mocks {
+            rooms: MockRoomStore::new(),
+            ..cast()
+        };
         assert!(matches!(
-            create_room(
-                &clients_all_exist(),
-                &MockRoomStore::new(),
-                &open(),
-                cmd,
-                Utc::now()
-            ),
+            create_room(&untouched.ports(), cmd),
             Err(DomainError::InvalidBody(_))
         ));
     }
@@ -387,17 +372,16 @@ mod tests {
             .expect_check()
             .withf(|url| url == "http://169.254.169.254/")
             .returning(|_| Err(DestinationRefused("resolves to 169.254.169.254".to_owned())));
+        let mocks = Mocks {
+            rooms: MockRoomStore::new(),
+            webhooks: guard,
+            ..cast()
+        };
         let cmd = CreateRoom {
             webhook: Some("http://169.254.169.254/".to_owned()),
             ..CreateRoom::default()
         };
-        let err = create_room(
-            &clients_all_exist(),
-            &MockRoomStore::new(),
-            &guard,
-            cmd,
-            Utc::now(),
-        );
+        let err = create_room(&mocks.ports(), cmd);
         assert!(
             matches!(&err, Err(DomainError::InvalidBody(m)) if m == "webhook: resolves to 169.254.169.254"),
             "{err:?}"
@@ -406,14 +390,20 @@ mod tests {
 
     #[test]
     fn only_members_and_admins_read_a_room() {
-        assert!(get_room(&rooms(), &messages(), &user("member"), &room().id).is_ok());
-        assert!(get_room(&rooms(), &messages(), &Actor::Platform, &room().id).is_ok());
-        let err = get_room(&rooms(), &messages(), &user("stranger"), &room().id);
+        let mocks = cast();
+        let ports = mocks.ports();
+        assert!(get_room(&ports, &user("member"), &room().id).is_ok());
+        assert!(get_room(&ports, &Actor::Platform, &room().id).is_ok());
+        let err = get_room(&ports, &user("stranger"), &room().id);
         assert!(matches!(err, Err(DomainError::NotRoomMember)));
         let mut none = MockRoomStore::new();
         none.expect_get_room().returning(|_| Ok(None));
+        let none = Mocks {
+            rooms: none,
+            ..cast()
+        };
         assert!(matches!(
-            get_room(&none, &messages(), &user("member"), &room().id),
+            get_room(&none.ports(), &user("member"), &room().id),
             Err(DomainError::RoomNotFound)
         ));
     }
@@ -428,132 +418,40 @@ mod tests {
             owner: Some(cid("member")),
             ..RoomChanges::default()
         };
-        let c = clients_all_exist();
-        let now = Utc::now();
-        assert!(
-            update_room(
-                &c,
-                &rooms(),
-                &messages(),
-                &open(),
-                &user("manager"),
-                &room().id,
-                rename.clone(),
-                now,
-                None
-            )
-            .is_ok()
-        );
+        let mocks = cast();
+        let ports = mocks.ports();
+        let id = room().id;
+        assert!(update_room(&ports, &user("manager"), &id, rename.clone(), None).is_ok());
         assert!(matches!(
-            update_room(
-                &c,
-                &rooms(),
-                &messages(),
-                &open(),
-                &user("member"),
-                &room().id,
-                rename,
-                now,
-                None
-            ),
+            update_room(&ports, &user("member"), &id, rename, None),
             Err(DomainError::PermissionDenied(Action::UpdateRoom))
         ));
         assert!(matches!(
-            update_room(
-                &c,
-                &rooms(),
-                &messages(),
-                &open(),
-                &user("manager"),
-                &room().id,
-                new_owner.clone(),
-                now,
-                None
-            ),
+            update_room(&ports, &user("manager"), &id, new_owner.clone(), None),
             Err(DomainError::PermissionDenied(Action::ChangeOwner))
         ));
-        assert!(
-            update_room(
-                &c,
-                &rooms(),
-                &messages(),
-                &open(),
-                &user("owner"),
-                &room().id,
-                new_owner,
-                now,
-                None
-            )
-            .is_ok()
-        );
+        assert!(update_room(&ports, &user("owner"), &id, new_owner, None).is_ok());
     }
 
     #[test]
     fn membership_rules() {
-        let now = Utc::now();
-        let c = clients_all_exist();
-        assert!(
-            add_members(
-                &c,
-                &rooms(),
-                &messages(),
-                &user("manager"),
-                &room().id,
-                &[cid("x")],
-                now,
-                None
-            )
-            .is_ok()
-        );
+        let mocks = cast();
+        let ports = mocks.ports();
+        let id = room().id;
+        assert!(add_members(&ports, &user("manager"), &id, &[cid("x")], None).is_ok());
         assert!(matches!(
-            add_members(
-                &c,
-                &rooms(),
-                &messages(),
-                &user("member"),
-                &room().id,
-                &[cid("x")],
-                now,
-                None
-            ),
+            add_members(&ports, &user("member"), &id, &[cid("x")], None),
             Err(DomainError::PermissionDenied(Action::ManageMembers))
         ));
         // A member may leave, but not remove someone else.
-        assert!(
-            remove_members(
-                &rooms(),
-                &messages(),
-                &user("member"),
-                &room().id,
-                &[cid("member")],
-                now,
-                None
-            )
-            .is_ok()
-        );
+        assert!(remove_members(&ports, &user("member"), &id, &[cid("member")], None).is_ok());
         assert!(matches!(
-            remove_members(
-                &rooms(),
-                &messages(),
-                &user("member"),
-                &room().id,
-                &[cid("manager")],
-                now,
-                None
-            ),
+            remove_members(&ports, &user("member"), &id, &[cid("manager")], None),
             Err(DomainError::PermissionDenied(Action::ManageMembers))
         ));
         // Nobody removes the owner, not even an admin.
         assert!(matches!(
-            remove_members(
-                &rooms(),
-                &messages(),
-                &Actor::Platform,
-                &room().id,
-                &[cid("owner")],
-                now,
-                None
-            ),
+            remove_members(&ports, &Actor::Platform, &id, &[cid("owner")], None),
             Err(DomainError::PermissionDenied(Action::RemoveOwner))
         ));
     }
