@@ -383,17 +383,18 @@ impl Database {
                 backend,
                 writer: writer.clone(),
             });
-        let sqlite = backend == Backend::Sqlite;
+        let writes: Option<Arc<WriteGate>> = (backend == Backend::Sqlite).then(Arc::default);
         let scrubber = match backend {
             Backend::Sqlite => Some(Arc::new(
-                WalScrubber::open(&target).context("cannot open the checkpoint connection")?,
+                WalScrubber::open(&target, writes.clone())
+                    .context("cannot open the checkpoint connection")?,
             )),
             Backend::Mysql => None,
         };
         Ok(Self {
             pool,
             backend,
-            writes: sqlite.then(Arc::default),
+            writes,
             scrubber,
             writer,
             galera,
@@ -490,14 +491,16 @@ impl Database {
         }
     }
 
-    /// SQLite only: returns once the content of every transaction committed before the call
-    /// is out of the WAL: a checkpoint that started after the call copies the WAL into the
-    /// main file and truncates it, so content that `secure_delete` zeroed is not left in
-    /// older WAL frames. Concurrent callers share checkpoints ([`WalScrubber`]), which hold a
-    /// write turn while they run. A no-op on MySQL.
+    /// SQLite only: the content of every transaction committed before the call leaves the
+    /// WAL: a checkpoint that starts after the call copies the WAL into the main file and
+    /// truncates it, so content that `secure_delete` zeroed is not left in older WAL frames.
+    /// Concurrent callers share checkpoints ([`WalScrubber`]), which hold a write turn while
+    /// they run. Returns once it is done, unless the caller runs inside
+    /// [`crate::deferring_wal_scrub`], which hands the wait to the caller's caller. A no-op
+    /// on MySQL.
     pub(crate) fn scrub_wal(&self) {
         if let Some(scrubber) = &self.scrubber {
-            scrubber.after_commit(|| self.writes.as_deref().map(WriteGate::enter));
+            crate::sqlite_writes::scrub(scrubber);
         }
     }
 

@@ -33,6 +33,7 @@ pub mod webhook;
 pub mod workers;
 
 pub use db::{Backend, DEFAULT_SYNC_WAIT, Database, PoolOptions, PoolState};
+pub use sqlite_writes::{ScrubWait, deferring_wal_scrub};
 pub use store::{
     Backlog, CommitListener, DieselStore, EventQueueing, FeedEvent, OutboxCounts, PURGE_BATCH,
     PurgeBacklog, RealtimeFeed,

@@ -96,78 +96,49 @@ impl Drop for WriteTurn<'_> {
     }
 }
 
-/// Checkpoints shared by the deletions that wait for them.
-#[derive(Debug, Default)]
-pub struct GroupCheckpoint {
-    state: Mutex<Checkpoints>,
-    finished_one: Condvar,
-}
+/// A callback run once a checkpoint has finished.
+type Callback = Box<dyn FnOnce() + Send>;
 
-#[derive(Debug, Default)]
-struct Checkpoints {
-    /// Checkpoints started so far.
-    started: u64,
-    /// The newest finished checkpoint (they run one at a time, so in order).
-    finished: u64,
-    running: bool,
-    /// Callers waiting for a checkpoint to finish.
-    waiting: usize,
-}
-
-impl GroupCheckpoint {
-    /// Returns once a checkpoint that started after this call began has finished. When none
-    /// is running, the caller runs it: `take_turn` first (the write turn, held until the
-    /// checkpoint is done), then `checkpoint`. Call after the commit whose frames must leave
-    /// the WAL.
-    ///
-    /// A checkpoint counts as started once its runner holds the write turn: every commit
-    /// before that is in the WAL it copies, so callers that arrive while the runner waits
-    /// for its turn share it.
-    pub fn after_commit<T>(&self, take_turn: impl FnOnce() -> T, checkpoint: impl FnOnce()) {
-        let mut state = lock(&self.state);
-        // One running now may have started before the caller's commit: only the next counts.
-        let needed = state.started + 1;
-        let mut run = Some((take_turn, checkpoint));
-        while state.finished < needed {
-            if state.running {
-                state.waiting += 1;
-                state = self
-                    .finished_one
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                state.waiting -= 1;
-                continue;
-            }
-            state.running = true;
-            drop(state);
-            // The same caller never runs two: the one it starts is the one it needs (only the
-            // runner moves `started`, so it becomes `needed`).
-            let (take_turn, checkpoint) = run.take().unwrap_or_else(|| unreachable!("runs once"));
-            let turn = take_turn();
-            let this = {
-                let mut state = lock(&self.state);
-                state.started += 1;
-                state.started
-            };
-            let finished = Finished { group: self, this };
-            checkpoint();
-            drop(turn);
-            drop(finished);
-            state = lock(&self.state);
-        }
-    }
-}
-
-/// Truncating WAL checkpoints, shared by concurrent callers, on a connection of their own.
+/// Truncating WAL checkpoints, run one at a time by a thread of their own whenever a commit
+/// asks for one, and shared by every commit that asked before it started.
+///
+/// A caller asks with [`WalScrubber::ticket`] after its commit and gets the number of the
+/// checkpoint that clears it: the next one to start. A checkpoint counts as started once
+/// the thread holds the write turn: every commit before that is in the WAL it copies, so
+/// commits that land while it waits for its turn share it. The caller then waits for that
+/// checkpoint: blocking ([`WalScrubber::wait`]), or without a thread
+/// ([`WalScrubber::when_done`]), which lets a request give its connection back first.
 pub struct WalScrubber {
-    group: GroupCheckpoint,
-    conn: Mutex<SqliteConnection>,
+    shared: Arc<Shared>,
+    runner: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for WalScrubber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WalScrubber").finish_non_exhaustive()
     }
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<Checkpoints>,
+    /// Wakes the thread: a checkpoint was asked for, or the scrubber is closing.
+    demand: Condvar,
+    /// Wakes blocking waiters: a checkpoint finished.
+    finished_one: Condvar,
+}
+
+#[derive(Default)]
+struct Checkpoints {
+    /// Checkpoints started so far.
+    started: u64,
+    /// The newest finished checkpoint (they run one at a time, so in order).
+    finished: u64,
+    /// The newest checkpoint a caller needs.
+    requested: u64,
+    /// Callbacks waiting for a checkpoint, with its number.
+    callbacks: Vec<(u64, Callback)>,
+    closing: bool,
 }
 
 /// How long a checkpoint waits for readers to leave the WAL before giving up (the next
@@ -184,77 +155,228 @@ struct CheckpointResult {
 
 impl WalScrubber {
     /// Opens the scrubber's connection to the SQLite database at `path`, with no busy
-    /// timeout: it never sleeps in SQLite's busy handler, it retries itself.
+    /// timeout (it never sleeps in SQLite's busy handler, it retries itself), and starts
+    /// its thread; each checkpoint holds a turn of `writes` while it runs.
     ///
     /// # Errors
     /// When the database cannot be opened.
-    pub fn open(path: &str) -> anyhow::Result<Self> {
+    pub fn open(path: &str, writes: Option<Arc<WriteGate>>) -> anyhow::Result<Self> {
         let mut conn = SqliteConnection::establish(path)?;
         conn.batch_execute("PRAGMA busy_timeout = 0;")?;
+        Self::with_checkpoint(writes, move || checkpoint(&mut conn))
+    }
+
+    /// A scrubber whose checkpoint is `run` (tests count and pace it).
+    fn with_checkpoint(
+        writes: Option<Arc<WriteGate>>,
+        mut run: impl FnMut() + Send + 'static,
+    ) -> anyhow::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
+        let runner = std::thread::Builder::new()
+            .name("wal-checkpoints".to_owned())
+            .spawn(move || {
+                let turn = || writes.as_deref().map(WriteGate::enter);
+                serve(&thread_shared, turn, &mut run);
+            })?;
         Ok(Self {
-            group: GroupCheckpoint::default(),
-            conn: Mutex::new(conn),
+            shared,
+            runner: Some(runner),
         })
     }
 
-    /// Returns once every transaction committed before the call is out of the WAL (see
-    /// [`GroupCheckpoint::after_commit`]); `take_turn` takes the write turn the checkpoint
-    /// holds while it runs.
-    pub fn after_commit<T>(&self, take_turn: impl FnOnce() -> T) {
-        self.group.after_commit(take_turn, || self.checkpoint());
+    /// The checkpoint that clears every transaction committed before this call: the next
+    /// one to start, which the thread is asked to run.
+    pub fn ticket(&self) -> u64 {
+        let mut state = lock(&self.shared.state);
+        // One running now may have started before the caller's commit: only the next counts.
+        let needed = state.started + 1;
+        state.requested = state.requested.max(needed);
+        drop(state);
+        self.shared.demand.notify_one();
+        needed
     }
 
-    /// Copies the WAL into the main file and truncates it, retrying every 50 µs while
-    /// readers are still on the WAL.
-    fn checkpoint(&self) {
-        let mut conn = lock(&self.conn);
-        let started = Instant::now();
-        let mut attempts = 0_u32;
-        loop {
-            attempts += 1;
-            match diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .get_result::<CheckpointResult>(&mut *conn)
-            {
-                Ok(r) if r.busy == 0 => {
-                    tracing::debug!(
-                        took_us = started.elapsed().as_micros(),
-                        attempts,
-                        "WAL checkpoint"
-                    );
-                    return;
-                }
-                Ok(_) if started.elapsed() < READERS_PATIENCE => {
-                    std::thread::sleep(Duration::from_micros(50));
-                }
-                Ok(_) => {
-                    tracing::warn!(
-                        attempts,
-                        "WAL checkpoint after deletion kept busy by readers; the next one retries"
-                    );
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "WAL checkpoint after deletion failed; the next one retries");
-                    return;
-                }
+    /// Returns once checkpoint `needed` has finished.
+    pub fn wait(&self, needed: u64) {
+        let mut state = lock(&self.shared.state);
+        while state.finished < needed && !state.closing {
+            state = self
+                .shared
+                .finished_one
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Calls `done` once checkpoint `needed` has finished: at once if it has, else on the
+    /// scrubber's thread when it does.
+    pub fn when_done(&self, needed: u64, done: impl FnOnce() + Send + 'static) {
+        let mut state = lock(&self.shared.state);
+        if state.finished >= needed || state.closing {
+            drop(state);
+            done();
+            return;
+        }
+        state.callbacks.push((needed, Box::new(done)));
+    }
+}
+
+impl Drop for WalScrubber {
+    fn drop(&mut self) {
+        lock(&self.shared.state).closing = true;
+        self.shared.demand.notify_all();
+        if let Some(runner) = self.runner.take() {
+            let _ = runner.join();
+        }
+    }
+}
+
+/// The scrubber's thread: runs a checkpoint whenever one is needed that has not run, each
+/// holding the write turn (`turn`), then wakes whoever waits for it. On closing it wakes
+/// every waiter, so that nobody waits for a checkpoint that will not come.
+fn serve<T>(shared: &Shared, turn: impl Fn() -> T, run: &mut impl FnMut()) {
+    loop {
+        let mut state = lock(&shared.state);
+        while state.requested <= state.finished && !state.closing {
+            state = shared
+                .demand
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.closing {
+            let callbacks = std::mem::take(&mut state.callbacks);
+            drop(state);
+            shared.finished_one.notify_all();
+            callbacks.into_iter().for_each(|(_, done)| done());
+            return;
+        }
+        drop(state);
+        let held = turn();
+        let this = {
+            let mut state = lock(&shared.state);
+            state.started += 1;
+            state.started
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *run)).is_err() {
+            tracing::error!("WAL checkpoint panicked; the next one retries");
+        }
+        drop(held);
+        let done: Vec<Callback> = {
+            let mut state = lock(&shared.state);
+            state.finished = this;
+            let (ready, later) = std::mem::take(&mut state.callbacks)
+                .into_iter()
+                .partition(|(needed, _)| *needed <= this);
+            state.callbacks = later;
+            ready.into_iter().map(|(_, done)| done).collect()
+        };
+        shared.finished_one.notify_all();
+        done.into_iter().for_each(|done| done());
+    }
+}
+
+/// Copies the WAL into the main file and truncates it, retrying every 50 µs while readers
+/// are still on the WAL.
+fn checkpoint(conn: &mut SqliteConnection) {
+    let started = Instant::now();
+    let mut attempts = 0_u32;
+    loop {
+        attempts += 1;
+        match diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .get_result::<CheckpointResult>(conn)
+        {
+            Ok(r) if r.busy == 0 => {
+                tracing::debug!(
+                    took_us = started.elapsed().as_micros(),
+                    attempts,
+                    "WAL checkpoint"
+                );
+                return;
+            }
+            Ok(_) if started.elapsed() < READERS_PATIENCE => {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Ok(_) => {
+                tracing::warn!(
+                    attempts,
+                    "WAL checkpoint after deletion kept busy by readers; the next one retries"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint after deletion failed; the next one retries");
+                return;
             }
         }
     }
 }
 
-/// Marks a checkpoint finished and wakes its waiters, also when it panicked.
-struct Finished<'a> {
-    group: &'a GroupCheckpoint,
-    this: u64,
+/// The WAL checkpoint a request's deletions still need, handed to it by
+/// [`deferring_wal_scrub`]: it waits for it after giving its connection back.
+#[derive(Debug)]
+pub struct ScrubWait {
+    scrubber: Arc<WalScrubber>,
+    needed: u64,
 }
 
-impl Drop for Finished<'_> {
-    fn drop(&mut self) {
-        let mut state = lock(&self.group.state);
-        state.finished = self.this;
-        state.running = false;
-        drop(state);
-        self.group.finished_one.notify_all();
+impl ScrubWait {
+    /// Returns once the checkpoint has finished.
+    pub fn wait(self) {
+        self.scrubber.wait(self.needed);
+    }
+
+    /// Calls `done` once the checkpoint has finished (at once if it has), without holding
+    /// a thread meanwhile.
+    pub fn when_done(self, done: impl FnOnce() + Send + 'static) {
+        self.scrubber.when_done(self.needed, done);
+    }
+}
+
+std::thread_local! {
+    /// Inside [`deferring_wal_scrub`]: `Some`, holding the checkpoint its deletions need.
+    static DEFERRED: std::cell::RefCell<Option<Option<ScrubWait>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, and hands back, instead of waiting for it, the WAL checkpoint that the
+/// deletions it committed need (SQLite) before their content is gone from the files. The
+/// caller must wait for it ([`ScrubWait`]) before it reports them done; it can give the
+/// connection `f` used back first, so that deletions waiting for one checkpoint are not
+/// bounded by the pool. Outside it, a deletion waits for its checkpoint itself.
+pub fn deferring_wal_scrub<T>(f: impl FnOnce() -> T) -> (T, Option<ScrubWait>) {
+    /// Gives the enclosing scope back its state when dropped, also when `f` panics.
+    struct Restore(Option<Option<ScrubWait>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            DEFERRED.with(|d| *d.borrow_mut() = outer);
+        }
+    }
+    let restore = Restore(DEFERRED.with(|d| d.borrow_mut().replace(None)));
+    let value = f();
+    let wait = DEFERRED.with(|d| d.borrow_mut().as_mut().and_then(Option::take));
+    drop(restore);
+    (value, wait)
+}
+
+/// After a commit: defers the wait for its checkpoint to the enclosing
+/// [`deferring_wal_scrub`], or waits now.
+pub(crate) fn scrub(scrubber: &Arc<WalScrubber>) {
+    let needed = scrubber.ticket();
+    let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(slot) => {
+            let needed = slot.as_ref().map_or(needed, |w| w.needed.max(needed));
+            *slot = Some(ScrubWait {
+                scrubber: Arc::clone(scrubber),
+                needed,
+            });
+            true
+        }
+        None => false,
+    });
+    if !deferred {
+        scrubber.wait(needed);
     }
 }
 
@@ -268,27 +390,21 @@ mod tests {
     use std::sync::atomic::AtomicU64;
     use std::thread;
 
-    /// `n` threads that have committed and wait for a checkpoint (counting the ones they run
-    /// in `runs`); each answers how many had run when it returned.
-    fn committers(
-        group: &Arc<GroupCheckpoint>,
+    /// A scrubber whose checkpoints count themselves in `runs`, each waiting for a message
+    /// on `pace` when one is given.
+    fn counting(
+        writes: Option<Arc<WriteGate>>,
         runs: &Arc<AtomicU64>,
-        n: usize,
-    ) -> Vec<thread::JoinHandle<u64>> {
-        (0..n)
-            .map(|_| {
-                let (group, runs) = (Arc::clone(group), Arc::clone(runs));
-                thread::spawn(move || {
-                    group.after_commit(
-                        || (),
-                        || {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                        },
-                    );
-                    runs.load(Ordering::SeqCst)
-                })
-            })
-            .collect()
+        pace: Option<std::sync::mpsc::Receiver<()>>,
+    ) -> WalScrubber {
+        let runs = Arc::clone(runs);
+        WalScrubber::with_checkpoint(writes, move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            if let Some(pace) = &pace {
+                pace.recv().expect("paced");
+            }
+        })
+        .expect("started")
     }
 
     #[test]
@@ -318,75 +434,111 @@ mod tests {
 
     #[test]
     fn a_checkpoint_running_at_commit_does_not_count_the_next_one_does() {
-        let group = Arc::new(GroupCheckpoint::default());
         let runs = Arc::new(AtomicU64::new(0));
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let running = {
-            let (group, runs) = (Arc::clone(&group), Arc::clone(&runs));
-            thread::spawn(move || {
-                group.after_commit(
-                    || (),
-                    || {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        hold.recv().expect("released");
-                    },
-                );
-            })
-        };
+        let (release, pace) = std::sync::mpsc::channel::<()>();
+        let scrubber = counting(None, &runs, Some(pace));
+        let first = scrubber.ticket();
         while runs.load(Ordering::SeqCst) == 0 {
             thread::yield_now();
         }
-        // Three commits land while checkpoint 1 runs: all three share checkpoint 2.
-        let later = committers(&group, &runs, 3);
-        while lock(&group.state).waiting < 3 {
-            thread::yield_now();
-        }
+        // Three commits land while checkpoint 1 runs: all three need checkpoint 2.
+        let later: Vec<u64> = (0..3).map(|_| scrubber.ticket()).collect();
+        assert_eq!(later, vec![first + 1; 3]);
         release.send(()).expect("sent");
-        running.join().expect("joined");
-        for t in later {
-            assert_eq!(
-                t.join().expect("joined"),
-                2,
-                "returned only after the second run"
-            );
-        }
-        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        scrubber.wait(first);
+        release.send(()).expect("sent");
+        scrubber.wait(first + 1);
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "one more run served all three"
+        );
     }
 
     #[test]
     fn commits_that_land_while_the_runner_waits_for_its_turn_share_its_checkpoint() {
-        let group = Arc::new(GroupCheckpoint::default());
+        let gate = Arc::new(WriteGate::default());
         let runs = Arc::new(AtomicU64::new(0));
-        let (give_turn, wait_turn) = std::sync::mpsc::channel::<()>();
-        let runner = {
-            let (group, runs) = (Arc::clone(&group), Arc::clone(&runs));
-            thread::spawn(move || {
-                group.after_commit(
-                    || wait_turn.recv().expect("turn given"),
-                    || {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                    },
-                );
-            })
-        };
-        while !lock(&group.state).running {
+        let scrubber = counting(Some(Arc::clone(&gate)), &runs, None);
+        // A writer holds the turn: the checkpoint asked for waits for it.
+        let held = gate.enter();
+        let first = scrubber.ticket();
+        while gate.queued() < 2 {
             thread::yield_now();
         }
-        // The runner waits for the write turn, behind three writers that commit and then
-        // ask for a checkpoint: their frames are in the WAL it will copy.
-        let later = committers(&group, &runs, 3);
-        while lock(&group.state).waiting < 3 {
-            thread::yield_now();
-        }
-        give_turn.send(()).expect("sent");
-        runner.join().expect("joined");
-        for t in later {
-            t.join().expect("joined");
-        }
+        // Three more writers commit meanwhile: their frames will be in the WAL it copies.
+        let later: Vec<u64> = (0..3).map(|_| scrubber.ticket()).collect();
+        assert_eq!(later, vec![first; 3], "they need the same checkpoint");
+        drop(held);
+        scrubber.wait(first);
         assert_eq!(
             runs.load(Ordering::SeqCst),
             1,
             "one checkpoint served all four"
         );
+    }
+
+    #[test]
+    fn a_callback_runs_once_its_checkpoint_has_finished_and_at_once_after() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let (release, pace) = std::sync::mpsc::channel::<()>();
+        let scrubber = counting(None, &runs, Some(pace));
+        let needed = scrubber.ticket();
+        let (called, calls) = std::sync::mpsc::channel::<u64>();
+        let first = called.clone();
+        let seen = Arc::clone(&runs);
+        scrubber.when_done(needed, move || {
+            first.send(seen.load(Ordering::SeqCst)).expect("sent");
+        });
+        assert!(
+            calls.recv_timeout(Duration::from_millis(50)).is_err(),
+            "not before the checkpoint"
+        );
+        release.send(()).expect("sent");
+        assert_eq!(calls.recv().expect("called"), 1);
+        scrubber.when_done(needed, move || called.send(0).expect("sent"));
+        assert_eq!(
+            calls.try_recv().ok(),
+            Some(0),
+            "already done: called at once"
+        );
+    }
+
+    #[test]
+    fn inside_a_deferring_scope_a_commit_hands_its_wait_back() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let (release, pace) = std::sync::mpsc::channel::<()>();
+        let scrubber = Arc::new(counting(None, &runs, Some(pace)));
+        let ((), wait) = deferring_wal_scrub(|| scrub(&scrubber));
+        let wait = wait.expect("handed back");
+        assert_eq!(
+            lock(&scrubber.shared.state).finished,
+            0,
+            "the scope returned before its checkpoint finished"
+        );
+        release.send(()).expect("sent");
+        wait.wait();
+        assert_eq!(lock(&scrubber.shared.state).finished, 1);
+        // A scope that commits nothing hands nothing back; outside one, a commit waits.
+        assert!(deferring_wal_scrub(|| ()).1.is_none());
+        release.send(()).expect("sent");
+        scrub(&scrubber);
+        assert_eq!(lock(&scrubber.shared.state).finished, 2);
+    }
+
+    #[test]
+    fn closing_wakes_every_waiter() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let (release, pace) = std::sync::mpsc::channel::<()>();
+        let scrubber = counting(None, &runs, Some(pace));
+        let running = scrubber.ticket();
+        while runs.load(Ordering::SeqCst) == 0 {
+            thread::yield_now();
+        }
+        let (called, calls) = std::sync::mpsc::channel::<()>();
+        scrubber.when_done(running + 1, move || called.send(()).expect("sent"));
+        release.send(()).expect("sent");
+        drop(scrubber);
+        assert!(calls.recv_timeout(Duration::from_secs(5)).is_ok());
     }
 }

@@ -111,9 +111,9 @@ impl AppState {
         T: Send + 'static,
     {
         let ports = self.ports.clone();
-        crate::run::blocking(move || -> Result<T, DomainError> {
-            let session = (ports.sessions)(&ports)?;
-            f(&session.for_use_cases())
+        scrubbed(move || {
+            let session = (ports.sessions)(&ports).map_err(DomainError::from)?;
+            f(&session.for_use_cases()).map_err(ApiError::from)
         })
         .await
     }
@@ -173,7 +173,7 @@ impl AppState {
     {
         let ports = self.ports.clone();
         let keys = self.keys.clone();
-        crate::run::blocking(move || {
+        scrubbed(move || {
             let session = (ports.sessions)(&ports).map_err(DomainError::from)?;
             let actor = match caller.authenticated() {
                 Some(actor) => actor.clone(),
@@ -188,6 +188,38 @@ impl AppState {
         })
         .await
     }
+}
+
+/// Runs a request's hop on the blocking pool ([`crate::run::blocking`]) and answers once
+/// the WAL checkpoint its deletions need (SQLite) has finished: waited for after the hop has
+/// given its connection back, and without a thread, so that the deletions sharing one
+/// checkpoint are not bounded by the pool ([`roomwarden_adapters::deferring_wal_scrub`]).
+async fn scrubbed<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let (value, scrub) = crate::run::blocking(move || {
+        match roomwarden_adapters::deferring_wal_scrub(f) {
+            (Ok(value), scrub) => Ok((value, scrub)),
+            // A failed request reports nothing done; its checkpoint is waited for here.
+            (Err(e), scrub) => {
+                if let Some(scrub) = scrub {
+                    scrub.wait();
+                }
+                Err(e)
+            }
+        }
+    })
+    .await?;
+    if let Some(scrub) = scrub {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        scrub.when_done(move || {
+            let _ = done.send(());
+        });
+        let _ = finished.await;
+    }
+    Ok(value)
 }
 
 /// Shared, read-only application state.

@@ -450,3 +450,67 @@ fn another_rooms_audit_record_is_no_cursor() {
         "unfiltered, any record is a cursor"
     );
 }
+
+/// Every byte of the SQLite files at `path`: main file, WAL and rollback journal.
+fn sqlite_bytes(path: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-journal"] {
+        if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+/// A deletion answers only once its content is gone from the SQLite files (docs/api.md
+/// §7.1), also when more deletions run at once than the pool has connections: each waits
+/// for its WAL checkpoint after giving its connection back.
+#[test]
+fn concurrent_deletions_answer_with_their_content_gone_from_the_sqlite_files() {
+    let app = TestApp::spawn();
+    let Some(file) = app.sqlite_file().map(std::path::Path::to_path_buf) else {
+        return; // a property of the embedded backend's files only
+    };
+    let cast = app.cast("r");
+    let (deleters, rounds) = (16, 3);
+    let secret = |i: usize, round: usize| format!("HTTP-SECRET-{i}-{round}-5be1");
+    let ids: Vec<Vec<String>> = (0..deleters)
+        .map(|i| {
+            (0..rounds)
+                .map(|round| app.say(&cast.member, "r", &secret(i, round)))
+                .collect()
+        })
+        .collect();
+    assert!(
+        String::from_utf8_lossy(&sqlite_bytes(&file)).contains(&secret(0, 0)),
+        "the probe must see content that is there"
+    );
+    let barrier = Arc::new(Barrier::new(deleters));
+    std::thread::scope(|s| {
+        for (i, mine) in ids.iter().enumerate() {
+            let (barrier, base, owner, file) = (
+                Arc::clone(&barrier),
+                app.base.clone(),
+                cast.owner.clone(),
+                file.clone(),
+            );
+            s.spawn(move || {
+                let headers = vec![
+                    ("IM-CLIENT-KEY".to_owned(), CLIENT_KEY.to_owned()),
+                    ("IM-Authorization".to_owned(), owner),
+                ];
+                barrier.wait();
+                for (round, id) in mine.iter().enumerate() {
+                    let path = format!("/rooms/r/messages/{id}");
+                    let res = send_with(&agent(), &base, "DELETE", &path, &headers, None);
+                    assert_eq!(res.status, 200, "{:?}", res.body);
+                    let left = String::from_utf8_lossy(&sqlite_bytes(&file)).into_owned();
+                    assert!(
+                        !left.contains(&secret(i, round)),
+                        "deletion {i}-{round} answered before its content left the files"
+                    );
+                }
+            });
+        }
+    });
+}

@@ -119,6 +119,11 @@ impl TestApp {
         }
     }
 
+    /// The SQLite database file, when the app runs on one.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
+    }
+
     /// The process ID of the real binary, when this app is one.
     pub fn pid(&self) -> Option<u32> {
         self.binary.as_ref().map(|b| b.child.id())
