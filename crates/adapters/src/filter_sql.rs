@@ -5,9 +5,12 @@
 //! clears), no pending erasure covers it (large filtered deletions whose rows the purger
 //! has not removed yet), and it is not older than its room's retention.
 
-use diesel::dsl::sql;
-use diesel::expression::SqlLiteral;
-use diesel::sql_types::Bool;
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, Bool, HasSqlType};
 use roomwarden_domain::filter::{Bound, MessageFilter};
 use roomwarden_domain::ids::{ClientId, MessageId};
 use roomwarden_domain::model::RetentionDays;
@@ -43,15 +46,58 @@ pub(crate) fn unexpired_sql(now_ms: i64, default: Option<RetentionDays>) -> Stri
 
 /// The visibility rule beyond the room's watermark (which queries state with the
 /// `rooms::cleared_through_seq` column): not erased and, unless `with_expired`, not expired.
-pub(crate) fn visible(
+/// Its time and default retention are bound parameters, so a statement that uses it keeps
+/// one SQL text and diesel keeps it prepared ([`Visible`]).
+pub(crate) fn visible(now_ms: i64, default: Option<RetentionDays>, with_expired: bool) -> Visible {
+    Visible {
+        now_ms,
+        days: default.map_or(FOREVER_DAYS, |d| i64::from(d.get())),
+        with_expired,
+    }
+}
+
+/// The SQL condition of [`visible`]: a fixed text with the time and the default retention's
+/// days as bound parameters. Unlike a `sql()` literal, diesel may cache a statement that
+/// holds it (its text is the same at every execution).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Visible {
     now_ms: i64,
-    default: Option<RetentionDays>,
+    days: i64,
     with_expired: bool,
-) -> SqlLiteral<Bool> {
-    if with_expired {
-        sql::<Bool>(NOT_ERASED)
-    } else {
-        sql::<Bool>(&visible_sql(now_ms, default))
+}
+
+impl Expression for Visible {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for Visible {}
+
+impl<GB> ValidGrouping<GB> for Visible {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for Visible {
+    // No static ID: the statement cache keys the statement by its SQL text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for Visible
+where
+    DB: Backend + HasSqlType<BigInt>,
+    i64: ToSql<BigInt, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(NOT_ERASED);
+        if !self.with_expired {
+            // As `unexpired_sql`, with the two integers bound.
+            out.push_sql(" AND messages.created_at + 0 >= ");
+            out.push_bind_param::<BigInt, i64>(&self.now_ms)?;
+            out.push_sql(" - COALESCE(rooms.retention_days, ");
+            out.push_bind_param::<BigInt, i64>(&self.days)?;
+            out.push_sql(&format!(") * {DAY_MS}"));
+        }
+        Ok(())
     }
 }
 
@@ -115,6 +161,38 @@ pub(crate) fn decode(stored: &str) -> Option<MessageFilter> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read of messages with the rule keeps one SQL text whatever the time, so diesel
+    /// keeps it prepared (with the time written into the text it was prepared on every read).
+    #[test]
+    fn a_statement_with_the_rule_is_cached_with_one_text() {
+        use crate::schema::{messages, rooms};
+        use diesel::prelude::*;
+        use diesel::sqlite::Sqlite;
+        let query = |now_ms: i64| {
+            messages::table
+                .inner_join(rooms::table)
+                .filter(messages::room_id.eq("r"))
+                .filter(visible(now_ms, None, false))
+                .select(messages::seq)
+        };
+        let (early, late) = (query(1_000), query(2_000));
+        assert!(
+            QueryFragment::<Sqlite>::is_safe_to_cache_prepared(&early, &Sqlite).expect("walks")
+        );
+        let text = |q| {
+            let shown = diesel::debug_query::<Sqlite, _>(q).to_string();
+            shown.split(" -- binds").next().map(str::to_owned)
+        };
+        assert_eq!(text(&early), text(&late));
+        assert!(
+            diesel::debug_query::<Sqlite, _>(&late)
+                .to_string()
+                .contains("binds: [\"r\", 2000, 10000000]"),
+            "{}",
+            diesel::debug_query::<Sqlite, _>(&late)
+        );
+    }
 
     #[test]
     fn a_filter_survives_storage() {

@@ -55,11 +55,10 @@
 //!
 //! let mut mocks = Mocks::default(); // a call to a port without expectations panics
 //! mocks
-//!     .rooms
-//!     .expect_get_room()
+//!     .messages
+//!     .expect_delete()
 //!     .times(1)
 //!     .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("connection refused"))));
-//! // No message call expected: the room lookup failed first.
 //! let command = DeleteMessages { room: RoomId::parse("r")?, target: DeleteTarget::All, reason: None, filter: Default::default() };
 //! let outcome = delete_messages(&mocks.ports(), &Actor::Platform, command);
 //! assert!(matches!(outcome, Err(DomainError::Unavailable(_))));

@@ -179,7 +179,9 @@ pub trait MessageStore: Send + Sync {
     fn last_message(&self, room: &RoomId) -> StoreResult<Option<Message>>;
 
     /// Removes the messages `request` names and writes its audit record, in one
-    /// transaction. For one message, MUST answer `MessageNotFound` unless that message is
+    /// transaction. Refuses, changing nothing, in this order: `RoomNotFound`, then
+    /// `PermissionDenied`, then `MessageNotFound` (the contract's order of checks: callers
+    /// read nothing before). For one message, MUST answer `MessageNotFound` unless that message is
     /// visible in this room, and of two concurrent requests for it exactly one succeeds.
     /// For `_all`, MUST remove every message visible when the transaction takes effect
     /// (no fewer, none sent after) and report that number; it may finish the physical

@@ -8,7 +8,6 @@ use crate::filter_sql;
 use crate::rows::{MessageRow, from_ms};
 use crate::schema::{erasures, messages, rooms};
 use diesel::dsl::sql;
-use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use roomwarden_domain::model::RetentionDays;
@@ -31,7 +30,7 @@ impl Rule {
     }
 
     /// SQL: visible beyond the watermark (see [`filter_sql::visible`]).
-    pub(crate) fn sql(self, with_expired: bool) -> SqlLiteral<Bool> {
+    pub(crate) fn sql(self, with_expired: bool) -> filter_sql::Visible {
         filter_sql::visible(self.now_ms, self.default, with_expired)
     }
 

@@ -55,6 +55,24 @@ pub fn storage_checks_the_role_in_force_when_the_deletion_takes_effect<
             .expect("ran");
         assert_eq!(outcome, DeleteOutcome::PermissionDenied, "{actor:?}");
     }
+    // In the contract's order: the room, then the role, then the message (an outsider
+    // learns nothing about the room's messages).
+    let nowhere = s
+        .delete(&request_as(
+            "nowhere",
+            DeleteTarget::One(mid("m-0")),
+            user("stranger"),
+        ))
+        .expect("ran");
+    assert_eq!(nowhere, DeleteOutcome::RoomNotFound);
+    let unknown = s
+        .delete(&request_as(
+            "r1",
+            DeleteTarget::One(mid("no-such")),
+            user("member"),
+        ))
+        .expect("ran");
+    assert_eq!(unknown, DeleteOutcome::PermissionDenied);
     assert_eq!(visible_count(s, "r1"), 4);
     assert!(
         s.list_deletions(Some(&rid("r1")), None, 10)

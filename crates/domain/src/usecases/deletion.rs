@@ -135,10 +135,11 @@ pub fn preview_deletion(
 /// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the
 /// caller moderates it (403, so an outsider learns nothing about its messages), then the
 /// message is visible in this room (404 `MessageNotFound`; for `_bulk`, at least one listed
-/// message is; for a filtered `_all`, its message bounds are). The deletion and its audit
-/// record are committed together by [`MessageStore::delete`](crate::ports::MessageStore::delete), which checks the permission
-/// again inside that transaction: the check here answers in the contract's order, the one
-/// there is the one that holds when roles change concurrently.
+/// message is; for a filtered `_all`, its message bounds are). Storage makes those checks
+/// ([`deletion_plan::admit`], then [`deletion_plan::plan`]) in that order, under the room's
+/// lock, in the transaction that commits the deletion and its audit record
+/// ([`MessageStore::delete`](crate::ports::MessageStore::delete)): the role checked is the
+/// one in force when the deletion takes effect, and no read before it is needed.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound`, or a storage failure.
@@ -148,7 +149,6 @@ pub fn delete_messages(
     command: DeleteMessages,
 ) -> Result<Deletion, DomainError> {
     let now = ports.clock.now();
-    moderated_room(ports, actor, &command.room)?;
     let filter = match command.target {
         DeleteTarget::All => command.filter,
         _ => MessageFilter::default(),
@@ -175,33 +175,33 @@ pub fn delete_messages(
 mod tests {
     use super::*;
     use crate::error::StoreError;
-    use crate::ports::{MockMessageStore, MockRoomStore};
-    use crate::testkit::fixtures::{cast_room as room, cid, rid, user};
+    use crate::ports::MockMessageStore;
+    use crate::testkit::fixtures::{cid, rid, user};
     use crate::usecases::Mocks;
     use chrono::Utc;
 
-    /// [`delete_messages`] over these two mocks (any other port call panics).
+    /// [`delete_messages`] over this mock (a call to any other port panics: the use case
+    /// reads nothing before the deletion).
     fn delete_with(
-        rooms: MockRoomStore,
         messages: MockMessageStore,
         actor: &Actor,
         command: DeleteMessages,
     ) -> Result<Deletion, DomainError> {
         let mocks = Mocks {
-            rooms,
             messages,
             ..Mocks::default()
         };
         delete_messages(&mocks.ports(), actor, command)
     }
 
-    fn rooms_with(room: Option<Room>) -> MockRoomStore {
-        let mut rooms = MockRoomStore::new();
-        rooms
-            .expect_get_room()
+    /// Storage answering `outcome` to one deletion.
+    fn answering(outcome: DeleteOutcome) -> MockMessageStore {
+        let mut messages = MockMessageStore::new();
+        messages
+            .expect_delete()
             .times(1)
-            .return_once(move |_| Ok(room));
-        rooms
+            .return_once(move |_| Ok(outcome));
+        messages
     }
 
     fn one(id: &str) -> DeleteMessages {
@@ -223,25 +223,20 @@ mod tests {
     }
 
     #[test]
-    fn missing_room_is_reported_before_permission() {
-        let messages = MockMessageStore::new(); // no call expected
-        let err = delete_with(rooms_with(None), messages, &user("stranger"), one("m1"));
-        assert!(matches!(err, Err(DomainError::RoomNotFound)));
-    }
-
-    #[test]
-    fn members_and_outsiders_are_refused_without_touching_messages() {
-        for who in ["member", "stranger"] {
-            let messages = MockMessageStore::new(); // any call would panic
-            let err = delete_with(rooms_with(Some(room())), messages, &user(who), one("m1"));
-            assert!(
-                matches!(
-                    err,
-                    Err(DomainError::PermissionDenied(Action::DeleteMessages))
-                ),
-                "{who}"
-            );
-        }
+    fn storages_refusals_are_the_contracts_errors() {
+        let refused = |outcome| delete_with(answering(outcome), &user("stranger"), one("m1"));
+        assert!(matches!(
+            refused(DeleteOutcome::RoomNotFound),
+            Err(DomainError::RoomNotFound)
+        ));
+        assert!(matches!(
+            refused(DeleteOutcome::PermissionDenied),
+            Err(DomainError::PermissionDenied(Action::DeleteMessages))
+        ));
+        assert!(matches!(
+            refused(DeleteOutcome::MessageNotFound),
+            Err(DomainError::MessageNotFound)
+        ));
     }
 
     #[test]
@@ -256,34 +251,12 @@ mod tests {
             (flagged, "stranger"),
             (Actor::Platform, "_platform"),
         ] {
-            let done = delete_with(rooms_with(Some(room())), deleting(1), &actor, one("m1"))
-                .expect("allowed");
+            let done = delete_with(deleting(1), &actor, one("m1")).expect("allowed");
             assert_eq!(done.deleted_by, by);
             assert_eq!(done.deleted_count, 1);
             assert_eq!(done.message_id(), "m1");
             assert_eq!(done.reason.as_ref().map(AuditReason::as_str), Some("spam"));
         }
-    }
-
-    #[test]
-    fn a_manager_demoted_before_the_deletion_takes_effect_is_refused() {
-        // The room read first still lists the manager; storage, holding the room's write
-        // lock, finds the demotion and refuses.
-        let mut messages = MockMessageStore::new();
-        messages
-            .expect_delete()
-            .times(1)
-            .returning(|_| Ok(DeleteOutcome::PermissionDenied));
-        let err = delete_with(
-            rooms_with(Some(room())),
-            messages,
-            &user("manager"),
-            one("m1"),
-        );
-        assert!(matches!(
-            err,
-            Err(DomainError::PermissionDenied(Action::DeleteMessages))
-        ));
     }
 
     #[test]
@@ -306,26 +279,9 @@ mod tests {
             reason: None,
             ..one("x")
         };
-        let done =
-            delete_with(rooms_with(Some(room())), messages, &user("owner"), cmd).expect("ok");
+        let done = delete_with(messages, &user("owner"), cmd).expect("ok");
         assert_eq!(done.deleted_count, 145);
         assert_eq!(done.message_id(), "_all");
-    }
-
-    #[test]
-    fn message_absent_from_room_is_not_found() {
-        let mut messages = MockMessageStore::new();
-        messages
-            .expect_delete()
-            .times(1)
-            .returning(|_| Ok(DeleteOutcome::MessageNotFound));
-        let err = delete_with(
-            rooms_with(Some(room())),
-            messages,
-            &user("owner"),
-            one("m1"),
-        );
-        assert!(matches!(err, Err(DomainError::MessageNotFound)));
     }
 
     #[test]
@@ -335,19 +291,14 @@ mod tests {
             .expect_delete()
             .times(1)
             .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("down"))));
-        let err = delete_with(
-            rooms_with(Some(room())),
-            messages,
-            &user("owner"),
-            one("m1"),
-        );
+        let err = delete_with(messages, &user("owner"), one("m1"));
         assert!(matches!(err, Err(DomainError::Unavailable(_))));
 
-        let mut rooms = MockRoomStore::new();
-        rooms
-            .expect_get_room()
+        let mut failing = MockMessageStore::new();
+        failing
+            .expect_delete()
             .returning(|_| Err(StoreError::Internal(anyhow::anyhow!("bug"))));
-        let err = delete_with(rooms, MockMessageStore::new(), &user("owner"), one("m1"));
+        let err = delete_with(failing, &user("owner"), one("m1"));
         assert!(matches!(err, Err(DomainError::Internal(_))));
     }
 }
