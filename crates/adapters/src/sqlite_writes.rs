@@ -138,6 +138,8 @@ struct Checkpoints {
     requested: u64,
     /// Callbacks waiting for a checkpoint, with its number.
     callbacks: Vec<(u64, Callback)>,
+    /// Set when the scrubber is dropped: the thread runs the checkpoint still needed, if
+    /// any, and ends.
     closing: bool,
 }
 
@@ -200,7 +202,7 @@ impl WalScrubber {
     /// Returns once checkpoint `needed` has finished.
     pub fn wait(&self, needed: u64) {
         let mut state = lock(&self.shared.state);
-        while state.finished < needed && !state.closing {
+        while state.finished < needed {
             state = self
                 .shared
                 .finished_one
@@ -213,7 +215,7 @@ impl WalScrubber {
     /// scrubber's thread when it does.
     pub fn when_done(&self, needed: u64, done: impl FnOnce() + Send + 'static) {
         let mut state = lock(&self.shared.state);
-        if state.finished >= needed || state.closing {
+        if state.finished >= needed {
             drop(state);
             done();
             return;
@@ -233,8 +235,8 @@ impl Drop for WalScrubber {
 }
 
 /// The scrubber's thread: runs a checkpoint whenever one is needed that has not run, each
-/// holding the write turn (`turn`), then wakes whoever waits for it. On closing it wakes
-/// every waiter, so that nobody waits for a checkpoint that will not come.
+/// holding the write turn (`turn`), then wakes whoever waits for it. Closing, it runs the
+/// one still needed, if any, so that no waiter is woken before its content left the WAL.
 fn serve<T>(shared: &Shared, turn: impl Fn() -> T, run: &mut impl FnMut()) {
     loop {
         let mut state = lock(&shared.state);
@@ -244,11 +246,7 @@ fn serve<T>(shared: &Shared, turn: impl Fn() -> T, run: &mut impl FnMut()) {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        if state.closing {
-            let callbacks = std::mem::take(&mut state.callbacks);
-            drop(state);
-            shared.finished_one.notify_all();
-            callbacks.into_iter().for_each(|(_, done)| done());
+        if state.closing && state.requested <= state.finished {
             return;
         }
         drop(state);
@@ -527,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn closing_wakes_every_waiter() {
+    fn closing_runs_the_checkpoint_still_needed_before_it_wakes_its_waiter() {
         let runs = Arc::new(AtomicU64::new(0));
         let (release, pace) = std::sync::mpsc::channel::<()>();
         let scrubber = counting(None, &runs, Some(pace));
@@ -535,10 +533,27 @@ mod tests {
         while runs.load(Ordering::SeqCst) == 0 {
             thread::yield_now();
         }
-        let (called, calls) = std::sync::mpsc::channel::<()>();
-        scrubber.when_done(running + 1, move || called.send(()).expect("sent"));
-        release.send(()).expect("sent");
-        drop(scrubber);
-        assert!(calls.recv_timeout(Duration::from_secs(5)).is_ok());
+        // A commit lands while checkpoint 1 runs, and the scrubber closes before it ends.
+        let needed = scrubber.ticket();
+        assert_eq!(needed, running + 1);
+        let (called, calls) = std::sync::mpsc::channel::<u64>();
+        let seen = Arc::clone(&runs);
+        scrubber.when_done(needed, move || {
+            called.send(seen.load(Ordering::SeqCst)).expect("sent");
+        });
+        let shared = Arc::clone(&scrubber.shared);
+        let closing = thread::spawn(move || drop(scrubber));
+        while !lock(&shared.state).closing {
+            thread::yield_now();
+        }
+        for _ in 0..2 {
+            let _ = release.send(());
+        }
+        closing.join().expect("closed");
+        assert_eq!(
+            calls.recv_timeout(Duration::from_secs(5)).ok(),
+            Some(2),
+            "woken only after the checkpoint it needed ran"
+        );
     }
 }
