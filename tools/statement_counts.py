@@ -15,6 +15,8 @@ much the CPU times move between runs.
 
     python3 tools/statement_counts.py before=path/to/roomwarden after=target/release/roomwarden
 
+With `--keyed`, each delete carries an `Idempotency-Key` of its own.
+
 Exact instruction counts need valgrind: with `--callgrind-pid`/`--callgrind-dir`, of a
 `mariadbd` already running under `valgrind --tool=callgrind --instr-atstart=no`; with
 `--callgrind-server DIR`, of each server binary, which then runs under callgrind itself
@@ -135,18 +137,20 @@ class Api:
         self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, key=None):
         try:
-            return self.send(method, path, body)
+            return self.send(method, path, body, key)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             # The server closed the kept-alive connection as the request left (slow under
             # valgrind): it was not read, so it is sent again on a new connection.
             self.conn.close()
             self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-            return self.send(method, path, body)
+            return self.send(method, path, body, key)
 
-    def send(self, method, path, body):
+    def send(self, method, path, body, key=None):
         headers = {"IM-API-KEY": API_KEY, "IM-CLIENT-KEY": CLIENT_KEY}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -192,7 +196,7 @@ def instructions_since_zero(pid, directory):
     sys.exit("no callgrind dump appeared")
 
 
-def measure(label, binary, deletes, traced=None, server_dir=None):
+def measure(label, binary, deletes, traced=None, server_dir=None, keyed=False):
     database = f"rw_counts_{os.getpid()}_{re.sub(r'[^A-Za-z0-9]', '_', label)}"
     sql(f"CREATE DATABASE {database}")
     port = free_port()
@@ -233,7 +237,8 @@ def measure(label, binary, deletes, traced=None, server_dir=None):
             assert code == 200, body
             ids.append(body["result"]["_id"])
         for message in ids[:warmup]:
-            assert api.call("DELETE", f"/rooms/r/messages/{message}")[0] == 200
+            key = f"k-{message}" if keyed else None
+            assert api.call("DELETE", f"/rooms/r/messages/{message}", key=key)[0] == 200
         time.sleep(1)
         database_pid = traced[0] if traced else mariadbd_pid()
         if traced:
@@ -248,7 +253,9 @@ def measure(label, binary, deletes, traced=None, server_dir=None):
         cpu_start = (cpu_seconds(process.pid), cpu_seconds(database_pid))
         began = time.monotonic()
         for message in ids[warmup:]:
-            code, body = api.call("DELETE", f"/rooms/r/messages/{message}")
+            code, body = api.call(
+                "DELETE", f"/rooms/r/messages/{message}", key=f"k-{message}" if keyed else None
+            )
             assert code == 200, body
         took = time.monotonic() - began
         end = status()
@@ -303,6 +310,11 @@ def main():
         help="run each server binary under `valgrind --tool=callgrind --instr-atstart=no`, "
         "dumps in DIR: count its instructions per delete (and skip CPU times)",
     )
+    parser.add_argument(
+        "--keyed",
+        action="store_true",
+        help="send each delete with an Idempotency-Key of its own (the API key's, kept a day)",
+    )
     args = parser.parse_args()
     global PORT
     PORT = args.port
@@ -312,12 +324,15 @@ def main():
         label, _, path = spec.partition("=")
         if not path:
             sys.exit(f"expected label=path, got {spec!r}")
-        per_delete, took = measure(label, path, args.deletes, traced, args.callgrind_server)
+        per_delete, took = measure(
+            label, path, args.deletes, traced, args.callgrind_server, args.keyed
+        )
         results.append((label, per_delete, took))
         # Each result as it comes, so that a run stopped later keeps it.
         print(f"{label}: {args.deletes} deletes in {took:.1f} s: {json.dumps(per_delete)}", file=sys.stderr)
     labels = [label for label, _, _ in results]
-    print(f"| per single delete (MariaDB status, {args.deletes} deletes, idle subtracted) | " + " | ".join(labels) + " |")
+    kind = "keyed single delete" if args.keyed else "single delete"
+    print(f"| per {kind} (MariaDB status, {args.deletes} deletes, idle subtracted) | " + " | ".join(labels) + " |")
     print("|---|" + "---|" * len(labels))
     for name in COUNTERS:
         cells = " | ".join(f"{r[1][name]:.2f}" for r in results)

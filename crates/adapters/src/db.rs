@@ -2,7 +2,7 @@
 
 use crate::cluster::Writer;
 use crate::error::INTACT_SAVEPOINT;
-use crate::sqlite_writes::{WalScrubber, WriteGate};
+use crate::sqlite_writes::{OwnedWriteTurn, WalScrubber, WriteGate};
 use anyhow::{Context, bail};
 use diesel::ConnectionError;
 use diesel::connection::{SimpleConnection, TransactionManager};
@@ -504,6 +504,49 @@ impl Database {
         }
     }
 
+    /// Opens a unit of work on `conn`: a transaction that the calls made until
+    /// [`Database::end_unit`] share ([`Database::write`] inside it becomes
+    /// [`Database::write_in_unit`]). On SQLite it holds a write turn until it ends; on a
+    /// Galera node it is guarded as [`Database::write`]'s transactions are. It is not run
+    /// again when the database aborts it: its caller decides.
+    pub(crate) fn begin_unit(&self, conn: &mut DbConnection) -> QueryResult<OpenUnit> {
+        let turn = self.writes.as_ref().map(OwnedWriteTurn::enter);
+        let guarded = self.galera.load(Ordering::Relaxed);
+        begin(conn, guarded)?;
+        Ok(OpenUnit {
+            _turn: turn,
+            guarded,
+        })
+    }
+
+    /// Ends `unit`: commits it (`commit`), or rolls it back. A lost connection during
+    /// `COMMIT` is reported as for [`Database::write`] (an uncertain outcome).
+    pub(crate) fn end_unit(
+        conn: &mut DbConnection,
+        unit: OpenUnit,
+        commit: bool,
+    ) -> QueryResult<()> {
+        let body = if commit {
+            Ok(())
+        } else {
+            Err(diesel::result::Error::RollbackTransaction)
+        };
+        match end(conn, unit.guarded, body) {
+            Err(diesel::result::Error::RollbackTransaction) => Ok(()),
+            outcome => outcome,
+        }
+    }
+
+    /// One write inside an open unit: a savepoint, so that a write that fails leaves the
+    /// unit as it was; no turn of its own (the unit holds it) and no second run (an abort
+    /// ends the whole unit).
+    pub(crate) fn write_in_unit<T>(
+        conn: &mut DbConnection,
+        mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        conn.transaction(|conn| f(conn))
+    }
+
     /// The SQLite write gate, for tests that hold it.
     #[cfg(test)]
     pub(crate) fn write_gate(&self) -> Option<&WriteGate> {
@@ -523,20 +566,37 @@ fn transaction<T>(
     guarded: bool,
     f: &mut impl FnMut(&mut DbConnection) -> QueryResult<T>,
 ) -> QueryResult<T> {
+    begin(conn, guarded)?;
+    let body = f(conn);
+    end(conn, guarded, body)
+}
+
+/// `BEGIN`, and the guard on a Galera node (see [`transaction`]).
+fn begin(conn: &mut DbConnection, guarded: bool) -> QueryResult<()> {
     type Manager = <DbConnection as Connection>::TransactionManager;
     Manager::begin_transaction(conn)?;
-    let body = (|| {
-        if guarded {
-            conn.batch_execute(&format!(
-                "SET SESSION autocommit = 0; SAVEPOINT {INTACT_SAVEPOINT}"
-            ))?;
-        }
-        let value = f(conn)?;
+    if guarded
+        && let Err(e) = conn.batch_execute(&format!(
+            "SET SESSION autocommit = 0; SAVEPOINT {INTACT_SAVEPOINT}"
+        ))
+    {
+        let _ = Manager::rollback_transaction(conn);
+        restore_autocommit(conn);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Ends a transaction that [`begin`] opened: commits it after a successful `body` (once
+/// the guard's check passes), else rolls it back (see [`transaction`]).
+fn end<T>(conn: &mut DbConnection, guarded: bool, body: QueryResult<T>) -> QueryResult<T> {
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let body = body.and_then(|value| {
         if guarded {
             conn.batch_execute(&format!("RELEASE SAVEPOINT {INTACT_SAVEPOINT}"))?;
         }
         Ok(value)
-    })();
+    });
     let committed = match body {
         Ok(value) => Manager::commit_transaction(conn).map(|()| value),
         Err(e) => {
@@ -572,6 +632,14 @@ fn restore_autocommit(conn: &mut DbConnection) {
     if let Err(e) = conn.batch_execute("SET SESSION autocommit = 1") {
         tracing::debug!(error = %e, "autocommit not restored; the connection is discarded at its next checkout");
     }
+}
+
+/// A unit of work's open transaction ([`Database::begin_unit`]): the SQLite write turn it
+/// holds until it ends, and whether it is guarded.
+#[derive(Debug)]
+pub(crate) struct OpenUnit {
+    _turn: Option<OwnedWriteTurn>,
+    guarded: bool,
 }
 
 /// Most runs of one write transaction that the database keeps aborting (see

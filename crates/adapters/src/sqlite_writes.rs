@@ -56,10 +56,16 @@ pub struct WriteTurn<'a> {
 impl WriteGate {
     /// Waits for every writer that arrived earlier, then returns this writer's turn.
     pub fn enter(&self) -> WriteTurn<'_> {
+        self.acquire();
+        WriteTurn { gate: self }
+    }
+
+    /// Waits for the turn; [`Self::leave`] gives it up.
+    fn acquire(&self) {
         let mut queue = lock(&self.queue);
         if !queue.taken {
             queue.taken = true;
-            return WriteTurn { gate: self };
+            return;
         }
         let me = Arc::new(Waiter {
             thread: std::thread::current(),
@@ -70,7 +76,6 @@ impl WriteGate {
         while !me.granted.load(Ordering::Acquire) {
             std::thread::park();
         }
-        WriteTurn { gate: self }
     }
 
     /// How many writers hold or wait for a turn now.
@@ -83,7 +88,37 @@ impl WriteGate {
 
 impl Drop for WriteTurn<'_> {
     fn drop(&mut self) {
-        let mut queue = lock(&self.gate.queue);
+        self.gate.leave();
+    }
+}
+
+/// A [`WriteTurn`] that owns its gate, for a turn held across calls (a unit of work,
+/// `DieselStore::begin_unit`).
+#[derive(Debug)]
+pub struct OwnedWriteTurn {
+    gate: Arc<WriteGate>,
+}
+
+impl OwnedWriteTurn {
+    /// Waits for every writer that arrived earlier, then returns this writer's turn.
+    pub fn enter(gate: &Arc<WriteGate>) -> Self {
+        gate.acquire();
+        Self {
+            gate: Arc::clone(gate),
+        }
+    }
+}
+
+impl Drop for OwnedWriteTurn {
+    fn drop(&mut self) {
+        self.gate.leave();
+    }
+}
+
+impl WriteGate {
+    /// Gives the turn up: to the first writer in line, or back to the gate.
+    fn leave(&self) {
+        let mut queue = lock(&self.queue);
         match queue.waiting.pop_front() {
             // The turn passes on directly: `taken` stays set.
             Some(next) => {

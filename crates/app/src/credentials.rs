@@ -2,9 +2,8 @@
 //! checked later, on the blocking pool ([`crate::auth`], [`crate::state::AppState::run_as`]).
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::{Ready, ready};
-use roomwarden_domain::actor::Actor;
 use roomwarden_domain::auth::Credentials;
 use secrecy::SecretString;
 
@@ -30,32 +29,18 @@ pub fn credentials(req: &HttpRequest) -> Credentials {
     }
 }
 
-/// Who a request was already authenticated as, by a middleware that had to authenticate it
-/// first (the `Idempotency-Key` claim, [`crate::idempotency`]): put in the request's
-/// extensions, so that the handler does not authenticate it again.
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Actor);
-
 /// The caller's credentials, API key or user token (docs/api.md §2.1), taken from the headers
 /// without any I/O. [`AppState::run_as`](crate::state::AppState::run_as) checks them on the blocking pool, first, on the
 /// same connection and in the same hop as the use case; so handlers parse their path,
 /// query and body inside its closure, after authentication, as the contract orders checks.
-/// A request that was [`Authenticated`] already carries its actor instead, and is not
-/// checked twice.
 pub struct Caller {
     credentials: Credentials,
-    authenticated: Option<Actor>,
 }
 
 impl Caller {
     /// The credentials as sent.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
-    }
-
-    /// Who the request was authenticated as already, if it was ([`Authenticated`]).
-    pub fn authenticated(&self) -> Option<&Actor> {
-        self.authenticated.as_ref()
     }
 }
 
@@ -64,10 +49,8 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let authenticated = req.extensions().get::<Authenticated>().map(|a| a.0.clone());
         ready(Ok(Caller {
             credentials: credentials(req),
-            authenticated,
         }))
     }
 }

@@ -22,6 +22,7 @@ pub mod protocol;
 pub mod realtime;
 pub mod routes;
 pub mod run;
+pub mod session;
 pub mod startup;
 pub mod state;
 pub mod wire;

@@ -1,9 +1,9 @@
 //! Running synchronous use cases off the async workers, within one deadline per request.
 //!
 //! Every storage hop of a request shares one deadline of [`USE_CASE_DEADLINE`], counted from
-//! its first hop ([`with_deadline`], applied to every request by `startup`): an
-//! `Idempotency-Key` request's claim, its handler's use case and the storing of its answer
-//! together answer within it, whatever the database does.
+//! its first hop ([`with_deadline`], applied to every request by `startup`): a request
+//! answers within it, whatever the database does (an `Idempotency-Key` request's hop and
+//! the commit of its answer included, `crate::idempotency::hop`).
 
 use crate::envelope::ApiError;
 use actix_web::web;
@@ -25,8 +25,6 @@ pub const USE_CASE_DEADLINE: Duration = Duration::from_secs(8);
 struct Request {
     /// The deadline, set by the first hop.
     deadline: Cell<Option<Instant>>,
-    /// Whether a hop was cut off by the deadline after its work had started.
-    uncertain: Cell<bool>,
 }
 
 tokio::task_local! {
@@ -41,7 +39,7 @@ pub async fn with_deadline<F: Future>(request: F) -> F::Output {
 
 /// The deadline of the current request (started now by its first hop), or a deadline of
 /// its own for work outside a request.
-fn deadline() -> Instant {
+pub(crate) fn deadline() -> Instant {
     REQUEST
         .try_with(|r| {
             let at = r
@@ -52,13 +50,6 @@ fn deadline() -> Instant {
             at
         })
         .unwrap_or_else(|_| Instant::now() + USE_CASE_DEADLINE)
-}
-
-/// Whether a hop of the current request was cut off by the deadline while its work ran:
-/// that work may still commit, so what it changed is unknown (an idempotency key must then
-/// not be released, see `crate::idempotency`).
-pub fn outcome_uncertain() -> bool {
-    REQUEST.try_with(|r| r.uncertain.get()).unwrap_or(false)
 }
 
 /// Where a hop stands: queued, running, given up by its caller, or with its result on its
@@ -104,9 +95,8 @@ where
 
 /// [`blocking`], where a success that comes after the caller gave up (its deadline, or a
 /// client that went away) is handed to `undo` on the blocking thread (for example to
-/// release a claim nobody will use). Exactly one of the two happens: the caller gets the
-/// success, or `undo` does. A hop cut off while it ran marks the request's outcome
-/// uncertain ([`outcome_uncertain`]).
+/// release what nobody will use). Exactly one of the two happens: the caller gets the
+/// success, or `undo` does.
 ///
 /// # Errors
 /// As [`blocking`].
@@ -152,9 +142,6 @@ where
             });
             match given_up {
                 Some(from) => {
-                    if from == RUNNING {
-                        let _ = REQUEST.try_with(|r| r.uncertain.set(true));
-                    }
                     tracing::warn!(
                         deadline_secs = USE_CASE_DEADLINE.as_secs(),
                         started = from == RUNNING,
@@ -174,30 +161,6 @@ where
             tracing::error!(error = %e, "use case did not complete on the blocking pool");
             Err(ApiError::internal())
         }
-    }
-}
-
-/// Starts `f` on the blocking pool at once and waits for it until the request's deadline;
-/// past it, `f` still runs to its end (whenever storage answers) and `None` is returned.
-/// For work that must happen even when nobody waits: storing or releasing an idempotency
-/// key after its request.
-pub async fn detached<T, F>(f: F) -> Option<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let span = tracing::Span::current();
-    let work = web::block(move || {
-        let _entered = span.enter();
-        f()
-    });
-    match tokio::time::timeout_at(deadline(), work).await {
-        Ok(Ok(value)) => Some(value),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "detached work did not complete on the blocking pool");
-            None
-        }
-        Err(_) => None,
     }
 }
 
@@ -230,16 +193,16 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_result_that_comes_after_the_deadline_is_undone_and_marks_the_outcome_uncertain() {
+    async fn a_result_that_comes_after_the_deadline_is_undone() {
         let (undone, seen) = mpsc::channel();
         let (started, running) = mpsc::channel();
         let (release, hold) = mpsc::channel::<()>();
-        let (answer, uncertain) = with_deadline(async move {
+        let answer = with_deadline(async move {
             REQUEST.with(|r| {
                 r.deadline
                     .set(Some(Instant::now() + Duration::from_secs(2)))
             });
-            let answer = blocking_undoable(
+            blocking_undoable(
                 move || {
                     let _ = started.send(());
                     let _ = hold.recv();
@@ -249,13 +212,11 @@ mod tests {
                     let _ = undone.send(value);
                 },
             )
-            .await;
-            (answer, outcome_uncertain())
+            .await
         })
         .await;
         assert!(answer.is_err(), "the caller got its 503");
         if running.try_recv().is_ok() {
-            assert!(uncertain, "the work had started: its outcome is unknown");
             let _ = release.send(());
             assert_eq!(
                 seen.recv_timeout(Duration::from_secs(10)).ok(),
@@ -263,8 +224,8 @@ mod tests {
                 "the late success went to undo"
             );
         } else {
-            // The blocking pool did not start it within 2 s: it never runs.
-            assert!(!uncertain);
+            // The blocking pool did not start it within 2 s: it never runs, nor its undo.
+            assert!(seen.try_recv().is_err());
         }
     }
 }

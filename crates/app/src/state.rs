@@ -1,107 +1,21 @@
 //! What every handler can reach: the ports, the keys and the settings.
 
+pub use crate::session::{Ports, Readiness, Session, Sessions};
+
 use crate::credentials::Caller;
 use crate::envelope::ApiError;
 use chrono::Duration;
-use roomwarden_adapters::{AddressPolicy, DieselStore};
 use roomwarden_domain::actor::Actor;
 use roomwarden_domain::auth::{self, DeploymentKeys};
-use roomwarden_domain::error::{DomainError, StoreError};
-use roomwarden_domain::ports::{
-    AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore,
-};
-use roomwarden_domain::time::Clock;
+use roomwarden_domain::error::DomainError;
 use roomwarden_domain::usecases::Ports as UseCasePorts;
-use roomwarden_domain::webhook::WebhookGuard;
 use std::sync::Arc;
-
-/// Checks that storage answers, for `GET /ready`.
-pub type Readiness = Arc<dyn Fn() -> Result<(), StoreError> + Send + Sync>;
-
-/// Opens a unit of work over the ports: the same ports on one storage connection, for one
-/// request's authentication and use case.
-pub type Sessions = Arc<dyn Fn(&Ports) -> Result<Ports, StoreError> + Send + Sync>;
-
-/// The domain's ports as trait objects, so tests can put mocks behind the real routes.
-#[derive(Clone)]
-pub struct Ports {
-    /// Clients and tokens.
-    pub clients: Arc<dyn ClientStore>,
-    /// Rooms and members.
-    pub rooms: Arc<dyn RoomStore>,
-    /// Messages and deletion.
-    pub messages: Arc<dyn MessageStore>,
-    /// The audit log.
-    pub audit: Arc<dyn AuditStore>,
-    /// Idempotency keys and their stored answers.
-    pub idempotency: Arc<dyn IdempotencyStore>,
-    /// Deletion events and their delivery (the operators' view of the outbox).
-    pub events: Arc<dyn EventLog>,
-    /// Readiness probe.
-    pub readiness: Readiness,
-    /// Where webhooks may point.
-    pub webhooks: Arc<dyn WebhookGuard>,
-    /// How a request gets its unit of work ([`Ports::without_sessions`] for test doubles).
-    pub sessions: Sessions,
-    /// The time every use case runs at: the store's own clock ([`Ports::from_store`]), so
-    /// a request's time and its reads' agree.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Ports {
-    /// Every port served by one diesel store; webhooks checked against `webhooks`.
-    pub fn from_store(store: &DieselStore, webhooks: AddressPolicy) -> Self {
-        let shared = Arc::new(store.clone());
-        let db = store.database().clone();
-        let sessions = store.clone();
-        Self {
-            clients: shared.clone(),
-            rooms: shared.clone(),
-            messages: shared.clone(),
-            audit: shared.clone(),
-            idempotency: shared.clone(),
-            events: shared,
-            readiness: Arc::new(move || db.ping()),
-            webhooks: Arc::new(webhooks),
-            clock: store.clock(),
-            sessions: Arc::new(move |ports: &Ports| {
-                let session = Arc::new(sessions.session()?);
-                Ok(Ports {
-                    clients: session.clone(),
-                    rooms: session.clone(),
-                    messages: session.clone(),
-                    audit: session.clone(),
-                    idempotency: session.clone(),
-                    events: session,
-                    ..ports.clone()
-                })
-            }),
-        }
-    }
-
-    /// The ports as the bundle the use cases take.
-    pub fn for_use_cases(&self) -> UseCasePorts<'_> {
-        UseCasePorts {
-            clients: self.clients.as_ref(),
-            rooms: self.rooms.as_ref(),
-            messages: self.messages.as_ref(),
-            audit: self.audit.as_ref(),
-            idempotency: self.idempotency.as_ref(),
-            events: self.events.as_ref(),
-            webhooks: self.webhooks.as_ref(),
-            clock: self.clock.as_ref(),
-        }
-    }
-
-    /// Sessions that are the ports themselves, for ports without connections (mocks).
-    pub fn without_sessions() -> Sessions {
-        Arc::new(|ports: &Ports| Ok(ports.clone()))
-    }
-}
 
 impl AppState {
     /// Runs a use case over one session of the ports, on the blocking pool (see
-    /// [`crate::run::blocking`]): one hop, one connection.
+    /// [`crate::run::blocking`]): one hop, one connection. In a request with an
+    /// `Idempotency-Key`, the hop also claims the key and commits the answer with the use
+    /// case's effect (`idempotency::hop`).
     ///
     /// # Errors
     /// The use case's error, mapped to the API's.
@@ -110,59 +24,24 @@ impl AppState {
         F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
+        if let Some(inputs) = crate::idempotency::hop::take() {
+            return crate::idempotency::hop::run(&self.ports, inputs, move |_, ports| {
+                f(ports).map_err(ApiError::from)
+            })
+            .await;
+        }
         let ports = self.ports.clone();
         scrubbed(move || {
             let session = (ports.sessions)(&ports).map_err(DomainError::from)?;
-            f(&session.for_use_cases()).map_err(ApiError::from)
+            f(&session.ports.for_use_cases()).map_err(ApiError::from)
         })
         .await
     }
 
-    /// [`AppState::run`], where a success that comes after the request's deadline (so that
-    /// its caller was answered `503`) is handed to `undo` on a session of its own.
-    ///
-    /// # Errors
-    /// As [`AppState::run`].
-    pub async fn run_undoable<T, F, U>(&self, f: F, undo: U) -> Result<T, ApiError>
-    where
-        F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
-        U: FnOnce(&UseCasePorts<'_>, T) + Send + 'static,
-        T: Send + 'static,
-    {
-        let (ports, later) = (self.ports.clone(), self.ports.clone());
-        crate::run::blocking_undoable(
-            move || -> Result<T, DomainError> {
-                let session = (ports.sessions)(&ports)?;
-                f(&session.for_use_cases())
-            },
-            move |value| match (later.sessions)(&later) {
-                Ok(session) => undo(&session.for_use_cases(), value),
-                Err(e) => tracing::warn!(error = %e, "no session to undo a late result"),
-            },
-        )
-        .await
-    }
-
-    /// Runs `f` over one session of the ports to its end, waiting for it only until the
-    /// request's deadline (see [`crate::run::detached`]); `None` when it outlived it.
-    pub async fn run_detached<T, F>(&self, f: F) -> Option<Result<T, DomainError>>
-    where
-        F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let ports = self.ports.clone();
-        crate::run::detached(move || {
-            let session = (ports.sessions)(&ports)?;
-            f(&session.for_use_cases())
-        })
-        .await
-    }
-
-    /// Authenticates `caller` (unless a middleware did already: [`Caller::authenticated`]),
-    /// then runs `f` as the authenticated actor, in one hop to the blocking pool and on one
-    /// storage connection. `f` does everything that comes after
-    /// authentication in the contract's order of checks: parsing the path, query and body,
-    /// then the use case.
+    /// Authenticates `caller`, then runs `f` as the authenticated actor, in one hop to the
+    /// blocking pool and on one storage connection (keyed as [`AppState::run`] is). `f` does
+    /// everything that comes after authentication in the contract's order of checks:
+    /// parsing the path, query and body, then the use case.
     ///
     /// # Errors
     /// `401` for bad credentials; else `f`'s error.
@@ -171,20 +50,20 @@ impl AppState {
         F: FnOnce(&Actor, &UseCasePorts<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        if let Some(inputs) = crate::idempotency::hop::take() {
+            return crate::idempotency::hop::run(&self.ports, inputs, f).await;
+        }
         let ports = self.ports.clone();
         let keys = self.keys.clone();
         scrubbed(move || {
             let session = (ports.sessions)(&ports).map_err(DomainError::from)?;
-            let actor = match caller.authenticated() {
-                Some(actor) => actor.clone(),
-                None => auth::authenticate(
-                    caller.credentials(),
-                    &keys,
-                    session.clients.as_ref(),
-                    session.clock.now(),
-                )?,
-            };
-            f(&actor, &session.for_use_cases())
+            let actor = auth::authenticate(
+                caller.credentials(),
+                &keys,
+                session.ports.clients.as_ref(),
+                session.ports.clock.now(),
+            )?;
+            f(&actor, &session.ports.for_use_cases())
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! [`ClientStore`] over the `clients` and `tokens` tables.
 
-use super::{DieselStore, unsigned};
-use crate::db::{Database, DbConnection};
+use super::{DieselStore, Writes, unsigned};
+use crate::db::DbConnection;
 use crate::rows::{ClientRow, ClientUpdate, NewClientRow, NewTokenRow, from_ms, to_ms};
 use crate::schema::{clients, tokens};
 use chrono::{DateTime, Utc};
@@ -66,13 +66,13 @@ fn token_owner(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<String
 /// `SQLITE_BUSY` when another connection committed in between, while one that writes first
 /// waits for the lock.
 fn save_client_tx(
-    db: &Database,
+    writes: &Writes<'_>,
     conn: &mut DbConnection,
     changes: &ClientChanges,
     token: Option<&NewToken>,
     now: i64,
 ) -> QueryResult<Option<Client>> {
-    let saved = db.write(conn, |conn| {
+    let saved = writes.write(conn, |conn| {
         upsert_client(conn, changes, now)?;
         if let Some(token) = token {
             let owner = token_owner(conn, &token.hash.0)?;
@@ -194,13 +194,13 @@ impl ClientStore for DieselStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Client>> {
         let now = to_ms(now);
+        let writes = self.writes();
         self.with_conn(|conn| {
             // Two identical assignments racing may both find the token absent; the loser's
             // insert fails on the key, and its second attempt sees the winner's row.
-            let db = self.database();
-            match save_client_tx(db, conn, changes, token, now) {
+            match save_client_tx(&writes, conn, changes, token, now) {
                 Err(e) if crate::error::is_unique_violation(&e) => {
-                    save_client_tx(db, conn, changes, token, now)
+                    save_client_tx(&writes, conn, changes, token, now)
                 }
                 other => other,
             }

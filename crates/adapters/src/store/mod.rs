@@ -26,7 +26,7 @@ pub use feed::{FeedEvent, RealtimeFeed};
 pub use outbox::{ClaimedEvent, OutboxCounts};
 pub use purge::{PURGE_BATCH, PurgeBacklog};
 
-use crate::db::{Database, DbConnection, PooledConn};
+use crate::db::{Database, DbConnection, OpenUnit, PooledConn};
 use diesel::QueryResult;
 use roomwarden_domain::events::{EventEncoder, RecordBody};
 use roomwarden_domain::model::RetentionDays;
@@ -88,9 +88,43 @@ pub enum EventQueueing {
     RoomsWithWebhook,
 }
 
-/// A session's connection, shared by the clones of its store.
+/// A session's connection, shared by the clones of its store, and its open unit of work.
 #[derive(Clone)]
-struct Held(Arc<Mutex<PooledConn>>);
+struct Held(Arc<HeldConn>);
+
+/// [`Held`]'s connection and unit of work.
+struct HeldConn {
+    conn: Mutex<PooledConn>,
+    unit: Mutex<Option<Unit>>,
+}
+
+impl Drop for HeldConn {
+    /// A unit of work left open (its caller panicked) is rolled back before the connection
+    /// goes back to the pool.
+    fn drop(&mut self) {
+        let unit = self
+            .unit
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(unit) = unit {
+            let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner);
+            if let Err(e) = Database::end_unit(conn, unit.open, false) {
+                tracing::warn!(error = %e, "a unit of work left open could not be rolled back");
+            }
+        }
+    }
+}
+
+/// A session's open unit of work ([`DieselStore::begin_unit`]): its transaction, and the
+/// background work its writes left, told to the listener once it commits.
+#[derive(Debug)]
+struct Unit {
+    open: OpenUnit,
+    backlog: Vec<Backlog>,
+    /// Whether a write removed content that must leave the SQLite WAL once committed.
+    scrub: bool,
+}
 
 impl std::fmt::Debug for Held {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -169,7 +203,7 @@ impl DieselStore {
         }
         let conn = self.db.conn()?;
         Ok(Self {
-            held: Some(Held(Arc::new(Mutex::new(conn)))),
+            held: Some(Held::new(conn)),
             ..self.clone()
         })
     }
@@ -186,7 +220,7 @@ impl DieselStore {
         }
         let conn = self.db.conn_within(wait)?;
         Ok(Self {
-            held: Some(Held(Arc::new(Mutex::new(conn)))),
+            held: Some(Held::new(conn)),
             ..self.clone()
         })
     }
@@ -195,10 +229,120 @@ impl DieselStore {
     fn conn(&self) -> StoreResult<Conn<'_>> {
         match &self.held {
             Some(held) => Ok(Conn::Held(
-                held.0.lock().unwrap_or_else(PoisonError::into_inner),
+                held.0.conn.lock().unwrap_or_else(PoisonError::into_inner),
             )),
             None => Ok(Conn::Pooled(self.db.conn()?)),
         }
+    }
+
+    /// Opens a unit of work on this session: one transaction that every call made through
+    /// it (and its clones) joins, each write in a savepoint of its own, until
+    /// [`Self::end_unit`]. Background work its writes leave is told to the listener when
+    /// it commits, not before, and so is the scrub of the SQLite WAL that its deletions need
+    /// (`DieselStore::scrub_wal`). On SQLite it holds a write turn until it ends, so keep it
+    /// short. It is not run again when the database aborts it (a deadlock, a Galera
+    /// conflict): the call that meets the abort fails, and so does the unit's commit.
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`](roomwarden_domain::error::StoreError::Internal) outside a
+    /// session or inside an open unit; a storage failure.
+    pub fn begin_unit(&self) -> StoreResult<()> {
+        let held = self.unit_holder()?;
+        let mut unit = held.0.unit.lock().unwrap_or_else(PoisonError::into_inner);
+        if unit.is_some() {
+            return Err(internal("a unit of work is open already"));
+        }
+        let mut conn = self.conn()?;
+        let open = self.db.begin_unit(&mut conn).map_err(crate::error::query)?;
+        *unit = Some(Unit {
+            open,
+            backlog: Vec::new(),
+            scrub: false,
+        });
+        Ok(())
+    }
+
+    /// Ends the session's open unit of work: commits it (`commit`), then tells the listener
+    /// what it left; or rolls it back. A connection lost during `COMMIT` is reported as
+    /// [`StoreError::Uncertain`](roomwarden_domain::error::StoreError::Uncertain).
+    ///
+    /// # Errors
+    /// [`StoreError::Internal`](roomwarden_domain::error::StoreError::Internal) without an
+    /// open unit; a storage failure (nothing committed, unless uncertain).
+    pub fn end_unit(&self, commit: bool) -> StoreResult<()> {
+        let held = self.unit_holder()?;
+        let Some(unit) = held
+            .0
+            .unit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Err(internal("no unit of work is open"));
+        };
+        let mut conn = self.conn()?;
+        Database::end_unit(&mut conn, unit.open, commit).map_err(crate::error::query)?;
+        drop(conn);
+        if commit {
+            if unit.scrub {
+                self.db.scrub_wal();
+            }
+            for backlog in unit.backlog {
+                self.listener.committed(backlog);
+            }
+        }
+        Ok(())
+    }
+
+    fn unit_holder(&self) -> StoreResult<&Held> {
+        self.held
+            .as_ref()
+            .ok_or_else(|| internal("a unit of work needs a session"))
+    }
+
+    /// Whether this session has a unit of work open.
+    fn in_unit(&self) -> bool {
+        self.in_open_unit(|_| ())
+    }
+
+    /// How this store's writes run now: in its session's open unit of work, or each as a
+    /// transaction of its own. Read it before taking the connection.
+    pub(crate) fn writes(&self) -> Writes<'_> {
+        if self.in_unit() {
+            Writes::InUnit
+        } else {
+            Writes::Own(&self.db)
+        }
+    }
+
+    /// After a commit that removed content: scrubs the SQLite WAL now
+    /// ([`Database::scrub_wal`]), or once the open unit of work has committed (its write
+    /// turn, which the checkpoint needs, released).
+    pub(crate) fn scrub_wal(&self) {
+        if !self.in_open_unit(|unit| unit.scrub = true) {
+            self.db.scrub_wal();
+        }
+    }
+
+    /// Tells the listener about `backlog` now, or when the open unit of work commits.
+    pub(crate) fn committed(&self, backlog: Backlog) {
+        let deferred = self.in_open_unit(|unit| {
+            if !unit.backlog.contains(&backlog) {
+                unit.backlog.push(backlog);
+            }
+        });
+        if !deferred {
+            self.listener.committed(backlog);
+        }
+    }
+
+    /// Applies `note` to the session's open unit of work; `false` when none is open.
+    fn in_open_unit(&self, note: impl FnOnce(&mut Unit)) -> bool {
+        let Some(held) = &self.held else {
+            return false;
+        };
+        let mut unit = held.0.unit.lock().unwrap_or_else(PoisonError::into_inner);
+        unit.as_mut().map(note).is_some()
     }
 
     /// Sets which deletion events are queued for the dispatcher (default: all).
@@ -287,6 +431,12 @@ impl DieselStore {
         &self,
         mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> StoreResult<T> {
+        if self.in_unit() {
+            let mut conn = self.conn()?;
+            return Writes::InUnit
+                .write(&mut conn, f)
+                .map_err(crate::error::query);
+        }
         let mut conn = self.conn()?;
         let mut reconnects = 0;
         loop {
@@ -308,9 +458,11 @@ impl DieselStore {
         &self,
         mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
     ) -> StoreResult<T> {
+        // A unit's transaction does not survive its connection: nothing to read again.
+        let may_replace = !self.in_unit();
         let mut conn = self.conn()?;
         match f(&mut conn) {
-            Err(e) if crate::error::is_connection_loss(&e) => {
+            Err(e) if may_replace && crate::error::is_connection_loss(&e) => {
                 tracing::debug!(error = %e, "connection lost; reading again on a new one");
                 conn.replace(&self.db)?;
                 f(&mut conn).map_err(crate::error::query)
@@ -318,6 +470,41 @@ impl DieselStore {
             outcome => outcome.map_err(crate::error::query),
         }
     }
+}
+
+/// How a store's writes run ([`DieselStore::writes`]).
+pub(crate) enum Writes<'a> {
+    /// Inside the session's open unit of work ([`Database::write_in_unit`]).
+    InUnit,
+    /// Each a transaction of its own ([`Database::write`]).
+    Own(&'a Database),
+}
+
+impl Writes<'_> {
+    /// Runs `f` as one write, as this says.
+    pub(crate) fn write<T>(
+        &self,
+        conn: &mut DbConnection,
+        f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
+    ) -> QueryResult<T> {
+        match self {
+            Self::InUnit => Database::write_in_unit(conn, f),
+            Self::Own(db) => db.write(conn, f),
+        }
+    }
+}
+
+impl Held {
+    fn new(conn: PooledConn) -> Self {
+        Self(Arc::new(HeldConn {
+            conn: Mutex::new(conn),
+            unit: Mutex::new(None),
+        }))
+    }
+}
+
+fn internal(what: &str) -> roomwarden_domain::error::StoreError {
+    roomwarden_domain::error::StoreError::Internal(anyhow::anyhow!("{what}"))
 }
 
 /// How many times one write runs again on a new connection after losing its connection
@@ -367,5 +554,118 @@ mod tests {
         drop(held);
         assert!(result.recv().expect("answered").expect("stored"));
         writer.join().expect("joined");
+    }
+
+    /// What a store's listener was told, in order.
+    #[derive(Debug, Default)]
+    struct Told(Mutex<Vec<Backlog>>);
+
+    impl CommitListener for Told {
+        fn committed(&self, backlog: Backlog) {
+            self.0.lock().expect("told").push(backlog);
+        }
+    }
+
+    impl Told {
+        fn take(&self) -> Vec<Backlog> {
+            std::mem::take(&mut *self.0.lock().expect("told"))
+        }
+    }
+
+    /// A store over a fresh database, telling `Told`, with a room `r` of alice's.
+    fn unit_store() -> (crate::testing::FreshDatabase, DieselStore, Arc<Told>) {
+        let fresh = crate::testing::FreshDatabase::new();
+        let db = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
+        let told = Arc::new(Told::default());
+        let store = DieselStore::new(db).with_listener(told.clone());
+        add_room(&store, "r", "alice", &[], &[]);
+        (fresh, store, told)
+    }
+
+    fn stored(store: &DieselStore, id: &str) -> bool {
+        let (room, id) = (
+            roomwarden_domain::testkit::fixtures::rid("r"),
+            roomwarden_domain::testkit::fixtures::mid(id),
+        );
+        store.find_message(&room, &id).expect("read").is_some()
+    }
+
+    #[test]
+    fn a_unit_of_work_commits_its_writes_together_and_tells_the_listener_after() {
+        use roomwarden_domain::ids::DeleteTarget;
+        use roomwarden_domain::testkit::fixtures::{mid, request};
+        let (fresh, store, told) = unit_store();
+        store
+            .insert_message(&message("r", "alice", "old", "unit-scrubbed-content"))
+            .expect("sent");
+        let session = store.session().expect("session");
+        session.begin_unit().expect("begun");
+        assert!(
+            session
+                .insert_message(&message("r", "alice", "m1", "one"))
+                .expect("sent")
+        );
+        // A write that fails inside the unit leaves the unit's other writes as they were.
+        assert!(
+            !session
+                .insert_message(&message("r", "alice", "m1", "again"))
+                .expect("refused")
+        );
+        session
+            .delete(&request("r", DeleteTarget::One(mid("old")), "admin"))
+            .expect("deleted");
+        assert!(stored(&session, "m1"), "the unit sees its own writes");
+        assert!(told.take().is_empty(), "nothing is told before the commit");
+        session.end_unit(true).expect("committed");
+        assert_eq!(told.take(), vec![Backlog::Event]);
+        assert!(stored(&store, "m1") && !stored(&store, "old"));
+        // On SQLite the deleted content left the files once the unit committed (the WAL
+        // checkpoint it needs waits for the unit's write turn, so it runs after).
+        if let Some(file) = &fresh.sqlite_file {
+            for suffix in ["", "-wal"] {
+                let bytes =
+                    std::fs::read(format!("{}{suffix}", file.display())).unwrap_or_default();
+                let needle = b"unit-scrubbed-content";
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "the deleted content is still in the database file{suffix}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_unit_of_work_rolled_back_or_dropped_leaves_nothing_and_a_clean_connection() {
+        let (_fresh, store, told) = unit_store();
+        let session = store.session().expect("session");
+        session.begin_unit().expect("begun");
+        assert!(
+            session.begin_unit().is_err(),
+            "one unit at a time per session"
+        );
+        session
+            .insert_message(&message("r", "alice", "m1", "one"))
+            .expect("sent");
+        session.end_unit(false).expect("rolled back");
+        assert!(!stored(&store, "m1"));
+        assert!(session.end_unit(true).is_err(), "no unit is open");
+
+        // Dropped open (its caller panicked): rolled back before the connection goes back.
+        session.begin_unit().expect("begun");
+        session
+            .insert_message(&message("r", "alice", "m2", "two"))
+            .expect("sent");
+        drop(session);
+        assert!(!stored(&store, "m2"));
+        assert!(told.take().is_empty());
+        // Every pooled connection commits on its own again.
+        for id in ["m3", "m4", "m5"] {
+            let session = store.session().expect("session");
+            session
+                .insert_message(&message("r", "alice", id, "later"))
+                .expect("sent");
+        }
+        assert!(["m3", "m4", "m5"].iter().all(|id| stored(&store, id)));
+        assert!(store.begin_unit().is_err(), "a unit needs a session");
     }
 }

@@ -788,3 +788,115 @@ fn a_request_with_a_key_authenticates_once() {
     assert_eq!(replay.header(REPLAYED), Some("true"));
     assert_eq!(lookups() - before, 1, "a replay");
 }
+
+/// A trigger that makes the database refuse to store any answer under a key (as a full disk
+/// or a failing node would), on this run's backend.
+fn refuse_answers(app: &TestApp) -> roomwarden_adapters::testing::Rows {
+    let rows = roomwarden_adapters::testing::Rows::open(&app.database_url);
+    rows.execute(if app.sqlite_file().is_some() {
+        "CREATE TRIGGER refuse_answers BEFORE UPDATE ON idempotency_keys \
+         WHEN NEW.state = 'done' BEGIN SELECT RAISE(ABORT, 'answers refused'); END"
+    } else {
+        "CREATE TRIGGER refuse_answers BEFORE UPDATE ON idempotency_keys FOR EACH ROW \
+         BEGIN IF NEW.state = 'done' THEN \
+         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'answers refused'; END IF; END"
+    });
+    rows
+}
+
+/// The answer commits in the same transaction as its effect: when the answer cannot be
+/// stored, the deletion does not stand either, the client is told so, and the key is free
+/// for a retry that then deletes once. (Before, the deletion committed on its own, the
+/// client got 200, and the key stayed in flight: a retry after its lease deleted again.)
+#[test]
+fn an_answer_that_cannot_be_stored_takes_its_effect_with_it() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let id = app.say(&cast.member, "r", "spam");
+    let delete = || {
+        app.delete(&format!("/rooms/r/messages/{id}"))
+            .user(&cast.manager)
+            .header(KEY, "atomic")
+            .send()
+    };
+    let rows = refuse_answers(&app);
+    let refused = delete();
+    assert!(refused.status >= 500, "{:#}", refused.body);
+    assert!(
+        refused.body["RC"].is_number(),
+        "enveloped: {:#}",
+        refused.body
+    );
+    assert_eq!(page_total(&app, &cast.member, "r"), 1, "the message stands");
+    assert_eq!(audit_records(&app, "r"), 0, "nothing was recorded");
+
+    rows.execute("DROP TRIGGER refuse_answers");
+    let retried = delete();
+    assert_eq!(retried.ok()["deletedCount"], 1, "the key was released");
+    assert_eq!(retried.header(REPLAYED), None);
+    assert_eq!(delete().header(REPLAYED), Some("true"));
+    assert_eq!(page_total(&app, &cast.member, "r"), 0);
+    assert_eq!(audit_records(&app, "r"), 1);
+}
+
+/// One storage hop per keyed request (docs/architecture.md): the claim, the use case and
+/// the stored answer share one session, as a request without a key has; so does a refusal
+/// the handler makes on its own, and a replay. (Before: three sessions, one per hop.)
+#[test]
+fn a_keyed_request_takes_one_session() {
+    let (url, sqlite_file) = fresh_database();
+    let store = roomwarden_adapters::DieselStore::new(
+        roomwarden_adapters::Database::connect(&url, &roomwarden_adapters::PoolOptions::default())
+            .expect("connects"),
+    );
+    let mut ports = Ports::from_store(
+        &store,
+        roomwarden_adapters::AddressPolicy {
+            allow_private: true,
+        },
+    );
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (inner, count) = (ports.sessions.clone(), opened.clone());
+    ports.sessions = Arc::new(move |ports: &Ports| {
+        count.fetch_add(1, Ordering::SeqCst);
+        inner(ports)
+    });
+    let app = TestApp::over_ports(ports);
+    let cast = app.cast("r");
+    let id = app.say(&cast.member, "r", "spam");
+    let sessions = |send: &dyn Fn() -> Resp| {
+        let before = opened.load(Ordering::SeqCst);
+        let res = send();
+        (opened.load(Ordering::SeqCst) - before, res)
+    };
+    let delete = || {
+        app.delete(&format!("/rooms/r/messages/{id}"))
+            .user(&cast.manager)
+            .header(KEY, "one-hop")
+            .send()
+    };
+    let (n, res) = sessions(&|| {
+        app.delete(&format!("/rooms/r/messages/{id}x"))
+            .user(&cast.manager)
+            .send()
+    });
+    res.err(404, "MESSAGE_NOT_FOUND");
+    assert_eq!(n, 1, "without a key");
+    let (n, res) = sessions(&delete);
+    assert_eq!(res.ok()["deletedCount"], 1);
+    assert_eq!(n, 1, "with a key");
+    let (n, res) = sessions(&delete);
+    assert_eq!(res.header(REPLAYED), Some("true"));
+    assert_eq!(n, 1, "a replay");
+    let (n, res) = sessions(&|| {
+        app.post("/messages")
+            .api_key()
+            .header(KEY, "bad-body")
+            .raw("application/json", "{")
+            .send()
+    });
+    assert_eq!(res.status, 400, "{:#}", res.body);
+    assert_eq!(n, 1, "a body its handler refused, with a key");
+    drop(app);
+    roomwarden_adapters::testing::remove_sqlite(sqlite_file.as_deref());
+}

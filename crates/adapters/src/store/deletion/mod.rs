@@ -230,9 +230,9 @@ impl DieselStore {
         let rule = Rule::now(self);
         let mut order: Vec<usize> = (0..requests.len()).collect();
         order.sort_by(|a, b| requests[*a].room.cmp(&requests[*b].room));
+        let writes = self.writes();
         let mut conn = self.conn()?;
-        let committed = self
-            .database()
+        let committed = writes
             .write(&mut conn, |conn| {
                 let mut budget = Budget::new(self.purge_batch);
                 if batch::applies(requests) {
@@ -261,13 +261,13 @@ impl DieselStore {
             needs_purge |= c.needs_purge;
         }
         if any_deleted {
-            self.db.scrub_wal();
+            self.scrub_wal();
         }
         if queued {
-            self.listener.committed(Backlog::Event);
+            self.committed(Backlog::Event);
         }
         if needs_purge {
-            self.listener.committed(Backlog::Purge);
+            self.committed(Backlog::Purge);
         }
         Ok(committed.into_iter().map(|c| c.outcome).collect())
     }
