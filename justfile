@@ -71,7 +71,8 @@ bench-galera *args:
 # the server built before the chain (commit ROOMWARDEN_BENCH_BEFORE, default a5dd004, built in a
 # temporary worktree and a target directory of its own) and on this one, alternately; then
 # start-up linking, verify and export of a room of 1,000,000 records. SQLite, then MariaDB.
-# Options: `--rounds=N`, `--phase=SECS`, `--records=N`, `--part=deletes|log`, `--quick`.
+# Options: `--rounds=N`, `--phase=SECS`, `--records=N`, `--part=deletes|log`, `--quick`, `--keyed`
+# (each single delete by the API key with an Idempotency-Key of its own).
 bench-chain *args:
     #!/usr/bin/env bash
     set -euo pipefail

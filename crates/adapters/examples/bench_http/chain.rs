@@ -45,6 +45,9 @@ pub struct Options {
     pub deletes: bool,
     /// Run part 2.
     pub log: bool,
+    /// Part 1's deletes by the API key, each with an `Idempotency-Key` of its own (a
+    /// token user may hold only 1,000 keys).
+    pub keyed: bool,
 }
 
 /// A fresh database of the run, removed (its files) or dropped (MariaDB) when dropped.
@@ -129,13 +132,19 @@ fn deletes_ab(options: &Options, before: &str, dir: &Path) -> anyhow::Result<Vec
                 dir,
                 options.phase,
                 per_room,
+                options.keyed,
             )?);
         }
     }
     let mut report = vec![
         format!(
-            "### {}: single deletes, before → after the chain, {} rounds of {} s phases (A, B alternately)\n",
+            "### {}: single deletes{}, before → after, {} rounds of {} s phases (A, B alternately)\n",
             options.backend,
+            if options.keyed {
+                " with an Idempotency-Key each"
+            } else {
+                ""
+            },
             options.rounds,
             options.phase.as_secs()
         ),
@@ -170,13 +179,15 @@ fn deletes_ab(options: &Options, before: &str, dir: &Path) -> anyhow::Result<Vec
 }
 
 /// One server's single-delete phases on a fresh database: rooms `d0`… of `per_room`
-/// messages, client `t` deleting in room `t % 32`.
+/// messages, client `t` deleting in room `t % 32` (`keyed`: by the API key, each delete
+/// with a key of its own).
 fn single_deletes(
     binary: &str,
     url: &str,
     dir: &Path,
     phase: Duration,
     per_room: u64,
+    keyed: bool,
 ) -> anyhow::Result<Vec<Stats>> {
     let server = Server::start(binary, url, &dir.join("server.log"), &[])?;
     let rooms: Vec<String> = (0..DELETE_ROOMS).map(|i| format!("d{i}")).collect();
@@ -188,7 +199,11 @@ fn single_deletes(
     db.checkpoint()?;
     drop(db);
     let next: Vec<AtomicU64> = (0..DELETE_ROOMS).map(|_| AtomicU64::new(1)).collect();
-    let auth = format!("IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {token}\r\n");
+    let auth = if keyed {
+        format!("IM-API-KEY: {API_KEY}\r\n")
+    } else {
+        format!("IM-CLIENT-KEY: {CLIENT_KEY}\r\nIM-Authorization: {token}\r\n")
+    };
     let stats = CLIENTS
         .iter()
         .map(|&clients| {
@@ -201,7 +216,12 @@ fn single_deletes(
                     let room = t % DELETE_ROOMS;
                     let n = next[room].fetch_add(1, Ordering::Relaxed);
                     let path = format!("/rooms/d{room}/messages/d{room}-{n:09}");
-                    Ok(c.call("DELETE", &path, None)?.status == 200)
+                    let key = keyed.then(|| format!("Idempotency-Key: k{room}-{n}\r\n"));
+                    Ok(
+                        c.call_with("DELETE", &path, None, key.as_deref().unwrap_or(""))?
+                            .status
+                            == 200,
+                    )
                 },
             )
         })

@@ -57,11 +57,22 @@ impl Client {
         path: &str,
         body: Option<&str>,
     ) -> anyhow::Result<Response> {
-        match self.try_call(method, path, body) {
+        self.call_with(method, path, body, "")
+    }
+
+    /// [`Client::call`] with `extra` header lines (`Name: value\r\n`).
+    pub fn call_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        extra: &str,
+    ) -> anyhow::Result<Response> {
+        match self.try_call(method, path, body, extra) {
             Ok(r) => Ok(r),
             Err(_) => {
                 self.conn = None;
-                self.try_call(method, path, body)
+                self.try_call(method, path, body, extra)
             }
         }
     }
@@ -157,6 +168,7 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<&str>,
+        extra: &str,
     ) -> anyhow::Result<Response> {
         if self.conn.is_none() {
             let s = TcpStream::connect(self.addr)?;
@@ -170,7 +182,7 @@ impl Client {
             .unwrap_or_else(|| unreachable!("connected above"));
         let body = body.unwrap_or("");
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: bench\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\n{}{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.auth,
             body.len()
         );

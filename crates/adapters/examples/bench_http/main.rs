@@ -17,7 +17,8 @@
 //! The backend `galera` runs the Galera cluster workloads of `galera.rs` instead
 //! (`just bench-galera`). `--chain` runs the verifiable audit log's benchmark of `chain.rs`
 //! instead (`just bench-chain`): `ROOMWARDEN_BIN_BEFORE` names the server built before the
-//! chain; `--rounds=N`, `--records=N`, `--part=deletes|log`.
+//! chain; `--rounds=N`, `--records=N`, `--part=deletes|log`, `--keyed` (each single delete
+//! by the API key with an `Idempotency-Key` of its own, instead of by a moderator's token).
 #![expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -122,6 +123,7 @@ fn main() -> anyhow::Result<()> {
                 .map_or(Ok(if quick { 20_000 } else { 1_000_000 }), str::parse)?,
             deletes: part != Some("log"),
             log: part != Some("deletes"),
+            keyed: args.iter().any(|a| a == "--keyed"),
         };
         let report = chain::run(&options, &dir);
         let _ = std::fs::remove_dir_all(&dir);
