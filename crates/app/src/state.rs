@@ -4,6 +4,7 @@ pub use crate::session::{Ports, Readiness, Session, Sessions};
 
 use crate::credentials::Caller;
 use crate::envelope::ApiError;
+use crate::idempotency::hop::Hop;
 use chrono::Duration;
 use roomwarden_domain::actor::Actor;
 use roomwarden_domain::auth::{self, DeploymentKeys};
@@ -24,11 +25,15 @@ impl AppState {
         F: FnOnce(&UseCasePorts<'_>) -> Result<T, DomainError> + Send + 'static,
         T: Send + 'static,
     {
-        if let Some(inputs) = crate::idempotency::hop::take() {
-            return crate::idempotency::hop::run(&self.ports, inputs, move |_, ports| {
-                f(ports).map_err(ApiError::from)
-            })
-            .await;
+        match crate::idempotency::hop::take() {
+            Hop::Plain => {}
+            Hop::Keyed(inputs) => {
+                return crate::idempotency::hop::run(&self.ports, inputs, move |_, ports| {
+                    f(ports).map_err(ApiError::from)
+                })
+                .await;
+            }
+            Hop::Refused => return Err(ApiError::internal()),
         }
         let ports = self.ports.clone();
         scrubbed(move || {
@@ -50,8 +55,12 @@ impl AppState {
         F: FnOnce(&Actor, &UseCasePorts<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        if let Some(inputs) = crate::idempotency::hop::take() {
-            return crate::idempotency::hop::run(&self.ports, inputs, f).await;
+        match crate::idempotency::hop::take() {
+            Hop::Plain => {}
+            Hop::Keyed(inputs) => {
+                return crate::idempotency::hop::run(&self.ports, inputs, f).await;
+            }
+            Hop::Refused => return Err(ApiError::internal()),
         }
         let ports = self.ports.clone();
         let keys = self.keys.clone();

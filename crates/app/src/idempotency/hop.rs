@@ -19,7 +19,7 @@
 //!
 //! Whatever stops this before step 4 (the handler fails, the answer is a 5xx, the client goes
 //! away, the request's deadline passes) rolls the unit back and releases the key, so that a
-//! retry runs once, as new. A `COMMIT` that fails releases the key too, if it is still in
+//! retry runs once, as new; a 5xx answer leaves only once that is done. A `COMMIT` that fails releases the key too, if it is still in
 //! flight: when the outcome is unknown (the connection lost during it), a committed unit
 //! holds the answer, which the release leaves alone, so a retry replays it.
 
@@ -79,6 +79,8 @@ pub(super) enum Stage {
 pub(super) struct Pending {
     finish: mpsc::Sender<Finish>,
     ended: oneshot::Receiver<Ended>,
+    /// What the handler reports once the unit commits ([`once_committed`]).
+    after: Vec<Box<dyn FnOnce()>>,
 }
 
 /// How a unit of work ends, given the answer.
@@ -88,6 +90,8 @@ pub(super) enum Finish {
     Store(Completion),
     /// Commit the effect and release the key: the answer is not to be kept.
     Release,
+    /// Roll the effect back and release the key: the answer is a failure.
+    RollBack,
 }
 
 /// A committed unit (or why it did not commit), and the WAL checkpoint its deletions wait for.
@@ -97,7 +101,16 @@ pub(super) struct Ended {
 }
 
 impl Pending {
-    /// Sends the answer and waits, until the request's deadline, for the unit to commit.
+    /// Rolls the unit back and releases the key, waiting for both until the request's
+    /// deadline, so that a retry sent after the answer finds the key free.
+    pub(super) async fn roll_back(self) {
+        if self.finish.send(Finish::RollBack).is_ok() {
+            let _ = tokio::time::timeout_at(crate::run::deadline(), self.ended).await;
+        }
+    }
+
+    /// Sends the answer and waits, until the request's deadline, for the unit to commit;
+    /// then runs what the handler left for after the commit ([`once_committed`]).
     ///
     /// # Errors
     /// `503` when it did not commit, or not in time (it may still: then the answer is
@@ -107,7 +120,12 @@ impl Pending {
             return Err(ApiError::unavailable());
         }
         match tokio::time::timeout_at(crate::run::deadline(), self.ended).await {
-            Ok(Ok(Ended { outcome, scrub })) => outcome.map(|()| scrub),
+            Ok(Ok(Ended { outcome, scrub })) => outcome.map(|()| {
+                for effect in self.after {
+                    effect();
+                }
+                scrub
+            }),
             Ok(Err(_)) => Err(ApiError::unavailable()),
             Err(_) => {
                 tracing::warn!(
@@ -142,22 +160,59 @@ pub(super) async fn scope<F: Future>(inputs: Inputs, handler: F) -> (F::Output, 
         .await
 }
 
-/// The inputs of the current request's keyed hop, if it is keyed and no hop took them yet
-/// (a second hop of the same request runs as a plain one).
-pub(crate) fn take() -> Option<Inputs> {
+/// What the current request's hop is to be ([`take`]).
+pub(crate) enum Hop {
+    /// A plain hop: the request has no key, or its key's hop ended without a unit left open
+    /// (a refusal, a replay).
+    Plain,
+    /// The keyed hop, with what its claim needs.
+    Keyed(Inputs),
+    /// Refused: a second hop while the keyed hop's unit of work is open would wait, on
+    /// SQLite, for the write turn that unit holds.
+    Refused,
+}
+
+/// What the current request's hop is to be: the keyed one for the first hop of a request
+/// with a key, a plain one otherwise.
+pub(crate) fn take() -> Hop {
     KEYED
         .try_with(|stage| {
             let mut stage = stage.borrow_mut();
             match std::mem::replace(&mut *stage, Stage::Taken) {
-                Stage::Waiting(inputs) => Some(inputs),
+                Stage::Waiting(inputs) => Hop::Keyed(inputs),
                 other => {
+                    let open = matches!(other, Stage::Open(_));
                     *stage = other;
-                    None
+                    if open {
+                        tracing::error!(
+                            "a keyed request's handler made a second storage hop; refused"
+                        );
+                        Hop::Refused
+                    } else {
+                        Hop::Plain
+                    }
                 }
             }
         })
-        .ok()
-        .flatten()
+        .unwrap_or(Hop::Plain)
+}
+
+/// Runs `effect` once the current request's work has committed: at once, unless the
+/// request's keyed unit of work is still open, then after its commit, and never if it is
+/// rolled back. For what a handler reports of a committed change (metrics, the access
+/// log's line).
+pub(crate) fn once_committed(effect: impl FnOnce() + 'static) {
+    let mut effect = Some(Box::new(effect) as Box<dyn FnOnce()>);
+    let _ = KEYED.try_with(|stage| {
+        if let Stage::Open(pending) = &mut *stage.borrow_mut()
+            && let Some(effect) = effect.take()
+        {
+            pending.after.push(effect);
+        }
+    });
+    if let Some(effect) = effect {
+        effect();
+    }
 }
 
 fn report(stage: Stage) {
@@ -201,6 +256,7 @@ where
             report(Stage::Open(Pending {
                 finish,
                 ended: ended_rx,
+                after: Vec::new(),
             }));
             result
         }
@@ -262,34 +318,43 @@ where
         }
     };
     if reply.is_closed() {
-        release(&p, &ticket); // claimed after its request was given up: nobody runs it
+        release(ports, &session, &ticket); // claimed after its request was given up
         return None;
     }
     if let Err(e) = session.begin_unit() {
-        release(&p, &ticket);
+        release(ports, &session, &ticket);
         let _ = reply.send(Reply::Refused(DomainError::from(e).into()));
+        return None;
+    }
+    if reply.is_closed() {
+        // Given up while it waited for the SQLite write turn: nobody runs it.
+        roll_back(ports, &session, &ticket);
         return None;
     }
     let result = match std::panic::catch_unwind(AssertUnwindSafe(|| f(&actor, &p))) {
         Ok(result) => result,
         Err(panic) => {
-            roll_back(&session, &ticket);
+            roll_back(ports, &session, &ticket);
             std::panic::resume_unwind(panic);
         }
     };
     if reply.send(Reply::Ran(result)).is_err() {
-        roll_back(&session, &ticket);
+        roll_back(ports, &session, &ticket);
         return None;
     }
     let wait = until.saturating_duration_since(std::time::Instant::now());
     let Ok(finish) = finished.recv_timeout(wait) else {
         // The handler or the middleware failed, the answer is a 5xx, or nobody waits.
-        roll_back(&session, &ticket);
+        roll_back(ports, &session, &ticket);
         return None;
     };
     let kept = match finish {
         Finish::Store(completion) => idempotency::finish(&p, &ticket, &completion),
         Finish::Release => idempotency::release(&p, &ticket),
+        Finish::RollBack => {
+            roll_back(ports, &session, &ticket);
+            return Some(Ok(()));
+        }
     };
     match kept {
         Ok(true) => {}
@@ -301,7 +366,7 @@ where
             return Some(Err(ApiError::unavailable()));
         }
         Err(e) => {
-            roll_back(&session, &ticket);
+            roll_back(ports, &session, &ticket);
             return Some(Err(e.into()));
         }
     }
@@ -314,7 +379,7 @@ where
             if matches!(e, StoreError::Uncertain(_)) {
                 tracing::warn!(error = %e, "a keyed request's commit has an unknown outcome");
             }
-            release(&p, &ticket);
+            release(ports, &session, &ticket);
             Some(Err(DomainError::from(e).into()))
         }
     }
@@ -350,17 +415,75 @@ pub(super) fn claim(ports: &UseCasePorts<'_>, inputs: Inputs) -> Result<(Actor, 
 }
 
 /// Rolls the session's unit back and releases the key, so that a retry runs as new.
-fn roll_back(session: &Session, ticket: &Ticket) {
+fn roll_back(ports: &Ports, session: &Session, ticket: &Ticket) {
     if let Err(e) = session.end_unit(false) {
         tracing::warn!(error = %e, "a keyed request's unit of work could not be rolled back");
     }
-    release(&session.ports.for_use_cases(), ticket);
+    release(ports, session, ticket);
 }
 
-/// Releases `ticket`'s claim in a transaction of its own; one that fails lapses with its
-/// lease.
-pub(super) fn release(ports: &UseCasePorts<'_>, ticket: &Ticket) {
+/// Releases `ticket`'s claim in a transaction of its own, once the session's unit (if any)
+/// has ended: on the session's connection, or on a fresh session's when that one failed (it
+/// was lost, or the database aborted its transaction). A claim that cannot be released
+/// lapses with its lease.
+fn release(ports: &Ports, session: &Session, ticket: &Ticket) {
+    if idempotency::release(&session.ports.for_use_cases(), ticket).is_ok() {
+        return;
+    }
+    let released = (ports.sessions)(ports)
+        .map_err(DomainError::from)
+        .and_then(|fresh| idempotency::release(&fresh.ports.for_use_cases(), ticket));
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "the idempotency key could not be released");
+    }
+}
+
+/// Releases `ticket`'s claim, on `ports`, in a transaction of its own; one that fails
+/// lapses with its lease.
+pub(super) fn release_on(ports: &UseCasePorts<'_>, ticket: &Ticket) {
     if let Err(e) = idempotency::release(ports, ticket) {
         tracing::warn!(error = %e, "the idempotency key could not be released");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    fn open() -> Stage {
+        let (finish, _) = mpsc::channel();
+        let (_, ended) = oneshot::channel();
+        Stage::Open(Pending {
+            finish,
+            ended,
+            after: Vec::new(),
+        })
+    }
+
+    #[actix_web::test]
+    async fn while_the_unit_is_open_a_second_hop_is_refused_and_effects_wait_for_its_commit() {
+        let ran = Rc::new(Cell::new(false));
+        let seen = ran.clone();
+        KEYED
+            .scope(RefCell::new(open()), async move {
+                assert!(matches!(take(), Hop::Refused));
+                once_committed(move || seen.set(true));
+                let kept = KEYED.with(|stage| match &*stage.borrow() {
+                    Stage::Open(pending) => pending.after.len(),
+                    _ => 0,
+                });
+                assert_eq!(kept, 1, "kept for after the commit");
+            })
+            .await;
+        assert!(!ran.get(), "not run: the unit never committed");
+
+        // Outside a keyed request: a plain hop, and effects at once.
+        assert!(matches!(take(), Hop::Plain));
+        let now = Rc::new(Cell::new(false));
+        let seen = now.clone();
+        once_committed(move || seen.set(true));
+        assert!(now.get());
     }
 }

@@ -122,8 +122,9 @@ pub async fn handle(
 async fn end(pending: hop::Pending, res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let (http_req, res) = res.into_parts();
     let (finish, res) = classify(res).await;
-    // No answer to keep: dropping `pending` rolls the unit back and releases the key.
     let Some(finish) = finish else {
+        // No answer to keep: the unit is rolled back and the key released before it leaves.
+        pending.roll_back().await;
         return ServiceResponse::new(http_req, res);
     };
     match pending.end(finish).await {
@@ -166,13 +167,14 @@ async fn answered_alone(
                                 &completion,
                             )
                         }
-                        Finish::Release => {
+                        // No effect to keep or undo: the claim is only given up.
+                        Finish::Release | Finish::RollBack => {
                             roomwarden_domain::usecases::idempotency::release(ports, &ticket)
                         }
                     };
                     if let Err(e) = kept {
                         tracing::warn!(error = %e, "the answer could not be stored under its idempotency key");
-                        hop::release(ports, &ticket);
+                        hop::release_on(ports, &ticket);
                     }
                     Ok(None)
                 }

@@ -200,18 +200,21 @@ pub async fn clear_messages(
 }
 
 /// The access log's line (no content, no credentials) and the metrics of a committed
-/// deletion.
+/// deletion: once it has committed (a keyed request's, with its answer).
 fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
-    state.metrics.deleted(kind, deletion.deleted_count);
-    tracing::info!(
-        executor = %deletion.deleted_by,
-        room = %deletion.room,
-        target = %deletion.message_id(),
-        count = deletion.deleted_count,
-        filtered = deletion.filter.is_some(),
-        reason = deletion.reason.as_ref().map(AuditReason::as_str),
-        "messages deleted"
-    );
+    let (metrics, deletion) = (state.metrics.clone(), deletion.clone());
+    crate::idempotency::hop::once_committed(move || {
+        metrics.deleted(kind, deletion.deleted_count);
+        tracing::info!(
+            executor = %deletion.deleted_by,
+            room = %deletion.room,
+            target = %deletion.message_id(),
+            count = deletion.deleted_count,
+            filtered = deletion.filter.is_some(),
+            reason = deletion.reason.as_ref().map(AuditReason::as_str),
+            "messages deleted"
+        );
+    });
 }
 
 /// Deletes the listed messages of a room in one transaction (ext, docs/api.md §7.4).

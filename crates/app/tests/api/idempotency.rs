@@ -819,6 +819,13 @@ fn an_answer_that_cannot_be_stored_takes_its_effect_with_it() {
             .header(KEY, "atomic")
             .send()
     };
+    // The deletions `/metrics` counted, of one message each.
+    let counted = || {
+        let (_, _, text) = crate::metrics::fetch(&app, &[]);
+        text.lines()
+            .find_map(|l| l.strip_prefix("roomwarden_deletions_total{kind=\"one\"} "))
+            .map_or(0.0, |v| v.parse::<f64>().expect("a number"))
+    };
     let rows = refuse_answers(&app);
     let refused = delete();
     assert!(refused.status >= 500, "{:#}", refused.body);
@@ -829,6 +836,7 @@ fn an_answer_that_cannot_be_stored_takes_its_effect_with_it() {
     );
     assert_eq!(page_total(&app, &cast.member, "r"), 1, "the message stands");
     assert_eq!(audit_records(&app, "r"), 0, "nothing was recorded");
+    assert_eq!(counted(), 0.0, "a deletion rolled back is not counted");
 
     rows.execute("DROP TRIGGER refuse_answers");
     let retried = delete();
@@ -837,6 +845,7 @@ fn an_answer_that_cannot_be_stored_takes_its_effect_with_it() {
     assert_eq!(delete().header(REPLAYED), Some("true"));
     assert_eq!(page_total(&app, &cast.member, "r"), 0);
     assert_eq!(audit_records(&app, "r"), 1);
+    assert_eq!(counted(), 1.0);
 }
 
 /// One storage hop per keyed request (docs/architecture.md): the claim, the use case and
