@@ -189,11 +189,14 @@ impl DieselStore {
         }
     }
 
-    /// A unit of work: the same store with one connection checked out now, on which every
+    /// A session: the same store with one connection checked out now, on which every
     /// call made through it (and its clones) runs, in turn; the connection goes back to the
     /// pool when the last of them is dropped. A request authenticates and runs its use case
     /// on one session, so it waits for the pool once. Each port call still commits on its
-    /// own (the atomic guarantees are the ports' methods, see `roomwarden_domain::ports`).
+    /// own (the atomic guarantees are the ports' methods, see `roomwarden_domain::ports`),
+    /// unless a unit of work spans them ([`Self::begin_unit`]). A session serves one thread
+    /// at a time (a request's hop): its connection and its unit are each locked per call,
+    /// in an order that assumes no concurrent caller.
     ///
     /// # Errors
     /// [`roomwarden_domain::error::StoreError::Unavailable`] when no connection can be had.

@@ -19,9 +19,10 @@
 //!
 //! Whatever stops this before step 4 (the handler fails, the answer is a 5xx, the client goes
 //! away, the request's deadline passes) rolls the unit back and releases the key, so that a
-//! retry runs once, as new; a 5xx answer leaves only once that is done. A `COMMIT` that fails releases the key too, if it is still in
-//! flight: when the outcome is unknown (the connection lost during it), a committed unit
-//! holds the answer, which the release leaves alone, so a retry replays it.
+//! retry runs once, as new; a 5xx answer leaves only once that is done. A `COMMIT` that
+//! fails releases the key too, if it is still in flight: when the outcome is unknown (the
+//! connection lost during it), a committed unit holds the answer, which the release leaves
+//! alone, so a retry replays it.
 
 use crate::envelope::ApiError;
 use crate::session::{Ports, Session};
