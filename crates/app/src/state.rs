@@ -100,6 +100,12 @@ where
         }
     })
     .await?;
+    checkpointed(scrub).await;
+    Ok(value)
+}
+
+/// Waits, without a thread, for the WAL checkpoint a hop's deletions need (SQLite), if any.
+pub(crate) async fn checkpointed(scrub: Option<roomwarden_adapters::ScrubWait>) {
     if let Some(scrub) = scrub {
         let (done, finished) = tokio::sync::oneshot::channel();
         scrub.when_done(move || {
@@ -107,7 +113,6 @@ where
         });
         let _ = finished.await;
     }
-    Ok(value)
 }
 
 /// Shared, read-only application state.

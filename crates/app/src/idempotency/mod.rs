@@ -129,13 +129,7 @@ async fn end(pending: hop::Pending, res: ServiceResponse<BoxBody>) -> ServiceRes
     };
     match pending.end(finish).await {
         Ok(scrub) => {
-            if let Some(scrub) = scrub {
-                let (done, finished) = tokio::sync::oneshot::channel();
-                scrub.when_done(move || {
-                    let _ = done.send(());
-                });
-                let _ = finished.await;
-            }
+            crate::state::checkpointed(scrub).await;
             ServiceResponse::new(http_req, res)
         }
         Err(e) => ServiceResponse::new(http_req, e.error_response()),
