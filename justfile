@@ -86,6 +86,23 @@ bench-chain *args:
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite --chain {{args}}
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql --chain {{args}}
 
+# Newest-page benchmark (docs/benchmarks.md): the server built at commit ROOMWARDEN_BENCH_BEFORE
+# (default b47d6c6, before SQLite's query-planner stability guarantee; built in a temporary
+# worktree and a target directory of its own) and this one, alternately, beside the floor.
+# SQLite, then MariaDB. Options: `--rounds=N`, `--phase=SECS`, `--quick`.
+bench-pages *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    target="${CARGO_TARGET_DIR:-$PWD/target}"
+    worktree="$(mktemp -d)/before"
+    git worktree add --detach "$worktree" "${ROOMWARDEN_BENCH_BEFORE:-b47d6c6}" >/dev/null
+    trap 'git worktree remove --force "$worktree"; rmdir "$(dirname "$worktree")"' EXIT
+    (cd "$worktree" && CARGO_TARGET_DIR="$target/bench-before" cargo build --release --features mysql -p roomwarden)
+    cargo build --release --features mysql -p roomwarden
+    export ROOMWARDEN_BIN_BEFORE="$target/bench-before/release/roomwarden" ROOMWARDEN_BIN="$target/release/roomwarden"
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- sqlite --pages {{args}}
+    cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql --pages {{args}}
+
 # What one single delete asks of MariaDB, counted (statements, prepares, index reads, redo log,
 # fsyncs; and CPU time), for this build and any other given as label=path (docs/benchmarks.md).
 bench-statements *args:

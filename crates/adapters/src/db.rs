@@ -195,15 +195,17 @@ impl r2d2::ManageConnection for Manager {
                 "opened on a former writer".to_owned(),
             ));
         }
-        // `DO 1` on MySQL: a `SELECT` would wait for the node's causality check
-        // (`wsrep_sync_wait`) on every checkout.
-        let check = match &conn.conn {
-            DbConnection::Sqlite(_) => "SELECT 1",
+        match &mut conn.conn {
+            // A file the process has open: nothing to lose between checkouts, and a query
+            // here (compiled anew each time) cost a page more than 1 % of its CPU.
+            DbConnection::Sqlite(_) => Ok(()),
+            // `DO 1`: a `SELECT` would wait for the node's causality check
+            // (`wsrep_sync_wait`) on every checkout.
             #[cfg(feature = "mysql")]
-            DbConnection::Mysql(_) => "DO 1",
-        };
-        conn.batch_execute(check)
-            .map_err(ConnectionError::CouldntSetupConfiguration)
+            DbConnection::Mysql(c) => c
+                .batch_execute("DO 1")
+                .map_err(ConnectionError::CouldntSetupConfiguration),
+        }
     }
 
     /// A connection returned while its thread panics, or with a transaction still open or
@@ -774,6 +776,26 @@ mod tests {
             .get_result::<Count>(conn)
             .expect("counted")
             .n
+    }
+
+    /// The bundled SQLite keeps a statement's plan whatever is bound to it
+    /// (`.cargo/config.toml`): without that, binding a `LIMIT` expires a cached statement
+    /// and every run compiles it again (docs/benchmarks.md).
+    #[test]
+    fn the_bundled_sqlite_has_the_query_planner_stability_guarantee() {
+        #[derive(QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let mut conn = diesel::SqliteConnection::establish(":memory:").expect("opened");
+        let options: Vec<CompileOption> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .expect("read");
+        assert!(
+            options.iter().any(|o| o.compile_options == "ENABLE_QPSG"),
+            "LIBSQLITE3_FLAGS lost SQLITE_ENABLE_QPSG"
+        );
     }
 
     #[test]

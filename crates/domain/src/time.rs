@@ -12,7 +12,8 @@ pub fn to_millis(t: DateTime<Utc>) -> DateTime<Utc> {
 /// time the API and the events show.
 #[must_use]
 pub fn iso8601(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    // Not `format("%Y-…")`, which parses its format string on every call.
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Where the time comes from. One clock is given at the edge (the server's start-up, an
@@ -66,6 +67,19 @@ impl Clock for OffsetClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_is_utc_with_milliseconds_and_z() {
+        for (ms, shown) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_697_365_845_123, "2023-10-15T10:30:45.123Z"),
+            (1_697_365_845_000, "2023-10-15T10:30:45.000Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+        ] {
+            let t = DateTime::from_timestamp_millis(ms).expect("in range");
+            assert_eq!(iso8601(t), shown);
+        }
+    }
 
     #[test]
     fn an_offset_clock_runs_ahead_by_what_it_was_moved() {

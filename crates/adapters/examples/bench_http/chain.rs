@@ -51,14 +51,16 @@ pub struct Options {
 }
 
 /// A fresh database of the run, removed (its files) or dropped (MariaDB) when dropped.
-struct Db {
-    url: String,
+pub struct Db {
+    /// Its URL.
+    pub url: String,
     mysql: Option<(String, String)>,
     file: Option<PathBuf>,
 }
 
 impl Db {
-    fn fresh(backend: &str, dir: &Path, tag: &str) -> anyhow::Result<Self> {
+    /// A database named after `tag`, dropped first if a run left it behind.
+    pub fn fresh(backend: &str, dir: &Path, tag: &str) -> anyhow::Result<Self> {
         if backend == "sqlite" {
             let file = dir.join(format!("{tag}.db"));
             return Ok(Self {
@@ -405,7 +407,7 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-fn list(values: &[f64], decimals: usize) -> String {
+pub fn list(values: &[f64], decimals: usize) -> String {
     values
         .iter()
         .map(|v| format!("{v:.decimals$}"))
@@ -413,7 +415,7 @@ fn list(values: &[f64], decimals: usize) -> String {
         .join(", ")
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => f64::NAN,

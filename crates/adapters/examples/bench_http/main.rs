@@ -19,6 +19,8 @@
 //! instead (`just bench-chain`): `ROOMWARDEN_BIN_BEFORE` names the server built before the
 //! chain; `--rounds=N`, `--records=N`, `--part=deletes|log`, `--keyed` (each single delete
 //! by the API key with an `Idempotency-Key` of its own, instead of by a moderator's token).
+//! `--pages` runs the newest-page A/B of `pages.rs` instead (`just bench-pages`), with
+//! `ROOMWARDEN_BIN_BEFORE` and `--rounds=N` likewise.
 #![expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -33,6 +35,7 @@ mod client;
 mod galera;
 mod load;
 mod moderation;
+mod pages;
 mod server;
 mod sql;
 
@@ -105,6 +108,22 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     if backend == "galera" {
         let report = galera::run(&binary, &dir, plan, quick);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("{}", report?.join("\n"));
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--pages") {
+        anyhow::ensure!(backend != "galera", "--pages runs on sqlite or mysql");
+        let before = std::env::var("ROOMWARDEN_BIN_BEFORE").map_err(|_| {
+            anyhow::anyhow!("ROOMWARDEN_BIN_BEFORE names the server to compare with")
+        })?;
+        let rounds = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--rounds="))
+            .map_or(Ok(3), str::parse)?;
+        let report = pages::run(
+            backend, &before, &binary, plan.big, plan.phase, rounds, &dir,
+        );
         let _ = std::fs::remove_dir_all(&dir);
         println!("{}", report?.join("\n"));
         return Ok(());

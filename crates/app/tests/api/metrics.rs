@@ -117,6 +117,10 @@ fn requests_are_counted_by_route_pattern_and_status_never_by_raw_path() {
         .send()
         .err(404, "ROOM_NOT_FOUND");
     app.get("/no/such/route").send().err(404, "NOT_FOUND");
+    app.req("PATCH", "/rooms/r/messages/m1")
+        .api_key()
+        .send()
+        .err(405, "METHOD_NOT_ALLOWED");
     let scraped = scrape(&app);
     let room = r#"method="GET",route="/rooms/{roomID}""#;
     assert_eq!(
@@ -136,6 +140,13 @@ fn requests_are_counted_by_route_pattern_and_status_never_by_raw_path() {
             r#"roomwarden_http_requests_total{method="GET",route="unmatched",status="404"}"#
         ),
         1.0
+    );
+    assert_eq!(
+        scraped.value(
+            r#"roomwarden_http_requests_total{method="PATCH",route="/rooms/{roomID}/messages/{messageID}",status="405"}"#
+        ),
+        1.0,
+        "a method the route does not answer: the route's pattern"
     );
     assert_eq!(
         scraped.value(
