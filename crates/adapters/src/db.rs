@@ -506,6 +506,35 @@ impl Database {
         }
     }
 
+    /// SQLite: copies what the WAL holds into the main file, on `conn`, waiting for no
+    /// reader or writer (`wal_checkpoint(PASSIVE)`; it takes no write turn). The purger runs
+    /// one after each batch, so that the WAL its batches write is copied in its own time:
+    /// left to SQLite, the commit that finds the WAL past 1,000 pages copies it, and that
+    /// is usually a send into another room, holding the write turn meanwhile. A no-op on
+    /// MySQL; a failure is logged, the next one retries.
+    pub(crate) fn copy_wal(conn: &mut DbConnection) {
+        let copied = match conn {
+            DbConnection::Sqlite(c) => c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)"),
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql(_) => Ok(()),
+        };
+        if let Err(e) = copied {
+            tracing::warn!(error = %e, "passive WAL checkpoint failed; the next one retries");
+        }
+    }
+
+    /// SQLite: runs `f` once a checkpoint that starts after this call has finished (on the
+    /// checkpoints' thread), without waiting for it; at once on MySQL. `f` must not block.
+    pub(crate) fn after_scrub(&self, f: impl FnOnce() + Send + 'static) {
+        match &self.scrubber {
+            Some(scrubber) => {
+                let needed = scrubber.ticket();
+                scrubber.when_done(needed, f);
+            }
+            None => f(),
+        }
+    }
+
     /// Opens a unit of work on `conn`: a transaction that the calls made until
     /// [`Database::end_unit`] share ([`Database::write`] inside it becomes
     /// [`Database::write_in_unit`]). On SQLite it holds a write turn until it ends; on a

@@ -131,7 +131,7 @@ impl EventLog for DieselStore {
         // nothing (in flight) would read its own snapshot, from before the attempt ended.
         let row = self.with_conn(|conn| read_event(conn, seq))?;
         if outcome == Redelivery::Queued {
-            self.committed(Backlog::Event);
+            self.committed(Backlog::Event, false);
         }
         let event = deliveries(vec![row])?
             .pop()

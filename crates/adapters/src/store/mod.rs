@@ -291,7 +291,7 @@ impl DieselStore {
                 self.db.scrub_wal();
             }
             for backlog in unit.backlog {
-                self.listener.committed(backlog);
+                self.tell(backlog, unit.scrub);
             }
         }
         Ok(())
@@ -328,13 +328,27 @@ impl DieselStore {
     }
 
     /// Tells the listener about `backlog` now, or when the open unit of work commits.
-    pub(crate) fn committed(&self, backlog: Backlog) {
+    /// `scrubbed`: the commit asked for a WAL checkpoint ([`Self::scrub_wal`]) first.
+    pub(crate) fn committed(&self, backlog: Backlog, scrubbed: bool) {
         let deferred = self.in_open_unit(|unit| {
             if !unit.backlog.contains(&backlog) {
                 unit.backlog.push(backlog);
             }
         });
         if !deferred {
+            self.tell(backlog, scrubbed);
+        }
+    }
+
+    /// Tells the listener about `backlog` after a commit. The purger is told only once the
+    /// checkpoint the commit asked for (`scrubbed`) has finished: started at once, its first
+    /// steps would take the write turn ahead of that checkpoint, which would then copy
+    /// their pages too, all while the clear's answer waits for it.
+    fn tell(&self, backlog: Backlog, scrubbed: bool) {
+        if backlog == Backlog::Purge && scrubbed {
+            let listener = Arc::clone(&self.listener);
+            self.db.after_scrub(move || listener.committed(backlog));
+        } else {
             self.listener.committed(backlog);
         }
     }
@@ -635,6 +649,68 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Records the size of the SQLite WAL file when it is told about a purge.
+    #[derive(Debug)]
+    struct WalAtPurge {
+        wal: std::path::PathBuf,
+        size: Mutex<Option<u64>>,
+    }
+
+    impl CommitListener for WalAtPurge {
+        fn committed(&self, backlog: Backlog) {
+            if backlog == Backlog::Purge {
+                let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
+                *self.size.lock().expect("size") = Some(size);
+            }
+        }
+    }
+
+    /// The purger of a large clear is woken only once the clear's WAL checkpoint has run,
+    /// also when the clear's caller waits for that checkpoint later (the server does):
+    /// woken at the commit, its first steps took the write turn ahead of the checkpoint,
+    /// which then copied their pages too while the clear's answer waited.
+    #[test]
+    fn a_large_clear_wakes_the_purger_after_its_checkpoint() {
+        use roomwarden_domain::ids::DeleteTarget;
+        use roomwarden_domain::testkit::fixtures::request;
+        let fresh = crate::testing::FreshDatabase::new();
+        let Some(file) = fresh.sqlite_file.clone() else {
+            return; // SQLite's checkpoints only
+        };
+        let db = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
+        let listener = Arc::new(WalAtPurge {
+            wal: std::path::PathBuf::from(format!("{}-wal", file.display())),
+            size: Mutex::new(None),
+        });
+        let store = DieselStore::new(db)
+            .with_listener(listener.clone())
+            .with_purge_batch(2);
+        add_room(&store, "r", "alice", &[], &[]);
+        for id in ["m1", "m2", "m3"] {
+            store
+                .insert_message(&message("r", "alice", id, "to purge"))
+                .expect("sent");
+        }
+        let (deleted, wait) =
+            crate::deferring_wal_scrub(|| store.delete(&request("r", DeleteTarget::All, "admin")));
+        deleted.expect("cleared");
+        wait.expect("a checkpoint to wait for").wait();
+        // The callback runs on the checkpoints' thread just after the waiters are woken.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let told = loop {
+            let told = *listener.size.lock().expect("size");
+            if told.is_some() || std::time::Instant::now() > deadline {
+                break told;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(
+            told,
+            Some(0),
+            "the purger was told before the checkpoint emptied the WAL"
+        );
     }
 
     #[test]

@@ -27,6 +27,57 @@ pub const PURGE_BATCH: usize = 5_000;
 /// held up much longer than by each other.
 const PURGE_STEP: usize = 1_000;
 
+/// Fewest rows per statement when SQLite's batches are paced ([`Pace`]).
+const MIN_STEP: usize = 50;
+
+/// How long one SQLite batch may hold the write turn: about what a send holds it for a
+/// few times over, so that a send arriving during a batch waits little longer than it
+/// would behind other sends.
+const SQLITE_TURN: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The size of the purger's next batch. On SQLite, where each batch holds the one write
+/// turn, it follows how long the last batch took, not a fixed count of rows (row sizes,
+/// indexes and the disk all change what 1,000 rows cost): halved when a batch took longer
+/// than [`SQLITE_TURN`], grown by a quarter when it took under half of it, between
+/// [`MIN_STEP`] and the fixed size. On MySQL a batch locks only its own room's rows, and the
+/// fixed size stands.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    step: usize,
+    max: usize,
+    paced: bool,
+}
+
+impl Pace {
+    fn new(store: &DieselStore) -> Self {
+        Self::starting_at(
+            store.purge_batch().min(PURGE_STEP),
+            store.database().backend() == crate::db::Backend::Sqlite,
+        )
+    }
+
+    /// Batches of `max` rows at first, and at most; `paced` by their time or not.
+    fn starting_at(max: usize, paced: bool) -> Self {
+        Self {
+            step: max,
+            max,
+            paced,
+        }
+    }
+
+    /// Records how long the last batch took.
+    fn took(&mut self, elapsed: std::time::Duration) {
+        if !self.paced {
+            return;
+        }
+        if elapsed > SQLITE_TURN {
+            self.step = (self.step / 2).max(MIN_STEP.min(self.max));
+        } else if elapsed < SQLITE_TURN / 2 {
+            self.step = (self.step + self.step / 4 + 1).min(self.max);
+        }
+    }
+}
+
 /// The purger's work left, for monitoring ([`DieselStore::purge_backlog`]).
 ///
 /// The job counts are exact. The row counts are upper bounds read from `seq` ranges, not
@@ -133,6 +184,13 @@ fn purge_batch(
     .execute(conn)
 }
 
+/// Runs a batch, with how long its statements took (inside the transaction, so after the
+/// write turn was granted: the time other writers wait for it).
+fn timed<T>(batch: impl FnOnce() -> QueryResult<T>) -> QueryResult<(T, std::time::Duration)> {
+    let started = std::time::Instant::now();
+    batch().map(|n| (n, started.elapsed()))
+}
+
 /// A pending erasure: `(seq, room, sender, above_seq, through_seq, after_ms, before_ms)`.
 type ErasureRow = (i64, String, String, i64, i64, i64, i64);
 
@@ -197,7 +255,7 @@ impl DieselStore {
             ))
             .load(conn)
             .map_err(crate::error::query)?;
-        let step = self.purge_batch().min(PURGE_STEP);
+        let mut pace = Pace::new(self);
         let mut removed_total = 0_u64;
         for e in pending {
             tracing::info!(room = %e.1, erasure = e.0, "erasing filtered messages");
@@ -206,10 +264,12 @@ impl DieselStore {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(removed_total + removed);
                 }
-                let n = self
+                let (n, took) = self
                     .database()
-                    .write(conn, |conn| erase_step(conn, &e, step))
+                    .write(conn, |conn| timed(|| erase_step(conn, &e, pace.step)))
                     .map_err(crate::error::query)?;
+                pace.took(took);
+                crate::db::Database::copy_wal(conn);
                 removed += crate::store::unsigned(n);
                 if n == 0 {
                     break;
@@ -246,16 +306,21 @@ impl DieselStore {
                 .map_err(crate::error::query)?;
             tracing::info!(room = %room, rows = todo, "purging cleared messages");
             let mut removed = 0_u64;
-            let step = self.purge_batch().min(PURGE_STEP);
+            let mut pace = Pace::new(self);
             loop {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(removed_total + removed);
                 }
                 // Each batch is its own write, so other writers get their turn in between.
-                let n = self
+                let step = pace.step;
+                let (n, took) = self
                     .database()
-                    .write(conn, |conn| purge_batch(conn, &room, cleared, step))
+                    .write(conn, |conn| {
+                        timed(|| purge_batch(conn, &room, cleared, step))
+                    })
                     .map_err(crate::error::query)?;
+                pace.took(took);
+                crate::db::Database::copy_wal(conn);
                 removed += crate::store::unsigned(n);
                 if n > 0 {
                     tracing::info!(room = %room, removed, of = todo, "purge progress");
@@ -287,5 +352,45 @@ impl DieselStore {
             removed_total += removed;
         }
         Ok(removed_total + self.erase_pending(conn, stop)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn sqlite_batches_follow_how_long_the_last_one_held_the_turn() {
+        let mut pace = Pace::starting_at(1_000, true);
+        pace.took(SQLITE_TURN * 3);
+        assert_eq!(pace.step, 500, "too long: halved");
+        for _ in 0..10 {
+            pace.took(SQLITE_TURN * 3);
+        }
+        assert_eq!(pace.step, MIN_STEP, "never below the floor");
+        pace.took(SQLITE_TURN * 3 / 4);
+        assert_eq!(pace.step, MIN_STEP, "between half and the whole turn: kept");
+        pace.took(Duration::ZERO);
+        assert_eq!(
+            pace.step,
+            MIN_STEP + MIN_STEP / 4 + 1,
+            "quick: grown by a quarter"
+        );
+        for _ in 0..100 {
+            pace.took(Duration::ZERO);
+        }
+        assert_eq!(pace.step, 1_000, "never above the fixed size");
+        let mut small = Pace::starting_at(10, true);
+        small.took(SQLITE_TURN * 3);
+        assert_eq!(small.step, 10, "a purge batch under the floor stays as set");
+    }
+
+    #[test]
+    fn mysql_batches_keep_their_fixed_size() {
+        let mut pace = Pace::starting_at(1_000, false);
+        pace.took(Duration::from_secs(1));
+        pace.took(Duration::ZERO);
+        assert_eq!(pace.step, 1_000);
     }
 }

@@ -264,10 +264,10 @@ impl DieselStore {
             self.scrub_wal();
         }
         if queued {
-            self.committed(Backlog::Event);
+            self.committed(Backlog::Event, any_deleted);
         }
         if needs_purge {
-            self.committed(Backlog::Purge);
+            self.committed(Backlog::Purge, any_deleted);
         }
         Ok(committed.into_iter().map(|c| c.outcome).collect())
     }
