@@ -523,14 +523,12 @@ impl Database {
         }
     }
 
-    /// SQLite: runs `f` once a checkpoint that starts after this call has finished (on the
-    /// checkpoints' thread), without waiting for it; at once on MySQL. `f` must not block.
+    /// SQLite: runs `f` once the checkpoint of the caller's last [`Self::scrub_wal`] has
+    /// finished: at once when it has (the caller waited for it), else on the checkpoints'
+    /// thread, without waiting for it here. At once on MySQL. `f` must not block.
     pub(crate) fn after_scrub(&self, f: impl FnOnce() + Send + 'static) {
         match &self.scrubber {
-            Some(scrubber) => {
-                let needed = scrubber.ticket();
-                scrubber.when_done(needed, f);
-            }
+            Some(scrubber) => scrubber.when_asked_done(f),
             None => f(),
         }
     }

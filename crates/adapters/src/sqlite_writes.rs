@@ -246,6 +246,21 @@ impl WalScrubber {
         }
     }
 
+    /// Calls `done` once every checkpoint asked for so far ([`Self::ticket`]) has
+    /// finished: at once if none is pending, else on the scrubber's thread when the last
+    /// one asked for finishes. Called after the caller's own `ticket`, it runs `done` after
+    /// that ticket's checkpoint, without asking for another.
+    pub fn when_asked_done(&self, done: impl FnOnce() + Send + 'static) {
+        let mut state = lock(&self.shared.state);
+        if state.requested <= state.finished {
+            drop(state);
+            done();
+            return;
+        }
+        let needed = state.requested;
+        state.callbacks.push((needed, Box::new(done)));
+    }
+
     /// Calls `done` once checkpoint `needed` has finished: at once if it has, else on the
     /// scrubber's thread when it does.
     pub fn when_done(&self, needed: u64, done: impl FnOnce() + Send + 'static) {

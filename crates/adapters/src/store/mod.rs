@@ -693,6 +693,17 @@ mod tests {
                 .insert_message(&message("r", "alice", id, "to purge"))
                 .expect("sent");
         }
+        // Outside a hop the clear waits for its checkpoint itself: told before it returns,
+        // without a second checkpoint asked for.
+        store
+            .delete(&request("r", DeleteTarget::All, "admin"))
+            .expect("cleared");
+        assert_eq!(listener.size.lock().expect("size").take(), Some(0));
+        for id in ["m4", "m5", "m6"] {
+            store
+                .insert_message(&message("r", "alice", id, "to purge"))
+                .expect("sent");
+        }
         let (deleted, wait) =
             crate::deferring_wal_scrub(|| store.delete(&request("r", DeleteTarget::All, "admin")));
         deleted.expect("cleared");
