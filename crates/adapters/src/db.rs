@@ -287,6 +287,15 @@ fn setup_session(conn: &mut DbConnection) -> QueryResult<()> {
 
 /// The step between the `seq`s one node hands out: `auto_increment_increment` on MySQL (the
 /// cluster size on Galera), 1 on SQLite.
+/// Whether `conn` is a MySQL connection.
+pub(crate) fn is_mysql(conn: &DbConnection) -> bool {
+    match conn {
+        DbConnection::Sqlite(_) => false,
+        #[cfg(feature = "mysql")]
+        DbConnection::Mysql(_) => true,
+    }
+}
+
 pub(crate) fn seq_step(conn: &mut DbConnection) -> QueryResult<i64> {
     match conn {
         DbConnection::Sqlite(_) => Ok(1),

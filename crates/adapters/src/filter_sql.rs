@@ -10,8 +10,8 @@ use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression, ValidGrouping, is_aggregate};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{BigInt, Bool, HasSqlType};
-use roomwarden_domain::filter::{Bound, MessageFilter};
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Text};
+use roomwarden_domain::filter::{Bound, Contains, MessageFilter};
 use roomwarden_domain::ids::{ClientId, MessageId};
 use roomwarden_domain::model::RetentionDays;
 use serde_json::{Value, json};
@@ -135,6 +135,9 @@ pub(crate) fn encode(filter: &MessageFilter) -> String {
         let senders: Vec<&str> = filter.senders.iter().map(ClientId::as_str).collect();
         out.insert("sender".into(), json!(senders));
     }
+    if !filter.contains.is_empty() {
+        out.insert("contains".into(), json!(filter.contains.strings()));
+    }
     Value::Object(out).to_string()
 }
 
@@ -151,11 +154,145 @@ pub(crate) fn decode(stored: &str) -> Option<MessageFilter> {
                 .collect()
         })
         .unwrap_or_default();
+    let contains = match v.get("contains").and_then(Value::as_array) {
+        Some(a) => Contains::new(
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        )
+        .ok()?,
+        None => Contains::default(),
+    };
     Some(MessageFilter {
         before: v.get("before").and_then(bound_from),
         after: v.get("after").and_then(bound_from),
         senders,
+        contains,
     })
+}
+
+/// The escape character of [`like_pattern`]'s patterns (`LIKE … ESCAPE '!'`): not a
+/// backslash, whose meaning in a string literal differs between the backends.
+pub(crate) const LIKE_ESCAPE: char = '!';
+
+/// A `LIKE` pattern that every stored body whose text contains `needle` matches (under
+/// Unicode simple case folding, as [`Contains`] compares), used to narrow a scan before the
+/// exact comparison in Rust. It may match more; it must never match less. Bodies are JSON
+/// as `serde_json` writes it (docs/architecture.md, "Clear by content"), so:
+///
+/// - a character JSON escapes (`"`, `\\`, controls) may take several stored characters: `%`;
+/// - a character whose case-fold class is itself alone is stored as is: itself;
+/// - a character whose class is ASCII only (an ASCII letter but `k` and `s`, which the
+///   Kelvin sign and the long s join): itself, which `LIKE` compares ignoring ASCII case
+///   (SQLite's `LIKE`; on MySQL the statement compares under `utf8mb4_general_ci`);
+/// - any other character (a cased letter beyond ASCII, `k`, `s`): `_`, one character.
+///
+/// `None` when the pattern would keep nothing but wildcards (the scan then reads every row).
+pub(crate) fn like_pattern(needle: &str) -> Option<String> {
+    let mut out = String::with_capacity(needle.len() + 2);
+    out.push('%');
+    let mut literal = false;
+    for c in needle.chars() {
+        match c {
+            '"' | '\\' | '\u{0}'..='\u{1f}' => {
+                if !out.ends_with('%') {
+                    out.push('%');
+                }
+            }
+            '%' | '_' | LIKE_ESCAPE => {
+                out.push(LIKE_ESCAPE);
+                out.push(c);
+                literal = true;
+            }
+            c if stored_as_given(c) => {
+                out.push(c);
+                literal = true;
+            }
+            _ => out.push('_'),
+        }
+    }
+    if !out.ends_with('%') {
+        out.push('%');
+    }
+    literal.then_some(out)
+}
+
+/// SQL over `messages`: the body matches one of the `LIKE` patterns (of [`like_pattern`]),
+/// bound as parameters. On MySQL the body is compared under `utf8mb4_general_ci`, since its
+/// column's collation is binary and `LIKE` would respect ASCII case.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyLike {
+    patterns: Vec<String>,
+    mysql: bool,
+}
+
+impl BodyLike {
+    /// The narrowing of `contains` (a body that may hold one of its strings), on MySQL
+    /// when `mysql`; `None` when there is nothing to narrow by (no strings, or one whose
+    /// pattern would be wildcards only).
+    pub(crate) fn of(contains: &Contains, mysql: bool) -> Option<Self> {
+        let patterns = contains
+            .strings()
+            .iter()
+            .map(|s| like_pattern(s))
+            .collect::<Option<Vec<String>>>()
+            .filter(|p| !p.is_empty())?;
+        Some(Self { patterns, mysql })
+    }
+}
+
+impl Expression for BodyLike {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for BodyLike {}
+
+impl<GB> ValidGrouping<GB> for BodyLike {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl QueryId for BodyLike {
+    // Its text depends on the number of patterns: cached by text.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB> QueryFragment<DB> for BodyLike
+where
+    DB: Backend + HasSqlType<Text>,
+    String: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let column = if self.mysql {
+            "messages.body COLLATE utf8mb4_general_ci LIKE "
+        } else {
+            "messages.body LIKE "
+        };
+        out.push_sql("(");
+        for (i, pattern) in self.patterns.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(" OR ");
+            }
+            out.push_sql(column);
+            out.push_bind_param::<Text, String>(pattern)?;
+            out.push_sql(&format!(" ESCAPE '{LIKE_ESCAPE}'"));
+        }
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// Whether `c`'s simple case-fold class (`regex-syntax`'s tables, the ones [`Contains`]
+/// matches with) is `c` alone or ASCII only: then a body that holds a character of the class
+/// holds `c` to `LIKE`.
+fn stored_as_given(c: char) -> bool {
+    use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
+    let mut class = ClassUnicode::new([ClassUnicodeRange::new(c, c)]);
+    class.case_fold_simple();
+    let ranges = class.ranges();
+    let alone = ranges.len() == 1 && ranges[0].start() == ranges[0].end();
+    alone || ranges.iter().all(|r| r.end().is_ascii())
 }
 
 #[cfg(test)]
@@ -204,11 +341,34 @@ mod tests {
                 chrono::DateTime::from_timestamp_millis(1_500).expect("valid"),
             )),
             senders: vec![ClientId::from_trusted("a\"b".into())],
+            contains: Contains::new(vec!["bit.ly/x".into(), "ünï".into()]).expect("valid"),
         };
         assert_eq!(decode(&encode(&filter)), Some(filter));
         assert_eq!(
             decode(&encode(&MessageFilter::default())),
             Some(MessageFilter::default())
         );
+    }
+
+    #[test]
+    fn like_patterns_keep_only_what_is_stored_as_given() {
+        let p = |n: &str| like_pattern(n);
+        assert_eq!(p("bit.ly/Go").as_deref(), Some("%bit.ly/Go%"));
+        assert_eq!(
+            p("kiss").as_deref(),
+            Some("%_i__%"),
+            "k and s join non-ASCII"
+        );
+        assert_eq!(p("50%_off!").as_deref(), Some("%50!%!_off!!%"));
+        assert_eq!(p("say \"hi\"").as_deref(), Some("%_ay %hi%"));
+        assert_eq!(p("日本語").as_deref(), Some("%日本語%"), "caseless");
+        assert_eq!(p("Ünï").as_deref(), Some("%_n_%"));
+        assert_eq!(
+            p("ÜÉÖ").as_deref(),
+            None,
+            "only cased letters beyond ASCII: no literal"
+        );
+        assert_eq!(p("prÜfen").as_deref(), Some("%pr_fen%"));
+        assert_eq!(p("sss"), None);
     }
 }

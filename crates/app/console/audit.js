@@ -85,6 +85,9 @@ function describeFilter(filter) {
   if (filter.before) {
     parts.push(`before ${filter.before}`);
   }
+  if (filter.contains) {
+    parts.push(`containing ${filter.contains.map((c) => `“${c}”`).join(" or ")}`);
+  }
   if (filter.sender) {
     parts.push(`senders ${filter.sender.join(", ")}`);
   }

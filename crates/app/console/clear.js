@@ -1,6 +1,6 @@
-// The Clear messages tab: every message of the open room that matches a time window and
-// senders, counted by the server's dry run, confirmed, deleted up to the preview's moment,
-// and the room reloaded.
+// The Clear messages tab: every message of the open room that matches a time window,
+// senders and a text, counted by the server's dry run (with the newest matches shown),
+// confirmed, deleted up to the preview's moment, and the room reloaded.
 
 import { call, newIdempotencyKey, path } from "./api.js";
 import { confirmAction, deletedLine, justAfter } from "./confirm.js";
@@ -46,14 +46,21 @@ function clearFilters() {
   for (const sender of senders) {
     query.push(["sender", sender]);
   }
-  return { query, senders, after, before };
+  const contains = $("clear-contains").value;
+  if (contains.trim()) {
+    query.push(["contains", contains]);
+  }
+  return { query, senders, after, before, contains: contains.trim() ? contains : "" };
 }
 
-function clearTitle(n, { senders, after, before }) {
-  if (!senders.length && !after && !before) {
+function clearTitle(n, { senders, after, before, contains }) {
+  if (!senders.length && !after && !before && !contains) {
     return `Permanently delete all ${count(n, "message")} of this room?`;
   }
   let title = `Permanently delete ${count(n, "message")}`;
+  if (contains) {
+    title += ` containing “${contains}”`;
+  }
   if (senders.length) {
     title += ` from ${count(senders.length, "sender")}`;
   }
@@ -88,6 +95,10 @@ async function previewClear() {
   if (filters.senders.length) {
     detail.push(el("p", `Senders: ${filters.senders.join(", ")}`));
   }
+  if (preview.sample?.length) {
+    detail.push(el("p", n > preview.sample.length ? "The newest of them:" : "They are:"));
+    detail.push(sampleList(preview.sample));
+  }
   const result = await confirmAction({
     title: n === 0 ? "No message matches" : clearTitle(n, filters),
     detail,
@@ -100,4 +111,14 @@ async function previewClear() {
     $("clear-form").reset();
     await openRoom(room, { keepTab: true });
   }
+}
+
+/** The dry run's sample as a list: sender, then the text (JSON content as written). */
+export function sampleList(sample) {
+  const list = el("ul", null, { class: "sample", id: "clear-sample" });
+  for (const m of sample) {
+    const text = typeof m.message === "string" ? m.message : JSON.stringify(m.message);
+    list.append(el("li", `${m.sender}: ${text}`));
+  }
+  return list;
 }

@@ -1,12 +1,14 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
-use roomwarden_domain::ids::{ClientId, MessageId};
+use roomwarden_domain::ids::{ClientId, DeleteTarget, MessageId};
 use roomwarden_domain::model::{
     Client, Deletion, Message, PLATFORM_ACTOR, RetentionDays, Room, RoomView,
 };
 use roomwarden_domain::record_json::{changes_json, filter_json, retention_json};
 use roomwarden_domain::room_change::RoomChange;
+use roomwarden_domain::usecases::content::ContentClear;
+use roomwarden_domain::usecases::deletion::Preview;
 use roomwarden_domain::usecases::purge::Purge;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -234,6 +236,54 @@ pub struct DeletionResultDto {
     /// The listed messages a `_bulk` deletion did not find (ext; absent otherwise).
     #[serde(rename = "notFound", skip_serializing_if = "Option::is_none")]
     pub not_found: Option<Vec<String>>,
+    /// A dry run of `_all`: up to 5 of the messages it would delete, newest first (ext;
+    /// absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Vec<SampleMessageDto>>,
+}
+
+/// A message a dry run would delete (ext).
+#[derive(Serialize, ToSchema)]
+pub struct SampleMessageDto {
+    /// Message ID.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Room ID.
+    #[serde(rename = "roomID")]
+    pub room_id: String,
+    /// Sender's client ID.
+    pub sender: String,
+    /// Content: any JSON value.
+    #[schema(value_type = serde_json::Value)]
+    pub message: Box<RawValue>,
+    /// Send time, ISO 8601.
+    #[serde(rename = "messageTime")]
+    pub message_time: String,
+}
+
+impl From<&Message> for SampleMessageDto {
+    fn from(m: &Message) -> Self {
+        let MessageDto {
+            id,
+            room,
+            sender,
+            message,
+            message_time,
+            ..
+        } = MessageDto::from(m.clone());
+        Self {
+            id,
+            room_id: room,
+            sender,
+            message,
+            message_time,
+        }
+    }
+}
+
+/// The samples of a dry run.
+fn samples(sample: &[Message]) -> Vec<SampleMessageDto> {
+    sample.iter().map(SampleMessageDto::from).collect()
 }
 
 /// A filter as applied (ext): absent fields were not given.
@@ -245,6 +295,8 @@ pub struct FilterDto {
     pub after: Option<String>,
     /// Only messages of these senders.
     pub sender: Option<Vec<String>>,
+    /// Only messages whose text contains one of these strings (case-insensitive).
+    pub contains: Option<Vec<String>>,
 }
 
 impl From<&Deletion> for DeletionResultDto {
@@ -259,16 +311,19 @@ impl From<&Deletion> for DeletionResultDto {
             dry_run: false,
             message_ids: None,
             not_found: None,
+            sample: None,
         }
     }
 }
 
 impl DeletionResultDto {
     /// The result of a dry run.
-    pub fn dry_run(d: &Deletion) -> Self {
+    pub fn dry_run(preview: &Preview) -> Self {
+        let sample = (preview.record.target == DeleteTarget::All).then(|| samples(&preview.sample));
         Self {
             dry_run: true,
-            ..Self::from(d)
+            sample,
+            ..Self::from(&preview.record)
         }
     }
 
@@ -351,6 +406,53 @@ impl PurgeResultDto {
             deleted_by: PLATFORM_ACTOR.to_owned(),
             deleted_at: iso(purge.deleted_at),
             dry_run,
+        }
+    }
+}
+
+/// Result of `DELETE /admin/messages`, a clear by content across rooms (ext).
+#[derive(Serialize, ToSchema)]
+pub struct ContentClearResultDto {
+    /// Messages removed in all rooms.
+    #[serde(rename = "deletedCount")]
+    pub deleted_count: u64,
+    /// Rooms with at least one message removed, by room ID.
+    pub rooms: Vec<RoomCountDto>,
+    /// Always `_platform`.
+    #[serde(rename = "deletedBy")]
+    pub deleted_by: String,
+    /// Time of the clear.
+    #[serde(rename = "deletedAt")]
+    pub deleted_at: String,
+    /// The filter as applied (`before` defaults to the time of the request).
+    #[schema(value_type = FilterDto)]
+    pub filter: serde_json::Value,
+    /// Whether this was a dry run.
+    #[serde(rename = "dryRun")]
+    pub dry_run: bool,
+    /// A dry run: up to 5 of the matching messages, newest first (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Vec<SampleMessageDto>>,
+}
+
+impl ContentClearResultDto {
+    /// The result of `clear`.
+    pub fn new(clear: &ContentClear, dry_run: bool) -> Self {
+        Self {
+            deleted_count: clear.deleted_count(),
+            rooms: clear
+                .rooms
+                .iter()
+                .map(|(room, n)| RoomCountDto {
+                    room_id: room.as_str().to_owned(),
+                    deleted_count: *n,
+                })
+                .collect(),
+            deleted_by: PLATFORM_ACTOR.to_owned(),
+            deleted_at: iso(clear.deleted_at),
+            filter: filter_json(&clear.filter),
+            dry_run,
+            sample: dry_run.then(|| samples(&clear.sample)),
         }
     }
 }
@@ -852,6 +954,7 @@ mod tests {
                     before: Some(Bound::At(at)),
                     after: Some(Bound::Message(MessageId::from_trusted("m0".to_owned()))),
                     senders: vec![ClientId::from_trusted("s".to_owned())],
+                    ..MessageFilter::default()
                 }),
                 ..base.clone()
             },

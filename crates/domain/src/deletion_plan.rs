@@ -155,7 +155,9 @@ pub struct Plan {
 /// Listed messages are removed in place: a bulk deletion lists at most
 /// [`crate::usecases::deletion::MAX_BULK`], so they do not draw on `budget`. A clear is
 /// removed in place when its rows fit what is left of `budget` (which it then takes) and
-/// no other hidden rows lie among them, else deferred. A clear counts the visible rows it
+/// no other hidden rows lie among them, else deferred. A clear by content
+/// ([`crate::filter::Contains`]) is always removed in place, whatever its size: its rows are
+/// found one by one, so no range can hide them (it takes what is left of the budget). A clear counts the visible rows it
 /// covers, all covered rows for a retention run ([`counts_expired`]).
 ///
 /// # Errors
@@ -197,7 +199,11 @@ pub fn plan(
             if counted == 0 && request.skip_if_nothing {
                 return Err(Refusal::NothingMatched);
             }
-            let removal = if !rows.others_hidden_among && budget.take(rows.covered) {
+            let by_content = !request.filter.contains.is_empty();
+            let removal = if by_content {
+                budget.take(rows.covered.min(budget.left()));
+                Removal::InPlace
+            } else if !rows.others_hidden_among && budget.take(rows.covered) {
                 Removal::InPlace
             } else {
                 Removal::Deferred
@@ -349,6 +355,22 @@ mod tests {
         assert_eq!(removal(&mut budget, rows(4, false)), Ok(Removal::InPlace));
         assert_eq!(budget.left(), 0);
         assert_eq!(removal(&mut budget, rows(0, false)), Ok(Removal::InPlace));
+    }
+
+    #[test]
+    fn a_clear_by_content_is_removed_in_place_whatever_its_size() {
+        let mut r = request(DeleteTarget::All, Actor::Platform, false);
+        r.filter = MessageFilter::default()
+            .with_contains(crate::filter::Contains::new(vec!["spam".to_owned()]).expect("ok"));
+        let rows = Coverage::Rows(Rows {
+            covered: 50,
+            visible: 50,
+            others_hidden_among: false,
+        });
+        let mut budget = Budget::new(10);
+        let planned = plan(&r, rows, &mut budget).expect("plans");
+        assert_eq!(planned.removal, Removal::InPlace);
+        assert_eq!(budget.left(), 0, "it takes what is left");
     }
 
     #[test]

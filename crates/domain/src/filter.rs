@@ -1,9 +1,12 @@
-//! Which messages a moderation deletion applies to: the filters of a clear
-//! and of a user purge (docs/api.md §7.3, §7.6), as one validated value type.
+//! Which messages a moderation deletion applies to: the filters of a clear, of a user
+//! purge and of a clear by content (docs/api.md §7.3, §7.6, §7.10), as one validated value
+//! type.
 
 use crate::error::DomainError;
 use crate::ids::{ClientId, MessageId};
+use crate::model::MessageContent;
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 
 /// Most distinct senders one filter may name.
 pub const MAX_SENDERS: usize = 20;
@@ -80,8 +83,119 @@ fn is_all_digits(raw: &str) -> bool {
     !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Most strings one content filter may hold.
+pub const MAX_CONTAINS: usize = 5;
+/// Fewest characters (Unicode scalar values) of one `contains` string.
+pub const MIN_CONTAINS_CHARS: usize = 3;
+/// Most characters of one `contains` string.
+pub const MAX_CONTAINS_CHARS: usize = 200;
+
+/// A clear by content's strings (`contains`): a message matches when one of them occurs in
+/// its text, compared under Unicode simple case folding. A message's text is the string
+/// itself for a string message, and every string value (not the keys) of a JSON message.
+///
+/// Equality compares the strings only (the matcher is built from them).
+#[derive(Debug, Clone, Default)]
+pub struct Contains {
+    strings: Vec<String>,
+    /// Every string, escaped, as one case-insensitive alternation: the `regex` crate folds
+    /// case with Unicode's simple case folding, the rule the contract names.
+    matcher: Option<regex::Regex>,
+}
+
+impl PartialEq for Contains {
+    fn eq(&self, other: &Self) -> bool {
+        self.strings == other.strings
+    }
+}
+
+impl Eq for Contains {}
+
+impl Contains {
+    /// Builds the filter from the strings given (repeats dropped, order kept).
+    ///
+    /// # Errors
+    /// [`DomainError::InvalidParameter`] for more than [`MAX_CONTAINS`] strings (repeats
+    /// count: the rule a schema can state), or one shorter than [`MIN_CONTAINS_CHARS`] or
+    /// longer than [`MAX_CONTAINS_CHARS`] characters.
+    pub fn new(strings: Vec<String>) -> Result<Self, DomainError> {
+        if strings.len() > MAX_CONTAINS {
+            return Err(DomainError::InvalidParameter(format!(
+                "contains may be given at most {MAX_CONTAINS} times"
+            )));
+        }
+        let mut distinct: Vec<String> = Vec::with_capacity(strings.len());
+        for s in strings {
+            let chars = s.chars().count();
+            if !(MIN_CONTAINS_CHARS..=MAX_CONTAINS_CHARS).contains(&chars) {
+                return Err(DomainError::InvalidParameter(format!(
+                    "contains must be {MIN_CONTAINS_CHARS} to {MAX_CONTAINS_CHARS} characters"
+                )));
+            }
+            if !distinct.contains(&s) {
+                distinct.push(s);
+            }
+        }
+        if distinct.is_empty() {
+            return Ok(Self::default());
+        }
+        let pattern: Vec<String> = distinct.iter().map(|s| regex::escape(s)).collect();
+        let matcher = regex::RegexBuilder::new(&pattern.join("|"))
+            .case_insensitive(true)
+            .size_limit(1 << 24)
+            .build()
+            .map_err(|e| DomainError::Internal(anyhow::anyhow!("contains matcher: {e}")))?;
+        Ok(Self {
+            strings: distinct,
+            matcher: Some(matcher),
+        })
+    }
+
+    /// The strings, distinct, in the order first given.
+    #[must_use]
+    pub fn strings(&self) -> &[String] {
+        &self.strings
+    }
+
+    /// No string: every message matches.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+
+    /// Whether `text` contains one of the strings, ignoring case (simple case folding).
+    #[must_use]
+    pub fn matches_text(&self, text: &str) -> bool {
+        self.matcher.as_ref().is_none_or(|m| m.is_match(text))
+    }
+
+    /// Whether the message's text contains one of the strings: the string of a string
+    /// message, any string value inside a JSON message. Content that is not JSON (never
+    /// stored by this crate's callers) is matched as text.
+    #[must_use]
+    pub fn matches(&self, content: &MessageContent) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        match serde_json::from_str::<Value>(content.as_json()) {
+            Ok(value) => self.matches_value(&value),
+            Err(_) => self.matches_text(content.as_json()),
+        }
+    }
+
+    fn matches_value(&self, value: &Value) -> bool {
+        match value {
+            Value::String(s) => self.matches_text(s),
+            Value::Array(items) => items.iter().any(|v| self.matches_value(v)),
+            Value::Object(fields) => fields.values().any(|v| self.matches_value(v)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+}
+
 /// The messages a deletion applies to: sent strictly before `before`, strictly after
-/// `after`, by one of `senders` (any sender when empty). The empty filter is every message.
+/// `after`, by one of `senders` (any sender when empty), containing one of `contains`
+/// (any content when empty). The empty filter is every message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageFilter {
     /// Upper bound (exclusive).
@@ -90,6 +204,8 @@ pub struct MessageFilter {
     pub after: Option<Bound>,
     /// Senders, distinct, in the order first given; empty for all.
     pub senders: Vec<ClientId>,
+    /// Text the message must contain (one of the strings); empty for any.
+    pub contains: Contains,
 }
 
 impl MessageFilter {
@@ -129,18 +245,28 @@ impl MessageFilter {
             before,
             after,
             senders: distinct,
+            contains: Contains::default(),
         })
+    }
+
+    /// The same filter, also requiring one of `contains` in the message's text.
+    #[must_use]
+    pub fn with_contains(self, contains: Contains) -> Self {
+        Self { contains, ..self }
     }
 
     /// Every message of the room: the seed's clear.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.before.is_none() && self.after.is_none() && self.senders.is_empty()
+        self.before.is_none()
+            && self.after.is_none()
+            && self.senders.is_empty()
+            && self.contains.is_empty()
     }
 
     /// Whether a message sent by `sender` at `sent_at` is inside the filter's time window
     /// and sender set. Message bounds are not evaluated here (they need the room's order):
-    /// callers that allow them resolve them first.
+    /// callers that allow them resolve them first; nor is the content ([`Contains::matches`]).
     #[must_use]
     pub fn matches(&self, sender: &ClientId, sent_at: DateTime<Utc>) -> bool {
         let before_ok = self
@@ -212,5 +338,55 @@ mod tests {
         assert!(!f.matches(&alice, t(5)) && !f.matches(&alice, t(10)));
         assert!(!f.matches(&bob, t(6)));
         assert!(MessageFilter::default().matches(&bob, t(0)));
+    }
+
+    fn contains(strings: &[&str]) -> Contains {
+        Contains::new(strings.iter().map(|s| (*s).to_owned()).collect()).expect("valid")
+    }
+
+    fn json(text: &str) -> MessageContent {
+        MessageContent::from_trusted(text.to_owned())
+    }
+
+    #[test]
+    fn contains_strings_are_bounded_in_number_and_length() {
+        let s = |n: usize| "é".repeat(n);
+        assert!(Contains::new(vec![s(2)]).is_err(), "2 characters");
+        assert!(Contains::new(vec![s(3)]).is_ok(), "3 characters, 6 bytes");
+        assert!(Contains::new(vec![s(200)]).is_ok());
+        assert!(Contains::new(vec![s(201)]).is_err());
+        let six: Vec<String> = (0..6).map(|i| format!("spam{i}")).collect();
+        assert!(Contains::new(six.clone()).is_err());
+        assert!(
+            Contains::new(vec![six[0].clone(); 6]).is_err(),
+            "repeats count"
+        );
+        let repeated = vec![six[0].clone(); 5];
+        assert_eq!(Contains::new(repeated).expect("one").strings().len(), 1);
+        let f = MessageFilter::default().with_contains(contains(&["abc"]));
+        assert!(!f.is_empty());
+    }
+
+    #[test]
+    fn contains_folds_case_on_string_values_only() {
+        let c = contains(&["bit.ly/X", "ΦΙΑΣ"]);
+        assert!(c.matches(&json(r#""see BIT.LY/x now""#)));
+        assert!(c.matches(&json(r#"{"a":[1,{"b":"go bit.ly/x"}]}"#)));
+        assert!(!c.matches(&json(r#"{"bit.ly/x":1}"#)), "a key is not text");
+        assert!(
+            !c.matches(&json(r#""bit-ly/x""#)),
+            "a dot is not a wildcard"
+        );
+        // Simple case folding: final sigma, the Kelvin sign and the long s fold.
+        assert!(c.matches(&json(r#""σοφιας""#)), "final sigma");
+        assert!(!c.matches(&json(r#""σοφια""#)));
+        let k = contains(&["kiss"]);
+        assert!(k.matches(&json("\"\u{212a}i\u{17f}s\"")), "KIſs");
+        // Full case folding would also match "ß" to "ss": simple folding does not.
+        assert!(!contains(&["strasse"]).matches(&json(r#""STRAßE""#)));
+        assert!(contains(&["straße"]).matches(&json(r#""STRAẞE""#)));
+        // Escapes in the stored JSON are read as the text they stand for.
+        assert!(contains(&["a\"b"]).matches(&json(r#""xA\"By""#)));
+        assert!(Contains::default().matches(&json("1")));
     }
 }

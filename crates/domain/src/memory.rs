@@ -66,7 +66,7 @@ use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, StoredResponse, Tic
 use crate::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId};
 use crate::model::{
     AuditReason, Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, ExpiredRoom,
-    Message, MessageContent, MessagePage, NewRoom, NewToken, RECALL_TYPE, RetentionDays,
+    Matching, Message, MessageContent, MessagePage, NewRoom, NewToken, RECALL_TYPE, RetentionDays,
     RetentionOrigin, Room, RoomChanges, RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use crate::ports::{
@@ -206,6 +206,7 @@ impl State {
                         && below.is_none_or(|b| **seq < b)
                         && above.is_none_or(|a| **seq > a)
                         && filter.matches(&m.sender, m.sent_at)
+                        && filter.contains.matches(&m.content)
                 })
                 .map(|(seq, _)| *seq)
                 .collect(),
@@ -806,6 +807,54 @@ impl MessageStore for MemoryStore {
             .lock()
             .matching(room, filter, false)
             .map(|seqs| u64::try_from(seqs.len()).unwrap_or(u64::MAX)))
+    }
+
+    fn sample_matching(
+        &self,
+        room: &RoomId,
+        filter: &MessageFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let state = self.lock();
+        let seqs = state.matching(room, filter, false).unwrap_or_default();
+        Ok(seqs
+            .iter()
+            .rev()
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|seq| state.messages[seq].clone())
+            .collect())
+    }
+
+    fn find_matching(
+        &self,
+        filter: &MessageFilter,
+        among: Option<&[RoomId]>,
+        sample: u32,
+    ) -> StoreResult<Matching> {
+        let state = self.lock();
+        let now = state.now();
+        let found: Vec<(&u64, &Message)> = state
+            .messages
+            .iter()
+            .filter(|(_, m)| among.is_none_or(|rooms| rooms.contains(&m.room)))
+            .filter(|(_, m)| state.unexpired(m, now))
+            .filter(|(_, m)| filter.matches(&m.sender, m.sent_at))
+            .filter(|(_, m)| filter.contains.matches(&m.content))
+            .collect();
+        let mut rooms: std::collections::BTreeMap<RoomId, u64> = std::collections::BTreeMap::new();
+        for (_, m) in &found {
+            *rooms.entry(m.room.clone()).or_default() += 1;
+        }
+        let mut newest = found;
+        newest.sort_by(|a, b| (b.1.sent_at, b.0).cmp(&(a.1.sent_at, a.0)));
+        Ok(Matching {
+            rooms: rooms.into_iter().collect(),
+            sample: newest
+                .into_iter()
+                .take(usize::try_from(sample).unwrap_or(usize::MAX))
+                .map(|(_, m)| m.clone())
+                .collect(),
+        })
     }
 
     fn rooms_with_messages_from(

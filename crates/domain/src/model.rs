@@ -392,6 +392,16 @@ pub struct Message {
     pub sent_at: DateTime<Utc>,
 }
 
+/// What a filter matches across rooms now (a clear by content's search and dry run).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Matching {
+    /// Visible messages matched per room, rooms with none left out, by room ID.
+    pub rooms: Vec<(RoomId, u64)>,
+    /// Up to the number asked of the matched messages, newest first (by time, then by the
+    /// order they were stored).
+    pub sample: Vec<Message>,
+}
+
 /// One page of a room's messages, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessagePage {

@@ -15,8 +15,8 @@ use crate::idempotency::{ClaimOutcome, Completion, KeyClaim, Ticket};
 use crate::ids::{ClientId, DeletionId, MessageId, RoomChangeId, RoomId};
 use crate::model::{
     AuditReason, Client, ClientChanges, DeleteOutcome, Deletion, DeletionRequest, ExpiredRoom,
-    Message, MessagePage, NewRoom, NewToken, RetentionDays, Room, RoomChanges, RoomUpdateOutcome,
-    TokenHash, TokenRecord,
+    Matching, Message, MessagePage, NewRoom, NewToken, RetentionDays, Room, RoomChanges,
+    RoomUpdateOutcome, TokenHash, TokenRecord,
 };
 use crate::room_change::RoomChange;
 use chrono::{DateTime, Utc};
@@ -215,6 +215,27 @@ pub trait MessageStore: Send + Sync {
     /// would count them (a dry run). `None` when a message bound of the filter is not a
     /// visible message of the room.
     fn count_matching(&self, room: &RoomId, filter: &MessageFilter) -> StoreResult<Option<u64>>;
+
+    /// Up to `limit` visible messages of `room` that the filter matches now, newest first
+    /// (a dry run's sample); empty when a message bound of the filter is not a visible
+    /// message of the room.
+    fn sample_matching(
+        &self,
+        room: &RoomId,
+        filter: &MessageFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+
+    /// Across every room, or only `among` when given: how many visible messages each room
+    /// has that `filter` matches now (its times and content; the use case gives no senders
+    /// or message bounds), and up to `sample` of them, newest first. A clear by content
+    /// finds its rooms with it, and its dry run answers with it.
+    fn find_matching<'a>(
+        &self,
+        filter: &MessageFilter,
+        among: Option<&'a [RoomId]>,
+        sample: u32,
+    ) -> StoreResult<Matching>;
 
     /// [`Self::count_matching`] for each of `rooms`, in their order (a user purge's dry
     /// run). The default asks room by room; a store may answer in fewer round trips.

@@ -12,8 +12,8 @@ use crate::room_change::{FieldChange, FieldValue, RoomChange, RoomField};
 use serde_json::{Map, Value, json};
 
 /// A filter as the API, the audit log and the events show it: `before`/`after` as ISO
-/// times with milliseconds (or the message ID given), `sender` as an array; absent fields
-/// were not given.
+/// times with milliseconds (or the message ID given), `sender` and `contains` as arrays;
+/// absent fields were not given.
 #[must_use]
 pub fn filter_json(filter: &MessageFilter) -> Value {
     let bound = |b: &Bound| match b {
@@ -34,6 +34,17 @@ pub fn filter_json(filter: &MessageFilter) -> Value {
                 .senders
                 .iter()
                 .map(|s| Value::String(s.as_str().to_owned()))
+                .collect(),
+        );
+    }
+    if !filter.contains.is_empty() {
+        out.insert(
+            "contains".to_owned(),
+            filter
+                .contains
+                .strings()
+                .iter()
+                .map(|s| Value::String(s.clone()))
                 .collect(),
         );
     }

@@ -116,6 +116,47 @@ pub fn run(
         "| newest page of the room, before any clear: p50 / p99 | {p50:.2} / {p99:.2} ms | | |"
     ));
 
+    // A clear by content (`contains`), its dry run first: "number 99" is in 11,111 of a
+    // million bodies (99, 990-999, 9900-9999, ...), about 1 %: a spam wave.
+    let needle = "number 99";
+    let pattern = "%number 99%";
+    db.checkpoint()?;
+    let t = Instant::now();
+    let counted = db.content_clear(&token_hash, "fmbig", pattern, None)?;
+    let dry_floor = t.elapsed();
+    let query = format!("contains={}", needle.replace(' ', "%20"));
+    let (r, dry_took) = user.timed(
+        "DELETE",
+        &format!("/rooms/mbig/messages/_all?{query}&dryRun=true"),
+        None,
+    )?;
+    let previewed = ok(r, "content dry run")?["result"]["deletedCount"]
+        .as_i64()
+        .unwrap_or(-1);
+    rows.push(format!(
+        "| `contains` dry run ({counted} of {big} match): response, deletedCount | {:.0} ms, {previewed} | {:.0} ms | {:.1}× |",
+        dry_took.as_secs_f64() * 1000.0,
+        dry_floor.as_secs_f64() * 1000.0,
+        dry_took.as_secs_f64() / dry_floor.as_secs_f64(),
+    ));
+    let t = Instant::now();
+    db.content_clear(&token_hash, "fmbig", pattern, Some("floor-contains"))?;
+    let floor = t.elapsed();
+    let (r, took) = user.timed(
+        "DELETE",
+        &format!("/rooms/mbig/messages/_all?{query}"),
+        None,
+    )?;
+    let deleted = ok(r, "content clear")?["result"]["deletedCount"]
+        .as_i64()
+        .unwrap_or(-1);
+    rows.push(format!(
+        "| `contains` clear: response (rows gone with it), deletedCount | {:.0} ms, {deleted} | {:.0} ms | {:.1}× |",
+        took.as_secs_f64() * 1000.0,
+        floor.as_secs_f64() * 1000.0,
+        took.as_secs_f64() / floor.as_secs_f64(),
+    ));
+
     // A sender-filtered clear of one sender (1/50 of the room).
     let half_time = t0 + i64::try_from(big / 2).unwrap_or(0);
     for (label, query, condition) in [

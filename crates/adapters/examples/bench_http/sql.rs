@@ -258,6 +258,49 @@ impl Sql {
         self.checkpoint()
     }
 
+    /// Floor of a clear by content of `room` (`docs/architecture.md`, "Clear by content"):
+    /// the rows whose body is `LIKE` `pattern` (as the server narrows, under MySQL's
+    /// `utf8mb4_general_ci`), counted (the floor of a dry run, with `deletion` `None`) or, in
+    /// one transaction with the room's lock, read, deleted by `seq`, recorded and announced;
+    /// then the checkpoint. The server also parses each read body and compares its string
+    /// values in Rust: that is what the ratio shows.
+    pub fn content_clear(
+        &mut self,
+        token_hash: &str,
+        room: &str,
+        pattern: &str,
+        deletion: Option<&str>,
+    ) -> anyhow::Result<i64> {
+        let like = if self.is_sqlite() {
+            format!("body LIKE '{pattern}' ESCAPE '!'")
+        } else {
+            format!("body COLLATE utf8mb4_general_ci LIKE '{pattern}' ESCAPE '!'")
+        };
+        let Some(deletion) = deletion else {
+            return self.number(&format!(
+                "SELECT COUNT(*) AS n FROM messages WHERE room_id = '{room}' AND {like}"
+            ));
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let covered = self.number(&format!(
+            "SELECT COUNT(*) AS n FROM messages WHERE room_id = '{room}' AND {like}"
+        ))?;
+        self.run(&format!(
+            "{}
+             SELECT seq, body FROM messages WHERE room_id = '{room}' AND {like};
+             DELETE FROM messages WHERE room_id = '{room}' AND {like};
+             UPDATE rooms SET visible_count = visible_count - {covered} WHERE id = '{room}';
+             INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+               VALUES ('{deletion}', '{room}', '_all', {covered}, 'mod', {now}, NULL);
+             {}
+             COMMIT;",
+            locked(token_hash, room),
+            event(deletion, room, "_all", now)
+        ))?;
+        self.checkpoint()?;
+        Ok(covered)
+    }
+
     /// Floor of a user purge of `sender` from `rooms` (every room holding its messages), as
     /// the store commits it (`src/store/deletion/batch.rs`): the client read and the rooms with
     /// its visible messages (the API key needs no token read), then in one transaction, per

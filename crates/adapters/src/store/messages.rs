@@ -18,8 +18,8 @@ use roomwarden_domain::error::StoreError;
 use roomwarden_domain::filter::MessageFilter;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
 use roomwarden_domain::model::{
-    DeleteOutcome, DeletionRequest, ExpiredRoom, Message, MessageContent, MessagePage, RECALL_TYPE,
-    RetentionDays, RetentionOrigin,
+    DeleteOutcome, DeletionRequest, ExpiredRoom, Matching, Message, MessageContent, MessagePage,
+    RECALL_TYPE, RetentionDays, RetentionOrigin,
 };
 use roomwarden_domain::ports::{MessageStore, StoreResult};
 
@@ -155,6 +155,42 @@ impl MessageStore for DieselStore {
             let (_, shown) = filtered::count_covered(conn, room, &r, rule, retention, false)?;
             Ok(Some(count(shown)))
         })
+    }
+
+    fn sample_matching(
+        &self,
+        room: &RoomId,
+        filter: &MessageFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let rule = Rule::now(self);
+        let room = room.as_str();
+        self.with_conn(|conn| {
+            let Some(retention) = rooms::table
+                .find(room)
+                .select(rooms::retention_days)
+                .first::<Option<i32>>(conn)
+                .optional()?
+            else {
+                return Ok(Vec::new());
+            };
+            let Some(r) = filtered::resolve(conn, room, filter, rule)? else {
+                return Ok(Vec::new());
+            };
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            filtered::sample(conn, room, &r, rule, retention, limit)
+        })
+    }
+
+    fn find_matching(
+        &self,
+        filter: &MessageFilter,
+        among: Option<&[RoomId]>,
+        sample: u32,
+    ) -> StoreResult<Matching> {
+        let rule = Rule::now(self);
+        let sample = usize::try_from(sample).unwrap_or(usize::MAX);
+        self.with_conn(|conn| super::matching::find(conn, filter, among, sample, rule))
     }
 
     fn count_matching_in(

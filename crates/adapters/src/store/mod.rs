@@ -14,6 +14,7 @@ mod deletion;
 mod event_log;
 pub mod feed;
 mod idempotency;
+mod matching;
 mod messages;
 pub mod outbox;
 pub mod purge;

@@ -47,6 +47,7 @@ fn the_purge_backlog_bounds_what_is_left_and_is_zero_when_done() {
         before: Some(Bound::At(now() + chrono::Duration::hours(1))),
         after: None,
         senders: Vec::new(),
+        ..MessageFilter::default()
     };
     assert_eq!(
         deleted_count(s.delete(&filtered("old", everything)).expect("ran")),

@@ -54,9 +54,11 @@ impl Embeds {
     }
 }
 
-/// Marks an answer that carries a secret (an issued or assigned token): it is never
-/// stored, since tokens are kept only as hashes. The key is released instead, so a retry
-/// runs again (issuing a fresh token supersedes the one whose answer was lost).
+/// Marks an answer that carries a secret (an issued or assigned token), or the content of
+/// several messages (a dry run's `sample`, which a later deletion could not redact as it
+/// redacts an [`Embeds`] answer): it is never stored, since tokens are kept only as hashes
+/// and deleted content nowhere. The key is released instead, so a retry runs again (issuing
+/// a fresh token supersedes the one whose answer was lost; a dry run changes nothing).
 #[derive(Debug, Clone, Copy)]
 pub struct CarriesSecret;
 

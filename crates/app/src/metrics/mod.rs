@@ -46,24 +46,27 @@ pub enum DeletionKind {
     One,
     /// A clear without filters (`_all`).
     All,
-    /// A clear with `before`, `after` or `sender`.
+    /// A clear with `before`, `after`, `sender` or `contains`.
     Filtered,
     /// A bulk delete by IDs (`POST …/messages/delete`).
     Bulk,
     /// One room of a user purge (`DELETE /admin/clients/{clientID}/messages`).
     Purge,
+    /// One room of a clear by content across rooms (`DELETE /admin/messages`).
+    Content,
     /// One room of a retention run.
     Retention,
 }
 
 impl DeletionKind {
     /// Every kind, in the order the series list them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::One,
         Self::All,
         Self::Filtered,
         Self::Bulk,
         Self::Purge,
+        Self::Content,
         Self::Retention,
     ];
 
@@ -75,6 +78,7 @@ impl DeletionKind {
             Self::Filtered => "filtered",
             Self::Bulk => "bulk",
             Self::Purge => "purge",
+            Self::Content => "content",
             Self::Retention => "retention",
         }
     }

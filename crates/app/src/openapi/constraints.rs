@@ -6,7 +6,9 @@
 //! host that resolves to a public address, at most 20 *distinct* senders) is in the
 //! descriptions, and is the only thing CI's fuzzer is told to leave out (`.ci/schemathesis`).
 
-use roomwarden_domain::filter::{MAX_MILLIS_DIGITS, MAX_SENDERS};
+use roomwarden_domain::filter::{
+    MAX_CONTAINS, MAX_CONTAINS_CHARS, MAX_MILLIS_DIGITS, MAX_SENDERS, MIN_CONTAINS_CHARS,
+};
 use roomwarden_domain::ids::{ALL_MESSAGES, MAX_ID_CHARS};
 use roomwarden_domain::model::{MAX_REASON_CHARS, MAX_TEXT_CHARS, MAX_URL_CHARS, RetentionDays};
 use roomwarden_domain::usecases::clients::MAX_TOKEN_CHARS;
@@ -177,15 +179,29 @@ fn replace(schema: &mut Value, rule: Value) {
     *schema = out;
 }
 
+/// `contains`: at least `min` strings of the lengths a clear by content takes.
+fn contains(min: usize) -> Value {
+    let string = json!({
+        "type": "string",
+        "minLength": MIN_CONTAINS_CHARS,
+        "maxLength": MAX_CONTAINS_CHARS,
+    });
+    json!({"type": "array", "items": string, "minItems": min, "maxItems": MAX_CONTAINS})
+}
+
 /// The rule of a query parameter of operation `op`, by name.
 fn query_rule(op: &str, name: &str) -> Option<Value> {
     match (op, name) {
-        ("purge_client" | "export_deletions", "before" | "after") => Some(time()),
+        ("purge_client" | "export_deletions" | "clear_by_content", "before" | "after") => {
+            Some(time())
+        }
+        ("clear_messages", "contains") => Some(contains(0)),
+        ("clear_by_content", "contains") => Some(contains(1)),
         ("clear_messages", "before" | "after") => Some(bound()),
         ("clear_messages", "sender") => {
             Some(json!({"type": "array", "items": id(), "maxItems": MAX_SENDERS}))
         }
-        ("purge_client", "roomID") => {
+        ("purge_client" | "clear_by_content", "roomID") => {
             Some(json!({"type": "array", "items": id(), "maxItems": MAX_ROOMS}))
         }
         _ => None,

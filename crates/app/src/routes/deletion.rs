@@ -6,17 +6,18 @@ use crate::body::JsonBody;
 use crate::credentials::Caller;
 use crate::dto::{BulkDeleteBody, DeletionResultDto, PurgeResultDto};
 use crate::envelope::{ApiError, Failure, ok};
+use crate::idempotency::CarriesSecret;
 use crate::metrics::DeletionKind;
 use crate::middleware::is_valid_percent_encoding;
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use percent_encoding::percent_decode;
 use roomwarden_domain::error::DomainError;
-use roomwarden_domain::filter::{Bound, MessageFilter};
+use roomwarden_domain::filter::{Bound, Contains, MessageFilter};
 use roomwarden_domain::ids::{ClientId, DeleteTarget, RoomId};
 use roomwarden_domain::model::{AuditReason, Deletion};
 use roomwarden_domain::usecases::deletion::{
-    DeleteMessages, bulk_target, delete_messages as delete, preview_deletion,
+    DeleteMessages, Preview, bulk_target, delete_messages as delete, preview_deletion,
 };
 use roomwarden_domain::usecases::purge::{self, PurgeClient};
 
@@ -50,7 +51,7 @@ struct ClearQuery {
 }
 
 /// `dryRun`: `true` or `false`.
-fn dry_run_value(value: &str) -> Result<bool, DomainError> {
+pub(super) fn dry_run_value(value: &str) -> Result<bool, DomainError> {
     match value {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -60,12 +61,14 @@ fn dry_run_value(value: &str) -> Result<bool, DomainError> {
     }
 }
 
-/// Parses `before`, `after`, `sender` (repeatable) and `dryRun`. Any other parameter is
-/// refused: a misspelt filter on a destructive call must not widen it to the whole room.
+/// Parses `before`, `after`, `sender` (repeatable), `contains` (repeatable) and `dryRun`.
+/// Any other parameter is refused: a misspelt filter on a destructive call must not widen
+/// it to the whole room.
 fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
     let mut before = None;
     let mut after = None;
     let mut senders = Vec::new();
+    let mut contains = Vec::new();
     let mut dry_run = None;
     let once = |seen: bool, name: &str| {
         if seen {
@@ -87,21 +90,31 @@ fn clear_query(pairs: &[(String, String)]) -> Result<ClearQuery, DomainError> {
                 after = Some(Bound::parse("after", value)?);
             }
             "sender" => senders.push(ClientId::parse(value)?),
+            "contains" => contains.push(value.clone()),
             "dryRun" => {
                 once(dry_run.is_some(), "dryRun")?;
                 dry_run = Some(dry_run_value(value)?);
             }
             other => {
                 return Err(DomainError::InvalidParameter(format!(
-                    "unknown query parameter {other:?}; expected before, after, sender or dryRun"
+                    "unknown query parameter {other:?}; expected before, after, sender, \
+                     contains or dryRun"
                 )));
             }
         }
     }
     Ok(ClearQuery {
-        filter: MessageFilter::new(before, after, senders)?,
+        filter: MessageFilter::new(before, after, senders)?.with_contains(Contains::new(contains)?),
         dry_run: dry_run.unwrap_or(false),
     })
+}
+
+/// What a deletion request did.
+enum Done {
+    /// A dry run's answer.
+    Previewed(Preview),
+    /// The deletion committed.
+    Deleted(Deletion),
 }
 
 /// Deletes one message; with `dryRun=true`, only checks. Also serves `DELETE` on
@@ -131,14 +144,14 @@ pub async fn delete_messages(
 ) -> Result<HttpResponse, ApiError> {
     let (room, message) = path.into_inner();
     let reason = reason(&req);
-    let (deletion, dry_run) = state
+    let deletion = state
         .run_as(caller, move |actor, ports| {
             let room = RoomId::parse(&room)?;
             let target = DeleteTarget::parse(&message)?;
             let clear = clear_query(&query)?;
             if target != DeleteTarget::All && !clear.filter.is_empty() {
                 return Err(ApiError::invalid_parameter(
-                    "before, after and sender apply only to _all",
+                    "before, after, sender and contains apply only to _all",
                 ));
             }
             let command = DeleteMessages {
@@ -148,17 +161,26 @@ pub async fn delete_messages(
                 filter: clear.filter,
             };
             if clear.dry_run {
-                return Ok((preview_deletion(ports, actor, command)?, true));
+                return Ok(Done::Previewed(preview_deletion(ports, actor, command)?));
             }
-            Ok((delete(ports, actor, command)?, false))
+            Ok(Done::Deleted(delete(ports, actor, command)?))
         })
         .await?;
-    if dry_run {
-        return Ok(ok(
-            "Dry run: nothing deleted",
-            DeletionResultDto::dry_run(&deletion),
-        ));
-    }
+    let deletion = match deletion {
+        Done::Previewed(preview) => {
+            let res = ok(
+                "Dry run: nothing deleted",
+                DeletionResultDto::dry_run(&preview),
+            );
+            // A sample carries messages' content: never stored under an idempotency key.
+            return Ok(if preview.sample.is_empty() {
+                res
+            } else {
+                CarriesSecret::mark(res)
+            });
+        }
+        Done::Deleted(deletion) => deletion,
+    };
     committed(&state, &deletion, DeletionKind::of_request(&deletion));
     let rm = if deletion.target == DeleteTarget::All {
         "All messages deleted successfully"
@@ -180,7 +202,8 @@ pub async fn delete_messages(
         ("before" = Option<String>, Query, description = "Messages sent strictly before this ISO 8601 time, Unix milliseconds (1 to 15 digits), or message of the room; later than `after` (ext)"),
         ("after" = Option<String>, Query, description = "Messages sent strictly after this point, same forms (ext)"),
         ("sender" = Option<Vec<String>>, Query, explode = true, description = "Messages of this client; repeatable, up to 20 distinct senders (ext)"),
-        ("dryRun" = Option<bool>, Query, description = "`true` checks and counts without deleting (ext)"),
+        ("contains" = Option<Vec<String>>, Query, explode = true, description = "Messages whose text contains this string, ignoring case (Unicode simple case folding): a string message, or any string value inside a JSON message; repeatable, up to 5 (any of them), each 3 to 200 characters (ext)"),
+        ("dryRun" = Option<bool>, Query, description = "`true` checks and counts without deleting, with a `sample` of up to 5 of the messages (ext)"),
     ),
     responses(
         (status = 200, description = "All messages deleted successfully / Dry run: nothing deleted", body = DeletionResultDto),
@@ -201,7 +224,7 @@ pub async fn clear_messages(
 
 /// The access log's line (no content, no credentials) and the metrics of a committed
 /// deletion: once it has committed (a keyed request's, with its answer).
-fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
+pub(super) fn committed(state: &AppState, deletion: &Deletion, kind: DeletionKind) {
     let (metrics, deletion) = (state.metrics.clone(), deletion.clone());
     crate::idempotency::hop::once_committed(move || {
         metrics.deleted(kind, deletion.deleted_count);
@@ -265,7 +288,7 @@ pub async fn bulk_delete_at(
                 filter: MessageFilter::default(),
             };
             let deletion = if dry_run {
-                preview_deletion(ports, actor, command)?
+                preview_deletion(ports, actor, command)?.record
             } else {
                 delete(ports, actor, command)?
             };

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod clients;
 pub mod console;
+pub mod content;
 pub mod deletion;
 pub mod events;
 pub mod messages;
@@ -216,6 +217,7 @@ documented_endpoints! {
     "/admin/clients" { post clients::save_client }
     "/admin/clients/{clientID}/token" { delete clients::revoke_tokens }
     "/admin/clients/{clientID}/messages" { delete deletion::purge_client }
+    "/admin/messages" { delete content::clear_by_content }
     "/admin/deletions" { get audit::all_deletions }
     "/admin/deletions/export" { get audit::export_deletions }
     "/admin/changes" { get audit::all_changes }

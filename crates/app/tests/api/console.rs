@@ -442,6 +442,19 @@ fn a_bad_or_revoked_token_goes_back_to_sign_in_and_a_phone_fits() {
     confirmation(&browser, "Permanently delete 1 message from 1 sender?");
     browser.click("#confirm-cancel");
     browser.wait_until("the dialog to close", |b| !b.visible("#confirm"));
+    // By content: the preview shows what the text catches before anything is deleted.
+    browser.fill("#clear-senders", "");
+    browser.fill("#clear-contains", "ODD ON");
+    browser.click("#clear-preview");
+    confirmation(
+        &browser,
+        "Permanently delete 1 message containing “ODD ON”?",
+    );
+    assert_eq!(browser.count("#clear-sample li"), 1);
+    assert_eq!(browser.text("#clear-sample li"), "spam,bot: odd one");
+    browser.click("#confirm-cancel");
+    browser.wait_until("the dialog to close", |b| !b.visible("#confirm"));
+    browser.fill("#clear-contains", "");
 
     // A 401 from any call signs out too: here the tab's stored token is made wrong, and
     // the next call (opening the room) is refused.

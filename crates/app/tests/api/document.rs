@@ -149,7 +149,10 @@ fn the_clear_is_its_own_operation_and_a_single_delete_takes_no_filters() {
             .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
             .collect()
     };
-    assert_eq!(names(clear), ["before", "after", "sender", "dryRun"]);
+    assert_eq!(
+        names(clear),
+        ["before", "after", "sender", "contains", "dryRun"]
+    );
     let single = &doc["paths"]["/rooms/{roomID}/messages/{messageID}"]["delete"];
     assert_eq!(names(single), ["dryRun"]);
     // The message named v3 is deleted on the listing's path, where tools look first.

@@ -8,7 +8,7 @@ use roomwarden_domain::filter::MessageFilter;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
 use roomwarden_domain::memory::{AcceptAnyWebhook, MemoryStore};
 use roomwarden_domain::model::{
-    DeleteOutcome, DeletionRequest, ExpiredRoom, Message, MessagePage, RetentionDays,
+    DeleteOutcome, DeletionRequest, ExpiredRoom, Matching, Message, MessagePage, RetentionDays,
 };
 use roomwarden_domain::ports::{IdempotencyStore, MessageStore, MockIdempotencyStore, StoreResult};
 use serde_json::json;
@@ -475,6 +475,22 @@ impl MessageStore for Gated {
     }
     fn count_matching(&self, room: &RoomId, filter: &MessageFilter) -> StoreResult<Option<u64>> {
         self.inner.count_matching(room, filter)
+    }
+    fn sample_matching(
+        &self,
+        room: &RoomId,
+        filter: &MessageFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.inner.sample_matching(room, filter, limit)
+    }
+    fn find_matching(
+        &self,
+        filter: &MessageFilter,
+        among: Option<&[RoomId]>,
+        sample: u32,
+    ) -> StoreResult<Matching> {
+        self.inner.find_matching(filter, among, sample)
     }
     fn rooms_with_messages_from(
         &self,

@@ -14,6 +14,7 @@ mod auth;
 mod clients;
 mod cluster;
 mod console;
+mod content;
 mod deletion;
 mod envelope;
 mod events;

@@ -43,6 +43,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod content;
 pub mod deletion;
 pub mod fixtures;
 pub mod idempotency;
@@ -92,6 +93,9 @@ macro_rules! store_contract {
             clients::revoke_counts_only_live_tokens_and_knows_unknown_clients,
             clients::missing_clients_lists_exactly_the_unknown_ids,
             clients::ids_are_case_sensitive,
+            content::a_clear_by_content_removes_exactly_the_matches,
+            content::matches_are_found_across_rooms_in_a_window,
+            content::a_content_clear_racing_with_sends_loses_nothing,
             deletion::one_message_is_removed_once_and_audited,
             deletion::storage_checks_the_role_in_force_when_the_deletion_takes_effect,
             deletion::a_message_of_another_room_is_not_found_and_kept,

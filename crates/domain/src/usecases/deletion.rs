@@ -6,11 +6,24 @@ use crate::deletion_plan::{self, Budget, Coverage, Rows};
 use crate::error::{Action, DomainError};
 use crate::filter::MessageFilter;
 use crate::ids::{DeleteTarget, DeletionId, MessageId, RoomId};
-use crate::model::{AuditReason, DeleteOutcome, Deletion, DeletionRequest, Room};
+use crate::model::{AuditReason, DeleteOutcome, Deletion, DeletionRequest, Message, Room};
 use crate::usecases::Ports;
 
 /// Most messages one bulk deletion may list.
 pub const MAX_BULK: usize = 100;
+
+/// Most matching messages a dry run shows (`sample`).
+pub const SAMPLE: u32 = 5;
+
+/// A dry run's answer: the deletion it would record now, and for `_all` a sample of the
+/// messages it would delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// The record a deletion would write now, uncommitted.
+    pub record: Deletion,
+    /// For `_all`: up to [`SAMPLE`] of the messages it covers, newest first (else empty).
+    pub sample: Vec<Message>,
+}
 
 /// The target of `POST /rooms/{roomID}/messages/delete`: 1 to [`MAX_BULK`] distinct,
 /// valid message IDs.
@@ -74,8 +87,9 @@ pub(crate) fn deleted(outcome: DeleteOutcome) -> Result<Option<Deletion>, Domain
 }
 
 /// A dry run of any deletion: the deletion it would record now, uncommitted, with the
-/// count (and, for `_bulk`, the IDs) a real one would report if nothing changes in between.
-/// Same order of checks as [`delete_messages`]; writes nothing.
+/// count (and, for `_bulk`, the IDs) a real one would report if nothing changes in between,
+/// and for `_all` a sample of what it covers. Same order of checks as [`delete_messages`];
+/// writes nothing.
 ///
 /// # Errors
 /// `RoomNotFound`, `PermissionDenied(DeleteMessages)`, `MessageNotFound` (the message, none
@@ -85,7 +99,7 @@ pub fn preview_deletion(
     ports: &Ports<'_>,
     actor: &Actor,
     command: DeleteMessages,
-) -> Result<Deletion, DomainError> {
+) -> Result<Preview, DomainError> {
     let (messages, now) = (ports.messages, ports.clock.now());
     moderated_room(ports, actor, &command.room)?;
     let listed = |ids: &[MessageId]| -> Result<Coverage, DomainError> {
@@ -115,6 +129,12 @@ pub fn preview_deletion(
         DeleteTarget::All => command.filter,
         _ => MessageFilter::default(),
     };
+    let sample = match (&command.target, &coverage) {
+        (DeleteTarget::All, Coverage::Rows(_)) => {
+            messages.sample_matching(&command.room, &filter, SAMPLE)?
+        }
+        _ => Vec::new(),
+    };
     let request = DeletionRequest {
         id: DeletionId::generate(now),
         room: command.room,
@@ -127,9 +147,10 @@ pub fn preview_deletion(
         retention: None,
     };
     // With `skip_if_nothing` off, the plan refuses only a coverage that finds nothing.
-    deletion_plan::plan(&request, coverage, &mut Budget::unlimited())
+    let record = deletion_plan::plan(&request, coverage, &mut Budget::unlimited())
         .map(|plan| plan.record)
-        .map_err(|_| DomainError::MessageNotFound)
+        .map_err(|_| DomainError::MessageNotFound)?;
+    Ok(Preview { record, sample })
 }
 
 /// Deletes per the contract's order of checks: room exists (404 `RoomNotFound`), then the

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod content;
 pub mod deletion;
 pub mod events;
 pub mod idempotency;

@@ -39,17 +39,7 @@ impl PurgeClient {
         after: Option<Bound>,
         reason: Option<AuditReason>,
     ) -> Result<Self, DomainError> {
-        let mut distinct: Vec<RoomId> = Vec::with_capacity(rooms.len());
-        for r in rooms {
-            if !distinct.contains(&r) {
-                distinct.push(r);
-            }
-        }
-        if distinct.len() > MAX_ROOMS {
-            return Err(DomainError::InvalidParameter(format!(
-                "roomID may be given at most {MAX_ROOMS} distinct times"
-            )));
-        }
+        let distinct = distinct_rooms(rooms)?;
         let filter = MessageFilter::new(before, after, vec![client.clone()])?;
         Ok(Self {
             client,
@@ -58,6 +48,25 @@ impl PurgeClient {
             reason,
         })
     }
+}
+
+/// `rooms` without repeats, in the order first given.
+///
+/// # Errors
+/// [`DomainError::InvalidParameter`] for more than [`MAX_ROOMS`] distinct rooms.
+pub(crate) fn distinct_rooms(rooms: Vec<RoomId>) -> Result<Vec<RoomId>, DomainError> {
+    let mut distinct: Vec<RoomId> = Vec::with_capacity(rooms.len());
+    for r in rooms {
+        if !distinct.contains(&r) {
+            distinct.push(r);
+        }
+    }
+    if distinct.len() > MAX_ROOMS {
+        return Err(DomainError::InvalidParameter(format!(
+            "roomID may be given at most {MAX_ROOMS} distinct times"
+        )));
+    }
+    Ok(distinct)
 }
 
 /// What a purge removed (or, in a dry run, would remove).
@@ -129,14 +138,7 @@ pub fn purge_client(
             retention: None,
         })
         .collect();
-    let mut deletions = Vec::new();
-    for outcome in messages.delete_many(&requests)? {
-        // A room deleted in between, or (impossible for the API key) a refusal, is skipped:
-        // there is nothing of the client left to purge there.
-        if let Ok(Some(deletion)) = super::deletion::deleted(outcome) {
-            deletions.push(deletion);
-        }
-    }
+    let deletions = commit_clears(ports, &requests)?;
     Ok(Purge {
         client: command.client,
         rooms: deletions
@@ -146,6 +148,26 @@ pub fn purge_client(
         deleted_at,
         deletions,
     })
+}
+
+/// Commits one clear per room in one transaction ([`crate::ports::MessageStore::delete_many`])
+/// and answers the audit records written. A room deleted in between, one where nothing
+/// matched any more, or (impossible for the API key) a refusal is skipped: there is nothing
+/// left to clear there.
+///
+/// # Errors
+/// A storage failure.
+pub(crate) fn commit_clears(
+    ports: &Ports<'_>,
+    requests: &[DeletionRequest],
+) -> Result<Vec<Deletion>, DomainError> {
+    let mut deletions = Vec::new();
+    for outcome in ports.messages.delete_many(requests)? {
+        if let Ok(Some(deletion)) = super::deletion::deleted(outcome) {
+            deletions.push(deletion);
+        }
+    }
+    Ok(deletions)
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub fn apply_retention(
                     before: Some(Bound::At(expired.cutoff)),
                     after: None,
                     senders: Vec::new(),
+                    ..MessageFilter::default()
                 },
                 skip_if_nothing: true,
                 retention: Some(expired.retention.clone()),

@@ -63,11 +63,14 @@ pub(in crate::store) fn applies(requests: &[DeletionRequest]) -> bool {
             .all(|r| r.target == DeleteTarget::All && r.filter == *filter && r.actor == *actor)
 }
 
-/// Whether rooms can be counted together under `filter`: it names senders, and its bounds
-/// are times (a message bound needs a lookup in its room).
+/// Whether rooms can be counted together under `filter`: it names senders, its bounds are
+/// times (a message bound needs a lookup in its room) and it has no content to compare.
 pub(in crate::store) fn countable(filter: &MessageFilter) -> bool {
     let time_only = |b: &Option<Bound>| b.as_ref().is_none_or(|b| b.time().is_some());
-    !filter.senders.is_empty() && time_only(&filter.before) && time_only(&filter.after)
+    !filter.senders.is_empty()
+        && filter.contains.is_empty()
+        && time_only(&filter.before)
+        && time_only(&filter.after)
 }
 
 /// A room as its lock finds it.

@@ -1,7 +1,10 @@
-//! A filtered `_all` (times, senders, message bounds), and the count of its dry run: the
-//! filter is resolved against the room into a `seq` range and a time window, whose rows
-//! are removed in the transaction or hidden at once by erasures that the purger works off,
-//! as the domain's plan says.
+//! A filtered `_all` (times, senders, message bounds, content), and the count and sample
+//! of its dry run: the filter is resolved against the room into a `seq` range and a time
+//! window, whose rows are removed in the transaction or hidden at once by erasures that the
+//! purger works off, as the domain's plan says. With `contains`, the rows of the range are
+//! read (narrowed by a `LIKE` that keeps every possible match, [`filter_sql::like_pattern`])
+//! and compared in Rust by the domain's [`Contains::matches`]; the matches are removed in
+//! the transaction.
 
 use super::{Committed, Locked, link, record, settle_room};
 use crate::db::DbConnection;
@@ -14,9 +17,9 @@ use diesel::dsl::{max, sql};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 use roomwarden_domain::deletion_plan::{self, Budget, Coverage, Refusal, Removal, Rows};
-use roomwarden_domain::filter::{Bound, MessageFilter};
+use roomwarden_domain::filter::{Bound, Contains, MessageFilter};
 use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::DeletionRequest;
+use roomwarden_domain::model::{DeletionRequest, Message, MessageContent};
 
 /// A filter resolved against the room: the `seq` range and time window it covers.
 pub(in crate::store) struct Resolved<'a> {
@@ -28,6 +31,10 @@ pub(in crate::store) struct Resolved<'a> {
     /// Whether the room has pending erasures (else the rule's `NOT EXISTS` is left out:
     /// erasures of a room are only added under its lock).
     erased: bool,
+    /// The content filter (empty: any content).
+    contains: &'a Contains,
+    /// A condition every body that may match holds; `None` to read every row.
+    narrow: Option<filter_sql::BodyLike>,
 }
 
 /// Resolves `filter`'s message bounds in `room` (`None` when one is not visible there).
@@ -71,16 +78,29 @@ pub(in crate::store) fn resolve<'a>(
         before_ms: time(&filter.before).unwrap_or(i64::MAX),
         senders: filter.senders.iter().map(ClientId::as_str).collect(),
         erased,
+        contains: &filter.contains,
+        narrow: filter_sql::BodyLike::of(&filter.contains, crate::db::is_mysql(conn)),
     }))
 }
 
 type Candidates<'a> = messages::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
 
-/// The room's rows that `r` covers (not erased), sent at or after `not_before` when given.
+/// The room's rows that `r` covers (not erased), sent at or after `not_before` when given
+/// (by their range, times and senders: the content is compared apart).
 fn candidates<'a>(room: &'a str, r: &Resolved<'a>, not_before: Option<i64>) -> Candidates<'a> {
+    candidates_above(room, r, r.above, not_before)
+}
+
+/// [`candidates`] above `above` (at least `r.above`).
+fn candidates_above<'a>(
+    room: &'a str,
+    r: &Resolved<'a>,
+    above: i64,
+    not_before: Option<i64>,
+) -> Candidates<'a> {
     let mut q = messages::table
         .filter(messages::room_id.eq(room))
-        .filter(messages::seq.gt(r.above))
+        .filter(messages::seq.gt(above.max(r.above)))
         .filter(messages::seq.le(r.through))
         .into_boxed();
     if r.erased {
@@ -101,6 +121,103 @@ fn candidates<'a>(room: &'a str, r: &Resolved<'a>, not_before: Option<i64>) -> C
     q
 }
 
+/// Rows read per statement while comparing content.
+pub(in crate::store) const CONTENT_PAGE: i64 = 2_000;
+
+/// A row whose content matched.
+pub(in crate::store) struct Matched {
+    seq: i64,
+    id: String,
+    created_at: i64,
+}
+
+/// The covered rows whose content `r.contains` matches, oldest first: read a page at a time
+/// in `seq` order, narrowed by [`narrowing`], compared by [`Contains::matches`].
+fn content_matches(
+    conn: &mut DbConnection,
+    room: &str,
+    r: &Resolved<'_>,
+) -> QueryResult<Vec<Matched>> {
+    let mut found = Vec::new();
+    let mut above = r.above;
+    loop {
+        let mut q = candidates_above(room, r, above, None);
+        if let Some(narrow) = r.narrow.clone() {
+            q = q.filter(narrow);
+        }
+        let page: Vec<(i64, String, i64, String)> = q
+            .order(messages::seq.asc())
+            .limit(CONTENT_PAGE)
+            .select((
+                messages::seq,
+                messages::id,
+                messages::created_at,
+                messages::body,
+            ))
+            .load(conn)?;
+        let full = page.len() == usize::try_from(CONTENT_PAGE).unwrap_or(usize::MAX);
+        if let Some((last, ..)) = page.last() {
+            above = *last;
+        }
+        found.extend(page.into_iter().filter_map(|(seq, id, created_at, body)| {
+            r.contains
+                .matches(&MessageContent::from_trusted(body))
+                .then_some(Matched {
+                    seq,
+                    id,
+                    created_at,
+                })
+        }));
+        if !full {
+            return Ok(found);
+        }
+    }
+}
+
+/// Up to `limit` visible messages the filter matches, newest first (a dry run's sample).
+pub(in crate::store) fn sample(
+    conn: &mut DbConnection,
+    room: &str,
+    r: &Resolved<'_>,
+    rule: Rule,
+    retention: Option<i32>,
+    limit: usize,
+) -> QueryResult<Vec<Message>> {
+    let cutoff = rule.cutoff_ms(retention);
+    let mut out: Vec<Message> = Vec::with_capacity(limit);
+    let mut below = i64::MAX;
+    let page = if r.contains.is_empty() {
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    } else {
+        CONTENT_PAGE
+    };
+    while out.len() < limit {
+        let mut q = candidates(room, r, cutoff).filter(messages::seq.lt(below));
+        if let Some(narrow) = r.narrow.clone() {
+            q = q.filter(narrow);
+        }
+        let rows: Vec<(i64, crate::rows::MessageRow)> = q
+            .order(messages::seq.desc())
+            .limit(page)
+            .select((messages::seq, crate::rows::MessageRow::as_select()))
+            .load(conn)?;
+        let full = rows.len() == usize::try_from(page).unwrap_or(usize::MAX);
+        if let Some((last, _)) = rows.last() {
+            below = *last;
+        }
+        for (_, row) in rows {
+            let message = Message::from(row);
+            if out.len() < limit && r.contains.matches(&message.content) {
+                out.push(message);
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// `(rows covered, of which visible now)`: a filtered deletion removes the first and
 /// reports the second (the rest only the retention hides already).
 pub(in crate::store) fn count_covered(
@@ -111,6 +228,10 @@ pub(in crate::store) fn count_covered(
     retention: Option<i32>,
     by_retention: bool,
 ) -> QueryResult<(i64, i64)> {
+    if !r.contains.is_empty() {
+        let matched = content_matches(conn, room, r)?;
+        return Ok(counts_of(&matched, rule, retention, by_retention));
+    }
     let all: i64 = candidates(room, r, None).count().get_result(conn)?;
     let cutoff = rule
         .cutoff_ms(retention)
@@ -120,6 +241,21 @@ pub(in crate::store) fn count_covered(
     };
     let shown: i64 = candidates(room, r, Some(cutoff)).count().get_result(conn)?;
     Ok((all, shown))
+}
+
+/// `(covered, visible)` of content matches, as [`count_covered`] answers.
+fn counts_of(
+    matched: &[Matched],
+    rule: Rule,
+    retention: Option<i32>,
+    by_retention: bool,
+) -> (i64, i64) {
+    let all = i64::try_from(matched.len()).unwrap_or(i64::MAX);
+    let shown = match rule.cutoff_ms(retention).filter(|_| !by_retention) {
+        Some(cutoff) => matched.iter().filter(|m| m.created_at >= cutoff).count(),
+        None => matched.len(),
+    };
+    (all, i64::try_from(shown).unwrap_or(i64::MAX))
 }
 
 /// The coverage of a filtered clear from its counts ([`count_covered`]): no other hidden rows
@@ -151,7 +287,15 @@ pub(super) fn clear_matching(
         ));
     };
     let by_retention = deletion_plan::counts_expired(&request.actor);
-    let counts = count_covered(conn, room, &r, rule, room_state.retention, by_retention)?;
+    let matched = if r.contains.is_empty() {
+        None
+    } else {
+        Some(content_matches(conn, room, &r)?)
+    };
+    let counts = match &matched {
+        Some(m) => counts_of(m, rule, room_state.retention, by_retention),
+        None => count_covered(conn, room, &r, rule, room_state.retention, by_retention)?,
+    };
     let covered = counts.0;
     let plan = match deletion_plan::plan(request, coverage(counts), budget) {
         Ok(plan) => plan,
@@ -160,16 +304,26 @@ pub(super) fn clear_matching(
     // Stored answers that embed a covered message lose it; the others keep theirs.
     let embedded = embedded_messages(conn, room)?;
     if !embedded.is_empty() {
-        let hit: Vec<String> = candidates(room, &r, None)
-            .filter(messages::id.eq_any(&embedded))
-            .select(messages::id)
-            .load(conn)?;
+        let hit: Vec<String> = match &matched {
+            Some(m) => m
+                .iter()
+                .filter(|m| embedded.contains(&m.id))
+                .map(|m| m.id.clone())
+                .collect(),
+            None => candidates(room, &r, None)
+                .filter(messages::id.eq_any(&embedded))
+                .select(messages::id)
+                .load(conn)?,
+        };
         for id in &hit {
             redact_answers(conn, room, Some(id))?;
         }
     }
+    // An erasure hides a range: the domain never defers a clear by content, whose matches
+    // are not one (and `Removal::InPlace` below removes exactly those).
+    let deferred = plan.removal == Removal::Deferred && matched.is_none();
     match plan.removal {
-        Removal::Deferred => {
+        Removal::Deferred if deferred => {
             let senders: Vec<&str> = if r.senders.is_empty() {
                 vec![""]
             } else {
@@ -189,21 +343,23 @@ pub(super) fn clear_matching(
                     .execute(conn)?;
             }
         }
-        Removal::InPlace if covered > 0 => {
-            let seqs: Vec<i64> = candidates(room, &r, None)
-                .select(messages::seq)
-                .load(conn)?;
+        Removal::InPlace | Removal::Deferred if covered > 0 => {
+            let seqs: Vec<i64> = match matched {
+                Some(m) => m.into_iter().map(|m| m.seq).collect(),
+                None => candidates(room, &r, None)
+                    .select(messages::seq)
+                    .load(conn)?,
+            };
             for chunk in seqs.chunks(1_000) {
                 diesel::delete(messages::table.filter(messages::seq.eq_any(chunk)))
                     .execute(conn)?;
             }
         }
-        Removal::InPlace => {}
+        Removal::InPlace | Removal::Deferred => {}
     }
     let mut deletion = plan.record;
     link(&mut deletion, room_state);
     settle_room(conn, room, covered, &deletion)?;
     record(conn, &deletion, room_state)?;
-    let deferred = plan.removal == Removal::Deferred;
     Ok(Committed::deleted(deletion, deferred, room_state.queued))
 }

@@ -1,0 +1,1 @@
+ALTER TABLE messages DROP KEY messages_by_time;
