@@ -1,11 +1,14 @@
-// Platform administrators' screens (API key): purging a user's messages across rooms, and
-// the webhook deliveries of deletion events with redelivery.
+// Platform administrators' screens (API key): purging a user's messages across rooms,
+// clearing a spam wave by content across rooms, and the webhook deliveries of deletion
+// events with redelivery.
 
 import { call, newIdempotencyKey, path } from "./api.js";
+import { sampleList } from "./clear.js";
 import { confirmAction, deletedLine, justAfter } from "./confirm.js";
 import * as store from "./store.js";
 import {
   $,
+  clientIds,
   count,
   el,
   exclusive,
@@ -25,6 +28,10 @@ export function start() {
   $("purge-form").addEventListener("submit", (event) => {
     event.preventDefault();
     exclusive(previewPurge);
+  });
+  $("wave-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    exclusive(previewWave);
   });
   $("deliveries-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -46,6 +53,7 @@ export function showDeliveries() {
 /** Empties both screens (signing out; the store forgets the listing). */
 export function reset() {
   $("purge-form").reset();
+  $("wave-form").reset();
   $("delivery-rows").replaceChildren();
   $("older-deliveries").hidden = true;
 }
@@ -113,6 +121,55 @@ async function previewPurge() {
   if (result) {
     say(deletedLine(result, n, ` of ${client} from ${count(result.rooms.length, "room")}`));
     $("purge-form").reset();
+  }
+}
+
+async function previewWave() {
+  const contains = $("wave-contains").value;
+  const after = isoFromLocal($("wave-after").value) || new Date(Date.now() - 86_400_000).toISOString();
+  const before = isoFromLocal($("wave-before").value);
+  const query = [["contains", contains], ["after", after]];
+  if (before) {
+    query.push(["before", before]);
+  }
+  for (const room of clientIds($("wave-rooms").value)) {
+    query.push(["roomID", room]);
+  }
+  let preview;
+  try {
+    preview = await call("DELETE", "/admin/messages", { query: query.concat([["dryRun", "true"]]) });
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  // What is confirmed is what the preview counted: the window ends where the preview's did.
+  const pinned = before ? query : query.concat([["before", preview.filter.before]]);
+  const n = preview.deletedCount;
+  const key = newIdempotencyKey();
+  const detail = n === 0
+    ? [el("p", "Nothing matches.")]
+    : [
+      el("p", "They disappear for everyone at once and cannot be restored. Messages sent after this preview are kept."),
+      roomTable(preview.rooms),
+      el("p", n > preview.sample.length ? "The newest of them:" : "They are:"),
+      sampleList(preview.sample),
+    ];
+  const result = await confirmAction({
+    title: n === 0
+      ? `No message contains “${contains}”`
+      : `Permanently delete ${count(n, "message")} containing “${contains}” from ${count(preview.rooms.length, "room")}?`,
+    detail,
+    okLabel: `Delete ${count(n, "message")}`,
+    canConfirm: n > 0,
+    action: () => call("DELETE", "/admin/messages", {
+      query: pinned,
+      reason: $("wave-reason").value.trim(),
+      idempotencyKey: key,
+    }),
+  });
+  if (result) {
+    say(deletedLine(result, n, ` from ${count(result.rooms.length, "room")}`));
+    $("wave-form").reset();
   }
 }
 

@@ -381,6 +381,36 @@ fn a_platform_admin_purges_a_user_and_redelivers_an_event() {
     let again = receiver.wait_for(3, WAIT);
     assert_eq!(again.len(), 3, "redelivered");
     assert_eq!(again[2].json()["id"], id.as_str(), "the same event ID");
+
+    // A spam wave by another account, cleared by its text across rooms after a preview
+    // that shows the rooms and the newest matches.
+    let wave = app.say(&member, "south", "deal at FREE.example/now");
+    let ham = app.say(&member, "south", "a free example, not spam");
+    browser.click("#nav-purge");
+    browser.fill("#wave-contains", "free.EXAMPLE/");
+    browser.fill("#wave-reason", "spam wave");
+    browser.click("#wave-preview");
+    confirmation(
+        &browser,
+        "Permanently delete 1 message containing “free.EXAMPLE/” from 1 room?",
+    );
+    assert!(browser.text("#confirm-detail tbody").contains("south1"));
+    assert_eq!(
+        browser.text("#clear-sample li"),
+        "member: deal at FREE.example/now"
+    );
+    assert!(
+        visible_ids(&app, "south").contains(&wave),
+        "the preview deletes nothing"
+    );
+    browser.click("#confirm-ok");
+    browser.wait_until("the clear by content", |b| {
+        b.text("#status") == "Deleted 1 message from 1 room."
+    });
+    assert_eq!(visible_ids(&app, "south"), vec![ham]);
+    let record = &app.audit("south")[0];
+    assert_eq!(record["filter"]["contains"], json!(["free.EXAMPLE/"]));
+    assert_eq!(record["reason"], "spam wave");
 }
 
 #[test]
