@@ -261,5 +261,79 @@ pub fn run(
         floor.as_secs_f64() * 1000.0,
         took.as_secs_f64() / floor.as_secs_f64(),
     ));
+    platform_wave(&mut admin, &mut db, &mut rows)?;
     Ok(rows)
+}
+
+/// Rooms of the platform's day, and its messages.
+const PLATFORM_ROOMS: u64 = 10_000;
+const PLATFORM_MESSAGES: u64 = 1_000_000;
+
+/// A clear by content across a platform's day: 10,000 rooms with 1,000,000 messages sent in
+/// that day, a spam wave of 1,000 messages in 1,000 rooms; the dry run and the clear of
+/// `DELETE /admin/messages` over the day, beside the floor (the same window and `LIKE`
+/// straight at the database, on the twin wave `spam-a`, which has the same shape).
+fn platform_wave(admin: &mut Client, db: &mut Sql, rows: &mut Vec<String>) -> anyhow::Result<()> {
+    let seeding = Instant::now();
+    for i in 0..PLATFORM_ROOMS {
+        let r = admin.call(
+            "POST",
+            "/rooms",
+            Some(&format!(r#"{{"_id":"w{i:05}","owner":"mod"}}"#)),
+        )?;
+        anyhow::ensure!(
+            r.status == 200,
+            "platform room: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let day = 86_400_000;
+    let t0 = chrono::Utc::now().timestamp_millis() - 3 * day;
+    db.seed_platform(PLATFORM_ROOMS, PLATFORM_MESSAGES, t0, day)?;
+    db.checkpoint()?;
+    eprintln!(
+        "platform seeded in {:.1} s",
+        seeding.elapsed().as_secs_f64()
+    );
+    let (after, before) = (t0, t0 + day + 1);
+    let mut run = |dry: bool| -> anyhow::Result<(i64, usize, Duration)> {
+        let dry_run = if dry { "&dryRun=true" } else { "" };
+        let (r, took) = admin.timed(
+            "DELETE",
+            &format!(
+                "/admin/messages?contains=spam-b.example&after={after}&before={before}{dry_run}"
+            ),
+            None,
+        )?;
+        anyhow::ensure!(
+            r.status == 200,
+            "clear by content: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let v = r.json()?;
+        let n = v["result"]["deletedCount"].as_i64().unwrap_or(-1);
+        let affected = v["result"]["rooms"].as_array().map_or(0, Vec::len);
+        Ok((n, affected, took))
+    };
+    let t = Instant::now();
+    let counted = db.platform_clear(after, before, "%spam-a.example%", None)?;
+    let dry_floor = t.elapsed();
+    let (previewed, rooms_hit, dry_took) = run(true)?;
+    rows.push(format!(
+        "| `DELETE /admin/messages` over a day of {PLATFORM_ROOMS} rooms and {PLATFORM_MESSAGES} messages, dry run: response, deletedCount in rooms | {:.0} ms, {previewed} in {rooms_hit} (floor's wave: {counted}) | {:.0} ms | {:.1}× |",
+        dry_took.as_secs_f64() * 1000.0,
+        dry_floor.as_secs_f64() * 1000.0,
+        dry_took.as_secs_f64() / dry_floor.as_secs_f64(),
+    ));
+    let t = Instant::now();
+    db.platform_clear(after, before, "%spam-a.example%", Some("floor-wave"))?;
+    let floor = t.elapsed();
+    let (deleted, rooms_hit, took) = run(false)?;
+    rows.push(format!(
+        "| the same, cleared: response (rows gone with it), deletedCount in rooms | {:.0} ms, {deleted} in {rooms_hit} | {:.0} ms (batched, no events) | {:.1}× |",
+        took.as_secs_f64() * 1000.0,
+        floor.as_secs_f64() * 1000.0,
+        took.as_secs_f64() / floor.as_secs_f64(),
+    ));
+    Ok(())
 }

@@ -301,6 +301,95 @@ impl Sql {
         Ok(covered)
     }
 
+    /// Seeds a platform's day: `n` messages from `u0` in rooms `w00000`… (`rooms` of them,
+    /// `n / rooms` each, consecutive), message `x` sent at `t0 + x * day_ms / n`; message `x`
+    /// with `x % 1000 == 1` says "WIN at spam-a.example", with `x % 1000 == 51` "WIN at
+    /// spam-b.example" (one of each in every tenth room), the others "message number x".
+    pub fn seed_platform(
+        &mut self,
+        rooms: u64,
+        n: u64,
+        t0: i64,
+        day_ms: i64,
+    ) -> anyhow::Result<()> {
+        let per_room = n / rooms;
+        let step = day_ms / i64::try_from(n)?;
+        if self.is_sqlite() {
+            return self.run(&format!(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n})
+                 INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+                 SELECT printf('w-%09d', x), printf('w%05d', ((x - 1) / {per_room}) % {rooms}), 'u0', 'text',
+                        CASE x % 1000 WHEN 1 THEN '\"WIN at spam-a.example ' || x || '\"'
+                                      WHEN 51 THEN '\"WIN at spam-b.example ' || x || '\"'
+                                      ELSE '\"message number ' || x || '\"' END,
+                        {t0} + x * {step} FROM c;
+                 UPDATE rooms SET visible_count = visible_count + {per_room} WHERE id LIKE 'w%';"
+            ));
+        }
+        let digits = "(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                      UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                      UNION ALL SELECT 8 UNION ALL SELECT 9)";
+        self.run(&format!(
+            "INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+             SELECT CONCAT('w-', LPAD(x, 9, '0')), CONCAT('w', LPAD(((x - 1) DIV {per_room}) % {rooms}, 5, '0')), 'u0', 'text',
+                    CASE x % 1000 WHEN 1 THEN CONCAT('\"WIN at spam-a.example ', x, '\"')
+                                  WHEN 51 THEN CONCAT('\"WIN at spam-b.example ', x, '\"')
+                                  ELSE CONCAT('\"message number ', x, '\"') END,
+                    {t0} + x * {step}
+             FROM (SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 100000 * g.d AS x
+                   FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f, {digits} g) n
+             WHERE x <= {n} ORDER BY x;
+             UPDATE rooms SET visible_count = visible_count + {per_room} WHERE id LIKE 'w%';"
+        ))
+    }
+
+    /// Floor of a clear by content across rooms within `(after, before)`: the rows whose body
+    /// is `LIKE` `pattern`, counted per room (the floor of a dry run, with `deletion` `None`)
+    /// or, in one transaction, the rooms locked, the rows read and deleted, the visible
+    /// counts lowered and one audit record per room written (one statement each: the batched
+    /// floor; no events), then the checkpoint. Answers the rows.
+    pub fn platform_clear(
+        &mut self,
+        after: i64,
+        before: i64,
+        pattern: &str,
+        deletion: Option<&str>,
+    ) -> anyhow::Result<i64> {
+        let like = if self.is_sqlite() {
+            format!("body LIKE '{pattern}' ESCAPE '!'")
+        } else {
+            format!("body COLLATE utf8mb4_general_ci LIKE '{pattern}' ESCAPE '!'")
+        };
+        let matched = format!("created_at > {after} AND created_at < {before} AND {like}");
+        let counts = self.room_counts(&format!(
+            "SELECT room_id, COUNT(*) AS n FROM messages WHERE {matched} GROUP BY room_id"
+        ))?;
+        let total: i64 = counts.iter().map(|(_, n)| n).sum();
+        let Some(deletion) = deletion else {
+            return Ok(total);
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let id = if self.is_sqlite() {
+            format!("'{deletion}-' || room_id")
+        } else {
+            format!("CONCAT('{deletion}-', room_id)")
+        };
+        let rooms = format!("SELECT DISTINCT room_id FROM messages WHERE {matched}");
+        self.run(&format!(
+            "BEGIN;
+             UPDATE rooms SET write_version = write_version + 1 WHERE id IN ({rooms});
+             SELECT seq, room_id, body FROM messages WHERE {matched};
+             INSERT INTO deletions (id, room_id, message_id, deleted_count, deleted_by, deleted_at, reason)
+               SELECT {id}, room_id, '_all', COUNT(*), '_platform', {now}, NULL
+               FROM messages WHERE {matched} GROUP BY room_id;
+             UPDATE rooms SET visible_count = visible_count - 1 WHERE id IN ({rooms});
+             DELETE FROM messages WHERE {matched};
+             COMMIT;"
+        ))?;
+        self.checkpoint()?;
+        Ok(total)
+    }
+
     /// Floor of a user purge of `sender` from `rooms` (every room holding its messages), as
     /// the store commits it (`src/store/deletion/batch.rs`): the client read and the rooms with
     /// its visible messages (the API key needs no token read), then in one transaction, per

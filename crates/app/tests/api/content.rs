@@ -249,3 +249,75 @@ fn a_content_clear_leaves_no_matched_text_in_the_sqlite_files() {
     assert_eq!(res.ok()["deletedCount"], 1);
     assert!(!bytes().contains(secret));
 }
+
+/// kill -9 while a large clear by content runs: its matches are removed in its transaction,
+/// so after the restart the room holds all of them or none (never some), no row is hidden
+/// without being counted, and the clear sent again finishes it with the exact count.
+#[test]
+fn a_content_clear_killed_mid_way_is_all_or_nothing_after_restart() {
+    let database = roomwarden_adapters::testing::FreshDatabase::new();
+    let url = database.url.clone();
+    let env = [
+        ("ROOMWARDEN_DATABASE_URL", url.as_str()),
+        ("ROOMWARDEN_API_KEY", API_KEY),
+        ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
+    ];
+    let first = Binary::start(&env);
+    let call = |base: &str, method: &str, path: &str, body: Option<Value>| -> Resp {
+        let mut headers = vec![("IM-API-KEY".to_owned(), API_KEY.to_owned())];
+        if body.is_some() {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        }
+        let body = body.map(|b| b.to_string());
+        send_with(&agent(), base, method, path, &headers, body.as_deref())
+    };
+    for id in ["owner", "spammer"] {
+        let res = call(
+            &first.base,
+            "POST",
+            "/admin/clients",
+            Some(json!({"_id": id})),
+        );
+        assert_eq!(res.status, 200);
+    }
+    let room = json!({"_id": "big", "owner": "owner", "members": ["spammer"]});
+    assert_eq!(call(&first.base, "POST", "/rooms", Some(room)).status, 200);
+    let rows = roomwarden_adapters::testing::Rows::open(&url);
+    let now = chrono::Utc::now().timestamp_millis();
+    rows.seed("big", "spammer", "wave", 20_000, now);
+    rows.seed("big", "spammer", "ham", 20_000, now);
+    let path = "/rooms/big/messages/_all?contains=WAVE%201";
+    let base = first.base.clone();
+    let clearing = std::thread::spawn(move || call(&base, "DELETE", path, None).status);
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &first.child.id().to_string()])
+        .status();
+    // `None` when the server died before answering (the client's read fails and panics).
+    let answered = clearing.join().ok();
+    drop(first);
+
+    let second = Binary::start(&env);
+    let total = |base: &str| {
+        let page = call(base, "GET", "/rooms/big/messages/v3?limit=1", None);
+        assert_eq!(page.status, 200);
+        page.body["result"]["totalCount"].as_i64().expect("count")
+    };
+    // "wave 1", "wave 1x", "wave 1xx", "wave 1xxx", "wave 1xxxx" (x < 20,000): 11,111.
+    let matching = 1 + 10 + 100 + 1_000 + 10_000;
+    let stored = rows.stored("big", None);
+    let records = call(&second.base, "GET", "/rooms/big/deletions", None).body["result"]["data"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(total(&second.base), stored, "no row hidden and uncounted");
+    assert!(
+        (stored == 40_000 && records == 0) || (stored == 40_000 - matching && records == 1),
+        "all or nothing: {stored} rows, {records} records (answered {answered:?})"
+    );
+    let again = call(&second.base, "DELETE", path, None);
+    assert_eq!(again.status, 200);
+    let expected = if stored == 40_000 { matching } else { 0 };
+    assert_eq!(again.body["result"]["deletedCount"], expected);
+    assert_eq!(rows.stored("big", None), 40_000 - matching);
+    drop(second);
+}
