@@ -45,6 +45,7 @@ OPERATIONS = {
     "clear": "clear_messages",  # DELETE /rooms/{roomID}/messages/_all (before/after/sender/dryRun)
     "bulk_delete": "bulk_delete_at",  # POST /rooms/{roomID}/messages/delete
     "purge_client": "purge_client",  # DELETE /admin/clients/{clientID}/messages
+    "clear_by_content": "clear_by_content",  # DELETE /admin/messages (contains/after/before/roomID/dryRun)
     "room_deletions": "room_deletions",  # GET /rooms/{roomID}/deletions
     "verify_deletions": "verify_deletions",  # GET /rooms/{roomID}/deletions/verify
     "export_deletions": "export_deletions",  # GET /admin/deletions/export (JSON Lines, as bytes)
@@ -609,6 +610,29 @@ def _():
     lines = [json.loads(line) for line in resp.content.decode().splitlines()]
     check(len(lines) >= 5 and all(len(r["hash"]) == 64 for r in lines), f"{len(lines)} records with hashes")
     return f"{len(lines)} records"
+
+
+@step("a spam wave: a link posted in games, cleared by content across rooms after a dry run showing it (API key)")
+def _():
+    import time
+
+    text = "FREE coins at win.example"
+    send("spammer42", "games", text)
+    since = str(int(time.time() * 1000) - 3_600_000)
+    needle = ["coins at WIN.example"]
+    dry = ok(call("clear_by_content", client=admin(), contains=needle, after=since, dry_run=True))
+    eq(dry.rm, "Dry run: nothing deleted", "RM")
+    res = dry.result
+    eq((res.deleted_count, res.deleted_by, res.dry_run), (1, "_platform", True), "result deletedCount/deletedBy/dryRun")
+    eq([(c.room_id, c.deleted_count) for c in res.rooms], [("games", 1)], "result.rooms")
+    eq([(m.room_id, m.sender, m.message) for m in res.sample], [("games", "spammer42", text)], "result.sample")
+    eq(res.filter_.contains, needle, "result.filter.contains")
+    done = ok(call("clear_by_content", client=admin(), contains=needle, after=since, before=res.filter_.before,
+                   x_audit_log_reason="coin%20spam"))
+    eq(done.rm, "Matching messages deleted successfully", "RM")
+    eq((done.result.deleted_count, done.result.dry_run), (1, False), "result deletedCount/dryRun")
+    eq(listing("alice", "games").total_count, 0, "games totalCount after the clear")
+    return "games: 1"
 
 
 @step(f"set {ROOM}'s retention to 30 days (PUT /rooms/{{roomID}}, owner)")
