@@ -285,8 +285,6 @@ fn setup_session(conn: &mut DbConnection) -> QueryResult<()> {
     }
 }
 
-/// The step between the `seq`s one node hands out: `auto_increment_increment` on MySQL (the
-/// cluster size on Galera), 1 on SQLite.
 /// Whether `conn` is a MySQL connection.
 pub(crate) fn is_mysql(conn: &DbConnection) -> bool {
     match conn {
@@ -296,6 +294,8 @@ pub(crate) fn is_mysql(conn: &DbConnection) -> bool {
     }
 }
 
+/// The step between the `seq`s one node hands out: `auto_increment_increment` on MySQL (the
+/// cluster size on Galera), 1 on SQLite.
 pub(crate) fn seq_step(conn: &mut DbConnection) -> QueryResult<i64> {
     match conn {
         DbConnection::Sqlite(_) => Ok(1),

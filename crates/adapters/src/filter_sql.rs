@@ -154,16 +154,17 @@ pub(crate) fn decode(stored: &str) -> Option<MessageFilter> {
                 .collect()
         })
         .unwrap_or_default();
-    let contains = match v.get("contains").and_then(Value::as_array) {
-        Some(a) => Contains::new(
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-        )
-        .ok()?,
-        None => Contains::default(),
-    };
+    let contains = Contains::from_trusted(
+        v.get("contains")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
     Some(MessageFilter {
         before: v.get("before").and_then(bound_from),
         after: v.get("after").and_then(bound_from),

@@ -156,9 +156,10 @@ pub struct Plan {
 /// [`crate::usecases::deletion::MAX_BULK`], so they do not draw on `budget`. A clear is
 /// removed in place when its rows fit what is left of `budget` (which it then takes) and
 /// no other hidden rows lie among them, else deferred. A clear by content
-/// ([`crate::filter::Contains`]) is always removed in place, whatever its size: its rows are
-/// found one by one, so no range can hide them (it takes what is left of the budget). A clear counts the visible rows it
-/// covers, all covered rows for a retention run ([`counts_expired`]).
+/// ([`crate::filter::Contains`]) is always removed in place, whatever its size: its rows
+/// are found one by one, so no range can hide them (it takes what is left of the budget).
+/// A clear counts the visible rows it covers, all covered rows for a retention run
+/// ([`counts_expired`]).
 ///
 /// # Errors
 /// [`Refusal::MessageNotFound`] when the message, every listed one or a filter's

@@ -206,7 +206,7 @@ impl State {
                         && below.is_none_or(|b| **seq < b)
                         && above.is_none_or(|a| **seq > a)
                         && filter.matches(&m.sender, m.sent_at)
-                        && filter.contains.matches(&m.content)
+                        && filter.contains.matches(m.content.as_json())
                 })
                 .map(|(seq, _)| *seq)
                 .collect(),
@@ -839,7 +839,7 @@ impl MessageStore for MemoryStore {
             .filter(|(_, m)| among.is_none_or(|rooms| rooms.contains(&m.room)))
             .filter(|(_, m)| state.unexpired(m, now))
             .filter(|(_, m)| filter.matches(&m.sender, m.sent_at))
-            .filter(|(_, m)| filter.contains.matches(&m.content))
+            .filter(|(_, m)| filter.contains.matches(m.content.as_json()))
             .collect();
         let mut rooms: std::collections::BTreeMap<RoomId, u64> = std::collections::BTreeMap::new();
         for (_, m) in &found {

@@ -340,7 +340,10 @@ pub struct ExpiredRoom {
 pub struct MessageContent(String);
 
 impl MessageContent {
-    /// Wraps serialized JSON produced by the caller's parser, checking its size.
+    /// Wraps serialized JSON produced by the caller's parser, checking its size. Write it as
+    /// `serde_json` writes a value (escaping only `"`, `\` and control characters): the
+    /// diesel store's clear by content narrows its scan by the stored text on that
+    /// assumption (docs/architecture.md, "Clear by content").
     ///
     /// # Errors
     /// [`DomainError::InvalidBody`] when it is larger than 64 KiB.

@@ -66,7 +66,7 @@ pub(super) fn find(
         }
         for (_, row) in page {
             let message = Message::from(row);
-            if !filter.contains.matches(&message.content) {
+            if !filter.contains.matches(message.content.as_json()) {
                 continue;
             }
             *counts.entry(message.room.as_str().to_owned()).or_default() += 1;

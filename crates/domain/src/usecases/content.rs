@@ -6,15 +6,20 @@
 use crate::actor::Actor;
 use crate::error::DomainError;
 use crate::filter::{Bound, Contains, MessageFilter};
-use crate::ids::{DeleteTarget, DeletionId, RoomId};
-use crate::model::{AuditReason, Deletion, DeletionRequest, Message};
+use crate::ids::RoomId;
+use crate::model::{AuditReason, Deletion, Message};
 use crate::usecases::Ports;
 use crate::usecases::deletion::SAMPLE;
-use crate::usecases::purge::{commit_clears, distinct_rooms};
+use crate::usecases::purge::{RoomClear, commit_clears, distinct_rooms};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Longest window one clear by content may search, in days: the window bounds the work.
 pub const MAX_WINDOW_DAYS: i64 = 7;
+
+/// How long after its own time a send may still commit, in seconds: the request deadline
+/// (8 s) with a margin. After committing, a clear by content searches this last part of its
+/// window again ([`clear_by_content`]).
+pub const IN_FLIGHT_SECS: i64 = 10;
 
 /// A validated clear by content (the syntax checks are done by building it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +100,12 @@ impl ContentClear {
 
 /// Removes the matching messages of the window from every room, or the listed ones, as
 /// `actor` (the API key; the route checks it). Each room's clear matches again under its
-/// lock, so the counts are exact and every match is invisible when this returns.
+/// lock, so the counts are exact. The rooms come from a search that holds no lock: a send
+/// dated just before the window's end but committed after the search read that part would
+/// be missed, so once the clears have committed the last [`IN_FLIGHT_SECS`] of the window
+/// are searched again and the rooms found there cleared too (a room may then have two
+/// audit records; its count in the answer is their sum). A send that takes longer than the
+/// whole clear to commit is answered 503 at its deadline, or lands after: clear again.
 ///
 /// # Errors
 /// A storage failure.
@@ -121,32 +131,45 @@ pub fn clear_by_content(
             sample: found.sample,
         });
     }
-    let requests: Vec<DeletionRequest> = found
-        .rooms
-        .into_iter()
-        .map(|(room, _)| DeletionRequest {
-            id: DeletionId::generate(now),
-            room,
-            target: DeleteTarget::All,
-            actor: actor.clone(),
-            deleted_at,
-            reason: command.reason.clone(),
-            filter: command.filter.clone(),
-            skip_if_nothing: true,
-            retention: None,
-        })
-        .collect();
-    let deletions = commit_clears(ports, &requests)?;
+    let clear = RoomClear {
+        actor,
+        now,
+        reason: command.reason.as_ref(),
+        filter: &command.filter,
+    };
+    let clears = |rooms: Vec<(RoomId, u64)>| clear.of(rooms.into_iter().map(|(room, _)| room));
+    let mut deletions = commit_clears(ports, &clears(found.rooms))?;
+    let late = ports
+        .messages
+        .find_matching(&in_flight_tail(&command.filter), among, 0)?;
+    if !late.rooms.is_empty() {
+        deletions.extend(commit_clears(ports, &clears(late.rooms))?);
+    }
+    let mut rooms: std::collections::BTreeMap<RoomId, u64> = std::collections::BTreeMap::new();
+    for d in &deletions {
+        *rooms.entry(d.room.clone()).or_default() += d.deleted_count;
+    }
     Ok(ContentClear {
-        rooms: deletions
-            .iter()
-            .map(|d| (d.room.clone(), d.deleted_count))
-            .collect(),
+        rooms: rooms.into_iter().collect(),
         deleted_at,
         filter: command.filter,
         deletions,
         sample: Vec::new(),
     })
+}
+
+/// The last [`IN_FLIGHT_SECS`] of `filter`'s window (all of it when shorter).
+fn in_flight_tail(filter: &MessageFilter) -> MessageFilter {
+    let end = filter.before.as_ref().and_then(Bound::time);
+    let start = filter.after.as_ref().and_then(Bound::time);
+    let tail = match (start, end) {
+        (Some(start), Some(end)) => Some(start.max(end - TimeDelta::seconds(IN_FLIGHT_SECS))),
+        (start, _) => start,
+    };
+    MessageFilter {
+        after: tail.map(Bound::At),
+        ..filter.clone()
+    }
 }
 
 #[cfg(test)]
@@ -194,15 +217,30 @@ mod tests {
     #[test]
     fn one_clear_per_room_found_and_a_sample_only_in_a_dry_run() {
         let after = Some(at(9 * 86_400_000));
-        let command = ClearByContent::new(spam(), after, None, vec![], None, now()).expect("valid");
+        let command =
+            ClearByContent::new(spam(), after.clone(), None, vec![], None, now()).expect("valid");
         let mut messages = MockMessageStore::new();
+        let whole = after.clone();
         messages
             .expect_find_matching()
             .times(2)
-            .withf(|_, _, sample| *sample == SAMPLE || *sample == 0)
+            .withf(move |f, _, sample| f.after == whole && (*sample == SAMPLE || *sample == 0))
             .returning(|_, _, _| {
                 Ok(Matching {
                     rooms: vec![(rid("a"), 2), (rid("b"), 1)],
+                    sample: Vec::new(),
+                })
+            });
+        // After the commit, the window's last seconds are searched again: a send that
+        // committed late in room c.
+        let tail = Some(at(10 * 86_400_000 - IN_FLIGHT_SECS * 1000));
+        messages
+            .expect_find_matching()
+            .times(1)
+            .withf(move |f, _, sample| f.after == tail && *sample == 0)
+            .returning(|_, _, _| {
+                Ok(Matching {
+                    rooms: vec![(rid("c"), 1)],
                     sample: Vec::new(),
                 })
             });
@@ -221,6 +259,19 @@ mod tests {
                     DeleteOutcome::NothingMatched,
                 ])
             });
+        messages
+            .expect_delete_many()
+            .times(1)
+            .withf(|reqs| {
+                reqs.len() == 1
+                    && reqs[0].room == rid("c")
+                    && reqs[0].filter.after == Some(at(9 * 86_400_000))
+            })
+            .returning(|reqs| {
+                Ok(vec![DeleteOutcome::Deleted(Deletion::committed(
+                    &reqs[0], 1,
+                ))])
+            });
         let mocks = Mocks {
             messages,
             ..Mocks::default()
@@ -233,9 +284,9 @@ mod tests {
             clear_by_content(&mocks.ports(), &Actor::Platform, command, false).expect("cleared");
         assert_eq!(
             real.rooms,
-            vec![(rid("a"), 3)],
-            "counted under each room's lock"
+            vec![(rid("a"), 3), (rid("c"), 1)],
+            "counted under each room's lock, with the late room"
         );
-        assert_eq!(real.deletions.len(), 1);
+        assert_eq!(real.deletions.len(), 2);
     }
 }

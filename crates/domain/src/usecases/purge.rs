@@ -124,21 +124,13 @@ pub fn purge_client(
             deletions: Vec::new(),
         });
     }
-    let requests: Vec<DeletionRequest> = rooms
-        .into_iter()
-        .map(|room| DeletionRequest {
-            id: DeletionId::generate(now),
-            room,
-            target: DeleteTarget::All,
-            actor: actor.clone(),
-            deleted_at,
-            reason: command.reason.clone(),
-            filter: command.filter.clone(),
-            skip_if_nothing: true,
-            retention: None,
-        })
-        .collect();
-    let deletions = commit_clears(ports, &requests)?;
+    let clear = RoomClear {
+        actor,
+        now,
+        reason: command.reason.as_ref(),
+        filter: &command.filter,
+    };
+    let deletions = commit_clears(ports, &clear.of(rooms))?;
     Ok(Purge {
         client: command.client,
         rooms: deletions
@@ -148,6 +140,39 @@ pub fn purge_client(
         deleted_at,
         deletions,
     })
+}
+
+/// One filtered clear per room, as a user purge and a clear by content make them: same
+/// actor, time, reason and filter; a room where nothing matches any more is skipped.
+pub(crate) struct RoomClear<'a> {
+    /// Who deletes.
+    pub actor: &'a Actor,
+    /// The request's time (the records' `deletedAt`, to the millisecond).
+    pub now: DateTime<Utc>,
+    /// Why.
+    pub reason: Option<&'a AuditReason>,
+    /// Which messages of each room.
+    pub filter: &'a MessageFilter,
+}
+
+impl RoomClear<'_> {
+    /// The requests of these rooms.
+    pub fn of(&self, rooms: impl IntoIterator<Item = RoomId>) -> Vec<DeletionRequest> {
+        rooms
+            .into_iter()
+            .map(|room| DeletionRequest {
+                id: DeletionId::generate(self.now),
+                room,
+                target: DeleteTarget::All,
+                actor: self.actor.clone(),
+                deleted_at: crate::model::to_millis(self.now),
+                reason: self.reason.cloned(),
+                filter: self.filter.clone(),
+                skip_if_nothing: true,
+                retention: None,
+            })
+            .collect()
+    }
 }
 
 /// Commits one clear per room in one transaction ([`crate::ports::MessageStore::delete_many`])
@@ -162,6 +187,9 @@ pub(crate) fn commit_clears(
     requests: &[DeletionRequest],
 ) -> Result<Vec<Deletion>, DomainError> {
     let mut deletions = Vec::new();
+    if requests.is_empty() {
+        return Ok(deletions);
+    }
     for outcome in ports.messages.delete_many(requests)? {
         if let Ok(Some(deletion)) = super::deletion::deleted(outcome) {
             deletions.push(deletion);

@@ -19,7 +19,7 @@ use diesel::sql_types::Bool;
 use roomwarden_domain::deletion_plan::{self, Budget, Coverage, Refusal, Removal, Rows};
 use roomwarden_domain::filter::{Bound, Contains, MessageFilter};
 use roomwarden_domain::ids::ClientId;
-use roomwarden_domain::model::{DeletionRequest, Message, MessageContent};
+use roomwarden_domain::model::{DeletionRequest, Message};
 
 /// A filter resolved against the room: the `seq` range and time window it covers.
 pub(in crate::store) struct Resolved<'a> {
@@ -121,8 +121,9 @@ fn candidates_above<'a>(
     q
 }
 
-/// Rows read per statement while comparing content.
-pub(in crate::store) const CONTENT_PAGE: i64 = 2_000;
+/// Rows read per statement while comparing content: with bodies of up to 64 KiB, at most
+/// 32 MiB held at once.
+pub(in crate::store) const CONTENT_PAGE: i64 = 500;
 
 /// A row whose content matched.
 pub(in crate::store) struct Matched {
@@ -132,7 +133,7 @@ pub(in crate::store) struct Matched {
 }
 
 /// The covered rows whose content `r.contains` matches, oldest first: read a page at a time
-/// in `seq` order, narrowed by [`narrowing`], compared by [`Contains::matches`].
+/// in `seq` order, narrowed by [`filter_sql::BodyLike`], compared by [`Contains::matches`].
 fn content_matches(
     conn: &mut DbConnection,
     room: &str,
@@ -160,13 +161,11 @@ fn content_matches(
             above = *last;
         }
         found.extend(page.into_iter().filter_map(|(seq, id, created_at, body)| {
-            r.contains
-                .matches(&MessageContent::from_trusted(body))
-                .then_some(Matched {
-                    seq,
-                    id,
-                    created_at,
-                })
+            r.contains.matches(&body).then_some(Matched {
+                seq,
+                id,
+                created_at,
+            })
         }));
         if !full {
             return Ok(found);
@@ -207,7 +206,7 @@ pub(in crate::store) fn sample(
         }
         for (_, row) in rows {
             let message = Message::from(row);
-            if out.len() < limit && r.contains.matches(&message.content) {
+            if out.len() < limit && r.contains.matches(message.content.as_json()) {
                 out.push(message);
             }
         }
