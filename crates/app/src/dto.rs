@@ -1,7 +1,7 @@
 //! Wire shapes: request bodies and results, with their OpenAPI schemas.
 
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
-use roomwarden_domain::ids::{ClientId, DeleteTarget, MessageId};
+use roomwarden_domain::ids::{ClientId, DeleteTarget, MessageId, RoomId};
 use roomwarden_domain::model::{
     Client, Deletion, Message, PLATFORM_ACTOR, RetentionDays, Room, RoomView,
 };
@@ -389,20 +389,26 @@ pub struct PurgeResultDto {
     pub dry_run: bool,
 }
 
+impl RoomCountDto {
+    /// Rooms with their counts, in the order given.
+    fn list(rooms: &[(RoomId, u64)]) -> Vec<Self> {
+        rooms
+            .iter()
+            .map(|(room, n)| Self {
+                room_id: room.as_str().to_owned(),
+                deleted_count: *n,
+            })
+            .collect()
+    }
+}
+
 impl PurgeResultDto {
     /// The result of `purge`.
     pub fn new(purge: &Purge, dry_run: bool) -> Self {
         Self {
             client_id: purge.client.as_str().to_owned(),
             deleted_count: purge.deleted_count(),
-            rooms: purge
-                .rooms
-                .iter()
-                .map(|(room, n)| RoomCountDto {
-                    room_id: room.as_str().to_owned(),
-                    deleted_count: *n,
-                })
-                .collect(),
+            rooms: RoomCountDto::list(&purge.rooms),
             deleted_by: PLATFORM_ACTOR.to_owned(),
             deleted_at: iso(purge.deleted_at),
             dry_run,
@@ -440,14 +446,7 @@ impl ContentClearResultDto {
     pub fn new(clear: &ContentClear, dry_run: bool) -> Self {
         Self {
             deleted_count: clear.deleted_count(),
-            rooms: clear
-                .rooms
-                .iter()
-                .map(|(room, n)| RoomCountDto {
-                    room_id: room.as_str().to_owned(),
-                    deleted_count: *n,
-                })
-                .collect(),
+            rooms: RoomCountDto::list(&clear.rooms),
             deleted_by: PLATFORM_ACTOR.to_owned(),
             deleted_at: iso(clear.deleted_at),
             filter: filter_json(&clear.filter),

@@ -258,6 +258,15 @@ impl Sql {
         self.checkpoint()
     }
 
+    /// The server's narrowing of a clear by content (`filter_sql::BodyLike`) for `pattern`.
+    fn body_like(&self, pattern: &str) -> String {
+        if self.is_sqlite() {
+            format!("body LIKE '{pattern}' ESCAPE '!'")
+        } else {
+            format!("body COLLATE utf8mb4_general_ci LIKE '{pattern}' ESCAPE '!'")
+        }
+    }
+
     /// Floor of a clear by content of `room` (`docs/architecture.md`, "Clear by content"):
     /// the rows whose body is `LIKE` `pattern` (as the server narrows, under MySQL's
     /// `utf8mb4_general_ci`), counted (the floor of a dry run, with `deletion` `None`) or, in
@@ -271,11 +280,7 @@ impl Sql {
         pattern: &str,
         deletion: Option<&str>,
     ) -> anyhow::Result<i64> {
-        let like = if self.is_sqlite() {
-            format!("body LIKE '{pattern}' ESCAPE '!'")
-        } else {
-            format!("body COLLATE utf8mb4_general_ci LIKE '{pattern}' ESCAPE '!'")
-        };
+        let like = self.body_like(pattern);
         let Some(deletion) = deletion else {
             return self.number(&format!(
                 "SELECT COUNT(*) AS n FROM messages WHERE room_id = '{room}' AND {like}"
@@ -355,11 +360,7 @@ impl Sql {
         pattern: &str,
         deletion: Option<&str>,
     ) -> anyhow::Result<i64> {
-        let like = if self.is_sqlite() {
-            format!("body LIKE '{pattern}' ESCAPE '!'")
-        } else {
-            format!("body COLLATE utf8mb4_general_ci LIKE '{pattern}' ESCAPE '!'")
-        };
+        let like = self.body_like(pattern);
         let matched = format!("created_at > {after} AND created_at < {before} AND {like}");
         let counts = self.room_counts(&format!(
             "SELECT room_id, COUNT(*) AS n FROM messages WHERE {matched} GROUP BY room_id"

@@ -263,14 +263,7 @@ fn a_content_clear_killed_mid_way_is_all_or_nothing_after_restart() {
         ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
     ];
     let first = Binary::start(&env);
-    let call = |base: &str, method: &str, path: &str, body: Option<Value>| -> Resp {
-        let mut headers = vec![("IM-API-KEY".to_owned(), API_KEY.to_owned())];
-        if body.is_some() {
-            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
-        }
-        let body = body.map(|b| b.to_string());
-        send_with(&agent(), base, method, path, &headers, body.as_deref())
-    };
+    let call = send_as_platform;
     for id in ["owner", "spammer"] {
         let res = call(
             &first.base,

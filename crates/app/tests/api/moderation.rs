@@ -540,14 +540,8 @@ fn a_user_purge_killed_mid_removal_is_invisible_after_restart_and_finishes() {
         ("ROOMWARDEN_CLIENT_KEY", CLIENT_KEY),
     ];
     let first = Binary::start(&env);
-    let agent = agent();
     let call = |base: &str, method: &str, path: &str, body: Option<Value>| -> Value {
-        let mut headers = vec![("IM-API-KEY".to_owned(), API_KEY.to_owned())];
-        if body.is_some() {
-            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
-        }
-        let body = body.map(|b| b.to_string());
-        let res = send_with(&agent, base, method, path, &headers, body.as_deref());
+        let res = send_as_platform(base, method, path, body);
         assert_eq!(res.status, 200, "{method} {path}: {}", res.body);
         res.body
     };

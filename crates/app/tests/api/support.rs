@@ -324,6 +324,17 @@ impl Req<'_> {
     }
 }
 
+/// Sends one request with the API key (and a JSON body when given) to the server at `base`,
+/// such as a [`Binary`]; works from any thread.
+pub fn send_as_platform(base: &str, method: &str, path: &str, body: Option<Value>) -> Resp {
+    let mut headers = vec![("IM-API-KEY".to_owned(), API_KEY.to_owned())];
+    if body.is_some() {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    }
+    let body = body.map(|b| b.to_string());
+    send_with(&agent(), base, method, path, &headers, body.as_deref())
+}
+
 /// Sends one request; works from any thread.
 pub fn send_with(
     agent: &ureq::Agent,
