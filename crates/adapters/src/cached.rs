@@ -108,6 +108,7 @@ mod tests {
             filter: None,
             retention: None,
             hash: None,
+            reports: Default::default(),
         };
         let row = NewDeletionRow::from(&deletion);
         assert!(cached(&diesel::insert_into(deletions::table).values(&row)));

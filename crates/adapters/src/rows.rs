@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use roomwarden_domain::actor::RecordedActor;
 use roomwarden_domain::events::{DeliveryState, EventDelivery};
-use roomwarden_domain::ids::{ClientId, DeleteTarget, DeletionId, MessageId, RoomChangeId, RoomId};
+use roomwarden_domain::ids::{
+    ClientId, DeleteTarget, DeletionId, MessageId, ReportId, RoomChangeId, RoomId,
+};
 use roomwarden_domain::model::{
-    AuditReason, Client, Deletion, Message, MessageContent, RetentionDays, RetentionOrigin,
-    RetentionSetter, Room, RoomType,
+    AuditReason, Client, Deletion, Message, MessageContent, ResolvedReports, RetentionDays,
+    RetentionOrigin, RetentionSetter, Room, RoomType,
 };
 use roomwarden_domain::room_change::{RetentionSet, RoomChange};
 
@@ -236,6 +238,8 @@ pub(crate) struct DeletionRow {
     pub retention_set_by: Option<String>,
     pub retention_set_at: Option<i64>,
     pub hash: Option<String>,
+    pub report_ids: Option<String>,
+    pub report_count: i64,
 }
 
 impl From<DeletionRow> for Deletion {
@@ -264,6 +268,17 @@ impl From<DeletionRow> for Deletion {
                 set_at: row.retention_set_at.map(from_ms),
             }),
             hash: row.hash,
+            reports: ResolvedReports {
+                count: count(row.report_count),
+                ids: row
+                    .report_ids
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str::<Vec<String>>(j).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(ReportId::from_trusted)
+                    .collect(),
+            },
         }
     }
 }
@@ -286,6 +301,8 @@ pub(crate) struct NewDeletionRow<'a> {
     pub retention_set_by: Option<&'a str>,
     pub retention_set_at: Option<i64>,
     pub hash: Option<&'a str>,
+    pub report_ids: Option<String>,
+    pub report_count: i64,
 }
 
 impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
@@ -316,6 +333,17 @@ impl<'a> From<&'a Deletion> for NewDeletionRow<'a> {
                 .map(RetentionSetter::as_str),
             retention_set_at: d.retention.as_ref().and_then(|o| o.set_at).map(to_ms),
             hash: d.hash.as_deref(),
+            report_ids: (d.reports.count > 0).then(|| {
+                serde_json::Value::from(
+                    d.reports
+                        .ids
+                        .iter()
+                        .map(|id| id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .to_string()
+            }),
+            report_count: i64::try_from(d.reports.count).unwrap_or(i64::MAX),
         }
     }
 }

@@ -45,6 +45,7 @@ diesel::table! {
         retention_set_by -> Nullable<Text>,
         retention_set_at -> Nullable<BigInt>,
         audit_head -> Nullable<Text>,
+        open_reports -> BigInt,
     }
 }
 
@@ -85,6 +86,8 @@ diesel::table! {
         retention_set_by -> Nullable<Text>,
         retention_set_at -> Nullable<BigInt>,
         hash -> Nullable<Text>,
+        report_ids -> Nullable<Text>,
+        report_count -> BigInt,
     }
 }
 
@@ -171,3 +174,27 @@ diesel::table! {
         hash -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    reports (seq) {
+        seq -> BigInt,
+        id -> Text,
+        room_id -> Text,
+        message_id -> Text,
+        message_seq -> BigInt,
+        sender -> Text,
+        message_created_at -> BigInt,
+        reporter -> Text,
+        category -> Text,
+        reason -> Nullable<Text>,
+        created_at -> BigInt,
+        state -> Text,
+        deletion_id -> Nullable<Text>,
+        dismissed_by -> Nullable<Text>,
+        dismissed_at -> Nullable<BigInt>,
+        dismiss_reason -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(reports, rooms);
+diesel::allow_tables_to_appear_in_same_query!(reports, messages);

@@ -16,6 +16,12 @@ use utoipa::ToSchema;
 
 pub use roomwarden_domain::model::iso8601 as iso;
 
+mod reports;
+pub use reports::{
+    AnyEventBodyDto, CategoryCountsDto, DismissResultDto, ReportBody, ReportCategoryDto, ReportDto,
+    ReportEventBodyDto, ReportEventDataDto, ReportQueueDto, ReportStateDto, ReportedMessageDto,
+};
+
 fn ids(list: &[ClientId]) -> Vec<String> {
     list.iter().map(|c| c.as_str().to_owned()).collect()
 }
@@ -240,6 +246,10 @@ pub struct DeletionResultDto {
     /// absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sample: Option<Vec<SampleMessageDto>>,
+    /// How many open reports of the deleted messages the deletion resolved (ext; absent
+    /// when none).
+    #[serde(rename = "reportCount", skip_serializing_if = "Option::is_none")]
+    pub report_count: Option<u64>,
 }
 
 /// A message a dry run would delete (ext).
@@ -312,6 +322,7 @@ impl From<&Deletion> for DeletionResultDto {
             message_ids: None,
             not_found: None,
             sample: None,
+            report_count: (d.reports.count > 0).then_some(d.reports.count),
         }
     }
 }
@@ -490,6 +501,12 @@ pub struct AuditRecordDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<RetentionOriginDto>)]
     pub retention: Option<serde_json::Value>,
+    /// The reports the deletion resolved, the first 100 (ext; absent when none).
+    #[serde(rename = "reportIDs", skip_serializing_if = "Option::is_none")]
+    pub report_ids: Option<Vec<String>>,
+    /// How many reports the deletion resolved (ext; absent when none).
+    #[serde(rename = "reportCount", skip_serializing_if = "Option::is_none")]
+    pub report_count: Option<u64>,
     /// The record's link in its room's audit chain: lowercase hex SHA-256 of the previous
     /// record's `hash` and this record's canonical JSON (docs/api.md §8.5).
     #[schema(required = true, pattern = "^[0-9a-f]{64}$")]
@@ -531,6 +548,14 @@ impl From<Deletion> for AuditRecordDto {
             deleted_by: d.deleted_by.to_string(),
             deleted_at: iso(d.deleted_at),
             reason: d.reason.map(|r| r.as_str().to_owned()),
+            report_ids: (d.reports.count > 0).then(|| {
+                d.reports
+                    .ids
+                    .iter()
+                    .map(|r| r.as_str().to_owned())
+                    .collect()
+            }),
+            report_count: (d.reports.count > 0).then_some(d.reports.count),
             hash: d.hash,
         }
     }
@@ -716,8 +741,8 @@ pub struct EventDeliveryDto {
     /// Room ID.
     #[serde(rename = "roomID")]
     pub room_id: String,
-    /// The event's JSON body, exactly as it is sent.
-    #[schema(value_type = EventBodyDto)]
+    /// The event's JSON body, exactly as it is sent: a deletion's or a report's.
+    #[schema(value_type = AnyEventBodyDto)]
     pub event: Box<RawValue>,
     /// Where its delivery stands.
     pub state: EventStateDto,
@@ -943,6 +968,7 @@ mod tests {
             filter: None,
             retention: None,
             hash: Some("h".to_owned()),
+            reports: Default::default(),
         };
         let kinds = [
             base.clone(),
@@ -968,6 +994,15 @@ mod tests {
                     set_by: Some(RetentionSetter::from_recorded("mgr".to_owned())),
                     set_at: Some(at),
                 }),
+                ..base.clone()
+            },
+            Deletion {
+                reports: roomwarden_domain::model::ResolvedReports {
+                    count: 101,
+                    ids: vec![roomwarden_domain::ids::ReportId::from_trusted(
+                        "r1".to_owned(),
+                    )],
+                },
                 ..base.clone()
             },
         ];

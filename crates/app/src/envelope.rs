@@ -318,6 +318,10 @@ fn permission_message(action: Action) -> &'static str {
         Action::ActAsClient => {
             "This operation needs a user token; the API key has no client identity"
         }
+        Action::ReportMessage => "Only members of the room can report its messages",
+        Action::ModerateReports => {
+            "Only platform admin, room owner or room manager can see or dismiss reports"
+        }
     }
 }
 
@@ -381,6 +385,12 @@ impl From<DomainError> for ApiError {
                 "Event not found",
                 "EVENT_NOT_FOUND",
                 "The specified event does not exist",
+            ),
+            DomainError::ReportNotFound => Self::new(
+                S::NOT_FOUND,
+                "Report not found",
+                "REPORT_NOT_FOUND",
+                "The message has no open report",
             ),
             DomainError::RoomAlreadyExists => Self::new(
                 S::CONFLICT,

@@ -4,7 +4,7 @@
 use roomwarden_adapters::{AddressPolicy, DieselStore};
 use roomwarden_domain::error::StoreError;
 use roomwarden_domain::ports::{
-    AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore,
+    AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, ReportStore, RoomStore,
 };
 use roomwarden_domain::time::Clock;
 use roomwarden_domain::usecases::Ports as UseCasePorts;
@@ -66,6 +66,8 @@ pub struct Ports {
     pub idempotency: Arc<dyn IdempotencyStore>,
     /// Deletion events and their delivery (the operators' view of the outbox).
     pub events: Arc<dyn EventLog>,
+    /// Reports of messages.
+    pub reports: Arc<dyn ReportStore>,
     /// Readiness probe.
     pub readiness: Readiness,
     /// Where webhooks may point.
@@ -89,7 +91,8 @@ impl Ports {
             messages: shared.clone(),
             audit: shared.clone(),
             idempotency: shared.clone(),
-            events: shared,
+            events: shared.clone(),
+            reports: shared,
             readiness: Arc::new(move || db.ping()),
             webhooks: Arc::new(webhooks),
             clock: store.clock(),
@@ -103,7 +106,8 @@ impl Ports {
                         messages: session.clone(),
                         audit: session.clone(),
                         idempotency: session.clone(),
-                        events: session,
+                        events: session.clone(),
+                        reports: session,
                         ..ports.clone()
                     },
                     store: Some(store),
@@ -121,6 +125,7 @@ impl Ports {
             audit: self.audit.as_ref(),
             idempotency: self.idempotency.as_ref(),
             events: self.events.as_ref(),
+            reports: self.reports.as_ref(),
             webhooks: self.webhooks.as_ref(),
             clock: self.clock.as_ref(),
         }

@@ -1,17 +1,22 @@
 //! Every wire format of the server's events, in one place: the webhook body of a deletion
 //! (docs/events.md), which storage keeps in the outbox through [`WebhookFormat`], and the
 //! socket frames connected clients receive (docs/api.md §10.2): `messageDeleted`, built
-//! from the deletion's record, and `chat message`.
+//! from the deletion's record, `messageReported` (to moderators only) and `chat message`;
+//! and the `MESSAGE_REPORTED` webhook body of a report.
 
 use crate::dto::MessageDto;
-use roomwarden_domain::events::{EventEncoder, MESSAGE_DELETED};
+use roomwarden_domain::events::{EventEncoder, MESSAGE_DELETED, MESSAGE_REPORTED};
 use roomwarden_domain::model::{Deletion, Message, iso8601};
 use roomwarden_domain::record_json::{filter_json, retention_json};
+use roomwarden_domain::report::Report;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 /// The socket event name of a deletion.
 pub const SOCKET_EVENT: &str = "messageDeleted";
+
+/// The socket event name of a new report (sent to the room's moderators only).
+pub const REPORT_EVENT: &str = "messageReported";
 
 /// The socket event name of a new message.
 pub const MESSAGE_EVENT: &str = "chat message";
@@ -46,6 +51,12 @@ struct WebhookData<'a> {
     /// The audit record's `hash`: the receiver's witness of the log (docs/events.md).
     #[serde(rename = "auditHash", skip_serializing_if = "Option::is_none")]
     audit_hash: Option<&'a str>,
+    /// The reports the deletion resolved (the first 100), when it resolved any.
+    #[serde(rename = "reportIDs", skip_serializing_if = "Option::is_none")]
+    report_ids: Option<Vec<&'a str>>,
+    /// How many reports the deletion resolved, when it resolved any.
+    #[serde(rename = "reportCount", skip_serializing_if = "Option::is_none")]
+    report_count: Option<u64>,
 }
 
 /// The server's [`EventEncoder`]: the webhook body of docs/events.md, whose `id` is the
@@ -57,6 +68,37 @@ impl EventEncoder for WebhookFormat {
     fn webhook_body(&self, deletion: &Deletion) -> String {
         webhook_body(deletion)
     }
+
+    fn report_body(&self, report: &Report) -> String {
+        json!({
+            "id": report.id.as_str(),
+            "event": MESSAGE_REPORTED,
+            "roomID": report.room.as_str(),
+            "createdAt": iso8601(report.created_at),
+            "data": report_data(report),
+        })
+        .to_string()
+    }
+}
+
+/// What a report's webhook event and socket frame tell: never the message's content.
+fn report_data(report: &Report) -> Value {
+    json!({
+        "room": report.room.as_str(),
+        "messageID": report.message.as_str(),
+        "sender": report.sender.as_str(),
+        "reportID": report.id.as_str(),
+        "reporter": report.reporter.as_str(),
+        "category": report.category.as_str(),
+        "reason": report.reason.as_ref().map(|r| r.as_str()),
+        "reportedAt": iso8601(report.created_at),
+    })
+}
+
+/// The `messageReported` frame announcing `report`, for the room's moderators' sockets.
+#[must_use]
+pub fn report_frame(report: &Report) -> String {
+    json!({"event": REPORT_EVENT, "data": report_data(report)}).to_string()
 }
 
 /// The JSON body of the webhook announcing `deletion`.
@@ -79,6 +121,9 @@ pub fn webhook_body(deletion: &Deletion) -> String {
             filter: deletion.filter.as_ref().map(filter_json),
             retention: deletion.retention.as_ref().map(retention_json),
             audit_hash: deletion.hash.as_deref(),
+            report_ids: (deletion.reports.count > 0)
+                .then(|| deletion.reports.ids.iter().map(|r| r.as_str()).collect()),
+            report_count: (deletion.reports.count > 0).then_some(deletion.reports.count),
         },
     };
     serde_json::to_string(&body)
@@ -149,6 +194,7 @@ mod tests {
             reason: None,
             filter: None,
             hash: None,
+            reports: Default::default(),
             retention: None,
         };
         let body: serde_json::Value = serde_json::from_str(&webhook_body(&deletion)).expect("JSON");
@@ -179,6 +225,7 @@ mod tests {
         let one = Deletion {
             target: DeleteTarget::One(MessageId::from_trusted("m\"1".to_owned())),
             hash: Some("h".to_owned()),
+            reports: Default::default(),
             ..deletion
         };
         let frame: serde_json::Value = serde_json::from_str(&deletion_frame(&one)).expect("JSON");

@@ -37,6 +37,9 @@ pub enum DomainError {
     /// No deletion event has this ID.
     #[error("event not found")]
     EventNotFound,
+    /// A dismissal of a message that has no open report.
+    #[error("report not found")]
+    ReportNotFound,
     /// A room with this ID exists already.
     #[error("room already exists")]
     RoomAlreadyExists,
@@ -89,6 +92,10 @@ pub enum Action {
     RecallOthersMessage,
     /// An operation that needs a client identity, called with the API key.
     ActAsClient,
+    /// Reporting a message of a room one is not a member of.
+    ReportMessage,
+    /// Reading a room's report queue or dismissing its reports.
+    ModerateReports,
 }
 
 /// Failure of a storage port. Adapters decide which of the two a failure is.

@@ -13,6 +13,9 @@ use chrono::{DateTime, Duration, Utc};
 /// The event name of a deletion.
 pub const MESSAGE_DELETED: &str = "MESSAGE_DELETED";
 
+/// The event name of a new report ([`crate::report`]).
+pub const MESSAGE_REPORTED: &str = "MESSAGE_REPORTED";
+
 /// A deletion's event as stored in the outbox, ready to send. It is announced under the
 /// deletion's own ID (the audit record's), stable across retries, so receivers can
 /// de-duplicate by it; the body is built once, in the deletion's transaction.
@@ -32,6 +35,10 @@ pub struct OutgoingEvent {
 pub trait EventEncoder: Send + Sync + std::fmt::Debug {
     /// The webhook body announcing `deletion`, its record as committed (`hash` included).
     fn webhook_body(&self, deletion: &Deletion) -> String;
+
+    /// The webhook body announcing a new `report` (`MESSAGE_REPORTED`), announced under the
+    /// report's ID; it never holds the message's content.
+    fn report_body(&self, report: &crate::report::Report) -> String;
 }
 
 /// An [`EventEncoder`] that writes the deletion's audit record with its `hash`, as the
@@ -48,6 +55,10 @@ impl EventEncoder for RecordBody {
             .as_deref()
             .map_or(serde_json::Value::Null, Into::into);
         record.to_string()
+    }
+
+    fn report_body(&self, report: &crate::report::Report) -> String {
+        crate::record_json::report_record(report).to_string()
     }
 }
 

@@ -1,5 +1,5 @@
 //! Which messages a moderation deletion applies to: the filters of a clear, of a user
-//! purge and of a clear by content (docs/api.md §7.3, §7.6, §7.10), as one validated value
+//! purge and of a clear by content (docs/api.md §7.3, §7.6, §7.9), as one validated value
 //! type.
 
 use crate::error::DomainError;

@@ -91,6 +91,11 @@ id_type!(
     RoomChangeId,
     "room change ID"
 );
+id_type!(
+    /// A report ID (24 lowercase hex characters when generated).
+    ReportId,
+    "report ID"
+);
 
 /// A message ID. Never `_all`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,6 +162,15 @@ impl DeletionId {
 
 impl RoomChangeId {
     /// A fresh room-change record ID, same shape as generated message IDs.
+    #[must_use]
+    pub fn generate(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(object_id(now))
+    }
+}
+
+impl ReportId {
+    /// A fresh report ID, same shape as generated message IDs; a report's event is
+    /// announced under it.
     #[must_use]
     pub fn generate(now: chrono::DateTime<chrono::Utc>) -> Self {
         Self(object_id(now))

@@ -80,6 +80,7 @@ pub mod model;
 pub mod ports;
 mod random;
 pub mod record_json;
+pub mod report;
 pub mod roles;
 pub mod room_change;
 #[cfg(any(test, feature = "testkit"))]

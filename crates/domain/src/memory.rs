@@ -80,6 +80,8 @@ use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+mod reports;
+
 #[derive(Debug, Clone)]
 struct StoredToken {
     client: ClientId,
@@ -124,6 +126,8 @@ struct State {
     keys: HashMap<(String, String), KeyRecord>,
     /// The time reads are judged at (retention cutoffs).
     clock: StoreClock,
+    /// Reports, oldest first.
+    reports: Vec<crate::report::Report>,
 }
 
 /// The store's clock: the system's unless [`MemoryStore::with_clock`] sets another.
@@ -264,6 +268,7 @@ impl State {
         }
         self.redact_answers(room, &gone);
         let mut deletion = plan.record;
+        deletion.reports = self.resolve_reports(room, &gone, &deletion.id);
         let previous = self
             .deletions
             .iter()

@@ -497,6 +497,24 @@ pub struct Deletion {
     /// The record's link in its room's audit chain ([`crate::audit_chain`]), set by storage
     /// when it records the deletion; `None` before that, and for a dry run.
     pub hash: Option<String>,
+    /// The open reports of the removed messages that the deletion resolved, set by storage
+    /// in the deletion's transaction (before it links the record); none for a dry run.
+    pub reports: ResolvedReports,
+}
+
+/// The reports a deletion resolved ([`crate::report`]): how many, and the IDs of the first
+/// [`ResolvedReports::MAX_IDS`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolvedReports {
+    /// How many open reports the deletion resolved.
+    pub count: u64,
+    /// Their IDs, oldest first, at most [`Self::MAX_IDS`].
+    pub ids: Vec<crate::ids::ReportId>,
+}
+
+impl ResolvedReports {
+    /// Most report IDs an audit record lists (`reportIDs`); `reportCount` counts them all.
+    pub const MAX_IDS: usize = 100;
 }
 
 impl Deletion {
@@ -514,6 +532,7 @@ impl Deletion {
             filter: Some(request.filter.clone()).filter(|f| !f.is_empty()),
             retention: request.retention.clone(),
             hash: None,
+            reports: ResolvedReports::default(),
         }
     }
 

@@ -18,6 +18,9 @@ use crate::model::{
     Matching, Message, MessagePage, NewRoom, NewToken, RetentionDays, Room, RoomChanges,
     RoomUpdateOutcome, TokenHash, TokenRecord,
 };
+use crate::report::{
+    DismissOutcome, Dismissal, NewReport, QueueQuery, ReportOutcome, ReportedMessage,
+};
 use crate::room_change::RoomChange;
 use chrono::{DateTime, Utc};
 
@@ -268,6 +271,37 @@ pub trait MessageStore: Send + Sync {
         default_days: Option<RetentionDays>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ExpiredRoom>>;
+}
+
+/// Reports of messages ([`crate::report`]).
+///
+/// An adapter that implements this port and [`MessageStore`] MUST resolve reports in every
+/// deletion's transaction: each open report of a message the deletion removes (whatever the
+/// path: one, bulk, a filtered or whole clear, a clear by content, a purge, retention)
+/// becomes `deleted` with the deletion's ID, and the deletion's record carries them
+/// ([`crate::model::Deletion::reports`], set before the record is linked into its chain).
+/// Reports keep no copy of a message's content.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait ReportStore: Send + Sync {
+    /// Files `report`, checking under the room's lock, in this order: the room exists
+    /// (`RoomNotFound`), the reporter is a member (`NotMember`), the message is visible in
+    /// the room (`MessageNotFound`), the reporter has no open report of it (else
+    /// `Existing`, writing nothing), and the reporter opened fewer than `report.limit.max`
+    /// reports (of any room) in the window before `created_at` (else `Limited`). A stored
+    /// report's event (`MESSAGE_REPORTED`) is written in the same transaction.
+    fn file_report(&self, report: &NewReport) -> StoreResult<ReportOutcome>;
+
+    /// A page of the queue: the reported messages with reports in `query.state` (of
+    /// `query.room`, or every room), most reported first, then the most recent report first,
+    /// then by room and message ID; strictly after `query.before`. Each item lists its newest
+    /// [`crate::report::QUEUE_REPORTS`] reports of that state, and the message's content only
+    /// while it is visible.
+    fn list_reported(&self, query: &QueueQuery) -> StoreResult<Vec<ReportedMessage>>;
+
+    /// Dismisses every open report of the message: `RoomNotFound`, then `PermissionDenied`
+    /// unless the actor moderates the room as it is under the room's lock, then
+    /// `NoOpenReport`, changing nothing; else the count dismissed.
+    fn dismiss_reports(&self, dismissal: &Dismissal) -> StoreResult<DismissOutcome>;
 }
 
 /// The append-only audit log: deletions, and room changes.

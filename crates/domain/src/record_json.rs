@@ -135,7 +135,7 @@ pub fn decode_changes(stored: &str) -> Vec<FieldChange> {
 
 /// A deletion's audit record without its `hash`: `_id`, `roomID`, `messageID`,
 /// `deletedCount`, `deletedBy`, `deletedAt`, `reason` (`null` when none), and, only when they
-/// apply, `filter`, `messageIDs` and `retention`.
+/// apply, `filter`, `messageIDs`, `retention`, and `reportIDs` with `reportCount`.
 #[must_use]
 pub fn deletion_record(d: &Deletion) -> Value {
     let mut record = Map::new();
@@ -175,7 +175,48 @@ pub fn deletion_record(d: &Deletion) -> Value {
     if let Some(origin) = &d.retention {
         record.insert("retention".to_owned(), retention_json(origin));
     }
+    // Absent when none, so that the records written before reports existed keep their hash.
+    if d.reports.count > 0 {
+        record.insert(
+            "reportIDs".to_owned(),
+            d.reports
+                .ids
+                .iter()
+                .map(|r| Value::String(r.as_str().to_owned()))
+                .collect(),
+        );
+        record.insert("reportCount".to_owned(), Value::from(d.reports.count));
+    }
     Value::Object(record)
+}
+
+/// A report as its queue lists it: `_id`, `roomID`, `messageID`, `sender`, `reporter`,
+/// `category`, `reason` (`null` when none), `createdAt`, `state`, and `deletionID` once
+/// deleted, or `dismissedBy`, `dismissedAt`, `dismissReason` once dismissed.
+#[must_use]
+pub fn report_record(r: &crate::report::Report) -> Value {
+    use crate::report::Resolution;
+    let mut record = json!({
+        "_id": r.id.as_str(),
+        "roomID": r.room.as_str(),
+        "messageID": r.message.as_str(),
+        "sender": r.sender.as_str(),
+        "reporter": r.reporter.as_str(),
+        "category": r.category.as_str(),
+        "reason": r.reason.as_ref().map(|x| x.as_str()),
+        "createdAt": iso8601(r.created_at),
+        "state": r.state().as_str(),
+    });
+    match &r.resolution {
+        None => {}
+        Some(Resolution::Deleted(id)) => record["deletionID"] = id.as_str().into(),
+        Some(Resolution::Dismissed { by, at, reason }) => {
+            record["dismissedBy"] = by.as_str().into();
+            record["dismissedAt"] = iso8601(*at).into();
+            record["dismissReason"] = reason.as_ref().map(|x| x.as_str()).into();
+        }
+    }
+    record
 }
 
 /// A room-change record without its `hash`: `_id`, `roomID`, `changedBy`, `changedAt`,

@@ -1,4 +1,4 @@
-//! The real-time feed: new messages and deletions, read from the shared database so that
+//! The real-time feed: new messages, deletions and reports, read from the shared database so that
 //! every server process sees every event, whichever process wrote it.
 //!
 //! Each poll reads rows past a per-table cursor of `seq` values. On MySQL, auto-increment
@@ -19,6 +19,7 @@ use diesel::dsl::max;
 use diesel::prelude::*;
 use roomwarden_domain::model::{Deletion, Message};
 use roomwarden_domain::ports::StoreResult;
+use roomwarden_domain::report::Report;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ pub enum FeedEvent {
     Message(Message),
     /// A deletion (one message, `_all` or `_bulk`): its audit record, `hash` included.
     Deleted(Deletion),
+    /// A new report (for the room's moderators only).
+    Reported(Report),
 }
 
 /// Which `seq` values of one table were delivered.
@@ -156,25 +159,37 @@ impl RealtimeFeed {
     /// A storage failure; the cursors are unchanged and the next poll retries.
     pub fn poll(&mut self) -> StoreResult<Vec<FeedEvent>> {
         let read_step = self.step_read.elapsed() >= GRACE;
-        let (deletions, mut records, new_messages, step) = self.store.with_conn(|conn| {
-            let step = if read_step {
-                Some(crate::db::seq_step(conn)?)
-            } else {
-                None
-            };
-            let deletions = poll_deletions(conn, &self.deletions)?;
-            let ids: Vec<&str> = deletions.iter().map(|(_, id)| id.as_str()).collect();
-            let records: Vec<DeletionRow> = if ids.is_empty() {
-                Vec::new()
-            } else {
-                deletions::table
-                    .filter(deletions::id.eq_any(&ids))
-                    .select(DeletionRow::as_select())
-                    .load(conn)?
-            };
-            let new_messages = poll_messages(conn, &self.messages)?;
-            Ok((deletions, records, new_messages, step))
-        })?;
+        let (deletions, mut records, mut filed, new_messages, step) =
+            self.store.with_conn(|conn| {
+                let step = if read_step {
+                    Some(crate::db::seq_step(conn)?)
+                } else {
+                    None
+                };
+                let deletions = poll_deletions(conn, &self.deletions)?;
+                let ids: Vec<&str> = deletions.iter().map(|(_, id)| id.as_str()).collect();
+                let records: Vec<DeletionRow> = if ids.is_empty() {
+                    Vec::new()
+                } else {
+                    deletions::table
+                        .filter(deletions::id.eq_any(&ids))
+                        .select(DeletionRow::as_select())
+                        .load(conn)?
+                };
+                // The outbox's other events are reports' (announced under the report's ID).
+                let others: Vec<&str> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !records.iter().any(|r| r.id == *id))
+                    .collect();
+                let filed: Vec<Report> = if others.is_empty() {
+                    Vec::new()
+                } else {
+                    super::reports::by_ids(conn, &others)?
+                };
+                let new_messages = poll_messages(conn, &self.messages)?;
+                Ok((deletions, records, filed, new_messages, step))
+            })?;
         if let Some(step) = step {
             self.set_step(step);
             self.step_read = Instant::now();
@@ -183,10 +198,13 @@ impl RealtimeFeed {
         // In the order of the outbox; each event's record is written in its transaction, so
         // the read above found it.
         for (seq, id) in deletions {
-            if self.deletions.accept(seq)
-                && let Some(i) = records.iter().position(|r| r.id == id)
-            {
+            if !self.deletions.accept(seq) {
+                continue;
+            }
+            if let Some(i) = records.iter().position(|r| r.id == id) {
                 events.push(FeedEvent::Deleted(records.swap_remove(i).into()));
+            } else if let Some(i) = filed.iter().position(|r| r.id.as_str() == id) {
+                events.push(FeedEvent::Reported(filed.swap_remove(i)));
             }
         }
         for (seq, row) in new_messages {

@@ -18,6 +18,7 @@ mod matching;
 mod messages;
 pub mod outbox;
 pub mod purge;
+mod reports;
 mod room_lock;
 mod rooms;
 mod settings;

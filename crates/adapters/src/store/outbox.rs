@@ -71,6 +71,36 @@ pub(crate) fn record_many(
     .map(|_| ())
 }
 
+/// Writes the `MESSAGE_REPORTED` event of a new `report` (under the report's ID, its body as
+/// `events` encodes it), in the report's transaction; `queued` as for [`record`].
+pub(crate) fn record_report(
+    conn: &mut DbConnection,
+    events: &dyn EventEncoder,
+    report: &roomwarden_domain::report::Report,
+    queued: bool,
+) -> QueryResult<()> {
+    let created = to_ms(report.created_at);
+    let (state, finished) = if queued {
+        (DeliveryState::Pending, None)
+    } else {
+        (DeliveryState::Skipped, Some(created))
+    };
+    let row = (
+        outbox::deletion_id.eq(report.id.as_str()),
+        outbox::room_id.eq(report.room.as_str()),
+        outbox::message_id.eq(report.message.as_str()),
+        outbox::payload.eq(events.report_body(report)),
+        outbox::created_at.eq(created),
+        outbox::state.eq(state.as_str()),
+        outbox::next_attempt_at.eq(created),
+        outbox::finished_at.eq(finished),
+    );
+    crate::db::per_backend!(conn, c => diesel::insert_into(outbox::table)
+        .values(&row)
+        .execute(c))
+    .map(|_| ())
+}
+
 /// `(seq, deletion_id, room_id, payload, attempts, created_at, redelivered_at, room webhook)`.
 type ClaimRow = (
     i64,

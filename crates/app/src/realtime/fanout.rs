@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use roomwarden_adapters::{FeedEvent, RealtimeFeed, Wakeup, Worker};
 use roomwarden_domain::auth;
 use roomwarden_domain::ids::{ClientId, RoomId};
-use roomwarden_domain::ports::{ClientStore, RoomStore};
+use roomwarden_domain::model::Room;
+use roomwarden_domain::ports::ClientStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,37 +18,79 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest time between two checks of the connected sockets' tokens.
 pub const TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The frame a socket receives for `event`.
-pub fn frame(event: FeedEvent) -> (RoomId, Frame) {
+/// Who receives a frame: every member of the room, or only its moderators (owner and
+/// managers; the API key's sockets receive every frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every member.
+    Members,
+    /// The owner and managers only (a report: the reporter's identity is theirs alone).
+    Moderators,
+}
+
+/// The frame a socket receives for `event`, and who receives it.
+pub fn frame(event: FeedEvent) -> (RoomId, Frame, Audience) {
     match event {
         FeedEvent::Message(message) => {
             let room = message.room.clone();
-            (room, Arc::from(crate::wire::message_frame(message)))
+            let text = crate::wire::message_frame(message);
+            (room, Arc::from(text), Audience::Members)
         }
         FeedEvent::Deleted(deletion) => {
             let text = crate::wire::deletion_frame(&deletion);
-            (deletion.room, Arc::from(text))
+            (deletion.room, Arc::from(text), Audience::Members)
+        }
+        FeedEvent::Reported(report) => {
+            let text = crate::wire::report_frame(&report);
+            (report.room, Arc::from(text), Audience::Moderators)
         }
     }
 }
 
+/// A room's audiences as one batch reads them: `(members, moderators)`.
+type Audiences = (Vec<ClientId>, Vec<ClientId>);
+
+/// The room's members, and its moderators among them that may receive a report's frame:
+/// the owner, the managers, and the connected members flagged platform admins.
+fn audiences_of(hub: &Hub, clients: &dyn ClientStore, room: Room) -> Audiences {
+    let mut moderators = room.managers.clone();
+    moderators.extend(room.owner.clone());
+    for member in &room.members {
+        if moderators.contains(member) || !hub.is_connected(member) {
+            continue;
+        }
+        match clients.get_client(member) {
+            Ok(Some(client)) if client.is_platform_admin => moderators.push(member.clone()),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a member's flags; report frame not sent to it");
+            }
+        }
+    }
+    (room.members, moderators)
+}
+
 /// Delivers one batch: members are read once per room per batch, so a member removed
 /// before the event was polled does not get it.
-fn deliver(hub: &Hub, rooms: &dyn RoomStore, events: Vec<FeedEvent>) {
-    let mut members: HashMap<RoomId, Vec<ClientId>> = HashMap::new();
+fn deliver(hub: &Hub, ports: &Ports, events: Vec<FeedEvent>) {
+    let mut audiences: HashMap<RoomId, Audiences> = HashMap::new();
     for event in events {
-        let (room, text) = frame(event);
-        if !members.contains_key(&room) {
-            let list = match rooms.get_room(&room) {
-                Ok(found) => found.map(|r| r.members).unwrap_or_default(),
+        let (room, text, audience) = frame(event);
+        if !audiences.contains_key(&room) {
+            let found = match ports.rooms.get_room(&room) {
+                Ok(found) => found.map(|r| audiences_of(hub, ports.clients.as_ref(), r)),
                 Err(e) => {
                     tracing::warn!(room = %room, error = %e, "cannot read room members; event not sent to sockets");
-                    Vec::new()
+                    None
                 }
             };
-            members.insert(room.clone(), list);
+            audiences.insert(room.clone(), found.unwrap_or_default());
         }
-        if let Some(list) = members.get(&room) {
+        if let Some((members, moderators)) = audiences.get(&room) {
+            let list = match audience {
+                Audience::Members => members,
+                Audience::Moderators => moderators,
+            };
             hub.deliver(list, &text);
         }
     }
@@ -88,9 +131,7 @@ pub fn spawn(mut feed: RealtimeFeed, ports: Ports, hub: Arc<Hub>) -> std::io::Re
             last_check = Instant::now();
         }
         match events {
-            Ok(events) if !events.is_empty() && !hub.is_empty() => {
-                deliver(&hub, ports.rooms.as_ref(), events)
-            }
+            Ok(events) if !events.is_empty() && !hub.is_empty() => deliver(&hub, &ports, events),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "real-time feed unavailable; will retry"),
         }

@@ -180,6 +180,11 @@ impl Hub {
         delivered
     }
 
+    /// Whether `client` has a connected socket.
+    pub fn is_connected(&self, client: &ClientId) -> bool {
+        self.lock().clients.contains_key(client)
+    }
+
     /// The distinct tokens the connected sockets authenticated with.
     pub fn tokens(&self) -> Vec<TokenHash> {
         let sessions = self.lock();

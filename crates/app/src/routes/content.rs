@@ -1,5 +1,5 @@
 //! `DELETE /admin/messages`: a spam wave cleared by content across rooms (ext,
-//! docs/api.md §7.10).
+//! docs/api.md §7.9).
 
 use super::deletion::{committed, dry_run_value, reason};
 use crate::auth::Platform;
@@ -17,7 +17,7 @@ use roomwarden_domain::model::AuditReason;
 use roomwarden_domain::usecases::content::{self, ClearByContent};
 
 /// Removes, from every room or the listed ones, the messages of a window of at most 7 days
-/// whose text contains one of the strings (API key; ext, docs/api.md §7.10).
+/// whose text contains one of the strings (API key; ext, docs/api.md §7.9).
 #[utoipa::path(
     delete,
     path = "/admin/messages",

@@ -8,6 +8,7 @@ pub mod deletion;
 pub mod events;
 pub mod messages;
 pub mod ops;
+pub mod reports;
 pub mod rooms;
 
 use crate::access::{Access, HandlerAccess};
@@ -223,6 +224,7 @@ documented_endpoints! {
     "/admin/changes" { get audit::all_changes }
     "/admin/events" { get events::list_events }
     "/admin/events/{eventID}/redeliver" { post events::redeliver_event }
+    "/admin/reports" { get reports::all_reports }
     "/me" { get clients::me }
     "/rooms" { get rooms::list_rooms, post rooms::create_room }
     "/rooms/" {} also { get rooms::list_rooms, post rooms::create_room }
@@ -234,6 +236,9 @@ documented_endpoints! {
     "/rooms/{roomID}/deletions" { get audit::room_deletions }
     "/rooms/{roomID}/deletions/verify" { get audit::verify_deletions }
     "/rooms/{roomID}/changes" { get audit::room_changes }
+    "/rooms/{roomID}/reports" { get reports::room_reports }
+    "/rooms/{roomID}/messages/{messageID}/reports" { post reports::report_message }
+    "/rooms/{roomID}/messages/{messageID}/reports/dismiss" { post reports::dismiss_reports }
     // `_all`, `v3` and `delete` are resources of their own (so that each answers, and
     // lists in `Allow`, exactly its methods), registered before any message ID; `v3` and
     // `delete` are also message IDs, which DELETE still reaches.

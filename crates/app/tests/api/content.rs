@@ -1,4 +1,4 @@
-//! Clear by content, row by row of docs/api.md §7.10: `contains` on a room's clear and its
+//! Clear by content, row by row of docs/api.md §7.9: `contains` on a room's clear and its
 //! dry run, and `DELETE /admin/messages` across rooms within a window.
 
 use crate::support::*;

@@ -20,6 +20,7 @@ fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> Test
         audit: Arc::new(MockAuditStore::new()),
         idempotency: Arc::new(MockIdempotencyStore::new()),
         events: Arc::new(MockEventLog::new()),
+        reports: Arc::new(roomwarden_domain::ports::MockReportStore::new()),
         readiness: Arc::new(move || {
             readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
         }),

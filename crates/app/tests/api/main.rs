@@ -25,6 +25,7 @@ mod messages;
 mod metrics;
 mod moderation;
 mod protocol;
+mod reports;
 mod room_changes;
 mod rooms;
 mod socket;

@@ -1,4 +1,4 @@
-//! Cases of the clear by content (docs/api.md §7.10): a room's clear and its dry run with
+//! Cases of the clear by content (docs/api.md §7.9): a room's clear and its dry run with
 //! `contains`, the search across rooms, and a content clear racing with sends.
 
 use super::ContractStore;

@@ -1,5 +1,5 @@
 //! Clearing a spam wave by content across rooms (`DELETE /admin/messages`, docs/api.md
-//! §7.10): the messages of a bounded window whose text contains one of the given strings,
+//! §7.9): the messages of a bounded window whose text contains one of the given strings,
 //! in every room or the listed ones; one filtered clear per room where some match, all
 //! committed in one transaction, one audit record and one event per room affected.
 

@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod messages;
 pub mod ports;
 pub mod purge;
+pub mod reports;
 pub mod retention;
 pub mod rooms;
 

@@ -1,6 +1,8 @@
 //! What a use case reaches: every port and the clock, as one bundle.
 
-use crate::ports::{AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, RoomStore};
+use crate::ports::{
+    AuditStore, ClientStore, EventLog, IdempotencyStore, MessageStore, ReportStore, RoomStore,
+};
 use crate::time::Clock;
 use crate::webhook::WebhookGuard;
 
@@ -26,6 +28,8 @@ pub struct Ports<'a> {
     pub idempotency: &'a dyn IdempotencyStore,
     /// Deletion events and their delivery.
     pub events: &'a dyn EventLog,
+    /// Reports of messages.
+    pub reports: &'a dyn ReportStore,
     /// Where webhooks may point.
     pub webhooks: &'a dyn WebhookGuard,
     /// The time every use case runs at.
@@ -37,7 +41,13 @@ impl<'a> Ports<'a> {
     /// [`MemoryStore`](crate::memory::MemoryStore)), with `webhooks` and `clock`.
     pub fn of<S>(store: &'a S, webhooks: &'a dyn WebhookGuard, clock: &'a dyn Clock) -> Self
     where
-        S: ClientStore + RoomStore + MessageStore + AuditStore + IdempotencyStore + EventLog,
+        S: ClientStore
+            + RoomStore
+            + MessageStore
+            + AuditStore
+            + IdempotencyStore
+            + EventLog
+            + ReportStore,
     {
         Self {
             clients: store,
@@ -46,6 +56,7 @@ impl<'a> Ports<'a> {
             audit: store,
             idempotency: store,
             events: store,
+            reports: store,
             webhooks,
             clock,
         }
@@ -69,6 +80,8 @@ pub struct Mocks {
     pub idempotency: crate::ports::MockIdempotencyStore,
     /// Deletion events.
     pub events: crate::ports::MockEventLog,
+    /// Reports.
+    pub reports: crate::ports::MockReportStore,
     /// Where webhooks may point.
     pub webhooks: crate::webhook::MockWebhookGuard,
     /// The clock: the system's, moved by [`crate::time::OffsetClock::advance`].
@@ -86,6 +99,7 @@ impl Mocks {
             audit: &self.audit,
             idempotency: &self.idempotency,
             events: &self.events,
+            reports: &self.reports,
             webhooks: &self.webhooks,
             clock: &self.clock,
         }

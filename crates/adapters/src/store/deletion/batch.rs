@@ -84,10 +84,12 @@ struct RoomState {
     erased: bool,
     /// Its chain's head as its row keeps it (`rooms.audit_head`).
     head: Option<String>,
+    /// How many open reports it has.
+    open_reports: i64,
 }
 
 /// `(id, cleared_through_seq, purged_through_seq, webhook, retention_days, newest seq,
-/// audit_head)` of a room.
+/// audit_head, open_reports)` of a room.
 type StateRow = (
     String,
     i64,
@@ -96,6 +98,7 @@ type StateRow = (
     Option<i32>,
     Option<i64>,
     Option<String>,
+    i64,
 );
 
 /// `(covered, of which visible now)` per room, as `count_covered` reports them.
@@ -153,6 +156,7 @@ fn read_state(
                 rooms::retention_days,
                 sql::<Nullable<BigInt>>(NEWEST),
                 rooms::audit_head,
+                rooms::open_reports,
             ))
             .load(conn)?;
         let erased: HashSet<String> = erasures::table
@@ -162,7 +166,7 @@ fn read_state(
             .load::<String>(conn)?
             .into_iter()
             .collect();
-        for (id, cleared, purged, webhook, retention, newest, head) in rows {
+        for (id, cleared, purged, webhook, retention, newest, head, open_reports) in rows {
             let room = RoomState {
                 cleared,
                 purged,
@@ -171,6 +175,7 @@ fn read_state(
                 newest: newest.unwrap_or(0).max(cleared),
                 erased: erased.contains(&id),
                 head,
+                open_reports,
             };
             state.insert(id, room);
         }
@@ -471,7 +476,21 @@ pub(in crate::store) fn clear_rooms(
         .iter()
         .map(|(room, _, head)| (*room, head.clone()));
     let heads = crate::store::chain::heads_of(conn, stored.collect())?;
+    let (after_ms, before_ms) = (
+        window_bound(&filter.after, i64::MIN),
+        window_bound(&filter.before, i64::MAX),
+    );
     for (deletion, _) in &mut records {
+        if let Some(room) = state.get(deletion.room.as_str()) {
+            let covered = crate::store::reports::Covered::Range {
+                above: room.cleared,
+                through: room.newest,
+                after_ms,
+                before_ms,
+                senders: &senders,
+            };
+            crate::store::reports::resolve(conn, deletion, room.open_reports, &covered)?;
+        }
         let head = heads
             .get(deletion.room.as_str())
             .map_or(GENESIS, String::as_str);

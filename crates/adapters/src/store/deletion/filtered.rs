@@ -12,6 +12,7 @@ use crate::filter_sql;
 use crate::rows::{count, to_ms};
 use crate::schema::{erasures, messages, rooms};
 use crate::store::idempotency::{embedded_messages, redact_answers};
+use crate::store::reports::Covered;
 use crate::store::visibility::{Rule, find_visible, has_erasures};
 use diesel::dsl::{max, sql};
 use diesel::prelude::*;
@@ -343,8 +344,8 @@ pub(super) fn clear_matching(
             }
         }
         Removal::InPlace | Removal::Deferred if covered > 0 => {
-            let seqs: Vec<i64> = match matched {
-                Some(m) => m.into_iter().map(|m| m.seq).collect(),
+            let seqs: Vec<i64> = match &matched {
+                Some(m) => m.iter().map(|m| m.seq).collect(),
                 None => candidates(room, &r, None)
                     .select(messages::seq)
                     .load(conn)?,
@@ -357,7 +358,21 @@ pub(super) fn clear_matching(
         Removal::InPlace | Removal::Deferred => {}
     }
     let mut deletion = plan.record;
-    link(&mut deletion, room_state);
+    let seqs: Vec<i64>;
+    let covered_rows = match &matched {
+        Some(m) => {
+            seqs = m.iter().map(|m| m.seq).collect();
+            Covered::Seqs(&seqs)
+        }
+        None => Covered::Range {
+            above: r.above,
+            through: r.through,
+            after_ms: r.after_ms,
+            before_ms: r.before_ms,
+            senders: &r.senders,
+        },
+    };
+    link(conn, &mut deletion, room_state, &covered_rows)?;
     settle_room(conn, room, covered, &deletion)?;
     record(conn, &deletion, room_state)?;
     Ok(Committed::deleted(deletion, deferred, room_state.queued))

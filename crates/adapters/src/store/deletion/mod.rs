@@ -34,11 +34,19 @@ use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
 use roomwarden_domain::ports::StoreResult;
 
-/// Links `deletion` into its room's chain: sets its hash from the room's head, which the
-/// room's update (the one every deletion makes: [`settle_room`], or a clear's own) then
-/// stores as the new head.
-pub(super) fn link(deletion: &mut Deletion, room: &Locked) {
+/// Resolves the open reports of what `deletion` removes (`covered`,
+/// [`super::reports::resolve`]), then links it into its room's chain: sets its hash from the
+/// room's head, which the room's update (the one every deletion makes: [`settle_room`], or a
+/// clear's own) then stores as the new head.
+pub(super) fn link(
+    conn: &mut DbConnection,
+    deletion: &mut Deletion,
+    room: &Locked,
+    covered: &super::reports::Covered<'_>,
+) -> QueryResult<()> {
+    super::reports::resolve(conn, deletion, room.open_reports, covered)?;
     super::chain::link_after(&room.audit_head, deletion);
+    Ok(())
 }
 
 /// Lowers the room's visible count by `removed` and moves its chain's head to the (linked)
@@ -83,6 +91,8 @@ pub(super) struct Locked<'a> {
     visible: i64,
     /// The room's own retention.
     retention: Option<i32>,
+    /// How many open reports the room has ([`super::reports::resolve`] reads none without).
+    open_reports: i64,
     /// Whether the deletion's event is queued for the dispatcher.
     queued: bool,
     /// The `hash` of the room's newest audit record ([`GENESIS`] without one), read after
@@ -139,6 +149,7 @@ macro_rules! state_under_lock {
             rooms::retention_days,
             rooms::audit_head,
             rooms::owner,
+            rooms::open_reports,
         ))
     };
 }
@@ -152,6 +163,7 @@ type StateRow = (
     Option<i32>,
     Option<String>,
     Option<String>,
+    i64,
 );
 
 /// Takes `room`'s write lock and reads its state under it ([`state_under_lock!`]); `None`
@@ -193,7 +205,8 @@ fn delete_in(
     if let Err(refusal) = deletion_plan::admit(&request.actor, membership) {
         return Ok(Committed::refused(refusal));
     }
-    let Some((cleared, purged, visible, webhook, retention, audit_head, _)) = state else {
+    let Some((cleared, purged, visible, webhook, retention, audit_head, _, open_reports)) = state
+    else {
         return Ok(Committed::refused(Refusal::RoomNotFound));
     };
     let room_state = Locked {
@@ -201,6 +214,7 @@ fn delete_in(
         purged,
         visible,
         retention,
+        open_reports,
         queued: store.queueing == EventQueueing::All || webhook.is_some(),
         audit_head: super::chain::head_of(conn, room, audit_head)?,
         events: store.events.as_ref(),

@@ -7,6 +7,7 @@ use crate::db::DbConnection;
 use crate::rows::count;
 use crate::schema::{messages, rooms};
 use crate::store::idempotency::redact_answers;
+use crate::store::reports::Covered;
 use crate::store::visibility::{Rule, find_visible, has_erasures};
 use diesel::dsl::max;
 use diesel::prelude::*;
@@ -41,7 +42,7 @@ pub(super) fn delete_listed(
         _ => diesel::delete(messages::table.filter(messages::seq.eq_any(&seqs))).execute(conn)?,
     };
     let mut deletion = plan.record;
-    link(&mut deletion, room_state);
+    link(conn, &mut deletion, room_state, &Covered::Seqs(&seqs))?;
     settle_room(
         conn,
         room,
@@ -134,7 +135,14 @@ pub(super) fn clear_all(
         purged
     };
     let mut deletion = plan.record;
-    link(&mut deletion, room_state);
+    let covered = Covered::Range {
+        above: i64::MIN,
+        through: watermark,
+        after_ms: i64::MIN,
+        before_ms: i64::MAX,
+        senders: &[],
+    };
+    link(conn, &mut deletion, room_state, &covered)?;
     diesel::update(rooms::table.find(room))
         .set((
             rooms::cleared_through_seq.eq(watermark),

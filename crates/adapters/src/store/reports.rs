@@ -1,0 +1,494 @@
+//! [`ReportStore`] over the `reports` table, and the resolution of reports by deletions.
+//!
+//! A report row keeps the message's ID, `seq`, sender and time (never its content), so a
+//! deletion finds the open reports of what it removes with the predicate it removes by
+//! ([`Covered`]). The room's row counts its open reports (`rooms.open_reports`, kept under the
+//! room's lock by reporting, dismissing and deleting), so a deletion in a room without any
+//! reads no report at all.
+
+use super::DieselStore;
+use super::room_lock::{lock_room, membership};
+use super::visibility::{Rule, find_visible};
+use super::{Backlog, EventQueueing};
+use crate::cached::update;
+use crate::db::DbConnection;
+use crate::rows::{from_ms, to_ms};
+use crate::schema::{messages, reports, room_members, rooms};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use roomwarden_domain::actor::RecordedActor;
+use roomwarden_domain::deletion_plan;
+use roomwarden_domain::ids::{ClientId, DeletionId, MessageId, ReportId, RoomId};
+use roomwarden_domain::model::{AuditReason, Deletion, MessageContent, ResolvedReports};
+use roomwarden_domain::ports::{ReportStore, StoreResult};
+use roomwarden_domain::report::{
+    CategoryCounts, DismissOutcome, Dismissal, NewReport, QUEUE_REPORTS, QueueQuery, Report,
+    ReportCategory, ReportOutcome, ReportReason, ReportState, ReportedMessage, Resolution,
+};
+use std::collections::HashMap;
+
+/// A stored report.
+#[derive(Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = reports)]
+struct ReportRow {
+    id: String,
+    room_id: String,
+    message_id: String,
+    sender: String,
+    reporter: String,
+    category: String,
+    reason: Option<String>,
+    created_at: i64,
+    state: String,
+    deletion_id: Option<String>,
+    dismissed_by: Option<String>,
+    dismissed_at: Option<i64>,
+    dismiss_reason: Option<String>,
+}
+
+impl From<ReportRow> for Report {
+    fn from(row: ReportRow) -> Self {
+        let resolution = match ReportState::parse(&row.state) {
+            Some(ReportState::Deleted) => Some(Resolution::Deleted(DeletionId::from_trusted(
+                row.deletion_id.unwrap_or_default(),
+            ))),
+            Some(ReportState::Dismissed) => Some(Resolution::Dismissed {
+                by: RecordedActor::from_recorded(row.dismissed_by.unwrap_or_default()),
+                at: from_ms(row.dismissed_at.unwrap_or(row.created_at)),
+                reason: row.dismiss_reason.map(AuditReason::from_trusted),
+            }),
+            Some(ReportState::Open) | None => None,
+        };
+        Self {
+            id: ReportId::from_trusted(row.id),
+            room: RoomId::from_trusted(row.room_id),
+            message: MessageId::from_trusted(row.message_id),
+            sender: ClientId::from_trusted(row.sender),
+            reporter: ClientId::from_trusted(row.reporter),
+            category: ReportCategory::parse(&row.category).unwrap_or(ReportCategory::Other),
+            reason: row.reason.map(ReportReason::from_trusted),
+            created_at: from_ms(row.created_at),
+            resolution,
+        }
+    }
+}
+
+/// What a deletion removes from a room, as the open reports it resolves are found.
+pub(in crate::store) enum Covered<'a> {
+    /// These rows (`seq`s).
+    Seqs(&'a [i64]),
+    /// The rows with `above < seq <= through`, sent in `(after_ms, before_ms)`, from
+    /// `senders` (any when empty).
+    Range {
+        /// Lowest `seq` not covered.
+        above: i64,
+        /// Highest `seq` covered.
+        through: i64,
+        /// Sent strictly after (ms; `i64::MIN` for no bound).
+        after_ms: i64,
+        /// Sent strictly before (ms; `i64::MAX` for no bound).
+        before_ms: i64,
+        /// The senders (any when empty).
+        senders: &'a [&'a str],
+    },
+}
+
+/// Resolves the room's open reports of what `deletion` removes (`covered`), inside its
+/// transaction and under the room's lock, before the record is linked: they become
+/// `deleted` with the deletion's ID, the room's count of open reports drops, and the record
+/// gets their count and first IDs. Reads nothing when the room has none open
+/// (`open_reports`, as read under the lock).
+pub(in crate::store) fn resolve(
+    conn: &mut DbConnection,
+    deletion: &mut Deletion,
+    open_reports: i64,
+    covered: &Covered<'_>,
+) -> QueryResult<()> {
+    if open_reports <= 0 {
+        return Ok(());
+    }
+    let room = deletion.room.as_str();
+    let set = (
+        reports::state.eq(ReportState::Deleted.as_str()),
+        reports::deletion_id.eq(deletion.id.as_str()),
+    );
+    let open = reports::table
+        .filter(reports::room_id.eq(room))
+        .filter(reports::state.eq(ReportState::Open.as_str()))
+        .into_boxed();
+    let mut resolved = 0;
+    match covered {
+        Covered::Seqs(seqs) => {
+            for chunk in seqs.chunks(1_000) {
+                let of_rows = reports::table
+                    .filter(reports::room_id.eq(room))
+                    .filter(reports::state.eq(ReportState::Open.as_str()))
+                    .filter(reports::message_seq.eq_any(chunk));
+                resolved += diesel::update(of_rows).set(set).execute(conn)?;
+            }
+        }
+        Covered::Range {
+            above,
+            through,
+            after_ms,
+            before_ms,
+            senders,
+        } => {
+            let mut q = open
+                .filter(reports::message_seq.gt(*above))
+                .filter(reports::message_seq.le(*through));
+            if *after_ms != i64::MIN {
+                q = q.filter(reports::message_created_at.gt(*after_ms));
+            }
+            if *before_ms != i64::MAX {
+                q = q.filter(reports::message_created_at.lt(*before_ms));
+            }
+            if !senders.is_empty() {
+                q = q.filter(reports::sender.eq_any(senders.to_vec()));
+            }
+            let ids = q.select(reports::seq).load::<i64>(conn)?;
+            for chunk in ids.chunks(1_000) {
+                resolved += diesel::update(reports::table.filter(reports::seq.eq_any(chunk)))
+                    .set(set)
+                    .execute(conn)?;
+            }
+        }
+    }
+    if resolved == 0 {
+        return Ok(());
+    }
+    let count = i64::try_from(resolved).unwrap_or(i64::MAX);
+    update(
+        rooms::table,
+        rooms::open_reports.eq(rooms::open_reports - count),
+        rooms::id.eq(room),
+    )
+    .execute(conn)?;
+    let ids: Vec<String> = reports::table
+        .filter(reports::room_id.eq(room))
+        .filter(reports::deletion_id.eq(deletion.id.as_str()))
+        .order(reports::seq.asc())
+        .limit(i64::try_from(ResolvedReports::MAX_IDS).unwrap_or(100))
+        .select(reports::id)
+        .load(conn)?;
+    deletion.reports = ResolvedReports {
+        count: u64::try_from(resolved).unwrap_or(u64::MAX),
+        ids: ids.into_iter().map(ReportId::from_trusted).collect(),
+    };
+    Ok(())
+}
+
+/// [`ReportStore::file_report`] inside its transaction.
+fn file_in(
+    store: &DieselStore,
+    conn: &mut DbConnection,
+    new: &NewReport,
+    rule: Rule,
+) -> QueryResult<ReportOutcome> {
+    let room = new.room.as_str();
+    // The room's lock, as a send takes it: a deletion of the room either comes before (and
+    // the message is gone) or after (and resolves this report).
+    if !lock_room(conn, room)? {
+        return Ok(ReportOutcome::RoomNotFound);
+    }
+    let member = room_members::table
+        .find((room, new.reporter.as_str()))
+        .select(room_members::client_id)
+        .first::<String>(conn)
+        .optional()?;
+    if member.is_none() {
+        return Ok(ReportOutcome::NotMember);
+    }
+    let Some((seq, message)) = find_visible(conn, room, new.message.as_str(), rule)? else {
+        return Ok(ReportOutcome::MessageNotFound);
+    };
+    let open: Option<ReportRow> = reports::table
+        .filter(reports::state.eq(ReportState::Open.as_str()))
+        .filter(reports::room_id.eq(room))
+        .filter(reports::message_id.eq(new.message.as_str()))
+        .filter(reports::reporter.eq(new.reporter.as_str()))
+        .select(ReportRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(open) = open {
+        return Ok(ReportOutcome::Existing(open.into()));
+    }
+    let since = to_ms(new.created_at - new.limit.window);
+    let recent: Vec<i64> = reports::table
+        .filter(reports::reporter.eq(new.reporter.as_str()))
+        .filter(reports::created_at.gt(since))
+        .order(reports::created_at.asc())
+        .limit(i64::from(new.limit.max))
+        .select(reports::created_at)
+        .load(conn)?;
+    if recent.len() >= usize::try_from(new.limit.max).unwrap_or(usize::MAX) {
+        return Ok(ReportOutcome::Limited {
+            oldest: from_ms(recent[0]),
+        });
+    }
+    let report = Report {
+        id: new.id.clone(),
+        room: new.room.clone(),
+        message: new.message.clone(),
+        sender: ClientId::from_trusted(message.sender.clone()),
+        reporter: new.reporter.clone(),
+        category: new.category,
+        reason: new.reason.clone(),
+        created_at: new.created_at,
+        resolution: None,
+    };
+    diesel::insert_into(reports::table)
+        .values((
+            reports::id.eq(report.id.as_str()),
+            reports::room_id.eq(room),
+            reports::message_id.eq(report.message.as_str()),
+            reports::message_seq.eq(seq),
+            reports::sender.eq(report.sender.as_str()),
+            reports::message_created_at.eq(message.created_at),
+            reports::reporter.eq(report.reporter.as_str()),
+            reports::category.eq(report.category.as_str()),
+            reports::reason.eq(report.reason.as_ref().map(ReportReason::as_str)),
+            reports::created_at.eq(to_ms(report.created_at)),
+        ))
+        .execute(conn)?;
+    let webhook: Option<String> = rooms::table.find(room).select(rooms::webhook).first(conn)?;
+    update(
+        rooms::table,
+        rooms::open_reports.eq(rooms::open_reports + 1),
+        rooms::id.eq(room),
+    )
+    .execute(conn)?;
+    let queued = store.queueing == EventQueueing::All || webhook.is_some();
+    super::outbox::record_report(conn, store.events.as_ref(), &report, queued)?;
+    Ok(ReportOutcome::Created(report))
+}
+
+/// One queue item as the aggregate reads it.
+#[derive(QueryableByName)]
+struct ItemRow {
+    #[diesel(sql_type = Text)]
+    room_id: String,
+    #[diesel(sql_type = Text)]
+    message_id: String,
+    #[diesel(sql_type = Text)]
+    sender: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    first_at: i64,
+    #[diesel(sql_type = BigInt)]
+    last_at: i64,
+    #[diesel(sql_type = BigInt)]
+    n_spam: i64,
+    #[diesel(sql_type = BigInt)]
+    n_abuse: i64,
+    #[diesel(sql_type = BigInt)]
+    n_sensitive: i64,
+    #[diesel(sql_type = BigInt)]
+    n_other: i64,
+}
+
+/// The aggregate of a queue page: reports of one state grouped by message, in the queue's
+/// order, strictly after the cursor. Only integers computed here are written into the text;
+/// every value from the caller is bound.
+fn queue_items(conn: &mut DbConnection, query: &QueueQuery) -> QueryResult<Vec<ItemRow>> {
+    let per_category = ReportCategory::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                // `n_` prefixed: `sensitive` is a reserved word in MariaDB.
+                "COUNT(CASE WHEN category = '{0}' THEN 1 END) AS n_{0}",
+                c.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut sql = format!(
+        "SELECT room_id, message_id, MIN(sender) AS sender, COUNT(*) AS n, \
+         MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
+         FROM reports WHERE state = ?"
+    );
+    if query.room.is_some() {
+        sql.push_str(" AND room_id = ?");
+    }
+    sql.push_str(" GROUP BY room_id, message_id");
+    if query.before.is_some() {
+        sql.push_str(
+            " HAVING COUNT(*) < ? OR (COUNT(*) = ? AND MAX(created_at) < ?) \
+             OR (COUNT(*) = ? AND MAX(created_at) = ? AND (room_id > ? OR (room_id = ? AND message_id > ?)))",
+        );
+    }
+    sql.push_str(" ORDER BY n DESC, last_at DESC, room_id ASC, message_id ASC LIMIT ?");
+    let mut q = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Text, _>(query.state.as_str().to_owned());
+    if let Some(room) = &query.room {
+        q = q.bind::<Text, _>(room.as_str().to_owned());
+    }
+    if let Some(c) = &query.before {
+        let n = i64::try_from(c.report_count).unwrap_or(i64::MAX);
+        q = q
+            .bind::<BigInt, _>(n)
+            .bind::<BigInt, _>(n)
+            .bind::<BigInt, _>(c.last_reported_ms)
+            .bind::<BigInt, _>(n)
+            .bind::<BigInt, _>(c.last_reported_ms)
+            .bind::<Text, _>(c.room.as_str().to_owned())
+            .bind::<Text, _>(c.room.as_str().to_owned())
+            .bind::<Text, _>(c.message.as_str().to_owned());
+    }
+    q.bind::<BigInt, _>(i64::from(query.limit)).load(conn)
+}
+
+/// The newest [`QUEUE_REPORTS`] reports of `state` of each of the `items`' messages.
+fn newest_reports(
+    conn: &mut DbConnection,
+    state: ReportState,
+    items: &[ItemRow],
+) -> QueryResult<HashMap<(String, String), Vec<Report>>> {
+    let mut by_item: HashMap<(String, String), Vec<Report>> = HashMap::new();
+    if items.is_empty() {
+        return Ok(by_item);
+    }
+    let marks = |n: usize| vec!["?"; n].join(", ");
+    let mut rooms: Vec<&str> = items.iter().map(|i| i.room_id.as_str()).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let sql = format!(
+        "SELECT id, room_id, message_id, sender, reporter, category, reason, created_at, state, \
+         deletion_id, dismissed_by, dismissed_at, dismiss_reason FROM (SELECT r.*, ROW_NUMBER() \
+         OVER (PARTITION BY room_id, message_id ORDER BY created_at DESC, seq DESC) AS rn \
+         FROM reports r WHERE state = ? AND room_id IN ({}) AND message_id IN ({})) t \
+         WHERE rn <= {QUEUE_REPORTS} ORDER BY created_at DESC, seq DESC",
+        marks(rooms.len()),
+        marks(items.len())
+    );
+    let mut q = diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Text, _>(state.as_str().to_owned());
+    for room in rooms {
+        q = q.bind::<Text, _>(room.to_owned());
+    }
+    for item in items {
+        q = q.bind::<Text, _>(item.message_id.clone());
+    }
+    for row in q.load::<ReportRow>(conn)? {
+        let key = (row.room_id.clone(), row.message_id.clone());
+        by_item.entry(key).or_default().push(row.into());
+    }
+    Ok(by_item)
+}
+
+/// The content of the items' messages that are visible now, by `(room, message)`.
+fn visible_content(
+    conn: &mut DbConnection,
+    items: &[ItemRow],
+    rule: Rule,
+) -> QueryResult<HashMap<(String, String), MessageContent>> {
+    let ids: Vec<&str> = items.iter().map(|i| i.message_id.as_str()).collect();
+    let found: Vec<(String, String, String)> = messages::table
+        .inner_join(rooms::table)
+        .filter(messages::id.eq_any(&ids))
+        .filter(messages::seq.gt(rooms::cleared_through_seq))
+        .filter(rule.sql(false))
+        .select((messages::room_id, messages::id, messages::body))
+        .load(conn)?;
+    Ok(found
+        .into_iter()
+        .map(|(room, id, body)| ((room, id), MessageContent::from_trusted(body)))
+        .collect())
+}
+
+/// The reports with these IDs (in any order; unknown IDs are left out).
+pub(super) fn by_ids(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<Vec<Report>> {
+    let rows: Vec<ReportRow> = reports::table
+        .filter(reports::id.eq_any(ids))
+        .select(ReportRow::as_select())
+        .load(conn)?;
+    Ok(rows.into_iter().map(Report::from).collect())
+}
+
+/// [`ReportStore::dismiss_reports`] inside its transaction.
+fn dismiss_in(conn: &mut DbConnection, d: &Dismissal) -> QueryResult<DismissOutcome> {
+    let room = d.room.as_str();
+    if !lock_room(conn, room)? {
+        return Ok(DismissOutcome::RoomNotFound);
+    }
+    let owner: Option<String> = rooms::table.find(room).select(rooms::owner).first(conn)?;
+    let member = membership(conn, room, owner.as_deref(), &d.actor)?;
+    if deletion_plan::admit(&d.actor, Some(member)).is_err() {
+        return Ok(DismissOutcome::PermissionDenied);
+    }
+    let open = reports::table
+        .filter(reports::state.eq(ReportState::Open.as_str()))
+        .filter(reports::room_id.eq(room))
+        .filter(reports::message_id.eq(d.message.as_str()));
+    let n = diesel::update(open)
+        .set((
+            reports::state.eq(ReportState::Dismissed.as_str()),
+            reports::dismissed_by.eq(d.actor.recorded().as_str().to_owned()),
+            reports::dismissed_at.eq(to_ms(d.at)),
+            reports::dismiss_reason.eq(d.reason.as_ref().map(AuditReason::as_str)),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Ok(DismissOutcome::NoOpenReport);
+    }
+    let count = i64::try_from(n).unwrap_or(i64::MAX);
+    update(
+        rooms::table,
+        rooms::open_reports.eq(rooms::open_reports - count),
+        rooms::id.eq(room),
+    )
+    .execute(conn)?;
+    Ok(DismissOutcome::Dismissed(u64::try_from(n).unwrap_or(0)))
+}
+
+impl ReportStore for DieselStore {
+    fn file_report(&self, new: &NewReport) -> StoreResult<ReportOutcome> {
+        let rule = Rule::now(self);
+        let outcome = self.with_write(|conn| file_in(self, conn, new, rule))?;
+        if matches!(outcome, ReportOutcome::Created(_)) {
+            self.committed(Backlog::Event, false);
+        }
+        Ok(outcome)
+    }
+
+    fn list_reported(&self, query: &QueueQuery) -> StoreResult<Vec<ReportedMessage>> {
+        let rule = Rule::now(self);
+        self.with_conn(|conn| {
+            let items = queue_items(conn, query)?;
+            let mut reports = newest_reports(conn, query.state, &items)?;
+            let mut content = visible_content(conn, &items, rule)?;
+            Ok(items
+                .into_iter()
+                .map(|item| {
+                    let key = (item.room_id, item.message_id);
+                    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+                    let mut listed = reports.remove(&key).unwrap_or_default();
+                    listed.truncate(QUEUE_REPORTS);
+                    ReportedMessage {
+                        content: content.remove(&key),
+                        sender: ClientId::from_trusted(item.sender),
+                        report_count: count(item.n),
+                        categories: CategoryCounts([
+                            count(item.n_spam),
+                            count(item.n_abuse),
+                            count(item.n_sensitive),
+                            count(item.n_other),
+                        ]),
+                        first_reported_at: from_ms(item.first_at),
+                        last_reported_at: from_ms(item.last_at),
+                        reports: listed,
+                        room: RoomId::from_trusted(key.0),
+                        message: MessageId::from_trusted(key.1),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn dismiss_reports(&self, dismissal: &Dismissal) -> StoreResult<DismissOutcome> {
+        self.with_write(|conn| dismiss_in(conn, dismissal))
+    }
+}
