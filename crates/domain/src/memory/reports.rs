@@ -99,7 +99,9 @@ impl ReportStore for MemoryStore {
                     .visible(&room, &message)
                     .map(|seq| state.messages[&seq].content.clone());
                 let mut newest: Vec<Report> = reports.iter().map(|r| (*r).clone()).collect();
+                // Newest first; of one time, the later filed first.
                 newest.reverse();
+                newest.sort_by_key(|r| std::cmp::Reverse(r.created_at));
                 newest.truncate(QUEUE_REPORTS);
                 ReportedMessage {
                     sender: reports[0].sender.clone(),

@@ -4,7 +4,7 @@
 //! clear counts, visibility, permission checks made as the room is when a change takes
 //! effect, audit records written with the deletion, room-change records written with the
 //! change, tokens belonging to one client) are checked here by plain functions over any
-//! store that implements the four ports. The
+//! store that implements the five ports. The
 //! [`store_contract!`](crate::store_contract) macro turns them into one `#[test]` each, so
 //! an adapter author runs the whole suite in a few lines; Roomwarden runs it against its
 //! own [`crate::memory::MemoryStore`] and its diesel store (SQLite and MySQL).
@@ -49,15 +49,19 @@ pub mod fixtures;
 pub mod idempotency;
 pub mod messages;
 pub mod moderation;
+pub mod reports;
 pub mod room_changes;
 pub mod rooms;
 
-use crate::ports::{AuditStore, ClientStore, MessageStore, RoomStore};
+use crate::ports::{AuditStore, ClientStore, MessageStore, ReportStore, RoomStore};
 
 /// Every storage port at once: what the contract cases take.
-pub trait ContractStore: ClientStore + RoomStore + MessageStore + AuditStore {}
+pub trait ContractStore: ClientStore + RoomStore + MessageStore + AuditStore + ReportStore {}
 
-impl<T: ClientStore + RoomStore + MessageStore + AuditStore + ?Sized> ContractStore for T {}
+impl<T: ClientStore + RoomStore + MessageStore + AuditStore + ReportStore + ?Sized> ContractStore
+    for T
+{
+}
 
 /// A fresh store under test, with whatever must stay alive while it is used (a temporary
 /// database that is removed on drop, say).
@@ -117,6 +121,12 @@ macro_rules! store_contract {
             moderation::a_purge_racing_with_the_users_sends_loses_nothing,
             moderation::a_filtered_clear_racing_with_sends_loses_nothing,
             moderation::bulk_and_single_deletes_of_the_same_messages_report_each_once,
+            reports::reports_are_checked_in_order_and_filed_once_per_reporter,
+            reports::the_queue_is_most_reported_first_and_pages,
+            reports::deletions_resolve_the_open_reports_of_what_they_remove,
+            reports::a_purge_across_rooms_resolves_each_room_s_reports,
+            reports::dismissal_checks_the_role_and_closes_every_open_report,
+            reports::the_rate_counts_new_reports_in_the_window,
             rooms::a_room_keeps_owner_managers_and_members,
             rooms::a_taken_room_id_changes_nothing,
             rooms::update_changes_owner_managers_and_webhook,
@@ -142,7 +152,7 @@ macro_rules! store_contract {
 
 /// Declares one `#[test]` per case of the idempotency port ([`idempotency`]) against the
 /// fixture that `$fresh` evaluates to, whose store implements
-/// [`crate::ports::IdempotencyStore`] beside the four ports of [`ContractStore`].
+/// [`crate::ports::IdempotencyStore`] beside the five ports of [`ContractStore`].
 #[macro_export]
 macro_rules! idempotency_contract {
     ($fresh:expr) => {
