@@ -10,7 +10,7 @@ use crate::actor::{Actor, RecordedActor};
 use crate::error::DomainError;
 use crate::ids::{ClientId, DeletionId, MessageId, ReportId, RoomId};
 use crate::model::{AuditReason, MessageContent};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 /// Why a member reports a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -304,19 +304,24 @@ pub struct QueueCursor {
 }
 
 impl QueueCursor {
-    /// The opaque text a client sends back as `before`.
+    /// Most digits of the cursor's two numbers (as Unix milliseconds anywhere).
+    pub const MAX_DIGITS: usize = 15;
+
+    /// The text a client sends back as `before`: `count/ms/room/message` (IDs never contain
+    /// `/`, so the parts split unambiguously).
     #[must_use]
     pub fn encode(&self) -> String {
         format!(
-            "{}.{}.{}.{}",
+            "{}/{}/{}/{}",
             self.report_count,
             self.last_reported_ms,
-            hex::encode(self.room.as_str()),
-            hex::encode(self.message.as_str())
+            self.room.as_str(),
+            self.message.as_str()
         )
     }
 
-    /// Reads back what [`Self::encode`] wrote.
+    /// Reads back what [`Self::encode`] wrote. The IDs are a position in the queue's order,
+    /// not a lookup: any non-empty text is taken as it is.
     ///
     /// # Errors
     /// [`DomainError::InvalidParameter`] for anything else.
@@ -326,31 +331,27 @@ impl QueueCursor {
                 "before must be the cursor of a queue item from a previous page".to_owned(),
             )
         };
-        let mut parts = raw.split('.');
-        let (Some(count), Some(ms), Some(room), Some(message), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let number = |part: &str| -> Result<i64, DomainError> {
+            if part.is_empty()
+                || part.len() > Self::MAX_DIGITS
+                || !part.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(bad());
+            }
+            part.parse().map_err(|_| bad())
+        };
+        let parts: Vec<&str> = raw.split('/').collect();
+        let [count, ms, room, message] = parts.as_slice() else {
             return Err(bad());
         };
-        let text = |h: &str| {
-            hex::decode(h)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad)
-        };
-        let last_reported_ms: i64 = ms.parse().map_err(|_| bad())?;
-        Utc.timestamp_millis_opt(last_reported_ms)
-            .single()
-            .ok_or_else(bad)?;
+        if room.is_empty() || message.is_empty() {
+            return Err(bad());
+        }
         Ok(Self {
-            report_count: count.parse().map_err(|_| bad())?,
-            last_reported_ms,
-            room: RoomId::parse(&text(room)?).map_err(|_| bad())?,
-            message: MessageId::parse(&text(message)?).map_err(|_| bad())?,
+            report_count: u64::try_from(number(count)?).map_err(|_| bad())?,
+            last_reported_ms: number(ms)?,
+            room: RoomId::from_trusted((*room).to_owned()),
+            message: MessageId::from_trusted((*message).to_owned()),
         })
     }
 }

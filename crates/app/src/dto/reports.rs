@@ -11,10 +11,9 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 pub struct ReportBody {
     /// Why: `spam`, `abuse`, `sensitive` or `other`.
-    #[schema(value_type = ReportCategoryDto)]
+    #[schema(value_type = ReportCategoryDto, required = true)]
     pub category: Option<String>,
     /// The reporter's words, at most 512 characters.
-    #[schema(max_length = 512)]
     pub reason: Option<String>,
 }
 

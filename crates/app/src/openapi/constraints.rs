@@ -11,6 +11,7 @@ use roomwarden_domain::filter::{
 };
 use roomwarden_domain::ids::{ALL_MESSAGES, MAX_ID_CHARS};
 use roomwarden_domain::model::{MAX_REASON_CHARS, MAX_TEXT_CHARS, MAX_URL_CHARS, RetentionDays};
+use roomwarden_domain::report::QueueCursor;
 use roomwarden_domain::usecases::clients::MAX_TOKEN_CHARS;
 use roomwarden_domain::usecases::deletion::MAX_BULK;
 use roomwarden_domain::usecases::messages::MAX_TYPE_CHARS;
@@ -149,6 +150,11 @@ fn body_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("SendAsBody", "sender", id()),
         ("SendAsBody", "messageType", message_type),
         ("BulkDeleteBody", "messageIDs", bulk),
+        (
+            "ReportBody",
+            "reason",
+            text(roomwarden_domain::report::ReportReason::MAX_CHARS),
+        ),
     ]
 }
 
@@ -179,6 +185,12 @@ fn replace(schema: &mut Value, rule: Value) {
     *schema = out;
 }
 
+/// A report queue's cursor (`QueueCursor`): two numbers and two IDs, `/`-separated.
+fn queue_cursor() -> Value {
+    let n = QueueCursor::MAX_DIGITS;
+    json!({"type": "string", "pattern": format!("^[0-9]{{1,{n}}}/[0-9]{{1,{n}}}/[^/]+/[^/]+$")})
+}
+
 /// `contains`: at least `min` strings of the lengths a clear by content takes.
 fn contains(min: usize) -> Value {
     let string = json!({
@@ -204,6 +216,10 @@ fn query_rule(op: &str, name: &str) -> Option<Value> {
         ("purge_client" | "clear_by_content", "roomID") => {
             Some(json!({"type": "array", "items": id(), "maxItems": MAX_ROOMS}))
         }
+        ("room_reports" | "all_reports", "state") => {
+            Some(json!({"type": "string", "enum": ["open", "deleted", "dismissed"]}))
+        }
+        ("room_reports" | "all_reports", "before") => Some(queue_cursor()),
         _ => None,
     }
 }
