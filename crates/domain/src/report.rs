@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up_to_the_window_s_end() {
-        let now = Utc.timestamp_millis_opt(100_000).single().expect("time");
+        let now = DateTime::from_timestamp_millis(100_000).expect("time");
         let oldest = now - chrono::Duration::milliseconds(59_001);
         assert_eq!(RateLimit::REPORTS.retry_after(oldest, now), 1);
         assert_eq!(RateLimit::REPORTS.retry_after(now, now), 60);
