@@ -49,6 +49,8 @@ OPERATIONS = {
     "room_deletions": "room_deletions",  # GET /rooms/{roomID}/deletions
     "verify_deletions": "verify_deletions",  # GET /rooms/{roomID}/deletions/verify
     "export_deletions": "export_deletions",  # GET /admin/deletions/export (JSON Lines, as bytes)
+    "report_message": "report_message",  # POST /rooms/{roomID}/messages/{messageID}/reports
+    "room_reports": "room_reports",  # GET /rooms/{roomID}/reports (state/limit/before)
 }
 
 MODELS = {
@@ -58,6 +60,8 @@ MODELS = {
     "update_room_body": "UpdateRoomBody",
     "send_message_body": "SendMessageBody",
     "bulk_delete_body": "BulkDeleteBody",
+    "report_body": "ReportBody",
+    "report_category": "ReportCategoryDto",  # an enum: spam, abuse, sensitive, other
     "failure": "Failure",  # the error envelope {"RC","RM","error":{"code","message"}}
 }
 
@@ -254,6 +258,28 @@ def annotation_text(annotation):
     return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None) or str(annotation)
 
 
+def enum_of(role, value):
+    """The member `value` of the generated enum model `role`."""
+    try:
+        return model(role)(value)
+    except ValueError as e:
+        raise Finding(f"{MODELS[role]} has no member {value!r}") from e
+
+
+def param_enum(role, name, value):
+    """`value` as the enum the generated operation types its parameter `name` with (an
+    inline enum gets a class named after the operation), found from its annotation."""
+    module = op(role)
+    annotation = inspect.signature(module.sync_detailed).parameters[name].annotation
+    namespace = vars(module) | vars(MODELS_MOD) | vars(types_mod) | {"typing": typing}
+    if isinstance(annotation, str):
+        annotation = eval(annotation, namespace)
+    for candidate in typing.get_args(annotation) or (annotation,):
+        if isinstance(candidate, type) and issubclass(candidate, __import__("enum").Enum):
+            return candidate(value)
+    raise Finding(f"{OPERATIONS[role]}.{name} is typed {annotation_text(annotation)}, not an enum")
+
+
 def clear(room_id, **kwargs):
     """DELETE /rooms/{roomID}/messages/_all through its own operation."""
     return call("clear", room_id, **kwargs)
@@ -418,12 +444,36 @@ def _():
     return "totalCount 3"
 
 
+@step("carol (member) reports the spam as spam")
+def _():
+    body = build("report_body", category=enum_of("report_category", "spam"), reason="watch spam")
+    r = ok(call("report_message", ROOM, SPAM_ID, client=user(S.get("carol")), body=body))
+    eq(r.rm, "Message reported", "RM")
+    res = r.result
+    eq((res.room_id, res.message_id, res.reporter), (ROOM, SPAM_ID, "carol"), "result roomID/messageID/reporter")
+    eq((res.category.value, res.reason, res.state.value), ("spam", "watch spam", "open"), "result category/reason/state")
+    S["report"] = res.field_id
+    return f"report {res.field_id}"
+
+
+@step("bob (manager) reads the room's report queue: the spam, reported once")
+def _():
+    r = ok(call("room_reports", ROOM, client=user(S.get("bob"))))
+    items = r.result.data
+    eq([(i.message_id, i.report_count, i.message) for i in items], [(SPAM_ID, 1, "buy cheap watches")],
+       "queue (messageID, reportCount, message)")
+    eq(items[0].categories.spam, 1, "categories.spam")
+    eq([x.field_id for x in items[0].reports], [S.get("report")], "reports")
+    return "1 reported message"
+
+
 @step("bob (manager) deletes the spam with X-Audit-Log-Reason: spam%20link")
 def _():
     r = ok(call("delete_message", ROOM, SPAM_ID, client=user(S.get("bob")), x_audit_log_reason="spam%20link"))
     eq(r.rm, "Message deleted successfully", "RM")
     res = r.result
     eq(res.deleted_count, 1, "result.deletedCount")
+    eq(res.report_count, 1, "result.reportCount (carol's report resolved)")
     eq(res.room_id, ROOM, "result.roomID")
     eq(res.message_id, SPAM_ID, "result.messageID")
     eq(res.deleted_by, "bob", "result.deletedBy")
@@ -438,6 +488,20 @@ def _():
     eq(r.rm, "Message not found", "RM")
     eq(r.error.code, "MESSAGE_NOT_FOUND", "error.code")
     return "404"
+
+
+@step("carol's report is resolved by bob's deletion (state=deleted)")
+def _():
+    state = param_enum("room_reports", "state", "deleted")
+    items = ok(call("room_reports", ROOM, client=user(S.get("bob")), state=state)).result.data
+    eq([(i.message_id, i.message, i.state.value) for i in items], [(SPAM_ID, None, "deleted")],
+       "queue (messageID, message, state)")
+    report = items[0].reports[0]
+    eq((report.field_id, report.state.value), (S.get("report"), "deleted"), "the report")
+    record = ok(call("room_deletions", ROOM, client=user(S.get("bob")))).result.data[0]
+    eq(report.deletion_id, record.field_id, "deletionID (the audit record)")
+    eq((record.report_i_ds, record.report_count), ([S.get("report")], 1), "the record's reportIDs/reportCount")
+    return f"deletionID {report.deletion_id}"
 
 
 @step("alice lists the room: the spam is gone, 2 remain")
