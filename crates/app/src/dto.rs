@@ -731,6 +731,17 @@ pub struct EventDataDto {
     /// A retention deletion's retention and who set it (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionOriginDto>,
+    /// The audit record's `hash`, its link in the room's chain: a witness of the log
+    /// (absent only from events written before the chain).
+    #[serde(rename = "auditHash", skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub audit_hash: Option<String>,
+    /// The reports the deletion resolved, the first 100 (absent when none).
+    #[serde(rename = "reportIDs", skip_serializing_if = "Option::is_none")]
+    pub report_ids: Option<Vec<String>>,
+    /// How many reports the deletion resolved (absent when none).
+    #[serde(rename = "reportCount", skip_serializing_if = "Option::is_none")]
+    pub report_count: Option<u64>,
 }
 
 /// A deletion event in the outbox and its webhook delivery (ext).
