@@ -51,19 +51,29 @@ pub fn frame(event: FeedEvent) -> (RoomId, Frame, Audience) {
 type Audiences = (Vec<ClientId>, Vec<ClientId>);
 
 /// The room's members, and its moderators among them that may receive a report's frame:
-/// the owner, the managers, and the connected members flagged platform admins.
+/// the owner, the managers, and the connected members flagged platform admins (their flag
+/// read now, in one lookup of the connected members' tokens).
 fn audiences_of(hub: &Hub, clients: &dyn ClientStore, room: Room) -> Audiences {
     let mut moderators = room.managers.clone();
     moderators.extend(room.owner.clone());
-    for member in &room.members {
-        if moderators.contains(member) || !hub.is_connected(member) {
-            continue;
-        }
-        match clients.get_client(member) {
-            Ok(Some(client)) if client.is_platform_admin => moderators.push(member.clone()),
-            Ok(_) => {}
+    let others: Vec<ClientId> = room
+        .members
+        .iter()
+        .filter(|m| !moderators.contains(m))
+        .cloned()
+        .collect();
+    let tokens = hub.tokens_of(&others);
+    if !tokens.is_empty() {
+        match clients.find_tokens(&tokens) {
+            Ok(found) => {
+                for (_, record) in found {
+                    if record.is_platform_admin && !moderators.contains(&record.client_id) {
+                        moderators.push(record.client_id);
+                    }
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read a member's flags; report frame not sent to it");
+                tracing::warn!(error = %e, "cannot read members' flags; report frame sent to owner and managers only");
             }
         }
     }

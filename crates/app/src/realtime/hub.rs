@@ -180,9 +180,19 @@ impl Hub {
         delivered
     }
 
-    /// Whether `client` has a connected socket.
-    pub fn is_connected(&self, client: &ClientId) -> bool {
-        self.lock().clients.contains_key(client)
+    /// The distinct tokens the sockets of `clients` authenticated with (those connected).
+    pub fn tokens_of(&self, clients: &[ClientId]) -> Vec<TokenHash> {
+        let sessions = self.lock();
+        let distinct: BTreeSet<&str> = clients
+            .iter()
+            .filter_map(|c| sessions.clients.get(c))
+            .flatten()
+            .filter_map(|s| s.token.as_ref().map(|t| t.0.as_str()))
+            .collect();
+        distinct
+            .into_iter()
+            .map(|t| TokenHash(t.to_owned()))
+            .collect()
     }
 
     /// The distinct tokens the connected sockets authenticated with.

@@ -469,9 +469,23 @@ fn a_new_report_reaches_the_webhook_and_moderators_sockets_only() {
         .json(json!({"webhook": receiver.url}))
         .send()
         .ok();
+    // A member flagged platform admin is a moderator of the room; its flag is read when the
+    // frame goes out.
+    let admin = app.user("root");
+    app.post("/admin/clients")
+        .api_key()
+        .json(json!({"_id": "root", "isPlatformAdmin": true}))
+        .send()
+        .ok();
+    app.post("/rooms/r/members")
+        .user(&cast.owner)
+        .json(json!({"invitees": ["root"]}))
+        .send()
+        .ok();
     let spam = app.say(&cast.owner, "r", "secret content");
     let mut manager = Socket::connect(&app.base, &cast.manager);
     let mut member = Socket::connect(&app.base, &cast.member);
+    let mut root = Socket::connect(&app.base, &admin);
     let report = report(
         &app,
         &cast.member,
@@ -491,6 +505,8 @@ fn a_new_report_reaches_the_webhook_and_moderators_sockets_only() {
             "reportedAt": report["createdAt"],
         })
     );
+    let (to_root, _) = next_where(&mut root, |f| f["event"] == "messageReported");
+    assert_eq!(to_root["data"], frame["data"]);
     // The member gets the next message, and never the report frame before it.
     let marker = app.say(&cast.owner, "r", "marker");
     let (_, before) = next_where(&mut member, |f| f["data"]["_id"] == marker.as_str());
