@@ -1,11 +1,14 @@
 // The console itself: start() wires signing in and out, the navigation between screens and
 // the live connection, and starts every screen. The screens are rooms.js (the rooms list),
-// room.js (the open room and its tabs: messages.js, clear.js, audit.js) and admin.js (API
-// key only); what they show is in store.js. Nothing happens until main.js calls start().
+// room.js (the open room and its tabs: messages.js, reports.js, clear.js, audit.js),
+// admin.js (API key only) and reports.js's platform Reports screen (API key only, sharing
+// the room tab's rendering and actions); what they show is in store.js. Nothing happens
+// until main.js calls start().
 
 import { call, credentials, onUnauthorized } from "./api.js";
 import * as admin from "./admin.js";
 import { connect } from "./live.js";
+import * as reports from "./reports.js";
 import * as room from "./room.js";
 import * as rooms from "./rooms.js";
 import * as store from "./store.js";
@@ -38,9 +41,14 @@ export function start() {
     showPane("deliveries");
     admin.showDeliveries();
   });
+  $("nav-reports").addEventListener("click", () => {
+    showPane("reports");
+    reports.showPlatform();
+  });
   rooms.start();
   room.start();
   admin.start();
+  reports.start({ openRoom: room.openRoom, showRooms: () => showPane("rooms") });
 
   syncSignInMode();
   const stored = credentials.load();
@@ -86,6 +94,7 @@ function showSignIn(message) {
   rooms.reset();
   room.reset();
   admin.reset();
+  reports.reset();
   $("workspace").hidden = true;
   $("nav").hidden = true;
   $("sign-out").hidden = true;
@@ -158,14 +167,20 @@ function startLive(creds) {
   indicator.textContent = "Connecting…";
   indicator.classList.remove("on");
   live = connect(creds, {
-    onEvent: room.onFrame,
+    onEvent: (frame) => {
+      room.onFrame(frame);
+      reports.onFrame(frame);
+    },
     onState: (connected, resumed) => {
       indicator.textContent = connected ? "Live" : "Reconnecting…";
       indicator.classList.toggle("on", connected);
       const open = store.get().room;
+      // Frames may have been missed while disconnected.
       if (connected && resumed && open) {
-        // Frames may have been missed while disconnected.
         room.openRoom(open._id, { keepTab: true });
+      }
+      if (connected && resumed) {
+        reports.reloadPlatform();
       }
     },
     onRejected: (reason) => showSignIn(`Signed out: ${reason}`),
@@ -179,7 +194,9 @@ function showPane(name) {
   $("room-pane").hidden = name !== "rooms";
   $("purge-pane").hidden = name !== "purge";
   $("deliveries-pane").hidden = name !== "deliveries";
-  for (const [id, pane] of [["nav-rooms", "rooms"], ["nav-purge", "purge"], ["nav-deliveries", "deliveries"]]) {
+  $("reports-pane").hidden = name !== "reports";
+  const navigation = [["nav-rooms", "rooms"], ["nav-purge", "purge"], ["nav-deliveries", "deliveries"], ["nav-reports", "reports"]];
+  for (const [id, pane] of navigation) {
     if (pane === name) {
       $(id).setAttribute("aria-current", "page");
     } else {

@@ -26,16 +26,32 @@ export function moveFocus(node) {
   }
 }
 
+/** The reason field's label unless an action says where its reason goes. */
+const AUDIT_REASON = "Reason (recorded in the audit log)";
+
 /**
  * Shows the dialog and resolves to the action's result, or null when cancelled.
- * `detail`: nodes to show under the title. `action(reason)` performs the deletion.
+ * `detail`: nodes to show under the title. `action(reason)` performs the deletion (or, for
+ * an action that deletes nothing, such as dismissing reports, says what it does in
+ * `busyLabel` and where its reason is kept in `reasonLabel`).
  * `canConfirm`: false shows the dry run's answer with only a Close button.
  */
-export function confirmAction({ title, detail, okLabel, withReason = false, reason = "", canConfirm = true, action }) {
+export function confirmAction({
+  title,
+  detail,
+  okLabel,
+  busyLabel = "Deleting…",
+  withReason = false,
+  reason = "",
+  reasonLabel = AUDIT_REASON,
+  canConfirm = true,
+  action,
+}) {
   const box = dialog();
   $("confirm-title").textContent = title;
   $("confirm-detail").replaceChildren(...detail);
   $("confirm-reason-row").hidden = !withReason;
+  $("confirm-reason-label").textContent = reasonLabel;
   $("confirm-reason").value = reason;
   $("confirm-error").hidden = true;
   const ok = $("confirm-ok");
@@ -97,7 +113,7 @@ export function confirmAction({ title, detail, okLabel, withReason = false, reas
       running = true;
       ok.disabled = true;
       cancel.disabled = true;
-      ok.textContent = "Deleting…";
+      ok.textContent = busyLabel;
       try {
         const result = await action($("confirm-reason").value.trim());
         finish(result);

@@ -1,6 +1,6 @@
 // A room's messages (the Messages tab): the list, newest first, with older pages as it is
 // scrolled; the counts; new and deleted messages as frames report them; selection; and
-// deleting one message or the selected ones.
+// deleting one message (also from the report queues, reports.js) or the selected ones.
 
 import { call, newIdempotencyKey, path } from "./api.js";
 import { fillFromSender } from "./clear.js";
@@ -102,9 +102,17 @@ export function reset() {
   $("messages").replaceChildren();
 }
 
-function messageText(message) {
+/**
+ * What a message says, for people: its text, JSON content as written, or a note for a
+ * recall or for content no longer there (a reported message deleted since, reports.js);
+ * `kind` ("text", "json", "recall", "gone") styles it.
+ */
+export function messageText(message) {
   if (message.messageType === "recall") {
     return { text: "(recalled by its sender)", kind: "recall" };
+  }
+  if (message.message === null || message.message === undefined) {
+    return { text: "(deleted)", kind: "gone" };
   }
   if (typeof message.message === "string") {
     return { text: message.message, kind: "text" };
@@ -141,7 +149,7 @@ function messageItem(message, fresh) {
   item.append(box, main);
   if (moderator) {
     const button = el("button", "Delete", { type: "button", class: "delete-one", "aria-label": `Delete ${label}` });
-    button.addEventListener("click", () => exclusive(() => deleteOne(message)));
+    button.addEventListener("click", () => exclusive(() => deleteMessage(store.get().room._id, message)));
     item.append(button);
   }
   return item;
@@ -216,16 +224,25 @@ function senderSummary(ids) {
 
 /**
  * A browser cannot send a path segment `.` or `..` (it resolves it), so such a message is
- * deleted through the bulk endpoint, whose IDs travel in the body.
+ * deleted through the bulk endpoint, whose IDs travel in the body (and its reports cannot
+ * be dismissed from the console, reports.js).
  */
-function reachableByPath(id) {
+export function reachableByPath(id) {
   return id !== "." && id !== "..";
 }
 
-async function deleteOne(message) {
-  const room = store.get().room._id;
+/**
+ * Deletes one message of room `roomId` (a message object: `_id`, `sender`, `message`): the
+ * server's dry run, the confirmation with its reason, then the deletion under one
+ * Idempotency-Key. Keeps the open room's list current when the message is in it. Resolves
+ * to the deletion's answer, or null when cancelled or when the dry run failed (shown;
+ * `onGone()` is called first when the message no longer exists). The Delete buttons of the
+ * list and of the report queues (reports.js) both come here.
+ */
+export async function deleteMessage(roomId, message, { onGone = () => {} } = {}) {
+  const inOpenRoom = () => store.get().room?._id === roomId;
   const byPath = reachableByPath(message._id);
-  const target = byPath ? path("rooms", room, "messages", message._id) : path("rooms", room, "messages", "delete");
+  const target = byPath ? path("rooms", roomId, "messages", message._id) : path("rooms", roomId, "messages", "delete");
   const send = (options) => byPath
     ? call("DELETE", target, options)
     : call("POST", target, { ...options, body: { messageIDs: [message._id] } });
@@ -234,10 +251,13 @@ async function deleteOne(message) {
     preview = await send({ query: [["dryRun", "true"]] });
   } catch (error) {
     if (error.code === "MESSAGE_NOT_FOUND") {
-      remove([message._id]);
+      if (inOpenRoom()) {
+        remove([message._id]);
+      }
+      onGone();
     }
     showError(error);
-    return;
+    return null;
   }
   const key = newIdempotencyKey();
   const { text } = messageText(message);
@@ -249,9 +269,12 @@ async function deleteOne(message) {
     action: (reason) => send({ reason, idempotencyKey: key }),
   });
   if (result) {
-    remove([message._id]);
+    if (inOpenRoom()) {
+      remove([message._id]);
+    }
     say(`Deleted ${count(result.deletedCount, "message")}.`);
   }
+  return result;
 }
 
 async function deleteSelected() {

@@ -1,17 +1,22 @@
 // The open room (right column): its record and newest messages, who may moderate it, its
-// tabs (Messages, Clear messages, Audit log: messages.js, clear.js, audit.js), and the
-// socket frames that keep it current, including those that arrive while it loads.
+// tabs (Messages, Reports, Clear messages, Audit log: messages.js, reports.js, clear.js,
+// audit.js), and the socket frames that keep it current, including those that arrive while
+// it loads. (Report frames are reports.js's: app.js gives it every frame.)
 
 import { call, path } from "./api.js";
 import * as audit from "./audit.js";
 import * as clearForm from "./clear.js";
 import * as messages from "./messages.js";
+import * as reports from "./reports.js";
 import * as store from "./store.js";
 import { $, count, showError } from "./ui.js";
 
-const TABS = ["messages", "clear", "audit"];
+const TABS = ["messages", "reports", "clear", "audit"];
 
-/** Wires the tabs and starts the three tab screens (once, at start). */
+/**
+ * Wires the tabs and starts three tab screens (once, at start). The Reports tab is started
+ * by app.js with the platform's Reports screen, whose code it shares (reports.js).
+ */
 export function start() {
   for (const tab of TABS) {
     $(`tab-${tab}`).addEventListener("click", () => store.update({ tab }));
@@ -27,11 +32,14 @@ export function start() {
     next.focus();
     next.click();
   });
-  // Selecting a tab shows it; the audit log loads afresh each time it is selected.
+  // Selecting a tab shows it; the reports and the audit log load afresh each time they
+  // are selected.
   store.subscribe((state, patch) => {
     if ("tab" in patch) {
       showTab(patch.tab);
-      if (patch.tab === "audit") {
+      if (patch.tab === "reports") {
+        reports.loadRoom();
+      } else if (patch.tab === "audit") {
         audit.load(true);
       }
     }
@@ -74,12 +82,15 @@ export async function openRoom(roomId, { keepTab = false } = {}) {
   for (const node of document.querySelectorAll(".moderator-only")) {
     node.hidden = !moderator;
   }
+  $("tab-reports").hidden = !moderator;
   $("tab-clear").hidden = !moderator;
   $("tab-audit").hidden = !moderator;
   $("read-only").hidden = moderator;
   messages.render();
   if (!keepTab || !moderator) {
     store.update({ tab: "messages" });
+  } else if (store.get().tab === "reports") {
+    reports.loadRoom();
   } else if (store.get().tab === "audit") {
     audit.load(true);
   }

@@ -14,7 +14,8 @@ function blank() {
     roomsCursor: null,
     loadingRooms: false,
 
-    // The open room, and which of its tabs is shown ("messages", "clear" or "audit").
+    // The open room, and which of its tabs is shown ("messages", "reports", "clear" or
+    // "audit").
     room: null,
     tab: "messages",
     /** While a room loads: its ID and its socket frames, replayed onto what loaded. */
@@ -38,6 +39,15 @@ function blank() {
      * where its next page starts. */
     deliveries: { query: [], cursor: null },
     loadingDeliveries: false,
+
+    /** The report queues (reports.js): the open room's Reports tab and the platform's
+     * Reports screen (API key). Each: the path and filter listed (kept for "More"; the
+     * `state` and `room` it names), where its next page starts, and how many items are
+     * shown (a reload keeps as many). */
+    roomReports: { target: null, query: [], state: "open", room: null, cursor: null, shown: 0 },
+    loadingRoomReports: false,
+    platformReports: { target: null, query: [], state: "open", room: null, cursor: null, shown: 0 },
+    loadingPlatformReports: false,
   };
 }
 

@@ -37,6 +37,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     script!("live.js"),
     script!("main.js"),
     script!("messages.js"),
+    script!("reports.js"),
     script!("room.js"),
     script!("rooms.js"),
     script!("store.js"),

@@ -47,6 +47,42 @@ fn confirmation(browser: &Browser<'_>, title: &str) {
     });
 }
 
+/// A reported message in the room's Reports tab (`room-reports`) or on the platform's
+/// Reports screen (`platform-reports`).
+fn reported(queue: &str, id: &str) -> String {
+    format!(r#"#{queue}-list [data-message-id="{id}"]"#)
+}
+
+/// Reports `message` of `room` as `token`'s user.
+fn report(app: &TestApp, token: &str, room: &str, message: &str, category: &str, reason: &str) {
+    app.post(&format!("/rooms/{room}/messages/{message}/reports"))
+        .user(token)
+        .json(json!({"category": category, "reason": reason}))
+        .send()
+        .ok();
+}
+
+/// Chooses `value` in the select matching `css`, as a user would: the value, then `change`.
+fn choose(browser: &Browser<'_>, css: &str, value: &str) {
+    browser.find(css);
+    browser.run(
+        "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+         e.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([css, value]),
+    );
+}
+
+/// A page of the room's report queue in `state`, read with the API key.
+fn report_queue(app: &TestApp, room: &str, state: &str) -> Vec<serde_json::Value> {
+    app.get(&format!("/rooms/{room}/reports?state={state}"))
+        .api_key()
+        .send()
+        .ok()["data"]
+        .as_array()
+        .expect("reported messages")
+        .clone()
+}
+
 fn live(browser: &Browser<'_>) {
     browser.wait_until("the live connection", |b| b.text("#live") == "Live");
 }
@@ -519,6 +555,281 @@ fn a_bad_or_revoked_token_goes_back_to_sign_in_and_a_phone_fits() {
             .run("return sessionStorage.length;", json!([]))
             .as_u64(),
         Some(0)
+    );
+}
+
+#[test]
+fn a_room_owner_deletes_and_dismisses_reported_messages_and_sees_new_reports_live() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = TestApp::binary(&[]);
+    let owner = app.user("owner");
+    let member = app.user("member");
+    let other = app.user("other");
+    let spammer = app.user("spammer");
+    app.room("lobby", "owner", &[], &["member", "other", "spammer"]);
+    let spam = app.say(&spammer, "lobby", "BUY NOW at bit.ly/x");
+    let dull = app.say(&member, "lobby", "this room is dull");
+    report(&app, &member, "lobby", &spam, "spam", "link farm");
+    report(&app, &other, "lobby", &spam, "sensitive", "posts my number");
+    report(&app, &other, "lobby", &dull, "other", "");
+
+    // A phone: the queue fits its width too.
+    let browser = driver.browser(390, 844);
+    sign_in(&browser, &app, &owner);
+    open_room(&browser, "lobby");
+    live(&browser);
+    browser.click("#tab-reports");
+    browser.wait_until("two reported messages", |b| {
+        b.count("#room-reports-list > li") == 2
+    });
+    // The most reported first: its content, sender, count, categories and reasons.
+    let item = reported("room-reports", &spam);
+    assert_eq!(
+        browser
+            .run(
+                "return document.querySelector('#room-reports-list > li').dataset.messageId;",
+                json!([])
+            )
+            .as_str(),
+        Some(spam.as_str())
+    );
+    assert_eq!(
+        browser.text(&format!("{item} .body")),
+        "BUY NOW at bit.ly/x"
+    );
+    assert!(browser.text(&format!("{item} .meta")).contains("spammer"));
+    assert_eq!(browser.text(&format!("{item} .report-count")), "2 reports");
+    assert_eq!(
+        browser.text(&format!("{item} .report-categories")),
+        "spam 1, sensitive 1"
+    );
+    let overflow = browser.run(
+        "return document.documentElement.scrollWidth - window.innerWidth;",
+        json!([]),
+    );
+    assert!(
+        overflow.as_i64() <= Some(0),
+        "horizontal overflow {overflow}"
+    );
+    let reasons = browser.text(&format!("{item} tbody"));
+    assert!(
+        reasons.contains("memberspamlink farm")
+            && reasons.contains("othersensitiveposts my number"),
+        "{reasons}"
+    );
+
+    // Delete: the dry run's confirmation, then the message and its open reports are gone.
+    browser.click(&format!("{item} .report-delete"));
+    confirmation(&browser, "Permanently delete 1 message from spammer?");
+    assert!(
+        visible_ids(&app, "lobby").contains(&spam),
+        "the preview deletes nothing"
+    );
+    browser.fill("#confirm-reason", "link spam");
+    browser.click("#confirm-ok");
+    browser.wait_until("the deletion", |b| {
+        b.text("#status") == "Deleted 1 message."
+    });
+    browser.wait_until("the item to leave the open queue", |b| {
+        b.count(&item) == 0 && b.count("#room-reports-list > li") == 1
+    });
+    // Keyboard focus moves to the item now in the deleted one's place.
+    browser.wait_until("focus on the next reported message", |b| {
+        b.run(
+            "const li = document.activeElement.closest('#room-reports-list li'); \
+             return li ? li.dataset.messageId : null;",
+            json!([]),
+        ) == json!(dull)
+    });
+    assert!(!visible_ids(&app, "lobby").contains(&spam));
+    let record = app.audit("lobby")[0].clone();
+    assert_eq!(record["reason"], "link spam");
+    assert_eq!(record["reportCount"], 2, "the deletion closed both reports");
+
+    // Dismiss: the message stays, the open queue is empty.
+    let dismissed = reported("room-reports", &dull);
+    browser.click(&format!("{dismissed} .report-dismiss"));
+    confirmation(&browser, "Dismiss 1 report of the message from member?");
+    browser.fill("#confirm-reason", "harmless");
+    browser.click("#confirm-ok");
+    browser.wait_until("the dismissal", |b| {
+        b.text("#status") == "Dismissed 1 report."
+    });
+    browser.wait_until("an empty open queue", |b| {
+        b.count("#room-reports-list > li") == 0 && b.visible("#room-reports-empty")
+    });
+    assert_eq!(browser.text("#room-reports-empty"), "No open reports.");
+    assert!(
+        visible_ids(&app, "lobby").contains(&dull),
+        "a dismissed message stays"
+    );
+    assert!(report_queue(&app, "lobby", "open").is_empty());
+
+    // The deleted state lists the deleted message: no content, its reports closed by the
+    // deletion's audit record, no actions. The dismissed state has the other, with why.
+    choose(&browser, "#room-reports-state", "deleted");
+    browser.wait_until("the deleted reports", |b| b.count(&item) == 1);
+    assert_eq!(browser.text(&format!("{item} .body")), "(deleted)");
+    assert_eq!(browser.text(&format!("{item} .report-count")), "2 reports");
+    let closed = browser.text(&format!("{item} tbody"));
+    assert!(
+        closed.contains(record["_id"].as_str().expect("record ID")),
+        "{closed}"
+    );
+    assert_eq!(browser.count(&format!("{item} button")), 0);
+    choose(&browser, "#room-reports-state", "dismissed");
+    browser.wait_until("the dismissed report", |b| {
+        b.count(&dismissed) == 1 && b.text(&format!("{dismissed} tbody")).contains("harmless")
+    });
+    assert_eq!(browser.count(&item), 0);
+
+    // Live: new reports appear in the open tab without a reload of the page, and a
+    // deletion (which closes reports) takes its message off.
+    choose(&browser, "#room-reports-state", "open");
+    browser.wait_until("the empty open queue", |b| b.visible("#room-reports-empty"));
+    browser.run("window.sameConsole = true;", json!([]));
+    let rude = app.say(&spammer, "lobby", "you are all idiots");
+    report(&app, &member, "lobby", &rude, "abuse", "insults");
+    let fresh = reported("room-reports", &rude);
+    browser.wait_until("the new report, live", |b| b.count(&fresh) == 1);
+    assert!(browser.text(&format!("{fresh} tbody")).contains("insults"));
+    report(&app, &member, "lobby", &dull, "spam", "again");
+    browser.wait_until("a second new report, live", |b| {
+        b.count("#room-reports-list > li") == 2
+    });
+    app.delete(&format!("/rooms/lobby/messages/{dull}"))
+        .api_key()
+        .send()
+        .ok();
+    browser.wait_until("the deleted message to leave the queue, live", |b| {
+        b.count(&dismissed) == 0 && b.count(&fresh) == 1
+    });
+    assert_eq!(
+        browser.run("return window.sameConsole === true;", json!([])),
+        json!(true),
+        "no page reload"
+    );
+
+    // "Delete all from this sender…": the clear form with the sender, previewed first;
+    // the clear closes the report too.
+    browser.click(&format!("{fresh} .report-from-sender"));
+    browser.wait_until("the clear tab", |b| b.visible("#panel-clear"));
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('clear-senders').value;",
+                json!([])
+            )
+            .as_str(),
+        Some("spammer")
+    );
+    browser.click("#clear-preview");
+    confirmation(&browser, "Permanently delete 1 message from 1 sender?");
+    browser.click("#confirm-ok");
+    browser.wait_until("the clear", |b| b.text("#status") == "Deleted 1 message.");
+    browser.click("#tab-reports");
+    browser.wait_until("an empty open queue again", |b| {
+        b.count("#room-reports-list > li") == 0 && b.visible("#room-reports-empty")
+    });
+    assert!(report_queue(&app, "lobby", "open").is_empty());
+}
+
+#[test]
+fn the_platform_reports_screen_lists_every_room_s_reports_and_acts_in_each_room() {
+    let Some(driver) = Driver::start() else {
+        return;
+    };
+    let app = TestApp::binary(&[]);
+    let member = app.user("member");
+    let spammer = app.user("spammer");
+    app.user("owner");
+    for room in ["north", "south"] {
+        app.room(room, "owner", &[], &["member", "spammer"]);
+    }
+    let pills = app.say(&spammer, "north", "cheap pills");
+    let watches = app.say(&spammer, "south", "cheap watches");
+    report(&app, &member, "north", &pills, "spam", "pills again");
+    report(&app, &member, "south", &watches, "spam", "watches again");
+
+    let browser = driver.browser(1280, 800);
+    sign_in_with_api_key(&browser, &app);
+    browser.click("#nav-reports");
+    browser.wait_until("both rooms' reports", |b| {
+        b.count("#platform-reports-list > li") == 2
+    });
+    let north = reported("platform-reports", &pills);
+    let south = reported("platform-reports", &watches);
+    assert_eq!(browser.text(&format!("{north} .report-room")), "north");
+    assert_eq!(browser.text(&format!("{south} .report-room")), "south");
+    assert!(
+        browser
+            .text(&format!("{south} tbody"))
+            .contains("watches again")
+    );
+    // One room only, then every room again.
+    browser.fill("#platform-reports-room", "south");
+    browser.click("#platform-reports-show");
+    browser.wait_until("south's reports only", |b| {
+        b.count("#platform-reports-list > li") == 1 && b.count(&south) == 1
+    });
+    browser.fill("#platform-reports-room", "");
+    browser.click("#platform-reports-show");
+    browser.wait_until("both rooms' reports again", |b| {
+        b.count("#platform-reports-list > li") == 2
+    });
+
+    // Dismiss, in the item's room.
+    browser.click(&format!("{north} .report-dismiss"));
+    confirmation(&browser, "Dismiss 1 report of the message from spammer?");
+    browser.fill("#confirm-reason", "a pharmacy ad, allowed here");
+    browser.click("#confirm-ok");
+    browser.wait_until("the dismissal", |b| {
+        b.text("#status") == "Dismissed 1 report."
+    });
+    browser.wait_until("the dismissed item to leave", |b| {
+        b.count(&north) == 0 && b.count("#platform-reports-list > li") == 1
+    });
+    let closed = report_queue(&app, "north", "dismissed");
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["reports"][0]["dismissedBy"], "_platform");
+    assert_eq!(
+        closed[0]["reports"][0]["dismissReason"],
+        "a pharmacy ad, allowed here"
+    );
+    assert!(visible_ids(&app, "north").contains(&pills));
+
+    // A new report in any room appears without a reload.
+    let more = app.say(&spammer, "north", "cheaper pills");
+    report(&app, &member, "north", &more, "abuse", "pushy");
+    let fresh = reported("platform-reports", &more);
+    browser.wait_until("the new report, live", |b| b.count(&fresh) == 1);
+
+    // Delete, in the item's room, after its dry run.
+    browser.click(&format!("{south} .report-delete"));
+    confirmation(&browser, "Permanently delete 1 message from spammer?");
+    browser.click("#confirm-ok");
+    browser.wait_until("the deletion", |b| {
+        b.text("#status") == "Deleted 1 message."
+    });
+    browser.wait_until("the deleted item to leave", |b| b.count(&south) == 0);
+    assert!(visible_ids(&app, "south").is_empty());
+    assert_eq!(app.audit("south")[0]["reportCount"], 1);
+
+    // "Delete all from this sender…" opens the item's room at its clear form.
+    browser.click(&format!("{fresh} .report-from-sender"));
+    browser.wait_until("the room's clear form", |b| {
+        b.text("#room-title").contains("north") && b.visible("#panel-clear")
+    });
+    assert_eq!(
+        browser
+            .run(
+                "return document.getElementById('clear-senders').value;",
+                json!([])
+            )
+            .as_str(),
+        Some("spammer")
     );
 }
 
