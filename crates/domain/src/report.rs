@@ -431,13 +431,20 @@ mod tests {
             message: MessageId::parse("m-1").expect("id"),
         };
         assert_eq!(QueueCursor::decode(&c.encode()).expect("decodes"), c);
+        let longest = "9".repeat(QueueCursor::MAX_DIGITS);
+        assert!(QueueCursor::decode(&format!("{longest}/{longest}/r/m")).is_ok());
         for bad in [
             "",
-            "1.2.3",
-            "x.1.61.62",
-            "1.2.zz.62",
-            "1.2.61.62.63",
-            "1.2.61.5f616c6c",
+            "1/2/r",
+            "x/1/r/m",
+            "1/-2/r/m",
+            "-1/2/r/m",
+            "1/2//m",
+            "1/2/r/",
+            "1/2/r/m/n",
+            "+1/2/r/m",
+            "1/9999999999999999/r/m",
+            "9999999999999999/2/r/m",
         ] {
             assert!(QueueCursor::decode(bad).is_err(), "{bad}");
         }

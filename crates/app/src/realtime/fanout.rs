@@ -20,12 +20,16 @@ pub const TOKEN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Who receives a frame: every member of the room, or only its moderators (owner and
 /// managers; the API key's sockets receive every frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Audience {
     /// Every member.
     Members,
-    /// The owner and managers only (a report: the reporter's identity is theirs alone).
-    Moderators,
+    /// The moderators but `except` (a report: the reporter's identity is theirs alone, and
+    /// never the reported sender's, moderator or not).
+    Moderators {
+        /// The reported message's sender.
+        except: ClientId,
+    },
 }
 
 /// The frame a socket receives for `event`, and who receives it.
@@ -42,18 +46,27 @@ pub fn frame(event: FeedEvent) -> (RoomId, Frame, Audience) {
         }
         FeedEvent::Reported(report) => {
             let text = crate::wire::report_frame(&report);
-            (report.room, Arc::from(text), Audience::Moderators)
+            let except = report.sender.clone();
+            (
+                report.room,
+                Arc::from(text),
+                Audience::Moderators { except },
+            )
         }
     }
 }
 
-/// A room's audiences as one batch reads them: `(members, moderators)`.
-type Audiences = (Vec<ClientId>, Vec<ClientId>);
+/// A room as one batch reads it: its members, and (once a report of it needs them) its
+/// moderators.
+struct Audiences {
+    room: Room,
+    moderators: Option<Vec<ClientId>>,
+}
 
-/// The room's members, and its moderators among them that may receive a report's frame:
-/// the owner, the managers, and the connected members flagged platform admins (their flag
-/// read now, in one lookup of the connected members' tokens).
-fn audiences_of(hub: &Hub, clients: &dyn ClientStore, room: Room) -> Audiences {
+/// The room's moderators that may receive a report's frame: the owner, the managers, and
+/// the connected members flagged platform admins (their flag read now, in one lookup of the
+/// connected members' tokens).
+fn moderators_of(hub: &Hub, clients: &dyn ClientStore, room: &Room) -> Vec<ClientId> {
     let mut moderators = room.managers.clone();
     moderators.extend(room.owner.clone());
     let others: Vec<ClientId> = room
@@ -77,31 +90,47 @@ fn audiences_of(hub: &Hub, clients: &dyn ClientStore, room: Room) -> Audiences {
             }
         }
     }
-    (room.members, moderators)
+    moderators
 }
 
 /// Delivers one batch: members are read once per room per batch, so a member removed
 /// before the event was polled does not get it.
 fn deliver(hub: &Hub, ports: &Ports, events: Vec<FeedEvent>) {
-    let mut audiences: HashMap<RoomId, Audiences> = HashMap::new();
+    let mut rooms: HashMap<RoomId, Option<Audiences>> = HashMap::new();
     for event in events {
         let (room, text, audience) = frame(event);
-        if !audiences.contains_key(&room) {
-            let found = match ports.rooms.get_room(&room) {
-                Ok(found) => found.map(|r| audiences_of(hub, ports.clients.as_ref(), r)),
+        let known = rooms.entry(room.clone()).or_insert_with(|| {
+            match ports.rooms.get_room(&room) {
+                Ok(found) => found.map(|room| Audiences {
+                    room,
+                    moderators: None,
+                }),
                 Err(e) => {
                     tracing::warn!(room = %room, error = %e, "cannot read room members; event not sent to sockets");
                     None
                 }
-            };
-            audiences.insert(room.clone(), found.unwrap_or_default());
-        }
-        if let Some((members, moderators)) = audiences.get(&room) {
-            let list = match audience {
-                Audience::Members => members,
-                Audience::Moderators => moderators,
-            };
-            hub.deliver(list, &text);
+            }
+        });
+        let Some(known) = known else {
+            // No such room (or it could not be read): API-key sockets still get the frame.
+            hub.deliver(&[], &text);
+            continue;
+        };
+        match audience {
+            Audience::Members => {
+                hub.deliver(&known.room.members, &text);
+            }
+            Audience::Moderators { except } => {
+                let moderators = known
+                    .moderators
+                    .get_or_insert_with(|| moderators_of(hub, ports.clients.as_ref(), &known.room));
+                let list: Vec<ClientId> = moderators
+                    .iter()
+                    .filter(|m| **m != except)
+                    .cloned()
+                    .collect();
+                hub.deliver(&list, &text);
+            }
         }
     }
 }

@@ -486,6 +486,8 @@ fn a_new_report_reaches_the_webhook_and_moderators_sockets_only() {
     let mut manager = Socket::connect(&app.base, &cast.manager);
     let mut member = Socket::connect(&app.base, &cast.member);
     let mut root = Socket::connect(&app.base, &admin);
+    // The owner sent the reported message: though a moderator, it never learns who reported.
+    let mut sender = Socket::connect(&app.base, &cast.owner);
     let report = report(
         &app,
         &cast.member,
@@ -507,13 +509,15 @@ fn a_new_report_reaches_the_webhook_and_moderators_sockets_only() {
     );
     let (to_root, _) = next_where(&mut root, |f| f["event"] == "messageReported");
     assert_eq!(to_root["data"], frame["data"]);
-    // The member gets the next message, and never the report frame before it.
+    // The member and the sender get the next message, and never the report frame before it.
     let marker = app.say(&cast.owner, "r", "marker");
-    let (_, before) = next_where(&mut member, |f| f["data"]["_id"] == marker.as_str());
-    assert!(
-        before.iter().all(|f| f["event"] == "chat message"),
-        "{before:?}"
-    );
+    for socket in [&mut member, &mut sender] {
+        let (_, before) = next_where(socket, |f| f["data"]["_id"] == marker.as_str());
+        assert!(
+            before.iter().all(|f| f["event"] == "chat message"),
+            "{before:?}"
+        );
+    }
 
     let got = receiver.wait_for(1, Duration::from_secs(20));
     let event = got[0].json();
