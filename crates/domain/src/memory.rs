@@ -128,6 +128,8 @@ struct State {
     clock: StoreClock,
     /// Reports, oldest first.
     reports: Vec<crate::report::Report>,
+    /// The `seq` of each report's message (a deleted message's ID may be taken again).
+    report_seqs: HashMap<crate::ids::ReportId, u64>,
 }
 
 /// The store's clock: the system's unless [`MemoryStore::with_clock`] sets another.

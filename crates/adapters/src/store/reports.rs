@@ -108,23 +108,23 @@ pub(in crate::store) fn resolve(
         return Ok(());
     }
     let room = deletion.room.as_str();
-    let set = (
-        reports::state.eq(ReportState::Deleted.as_str()),
-        reports::deletion_id.eq(deletion.id.as_str()),
-    );
-    let open = reports::table
-        .filter(reports::room_id.eq(room))
-        .filter(reports::state.eq(ReportState::Open.as_str()))
-        .into_boxed();
-    let mut resolved = 0;
+    let open = || {
+        reports::table
+            .filter(reports::room_id.eq(room))
+            .filter(reports::state.eq(ReportState::Open.as_str()))
+            .into_boxed()
+    };
+    // `(seq, id)` of the open reports it resolves, read under the room's lock.
+    let mut found: Vec<(i64, String)> = Vec::new();
     match covered {
         Covered::Seqs(seqs) => {
             for chunk in seqs.chunks(1_000) {
-                let of_rows = reports::table
-                    .filter(reports::room_id.eq(room))
-                    .filter(reports::state.eq(ReportState::Open.as_str()))
-                    .filter(reports::message_seq.eq_any(chunk));
-                resolved += diesel::update(of_rows).set(set).execute(conn)?;
+                found.extend(
+                    open()
+                        .filter(reports::message_seq.eq_any(chunk))
+                        .select((reports::seq, reports::id))
+                        .load::<(i64, String)>(conn)?,
+                );
             }
         }
         Covered::Range {
@@ -134,7 +134,7 @@ pub(in crate::store) fn resolve(
             before_ms,
             senders,
         } => {
-            let mut q = open
+            let mut q = open()
                 .filter(reports::message_seq.gt(*above))
                 .filter(reports::message_seq.le(*through));
             if *after_ms != i64::MIN {
@@ -146,34 +146,37 @@ pub(in crate::store) fn resolve(
             if !senders.is_empty() {
                 q = q.filter(reports::sender.eq_any(senders.to_vec()));
             }
-            let ids = q.select(reports::seq).load::<i64>(conn)?;
-            for chunk in ids.chunks(1_000) {
-                resolved += diesel::update(reports::table.filter(reports::seq.eq_any(chunk)))
-                    .set(set)
-                    .execute(conn)?;
-            }
+            found = q.select((reports::seq, reports::id)).load(conn)?;
         }
     }
-    if resolved == 0 {
+    if found.is_empty() {
         return Ok(());
     }
-    let count = i64::try_from(resolved).unwrap_or(i64::MAX);
+    found.sort_unstable();
+    let set = (
+        reports::state.eq(ReportState::Deleted.as_str()),
+        reports::deletion_id.eq(deletion.id.as_str()),
+    );
+    let seqs: Vec<i64> = found.iter().map(|(seq, _)| *seq).collect();
+    for chunk in seqs.chunks(1_000) {
+        diesel::update(reports::table.filter(reports::seq.eq_any(chunk)))
+            .set(set)
+            .execute(conn)?;
+    }
+    let count = i64::try_from(found.len()).unwrap_or(i64::MAX);
     update(
         rooms::table,
         rooms::open_reports.eq(rooms::open_reports - count),
         rooms::id.eq(room),
     )
     .execute(conn)?;
-    let ids: Vec<String> = reports::table
-        .filter(reports::room_id.eq(room))
-        .filter(reports::deletion_id.eq(deletion.id.as_str()))
-        .order(reports::seq.asc())
-        .limit(i64::try_from(ResolvedReports::MAX_IDS).unwrap_or(100))
-        .select(reports::id)
-        .load(conn)?;
     deletion.reports = ResolvedReports {
-        count: u64::try_from(resolved).unwrap_or(u64::MAX),
-        ids: ids.into_iter().map(ReportId::from_trusted).collect(),
+        count: u64::try_from(found.len()).unwrap_or(u64::MAX),
+        ids: found
+            .into_iter()
+            .take(ResolvedReports::MAX_IDS)
+            .map(|(_, id)| ReportId::from_trusted(id))
+            .collect(),
     };
     Ok(())
 }
@@ -272,6 +275,9 @@ struct ItemRow {
     message_id: String,
     #[diesel(sql_type = Text)]
     sender: String,
+    /// The reported row (its newest, should an ID have been reused after a deletion).
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
     #[diesel(sql_type = BigInt)]
     n: i64,
     #[diesel(sql_type = BigInt)]
@@ -304,8 +310,8 @@ fn queue_items(conn: &mut DbConnection, query: &QueueQuery) -> QueryResult<Vec<I
         .collect::<Vec<_>>()
         .join(", ");
     let mut sql = format!(
-        "SELECT room_id, message_id, MIN(sender) AS sender, COUNT(*) AS n, \
-         MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
+        "SELECT room_id, message_id, MIN(sender) AS sender, MAX(message_seq) AS seq, \
+         COUNT(*) AS n, MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
          FROM reports WHERE state = ?"
     );
     if query.room.is_some() {
@@ -379,23 +385,24 @@ fn newest_reports(
     Ok(by_item)
 }
 
-/// The content of the items' messages that are visible now, by `(room, message)`.
+/// The content of the items' messages that are visible now, by their row's `seq` (not by
+/// ID: a deleted message's ID may name a newer message since).
 fn visible_content(
     conn: &mut DbConnection,
     items: &[ItemRow],
     rule: Rule,
-) -> QueryResult<HashMap<(String, String), MessageContent>> {
-    let ids: Vec<&str> = items.iter().map(|i| i.message_id.as_str()).collect();
-    let found: Vec<(String, String, String)> = messages::table
+) -> QueryResult<HashMap<i64, MessageContent>> {
+    let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+    let found: Vec<(i64, String)> = messages::table
         .inner_join(rooms::table)
-        .filter(messages::id.eq_any(&ids))
+        .filter(messages::seq.eq_any(&seqs))
         .filter(messages::seq.gt(rooms::cleared_through_seq))
         .filter(rule.sql(false))
-        .select((messages::room_id, messages::id, messages::body))
+        .select((messages::seq, messages::body))
         .load(conn)?;
     Ok(found
         .into_iter()
-        .map(|(room, id, body)| ((room, id), MessageContent::from_trusted(body)))
+        .map(|(seq, body)| (seq, MessageContent::from_trusted(body)))
         .collect())
 }
 
@@ -468,7 +475,7 @@ impl ReportStore for DieselStore {
                     let mut listed = reports.remove(&key).unwrap_or_default();
                     listed.truncate(QUEUE_REPORTS);
                     ReportedMessage {
-                        content: content.remove(&key),
+                        content: content.remove(&item.seq),
                         sender: ClientId::from_trusted(item.sender),
                         report_count: count(item.n),
                         categories: CategoryCounts([

@@ -201,6 +201,37 @@ fn the_queues_list_reported_messages_most_reported_first_with_content_while_visi
     assert_eq!(deleted[0]["reportCount"], 2);
 }
 
+/// A deleted message's ID may be taken by a new message: the deleted item still shows no
+/// content, and the new message's reports are its own.
+#[test]
+fn a_deleted_message_s_reused_id_never_lends_its_content_to_the_deleted_item() {
+    let app = TestApp::spawn();
+    let cast = app.cast("r");
+    let send = |text: &str| {
+        app.post("/rooms/r/message")
+            .user(&cast.member)
+            .json(json!({"_id": "reused", "message": text}))
+            .send()
+            .ok()["_id"]
+            .clone()
+    };
+    send("first, reported and deleted");
+    flag(&app, &cast.owner, "r", "reused");
+    app.delete("/rooms/r/messages/reused")
+        .user(&cast.owner)
+        .send()
+        .ok();
+    send("second, innocent");
+    let deleted = room_queue(&app, &cast.owner, "r", "?state=deleted");
+    assert_eq!(message_ids(&deleted), ["reused"]);
+    assert_eq!(deleted[0]["message"], Value::Null, "{}", deleted[0]);
+    assert!(room_queue(&app, &cast.owner, "r", "").is_empty());
+    flag(&app, &cast.manager, "r", "reused");
+    let open = room_queue(&app, &cast.owner, "r", "");
+    assert_eq!(open[0]["message"], "second, innocent");
+    assert_eq!(open[0]["reportCount"], 1);
+}
+
 /// Resolving reports: the reports of the removed messages become `deleted` with the
 /// deletion's ID, and its record lists them; reports of messages it kept stay open.
 fn assert_resolved(app: &TestApp, room: &str, record: &Value, reports: &[&Value]) {

@@ -73,6 +73,7 @@ impl ReportStore for MemoryStore {
             created_at: new.created_at,
             resolution: None,
         };
+        state.report_seqs.insert(report.id.clone(), seq);
         state.reports.push(report.clone());
         Ok(ReportOutcome::Created(report))
     }
@@ -95,8 +96,14 @@ impl ReportStore for MemoryStore {
                 for r in &reports {
                     categories.add(r.category);
                 }
+                // The reported row, not whatever the ID names now.
+                let reported = reports
+                    .iter()
+                    .filter_map(|r| state.report_seqs.get(&r.id).copied())
+                    .max();
                 let content = state
                     .visible(&room, &message)
+                    .filter(|seq| Some(*seq) == reported)
                     .map(|seq| state.messages[&seq].content.clone());
                 let mut newest: Vec<Report> = reports.iter().map(|r| (*r).clone()).collect();
                 // Newest first; of one time, the later filed first.
