@@ -56,9 +56,16 @@ bench-http *args:
     cargo run --release -p roomwarden-adapters --features mysql --example bench_http -- mysql {{args}}
 
 # Moderation benchmark (filtered clears on a 1,000,000-message room from 50 senders, a user
-# purge across 1,000 rooms) on SQLite and MySQL/MariaDB, beside the floor.
+# purge across 1,000 rooms, then the reports workloads of `bench-reports`) on SQLite and
+# MySQL/MariaDB, beside the floor.
 bench-moderation *args:
     just bench-http --moderation {{args}}
+
+# Reports benchmark alone (docs/benchmarks.md): the queues of rooms of 10,000 open reports,
+# and sends into other rooms while members report at 500/s, on SQLite and MySQL/MariaDB,
+# beside the floor. `--quick` checks the harness.
+bench-reports *args:
+    just bench-http --reports {{args}}
 
 # Galera benchmark (docs/benchmarks.md): single deletes on the cluster of `just galera-start`
 # beside the standalone MariaDB and the floor, read-your-writes, failover of node 1 (killed and

@@ -10,7 +10,9 @@
 //!
 //! Options: `--quick` (a 100,000-message "big" room instead of 1,000,000 and shorter
 //! phases, to check the harness itself), `--moderation` (only the moderation workloads of
-//! `moderation.rs`), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
+//! `moderation.rs`, then those of `reports.rs`), `--reports` (only the reports workloads of
+//! `reports.rs`: the queues of 10,000 open reports, reporting at 500/s beside steady sends;
+//! `just bench-reports`), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
 //! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
 //!
@@ -36,6 +38,7 @@ mod galera;
 mod load;
 mod moderation;
 mod pages;
+mod reports;
 mod server;
 mod sql;
 
@@ -164,7 +167,13 @@ fn main() -> anyhow::Result<()> {
     let server = Server::start(&binary, &url, &dir.join("server.log"), &[])?;
     let result = if args.iter().any(|a| a == "--moderation") {
         let per_room = if quick { 100 } else { 1_000 };
-        moderation::run(server.addr, &url, plan.big, per_room)
+        moderation::run(server.addr, &url, plan.big, per_room).and_then(|mut rows| {
+            rows.push(String::new());
+            rows.extend(reports::run(server.addr, &url, quick)?);
+            Ok(rows)
+        })
+    } else if args.iter().any(|a| a == "--reports") {
+        reports::run(server.addr, &url, quick)
     } else {
         run(backend, &url, &server, &receiver, plan)
     };

@@ -8,7 +8,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 /// A connection of either backend.
 pub enum Sql {
@@ -42,6 +42,105 @@ struct N {
     #[diesel(sql_type = BigInt)]
     n: i64,
 }
+
+/// A value bound to a floor statement the way the store binds it.
+pub enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// An item of a report queue's aggregate (`store/reports.rs`, `ItemRow`).
+#[derive(QueryableByName)]
+#[expect(dead_code, reason = "decoded as the server decodes it, not read")]
+pub struct QueueItem {
+    #[diesel(sql_type = Text)]
+    pub room_id: String,
+    #[diesel(sql_type = Text)]
+    pub message_id: String,
+    #[diesel(sql_type = Text)]
+    sender: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = BigInt)]
+    first_at: i64,
+    #[diesel(sql_type = BigInt)]
+    last_at: i64,
+    #[diesel(sql_type = BigInt)]
+    n_spam: i64,
+    #[diesel(sql_type = BigInt)]
+    n_abuse: i64,
+    #[diesel(sql_type = BigInt)]
+    n_sensitive: i64,
+    #[diesel(sql_type = BigInt)]
+    n_other: i64,
+}
+
+/// A report row as the queue's newest-reports query reads it (`store/reports.rs`,
+/// `ReportRow`).
+#[derive(QueryableByName)]
+#[expect(dead_code, reason = "decoded as the server decodes it, not read")]
+struct ReportRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    room_id: String,
+    #[diesel(sql_type = Text)]
+    message_id: String,
+    #[diesel(sql_type = Text)]
+    sender: String,
+    #[diesel(sql_type = Text)]
+    reporter: String,
+    #[diesel(sql_type = Text)]
+    category: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    reason: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
+    #[diesel(sql_type = Text)]
+    state: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    deletion_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    dismissed_by: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    dismissed_at: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    dismiss_reason: Option<String>,
+}
+
+/// A visible message's content, as the queue reads it.
+#[derive(QueryableByName)]
+#[expect(dead_code, reason = "decoded as the server decodes it, not read")]
+struct Content {
+    #[diesel(sql_type = Text)]
+    room_id: String,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+}
+
+/// A row type the MySQL connection can load too (nothing more without the `mysql` feature).
+#[cfg(feature = "mysql")]
+pub trait MysqlRow: QueryableByName<diesel::mysql::Mysql> {}
+#[cfg(feature = "mysql")]
+impl<T: QueryableByName<diesel::mysql::Mysql>> MysqlRow for T {}
+#[cfg(not(feature = "mysql"))]
+pub trait MysqlRow {}
+#[cfg(not(feature = "mysql"))]
+impl<T> MysqlRow for T {}
+
+/// Reports a queue item lists (`QUEUE_REPORTS` in the domain).
+const QUEUE_REPORTS: usize = 10;
+
+/// The store's visibility rule without expired rows (`filter_sql::visible`), with its time
+/// and default retention (none: 10,000,000 days) bound.
+const VISIBLE: &str = "NOT EXISTS (SELECT 1 FROM erasures e \
+     WHERE e.room_id = messages.room_id \
+     AND messages.seq > e.above_seq AND messages.seq <= e.through_seq \
+     AND (e.sender = '' OR e.sender = messages.sender) \
+     AND messages.created_at > e.after_ms AND messages.created_at < e.before_ms) \
+     AND messages.created_at + 0 >= ? - COALESCE(rooms.retention_days, ?) * 86400000";
 
 impl Sql {
     /// Connects to `url` (`sqlite://…` or `mysql://…`).
@@ -581,6 +680,196 @@ impl Sql {
              COMMIT;",
             locked(token_hash, room),
             event(deletion, room, "_all", now),
+        ))
+    }
+
+    /// A query with bound values, loaded as the store loads it (prepared, binary protocol
+    /// on MySQL).
+    fn load_bound<R>(&mut self, sql: &str, binds: &[Bind]) -> anyhow::Result<Vec<R>>
+    where
+        R: QueryableByName<diesel::sqlite::Sqlite> + 'static,
+        R: MysqlRow,
+    {
+        macro_rules! bound {
+            ($backend:ty, $c:expr) => {{
+                let mut q = diesel::sql_query(sql).into_boxed::<$backend>();
+                for b in binds {
+                    q = match b {
+                        Bind::Text(t) => q.bind::<Text, _>(t.clone()),
+                        Bind::Int(n) => q.bind::<BigInt, _>(*n),
+                    };
+                }
+                q.load::<R>($c)?
+            }};
+        }
+        Ok(match self {
+            Self::Sqlite(c) => bound!(diesel::sqlite::Sqlite, c),
+            #[cfg(feature = "mysql")]
+            Self::Mysql(c) => bound!(diesel::mysql::Mysql, c),
+        })
+    }
+
+    /// Floor of a report queue's first page of `limit` (`GET /rooms/{room}/reports` with
+    /// `token_hash`, or `GET /admin/reports` without, every room's when `room` is `None`):
+    /// for a room's queue the authentication read and the room with its members (the role
+    /// check); then the statements of `store/reports.rs`, their text copied, their values
+    /// bound: the aggregate of the open reports by message, the newest 10 reports of each
+    /// item's message (`ROW_NUMBER()`), and the visible messages' content. Answers the items
+    /// and the time each of those three statements took.
+    pub fn report_queue(
+        &mut self,
+        token_hash: Option<&str>,
+        room: Option<&str>,
+        limit: i64,
+    ) -> anyhow::Result<(Vec<QueueItem>, [std::time::Duration; 3])> {
+        if let (Some(token_hash), Some(room)) = (token_hash, room) {
+            self.run(&format!(
+                "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+                 SELECT * FROM rooms WHERE id = '{room}';
+                 SELECT room_id, client_id, is_manager, joined_at FROM room_members WHERE room_id = '{room}';"
+            ))?;
+        }
+        // `queue_items`, first page.
+        let per_category = ["spam", "abuse", "sensitive", "other"]
+            .iter()
+            .map(|c| format!("COUNT(CASE WHEN category = '{c}' THEN 1 END) AS n_{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!(
+            "SELECT room_id, message_id, MIN(sender) AS sender, COUNT(*) AS n, \
+             MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
+             FROM reports WHERE state = ?"
+        );
+        let mut binds = vec![Bind::Text("open".to_owned())];
+        if let Some(room) = room {
+            sql.push_str(" AND room_id = ?");
+            binds.push(Bind::Text(room.to_owned()));
+        }
+        sql.push_str(" GROUP BY room_id, message_id");
+        sql.push_str(" ORDER BY n DESC, last_at DESC, room_id ASC, message_id ASC LIMIT ?");
+        binds.push(Bind::Int(limit));
+        let mut took = [std::time::Duration::ZERO; 3];
+        let started = std::time::Instant::now();
+        let items: Vec<QueueItem> = self.load_bound(&sql, &binds)?;
+        took[0] = started.elapsed();
+        if items.is_empty() {
+            return Ok((items, took));
+        }
+        // `newest_reports`.
+        let marks = |n: usize| vec!["?"; n].join(", ");
+        let mut rooms: Vec<&str> = items.iter().map(|i| i.room_id.as_str()).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        let sql = format!(
+            "SELECT id, room_id, message_id, sender, reporter, category, reason, created_at, state, \
+             deletion_id, dismissed_by, dismissed_at, dismiss_reason FROM (SELECT r.*, ROW_NUMBER() \
+             OVER (PARTITION BY room_id, message_id ORDER BY created_at DESC, seq DESC) AS rn \
+             FROM reports r WHERE state = ? AND room_id IN ({}) AND message_id IN ({})) t \
+             WHERE rn <= {QUEUE_REPORTS} ORDER BY created_at DESC, seq DESC",
+            marks(rooms.len()),
+            marks(items.len())
+        );
+        let binds: Vec<Bind> = std::iter::once(Bind::Text("open".to_owned()))
+            .chain(rooms.iter().map(|r| Bind::Text((*r).to_owned())))
+            .chain(items.iter().map(|i| Bind::Text(i.message_id.clone())))
+            .collect();
+        let started = std::time::Instant::now();
+        let _: Vec<ReportRow> = self.load_bound(&sql, &binds)?;
+        took[1] = started.elapsed();
+        // `visible_content`, as diesel writes it.
+        let sql = format!(
+            "SELECT messages.room_id, messages.id, messages.body FROM messages \
+             INNER JOIN rooms ON messages.room_id = rooms.id \
+             WHERE messages.id IN ({}) AND messages.seq > rooms.cleared_through_seq AND {VISIBLE}",
+            marks(items.len())
+        );
+        let binds: Vec<Bind> = items
+            .iter()
+            .map(|i| Bind::Text(i.message_id.clone()))
+            .chain([
+                Bind::Int(chrono::Utc::now().timestamp_millis()),
+                Bind::Int(10_000_000),
+            ])
+            .collect();
+        let started = std::time::Instant::now();
+        let _: Vec<Content> = self.load_bound(&sql, &binds)?;
+        took[2] = started.elapsed();
+        Ok((items, took))
+    }
+
+    /// Floor of a report (`store/reports.rs`, `file_in`), by `reporter` (authenticated with
+    /// `token_hash`) of message `message` of `room`, as report `id`: the authentication
+    /// read, then in one transaction the room's lock, the membership, the visible message,
+    /// the reporter's open report of it, the reporter's reports of the last minute, the row
+    /// (its message's `seq`, sender and time read with it), the room's webhook, the open
+    /// count, and the `MESSAGE_REPORTED` event (`skipped`: no webhook); commit. One batch.
+    pub fn file_report(
+        &mut self,
+        token_hash: &str,
+        room: &str,
+        message: &str,
+        reporter: &str,
+        id: &str,
+    ) -> anyhow::Result<()> {
+        let at = chrono::Utc::now();
+        let now = at.timestamp_millis();
+        let iso = at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        let since = now - 60_000;
+        let visible = VISIBLE
+            .replacen('?', &now.to_string(), 1)
+            .replacen('?', "10000000", 1);
+        let payload = format!(
+            "{{\"createdAt\":\"{iso}\",\"data\":{{\"category\":\"spam\",\"messageID\":\"{message}\",\"reason\":null,\"reportID\":\"{id}\",\"reportedAt\":\"{iso}\",\"reporter\":\"{reporter}\",\"room\":\"{room}\",\"sender\":\"s0\"}},\"event\":\"MESSAGE_REPORTED\",\"id\":\"{id}\",\"roomID\":\"{room}\"}}"
+        );
+        self.run(&format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+             BEGIN;
+             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+             SELECT client_id FROM room_members WHERE room_id = '{room}' AND client_id = '{reporter}';
+             SELECT messages.seq, messages.id, messages.room_id, messages.sender, messages.message_type,
+                    messages.body, messages.created_at
+               FROM messages INNER JOIN rooms ON messages.room_id = rooms.id
+               WHERE messages.room_id = '{room}' AND messages.id = '{message}'
+                 AND messages.seq > rooms.cleared_through_seq AND {visible} LIMIT 1;
+             SELECT id, room_id, message_id, sender, reporter, category, reason, created_at, state,
+                    deletion_id, dismissed_by, dismissed_at, dismiss_reason
+               FROM reports WHERE state = 'open' AND room_id = '{room}' AND message_id = '{message}'
+                 AND reporter = '{reporter}' LIMIT 1;
+             SELECT created_at FROM reports WHERE reporter = '{reporter}' AND created_at > {since}
+               ORDER BY created_at ASC LIMIT 60;
+             INSERT INTO reports (id, room_id, message_id, message_seq, sender, message_created_at,
+                                  reporter, category, reason, created_at)
+               SELECT '{id}', room_id, id, seq, sender, created_at, '{reporter}', 'spam', NULL, {now}
+               FROM messages WHERE room_id = '{room}' AND id = '{message}';
+             SELECT webhook FROM rooms WHERE id = '{room}';
+             UPDATE rooms SET open_reports = open_reports + 1 WHERE id = '{room}';
+             INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
+               VALUES ('{id}', '{room}', '{message}', '{payload}', {now}, 'skipped', {now}, {now});
+             COMMIT;"
+        ))
+    }
+
+    /// Floor of a send of message `id` into `room` by `sender` (authenticated with
+    /// `token_hash`): the authentication read, the room with its members (the membership
+    /// check), then in one transaction the room's lock, the row and the visible count; commit.
+    pub fn send(
+        &mut self,
+        token_hash: &str,
+        room: &str,
+        sender: &str,
+        id: &str,
+    ) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.run(&format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+             SELECT * FROM rooms WHERE id = '{room}';
+             SELECT room_id, client_id, is_manager, joined_at FROM room_members WHERE room_id = '{room}';
+             BEGIN;
+             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+             INSERT INTO messages (id, room_id, sender, message_type, body, created_at)
+               VALUES ('{id}', '{room}', '{sender}', 'text', '\"hello\"', {now});
+             UPDATE rooms SET visible_count = visible_count + 1 WHERE id = '{room}';
+             COMMIT;"
         ))
     }
 
