@@ -60,6 +60,8 @@ pub struct QueueItem {
     #[diesel(sql_type = Text)]
     sender: String,
     #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = BigInt)]
     n: i64,
     #[diesel(sql_type = BigInt)]
     first_at: i64,
@@ -112,10 +114,8 @@ struct ReportRow {
 #[derive(QueryableByName)]
 #[expect(dead_code, reason = "decoded as the server decodes it, not read")]
 struct Content {
-    #[diesel(sql_type = Text)]
-    room_id: String,
-    #[diesel(sql_type = Text)]
-    id: String,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
     #[diesel(sql_type = Text)]
     body: String,
 }
@@ -736,8 +736,8 @@ impl Sql {
             .collect::<Vec<_>>()
             .join(", ");
         let mut sql = format!(
-            "SELECT room_id, message_id, MIN(sender) AS sender, COUNT(*) AS n, \
-             MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
+            "SELECT room_id, message_id, MIN(sender) AS sender, MAX(message_seq) AS seq, \
+             COUNT(*) AS n, MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
              FROM reports WHERE state = ?"
         );
         let mut binds = vec![Bind::Text("open".to_owned())];
@@ -776,16 +776,16 @@ impl Sql {
         let started = std::time::Instant::now();
         let _: Vec<ReportRow> = self.load_bound(&sql, &binds)?;
         took[1] = started.elapsed();
-        // `visible_content`, as diesel writes it.
+        // `visible_content` (by the reported rows' `seq`), as diesel writes it.
         let sql = format!(
-            "SELECT messages.room_id, messages.id, messages.body FROM messages \
+            "SELECT messages.seq, messages.body FROM messages \
              INNER JOIN rooms ON messages.room_id = rooms.id \
-             WHERE messages.id IN ({}) AND messages.seq > rooms.cleared_through_seq AND {VISIBLE}",
+             WHERE messages.seq IN ({}) AND messages.seq > rooms.cleared_through_seq AND {VISIBLE}",
             marks(items.len())
         );
         let binds: Vec<Bind> = items
             .iter()
-            .map(|i| Bind::Text(i.message_id.clone()))
+            .map(|i| Bind::Int(i.seq))
             .chain([
                 Bind::Int(chrono::Utc::now().timestamp_millis()),
                 Bind::Int(10_000_000),
