@@ -229,15 +229,7 @@ fn a_content_clear_leaves_no_matched_text_in_the_sqlite_files() {
     let secret = "LEAKED-KEY-7f3a-content";
     app.say(&cast.member, "r", &format!("oops {secret}"));
     app.say(&cast.member, "r", "harmless");
-    let bytes = || {
-        let mut all = Vec::new();
-        for suffix in ["", "-wal", "-journal"] {
-            if let Ok(b) = std::fs::read(format!("{}{suffix}", file.display())) {
-                all.extend(b);
-            }
-        }
-        String::from_utf8_lossy(&all).into_owned()
-    };
+    let bytes = || sqlite_text(&file);
     assert!(
         bytes().contains(secret),
         "the probe must see content that is there"

@@ -451,17 +451,6 @@ fn another_rooms_audit_record_is_no_cursor() {
     );
 }
 
-/// Every byte of the SQLite files at `path`: main file, WAL and rollback journal.
-fn sqlite_bytes(path: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    for suffix in ["", "-wal", "-journal"] {
-        if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {
-            all.extend(bytes);
-        }
-    }
-    all
-}
-
 /// A deletion answers only once its content is gone from the SQLite files (docs/api.md
 /// §7.1), also when more deletions run at once than the pool has connections: each waits
 /// for its WAL checkpoint after giving its connection back.
@@ -482,7 +471,7 @@ fn concurrent_deletions_answer_with_their_content_gone_from_the_sqlite_files() {
         })
         .collect();
     assert!(
-        String::from_utf8_lossy(&sqlite_bytes(&file)).contains(&secret(0, 0)),
+        sqlite_text(&file).contains(&secret(0, 0)),
         "the probe must see content that is there"
     );
     let barrier = Arc::new(Barrier::new(deleters));
@@ -509,7 +498,7 @@ fn concurrent_deletions_answer_with_their_content_gone_from_the_sqlite_files() {
                     }
                     let res = send_with(&agent(), &base, "DELETE", &path, &headers, None);
                     assert_eq!(res.status, 200, "{:?}", res.body);
-                    let left = String::from_utf8_lossy(&sqlite_bytes(&file)).into_owned();
+                    let left = sqlite_text(&file);
                     assert!(
                         !left.contains(&secret(i, round)),
                         "deletion {i}-{round} answered before its content left the files"

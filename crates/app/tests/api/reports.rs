@@ -574,15 +574,7 @@ fn a_reported_and_deleted_message_leaves_no_content_in_the_sqlite_files() {
     let secret = "LEAKED-KEY-91c2-report";
     let m = app.say(&cast.member, "r", &format!("oops {secret}"));
     flag(&app, &cast.owner, "r", &m);
-    let bytes = || {
-        let mut all = Vec::new();
-        for suffix in ["", "-wal", "-journal"] {
-            if let Ok(b) = std::fs::read(format!("{}{suffix}", file.display())) {
-                all.extend(b);
-            }
-        }
-        String::from_utf8_lossy(&all).into_owned()
-    };
+    let bytes = || sqlite_text(&file);
     assert!(
         bytes().contains(secret),
         "the probe sees content that is there"

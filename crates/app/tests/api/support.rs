@@ -521,3 +521,19 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// Every byte of the SQLite files at `path`: main file, WAL and rollback journal.
+pub fn sqlite_bytes(path: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-journal"] {
+        if let Ok(bytes) = std::fs::read(format!("{}{suffix}", path.display())) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+/// [`sqlite_bytes`] as text (lossy), for finding a string in the files.
+pub fn sqlite_text(path: &std::path::Path) -> String {
+    String::from_utf8_lossy(&sqlite_bytes(path)).into_owned()
+}
