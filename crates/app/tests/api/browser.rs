@@ -230,14 +230,23 @@ impl Browser<'_> {
         found[ELEMENT].as_str().expect("element").to_owned()
     }
 
-    /// Clicks the element matching `css` (as a user would, through WebDriver).
+    /// Clicks the element matching `css` (as a user would, through WebDriver). Should the
+    /// page render the element anew between finding and clicking it (a live update), the
+    /// click goes to the new one.
     pub fn click(&self, css: &str) {
-        let element = self.find(css);
-        self.must(
-            "POST",
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        );
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let element = self.find(css);
+            match self.command(
+                "POST",
+                &format!("/element/{element}/click"),
+                Some(json!({})),
+            ) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element reference") && Instant::now() < deadline => {}
+                Err(e) => panic!("WebDriver: {e}"),
+            }
+        }
     }
 
     /// Types `text` into the field matching `css`, after clearing it.
