@@ -67,6 +67,12 @@ bench-moderation *args:
 bench-reports *args:
     just bench-http --reports {{args}}
 
+# Clears alone (docs/benchmarks.md): `_all` on rooms of 10,000, 50,000 and 1,000,000 messages,
+# sends into another room during the large one's purge, and the floor of its removal (the
+# purger's batches straight at the database, back to back, with sends beside it).
+bench-clears *args:
+    just bench-http --clears {{args}}
+
 # Galera benchmark (docs/benchmarks.md): single deletes on the cluster of `just galera-start`
 # beside the standalone MariaDB and the floor, read-your-writes, failover of node 1 (killed and
 # restarted). `--quick` checks the harness.

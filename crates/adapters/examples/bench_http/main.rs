@@ -10,9 +10,11 @@
 //!
 //! Options: `--quick` (a 100,000-message "big" room instead of 1,000,000 and shorter
 //! phases, to check the harness itself), `--moderation` (only the moderation workloads of
-//! `moderation.rs`, then those of `reports.rs`), `--reports` (only the reports workloads of
+//! `moderation.rs`, then those of `reports.rs` unless `--no-reports`), `--reports` (only the reports workloads of
 //! `reports.rs`: the queues of 10,000 open reports, reporting at 500/s beside steady sends;
-//! `just bench-reports`), `--phase=SECS` (length of each load phase). `ROOMWARDEN_BIN` names the server binary
+//! `just bench-reports`), `--clears` (only the `_all` clears, the sends into another room during
+//! the large one's purge and the floor of its removal; `just bench-clears`), `--phase=SECS`
+//! (length of each load phase). `ROOMWARDEN_BIN` names the server binary
 //! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
 //!
@@ -59,6 +61,8 @@ struct Plan {
     per_room: u64,
     phase: Duration,
     outbox_secs: u64,
+    /// `--clears`: only the clears (and the sends during the large one's purge).
+    clears_only: bool,
 }
 
 struct Bench {
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             per_room: 3_000,
             phase: Duration::from_secs(1),
             outbox_secs: 3,
+            clears_only: false,
         }
     } else {
         Plan {
@@ -99,9 +104,11 @@ fn main() -> anyhow::Result<()> {
             per_room: 8_000,
             phase: Duration::from_secs(3),
             outbox_secs: 10,
+            clears_only: false,
         }
     };
     let mut plan = plan;
+    plan.clears_only = args.iter().any(|a| a == "--clears");
     if let Some(secs) = args.iter().find_map(|a| a.strip_prefix("--phase=")) {
         plan.phase = Duration::from_secs(secs.parse()?);
     }
@@ -167,9 +174,12 @@ fn main() -> anyhow::Result<()> {
     let server = Server::start(&binary, &url, &dir.join("server.log"), &[])?;
     let result = if args.iter().any(|a| a == "--moderation") {
         let per_room = if quick { 100 } else { 1_000 };
+        let with_reports = !args.iter().any(|a| a == "--no-reports");
         moderation::run(server.addr, &url, plan.big, per_room).and_then(|mut rows| {
-            rows.push(String::new());
-            rows.extend(reports::run(server.addr, &url, quick)?);
+            if with_reports {
+                rows.push(String::new());
+                rows.extend(reports::run(server.addr, &url, quick)?);
+            }
             Ok(rows)
         })
     } else if args.iter().any(|a| a == "--reports") {
@@ -228,7 +238,7 @@ fn run(
     let mut db = Sql::open(url)?;
     let token_hash = db.text("SELECT token_hash AS t FROM tokens LIMIT 1")?;
     let seeding = Instant::now();
-    for i in 0..DELETE_ROOMS {
+    for i in (0..DELETE_ROOMS).filter(|_| !plan.clears_only) {
         db.seed(&format!("d{i}"), plan.per_room)?;
         // The floor is faster: it needs more messages to delete in the same time.
         db.seed(&format!("f{i}"), plan.per_room * 4)?;
@@ -263,6 +273,10 @@ fn run(
         bench.plan.big,
         bench.plan.phase.as_secs()
     ));
+    if plan.clears_only {
+        bench.clears()?;
+        return Ok(bench.report);
+    }
     bench.pages()?;
     bench.single_deletes(&[1, 8, 32])?;
     // Every deletion so far was in a room without a webhook, and no global webhook is set:
@@ -538,6 +552,37 @@ impl Bench {
             )?;
             db.checkpoint()?;
             let floor = t.elapsed();
+            // Marked purged at once (its rows stay), so that the server's purger, which
+            // polls for clears it has not finished, never removes the twin's rows during a
+            // later phase (or beside the floor's own removal below).
+            db.run(&format!(
+                "UPDATE rooms SET purged_through_seq = cleared_through_seq WHERE id = 'f{room}'"
+            ))?;
+            // The floor of the removal, for the large room only: the purger's batches of
+            // 1,000 rows straight at the database, back to back, on the twin.
+            let removal = if room == "cbig" {
+                let stop = Arc::new(AtomicBool::new(false));
+                let sending = {
+                    let stop = Arc::clone(&stop);
+                    let (addr, auth) = (self.addr, auth.clone());
+                    std::thread::spawn(move || {
+                        crate::sends(addr, &auth, Duration::from_secs(3_600), Some(stop))
+                    })
+                };
+                std::thread::sleep(Duration::from_millis(200));
+                let t = Instant::now();
+                let removed = db.purge_rows(&format!("f{room}"), 1_000);
+                let took = t.elapsed();
+                stop.store(true, Ordering::Relaxed);
+                let during = sending
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("sender panicked"))?;
+                let removed = removed?;
+                anyhow::ensure!(removed == size, "floor removed {removed} of {size}");
+                Some((took, during))
+            } else {
+                None
+            };
             self.row(
                 &format!("`_all` on a {size}-message room: response (rows gone after)"),
                 &format!(
@@ -548,6 +593,29 @@ impl Bench {
                 &format!("{:.2} ms", floor.as_secs_f64() * 1000.0),
                 &format!("{:.1}×", took.as_secs_f64() / floor.as_secs_f64()),
             );
+            if let Some((removal, during)) = &removal {
+                let (server, floor) = (gone.as_secs_f64(), removal.as_secs_f64());
+                self.row(
+                    &format!("rows of the {size}-row clear removed per second (the floor: the purger's 1,000-row batches, back to back)"),
+                    &format!("{:.0}/s", size as f64 / server),
+                    &format!("{:.0}/s", size as f64 / floor),
+                    &format!("{:.2}", floor / server),
+                );
+                self.row(
+                    "… sends into another room (4 clients), p99 during the floor's removal",
+                    "",
+                    &format!(
+                        "{:.1} ms ({} sends, {} errors)",
+                        during.quantile_ms(0.99),
+                        during.ops,
+                        during.errors
+                    ),
+                    &format!(
+                        "{:.1}× baseline",
+                        during.quantile_ms(0.99) / sends_before.quantile_ms(0.99)
+                    ),
+                );
+            }
             if let Some(handle) = sends {
                 let during = handle
                     .join()

@@ -516,7 +516,7 @@ impl Sql {
         };
         self.run(&format!(
             "SELECT id FROM clients WHERE id = '{sender}';
-             SELECT DISTINCT room_id FROM messages WHERE sender = '{sender}';"
+             SELECT DISTINCT sender, room_id FROM messages WHERE sender = '{sender}';"
         ))?;
         for chunk in rooms.chunks(500) {
             self.room_counts(&format!(
@@ -617,6 +617,77 @@ impl Sql {
     /// Events waiting for the dispatcher.
     pub fn pending_events(&mut self) -> anyhow::Result<i64> {
         self.number("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'")
+    }
+
+    /// Removes what the floor's clears of `rooms` hid (rows under the watermark, rows under
+    /// a pending erasure), drops their erasures and marks their clears purged: each twin
+    /// left as the purger would leave it, before the server's next deletion wakes its
+    /// purger, which would otherwise work off the twins' backlog first (and the server's
+    /// "rows gone after" would include it). Not timed.
+    pub fn settle(&mut self, rooms: &[String]) -> anyhow::Result<()> {
+        for chunk in rooms.chunks(50) {
+            let list = chunk
+                .iter()
+                .map(|r| format!("'{r}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.run(&format!(
+                "DELETE FROM messages WHERE room_id IN ({list}) AND (
+                   seq <= (SELECT cleared_through_seq FROM rooms WHERE rooms.id = messages.room_id)
+                   OR EXISTS (SELECT 1 FROM erasures e WHERE e.room_id = messages.room_id
+                     AND messages.seq > e.above_seq AND messages.seq <= e.through_seq
+                     AND (e.sender = '' OR e.sender = messages.sender)
+                     AND messages.created_at > e.after_ms AND messages.created_at < e.before_ms));
+                 DELETE FROM erasures WHERE room_id IN ({list});
+                 UPDATE rooms SET purged_through_seq = cleared_through_seq WHERE id IN ({list});"
+            ))?;
+        }
+        self.checkpoint()
+    }
+
+    /// Floor of the purger's removal of `room`'s cleared rows (`src/store/purge.rs`): its
+    /// batches of `batch` rows back to back, each a transaction of the bound's probe and the
+    /// `DELETE` up to it, and on SQLite the passive checkpoint after each (as the purger
+    /// runs them, without its pacing); how many rows it removed.
+    pub fn purge_rows(&mut self, room: &str, batch: u64) -> anyhow::Result<u64> {
+        let cleared = self.number(&format!(
+            "SELECT cleared_through_seq AS n FROM rooms WHERE id = '{room}'"
+        ))?;
+        let begin = if self.is_sqlite() {
+            "BEGIN IMMEDIATE"
+        } else {
+            "BEGIN"
+        };
+        let mut removed = 0;
+        loop {
+            self.run(begin)?;
+            let bound: Vec<N> = self.load_bound(
+                "SELECT seq AS n FROM messages WHERE room_id = ? AND seq <= ? \
+                 ORDER BY seq LIMIT 1 OFFSET ?",
+                &[
+                    Bind::Text(room.to_owned()),
+                    Bind::Int(cleared),
+                    Bind::Int(i64::try_from(batch)? - 1),
+                ],
+            )?;
+            let delete = diesel::sql_query("DELETE FROM messages WHERE room_id = ? AND seq <= ?")
+                .bind::<Text, _>(room)
+                .bind::<BigInt, _>(bound.first().map_or(cleared, |b| b.n));
+            let n = match self {
+                Self::Sqlite(c) => delete.execute(c)?,
+                #[cfg(feature = "mysql")]
+                Self::Mysql(c) => delete.execute(c)?,
+            };
+            self.run("COMMIT")?;
+            if self.is_sqlite() {
+                self.run("PRAGMA wal_checkpoint(PASSIVE)")?;
+            }
+            let n = u64::try_from(n)?;
+            removed += n;
+            if n < batch {
+                return Ok(removed);
+            }
+        }
     }
 
     /// Copies the WAL into the database file and truncates it (SQLite), as the server's
