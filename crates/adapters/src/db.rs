@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use r2d2::{Pool, PooledConnection};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// One connection to either backend; the variant is chosen from the URL scheme.
@@ -36,12 +36,17 @@ macro_rules! per_backend {
 }
 pub(crate) use per_backend;
 
-/// A pooled connection: the backend's own, and the writer election it was opened in (see
-/// [`crate::cluster`]); it derefs to the [`DbConnection`].
+/// A pooled connection: the backend's own, the writer election it was opened in (see
+/// [`crate::cluster`]) and what is known of its health; it derefs to the [`DbConnection`].
 pub struct NodeConnection {
     conn: DbConnection,
     /// [`Writer::generation`] when it was opened; 0 without a node list.
     generation: u64,
+    /// Set when one of its statements found the connection to the server gone
+    /// ([`crate::error::is_connection_loss`]): it is discarded when it goes back.
+    lost: Arc<AtomicBool>,
+    /// [`Losses::count`] when it was last known to work.
+    checked: u64,
 }
 
 impl std::ops::Deref for NodeConnection {
@@ -156,6 +161,22 @@ pub struct Manager {
     target: String,
     backend: Backend,
     writer: Option<Arc<Writer>>,
+    losses: Arc<Losses>,
+}
+
+/// How many times a pooled connection found the server gone. A checkout tries a connection
+/// with a query only when the count moved since the connection last worked: a restarted
+/// database or a dropped network closes every idle connection at once, and one found lost
+/// says the others may be too. Otherwise a checkout sends nothing, and a connection found
+/// lost by a request is replaced there (`DieselStore::with_conn`, `with_write`,
+/// `begin_unit`) and discarded when it goes back.
+#[derive(Debug, Default)]
+struct Losses(AtomicU64);
+
+impl Losses {
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl Manager {
@@ -165,6 +186,32 @@ impl Manager {
             .as_ref()
             .is_some_and(|w| w.generation() != conn.generation)
     }
+
+    /// Wraps a connection just opened, watching its statements for a lost connection.
+    #[cfg_attr(not(feature = "mysql"), allow(unused_mut))]
+    fn watched(&self, mut conn: DbConnection, generation: u64) -> NodeConnection {
+        let lost = Arc::new(AtomicBool::new(false));
+        #[cfg(feature = "mysql")]
+        if let DbConnection::Mysql(c) = &mut conn {
+            let (flag, losses) = (Arc::clone(&lost), Arc::clone(&self.losses));
+            c.set_instrumentation(move |event: diesel::connection::InstrumentationEvent<'_>| {
+                if let diesel::connection::InstrumentationEvent::FinishQuery {
+                    error: Some(e), ..
+                } = event
+                    && crate::error::is_connection_loss(e)
+                    && !flag.swap(true, Ordering::Relaxed)
+                {
+                    losses.0.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        NodeConnection {
+            conn,
+            generation,
+            lost,
+            checked: self.losses.count(),
+        }
+    }
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -173,10 +220,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<NodeConnection, ConnectionError> {
         let Some(writer) = &self.writer else {
-            return open(&self.target, self.backend).map(|conn| NodeConnection {
-                conn,
-                generation: 0,
-            });
+            return open(&self.target, self.backend).map(|conn| self.watched(conn, 0));
         };
         let Some((node, generation)) = writer.current() else {
             writer.suspect();
@@ -185,7 +229,7 @@ impl r2d2::ManageConnection for Manager {
             ));
         };
         open(&node.url, self.backend)
-            .map(|conn| NodeConnection { conn, generation })
+            .map(|conn| self.watched(conn, generation))
             .inspect_err(|_| writer.suspect())
     }
 
@@ -195,25 +239,36 @@ impl r2d2::ManageConnection for Manager {
                 "opened on a former writer".to_owned(),
             ));
         }
-        match &mut conn.conn {
-            // A file the process has open: nothing to lose between checkouts, and a query
-            // here (compiled anew each time) cost a page more than 1 % of its CPU.
+        if conn.lost.load(Ordering::Relaxed) {
+            return Err(ConnectionError::BadConnection("found lost".to_owned()));
+        }
+        let losses = self.losses.count();
+        if conn.checked == losses {
+            // Nothing sent: no connection was found lost since this one last worked.
+            return Ok(());
+        }
+        let works: Result<(), ConnectionError> = match &mut conn.conn {
+            // A file the process has open: nothing to lose between checkouts.
             DbConnection::Sqlite(_) => Ok(()),
             // `DO 1`: a `SELECT` would wait for the node's causality check
-            // (`wsrep_sync_wait`) on every checkout.
+            // (`wsrep_sync_wait`).
             #[cfg(feature = "mysql")]
             DbConnection::Mysql(c) => c
                 .batch_execute("DO 1")
                 .map_err(ConnectionError::CouldntSetupConfiguration),
-        }
+        };
+        works?;
+        conn.checked = losses;
+        Ok(())
     }
 
     /// A connection returned while its thread panics, or with a transaction still open or
     /// failed, is discarded instead of pooled: reused, its open transaction would turn the
     /// next caller's transaction into a savepoint that never commits. So is one opened on a
-    /// former writer.
+    /// former writer, and one a statement found lost.
     fn has_broken(&self, conn: &mut NodeConnection) -> bool {
         std::thread::panicking()
+            || conn.lost.load(Ordering::Relaxed)
             || diesel::r2d2::R2D2Connection::is_broken(&mut conn.conn)
             || self.stale(conn)
     }
@@ -393,6 +448,7 @@ impl Database {
                 target: target.clone(),
                 backend,
                 writer: writer.clone(),
+                losses: Arc::default(),
             });
         let writes: Option<Arc<WriteGate>> = (backend == Backend::Sqlite).then(Arc::default);
         let scrubber = match backend {

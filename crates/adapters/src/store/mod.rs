@@ -258,7 +258,20 @@ impl DieselStore {
             return Err(internal("a unit of work is open already"));
         }
         let mut conn = self.conn()?;
-        let open = self.db.begin_unit(&mut conn).map_err(crate::error::query)?;
+        // A checkout sends nothing (`crate::db::Manager`): the unit's `BEGIN` may be the
+        // first statement to find the connection lost. Nothing ran yet, so it runs again on
+        // a new one.
+        let mut reconnects = 0;
+        let open = loop {
+            match self.db.begin_unit(&mut conn) {
+                Err(e) if reconnects < RECONNECTS && lost_before_commit(&e) => {
+                    reconnects += 1;
+                    tracing::debug!(error = %e, "connection lost; opening the unit on a new one");
+                    conn.replace(&self.db)?;
+                }
+                outcome => break outcome.map_err(crate::error::query)?,
+            }
+        };
         *unit = Some(Unit {
             open,
             backlog: Vec::new(),
@@ -759,5 +772,51 @@ mod tests {
         }
         assert!(["m3", "m4", "m5"].iter().all(|id| stored(&store, id)));
         assert!(store.begin_unit().is_err(), "a unit needs a session");
+    }
+
+    /// A checkout sends nothing: a unit opened first on a connection the server closed
+    /// (a restart, `wait_timeout`, `KILL`) opens on a new one, and the closed one leaves
+    /// the pool.
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn a_unit_opened_first_on_a_connection_the_server_closed_opens_on_a_new_one() {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+        }
+        let fresh = crate::testing::FreshDatabase::new();
+        if fresh.url.starts_with("sqlite") {
+            return; // an SQLite connection is a file the process holds
+        }
+        let options = PoolOptions {
+            max_size: 2,
+            ..PoolOptions::default()
+        };
+        let db = Database::connect(&fresh.url, &options).expect("connects");
+        let store = DieselStore::new(db.clone());
+        add_room(&store, "r", "alice", &[], &[]);
+        let pooled: Id = {
+            let mut conn = db.conn().expect("checked out");
+            diesel::sql_query("SELECT CAST(CONNECTION_ID() AS SIGNED) AS id")
+                .get_result(&mut **conn)
+                .expect("its ID")
+        };
+        let mut other = diesel::MysqlConnection::establish(&fresh.url).expect("connects");
+        diesel::sql_query(format!("KILL CONNECTION {}", pooled.id))
+            .execute(&mut other)
+            .expect("killed");
+        assert_eq!(db.pool_state().open, 1, "the killed one is pooled");
+
+        let session = store.session().expect("checked out without a query");
+        session.begin_unit().expect("opened on a new connection");
+        session
+            .insert_message(&message("r", "alice", "m1", "one"))
+            .expect("sent in the unit");
+        session.end_unit(true).expect("committed");
+        drop(session);
+        assert!(stored(&store, "m1"));
+        assert_eq!(db.pool_state().open, 1, "the killed one was discarded");
     }
 }

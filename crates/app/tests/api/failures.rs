@@ -420,6 +420,39 @@ fn a_database_outage_is_503_and_the_server_recovers_by_itself() {
         .ok();
 }
 
+/// Closes every connection the server holds to the database (idle in its pool or not), as
+/// a database restart or a dropped network does, and forwards again at once.
+fn drop_every_connection(proxy: Outage) -> Outage {
+    let (port, target) = proxy.cut();
+    Outage::forward(port, target)
+}
+
+#[test]
+fn requests_after_the_database_closed_every_connection_run_on_new_ones() {
+    let Some((app, proxy)) = app_behind_proxy("closed_idle") else {
+        return;
+    };
+    let token = app.user("alice");
+    app.room("r", "alice", &[], &[]);
+    app.say(&token, "r", "one");
+    // A checkout sends nothing to the database: the first statement of each request below
+    // meets a closed connection, and the request runs on a new one instead of failing.
+    // Each is the first request after its own closing: a keyed request (its unit's `BEGIN`),
+    // a read, a write.
+    let proxy = drop_every_connection(proxy);
+    let cleared = keyed_clear(&app, "after-close");
+    assert_eq!(cleared.ok()["deletedCount"], 1);
+    let proxy = drop_every_connection(proxy);
+    let page = app.get("/rooms/r/messages/v3").user(&token).send();
+    assert_eq!(page.ok()["totalCount"], 0);
+    let _proxy = drop_every_connection(proxy);
+    app.say(&token, "r", "after the close");
+    // The closed connections were discarded, not pooled again.
+    for _ in 0..12 {
+        app.get("/rooms/r/messages/v3").user(&token).send().ok();
+    }
+}
+
 #[test]
 fn a_database_that_stops_answering_gives_timely_503s_and_the_server_recovers() {
     let Some((app, proxy)) = app_behind_proxy("blackhole") else {
