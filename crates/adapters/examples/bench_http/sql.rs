@@ -172,6 +172,16 @@ impl Sql {
         Ok(())
     }
 
+    /// Runs the statements of `sql` one round trip each (where [`Self::run`] sends them as
+    /// one batch). It splits at `;`, so no statement may hold one in a value: the floor's
+    /// values are the harness's own IDs, numbers and the event's JSON, none with a `;`.
+    pub fn run_each(&mut self, sql: &str) -> anyhow::Result<()> {
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            self.run(statement)?;
+        }
+        Ok(())
+    }
+
     /// A query returning one number in a column named `n`.
     pub fn number(&mut self, sql: &str) -> anyhow::Result<i64> {
         let q = diesel::sql_query(sql);
@@ -714,16 +724,18 @@ impl Sql {
         done
     }
 
-    /// Floor: the authentication read and the single-delete transaction of `message`.
+    /// Floor: the authentication read and the single-delete transaction of `message`, as
+    /// one batch, or (`each`) one round trip per statement ([`Self::run_each`]).
     pub fn delete_one(
         &mut self,
         token_hash: &str,
         room: &str,
         message: &str,
         deletion: &str,
+        each: bool,
     ) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp_millis();
-        self.run(&format!(
+        let statements = format!(
             "{}
              DELETE FROM messages WHERE room_id = '{room}' AND id = '{message}'
                AND seq > (SELECT cleared_through_seq FROM rooms WHERE id = '{room}');
@@ -734,7 +746,12 @@ impl Sql {
              COMMIT;",
             locked(token_hash, room),
             event(deletion, room, message, now),
-        ))
+        );
+        if each {
+            self.run_each(&statements)
+        } else {
+            self.run(&statements)
+        }
     }
 
     /// Floor: the authentication read and the `_all` transaction on `room` (the rows are
