@@ -73,6 +73,11 @@ bench-reports *args:
 bench-clears *args:
     just bench-http --clears {{args}}
 
+# Single deletes alone (docs/benchmarks.md): from 1, 8 and 32 clients, beside the floor as one
+# batch per transaction and (MySQL) one round trip per statement; about a minute per backend.
+bench-deletes *args:
+    just bench-http --deletes {{args}}
+
 # Galera benchmark (docs/benchmarks.md): single deletes on the cluster of `just galera-start`
 # beside the standalone MariaDB and the floor, read-your-writes, failover of node 1 (killed and
 # restarted). `--quick` checks the harness.

@@ -13,7 +13,8 @@
 //! `moderation.rs`, then those of `reports.rs` unless `--no-reports`), `--reports` (only the reports workloads of
 //! `reports.rs`: the queues of 10,000 open reports, reporting at 500/s beside steady sends;
 //! `just bench-reports`), `--clears` (only the `_all` clears, the sends into another room during
-//! the large one's purge and the floor of its removal; `just bench-clears`), `--phase=SECS`
+//! the large one's purge and the floor of its removal; `just bench-clears`), `--deletes` (only
+//! the single deletes beside their floors, batched and one round trip per statement), `--phase=SECS`
 //! (length of each load phase). `ROOMWARDEN_BIN` names the server binary
 //! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
@@ -63,6 +64,8 @@ struct Plan {
     outbox_secs: u64,
     /// `--clears`: only the clears (and the sends during the large one's purge).
     clears_only: bool,
+    /// `--deletes`: only the single deletes beside their floors.
+    deletes_only: bool,
 }
 
 struct Bench {
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             phase: Duration::from_secs(1),
             outbox_secs: 3,
             clears_only: false,
+            deletes_only: false,
         }
     } else {
         Plan {
@@ -105,10 +109,12 @@ fn main() -> anyhow::Result<()> {
             phase: Duration::from_secs(3),
             outbox_secs: 10,
             clears_only: false,
+            deletes_only: false,
         }
     };
     let mut plan = plan;
     plan.clears_only = args.iter().any(|a| a == "--clears");
+    plan.deletes_only = args.iter().any(|a| a == "--deletes");
     if let Some(secs) = args.iter().find_map(|a| a.strip_prefix("--phase=")) {
         plan.phase = Duration::from_secs(secs.parse()?);
     }
@@ -249,7 +255,10 @@ fn run(
         ("cbig", plan.big),
         ("small", 100),
         ("hook", plan.outbox_secs * 1_200),
-    ] {
+    ]
+    .into_iter()
+    .filter(|_| !plan.deletes_only)
+    {
         db.seed(room, n)?;
         if room.starts_with('c') {
             db.seed(&format!("f{room}"), n)?;
@@ -277,8 +286,13 @@ fn run(
         bench.clears()?;
         return Ok(bench.report);
     }
-    bench.pages()?;
+    if !plan.deletes_only {
+        bench.pages()?;
+    }
     bench.single_deletes(&[1, 8, 32])?;
+    if plan.deletes_only {
+        return Ok(bench.report);
+    }
     // Every deletion so far was in a room without a webhook, and no global webhook is set:
     // their events are written `skipped`, so the dispatcher has nothing to do.
     let pending = db.pending_events()?;
