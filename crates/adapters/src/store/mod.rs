@@ -803,7 +803,13 @@ mod tests {
                 .get_result(&mut **conn)
                 .expect("its ID")
         };
-        let mut other = diesel::MysqlConnection::establish(&fresh.url).expect("connects");
+        // On the node the pool's connections are on (the elected writer of a node list).
+        let nodes = crate::cluster::split_hosts(&fresh.url).expect("a mysql:// URL");
+        let node = db
+            .writer()
+            .and_then(|(label, _)| nodes.iter().find(|n| n.label == label))
+            .unwrap_or(&nodes[0]);
+        let mut other = diesel::MysqlConnection::establish(&node.url).expect("connects");
         diesel::sql_query(format!("KILL CONNECTION {}", pooled.id))
             .execute(&mut other)
             .expect("killed");

@@ -261,7 +261,20 @@ fn relay(
 impl Outage {
     fn forward(port: u16, target: std::net::SocketAddr) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy");
+        // A proxy cut just before on `port` lets go of it once its accepting thread sees
+        // the cut: until then, binding it again fails.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)) {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                bound => break bound.expect("bind proxy"),
+            }
+        };
         let port = listener.local_addr().expect("addr").port();
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
