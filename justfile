@@ -78,6 +78,11 @@ bench-clears *args:
 bench-deletes *args:
     just bench-http --deletes {{args}}
 
+# Deletions into one room with a webhook alone (docs/benchmarks.md): 1,000/s for 10 s from 8
+# clients, the outbox's drain after, and the same paced deletions straight at the database.
+bench-outbox *args:
+    just bench-http --outbox {{args}}
+
 # Galera benchmark (docs/benchmarks.md): single deletes on the cluster of `just galera-start`
 # beside the standalone MariaDB and the floor, read-your-writes, failover of node 1 (killed and
 # restarted). `--quick` checks the harness.

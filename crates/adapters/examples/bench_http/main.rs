@@ -14,7 +14,9 @@
 //! `reports.rs`: the queues of 10,000 open reports, reporting at 500/s beside steady sends;
 //! `just bench-reports`), `--clears` (only the `_all` clears, the sends into another room during
 //! the large one's purge and the floor of its removal; `just bench-clears`), `--deletes` (only
-//! the single deletes beside their floors, batched and one round trip per statement), `--phase=SECS`
+//! the single deletes beside their floors, batched and one round trip per statement; `just
+//! bench-deletes`), `--outbox` (only the 1,000 deletions/s into one room with a webhook, beside
+//! the same paced deletions straight at the database; `just bench-outbox`), `--phase=SECS`
 //! (length of each load phase). `ROOMWARDEN_BIN` names the server binary
 //! (default `target/release/roomwarden`), `ROOMWARDEN_BENCH_MYSQL_URL` the MySQL server
 //! (default `mysql://root@127.0.0.1:3306`; a fresh database is created and dropped).
@@ -62,10 +64,28 @@ struct Plan {
     per_room: u64,
     phase: Duration,
     outbox_secs: u64,
-    /// `--clears`: only the clears (and the sends during the large one's purge).
-    clears_only: bool,
-    /// `--deletes`: only the single deletes beside their floors.
-    deletes_only: bool,
+    /// Which workloads run.
+    only: Only,
+}
+
+/// Which workloads of the full run a run keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Only {
+    /// All of them.
+    All,
+    /// `--clears`: the clears (and the sends during the large one's purge).
+    Clears,
+    /// `--deletes`: the single deletes beside their floors.
+    Deletes,
+    /// `--outbox`: the paced deletions into one room with a webhook, beside their floor.
+    Outbox,
+}
+
+impl Only {
+    /// Whether workload `w` runs.
+    fn runs(self, w: Self) -> bool {
+        self == Self::All || self == w
+    }
 }
 
 struct Bench {
@@ -99,8 +119,7 @@ fn main() -> anyhow::Result<()> {
             per_room: 3_000,
             phase: Duration::from_secs(1),
             outbox_secs: 3,
-            clears_only: false,
-            deletes_only: false,
+            only: Only::All,
         }
     } else {
         Plan {
@@ -108,13 +127,19 @@ fn main() -> anyhow::Result<()> {
             per_room: 8_000,
             phase: Duration::from_secs(3),
             outbox_secs: 10,
-            clears_only: false,
-            deletes_only: false,
+            only: Only::All,
         }
     };
     let mut plan = plan;
-    plan.clears_only = args.iter().any(|a| a == "--clears");
-    plan.deletes_only = args.iter().any(|a| a == "--deletes");
+    for (flag, only) in [
+        ("--clears", Only::Clears),
+        ("--deletes", Only::Deletes),
+        ("--outbox", Only::Outbox),
+    ] {
+        if args.iter().any(|a| a == flag) {
+            plan.only = only;
+        }
+    }
     if let Some(secs) = args.iter().find_map(|a| a.strip_prefix("--phase=")) {
         plan.phase = Duration::from_secs(secs.parse()?);
     }
@@ -225,7 +250,7 @@ fn run(
         .collect();
     rooms.extend(
         [
-            "c10k", "c50k", "cbig", "fc10k", "fc50k", "fcbig", "small", "s",
+            "c10k", "c50k", "cbig", "fc10k", "fc50k", "fcbig", "small", "s", "fhook",
         ]
         .map(str::to_owned),
     );
@@ -244,23 +269,23 @@ fn run(
     let mut db = Sql::open(url)?;
     let token_hash = db.text("SELECT token_hash AS t FROM tokens LIMIT 1")?;
     let seeding = Instant::now();
-    for i in (0..DELETE_ROOMS).filter(|_| !plan.clears_only) {
+    for i in (0..DELETE_ROOMS).filter(|_| plan.only.runs(Only::Deletes)) {
         db.seed(&format!("d{i}"), plan.per_room)?;
         // The floor is faster: it needs more messages to delete in the same time.
         db.seed(&format!("f{i}"), plan.per_room * 4)?;
     }
-    for (room, n) in [
-        ("c10k", 10_000),
-        ("c50k", 50_000),
-        ("cbig", plan.big),
-        ("small", 100),
-        ("hook", plan.outbox_secs * 1_200),
+    for (room, n, _) in [
+        ("c10k", 10_000, Only::Clears),
+        ("c50k", 50_000, Only::Clears),
+        ("cbig", plan.big, Only::Clears),
+        ("small", 100, Only::All),
+        ("hook", plan.outbox_secs * 1_200, Only::Outbox),
     ]
     .into_iter()
-    .filter(|_| !plan.deletes_only)
+    .filter(|(_, _, w)| plan.only.runs(*w))
     {
         db.seed(room, n)?;
-        if room.starts_with('c') {
+        if room.starts_with('c') || room == "hook" {
             db.seed(&format!("f{room}"), n)?;
         }
     }
@@ -282,28 +307,27 @@ fn run(
         bench.plan.big,
         bench.plan.phase.as_secs()
     ));
-    if plan.clears_only {
-        bench.clears()?;
-        return Ok(bench.report);
-    }
-    if !plan.deletes_only {
+    if plan.only == Only::All {
         bench.pages()?;
     }
-    bench.single_deletes(&[1, 8, 32])?;
-    if plan.deletes_only {
-        return Ok(bench.report);
+    if plan.only.runs(Only::Deletes) {
+        bench.single_deletes(&[1, 8, 32])?;
+        // Every deletion so far was in a room without a webhook, and no global webhook is
+        // set: their events are written `skipped`, so the dispatcher has nothing to do.
+        let pending = db.pending_events()?;
+        bench.row(
+            "events pending after the single-delete phases (rooms without a webhook, no global webhook)",
+            &pending.to_string(),
+            "",
+            "",
+        );
     }
-    // Every deletion so far was in a room without a webhook, and no global webhook is set:
-    // their events are written `skipped`, so the dispatcher has nothing to do.
-    let pending = db.pending_events()?;
-    bench.row(
-        "events pending after the single-delete phases (rooms without a webhook, no global webhook)",
-        &pending.to_string(),
-        "",
-        "",
-    );
-    bench.clears()?;
-    bench.outbox(server, receiver)?;
+    if plan.only.runs(Only::Clears) {
+        bench.clears()?;
+    }
+    if plan.only.runs(Only::Outbox) {
+        bench.outbox(server, receiver)?;
+    }
     Ok(bench.report)
 }
 
@@ -670,38 +694,13 @@ impl Bench {
     fn outbox(&mut self, server: &Server, receiver: &Receiver) -> anyhow::Result<()> {
         let secs = self.plan.outbox_secs;
         eprintln!("outbox: {secs} s of deletions at 1,000/s");
-        let clients = 8_u64;
-        let interval = Duration::from_micros(1_000_000 * clients / 1_000);
-        let started = Instant::now();
-        let end = started + Duration::from_secs(secs);
-        let done = AtomicU64::new(0);
-        let late = AtomicU64::new(0);
-        std::thread::scope(|scope| {
-            for c in 0..clients {
-                let (bench, done, late) = (&*self, &done, &late);
-                scope.spawn(move || {
-                    let mut client = bench.user();
-                    let mut at = started + interval.mul_f64(c as f64 / clients as f64);
-                    while at < end {
-                        let now = Instant::now();
-                        if at > now {
-                            std::thread::sleep(at - now);
-                        } else if now - at > interval {
-                            late.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let path = format!("/rooms/hook/messages/{}", bench.next_message("hook"));
-                        if client
-                            .call("DELETE", &path, None)
-                            .is_ok_and(|r| r.status == 200)
-                        {
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        at += interval;
-                    }
-                });
-            }
-        });
-        let load_took = started.elapsed();
+        let (done, late, load_took) = self.paced_deletes(
+            |_| Ok::<_, std::convert::Infallible>(self.user()),
+            |client| {
+                let path = format!("/rooms/hook/messages/{}", self.next_message("hook"));
+                Ok(client.call("DELETE", &path, None)?.status == 200)
+            },
+        );
         let stopped = Instant::now();
         let mut db = Sql::open(&self.url)?;
         let pending_at_stop = db.pending_events()?;
@@ -713,15 +712,81 @@ impl Bench {
             std::thread::sleep(Duration::from_millis(10));
         }
         let drained = stopped.elapsed();
-        let done = done.into_inner();
         let threads = server.current().threads;
+        // The floor: the same paced deletions into the twin room, each the floor's
+        // single-delete transaction (as one batch) straight at the database; SQLite's
+        // writers in turn, without the checkpoint, as the single deletes' floor.
+        eprintln!("outbox floor: {secs} s of deletions at 1,000/s straight at the database");
+        let sqlite = self.backend == "sqlite";
+        let writer = Mutex::new(());
+        let (floor_done, floor_late, floor_took) = self.paced_deletes(
+            |_| Sql::open(&self.url),
+            |db| {
+                let message = self.next_message("fhook");
+                let deletion = format!("floor-{message}");
+                let _turn = sqlite.then(|| {
+                    writer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                });
+                db.delete_one(&self.token_hash, "fhook", &message, &deletion, false)?;
+                Ok(true)
+            },
+        );
+        let rate = done as f64 / load_took.as_secs_f64();
+        let floor_rate = floor_done as f64 / floor_took.as_secs_f64();
         self.row(
-            &format!("outbox, {secs} s of deletions at 1,000/s in a room with a webhook: achieved rate, pending at stop → drained after"),
-            &format!("{:.0}/s ({done} deletions, {} late sends), {pending_at_stop} pending → 0 after {:.2} s ({} received); {threads} server threads after", done as f64 / load_took.as_secs_f64(), late.into_inner(), drained.as_secs_f64(), receiver.received.load(Ordering::Relaxed)),
-            "",
-            "",
+            &format!("outbox, {secs} s of deletions at 1,000/s in a room with a webhook: achieved rate, pending at stop → drained after (floor: the same paced deletions into one room, each transaction as one batch{})", if sqlite { ", without checkpoint" } else { "" }),
+            &format!("{rate:.0}/s ({done} deletions, {late} late sends), {pending_at_stop} pending → 0 after {:.2} s ({} received); {threads} server threads after", drained.as_secs_f64(), receiver.received.load(Ordering::Relaxed)),
+            &format!("{floor_rate:.0}/s ({floor_done} deletions, {floor_late} late sends)"),
+            &format!("{:.2}", rate / floor_rate),
         );
         Ok(())
+    }
+
+    /// Deletions at 1,000/s in all from 8 clients for the outbox phase's length, each
+    /// client's at its own steady pace: `open` makes a client's connection, `delete` makes
+    /// one deletion with it (whether it succeeded). Answers the successful deletions, the
+    /// sends that started more than one interval late, and the time the load took.
+    fn paced_deletes<C, E: std::fmt::Display>(
+        &self,
+        open: impl Fn(u64) -> Result<C, E> + Sync,
+        delete: impl Fn(&mut C) -> anyhow::Result<bool> + Sync,
+    ) -> (u64, u64, Duration) {
+        let clients = 8_u64;
+        let interval = Duration::from_micros(1_000_000 * clients / 1_000);
+        let started = Instant::now();
+        let end = started + Duration::from_secs(self.plan.outbox_secs);
+        let done = AtomicU64::new(0);
+        let late = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for c in 0..clients {
+                let (done, late, open, delete) = (&done, &late, &open, &delete);
+                scope.spawn(move || {
+                    let mut client = match open(c) {
+                        Ok(client) => client,
+                        Err(e) => {
+                            eprintln!("client {c}: {e}");
+                            return;
+                        }
+                    };
+                    let mut at = started + interval.mul_f64(c as f64 / clients as f64);
+                    while at < end {
+                        let now = Instant::now();
+                        if at > now {
+                            std::thread::sleep(at - now);
+                        } else if now - at > interval {
+                            late.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if delete(&mut client).unwrap_or(false) {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        at += interval;
+                    }
+                });
+            }
+        });
+        (done.into_inner(), late.into_inner(), started.elapsed())
     }
 }
 
