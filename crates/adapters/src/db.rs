@@ -45,7 +45,7 @@ pub struct NodeConnection {
     /// Set when one of its statements found the connection to the server gone
     /// ([`crate::error::is_connection_loss`]): it is discarded when it goes back.
     lost: Arc<AtomicBool>,
-    /// [`Losses::count`] when it was last known to work.
+    /// [`Losses::count`] when it was opened or last tried with `DO 1`.
     checked: u64,
 }
 
@@ -516,7 +516,17 @@ impl Database {
     /// [`roomwarden_domain::error::StoreError::Unavailable`] when it does not.
     pub fn ping(&self) -> Result<(), roomwarden_domain::error::StoreError> {
         let mut conn = self.conn()?;
-        conn.batch_execute("SELECT 1").map_err(crate::error::query)
+        match conn.batch_execute("SELECT 1") {
+            // A checkout sends nothing: the probe may be the first to find its connection
+            // closed (a restart, `wait_timeout`). That one is discarded, and the next
+            // checkout answers for the database.
+            Err(e) if crate::error::is_connection_loss(&e) => {
+                drop(conn);
+                let mut conn = self.conn()?;
+                conn.batch_execute("SELECT 1").map_err(crate::error::query)
+            }
+            other => other.map_err(crate::error::query),
+        }
     }
 
     /// Runs `f` in one write transaction on `conn`. On SQLite it first waits for its turn
@@ -720,11 +730,11 @@ fn end<T>(conn: &mut DbConnection, guarded: bool, body: QueryResult<T>) -> Query
 }
 
 /// Turns `autocommit` back on after a guarded transaction ended (committed or rolled back,
-/// so nothing is open that it could commit). A connection where this fails is lost; the
-/// pool's check on its next checkout discards it.
+/// so nothing is open that it could commit). A connection where this fails is lost: the
+/// failure marked it so ([`Manager`]), and it is discarded when it goes back to the pool.
 fn restore_autocommit(conn: &mut DbConnection) {
     if let Err(e) = conn.batch_execute("SET SESSION autocommit = 1") {
-        tracing::debug!(error = %e, "autocommit not restored; the connection is discarded at its next checkout");
+        tracing::debug!(error = %e, "autocommit not restored; the connection is discarded when it goes back");
     }
 }
 

@@ -24,7 +24,9 @@ fn is_unavailable(err: &DieselError) -> bool {
 }
 
 /// Whether the connection to the server is gone (MySQL 2006 "server has gone away", 2013
-/// "Lost connection", or a connection diesel closed): nothing more runs on it.
+/// "Lost connection", 1053 "Server shutdown in progress", MySQL 8's 4031 "disconnected by
+/// the server because of inactivity", or a connection diesel closed): nothing more runs on
+/// it.
 pub(crate) fn is_connection_loss(err: &DieselError) -> bool {
     match err {
         DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
@@ -33,6 +35,8 @@ pub(crate) fn is_connection_loss(err: &DieselError) -> bool {
             msg.contains("gone away")
                 || msg.contains("Lost connection")
                 || msg.contains("Can't connect")
+                || msg.contains("Server shutdown in progress")
+                || msg.contains("disconnected by the server")
         }
         _ => false,
     }

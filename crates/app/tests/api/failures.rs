@@ -450,15 +450,33 @@ fn requests_after_the_database_closed_every_connection_run_on_new_ones() {
     app.say(&token, "r", "one");
     // A checkout sends nothing to the database: the first statement of each request below
     // meets a closed connection, and the request runs on a new one instead of failing.
-    // Each is the first request after its own closing: a keyed request (its unit's `BEGIN`),
-    // a read, a write.
+    // Each is the first request after its own closing.
     let proxy = drop_every_connection(proxy);
+    // With an `Idempotency-Key`: the key's claim (a write) is its first statement.
     let cleared = keyed_clear(&app, "after-close");
     assert_eq!(cleared.ok()["deletedCount"], 1);
+    // Without a key, by the API key: the deletion's `BEGIN` is its first statement. (Three
+    // times: a background worker that happens to meet a closed connection first makes the
+    // pool try the others before this request gets one.)
+    let mut proxy = proxy;
+    for round in 0..3 {
+        app.say(&token, "r", "two");
+        proxy = drop_every_connection(proxy);
+        let cleared = app.delete("/rooms/r/messages/_all").api_key().send();
+        assert_eq!(cleared.ok()["deletedCount"], 1, "round {round}");
+    }
     let proxy = drop_every_connection(proxy);
+    // A read: the token's lookup.
     let page = app.get("/rooms/r/messages/v3").user(&token).send();
     assert_eq!(page.ok()["totalCount"], 0);
+    // Readiness: its probe (three times, as the deletions).
+    let mut proxy = proxy;
+    for round in 0..3 {
+        proxy = drop_every_connection(proxy);
+        assert_eq!(app.get("/ready").send().status, 200, "round {round}");
+    }
     let _proxy = drop_every_connection(proxy);
+    // A write: the token's lookup, then the send's transaction.
     app.say(&token, "r", "after the close");
     // The closed connections were discarded, not pooled again.
     for _ in 0..12 {

@@ -244,21 +244,20 @@ impl DieselStore {
         let rule = Rule::now(self);
         let mut order: Vec<usize> = (0..requests.len()).collect();
         order.sort_by(|a, b| requests[*a].room.cmp(&requests[*b].room));
-        let writes = self.writes();
-        let mut conn = self.conn()?;
-        let committed = writes
-            .write(&mut conn, |conn| {
-                let mut budget = Budget::new(self.purge_batch);
-                if batch::applies(requests) {
-                    return batch::clear_rooms(self, conn, requests, rule, &mut budget);
-                }
-                let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
-                for &i in &order {
-                    done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
-                }
-                Ok(done.into_iter().flatten().collect::<Vec<_>>())
-            })
-            .map_err(crate::error::query)?;
+        // A connection found lost before `COMMIT` runs it again on a new one (`with_write`):
+        // for a caller with the API key the deletion's `BEGIN` is the session's first
+        // statement, and a checkout sends nothing.
+        let committed = self.with_write(|conn| {
+            let mut budget = Budget::new(self.purge_batch);
+            if batch::applies(requests) {
+                return batch::clear_rooms(self, conn, requests, rule, &mut budget);
+            }
+            let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
+            for &i in &order {
+                done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
+            }
+            Ok(done.into_iter().flatten().collect::<Vec<_>>())
+        })?;
         let mut any_deleted = false;
         let (mut queued, mut needs_purge) = (false, false);
         for c in &committed {
