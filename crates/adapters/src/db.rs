@@ -169,7 +169,7 @@ pub struct Manager {
 /// database or a dropped network closes every idle connection at once, and one found lost
 /// says the others may be too. Otherwise a checkout sends nothing, and a connection found
 /// lost by a request is replaced there (`DieselStore::with_conn`, `with_write`,
-/// `begin_unit`) and discarded when it goes back.
+/// `begin_unit`, [`Database::ping`]) and discarded when it goes back.
 #[derive(Debug, Default)]
 struct Losses(AtomicU64);
 
