@@ -695,7 +695,7 @@ impl Bench {
         let secs = self.plan.outbox_secs;
         eprintln!("outbox: {secs} s of deletions at 1,000/s");
         let (done, late, load_took) = self.paced_deletes(
-            |_| Ok::<_, std::convert::Infallible>(self.user()),
+            || Ok::<_, std::convert::Infallible>(self.user()),
             |client| {
                 let path = format!("/rooms/hook/messages/{}", self.next_message("hook"));
                 Ok(client.call("DELETE", &path, None)?.status == 200)
@@ -720,7 +720,7 @@ impl Bench {
         let sqlite = self.backend == "sqlite";
         let writer = Mutex::new(());
         let (floor_done, floor_late, floor_took) = self.paced_deletes(
-            |_| Sql::open(&self.url),
+            || Sql::open(&self.url),
             |db| {
                 let message = self.next_message("fhook");
                 let deletion = format!("floor-{message}");
@@ -750,7 +750,7 @@ impl Bench {
     /// sends that started more than one interval late, and the time the load took.
     fn paced_deletes<C, E: std::fmt::Display>(
         &self,
-        open: impl Fn(u64) -> Result<C, E> + Sync,
+        open: impl Fn() -> Result<C, E> + Sync,
         delete: impl Fn(&mut C) -> anyhow::Result<bool> + Sync,
     ) -> (u64, u64, Duration) {
         let clients = 8_u64;
@@ -763,7 +763,7 @@ impl Bench {
             for c in 0..clients {
                 let (done, late, open, delete) = (&done, &late, &open, &delete);
                 scope.spawn(move || {
-                    let mut client = match open(c) {
+                    let mut client = match open() {
                         Ok(client) => client,
                         Err(e) => {
                             eprintln!("client {c}: {e}");
