@@ -666,6 +666,154 @@ mod tests {
         }
     }
 
+    /// The room row's `write_version`, which the SQLite lock bumps.
+    fn write_version(store: &DieselStore) -> i64 {
+        use crate::schema::rooms;
+        use diesel::prelude::*;
+        let mut conn = store.database().conn().expect("connection");
+        rooms::table
+            .find("r")
+            .select(rooms::write_version)
+            .first::<i64>(&mut **conn)
+            .expect("read")
+    }
+
+    /// A refused deletion rolls back instead of committing: on SQLite the room's lock is a
+    /// write to its row, which a commit would put in the WAL for each refusal.
+    #[test]
+    fn a_refused_deletion_writes_nothing() {
+        use roomwarden_domain::actor::Actor;
+        use roomwarden_domain::ids::DeleteTarget;
+        use roomwarden_domain::model::DeleteOutcome;
+        use roomwarden_domain::testkit::fixtures::{cid, mid, request, request_as};
+        let fresh = crate::testing::FreshDatabase::new();
+        let db = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
+        let store = DieselStore::new(db);
+        add_room(&store, "r", "alice", &[], &["bob"]);
+        store
+            .insert_message(&message("r", "alice", "m1", "hi"))
+            .expect("sent");
+        let bob = Actor::Client {
+            id: cid("bob"),
+            is_platform_admin: false,
+        };
+        let before = write_version(&store);
+        let refused = [
+            (
+                request_as("r", DeleteTarget::One(mid("m1")), bob.clone()),
+                DeleteOutcome::PermissionDenied,
+            ),
+            (
+                request_as("r", DeleteTarget::All, bob),
+                DeleteOutcome::PermissionDenied,
+            ),
+            (
+                request("r", DeleteTarget::One(mid("nope")), "admin"),
+                DeleteOutcome::MessageNotFound,
+            ),
+        ];
+        for (request, expected) in refused {
+            assert_eq!(store.delete(&request).expect("answered"), expected);
+        }
+        assert_eq!(write_version(&store), before, "a refusal committed a write");
+        // Inside a unit of work a refusal leaves the unit's other writes alone.
+        let session = store.session().expect("session");
+        session.begin_unit().expect("begun");
+        assert!(
+            session
+                .insert_message(&message("r", "alice", "m2", "kept"))
+                .expect("sent")
+        );
+        let missing = request("r", DeleteTarget::One(mid("nope")), "admin");
+        assert_eq!(
+            session.delete(&missing).expect("answered"),
+            DeleteOutcome::MessageNotFound
+        );
+        session.end_unit(true).expect("committed");
+        assert!(stored(&store, "m2"));
+        // A deletion that is carried out commits.
+        assert!(matches!(
+            store
+                .delete(&request("r", DeleteTarget::One(mid("m1")), "admin"))
+                .expect("deleted"),
+            DeleteOutcome::Deleted(_)
+        ));
+        assert!(!stored(&store, "m1"));
+    }
+
+    /// Refused report attempts are answered from a read: they write nothing, and on SQLite
+    /// they answer while another writer holds the write turn.
+    #[test]
+    fn refused_report_attempts_take_no_lock() {
+        use roomwarden_domain::ids::ReportId;
+        use roomwarden_domain::ports::ReportStore;
+        use roomwarden_domain::report::{
+            NewReport, RateLimit, ReportCategory, ReportOutcome,
+        };
+        use roomwarden_domain::testkit::fixtures::{add_client, cid, mid, now, rid};
+        let fresh = crate::testing::FreshDatabase::new();
+        let db = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
+        let store = DieselStore::new(db.clone());
+        add_room(&store, "r", "alice", &[], &["bob"]);
+        add_client(&store, "outsider");
+        for id in ["m1", "m2"] {
+            store
+                .insert_message(&message("r", "alice", id, "hi"))
+                .expect("sent");
+        }
+        let report = |room: &str, message: &str, reporter: &str| NewReport {
+            id: ReportId::generate(now()),
+            room: rid(room),
+            message: mid(message),
+            reporter: cid(reporter),
+            category: ReportCategory::Spam,
+            reason: None,
+            created_at: now(),
+            limit: RateLimit {
+                max: 1,
+                window: chrono::Duration::seconds(60),
+            },
+        };
+        assert!(matches!(
+            store.file_report(&report("r", "m1", "bob")).expect("filed"),
+            ReportOutcome::Created(_)
+        ));
+        let before = write_version(&store);
+        let held = db.write_gate().map(crate::sqlite_writes::WriteGate::enter);
+        let attempts = [
+            (report("nowhere", "m1", "bob"), "room"),
+            (report("r", "m1", "outsider"), "member"),
+            (report("r", "nope", "bob"), "message"),
+            (report("r", "m1", "bob"), "repeat"),
+            (report("r", "m2", "bob"), "rate"),
+        ];
+        let (sent, answers) = std::sync::mpsc::channel();
+        let reporter = store.clone();
+        let filing = std::thread::spawn(move || {
+            for (attempt, what) in attempts {
+                let outcome = reporter.file_report(&attempt).expect("answered");
+                sent.send((outcome, what)).expect("sent");
+            }
+        });
+        let outcomes: Vec<_> = (0..5)
+            .map_while(|_| answers.recv_timeout(Duration::from_secs(5)).ok())
+            .collect();
+        drop(held);
+        filing.join().expect("joined");
+        assert_eq!(outcomes.len(), 5, "a refused attempt waited for the write turn");
+        for (outcome, what) in outcomes {
+            let expected = match what {
+                "room" => matches!(outcome, ReportOutcome::RoomNotFound),
+                "member" => matches!(outcome, ReportOutcome::NotMember),
+                "message" => matches!(outcome, ReportOutcome::MessageNotFound),
+                "repeat" => matches!(outcome, ReportOutcome::Existing(_)),
+                _ => matches!(outcome, ReportOutcome::Limited { .. }),
+            };
+            assert!(expected, "{what}: {outcome:?}");
+        }
+        assert_eq!(write_version(&store), before, "a refusal committed a write");
+    }
+
     /// Records the size of the SQLite WAL file when it is told about a purge.
     #[derive(Debug)]
     struct WalAtPurge {

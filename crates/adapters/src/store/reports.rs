@@ -12,7 +12,7 @@ use super::visibility::{Rule, find_visible};
 use super::{Backlog, EventQueueing};
 use crate::cached::update;
 use crate::db::DbConnection;
-use crate::rows::{from_ms, to_ms};
+use crate::rows::{MessageRow, from_ms, to_ms};
 use crate::schema::{messages, reports, room_members, rooms};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -181,6 +181,80 @@ pub(in crate::store) fn resolve(
     Ok(())
 }
 
+/// Whether `new` may be filed: the reporter is a member, the message is visible, the
+/// reporter has no open report of it and is within the rate; on success the message's
+/// `seq` and row. Run once as a plain read, so that refusals (a non-member's attempts,
+/// repeats, those over the rate) take no lock and write nothing, and again under the room's
+/// lock by what passed ([`file_in`]).
+fn admit(
+    conn: &mut DbConnection,
+    new: &NewReport,
+    rule: Rule,
+) -> QueryResult<Result<(i64, MessageRow), ReportOutcome>> {
+    let room = new.room.as_str();
+    let member = room_members::table
+        .find((room, new.reporter.as_str()))
+        .select(room_members::client_id)
+        .first::<String>(conn)
+        .optional()?;
+    if member.is_none() {
+        return Ok(Err(ReportOutcome::NotMember));
+    }
+    let Some((seq, message)) = find_visible(conn, room, new.message.as_str(), rule)? else {
+        return Ok(Err(ReportOutcome::MessageNotFound));
+    };
+    let open: Option<ReportRow> = reports::table
+        .filter(reports::state.eq(ReportState::Open.as_str()))
+        .filter(reports::room_id.eq(room))
+        .filter(reports::message_id.eq(new.message.as_str()))
+        .filter(reports::reporter.eq(new.reporter.as_str()))
+        .select(ReportRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(open) = open {
+        return Ok(Err(ReportOutcome::Existing(open.into())));
+    }
+    let since = to_ms(new.created_at - new.limit.window);
+    let recent: Vec<i64> = reports::table
+        .filter(reports::reporter.eq(new.reporter.as_str()))
+        .filter(reports::created_at.gt(since))
+        .order(reports::created_at.asc())
+        .limit(i64::from(new.limit.max))
+        .select(reports::created_at)
+        .load(conn)?;
+    if recent.len() >= usize::try_from(new.limit.max).unwrap_or(usize::MAX) {
+        return Ok(Err(ReportOutcome::Limited {
+            oldest: from_ms(recent[0]),
+        }));
+    }
+    Ok(Ok((seq, message)))
+}
+
+/// [`admit`] as a plain read, without the room's lock: `Some` refusal to answer at once.
+/// A non-member's refusal tells a room that does not exist apart.
+fn refused_before(
+    conn: &mut DbConnection,
+    new: &NewReport,
+    rule: Rule,
+) -> QueryResult<Option<ReportOutcome>> {
+    match admit(conn, new, rule)? {
+        Ok(_) => Ok(None),
+        Err(ReportOutcome::NotMember) => {
+            let room = rooms::table
+                .find(new.room.as_str())
+                .select(rooms::id)
+                .first::<String>(conn)
+                .optional()?;
+            Ok(Some(if room.is_some() {
+                ReportOutcome::NotMember
+            } else {
+                ReportOutcome::RoomNotFound
+            }))
+        }
+        Err(refusal) => Ok(Some(refusal)),
+    }
+}
+
 /// [`ReportStore::file_report`] inside its transaction.
 fn file_in(
     store: &DieselStore,
@@ -194,41 +268,10 @@ fn file_in(
     if !lock_room(conn, room)? {
         return Ok(ReportOutcome::RoomNotFound);
     }
-    let member = room_members::table
-        .find((room, new.reporter.as_str()))
-        .select(room_members::client_id)
-        .first::<String>(conn)
-        .optional()?;
-    if member.is_none() {
-        return Ok(ReportOutcome::NotMember);
-    }
-    let Some((seq, message)) = find_visible(conn, room, new.message.as_str(), rule)? else {
-        return Ok(ReportOutcome::MessageNotFound);
+    let (seq, message) = match admit(conn, new, rule)? {
+        Ok(admitted) => admitted,
+        Err(refusal) => return Ok(refusal),
     };
-    let open: Option<ReportRow> = reports::table
-        .filter(reports::state.eq(ReportState::Open.as_str()))
-        .filter(reports::room_id.eq(room))
-        .filter(reports::message_id.eq(new.message.as_str()))
-        .filter(reports::reporter.eq(new.reporter.as_str()))
-        .select(ReportRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(open) = open {
-        return Ok(ReportOutcome::Existing(open.into()));
-    }
-    let since = to_ms(new.created_at - new.limit.window);
-    let recent: Vec<i64> = reports::table
-        .filter(reports::reporter.eq(new.reporter.as_str()))
-        .filter(reports::created_at.gt(since))
-        .order(reports::created_at.asc())
-        .limit(i64::from(new.limit.max))
-        .select(reports::created_at)
-        .load(conn)?;
-    if recent.len() >= usize::try_from(new.limit.max).unwrap_or(usize::MAX) {
-        return Ok(ReportOutcome::Limited {
-            oldest: from_ms(recent[0]),
-        });
-    }
     let report = Report {
         id: new.id.clone(),
         room: new.room.clone(),
@@ -454,6 +497,11 @@ fn dismiss_in(conn: &mut DbConnection, d: &Dismissal) -> QueryResult<DismissOutc
 impl ReportStore for DieselStore {
     fn file_report(&self, new: &NewReport) -> StoreResult<ReportOutcome> {
         let rule = Rule::now(self);
+        // Refusals are answered from a read: a non-member's attempts, repeats and those over
+        // the rate take neither the room's lock nor, on SQLite, the write turn.
+        if let Some(refused) = self.with_conn(|conn| refused_before(conn, new, rule))? {
+            return Ok(refused);
+        }
         let outcome = self.with_write(|conn| file_in(self, conn, new, rule))?;
         if matches!(outcome, ReportOutcome::Created(_)) {
             self.committed(Backlog::Event, false);
