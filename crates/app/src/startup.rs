@@ -263,6 +263,9 @@ impl Application {
             metrics,
             metrics_token: config.metrics_token.clone(),
             key_guard: config.key_guard.then(Arc::default),
+            verifies: Arc::new(crate::slots::Slots::new(
+                crate::routes::audit::VERIFIES_AT_ONCE,
+            )),
         };
         let server = serve(listener, state)?;
         Ok(Self {

@@ -94,6 +94,11 @@ pub async fn all_deletions(
     Ok(page(records))
 }
 
+/// How many chain verifications run over HTTP at once in a process (docs/api.md §8.6): a
+/// verify has no overall deadline, so without a bound the owners of large rooms could hold
+/// every blocking thread and pooled connection with them.
+pub const VERIFIES_AT_ONCE: usize = 2;
+
 /// Recomputes a room's chain of deletion records (platform admins, owner, managers).
 #[utoipa::path(get, path = "/rooms/{roomID}/deletions/verify", tag = "Audit",
     params(("roomID" = String, Path, description = "Room ID")),
@@ -101,6 +106,7 @@ pub async fn all_deletions(
         (status = 200, description = "The chain checked, oldest record first", body = ChainReportDto),
         (status = 403, description = "INSUFFICIENT_PERMISSION", body = Failure),
         (status = 404, description = "ROOM_NOT_FOUND", body = Failure),
+        (status = 429, description = "TOO_MANY_REQUESTS: as many verifications as the server runs at once are running (see Retry-After)", body = Failure),
     ))]
 pub async fn verify_deletions(
     caller: Caller,
@@ -114,6 +120,12 @@ pub async fn verify_deletions(
             Ok(room)
         })
         .await?;
+    let Some(_slot) = state.verifies.try_take() else {
+        return Err(ApiError::too_many_requests(
+            format!("{VERIFIES_AT_ONCE} chain verifications are running; retry later"),
+            1,
+        ));
+    };
     // A page per storage call, each with a deadline of its own (`run::with_deadline`): the
     // request's one deadline would cut off the chain of a large room (docs/api.md §8.6).
     let mut check = ChainCheck::default();

@@ -14,20 +14,29 @@ use std::sync::Arc;
 /// The real routes over mocked ports: the rooms port given, nothing else expected.
 fn over_mocks(rooms: MockRoomStore, readiness: Result<(), &'static str>) -> TestApp {
     TestApp::over_ports(Ports {
-        clients: Arc::new(MockClientStore::new()),
         rooms: Arc::new(rooms),
+        readiness: Arc::new(move || {
+            readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
+        }),
+        ..over_mocks_ports()
+    })
+}
+
+/// Ports of mocks that expect nothing, and a store that is ready.
+fn over_mocks_ports() -> Ports {
+    Ports {
+        clients: Arc::new(MockClientStore::new()),
+        rooms: Arc::new(MockRoomStore::new()),
         messages: Arc::new(MockMessageStore::new()),
         audit: Arc::new(MockAuditStore::new()),
         idempotency: Arc::new(MockIdempotencyStore::new()),
         events: Arc::new(MockEventLog::new()),
         reports: Arc::new(roomwarden_domain::ports::MockReportStore::new()),
-        readiness: Arc::new(move || {
-            readiness.map_err(|e| StoreError::Unavailable(anyhow::anyhow!(e)))
-        }),
+        readiness: Arc::new(|| Ok(())),
         webhooks: Arc::new(roomwarden_adapters::AddressPolicy::default()),
         sessions: Ports::without_sessions(),
         clock: Arc::new(roomwarden_domain::time::SystemClock),
-    })
+    }
 }
 
 fn rooms_failing(err: fn() -> StoreError) -> MockRoomStore {
@@ -925,4 +934,104 @@ fn verify_answers_for_a_chain_whose_reading_outlasts_one_request_deadline() {
     let report = verify.ok();
     assert_eq!(report["records"], 2_001, "{report}");
     assert_eq!(report["roomID"], "big");
+}
+
+/// An empty audit log whose oldest-first reads (a verify's pages) each wait until the gate
+/// opens, counting the readers waiting; a mock would serialise them on its own lock.
+#[derive(Default)]
+struct GatedLog {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    reading: std::sync::atomic::AtomicUsize,
+}
+
+impl roomwarden_domain::ports::AuditStore for GatedLog {
+    fn list_deletions<'a, 'b>(
+        &self,
+        _: Option<&'a roomwarden_domain::ids::RoomId>,
+        _: Option<&'b roomwarden_domain::ids::DeletionId>,
+        _: u32,
+    ) -> Result<Option<Vec<roomwarden_domain::model::Deletion>>, StoreError> {
+        Ok(Some(Vec::new()))
+    }
+
+    fn list_deletions_oldest_first<'a, 'b>(
+        &self,
+        _: Option<&'a roomwarden_domain::ids::RoomId>,
+        _: Option<&'b roomwarden_domain::ids::DeletionId>,
+        _: Option<chrono::DateTime<chrono::Utc>>,
+        _: Option<chrono::DateTime<chrono::Utc>>,
+        _: u32,
+    ) -> Result<Option<Vec<roomwarden_domain::model::Deletion>>, StoreError> {
+        self.reading
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut open = self.open.lock().expect("gate");
+        while !*open {
+            open = self.opened.wait(open).expect("gate");
+        }
+        Ok(Some(Vec::new()))
+    }
+
+    fn list_room_changes<'a, 'b>(
+        &self,
+        _: Option<&'a roomwarden_domain::ids::RoomId>,
+        _: Option<&'b roomwarden_domain::ids::RoomChangeId>,
+        _: u32,
+    ) -> Result<Option<Vec<roomwarden_domain::room_change::RoomChange>>, StoreError> {
+        Ok(Some(Vec::new()))
+    }
+}
+
+/// A verify has no overall deadline, so only `VERIFIES_AT_ONCE` run at a time: one more is
+/// refused at once with `429` and `Retry-After`, and runs once a slot is free again.
+#[test]
+fn chain_verifications_beyond_the_limit_are_refused_until_one_ends() {
+    use roomwarden::routes::audit::VERIFIES_AT_ONCE;
+    let mut rooms = MockRoomStore::new();
+    rooms.expect_get_room().returning(|id| {
+        Ok(Some(roomwarden_domain::model::Room {
+            id: id.clone(),
+            name: None,
+            room_type: roomwarden_domain::model::RoomType::Group,
+            owner: None,
+            managers: Vec::new(),
+            members: Vec::new(),
+            webhook: None,
+            retention_days: None,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }))
+    });
+    let log = Arc::new(GatedLog::default());
+    let app = TestApp::over_ports(Ports {
+        rooms: Arc::new(rooms),
+        audit: log.clone(),
+        ..over_mocks_ports()
+    });
+    std::thread::scope(|scope| {
+        let running: Vec<_> = (0..VERIFIES_AT_ONCE)
+            .map(|_| scope.spawn(|| app.get("/rooms/r/deletions/verify").api_key().send()))
+            .collect();
+        let since = std::time::Instant::now();
+        while log.reading.load(std::sync::atomic::Ordering::SeqCst) < VERIFIES_AT_ONCE {
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(5),
+                "the verifies never read"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let refused = app.get("/rooms/r/deletions/verify").api_key().send();
+        *log.open.lock().expect("gate") = true;
+        log.opened.notify_all();
+        refused.err(429, "TOO_MANY_REQUESTS");
+        assert_eq!(refused.header("Retry-After"), Some("1"));
+        for verify in running {
+            let answer = verify.join().expect("verify");
+            let report = answer.ok();
+            assert_eq!(report["valid"], true, "{report}");
+        }
+    });
+    let answer = app.get("/rooms/r/deletions/verify").api_key().send();
+    let report = answer.ok();
+    assert_eq!(report["records"], 0, "{report}");
 }

@@ -146,6 +146,9 @@ impl TestApp {
             metrics: std::sync::Arc::new(roomwarden::metrics::Metrics::new(None, hub)),
             metrics_token: None,
             key_guard: Some(std::sync::Arc::default()),
+            verifies: std::sync::Arc::new(roomwarden::slots::Slots::new(
+                roomwarden::routes::audit::VERIFIES_AT_ONCE,
+            )),
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
