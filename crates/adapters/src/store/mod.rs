@@ -747,9 +747,7 @@ mod tests {
     fn refused_report_attempts_take_no_lock() {
         use roomwarden_domain::ids::ReportId;
         use roomwarden_domain::ports::ReportStore;
-        use roomwarden_domain::report::{
-            NewReport, RateLimit, ReportCategory, ReportOutcome,
-        };
+        use roomwarden_domain::report::{NewReport, RateLimit, ReportCategory, ReportOutcome};
         use roomwarden_domain::testkit::fixtures::{add_client, cid, mid, now, rid};
         let fresh = crate::testing::FreshDatabase::new();
         let db = Database::connect(&fresh.url, &PoolOptions::default()).expect("connects");
@@ -800,7 +798,11 @@ mod tests {
             .collect();
         drop(held);
         filing.join().expect("joined");
-        assert_eq!(outcomes.len(), 5, "a refused attempt waited for the write turn");
+        assert_eq!(
+            outcomes.len(),
+            5,
+            "a refused attempt waited for the write turn"
+        );
         for (outcome, what) in outcomes {
             let expected = match what {
                 "room" => matches!(outcome, ReportOutcome::RoomNotFound),
