@@ -946,19 +946,19 @@ struct GatedLog {
 }
 
 impl roomwarden_domain::ports::AuditStore for GatedLog {
-    fn list_deletions<'a, 'b>(
+    fn list_deletions(
         &self,
-        _: Option<&'a roomwarden_domain::ids::RoomId>,
-        _: Option<&'b roomwarden_domain::ids::DeletionId>,
+        _: Option<&roomwarden_domain::ids::RoomId>,
+        _: Option<&roomwarden_domain::ids::DeletionId>,
         _: u32,
     ) -> Result<Option<Vec<roomwarden_domain::model::Deletion>>, StoreError> {
         Ok(Some(Vec::new()))
     }
 
-    fn list_deletions_oldest_first<'a, 'b>(
+    fn list_deletions_oldest_first(
         &self,
-        _: Option<&'a roomwarden_domain::ids::RoomId>,
-        _: Option<&'b roomwarden_domain::ids::DeletionId>,
+        _: Option<&roomwarden_domain::ids::RoomId>,
+        _: Option<&roomwarden_domain::ids::DeletionId>,
         _: Option<chrono::DateTime<chrono::Utc>>,
         _: Option<chrono::DateTime<chrono::Utc>>,
         _: u32,
@@ -972,10 +972,10 @@ impl roomwarden_domain::ports::AuditStore for GatedLog {
         Ok(Some(Vec::new()))
     }
 
-    fn list_room_changes<'a, 'b>(
+    fn list_room_changes(
         &self,
-        _: Option<&'a roomwarden_domain::ids::RoomId>,
-        _: Option<&'b roomwarden_domain::ids::RoomChangeId>,
+        _: Option<&roomwarden_domain::ids::RoomId>,
+        _: Option<&roomwarden_domain::ids::RoomChangeId>,
         _: u32,
     ) -> Result<Option<Vec<roomwarden_domain::room_change::RoomChange>>, StoreError> {
         Ok(Some(Vec::new()))
