@@ -880,6 +880,86 @@ mod tests {
             .n
     }
 
+    /// The queue items' migration fills `report_items` from the reports already there, as
+    /// the writes after it keep them (`store::reports::refresh_items`).
+    #[test]
+    fn the_report_items_migration_fills_the_queues_from_the_reports_before_it() {
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct Item {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            state: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            message_id: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            sender: String,
+            #[diesel(sql_type = BigInt)]
+            seq: i64,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+            #[diesel(sql_type = BigInt)]
+            first_at: i64,
+            #[diesel(sql_type = BigInt)]
+            last_at: i64,
+            #[diesel(sql_type = BigInt)]
+            n_spam: i64,
+            #[diesel(sql_type = BigInt)]
+            n_abuse: i64,
+            #[diesel(sql_type = BigInt)]
+            n_other: i64,
+        }
+        let (db, _fresh) = single_connection_database();
+        let mut pooled = db.conn().expect("connection");
+        let conn: &mut DbConnection = &mut pooled;
+        let reverted = match conn {
+            DbConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS),
+            #[cfg(feature = "mysql")]
+            DbConnection::Mysql(c) => c.revert_last_migration(MYSQL_MIGRATIONS),
+        }
+        .expect("reverted");
+        assert_eq!(
+            reverted.to_string(),
+            "20261206000015",
+            "the queue items' migration"
+        );
+        conn.batch_execute(
+            "INSERT INTO reports (id, room_id, message_id, message_seq, sender, \
+             message_created_at, reporter, category, created_at, state) VALUES \
+             ('r1', 'room', 'm1', 5, 's', 1, 'a', 'spam', 10, 'open'), \
+             ('r2', 'room', 'm1', 7, 's', 1, 'b', 'abuse', 20, 'open'), \
+             ('r3', 'room', 'm2', 9, 't', 1, 'a', 'other', 30, 'dismissed')",
+        )
+        .expect("inserted");
+        run_migrations(conn).expect("migrated");
+        let items: Vec<Item> = diesel::sql_query(
+            "SELECT state, message_id, sender, seq, n, first_at, last_at, n_spam, n_abuse, \
+             n_other FROM report_items ORDER BY state, message_id",
+        )
+        .load(conn)
+        .expect("read");
+        let item = |state: &str, message: &str, sender: &str, seq, n, first_at, last_at| Item {
+            state: state.to_owned(),
+            message_id: message.to_owned(),
+            sender: sender.to_owned(),
+            seq,
+            n,
+            first_at,
+            last_at,
+            n_spam: 0,
+            n_abuse: 0,
+            n_other: 0,
+        };
+        let open = Item {
+            n_spam: 1,
+            n_abuse: 1,
+            ..item("open", "m1", "s", 7, 2, 10, 20)
+        };
+        let dismissed = Item {
+            n_other: 1,
+            ..item("dismissed", "m2", "t", 9, 1, 30, 30)
+        };
+        assert_eq!(items, vec![dismissed, open]);
+    }
+
     /// The bundled SQLite keeps a statement's plan whatever is bound to it
     /// (`.cargo/config.toml`): without that, binding a `LIMIT` expires a cached statement
     /// and every run compiles it again (docs/benchmarks.md).

@@ -700,6 +700,11 @@ impl Sql {
         }
     }
 
+    /// Whether this is a MySQL connection.
+    fn is_mysql(&self) -> bool {
+        !matches!(self, Self::Sqlite(_))
+    }
+
     /// Copies the WAL into the database file and truncates it (SQLite), as the server's
     /// checkpoints do: retrying every 50 µs while readers are still on the WAL, instead of
     /// napping in the busy handler (a millisecond at least).
@@ -801,7 +806,7 @@ impl Sql {
     /// `token_hash`, or `GET /admin/reports` without, every room's when `room` is `None`):
     /// for a room's queue the authentication read and the room with its members (the role
     /// check); then the statements of `store/reports.rs`, their text copied, their values
-    /// bound: the aggregate of the open reports by message, the newest 10 reports of each
+    /// bound: the items of the open queue (`report_items`), the newest 10 reports of each
     /// item's message (`ROW_NUMBER()`), and the visible messages' content. Answers the items
     /// and the time each of those three statements took.
     pub fn report_queue(
@@ -818,23 +823,23 @@ impl Sql {
             ))?;
         }
         // `queue_items`, first page.
-        let per_category = ["spam", "abuse", "sensitive", "other"]
-            .iter()
-            .map(|c| format!("COUNT(CASE WHEN category = '{c}' THEN 1 END) AS n_{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let hint = if room.is_some() && self.is_mysql() {
+            " FORCE INDEX (report_items_room)"
+        } else {
+            ""
+        };
         let mut sql = format!(
-            "SELECT room_id, message_id, MIN(sender) AS sender, MAX(message_seq) AS seq, \
-             COUNT(*) AS n, MIN(created_at) AS first_at, MAX(created_at) AS last_at, {per_category} \
-             FROM reports WHERE state = ?"
+            "SELECT room_id, message_id, sender, seq, n, first_at, last_at, n_spam, n_abuse, \
+             n_sensitive, n_other FROM report_items{hint} WHERE state = ?"
         );
         let mut binds = vec![Bind::Text("open".to_owned())];
         if let Some(room) = room {
             sql.push_str(" AND room_id = ?");
             binds.push(Bind::Text(room.to_owned()));
+            sql.push_str(" ORDER BY n DESC, last_at DESC, message_id ASC LIMIT ?");
+        } else {
+            sql.push_str(" ORDER BY n DESC, last_at DESC, room_id ASC, message_id ASC LIMIT ?");
         }
-        sql.push_str(" GROUP BY room_id, message_id");
-        sql.push_str(" ORDER BY n DESC, last_at DESC, room_id ASC, message_id ASC LIMIT ?");
         binds.push(Bind::Int(limit));
         let mut took = [std::time::Duration::ZERO; 3];
         let started = std::time::Instant::now();
@@ -885,12 +890,14 @@ impl Sql {
         Ok((items, took))
     }
 
-    /// Floor of a report (`store/reports.rs`, `file_in`), by `reporter` (authenticated with
-    /// `token_hash`) of message `message` of `room`, as report `id`: the authentication
-    /// read, then in one transaction the room's lock, the membership, the visible message,
-    /// the reporter's open report of it, the reporter's reports of the last minute, the row
-    /// (its message's `seq`, sender and time read with it), the room's webhook, the open
-    /// count, and the `MESSAGE_REPORTED` event (`skipped`: no webhook); commit. One batch.
+    /// Floor of a report (`store/reports.rs`, `file_report`), by `reporter` (authenticated
+    /// with `token_hash`) of message `message` of `room`, as report `id`: the authentication
+    /// read, on SQLite the checks read without a lock (the membership, the visible message,
+    /// the reporter's open report of it, the reporter's reports of the last minute), then in
+    /// one transaction the room's lock, the same checks, the row (its message's `seq`,
+    /// sender and time read with it), the message's open queue item (an upsert), the room's
+    /// webhook, the open count, and the `MESSAGE_REPORTED` event (`skipped`: no webhook);
+    /// commit. One batch.
     pub fn file_report(
         &mut self,
         token_hash: &str,
@@ -909,11 +916,8 @@ impl Sql {
         let payload = format!(
             "{{\"createdAt\":\"{iso}\",\"data\":{{\"category\":\"spam\",\"messageID\":\"{message}\",\"reason\":null,\"reportID\":\"{id}\",\"reportedAt\":\"{iso}\",\"reporter\":\"{reporter}\",\"room\":\"{room}\",\"sender\":\"s0\"}},\"event\":\"MESSAGE_REPORTED\",\"id\":\"{id}\",\"roomID\":\"{room}\"}}"
         );
-        self.run(&format!(
-            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
-             BEGIN;
-             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
-             SELECT client_id FROM room_members WHERE room_id = '{room}' AND client_id = '{reporter}';
+        let checks = format!(
+            "SELECT client_id FROM room_members WHERE room_id = '{room}' AND client_id = '{reporter}';
              SELECT messages.seq, messages.id, messages.room_id, messages.sender, messages.message_type,
                     messages.body, messages.created_at
                FROM messages INNER JOIN rooms ON messages.room_id = rooms.id
@@ -924,11 +928,37 @@ impl Sql {
                FROM reports WHERE state = 'open' AND room_id = '{room}' AND message_id = '{message}'
                  AND reporter = '{reporter}' LIMIT 1;
              SELECT created_at FROM reports WHERE reporter = '{reporter}' AND created_at > {since}
-               ORDER BY created_at ASC LIMIT 60;
+               ORDER BY created_at ASC LIMIT 60;"
+        );
+        let unlocked = if self.is_mysql() { "" } else { checks.as_str() };
+        let item = if self.is_mysql() {
+            "ON DUPLICATE KEY UPDATE n = n + 1, first_at = LEAST(first_at, VALUES(first_at)),
+               last_at = GREATEST(last_at, VALUES(last_at)), seq = GREATEST(seq, VALUES(seq)),
+               sender = LEAST(sender, VALUES(sender)), n_spam = n_spam + VALUES(n_spam),
+               n_abuse = n_abuse + VALUES(n_abuse), n_sensitive = n_sensitive + VALUES(n_sensitive),
+               n_other = n_other + VALUES(n_other)"
+        } else {
+            "ON CONFLICT (state, room_id, message_id) DO UPDATE SET n = n + 1,
+               first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),
+               seq = max(seq, excluded.seq), sender = min(sender, excluded.sender),
+               n_spam = n_spam + excluded.n_spam, n_abuse = n_abuse + excluded.n_abuse,
+               n_sensitive = n_sensitive + excluded.n_sensitive, n_other = n_other + excluded.n_other"
+        };
+        self.run(&format!(
+            "SELECT client_id, expires_at, revoked FROM tokens WHERE token_hash = '{token_hash}';
+             {unlocked}
+             BEGIN;
+             UPDATE rooms SET write_version = write_version + 1 WHERE id = '{room}';
+             {checks}
              INSERT INTO reports (id, room_id, message_id, message_seq, sender, message_created_at,
                                   reporter, category, reason, created_at)
                SELECT '{id}', room_id, id, seq, sender, created_at, '{reporter}', 'spam', NULL, {now}
                FROM messages WHERE room_id = '{room}' AND id = '{message}';
+             INSERT INTO report_items (state, room_id, message_id, sender, seq, n, first_at, last_at,
+                                       n_spam, n_abuse, n_sensitive, n_other)
+               SELECT 'open', room_id, id, sender, seq, 1, {now}, {now}, 1, 0, 0, 0
+               FROM messages WHERE room_id = '{room}' AND id = '{message}'
+               {item};
              SELECT webhook FROM rooms WHERE id = '{room}';
              UPDATE rooms SET open_reports = open_reports + 1 WHERE id = '{room}';
              INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)

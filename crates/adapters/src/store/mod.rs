@@ -483,6 +483,28 @@ impl DieselStore {
         }
     }
 
+    /// [`Self::with_write`] for a write that may be refused: when `f` answers `Err`, its
+    /// transaction is rolled back instead of committed (a refusal writes nothing, not even
+    /// the room lock's bump, which on SQLite a commit would put in the WAL) and the refusal
+    /// is returned as `Ok(Err(refusal))`.
+    pub(crate) fn with_write_or_refuse<T, R>(
+        &self,
+        mut f: impl FnMut(&mut DbConnection) -> QueryResult<Result<T, R>>,
+    ) -> StoreResult<Result<T, R>> {
+        let mut refused = None;
+        let outcome = self.with_write(|conn| {
+            refused = None;
+            f(conn)?.map_err(|refusal| {
+                refused = Some(refusal);
+                diesel::result::Error::RollbackTransaction
+            })
+        });
+        match (outcome, refused) {
+            (Err(_), Some(refusal)) => Ok(Err(refusal)),
+            (outcome, _) => outcome.map(Ok),
+        }
+    }
+
     /// Runs `f` on a pooled connection, classifying failures. Only for reads: writes go
     /// through [`DieselStore::with_write`]. A connection found lost is replaced and `f` runs
     /// again, once.
@@ -741,10 +763,10 @@ mod tests {
         assert!(!stored(&store, "m1"));
     }
 
-    /// Refused report attempts are answered from a read: they write nothing, and on SQLite
-    /// they answer while another writer holds the write turn.
+    /// Refused report attempts write nothing, and on SQLite, answered from a read, they
+    /// answer while another writer holds the write turn.
     #[test]
-    fn refused_report_attempts_take_no_lock() {
+    fn refused_report_attempts_write_nothing_and_wait_for_no_write_turn() {
         use roomwarden_domain::ids::ReportId;
         use roomwarden_domain::ports::ReportStore;
         use roomwarden_domain::report::{NewReport, RateLimit, ReportCategory, ReportOutcome};

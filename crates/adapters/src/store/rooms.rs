@@ -118,29 +118,25 @@ fn change_room(
     write: impl Fn(&mut DbConnection, i64) -> QueryResult<()>,
 ) -> StoreResult<RoomUpdateOutcome> {
     let now = to_ms(by.now);
-    let mut refused = None;
-    let outcome = store.with_write(|conn| {
-        if !touch(conn, id.as_str(), now)? {
-            return Ok(RoomUpdateOutcome::RoomNotFound);
-        }
-        let Some(room) = load_room(conn, id.as_str())? else {
-            return Ok(RoomUpdateOutcome::RoomNotFound);
-        };
-        if let Err(action) = allowed(&room) {
-            refused = Some(action);
-            return Err(diesel::result::Error::RollbackTransaction);
-        }
-        write(conn, now)?;
-        let Some(after) = load_room(conn, id.as_str())? else {
-            return Ok(RoomUpdateOutcome::RoomNotFound);
-        };
-        record_change(conn, Some(&room), &after, by)?;
-        Ok(RoomUpdateOutcome::Updated(after))
-    });
-    match (outcome, refused) {
-        (Err(_), Some(action)) => Ok(RoomUpdateOutcome::PermissionDenied(action)),
-        (outcome, _) => outcome,
-    }
+    store
+        .with_write_or_refuse(|conn| {
+            if !touch(conn, id.as_str(), now)? {
+                return Ok(Ok(RoomUpdateOutcome::RoomNotFound));
+            }
+            let Some(room) = load_room(conn, id.as_str())? else {
+                return Ok(Ok(RoomUpdateOutcome::RoomNotFound));
+            };
+            if let Err(action) = allowed(&room) {
+                return Ok(Err(action));
+            }
+            write(conn, now)?;
+            let Some(after) = load_room(conn, id.as_str())? else {
+                return Ok(Ok(RoomUpdateOutcome::RoomNotFound));
+            };
+            record_change(conn, Some(&room), &after, by)?;
+            Ok(Ok(RoomUpdateOutcome::Updated(after)))
+        })
+        .map(|outcome| outcome.unwrap_or_else(RoomUpdateOutcome::PermissionDenied))
 }
 
 /// Writes `changes` to a room whose row is locked.

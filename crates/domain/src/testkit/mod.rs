@@ -127,6 +127,7 @@ macro_rules! store_contract {
             reports::a_purge_across_rooms_resolves_each_room_s_reports,
             reports::dismissal_checks_the_role_and_closes_every_open_report,
             reports::the_rate_counts_new_reports_in_the_window,
+            reports::queue_items_follow_every_change_of_their_reports,
             rooms::a_room_keeps_owner_managers_and_members,
             rooms::a_taken_room_id_changes_nothing,
             rooms::update_changes_owner_managers_and_webhook,

@@ -295,3 +295,75 @@ pub fn the_rate_counts_new_reports_in_the_window<S: ContractStore + ?Sized>(s: &
         },
     );
 }
+
+/// A queue item follows every change of its message's reports: its count, categories and
+/// times are those of the reports of its state after filing, dismissal, a new report and a
+/// deletion, item by item, and an item with none left leaves the queue.
+pub fn queue_items_follow_every_change_of_their_reports<S: ContractStore + ?Sized>(s: &S) {
+    setup(s);
+    let item = |state: ReportState| {
+        let mut items = queue(s, Some("r"), state);
+        assert!(items.len() <= 1, "one message reported: {items:?}");
+        items.pop()
+    };
+    let summary = |state: ReportState| {
+        item(state).map(|i| {
+            (
+                i.report_count,
+                i.categories.0,
+                i.first_reported_at,
+                i.last_reported_at,
+            )
+        })
+    };
+    let first = filed(s, &new_report("r", "m-0", "a", 30));
+    let second = filed(
+        s,
+        &NewReport {
+            category: ReportCategory::Abuse,
+            ..new_report("r", "m-0", "b", 20)
+        },
+    );
+    assert_eq!(
+        summary(ReportState::Open),
+        Some((2, [1, 1, 0, 0], first.created_at, second.created_at))
+    );
+    let dismissal = Dismissal {
+        room: rid("r"),
+        message: mid("m-0"),
+        actor: Actor::Platform,
+        at: crate::model::to_millis(now()),
+        reason: None,
+    };
+    assert_eq!(
+        s.dismiss_reports(&dismissal).expect("ran"),
+        DismissOutcome::Dismissed(2)
+    );
+    assert_eq!(summary(ReportState::Open), None, "no open report left");
+    let dismissed = Some((2, [1, 1, 0, 0], first.created_at, second.created_at));
+    assert_eq!(summary(ReportState::Dismissed), dismissed);
+    let third = filed(
+        s,
+        &NewReport {
+            category: ReportCategory::Other,
+            ..new_report("r", "m-0", "mgr", 10)
+        },
+    );
+    assert_eq!(
+        summary(ReportState::Open),
+        Some((1, [0, 0, 0, 1], third.created_at, third.created_at))
+    );
+    deleted(
+        s.delete(&request("r", DeleteTarget::One(mid("m-0")), "admin"))
+            .expect("ran"),
+    );
+    assert_eq!(summary(ReportState::Open), None);
+    assert_eq!(
+        summary(ReportState::Deleted),
+        Some((1, [0, 0, 0, 1], third.created_at, third.created_at))
+    );
+    assert_eq!(summary(ReportState::Dismissed), dismissed, "unchanged");
+    let gone = item(ReportState::Deleted).expect("listed");
+    assert_eq!(gone.reports.len(), 1);
+    assert!(gone.content.is_none());
+}

@@ -252,32 +252,26 @@ impl DieselStore {
         // A connection found lost before `COMMIT` runs it again on a new one (`with_write`):
         // for a caller with the API key the deletion's `BEGIN` is the session's first
         // statement, and a checkout sends nothing.
-        let mut refused = None;
-        let outcome = self.with_write(|conn| {
-            refused = None;
-            let mut budget = Budget::new(self.purge_batch);
-            let done = if batch::applies(requests) {
-                batch::clear_rooms(self, conn, requests, rule, &mut budget)?
-            } else {
-                let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
-                for &i in &order {
-                    done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
-                }
-                done.into_iter().flatten().collect::<Vec<_>>()
-            };
-            if done.iter().any(Committed::deleted_something) {
-                return Ok(done);
-            }
-            // Every request refused: rolled back, not committed, so that a refusal writes
-            // nothing (on SQLite the lock's bump of the room row would otherwise reach
-            // the WAL).
-            refused = Some(done);
-            Err(diesel::result::Error::RollbackTransaction)
-        });
-        let committed = match (outcome, refused) {
-            (Err(_), Some(refused)) => refused,
-            (outcome, _) => outcome?,
-        };
+        let committed = self
+            .with_write_or_refuse(|conn| {
+                let mut budget = Budget::new(self.purge_batch);
+                let done = if batch::applies(requests) {
+                    batch::clear_rooms(self, conn, requests, rule, &mut budget)?
+                } else {
+                    let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
+                    for &i in &order {
+                        done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
+                    }
+                    done.into_iter().flatten().collect::<Vec<_>>()
+                };
+                // Every request refused: rolled back, so that a refusal writes nothing.
+                Ok(if done.iter().any(Committed::deleted_something) {
+                    Ok(done)
+                } else {
+                    Err(done)
+                })
+            })?
+            .unwrap_or_else(|refused| refused);
         let mut any_deleted = false;
         let (mut queued, mut needs_purge) = (false, false);
         for c in &committed {
