@@ -550,7 +550,7 @@ fn check_page(r: &crate::client::Response, count: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Latencies: HTTP, floor, and the floor's three statements (the aggregate, the newest
+/// Latencies: HTTP, floor, and the floor's three statements (the items, the newest
 /// reports, the content) each.
 type Reads = (Vec<Duration>, Vec<Duration>, [Vec<Duration>; 3]);
 
@@ -583,7 +583,7 @@ fn queue_row(
     let q = |d: &[Duration], p| quantile_ms(d, p);
     let [aggregate, newest, content] = parts;
     format!(
-        "| {label}: p50 / p99 | {:.2} / {:.2} ms | {:.2} / {:.2} ms (of which the aggregate {:.2} / {:.2}, the newest reports {:.2} / {:.2}, the content {:.2} / {:.2} ms) | {:.1}× / {:.1}× |",
+        "| {label}: p50 / p99 | {:.2} / {:.2} ms | {:.2} / {:.2} ms (of which the items {:.2} / {:.2}, the newest reports {:.2} / {:.2}, the content {:.2} / {:.2} ms) | {:.1}× / {:.1}× |",
         q(http, 0.5),
         q(http, 0.99),
         q(floor, 0.5),

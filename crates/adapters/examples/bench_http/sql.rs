@@ -892,12 +892,12 @@ impl Sql {
 
     /// Floor of a report (`store/reports.rs`, `file_report`), by `reporter` (authenticated
     /// with `token_hash`) of message `message` of `room`, as report `id`: the authentication
-    /// read, on SQLite the checks read without a lock (the membership, the visible message,
-    /// the reporter's open report of it, the reporter's reports of the last minute), then in
-    /// one transaction the room's lock, the same checks, the row (its message's `seq`,
-    /// sender and time read with it), the message's open queue item (an upsert), the room's
-    /// webhook, the open count, and the `MESSAGE_REPORTED` event (`skipped`: no webhook);
-    /// commit. One batch.
+    /// read, on SQLite the checks read without a lock (the membership with the room's
+    /// webhook, the visible message, the reporter's open report of it, the reporter's
+    /// reports of the last minute), then in one transaction the room's lock, the same
+    /// checks, the row (its message's `seq`, sender and time read with it), the message's
+    /// open queue item (an upsert), the open count, and the `MESSAGE_REPORTED` event
+    /// (`skipped`: no webhook); commit. One batch.
     pub fn file_report(
         &mut self,
         token_hash: &str,
@@ -917,7 +917,8 @@ impl Sql {
             "{{\"createdAt\":\"{iso}\",\"data\":{{\"category\":\"spam\",\"messageID\":\"{message}\",\"reason\":null,\"reportID\":\"{id}\",\"reportedAt\":\"{iso}\",\"reporter\":\"{reporter}\",\"room\":\"{room}\",\"sender\":\"s0\"}},\"event\":\"MESSAGE_REPORTED\",\"id\":\"{id}\",\"roomID\":\"{room}\"}}"
         );
         let checks = format!(
-            "SELECT client_id FROM room_members WHERE room_id = '{room}' AND client_id = '{reporter}';
+            "SELECT rooms.webhook FROM room_members INNER JOIN rooms ON room_members.room_id = rooms.id
+               WHERE room_members.room_id = '{room}' AND room_members.client_id = '{reporter}' LIMIT 1;
              SELECT messages.seq, messages.id, messages.room_id, messages.sender, messages.message_type,
                     messages.body, messages.created_at
                FROM messages INNER JOIN rooms ON messages.room_id = rooms.id
@@ -932,11 +933,16 @@ impl Sql {
         );
         let unlocked = if self.is_mysql() { "" } else { checks.as_str() };
         let item = if self.is_mysql() {
-            "ON DUPLICATE KEY UPDATE n = n + 1, first_at = LEAST(first_at, VALUES(first_at)),
-               last_at = GREATEST(last_at, VALUES(last_at)), seq = GREATEST(seq, VALUES(seq)),
-               sender = LEAST(sender, VALUES(sender)), n_spam = n_spam + VALUES(n_spam),
-               n_abuse = n_abuse + VALUES(n_abuse), n_sensitive = n_sensitive + VALUES(n_sensitive),
-               n_other = n_other + VALUES(n_other)"
+            // Qualified: the `SELECT` from `messages` has a `seq` and a `sender` too.
+            "ON DUPLICATE KEY UPDATE n = report_items.n + 1,
+               first_at = LEAST(report_items.first_at, VALUES(first_at)),
+               last_at = GREATEST(report_items.last_at, VALUES(last_at)),
+               seq = GREATEST(report_items.seq, VALUES(seq)),
+               sender = LEAST(report_items.sender, VALUES(sender)),
+               n_spam = report_items.n_spam + VALUES(n_spam),
+               n_abuse = report_items.n_abuse + VALUES(n_abuse),
+               n_sensitive = report_items.n_sensitive + VALUES(n_sensitive),
+               n_other = report_items.n_other + VALUES(n_other)"
         } else {
             "ON CONFLICT (state, room_id, message_id) DO UPDATE SET n = n + 1,
                first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at),
@@ -959,7 +965,6 @@ impl Sql {
                SELECT 'open', room_id, id, sender, seq, 1, {now}, {now}, 1, 0, 0, 0
                FROM messages WHERE room_id = '{room}' AND id = '{message}'
                {item};
-             SELECT webhook FROM rooms WHERE id = '{room}';
              UPDATE rooms SET open_reports = open_reports + 1 WHERE id = '{room}';
              INSERT INTO outbox (deletion_id, room_id, message_id, payload, created_at, state, next_attempt_at, finished_at)
                VALUES ('{id}', '{room}', '{message}', '{payload}', {now}, 'skipped', {now}, {now});

@@ -202,16 +202,19 @@ fn admit(
     conn: &mut DbConnection,
     new: &NewReport,
     rule: Rule,
-) -> QueryResult<Result<(i64, MessageRow), ReportOutcome>> {
+) -> QueryResult<Result<Admitted, ReportOutcome>> {
     let room = new.room.as_str();
+    // The membership, and the room's webhook with it (one round trip).
     let member = room_members::table
-        .find((room, new.reporter.as_str()))
-        .select(room_members::client_id)
-        .first::<String>(conn)
+        .inner_join(rooms::table)
+        .filter(room_members::room_id.eq(room))
+        .filter(room_members::client_id.eq(new.reporter.as_str()))
+        .select(rooms::webhook)
+        .first::<Option<String>>(conn)
         .optional()?;
-    if member.is_none() {
+    let Some(webhook) = member else {
         return Ok(Err(ReportOutcome::NotMember));
-    }
+    };
     let Some((seq, message)) = find_visible(conn, room, new.message.as_str(), rule)? else {
         return Ok(Err(ReportOutcome::MessageNotFound));
     };
@@ -239,7 +242,18 @@ fn admit(
             oldest: from_ms(recent[0]),
         }));
     }
-    Ok(Ok((seq, message)))
+    Ok(Ok(Admitted {
+        seq,
+        message,
+        webhook,
+    }))
+}
+
+/// A report [`admit`] lets through: the reported row (its `seq`) and the room's webhook.
+struct Admitted {
+    seq: i64,
+    message: MessageRow,
+    webhook: Option<String>,
 }
 
 /// [`admit`] as a plain read, without the room's lock: `Some` refusal to answer at once.
@@ -280,7 +294,11 @@ fn file_in(
     if !lock_room(conn, room)? {
         return Ok(ReportOutcome::RoomNotFound);
     }
-    let (seq, message) = match admit(conn, new, rule)? {
+    let Admitted {
+        seq,
+        message,
+        webhook,
+    } = match admit(conn, new, rule)? {
         Ok(admitted) => admitted,
         Err(refusal) => return Ok(refusal),
     };
@@ -310,7 +328,6 @@ fn file_in(
         ))
         .execute(conn)?;
     add_to_open_item(conn, &report, seq)?;
-    let webhook: Option<String> = rooms::table.find(room).select(rooms::webhook).first(conn)?;
     update(
         rooms::table,
         rooms::open_reports.eq(rooms::open_reports + 1),
