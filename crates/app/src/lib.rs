@@ -23,7 +23,6 @@ pub mod realtime;
 pub mod routes;
 pub mod run;
 pub mod session;
-pub mod slots;
 pub mod startup;
 pub mod state;
 pub mod wire;

@@ -263,7 +263,7 @@ impl Application {
             metrics,
             metrics_token: config.metrics_token.clone(),
             key_guard: config.key_guard.then(Arc::default),
-            verifies: Arc::new(crate::slots::Slots::new(
+            verifies: Arc::new(tokio::sync::Semaphore::new(
                 crate::routes::audit::VERIFIES_AT_ONCE,
             )),
         };

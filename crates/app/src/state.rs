@@ -136,9 +136,9 @@ pub struct AppState {
     /// `ROOMWARDEN_KEY_GUARD=off`.
     pub key_guard: Option<Arc<crate::key_guard::KeyGuard>>,
     /// The chain verifications running over HTTP ([`crate::routes::audit::VERIFIES_AT_ONCE`]
-    /// slots): each holds a blocking thread and a connection, a page at a time, for as long
-    /// as its room's log takes to read.
-    pub verifies: Arc<crate::slots::Slots>,
+    /// permits, taken without waiting): each holds a blocking thread and a connection, a
+    /// page at a time, for as long as its room's log takes to read.
+    pub verifies: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

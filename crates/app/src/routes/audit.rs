@@ -120,7 +120,7 @@ pub async fn verify_deletions(
             Ok(room)
         })
         .await?;
-    let Some(_slot) = state.verifies.try_take() else {
+    let Ok(_permit) = state.verifies.try_acquire() else {
         return Err(ApiError::too_many_requests(
             format!("{VERIFIES_AT_ONCE} chain verifications are running; retry later"),
             1,

@@ -146,7 +146,7 @@ impl TestApp {
             metrics: std::sync::Arc::new(roomwarden::metrics::Metrics::new(None, hub)),
             metrics_token: None,
             key_guard: Some(std::sync::Arc::default()),
-            verifies: std::sync::Arc::new(roomwarden::slots::Slots::new(
+            verifies: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 roomwarden::routes::audit::VERIFIES_AT_ONCE,
             )),
         };
