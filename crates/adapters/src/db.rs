@@ -312,7 +312,7 @@ fn setup_galera(conn: &mut DbConnection, sync_wait: u8) -> QueryResult<bool> {
 }
 
 /// Opens one connection of `backend`.
-fn open(target: &str, backend: Backend) -> Result<DbConnection, ConnectionError> {
+pub(crate) fn open(target: &str, backend: Backend) -> Result<DbConnection, ConnectionError> {
     match backend {
         Backend::Sqlite => diesel::SqliteConnection::establish(target).map(DbConnection::Sqlite),
         #[cfg(feature = "mysql")]
@@ -810,6 +810,33 @@ fn establish(target: &str, backend: Backend) -> anyhow::Result<DbConnection> {
 
 /// `CREATE DATABASE IF NOT EXISTS` for the database a `mysql://` URL names.
 fn create_mysql_database(url: &str) -> anyhow::Result<()> {
+    let (server, name) = mysql_server_and_name(url)?;
+    let mut conn = open(&server, Backend::Mysql)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database server: {e}"))?;
+    conn.batch_execute(&format!(
+        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .with_context(|| format!("cannot create database {name}"))?;
+    tracing::info!(database = name, "created MySQL database");
+    Ok(())
+}
+
+/// `DROP DATABASE IF EXISTS` for the database a `mysql://` URL names, waiting at most 5 s
+/// for connections still using it (a test's fresh database, [`crate::testing`]).
+#[cfg(any(test, feature = "testing"))]
+pub(crate) fn drop_mysql_database(url: &str) -> anyhow::Result<()> {
+    let (server, name) = mysql_server_and_name(url)?;
+    let mut conn = open(&server, Backend::Mysql)
+        .map_err(|e| anyhow::anyhow!("cannot connect to the database server: {e}"))?;
+    conn.batch_execute(&format!(
+        "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS `{name}`"
+    ))
+    .with_context(|| format!("cannot drop database {name}"))
+}
+
+/// The server's URL (the query kept) and the database's name, of a `mysql://` URL whose
+/// database name is letters, digits and underscores.
+pub(crate) fn mysql_server_and_name(url: &str) -> anyhow::Result<(String, &str)> {
     let (base, rest) = url
         .rsplit_once('/')
         .filter(|(base, _)| base.len() > "mysql://".len())
@@ -825,14 +852,7 @@ fn create_mysql_database(url: &str) -> anyhow::Result<()> {
     } else {
         format!("{base}/?{query}")
     };
-    let mut conn = open(&server, Backend::Mysql)
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database server: {e}"))?;
-    conn.batch_execute(&format!(
-        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-    ))
-    .with_context(|| format!("cannot create database {name}"))?;
-    tracing::info!(database = name, "created MySQL database");
-    Ok(())
+    Ok((server, name))
 }
 
 fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {

@@ -3,12 +3,14 @@
 //!
 //! SQLite by default (a temporary file, removed on drop). With `ROOMWARDEN_TEST_MYSQL_URL`
 //! set to a server URL (`mysql://root@127.0.0.1:3306`) and the `mysql` feature, a new
-//! `rw_test_*` database on that server instead. `ROOMWARDEN_REQUIRE_MYSQL=1` (set by CI)
+//! `rw_test_*` database on that server instead (dropped on drop). `ROOMWARDEN_REQUIRE_MYSQL=1` (set by CI)
 //! makes a missing URL panic instead of silently testing SQLite.
 
 use std::path::PathBuf;
 
-/// A fresh, empty database of the backend this test run uses.
+/// A fresh, empty database of the backend this test run uses, removed when this is dropped:
+/// drop it after whatever uses the database (a MySQL `DROP DATABASE` waits up to 5 s for
+/// connections still inside a transaction on it).
 #[derive(Debug)]
 pub struct FreshDatabase {
     /// Its URL, for [`crate::Database::connect`] or `ROOMWARDEN_DATABASE_URL`.
@@ -25,7 +27,22 @@ impl FreshDatabase {
     /// without the `mysql` feature.
     #[must_use]
     pub fn new() -> Self {
-        let name = &roomwarden_domain::auth::generate_secret()[..12];
+        Self::labelled("")
+    }
+
+    /// [`Self::new`], with `label` (letters, digits, underscores) in the database's name,
+    /// to tell whose it is.
+    ///
+    /// # Panics
+    /// As [`Self::new`].
+    #[must_use]
+    pub fn labelled(label: &str) -> Self {
+        let random = &roomwarden_domain::auth::generate_secret()[..12];
+        let name = if label.is_empty() {
+            random.to_owned()
+        } else {
+            format!("{label}_{random}")
+        };
         match mysql_server() {
             Some(server) => Self {
                 url: format!("{}/rw_test_{name}", server.trim_end_matches('/')),
@@ -40,12 +57,6 @@ impl FreshDatabase {
             }
         }
     }
-
-    /// Gives up the SQLite file to the caller, who then removes it (see [`remove_sqlite`]).
-    #[must_use]
-    pub fn into_parts(mut self) -> (String, Option<PathBuf>) {
-        (std::mem::take(&mut self.url), self.sqlite_file.take())
-    }
 }
 
 impl Default for FreshDatabase {
@@ -57,6 +68,12 @@ impl Default for FreshDatabase {
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
         remove_sqlite(self.sqlite_file.as_deref());
+        #[cfg(feature = "mysql")]
+        if self.url.starts_with("mysql://") {
+            if let Err(e) = crate::db::drop_mysql_database(&self.url) {
+                eprintln!("test database {} left behind: {e:#}", self.url);
+            }
+        }
     }
 }
 
@@ -239,5 +256,39 @@ impl Rows {
             .select(deletions::seq)
             .first(&mut **conn)
             .expect("a record")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FreshDatabase;
+
+    /// Whether the database of `url` is still there: its file, or its MySQL schema.
+    fn exists(url: &str, sqlite_file: Option<&std::path::Path>) -> bool {
+        if let Some(file) = sqlite_file {
+            return file.exists();
+        }
+        #[cfg(feature = "mysql")]
+        {
+            use diesel::connection::SimpleConnection;
+            let (server, name) = crate::db::mysql_server_and_name(url).expect("a mysql:// URL");
+            let mut conn =
+                crate::db::open(&server, crate::Backend::Mysql).expect("the server answers");
+            conn.batch_execute(&format!("USE `{name}`")).is_ok()
+        }
+        #[cfg(not(feature = "mysql"))]
+        unreachable!("{url}: no file, and no MySQL in this build")
+    }
+
+    #[test]
+    fn a_fresh_database_is_gone_once_dropped() {
+        let fresh = FreshDatabase::labelled("dropped");
+        let db = crate::Database::connect(&fresh.url, &crate::PoolOptions::default())
+            .expect("created and migrated");
+        drop(db);
+        let (url, file) = (fresh.url.clone(), fresh.sqlite_file.clone());
+        assert!(exists(&url, file.as_deref()), "{url} was made");
+        drop(fresh);
+        assert!(!exists(&url, file.as_deref()), "{url} is left behind");
     }
 }

@@ -282,7 +282,8 @@ fn verify_finds_a_removed_record_at_the_one_after_it() {
 
 #[test]
 fn records_written_before_the_chain_are_linked_at_start_up() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     // The file (SQLite) goes with the second server, which outlives the first.
     let app = TestApp::spawn_with(test_config(url.clone()), None);
     five_deletions(&app);
@@ -314,7 +315,7 @@ fn records_written_before_the_chain_are_linked_at_start_up() {
     drop(app);
 
     // The next start links them, oldest first, exactly as they would have been linked.
-    let restarted = TestApp::binary_on(url, file, &[]);
+    let restarted = TestApp::binary_on(url, Some(database), &[]);
     let (_, _, exported) = export(&restarted, "");
     assert_eq!(exported.len(), 5 + 2_500);
     assert_eq!(

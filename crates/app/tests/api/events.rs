@@ -48,11 +48,12 @@ fn wait_outbox(app: &TestApp, done: impl Fn(&OutboxCounts) -> bool) -> OutboxCou
 }
 
 pub fn app_with(webhook_url: Option<String>, retry: RetryPolicy) -> TestApp {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.webhook_url = webhook_url;
     config.webhook_retry = retry;
-    TestApp::spawn_with(config, file)
+    TestApp::spawn_with(config, Some(database))
 }
 
 #[test]
@@ -226,10 +227,11 @@ fn a_stuck_receiver_does_not_hold_up_deletions() {
 #[test]
 fn two_servers_on_one_database_deliver_each_event_once() {
     let receiver = Receiver::start(&[]);
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.webhook_url = Some(receiver.url.clone());
-    let first = TestApp::spawn_with(config.clone(), file);
+    let first = TestApp::spawn_with(config.clone(), Some(database));
     let second = TestApp::spawn_with(config, None);
     let cast = first.cast("r");
     let ids: Vec<String> = (0..6)
@@ -276,7 +278,8 @@ fn an_event_survives_kill_9_and_is_delivered_after_restart() {
     let addr = port_holder.local_addr().expect("addr");
     drop(port_holder);
     let webhook = format!("http://{addr}/hook");
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
 
     let mut server = start_binary(&url, &webhook);
     let base = server.base.clone();
@@ -349,5 +352,5 @@ fn an_event_survives_kill_9_and_is_delivered_after_restart() {
         (Some("r"), Some("_all"))
     );
     let _ = base;
-    remove_sqlite(file.as_deref());
+    drop(database);
 }

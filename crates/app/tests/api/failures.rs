@@ -172,7 +172,8 @@ fn an_unreachable_database_fails_start_up_with_one_line() {
 
 #[test]
 fn first_start_prints_generated_keys_once_and_keys_prints_them_again() {
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let run = |args: &[&str]| {
         let mut cmd = binary();
         cmd.args(args)
@@ -215,7 +216,7 @@ fn first_start_prints_generated_keys_once_and_keys_prints_them_again() {
         !String::from_utf8_lossy(&out.stdout).contains(key),
         "keys are printed only on the start that generates them"
     );
-    remove_sqlite(sqlite_file.as_deref());
+    drop(database);
 }
 
 /// A TCP forwarder to MySQL that can be cut and restored, to simulate a database outage,
@@ -397,19 +398,17 @@ fn app_behind_proxy(name: &str) -> Option<(TestApp, Outage)> {
         .next()
         .expect("address");
     let proxy = Outage::forward(0, target);
-    let (_, file) = fresh_database();
+    let database = roomwarden_adapters::testing::FreshDatabase::labelled(name);
     let user = server
         .trim_start_matches("mysql://")
         .split('@')
         .next()
         .expect("user")
         .to_owned();
-    let url = format!(
-        "mysql://{user}@127.0.0.1:{}/rw_test_{name}_{}",
-        proxy.port,
-        std::process::id()
-    );
-    Some((TestApp::spawn_with(test_config(url), file), proxy))
+    // The fresh database, reached through the proxy.
+    let fresh_name = database.url.rsplit('/').next().expect("a database name");
+    let url = format!("mysql://{user}@127.0.0.1:{}/{fresh_name}", proxy.port);
+    Some((TestApp::spawn_with(test_config(url), Some(database)), proxy))
 }
 
 #[test]
@@ -665,7 +664,8 @@ fn a_connection_lost_during_commit_is_a_503_of_its_own_and_the_retry_runs() {
 
 #[test]
 fn no_key_or_token_reaches_the_log() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let server = Binary::start(&[
         ("ROOMWARDEN_DATABASE_URL", &url),
         ("ROOMWARDEN_API_KEY", API_KEY),
@@ -719,12 +719,13 @@ fn no_key_or_token_reaches_the_log() {
     ] {
         assert!(!text.contains(secret), "{secret} appears in the log");
     }
-    remove_sqlite(file.as_deref());
+    drop(database);
 }
 
 #[test]
 fn every_log_line_of_a_request_carries_its_request_id() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let server = Binary::start(&[
         ("ROOMWARDEN_DATABASE_URL", &url),
         ("ROOMWARDEN_API_KEY", API_KEY),
@@ -743,7 +744,7 @@ fn every_log_line_of_a_request_carries_its_request_id() {
     call("POST", "/rooms", Some(r#"{"_id":"r","owner":"alice"}"#)).ok();
     call("DELETE", "/rooms/r/messages/_all", None).ok();
     let log = server.stop();
-    remove_sqlite(file.as_deref());
+    drop(database);
     // Logged in the handler, on the blocking pool inside the store, and when the request's
     // span closes (the access line): each within the request's span.
     for marker in [
@@ -788,7 +789,8 @@ fn thread_count(pid: u32) -> usize {
 
 #[test]
 fn threads_stay_bounded_under_many_concurrent_requests() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut server = Binary::start(&[
         ("ROOMWARDEN_DATABASE_URL", &url),
         ("ROOMWARDEN_API_KEY", API_KEY),
@@ -863,7 +865,7 @@ fn threads_stay_bounded_under_many_concurrent_requests() {
     let most = sampler.join().expect("sampler");
     let _ = server.child.kill();
     let _ = server.child.wait();
-    remove_sqlite(file.as_deref());
+    drop(database);
     // Two workers, each with at most 10 blocking threads (one per pooled connection), on
     // top of what the idle server runs. Without the cap, 64 waiting requests made ~64 threads.
     assert!(

@@ -234,10 +234,11 @@ fn wrong_keys_from_one_address_are_refused_unchecked_for_a_while_and_counted() {
 
 #[test]
 fn the_key_guard_can_be_turned_off_and_spares_routes_without_keys() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.key_guard = false;
-    let app = TestApp::spawn_with(config, file);
+    let app = TestApp::spawn_with(config, Some(database));
     for _ in 0..30 {
         app.get("/admin/deletions")
             .header("IM-API-KEY", "guess")

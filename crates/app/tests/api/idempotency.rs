@@ -673,7 +673,8 @@ fn the_document_lists_the_header_and_codes_on_every_write() {
 
 #[test]
 fn keys_and_bodies_stay_out_of_the_log() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let server = Binary::start(&[
         ("ROOMWARDEN_DATABASE_URL", &url),
         ("ROOMWARDEN_API_KEY", API_KEY),
@@ -702,7 +703,7 @@ fn keys_and_bodies_stay_out_of_the_log() {
     for secret in [API_KEY, "idem-key-3f9a0c", "BODY-NICK-77d1"] {
         assert!(!text.contains(secret), "{secret} appears in the log");
     }
-    remove_sqlite(file.as_deref());
+    drop(database);
 }
 
 /// Memory's clients, counting the token lookups that authenticate a request.
@@ -871,7 +872,8 @@ fn an_answer_that_cannot_be_stored_takes_its_effect_with_it() {
 /// the handler makes on its own, and a replay. (Before: three sessions, one per hop.)
 #[test]
 fn a_keyed_request_takes_one_session() {
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let store = roomwarden_adapters::DieselStore::new(
         roomwarden_adapters::Database::connect(&url, &roomwarden_adapters::PoolOptions::default())
             .expect("connects"),
@@ -925,5 +927,5 @@ fn a_keyed_request_takes_one_session() {
     assert_eq!(res.status, 400, "{:#}", res.body);
     assert_eq!(n, 1, "a body its handler refused, with a key");
     drop(app);
-    roomwarden_adapters::testing::remove_sqlite(sqlite_file.as_deref());
+    drop(database);
 }

@@ -366,10 +366,11 @@ fn socket_and_pool_gauges_are_read_when_scraped() {
 
 #[test]
 fn a_configured_token_is_required_as_a_bearer_token() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.metrics_token = Some(TOKEN.into());
-    let app = TestApp::spawn_with(config, file);
+    let app = TestApp::spawn_with(config, Some(database));
 
     // Enveloped like every error of the API, and checked against the document.
     for res in [

@@ -462,10 +462,11 @@ fn purging_a_user_previews_per_room_and_removes_everywhere() {
 
 #[test]
 fn retention_is_validated_shown_and_hides_expired_messages_until_the_job_removes_them() {
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url.clone());
     config.retention_interval = Duration::from_millis(200);
-    let app = TestApp::spawn_with(config, sqlite_file);
+    let app = TestApp::spawn_with(config, Some(database));
     let cast = app.cast("r");
     for bad in [json!(0), json!(36_501), json!(1.5), json!("7")] {
         app.post("/rooms")
@@ -695,12 +696,13 @@ fn a_filtered_clear_leaves_the_stored_answers_of_messages_it_spared_intact() {
 #[test]
 fn one_injected_clock_judges_tokens_reads_and_records() {
     let clock = std::sync::Arc::new(roomwarden_domain::time::OffsetClock::new());
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.clock = clock.clone();
     // The job runs at start-up only: what hides the old message below is the reads' rule.
     config.retention_interval = Duration::from_secs(3600);
-    let app = TestApp::spawn_with(config, sqlite_file);
+    let app = TestApp::spawn_with(config, Some(database));
     let cast = app.cast("r");
     app.put("/rooms/r")
         .user(&cast.owner)

@@ -371,11 +371,12 @@ fn a_user_purge_resolves_reports_in_every_room_it_clears() {
 #[test]
 fn the_retention_job_resolves_the_reports_of_what_it_removes() {
     let clock = std::sync::Arc::new(roomwarden_domain::time::OffsetClock::new());
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.clock = clock.clone();
     config.retention_interval = Duration::from_millis(200);
-    let app = TestApp::spawn_with(config, sqlite_file);
+    let app = TestApp::spawn_with(config, Some(database));
     let cast = app.cast("r");
     app.put("/rooms/r")
         .user(&cast.owner)

@@ -20,10 +20,11 @@ fn changes(app: &TestApp, room: &str, token: Option<&str>) -> Vec<Value> {
 
 #[test]
 fn a_managers_retention_is_recorded_and_named_by_the_retention_deletion() {
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url.clone());
     config.retention_interval = Duration::from_millis(200);
-    let app = TestApp::spawn_with(config, sqlite_file);
+    let app = TestApp::spawn_with(config, Some(database));
     let cast = app.cast("r");
     let old = app.say(&cast.member, "r", "old news");
     let fresh = app.say(&cast.member, "r", "fresh");
@@ -105,11 +106,12 @@ fn a_managers_retention_is_recorded_and_named_by_the_retention_deletion() {
 
 #[test]
 fn the_deployment_default_is_named_when_the_room_has_no_retention() {
-    let (url, sqlite_file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url.clone());
     config.retention_interval = Duration::from_millis(200);
     config.retention_days = Some(roomwarden_domain::model::RetentionDays::new(1).expect("valid"));
-    let app = TestApp::spawn_with(config, sqlite_file);
+    let app = TestApp::spawn_with(config, Some(database));
     let cast = app.cast("r");
     let old = app.say(&cast.member, "r", "old news");
     Rows::open(&url).backdate(&old, chrono::Utc::now().timestamp_millis() - 2 * 86_400_000);

@@ -159,10 +159,11 @@ fn membership_changes_follow_the_role_rules() {
 
 #[test]
 fn webhooks_inside_the_network_are_refused_without_the_operators_opt_in() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.webhook_allow_private = false;
-    let app = TestApp::spawn_with(config, file);
+    let app = TestApp::spawn_with(config, Some(database));
     let owner = app.user("owner");
     app.room("r", "owner", &[], &[]);
     for hook in [

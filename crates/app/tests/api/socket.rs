@@ -219,19 +219,21 @@ fn bad_or_missing_authentication_closes_with_1008() {
 
 #[test]
 fn silence_after_connecting_closes_with_1008() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let mut config = test_config(url);
     config.socket_auth_timeout = Duration::from_millis(300);
-    let app = TestApp::spawn_with(config, file);
+    let app = TestApp::spawn_with(config, Some(database));
     let mut socket = Socket::open(&app.base);
     assert_eq!(socket.close_code(), 1008);
 }
 
 #[test]
 fn events_reach_sockets_on_another_server_sharing_the_database() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let config = test_config(url);
-    let writer = TestApp::spawn_with(config.clone(), file);
+    let writer = TestApp::spawn_with(config.clone(), Some(database));
     let reader = TestApp::spawn_with(config, None);
     let cast = writer.cast("r");
     let mut member = Socket::connect(&reader.base, &cast.member);
@@ -272,9 +274,10 @@ fn close_code_after_frames(socket: &mut Socket) -> (u16, Vec<Value>) {
 
 #[test]
 fn a_socket_ends_with_its_token_revoked_superseded_or_expired_on_every_server() {
-    let (url, file) = fresh_database();
+    let database = fresh_database();
+    let url = database.url.clone();
     let config = test_config(url);
-    let writer = TestApp::spawn_with(config.clone(), file);
+    let writer = TestApp::spawn_with(config.clone(), Some(database));
     let reader = TestApp::spawn_with(config, None);
     let cast = writer.cast("r");
 

@@ -2,8 +2,8 @@
 
 use roomwarden::config::Config;
 use roomwarden::startup::Application;
+use roomwarden_adapters::testing::FreshDatabase;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 /// How long a test waits for background work to show (deliveries, the purger, the feed).
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -24,10 +24,10 @@ pub fn poll<T>(mut fetch: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
 pub const API_KEY: &str = "test-api-key-5d0c8f1e9a7b3c2e6f4a";
 pub const CLIENT_KEY: &str = "test-client-key-8b2e4d6f0a1c3e5b7d9f";
 
-/// A database URL for a fresh database of the backend this run tests, and the SQLite file
-/// (removed by [`TestApp`]'s drop, or by the caller with [`remove_sqlite`]).
-pub fn fresh_database() -> (String, Option<PathBuf>) {
-    roomwarden_adapters::testing::FreshDatabase::new().into_parts()
+/// A fresh database of the backend this run tests, removed when dropped (by [`TestApp`]'s
+/// drop when given to it).
+pub fn fresh_database() -> FreshDatabase {
+    FreshDatabase::new()
 }
 
 pub fn test_config(database_url: String) -> Config {
@@ -61,17 +61,19 @@ pub struct TestApp {
     handle: Option<actix_web::dev::ServerHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
     binary: Option<Binary>,
-    sqlite_file: Option<PathBuf>,
+    /// The database this app owns, removed after the app stops.
+    database: Option<FreshDatabase>,
     agent: ureq::Agent,
 }
 
 impl TestApp {
     pub fn spawn() -> Self {
-        let (url, sqlite_file) = fresh_database();
-        Self::spawn_with(test_config(url), sqlite_file)
+        let database = fresh_database();
+        Self::spawn_with(test_config(database.url.clone()), Some(database))
     }
 
-    pub fn spawn_with(config: Config, sqlite_file: Option<PathBuf>) -> Self {
+    /// The app in this process with `config`, owning `database` (removed on drop) if given.
+    pub fn spawn_with(config: Config, database: Option<FreshDatabase>) -> Self {
         roomwarden::init_test_tracing();
         let app = Application::build(&config).expect("application builds");
         let base = format!("http://{}", app.addr());
@@ -87,20 +89,20 @@ impl TestApp {
             handle: Some(handle),
             thread: Some(thread),
             binary: None,
-            sqlite_file,
+            database,
             agent: agent(),
         }
     }
 
     /// The real `roomwarden` binary over a fresh database, with the test keys and `env`.
     pub fn binary(env: &[(&str, &str)]) -> Self {
-        let (url, sqlite_file) = fresh_database();
-        Self::binary_on(url, sqlite_file, env)
+        let database = fresh_database();
+        Self::binary_on(database.url.clone(), Some(database), env)
     }
 
     /// The real `roomwarden` binary over the database at `url` (which other processes may
-    /// share), with the test keys and `env`.
-    pub fn binary_on(url: String, sqlite_file: Option<PathBuf>, env: &[(&str, &str)]) -> Self {
+    /// share), with the test keys and `env`; owning `database` (removed on drop) if given.
+    pub fn binary_on(url: String, database: Option<FreshDatabase>, env: &[(&str, &str)]) -> Self {
         let mut all = vec![
             ("ROOMWARDEN_DATABASE_URL", url.as_str()),
             ("ROOMWARDEN_API_KEY", API_KEY),
@@ -114,14 +116,14 @@ impl TestApp {
             handle: None,
             thread: None,
             binary: Some(binary),
-            sqlite_file,
+            database,
             agent: agent(),
         }
     }
 
     /// The SQLite database file, when the app runs on one.
     pub fn sqlite_file(&self) -> Option<&std::path::Path> {
-        self.sqlite_file.as_deref()
+        self.database.as_ref()?.sqlite_file.as_deref()
     }
 
     /// The process ID of the real binary, when this app is one.
@@ -165,7 +167,7 @@ impl TestApp {
             handle: Some(handle),
             thread: Some(thread),
             binary: None,
-            sqlite_file: None,
+            database: None,
             agent: agent(),
         }
     }
@@ -272,11 +274,9 @@ impl Drop for TestApp {
             let _ = thread.join();
         }
         drop(self.binary.take());
-        remove_sqlite(self.sqlite_file.as_deref());
+        drop(self.database.take());
     }
 }
-
-pub use roomwarden_adapters::testing::remove_sqlite;
 
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
