@@ -823,7 +823,7 @@ fn create_mysql_database(url: &str) -> anyhow::Result<()> {
 
 /// `DROP DATABASE IF EXISTS` for the database a `mysql://` URL names, waiting at most 5 s
 /// for connections still using it (a test's fresh database, [`crate::testing`]).
-#[cfg(any(test, feature = "testing"))]
+#[cfg(all(feature = "mysql", any(test, feature = "testing")))]
 pub(crate) fn drop_mysql_database(url: &str) -> anyhow::Result<()> {
     let (server, name) = mysql_server_and_name(url)?;
     let mut conn = open(&server, Backend::Mysql)

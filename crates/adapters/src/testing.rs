@@ -69,10 +69,10 @@ impl Drop for FreshDatabase {
     fn drop(&mut self) {
         remove_sqlite(self.sqlite_file.as_deref());
         #[cfg(feature = "mysql")]
-        if self.url.starts_with("mysql://") {
-            if let Err(e) = crate::db::drop_mysql_database(&self.url) {
-                eprintln!("test database {} left behind: {e:#}", self.url);
-            }
+        if self.url.starts_with("mysql://")
+            && let Err(e) = crate::db::drop_mysql_database(&self.url)
+        {
+            eprintln!("test database {} left behind: {e:#}", self.url);
         }
     }
 }
