@@ -14,7 +14,6 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
-use roomwarden_domain::error::StoreError;
 use roomwarden_domain::filter::MessageFilter;
 use roomwarden_domain::ids::{ClientId, MessageId, RoomId};
 use roomwarden_domain::model::{
@@ -120,9 +119,7 @@ impl MessageStore for DieselStore {
     }
 
     fn delete(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
-        self.commit_deletions(std::slice::from_ref(request))?
-            .pop()
-            .ok_or_else(|| StoreError::Internal(anyhow::anyhow!("a deletion without outcome")))
+        self.commit_deletion(request)
     }
 
     fn delete_many(&self, requests: &[DeletionRequest]) -> StoreResult<Vec<DeleteOutcome>> {

@@ -76,6 +76,10 @@ pub struct DieselStore {
     clock: Arc<dyn Clock>,
     /// The connection of a [`DieselStore::session`]; `None`: one from the pool per call.
     held: Option<Held>,
+    /// Single deletions committing together (`deletion::group`), shared by the clones.
+    groups: Arc<
+        deletion::group::Groups<roomwarden_domain::model::DeletionRequest, deletion::Committed>,
+    >,
 }
 
 /// Which deletion events are queued for the dispatcher. Every event is written to the
@@ -188,6 +192,7 @@ impl DieselStore {
             events: Arc::new(RecordBody),
             clock: Arc::new(SystemClock),
             held: None,
+            groups: Arc::default(),
         }
     }
 

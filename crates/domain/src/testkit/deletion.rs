@@ -156,6 +156,78 @@ pub fn concurrent_deletes_of_one_message_succeed_exactly_once<S: ContractStore +
     assert_eq!(visible_count(s, "r1"), 1);
 }
 
+/// Single deletes of one room arriving at once, some refused, each get their own outcome
+/// (a store may commit them together), and what they removed is recorded once each, in
+/// one chain that verifies.
+pub fn concurrent_deletes_of_one_room_each_keep_their_own_outcome<S: ContractStore>(s: &S) {
+    use crate::usecases::audit::verify_chain;
+    add_room(s, "r1", "owner", &["mod"], &["member"]);
+    send_many(s, "r1", "member", "m", 12);
+    // Six removals by the owner and a manager, two of messages that do not exist, two by
+    // a member and two by a stranger (both refused), and two of messages another already
+    // removes (one of the two wins each).
+    let mut cases: Vec<(Actor, &str, &str)> = vec![
+        (user("owner"), "m", "m-0"),
+        (user("mod"), "m", "m-1"),
+        (user("owner"), "m", "m-2"),
+        (user("mod"), "m", "m-3"),
+        (user("owner"), "m", "m-4"),
+        (user("mod"), "m", "m-5"),
+    ];
+    cases.extend([
+        (user("owner"), "missing", "x-1"),
+        (user("mod"), "missing", "x-2"),
+        (user("member"), "denied", "m-8"),
+        (user("stranger"), "denied", "m-9"),
+        (user("owner"), "race", "m-10"),
+        (user("mod"), "race", "m-10"),
+    ]);
+    let barrier = Barrier::new(cases.len());
+    let outcomes: Vec<DeleteOutcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .map(|(actor, _, id)| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    s.delete(&request_as("r1", DeleteTarget::One(mid(id)), actor.clone()))
+                        .expect("no storage error")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let mut races_won = 0;
+    for ((actor, kind, id), outcome) in cases.iter().zip(&outcomes) {
+        match (*kind, outcome) {
+            ("m" | "race", DeleteOutcome::Deleted(d)) => {
+                assert_eq!(
+                    (d.deleted_count, &d.target),
+                    (1, &DeleteTarget::One(mid(id)))
+                );
+                assert_eq!(d.deleted_by, actor.recorded(), "recorded as its own actor");
+                races_won += usize::from(*kind == "race");
+            }
+            ("missing" | "race", DeleteOutcome::MessageNotFound)
+            | ("denied", DeleteOutcome::PermissionDenied) => {}
+            _ => panic!("{actor:?} deleting {id}: {outcome:?}"),
+        }
+    }
+    assert_eq!(races_won, 1, "one of two deletes of m-10 wins");
+    let records = s
+        .list_deletions(None, None, 100)
+        .expect("ran")
+        .expect("page");
+    assert_eq!(records.len(), 7, "a record per removal, none for a refusal");
+    assert_eq!(visible_count(s, "r1"), 12 - 7);
+    let chain = verify_chain(s, &rid("r1")).expect("ran");
+    assert!(chain.valid(), "{chain:?}");
+    assert_eq!(chain.records, 7);
+}
+
 /// Clear counts exactly and spares later messages.
 pub fn clear_counts_exactly_and_spares_later_messages<S: ContractStore + ?Sized>(s: &S) {
     add_room(s, "r1", "alice", &[], &[]);

@@ -104,6 +104,7 @@ macro_rules! store_contract {
             deletion::storage_checks_the_role_in_force_when_the_deletion_takes_effect,
             deletion::a_message_of_another_room_is_not_found_and_kept,
             deletion::concurrent_deletes_of_one_message_succeed_exactly_once,
+            deletion::concurrent_deletes_of_one_room_each_keep_their_own_outcome,
             deletion::clear_counts_exactly_and_spares_later_messages,
             deletion::clear_racing_with_sends_loses_nothing,
             deletion::a_cleared_message_is_invisible_at_once,

@@ -11,13 +11,15 @@
 //! (`super::idempotency::redact_answers`), and writes the plan's audit record, linked into
 //! the room's chain, and its event. A user purge's clears of many rooms go through
 //! [`batch`]: the same facts read and the same plans carried out for many rooms at once, in
-//! fewer statements.
+//! fewer statements. Single deletions that arrive while another of their room is committing
+//! commit together ([`group`]).
 //!
 //! [`MessageStore::delete`]: roomwarden_domain::ports::MessageStore::delete
 //! [`MessageStore::delete_many`]: roomwarden_domain::ports::MessageStore::delete_many
 
 pub(super) mod batch;
 pub(super) mod filtered;
+pub(super) mod group;
 mod targets;
 
 use super::room_lock::{lock_room, membership};
@@ -240,19 +242,49 @@ fn delete_in(
 }
 
 impl DieselStore {
-    /// Commits `requests` in one transaction (rooms locked in ID order, so that two such
-    /// calls cannot deadlock), then waits for the files to be scrubbed and wakes the workers.
+    /// Commits one deletion: a single message's in a group ([`group`]) with the others of
+    /// its room that arrive while one is committing (outside a unit of work, whose
+    /// transaction is its own), any other alone ([`Self::commit_deletions`]).
+    pub(super) fn commit_deletion(&self, request: &DeletionRequest) -> StoreResult<DeleteOutcome> {
+        let committed = if matches!(request.target, DeleteTarget::One(_)) && !self.in_unit() {
+            // On SQLite every room's writes take the one write turn: one group for all.
+            let key = match self.database().backend() {
+                crate::Backend::Sqlite => "",
+                crate::Backend::Mysql => request.room.as_str(),
+            };
+            self.groups
+                .commit(key, request.clone(), |group| self.commit_together(group))?
+        } else {
+            let mut committed = self.commit_together(std::slice::from_ref(request))?;
+            committed.pop().ok_or_else(|| {
+                roomwarden_domain::error::StoreError::Internal(anyhow::anyhow!(
+                    "a deletion without outcome"
+                ))
+            })?
+        };
+        Ok(self.after_commit(vec![committed]).remove(0))
+    }
+
+    /// Commits `requests` in one transaction, then waits for the files to be scrubbed and
+    /// wakes the workers ([`Self::after_commit`]).
     pub(super) fn commit_deletions(
         &self,
         requests: &[DeletionRequest],
     ) -> StoreResult<Vec<DeleteOutcome>> {
+        let committed = self.commit_together(requests)?;
+        Ok(self.after_commit(committed))
+    }
+
+    /// Commits `requests` in one transaction (rooms locked in ID order, so that two such
+    /// calls cannot deadlock); every one refused rolls it back.
+    fn commit_together(&self, requests: &[DeletionRequest]) -> StoreResult<Vec<Committed>> {
         let rule = Rule::now(self);
         let mut order: Vec<usize> = (0..requests.len()).collect();
         order.sort_by(|a, b| requests[*a].room.cmp(&requests[*b].room));
         // A connection found lost before `COMMIT` runs it again on a new one (`with_write`):
         // for a caller with the API key the deletion's `BEGIN` is the session's first
         // statement, and a checkout sends nothing.
-        let committed = self
+        Ok(self
             .with_write_or_refuse(|conn| {
                 let mut budget = Budget::new(self.purge_batch);
                 let done = if batch::applies(requests) {
@@ -271,7 +303,13 @@ impl DieselStore {
                     Err(done)
                 })
             })?
-            .unwrap_or_else(|refused| refused);
+            .unwrap_or_else(|refused| refused))
+    }
+
+    /// After the commit of `committed`, on the thread that answers for them: waits for
+    /// the files to be scrubbed of what they deleted (or leaves that wait to the caller,
+    /// `crate::deferring_wal_scrub`) and wakes the workers they left work to.
+    fn after_commit(&self, committed: Vec<Committed>) -> Vec<DeleteOutcome> {
         let mut any_deleted = false;
         let (mut queued, mut needs_purge) = (false, false);
         for c in &committed {
@@ -296,7 +334,7 @@ impl DieselStore {
         if needs_purge {
             self.committed(Backlog::Purge, any_deleted);
         }
-        Ok(committed.into_iter().map(|c| c.outcome).collect())
+        committed.into_iter().map(|c| c.outcome).collect()
     }
 }
 
