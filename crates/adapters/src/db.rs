@@ -312,7 +312,7 @@ fn setup_galera(conn: &mut DbConnection, sync_wait: u8) -> QueryResult<bool> {
 }
 
 /// Opens one connection of `backend`.
-pub(crate) fn open(target: &str, backend: Backend) -> Result<DbConnection, ConnectionError> {
+fn open(target: &str, backend: Backend) -> Result<DbConnection, ConnectionError> {
     match backend {
         Backend::Sqlite => diesel::SqliteConnection::establish(target).map(DbConnection::Sqlite),
         #[cfg(feature = "mysql")]
@@ -821,22 +821,39 @@ fn create_mysql_database(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `DROP DATABASE IF EXISTS` for the database a `mysql://` URL names, waiting at most 5 s
-/// for connections still using it (a test's fresh database, [`crate::testing`]).
+/// `DROP DATABASE IF EXISTS` for the database a `mysql://` URL names (through the first
+/// of its hosts that answers), waiting at most 5 s for connections still using it (a test's
+/// fresh database, [`crate::testing`]).
 #[cfg(all(feature = "mysql", any(test, feature = "testing")))]
 pub(crate) fn drop_mysql_database(url: &str) -> anyhow::Result<()> {
-    let (server, name) = mysql_server_and_name(url)?;
-    let mut conn = open(&server, Backend::Mysql)
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database server: {e}"))?;
+    let (mut conn, name) = mysql_server_of(url)?;
     conn.batch_execute(&format!(
         "SET SESSION lock_wait_timeout = 5; DROP DATABASE IF EXISTS `{name}`"
     ))
     .with_context(|| format!("cannot drop database {name}"))
 }
 
+/// A connection to the server of a `mysql://` URL, without its database (the first of a
+/// host list's servers that answers), and the database's name.
+#[cfg(all(feature = "mysql", any(test, feature = "testing")))]
+pub(crate) fn mysql_server_of(url: &str) -> anyhow::Result<(DbConnection, String)> {
+    let mut failed = None;
+    for node in crate::cluster::split_hosts(url)? {
+        let (server, name) = mysql_server_and_name(&node.url)?;
+        match open(&server, Backend::Mysql) {
+            Ok(conn) => return Ok((conn, name.to_owned())),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(anyhow::anyhow!(
+        "cannot connect to the database server: {}",
+        failed.map_or_else(|| "no host".to_owned(), |e| e.to_string())
+    ))
+}
+
 /// The server's URL (the query kept) and the database's name, of a `mysql://` URL whose
 /// database name is letters, digits and underscores.
-pub(crate) fn mysql_server_and_name(url: &str) -> anyhow::Result<(String, &str)> {
+fn mysql_server_and_name(url: &str) -> anyhow::Result<(String, &str)> {
     let (base, rest) = url
         .rsplit_once('/')
         .filter(|(base, _)| base.len() > "mysql://".len())

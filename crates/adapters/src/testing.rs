@@ -271,9 +271,7 @@ mod tests {
         #[cfg(feature = "mysql")]
         {
             use diesel::connection::SimpleConnection;
-            let (server, name) = crate::db::mysql_server_and_name(url).expect("a mysql:// URL");
-            let mut conn =
-                crate::db::open(&server, crate::Backend::Mysql).expect("the server answers");
+            let (mut conn, name) = crate::db::mysql_server_of(url).expect("the server answers");
             conn.batch_execute(&format!("USE `{name}`")).is_ok()
         }
         #[cfg(not(feature = "mysql"))]
