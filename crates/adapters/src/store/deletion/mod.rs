@@ -35,6 +35,8 @@ use roomwarden_domain::events::EventEncoder;
 use roomwarden_domain::ids::DeleteTarget;
 use roomwarden_domain::model::{DeleteOutcome, Deletion, DeletionRequest};
 use roomwarden_domain::ports::StoreResult;
+use roomwarden_domain::roles::Membership;
+use std::collections::HashMap;
 
 /// Resolves the open reports of what `deletion` removes (`covered`,
 /// [`super::reports::resolve`]), then links it into its room's chain: sets its hash from the
@@ -191,6 +193,75 @@ fn lock_with_state(conn: &mut DbConnection, room: &str) -> QueryResult<Option<St
     }
 }
 
+/// What one transaction has read under its rooms' locks and may read again for its next
+/// deletion of the same room ([`group`]): the actors' memberships, which role changes
+/// (taking the same lock) cannot change before it commits; and, when every deletion of
+/// the transaction is of one message, each room's state as the next would read it (such a
+/// deletion moves only its visible count and its chain's head, kept here, and may lower its
+/// count of open reports, kept as read: a count too high costs a read, never a report).
+#[derive(Default)]
+struct Known {
+    memberships: HashMap<(String, String), Membership>,
+    /// `None`: each deletion reads its room's state itself.
+    states: Option<HashMap<String, StateRow>>,
+}
+
+impl Known {
+    /// Keeps rooms' states between deletions when every one of `requests` is of one
+    /// message.
+    fn for_requests(requests: &[DeletionRequest]) -> Self {
+        let singles = requests
+            .iter()
+            .all(|r| matches!(r.target, DeleteTarget::One(_)));
+        Self {
+            memberships: HashMap::new(),
+            states: singles.then(HashMap::new),
+        }
+    }
+
+    /// `room`'s state, from an earlier deletion of the transaction, or read now under the
+    /// room's lock ([`lock_with_state`]); `None` when the room does not exist.
+    fn state(&self, conn: &mut DbConnection, room: &str) -> QueryResult<Option<StateRow>> {
+        match self.states.as_ref().and_then(|states| states.get(room)) {
+            Some(known) => Ok(Some(known.clone())),
+            None => lock_with_state(conn, room),
+        }
+    }
+
+    /// Keeps `room`'s state (`before` the deletion that ended as `outcome`) for the next.
+    fn remember(&mut self, room: &str, mut before: StateRow, outcome: &DeleteOutcome) {
+        let Some(states) = self.states.as_mut() else {
+            return;
+        };
+        if let DeleteOutcome::Deleted(deletion) = outcome {
+            before.2 -= i64::try_from(deletion.deleted_count).unwrap_or(i64::MAX);
+            before.5.clone_from(&deletion.hash);
+        }
+        states.insert(room.to_owned(), before);
+    }
+
+    /// `actor`'s membership of `room` (owned by `owner`), read once per transaction.
+    fn membership(
+        &mut self,
+        conn: &mut DbConnection,
+        room: &str,
+        owner: Option<&str>,
+        actor: &roomwarden_domain::actor::Actor,
+    ) -> QueryResult<Membership> {
+        // The platform and its admins are no room's members: nothing is read for them.
+        let Some(id) = actor.client_id().filter(|_| !actor.is_platform_admin()) else {
+            return membership(conn, room, owner, actor);
+        };
+        let key = (room.to_owned(), id.as_str().to_owned());
+        if let Some(known) = self.memberships.get(&key) {
+            return Ok(*known);
+        }
+        let read = membership(conn, room, owner, actor)?;
+        self.memberships.insert(key, read);
+        Ok(read)
+    }
+}
+
 /// Runs one deletion inside the caller's transaction: lock, admission, then the target's
 /// coverage, planned by the domain and carried out. `budget` is how many rows the
 /// transaction may still remove in place.
@@ -200,22 +271,23 @@ fn delete_in(
     request: &DeletionRequest,
     rule: Rule,
     budget: &mut Budget,
+    known: &mut Known,
 ) -> QueryResult<Committed> {
     let room = request.room.as_str();
     // Holding the room's write lock, which role changes also take: the role read here is
     // the one in force when the deletion commits.
-    let state = lock_with_state(conn, room)?;
+    let state = known.state(conn, room)?;
     let membership = match &state {
-        Some(state) => Some(membership(conn, room, state.6.as_deref(), &request.actor)?),
+        Some(state) => Some(known.membership(conn, room, state.6.as_deref(), &request.actor)?),
         None => None,
     };
     if let Err(refusal) = deletion_plan::admit(&request.actor, membership) {
         return Ok(Committed::refused(refusal));
     }
-    let Some((cleared, purged, visible, webhook, retention, audit_head, _, open_reports)) = state
-    else {
+    let Some(state) = state else {
         return Ok(Committed::refused(Refusal::RoomNotFound));
     };
+    let (cleared, purged, visible, webhook, retention, audit_head, _, open_reports) = state.clone();
     let room_state = Locked {
         cleared,
         purged,
@@ -226,7 +298,7 @@ fn delete_in(
         audit_head: super::chain::head_of(conn, room, audit_head)?,
         events: store.events.as_ref(),
     };
-    match &request.target {
+    let committed = match &request.target {
         DeleteTarget::One(id) => {
             let listed = std::slice::from_ref(id);
             targets::delete_listed(conn, request, listed, &room_state, budget, rule)
@@ -238,7 +310,9 @@ fn delete_in(
             targets::clear_all(conn, request, &room_state, budget, rule)
         }
         DeleteTarget::All => filtered::clear_matching(conn, request, &room_state, budget, rule),
-    }
+    }?;
+    known.remember(room, state, &committed.outcome);
+    Ok(committed)
 }
 
 impl DieselStore {
@@ -290,9 +364,18 @@ impl DieselStore {
                 let done = if batch::applies(requests) {
                     batch::clear_rooms(self, conn, requests, rule, &mut budget)?
                 } else {
+                    let mut known = Known::for_requests(requests);
                     let mut done: Vec<Option<Committed>> = requests.iter().map(|_| None).collect();
                     for &i in &order {
-                        done[i] = Some(delete_in(self, conn, &requests[i], rule, &mut budget)?);
+                        let request = &requests[i];
+                        done[i] = Some(delete_in(
+                            self,
+                            conn,
+                            request,
+                            rule,
+                            &mut budget,
+                            &mut known,
+                        )?);
                     }
                     done.into_iter().flatten().collect::<Vec<_>>()
                 };
@@ -343,6 +426,87 @@ mod tests {
     use super::*;
     use diesel::query_builder::QueryFragment;
     use diesel::sqlite::Sqlite;
+
+    /// A group's deletions share one transaction, its reads of memberships and the room's
+    /// state: each is still judged by its own actor's role, resolves its own message's
+    /// reports, and links into the room's one chain in turn.
+    #[test]
+    fn deletions_committed_together_keep_their_roles_reports_and_one_chain() {
+        use chrono::Utc;
+        use roomwarden_domain::ports::{MessageStore, ReportStore};
+        use roomwarden_domain::testkit::fixtures::{
+            add_room, cid, message, mid, request_as, rid, user,
+        };
+        use roomwarden_domain::usecases::audit::verify_chain;
+        let fresh = crate::testing::FreshDatabase::new();
+        let db =
+            crate::Database::connect(&fresh.url, &crate::PoolOptions::default()).expect("connects");
+        let store = DieselStore::new(db);
+        add_room(&store, "r", "owner", &["mod"], &["member"]);
+        let cases = [
+            ("owner", true),
+            ("member", false),
+            ("mod", true),
+            ("stranger", false),
+            ("member", false),
+            ("mod", true),
+            ("owner", true),
+        ];
+        for i in 0..cases.len() {
+            let id = format!("m-{i}");
+            store
+                .insert_message(&message("r", "member", &id, "hi"))
+                .expect("sent");
+        }
+        let requests: Vec<DeletionRequest> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (by, _))| {
+                request_as("r", DeleteTarget::One(mid(&format!("m-{i}"))), user(by))
+            })
+            .collect();
+        // Two of the messages the group removes are reported: each removal resolves its own.
+        for id in ["m-2", "m-5"] {
+            let report = roomwarden_domain::report::NewReport {
+                id: roomwarden_domain::ids::ReportId::generate(Utc::now()),
+                room: rid("r"),
+                message: mid(id),
+                reporter: cid("member"),
+                category: roomwarden_domain::report::ReportCategory::Spam,
+                reason: None,
+                created_at: Utc::now(),
+                limit: roomwarden_domain::report::RateLimit::REPORTS,
+            };
+            store.file_report(&report).expect("filed");
+        }
+        let outcomes = store.commit_deletions(&requests).expect("committed");
+        for (i, ((by, allowed), outcome)) in cases.iter().zip(&outcomes).enumerate() {
+            match outcome {
+                DeleteOutcome::Deleted(d) => {
+                    assert!(allowed, "{by} deleted");
+                    assert_eq!(d.deleted_by, user(by).recorded());
+                    let reported = u64::from(i == 2 || i == 5);
+                    assert_eq!(d.reports.count, reported, "m-{i}'s open reports resolved");
+                }
+                DeleteOutcome::PermissionDenied => assert!(!allowed, "{by} was refused"),
+                other => panic!("{by}: {other:?}"),
+            }
+        }
+        // Linked in turn into one chain, which a later deletion continues.
+        let cleared = store
+            .delete(&request_as("r", DeleteTarget::All, user("owner")))
+            .expect("cleared");
+        let DeleteOutcome::Deleted(cleared) = cleared else {
+            panic!("{cleared:?}")
+        };
+        assert_eq!(
+            cleared.deleted_count, 3,
+            "the room's count follows the group's"
+        );
+        let chain = verify_chain(&store, &rid("r")).expect("verified");
+        assert!(chain.valid(), "{chain:?}");
+        assert_eq!(chain.records, 5);
+    }
 
     /// Every single deletion runs this read; a statement diesel does not cache is prepared
     /// again each time (it was, with the audit chain's subquery written as raw SQL).
