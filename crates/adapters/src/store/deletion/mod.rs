@@ -55,7 +55,7 @@ pub(super) fn link(
 
 /// Lowers the room's visible count by `removed` and moves its chain's head to the (linked)
 /// `deletion`: the one update of the room's row a deletion of listed or filtered messages
-/// makes.
+/// makes (one for all of a group's deletions of the room, [`Known::settle`]).
 pub(super) fn settle_room(
     conn: &mut DbConnection,
     room: &str,
@@ -104,6 +104,10 @@ pub(super) struct Locked<'a> {
     audit_head: String,
     /// Writes the event's body.
     events: &'a dyn EventEncoder,
+    /// A removal of listed messages leaves the room's update ([`settle_room`]) to the end of
+    /// the transaction ([`Known::settle`]), which makes it once for all its deletions of the
+    /// room.
+    settle_later: bool,
 }
 
 /// What a committed deletion leaves to do after its transaction.
@@ -204,6 +208,9 @@ struct Known {
     memberships: HashMap<(String, String), Membership>,
     /// `None`: each deletion reads its room's state itself.
     states: Option<HashMap<String, StateRow>>,
+    /// With `states`: each room's rows removed so far and its newest deletion, for the one
+    /// update of the room's row at the end ([`Self::settle`]).
+    unsettled: Vec<(String, i64, Deletion)>,
 }
 
 impl Known {
@@ -216,7 +223,17 @@ impl Known {
         Self {
             memberships: HashMap::new(),
             states: singles.then(HashMap::new),
+            unsettled: Vec::new(),
         }
+    }
+
+    /// Updates the row of each room whose deletions left it ([`Locked::settle_later`]):
+    /// its visible count lowered by what they removed, its chain's head the newest.
+    fn settle(&mut self, conn: &mut DbConnection) -> QueryResult<()> {
+        for (room, removed, newest) in self.unsettled.drain(..) {
+            settle_room(conn, &room, removed, &newest)?;
+        }
+        Ok(())
     }
 
     /// `room`'s state, from an earlier deletion of the transaction, or read now under the
@@ -234,8 +251,18 @@ impl Known {
             return;
         };
         if let DeleteOutcome::Deleted(deletion) = outcome {
-            before.2 -= i64::try_from(deletion.deleted_count).unwrap_or(i64::MAX);
+            let removed = i64::try_from(deletion.deleted_count).unwrap_or(i64::MAX);
+            before.2 -= removed;
             before.5.clone_from(&deletion.hash);
+            match self.unsettled.iter_mut().find(|(r, ..)| r == room) {
+                Some((_, total, newest)) => {
+                    *total += removed;
+                    newest.clone_from(deletion);
+                }
+                None => self
+                    .unsettled
+                    .push((room.to_owned(), removed, deletion.clone())),
+            }
         }
         states.insert(room.to_owned(), before);
     }
@@ -297,6 +324,7 @@ fn delete_in(
         queued: store.queueing == EventQueueing::All || webhook.is_some(),
         audit_head: super::chain::head_of(conn, room, audit_head)?,
         events: store.events.as_ref(),
+        settle_later: known.states.is_some(),
     };
     let committed = match &request.target {
         DeleteTarget::One(id) => {
@@ -377,6 +405,7 @@ impl DieselStore {
                             &mut known,
                         )?);
                     }
+                    known.settle(conn)?;
                     done.into_iter().flatten().collect::<Vec<_>>()
                 };
                 // Every request refused: rolled back, so that a refusal writes nothing.

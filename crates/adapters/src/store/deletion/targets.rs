@@ -43,12 +43,14 @@ pub(super) fn delete_listed(
     };
     let mut deletion = plan.record;
     link(conn, &mut deletion, room_state, &Covered::Seqs(&seqs))?;
-    settle_room(
-        conn,
-        room,
-        i64::try_from(seqs.len()).unwrap_or(i64::MAX),
-        &deletion,
-    )?;
+    if !room_state.settle_later {
+        settle_room(
+            conn,
+            room,
+            i64::try_from(seqs.len()).unwrap_or(i64::MAX),
+            &deletion,
+        )?;
+    }
     for (_, id) in &found {
         redact_answers(conn, room, Some(id))?;
     }
