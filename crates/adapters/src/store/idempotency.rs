@@ -103,6 +103,31 @@ pub(crate) fn redact_answers(
     }
 }
 
+/// [`redact_answers`] for the deleted messages `ids` of `room`, in one statement (the
+/// single message's, kept prepared, for one).
+pub(crate) fn redact_answers_of(
+    conn: &mut DbConnection,
+    room: &str,
+    ids: &[String],
+) -> QueryResult<usize> {
+    match ids {
+        [] => Ok(0),
+        [one] => redact_answers(conn, room, Some(one)),
+        many => diesel::update(
+            keys::table
+                .filter(keys::content_room.eq(room))
+                .filter(keys::content_message.eq_any(many)),
+        )
+        .set((
+            keys::body.eq(keys::redacted_body),
+            keys::redacted_body.eq(None::<Vec<u8>>),
+            keys::content_room.eq(None::<String>),
+            keys::content_message.eq(None::<String>),
+        ))
+        .execute(conn),
+    }
+}
+
 /// The messages of `room` that stored answers embed (few: answers live for a day).
 pub(crate) fn embedded_messages(conn: &mut DbConnection, room: &str) -> QueryResult<Vec<String>> {
     keys::table

@@ -347,7 +347,13 @@ fn complete_embedding<S: IdempotencyContractStore + ?Sized>(
 pub fn deleted_messages_leave_only_redacted_answers<S: IdempotencyContractStore + ?Sized>(s: &S) {
     add_room(s, "r1", "alice", &[], &[]);
     add_room(s, "r2", "alice", &[], &[]);
-    for (room, id) in [("r1", "m1"), ("r1", "m2"), ("r2", "m3")] {
+    for (room, id) in [
+        ("r1", "m1"),
+        ("r1", "m2"),
+        ("r2", "m3"),
+        ("r1", "g1"),
+        ("r1", "g2"),
+    ] {
         assert!(
             s.insert_message(&message(room, "alice", id, "hello"))
                 .expect("ran")
@@ -361,6 +367,22 @@ pub fn deleted_messages_leave_only_redacted_answers<S: IdempotencyContractStore 
     s.delete(&request("r1", DeleteTarget::One(mid("m1")), "alice"))
         .expect("ran");
     assert_eq!(stored_answer(s, "a"), b"redacted m1");
+    assert_eq!(
+        stored_answer(s, "b"),
+        b"secret m2",
+        "another message is kept"
+    );
+
+    // Deletions of single messages committed together (as a store may group them).
+    complete_embedding(s, "g1", &embedding("r1", "g1", "secret g1", "redacted g1"));
+    complete_embedding(s, "g2", &embedding("r1", "g2", "secret g2", "redacted g2"));
+    s.delete_many(&[
+        request("r1", DeleteTarget::One(mid("g1")), "alice"),
+        request("r1", DeleteTarget::One(mid("g2")), "alice"),
+    ])
+    .expect("ran");
+    assert_eq!(stored_answer(s, "g1"), b"redacted g1");
+    assert_eq!(stored_answer(s, "g2"), b"redacted g2");
     assert_eq!(
         stored_answer(s, "b"),
         b"secret m2",

@@ -208,9 +208,10 @@ struct Known {
     memberships: HashMap<(String, String), Membership>,
     /// `None`: each deletion reads its room's state itself.
     states: Option<HashMap<String, StateRow>>,
-    /// With `states`: each room's rows removed so far and its newest deletion, for the one
-    /// update of the room's row at the end ([`Self::settle`]).
-    unsettled: Vec<(String, i64, Deletion)>,
+    /// With `states`: each room's rows removed so far, its newest deletion and the IDs of
+    /// its removed messages, for the one update of the room's row and the one redaction of
+    /// the stored answers that embed them, at the end ([`Self::settle`]).
+    unsettled: Vec<(String, i64, Deletion, Vec<String>)>,
 }
 
 impl Known {
@@ -227,11 +228,13 @@ impl Known {
         }
     }
 
-    /// Updates the row of each room whose deletions left it ([`Locked::settle_later`]):
-    /// its visible count lowered by what they removed, its chain's head the newest.
+    /// Finishes each room whose deletions left it to the end ([`Locked::settle_later`]):
+    /// its row's visible count lowered by what they removed and its chain's head the
+    /// newest; the stored answers that embed a removed message redacted.
     fn settle(&mut self, conn: &mut DbConnection) -> QueryResult<()> {
-        for (room, removed, newest) in self.unsettled.drain(..) {
+        for (room, removed, newest, ids) in self.unsettled.drain(..) {
             settle_room(conn, &room, removed, &newest)?;
+            super::idempotency::redact_answers_of(conn, &room, &ids)?;
         }
         Ok(())
     }
@@ -254,14 +257,20 @@ impl Known {
             let removed = i64::try_from(deletion.deleted_count).unwrap_or(i64::MAX);
             before.2 -= removed;
             before.5.clone_from(&deletion.hash);
+            let DeleteTarget::One(id) = &deletion.target else {
+                unreachable!("the states are kept only for deletions of one message")
+            };
+            let id = id.as_str().to_owned();
             match self.unsettled.iter_mut().find(|(r, ..)| r == room) {
-                Some((_, total, newest)) => {
+                Some((_, total, newest, ids)) => {
                     *total += removed;
                     newest.clone_from(deletion);
+                    ids.push(id);
                 }
-                None => self
-                    .unsettled
-                    .push((room.to_owned(), removed, deletion.clone())),
+                None => {
+                    self.unsettled
+                        .push((room.to_owned(), removed, deletion.clone(), vec![id]));
+                }
             }
         }
         states.insert(room.to_owned(), before);

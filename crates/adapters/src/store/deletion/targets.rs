@@ -51,8 +51,10 @@ pub(super) fn delete_listed(
             &deletion,
         )?;
     }
-    for (_, id) in &found {
-        redact_answers(conn, room, Some(id))?;
+    if !room_state.settle_later {
+        for (_, id) in &found {
+            redact_answers(conn, room, Some(id))?;
+        }
     }
     record(conn, &deletion, room_state)?;
     Ok(Committed::deleted(deletion, false, room_state.queued))
