@@ -73,6 +73,19 @@ impl KeyRow {
     }
 }
 
+/// What a redaction sets: the redacted body in place of the answer, and no embedded
+/// message left. `body` is assigned first: MySQL evaluates assignments left to right.
+macro_rules! redaction {
+    () => {
+        (
+            keys::body.eq(keys::redacted_body),
+            keys::redacted_body.eq(None::<Vec<u8>>),
+            keys::content_room.eq(None::<String>),
+            keys::content_message.eq(None::<String>),
+        )
+    };
+}
+
 /// Replaces the stored answers that embed a deleted message of `room` (`message`, or every
 /// message of the room for a clear) by their redacted bodies. Call inside the deletion's
 /// transaction, holding the room's lock.
@@ -81,15 +94,7 @@ pub(crate) fn redact_answers(
     room: &str,
     message: Option<&str>,
 ) -> QueryResult<usize> {
-    // `body` is assigned first: MySQL evaluates assignments left to right.
-    let redaction = || {
-        (
-            keys::body.eq(keys::redacted_body),
-            keys::redacted_body.eq(None::<Vec<u8>>),
-            keys::content_room.eq(None::<String>),
-            keys::content_message.eq(None::<String>),
-        )
-    };
+    let redaction = || redaction!();
     match message {
         Some(id) => update(
             keys::table,
@@ -118,12 +123,7 @@ pub(crate) fn redact_answers_of(
                 .filter(keys::content_room.eq(room))
                 .filter(keys::content_message.eq_any(many)),
         )
-        .set((
-            keys::body.eq(keys::redacted_body),
-            keys::redacted_body.eq(None::<Vec<u8>>),
-            keys::content_room.eq(None::<String>),
-            keys::content_message.eq(None::<String>),
-        ))
+        .set(redaction!())
         .execute(conn),
     }
 }
