@@ -11,7 +11,9 @@
 //! is the next group, led by its first member as soon as the current one has committed.
 //!
 //! A group whose transaction fails (other than by refusals, which are outcomes) is not
-//! retried as a group: each member commits alone, so that one member's failure is its own.
+//! retried as a group: each member commits alone, so that one member's failure is its own;
+//! unless the failure leaves the group's outcome unknown (its `COMMIT` lost its
+//! connection): then every member is told so, and none runs again ([`GroupError`]).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -29,12 +31,35 @@ struct Member<T, O> {
     reply: mpsc::Sender<Turn<T, O>>,
 }
 
+/// How a group's failure reaches its members.
+pub(crate) trait GroupError: Sized {
+    /// Whether nothing of the group can have committed, so that each member may commit
+    /// alone.
+    fn nothing_committed(&self) -> bool;
+    /// What a member gets when its group's outcome is unknown.
+    fn outcome_unknown() -> Self;
+}
+
+impl GroupError for roomwarden_domain::error::StoreError {
+    fn nothing_committed(&self) -> bool {
+        !matches!(self, Self::Uncertain(_))
+    }
+
+    fn outcome_unknown() -> Self {
+        Self::Uncertain(anyhow::anyhow!(
+            "the connection was lost while the deletion's group committed"
+        ))
+    }
+}
+
 /// What a waiting member is told.
 enum Turn<T, O> {
     /// Its group committed: its outcome.
     Done(O),
-    /// Its group failed: commit alone.
+    /// Its group failed before anything committed: commit alone.
     Alone,
+    /// Its group's outcome is unknown: so is its own.
+    Unknown,
     /// Lead the next group: the member's own item first, then these.
     Lead(Vec<Member<T, O>>),
 }
@@ -62,8 +87,9 @@ impl<T: Clone, O> Groups<T, O> {
     /// with one outcome per item, in order; every caller passes the same function.
     ///
     /// # Errors
-    /// `commit`'s error, for `item` committed alone.
-    pub(crate) fn commit<E>(
+    /// `commit`'s error, for `item` committed alone; [`GroupError::outcome_unknown`] when
+    /// its group's outcome is unknown.
+    pub(crate) fn commit<E: GroupError>(
         &self,
         key: &str,
         item: T,
@@ -80,6 +106,7 @@ impl<T: Clone, O> Groups<T, O> {
                 drop(keys);
                 match turn.recv() {
                     Ok(Turn::Done(outcome)) => return Ok(outcome),
+                    Ok(Turn::Unknown) => return Err(E::outcome_unknown()),
                     Ok(Turn::Lead(others)) => others,
                     // Its group failed, or its leader is gone (a panic): the item's own
                     // transaction decides.
@@ -95,7 +122,7 @@ impl<T: Clone, O> Groups<T, O> {
 
     /// Commits `own` and `others` as one group, hands the key to the next group, then
     /// tells the others their outcomes.
-    fn lead<E>(
+    fn lead<E: GroupError>(
         &self,
         key: &str,
         own: T,
@@ -123,6 +150,13 @@ impl<T: Clone, O> Groups<T, O> {
                     let _ = reply.send(Turn::Done(outcome));
                 }
                 Ok(own.expect("one outcome per item"))
+            }
+            // A group of several whose outcome is unknown: so is each member's.
+            Err(e) if !replies.is_empty() && !e.nothing_committed() => {
+                for reply in replies {
+                    let _ = reply.send(Turn::Unknown);
+                }
+                Err(e)
             }
             // A group without its outcomes, or a failed group of several: each alone.
             Ok(_) | Err(_) if !replies.is_empty() => {
@@ -180,6 +214,17 @@ mod tests {
     use std::sync::{Arc, Barrier};
     use std::thread;
     use std::time::Duration;
+
+    /// A test's failure: one starting with "unknown" leaves its group's outcome unknown.
+    impl GroupError for String {
+        fn nothing_committed(&self) -> bool {
+            !self.starts_with("unknown")
+        }
+
+        fn outcome_unknown() -> Self {
+            "unknown to the member".to_owned()
+        }
+    }
 
     /// Commits record the groups they were given.
     type Log = Arc<Mutex<Vec<Vec<u32>>>>;
@@ -295,6 +340,59 @@ mod tests {
         let mut log = log.lock().unwrap().clone();
         log[2..].sort();
         assert_eq!(log, vec![vec![1], vec![2, 3], vec![2], vec![3]]);
+        assert!(groups.lock().is_empty());
+    }
+
+    #[test]
+    fn a_group_whose_outcome_is_unknown_runs_no_member_again() {
+        let groups = Arc::new(Groups::default());
+        let log = Log::default();
+        let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        // The leader's first commit waits for the others; the group of 2 and 3 loses its
+        // connection during its `COMMIT`.
+        let commit = {
+            let (log, entered, release) =
+                (Arc::clone(&log), Arc::clone(&entered), Arc::clone(&release));
+            move |items: &[u32]| {
+                log.lock().unwrap().push(items.to_vec());
+                if items == [1] {
+                    entered.wait();
+                    release.wait();
+                }
+                if items.contains(&3) {
+                    return Err("unknown: lost during COMMIT".to_owned());
+                }
+                Ok(items.iter().map(|i| i * 10).collect())
+            }
+        };
+        let leader = {
+            let (groups, commit) = (Arc::clone(&groups), commit.clone());
+            thread::spawn(move || groups.commit("r", 1, commit))
+        };
+        entered.wait();
+        let followers: Vec<_> = (2..=3)
+            .map(|i| {
+                let (mine, commit) = (Arc::clone(&groups), commit.clone());
+                let follower = thread::spawn(move || mine.commit("r", i, commit));
+                until_waiting(&groups, "r", usize::try_from(i - 1).unwrap());
+                follower
+            })
+            .collect();
+        release.wait();
+        assert_eq!(leader.join().unwrap(), Ok(10));
+        let outcomes: Vec<_> = followers.into_iter().map(|f| f.join().unwrap()).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                Err("unknown: lost during COMMIT".to_owned()),
+                Err("unknown to the member".to_owned())
+            ]
+        );
+        assert_eq!(
+            *log.lock().unwrap(),
+            vec![vec![1], vec![2, 3]],
+            "no member of the group ran again"
+        );
         assert!(groups.lock().is_empty());
     }
 
